@@ -1,0 +1,1 @@
+//! Records flows by driving a recording browser; to be built.

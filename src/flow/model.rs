@@ -1,0 +1,359 @@
+//! The flow file model (serde): a superset of the Chrome DevTools Recorder user-flow format.
+//!
+//! Recorder fields keep their names and shapes so a Recorder export loads unchanged; throng's
+//! additions (`thinkTimeMs`, `network`, `variables`, `checks`, ...) are all optional.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+/// The format tag throng writes into flows it produces.
+pub const FORMAT_V1: &str = "throng-flow/1";
+
+/// One recorded user flow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Flow {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    pub title: String,
+    /// Origin the flow was recorded against (scheme://host:port); `--target` rewrites it.
+    /// When absent, the origin of the first `navigate` step is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector_attribute: Option<String>,
+    /// Default step timeout in milliseconds (Recorder field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variables: Vec<Variable>,
+    pub steps: Vec<Step>,
+    /// How long the tab stays open after the last step (the "tab left open" user), in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dwell_ms: Option<u64>,
+}
+
+/// One step: a Recorder action plus throng's per-step additions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    #[serde(flatten)]
+    pub action: Action,
+    /// Step timeout in milliseconds (Recorder field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asserted_events: Vec<AssertedEvent>,
+    /// Recorder frame path (indices into nested iframes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<Vec<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Pause the person took before this step, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_time_ms: Option<u64>,
+    /// Network activity this step caused when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+}
+
+/// The Recorder step types, tagged by `type`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Action {
+    #[serde(rename_all = "camelCase")]
+    SetViewport {
+        width: u32,
+        height: u32,
+        #[serde(default = "one")]
+        device_scale_factor: f64,
+        #[serde(default)]
+        is_mobile: bool,
+        #[serde(default)]
+        has_touch: bool,
+        #[serde(default)]
+        is_landscape: bool,
+    },
+    Navigate {
+        url: String,
+    },
+    Click(Pointer),
+    DoubleClick(Pointer),
+    Change {
+        selectors: Selectors,
+        value: String,
+    },
+    KeyDown {
+        key: String,
+    },
+    KeyUp {
+        key: String,
+    },
+    Scroll {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selectors: Option<Selectors>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        x: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        y: Option<f64>,
+    },
+    Hover {
+        selectors: Selectors,
+    },
+    #[serde(rename_all = "camelCase")]
+    WaitForElement {
+        selectors: Selectors,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visible: Option<bool>,
+    },
+    WaitForExpression {
+        expression: String,
+    },
+    Close,
+    /// Recorder extension steps; loaded for compatibility, skipped at replay with a counted note.
+    CustomStep {
+        name: String,
+        #[serde(default)]
+        parameters: serde_json::Value,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The step type names accepted in `type`, for error messages.
+pub const STEP_TYPES: &[&str] = &[
+    "setViewport",
+    "navigate",
+    "click",
+    "doubleClick",
+    "change",
+    "keyDown",
+    "keyUp",
+    "scroll",
+    "hover",
+    "waitForElement",
+    "waitForExpression",
+    "close",
+    "customStep",
+];
+
+/// Fields of a click or double click.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Pointer {
+    pub selectors: Selectors,
+    #[serde(default)]
+    pub offset_x: f64,
+    #[serde(default)]
+    pub offset_y: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u64>,
+}
+
+/// Alternative selectors, tried in order. Each alternative is a chain (a path through
+/// shadow roots / frames); the Recorder also allows a bare string for a one-part chain.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[serde(transparent)]
+pub struct Selectors(pub Vec<Vec<String>>);
+
+impl<'de> Deserialize<'de> for Selectors {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrChain {
+            One(String),
+            Chain(Vec<String>),
+        }
+        let raw = Vec::<OneOrChain>::deserialize(d)?;
+        Ok(Selectors(
+            raw.into_iter()
+                .map(|s| match s {
+                    OneOrChain::One(s) => vec![s],
+                    OneOrChain::Chain(c) => c,
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// An event the step must cause (Recorder: `{"type": "navigation", "url"?, "title"?}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssertedEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// What a step sent over the network when it was recorded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Network {
+    #[serde(default)]
+    pub requests: Vec<RecordedRequest>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub polling: Vec<Poller>,
+}
+
+/// How a request is counted and replayed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub enum RequestKind {
+    Document,
+    Static,
+    Ajax,
+    Polling,
+    Beacon,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Document => "document",
+            RequestKind::Static => "static",
+            RequestKind::Ajax => "ajax",
+            RequestKind::Polling => "polling",
+            RequestKind::Beacon => "beacon",
+        }
+    }
+}
+
+/// One recorded request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRequest {
+    /// Name other parts (extraction rules) refer to, e.g. "r1".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub kind: RequestKind,
+    /// CDP resource type (Document, Stylesheet, Script, Image, Font, XHR, Fetch, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    #[serde(default = "get")]
+    pub method: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Status seen when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<String>,
+    /// True for a request to a host outside the flow's origin (kept, not replayed unless allowed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+}
+
+fn get() -> String {
+    "GET".to_string()
+}
+
+/// A request the page repeats on a timer while it is open.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Poller {
+    #[serde(default = "get")]
+    pub method: String,
+    pub url: String,
+    pub period_ms: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// A content check on the step's main response (document, or the last ajax request).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_not_contains: Option<String>,
+}
+
+/// A `${name}` value: extracted from a response, or drawn from data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Variable {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<Extract>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvSource>,
+    /// A fixed value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Supplied at replay (`--var name=...` or the environment variable `env`); never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    /// How values from `oneOf`/`csv` are handed out.
+    #[serde(default)]
+    pub order: ValueOrder,
+}
+
+/// Where an extracted value comes from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Extract {
+    /// Id of the recorded request whose response holds the value.
+    pub from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub css: Option<String>,
+    /// Attribute of the CSS match; the element's text when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attr: Option<String>,
+    /// Regex over the body; capture group 1 when present, else the whole match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_pointer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+}
+
+/// Values drawn from a CSV file (path relative to the flow file).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CsvSource {
+    pub file: String,
+    pub column: String,
+}
+
+/// A value the user supplies at replay time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+/// Distribution of list values over users and iterations.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum ValueOrder {
+    #[default]
+    RoundRobin,
+    Random,
+    /// Each value used at most once over the whole run; exhausted lists fail the iteration.
+    Unique,
+}

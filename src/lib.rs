@@ -1,0 +1,21 @@
+//! throng: a load tester that makes load look like real people.
+//!
+//! Crate map (dependencies run one way: cli -> run -> replay -> flow; replay only *sends*
+//! samples to metrics; report only *reads* metrics summaries):
+//! - [`cli`]: clap arguments, validated into one `RunConfig`; subcommand dispatch.
+//! - [`flow`]: the flow file model, loading with file:line:col errors, validation.
+//! - [`plan`]: load plans: stages, arrival rate, think time, flow mix.
+//! - [`run`]: the virtual-user scheduler, cancellation and graceful stop.
+//! - [`replay`]: one runner per mode (plain HTTP, headless Chromium).
+//! - [`metrics`]: samples -> sharded HDR histograms -> aggregator, per-second series.
+//! - [`report`]: terminal, JSON, CSV outputs and thresholds.
+//! - [`demo`]: the embedded demo shop used by `throng demo` and the tests.
+
+pub mod cli;
+pub mod demo;
+pub mod flow;
+pub mod metrics;
+pub mod plan;
+pub mod replay;
+pub mod report;
+pub mod run;

@@ -1,0 +1,1 @@
+//! Browser replay: to be built.

@@ -1,0 +1,1 @@
+//! HTTP replay: to be built.
