@@ -1,0 +1,8 @@
+//! throng's integration tests: one binary, in-process where possible, against the demo site.
+
+mod browser_replay;
+mod demo_site;
+mod flow_files;
+mod http_replay;
+mod metrics_report;
+mod support;
