@@ -1,1 +1,63 @@
-//! plan: to be built.
+//! Load plans: who arrives when (stages of users or an arrival rate), how long they think,
+//! how many iterations they run and which flow each one follows.
+
+mod duration;
+mod mix;
+mod stages;
+mod think;
+
+pub use duration::{format_duration, parse_duration};
+pub use mix::FlowMix;
+pub use stages::{Stage, Stages};
+pub use think::ThinkPolicy;
+
+use std::time::Duration;
+
+/// How virtual users arrive.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arrival {
+    /// Closed model: keep the target number of users running (each loops over its flow).
+    Users(Stages),
+    /// Open model: start this many new user sessions per second (each runs one iteration),
+    /// whatever the target's speed, with at most `max_users` at once.
+    Rate { stages: Stages, max_users: u32 },
+}
+
+/// The whole load plan of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadPlan {
+    pub arrival: Arrival,
+    /// Iterations per user in the closed model (None: until the plan ends).
+    pub iterations: Option<u64>,
+    pub think: ThinkPolicy,
+    /// Tab left open after the last step (overrides the flow's `dwellMs`).
+    pub dwell: Option<Duration>,
+    /// How long users get to finish their iteration once the plan ends, before they are abandoned.
+    pub grace: Duration,
+}
+
+impl LoadPlan {
+    pub fn stages(&self) -> &Stages {
+        match &self.arrival {
+            Arrival::Users(s) => s,
+            Arrival::Rate { stages, .. } => stages,
+        }
+    }
+
+    pub fn total(&self) -> Duration {
+        self.stages().total()
+    }
+
+    pub fn describe(&self) -> String {
+        let iterations = self
+            .iterations
+            .map(|n| format!(", {n} iteration(s) per user"))
+            .unwrap_or_default();
+        match &self.arrival {
+            Arrival::Users(s) => format!("users {}{iterations}", s.describe()),
+            Arrival::Rate { stages, max_users } => {
+                format!("arrivals/s {} (max {max_users} users)", stages.describe())
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! `${variables}`: per-run value sources (lists, CSV data, secrets) and per-user values.
+
+use crate::flow::{Flow, ValueOrder, Variable};
+use rand::Rng;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Why a flow's variables cannot be prepared for a run.
+#[derive(Debug, thiserror::Error)]
+pub enum VarError {
+    #[error("variable `{name}`: CSV file {file}: {reason}")]
+    Csv {
+        name: String,
+        file: String,
+        reason: String,
+    },
+    #[error("variable `{name}` is a secret: pass --var {name}=VALUE{env_hint}")]
+    MissingSecret { name: String, env_hint: String },
+    #[error("variable `{name}`: `oneOf` is empty")]
+    EmptyList { name: String },
+}
+
+/// Where a data variable draws its values from, shared by all users of a run.
+#[derive(Debug)]
+enum Source {
+    Fixed(String),
+    List {
+        values: Vec<String>,
+        order: ValueOrder,
+        next: AtomicUsize,
+    },
+}
+
+/// The value sources of one flow for a whole run.
+#[derive(Debug, Default)]
+pub struct VarSources {
+    sources: Vec<(String, Source)>,
+}
+
+impl VarSources {
+    /// Builds the sources of `flow`; CSV paths are relative to `flow_dir`; `overrides` are
+    /// `--var name=value` pairs (they win over the file, and supply secrets).
+    pub fn prepare(
+        flow: &Flow,
+        flow_dir: &Path,
+        overrides: &HashMap<String, String>,
+    ) -> Result<Self, VarError> {
+        let mut sources = Vec::new();
+        for var in &flow.variables {
+            if let Some(value) = overrides.get(&var.name) {
+                sources.push((var.name.clone(), Source::Fixed(value.clone())));
+                continue;
+            }
+            if let Some(source) = Self::source_of(var, flow_dir)? {
+                sources.push((var.name.clone(), source));
+            }
+        }
+        Ok(VarSources { sources })
+    }
+
+    fn source_of(var: &Variable, flow_dir: &Path) -> Result<Option<Source>, VarError> {
+        let list = |values: Vec<String>| Source::List {
+            values,
+            order: var.order,
+            next: AtomicUsize::new(0),
+        };
+        if let Some(value) = &var.value {
+            return Ok(Some(Source::Fixed(value.clone())));
+        }
+        if let Some(values) = &var.one_of {
+            if values.is_empty() {
+                return Err(VarError::EmptyList {
+                    name: var.name.clone(),
+                });
+            }
+            return Ok(Some(list(values.clone())));
+        }
+        if let Some(csv) = &var.csv {
+            let values = read_csv_column(&flow_dir.join(&csv.file), &csv.column).map_err(
+                |reason| VarError::Csv {
+                    name: var.name.clone(),
+                    file: csv.file.clone(),
+                    reason,
+                },
+            )?;
+            return Ok(Some(list(values)));
+        }
+        if let Some(secret) = &var.secret {
+            let from_env = secret.env.as_ref().and_then(|e| std::env::var(e).ok());
+            return match from_env {
+                Some(value) => Ok(Some(Source::Fixed(value))),
+                None => Err(VarError::MissingSecret {
+                    name: var.name.clone(),
+                    env_hint: secret
+                        .env
+                        .as_ref()
+                        .map(|e| format!(" or set ${e}"))
+                        .unwrap_or_default(),
+                }),
+            };
+        }
+        // Extracted variables get their value during replay.
+        Ok(None)
+    }
+
+    /// Draws this iteration's data values. Fails (as data, for the caller to count) when a
+    /// `unique` list is exhausted.
+    pub fn draw(&self, vars: &mut Vars) -> Result<(), String> {
+        for (name, source) in &self.sources {
+            let value = match source {
+                Source::Fixed(v) => v.clone(),
+                Source::List {
+                    values,
+                    order,
+                    next,
+                } => match order {
+                    ValueOrder::RoundRobin => {
+                        values[next.fetch_add(1, Ordering::Relaxed) % values.len()].clone()
+                    }
+                    ValueOrder::Random => {
+                        values[rand::rng().random_range(0..values.len())].clone()
+                    }
+                    ValueOrder::Unique => {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        match values.get(i) {
+                            Some(v) => v.clone(),
+                            None => return Err(format!("variable `{name}`: unique values exhausted")),
+                        }
+                    }
+                },
+            };
+            vars.set(name, value);
+        }
+        Ok(())
+    }
+}
+
+fn read_csv_column(path: &Path, column: &str) -> Result<Vec<String>, String> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_reason(&e))?;
+    let headers = reader.headers().map_err(|e| csv_reason(&e))?.clone();
+    let index = headers
+        .iter()
+        .position(|h| h == column)
+        .ok_or_else(|| format!("no column `{column}` (columns: {})", headers.iter().collect::<Vec<_>>().join(", ")))?;
+    let mut values = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_reason(&e))?;
+        if let Some(v) = record.get(index) {
+            values.push(v.to_string());
+        }
+    }
+    if values.is_empty() {
+        return Err("no data rows".into());
+    }
+    Ok(values)
+}
+
+fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// One virtual user's variable values.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    values: HashMap<String, String>,
+}
+
+impl Vars {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set(&mut self, name: &str, value: String) {
+        self.values.insert(name.to_string(), value);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// Replaces every `${name}` in `s`; `Err(name)` for the first one without a value.
+    pub fn fill(&self, s: &str) -> Result<String, String> {
+        if !s.contains("${") {
+            return Ok(s.to_string());
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                out.push_str(&rest[start..]);
+                return Ok(out);
+            };
+            let name = &after[..end];
+            match self.values.get(name) {
+                Some(v) => out.push_str(v),
+                None => return Err(name.to_string()),
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// Shared handle to a run's sources.
+pub type SharedSources = Arc<VarSources>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_replaces_every_placeholder() {
+        let mut v = Vars::new();
+        v.set("q", "lamp".into());
+        v.set("n", "2".into());
+        assert_eq!(v.fill("/s?q=${q}&n=${n}").unwrap(), "/s?q=lamp&n=2");
+        assert_eq!(v.fill("plain").unwrap(), "plain");
+        assert_eq!(v.fill("${missing}x").unwrap_err(), "missing");
+        assert_eq!(v.fill("open ${q").unwrap(), "open ${q");
+    }
+
+    #[test]
+    fn round_robin_cycles_and_unique_exhausts() {
+        let flow: Flow = serde_json::from_value(serde_json::json!({
+            "title": "t", "steps": [],
+            "variables": [
+                {"name": "a", "oneOf": ["x", "y"]},
+                {"name": "u", "oneOf": ["1"], "order": "unique"}
+            ]
+        }))
+        .unwrap();
+        let sources = VarSources::prepare(&flow, Path::new("."), &HashMap::new()).unwrap();
+        let mut v = Vars::new();
+        sources.draw(&mut v).unwrap();
+        assert_eq!(v.get("a"), Some("x"));
+        assert_eq!(v.get("u"), Some("1"));
+        let err = sources.draw(&mut v).unwrap_err();
+        assert!(err.contains("`u`"), "{err}");
+        assert_eq!(v.get("a"), Some("y"));
+    }
+
+    #[test]
+    fn missing_secret_names_flag_and_env() {
+        let flow: Flow = serde_json::from_value(serde_json::json!({
+            "title": "t", "steps": [],
+            "variables": [{"name": "password", "secret": {"env": "THRONG_TEST_UNSET_PW"}}]
+        }))
+        .unwrap();
+        let err = VarSources::prepare(&flow, Path::new("."), &HashMap::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "variable `password` is a secret: pass --var password=VALUE or set $THRONG_TEST_UNSET_PW"
+        );
+        let mut o = HashMap::new();
+        o.insert("password".to_string(), "pw".to_string());
+        let s = VarSources::prepare(&flow, Path::new("."), &o).unwrap();
+        let mut v = Vars::new();
+        s.draw(&mut v).unwrap();
+        assert_eq!(v.get("password"), Some("pw"));
+    }
+
+    #[test]
+    fn missing_csv_file_is_one_clear_error() {
+        let flow: Flow = serde_json::from_value(serde_json::json!({
+            "title": "t", "steps": [],
+            "variables": [{"name": "user", "csv": {"file": "nope.csv", "column": "name"}}]
+        }))
+        .unwrap();
+        let err = VarSources::prepare(&flow, Path::new("/nonexistent"), &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("variable `user`: CSV file nope.csv: No such file"), "{err}");
+    }
+}
