@@ -1,1 +1,29 @@
-//! metrics: to be built.
+//! Metrics: samples -> sharded buffers -> one aggregator -> per-key HDR totals, a per-second
+//! series, and a serializable, mergeable [`RunSummary`]. Both replay modes record here.
+
+mod aggregator;
+mod key;
+mod serialize;
+mod shard;
+mod sink;
+mod summary;
+
+#[cfg(test)]
+mod tests;
+
+pub use key::{request_name, MetricKey, Mode, Outcome, SampleKind};
+pub use serialize::{
+    decode_histogram, encode_histogram, new_histogram, HIST_HIGH_US, HIST_LOW_US, HIST_SIGFIG,
+};
+pub use shard::SAMPLE_CAP;
+pub use sink::{LiveStats, Recorder, Sink, UserGauge, SHARDS};
+pub use summary::{EntryParts, EntrySummary, LatencyStats, RunSummary, SecondStats, Totals};
+
+/// Errors reading saved metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("bad results JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("bad histogram: {0}")]
+    Histogram(String),
+}

@@ -1,1 +1,5 @@
-//! report: to be built.
+//! report: terminal, JSON, CSV, HTML outputs, thresholds, progress line and run diffs.
+
+mod thresholds;
+
+pub use thresholds::{evaluate_all, Aggregate, Op, Threshold, ThresholdError, ThresholdResult};

@@ -1,0 +1,265 @@
+//! Metric identity: run mode, sample kind, the (mode, flow, step, kind, name) key and outcomes.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::flow::RequestKind;
+
+/// Which replay mode produced a sample.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Http,
+    Browser,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Http => "http",
+            Mode::Browser => "browser",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "http" => Ok(Mode::Http),
+            "browser" => Ok(Mode::Browser),
+            _ => Err(format!("unknown mode `{s}` (expected http or browser)")),
+        }
+    }
+}
+
+/// What one sample measures: a single request of some kind, or a composite timing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SampleKind {
+    Document,
+    Static,
+    Ajax,
+    Polling,
+    Beacon,
+    Other,
+    /// Document start -> load event (browser) / document + its static assets (http).
+    PageLoad,
+    Ttfb,
+    DomContentLoaded,
+    Fcp,
+    Lcp,
+    /// One flow step's duration.
+    Step,
+}
+
+impl SampleKind {
+    /// Every kind, in display order.
+    pub const ALL: [SampleKind; 12] = [
+        SampleKind::Document,
+        SampleKind::Static,
+        SampleKind::Ajax,
+        SampleKind::Polling,
+        SampleKind::Beacon,
+        SampleKind::Other,
+        SampleKind::PageLoad,
+        SampleKind::Ttfb,
+        SampleKind::DomContentLoaded,
+        SampleKind::Fcp,
+        SampleKind::Lcp,
+        SampleKind::Step,
+    ];
+
+    pub fn from_request_kind(k: RequestKind) -> Self {
+        match k {
+            RequestKind::Document => SampleKind::Document,
+            RequestKind::Static => SampleKind::Static,
+            RequestKind::Ajax => SampleKind::Ajax,
+            RequestKind::Polling => SampleKind::Polling,
+            RequestKind::Beacon => SampleKind::Beacon,
+        }
+    }
+
+    /// True for kinds that are one HTTP request each (they make up requests/s and error rates).
+    pub fn is_request(self) -> bool {
+        matches!(
+            self,
+            SampleKind::Document
+                | SampleKind::Static
+                | SampleKind::Ajax
+                | SampleKind::Polling
+                | SampleKind::Beacon
+                | SampleKind::Other
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleKind::Document => "document",
+            SampleKind::Static => "static",
+            SampleKind::Ajax => "ajax",
+            SampleKind::Polling => "polling",
+            SampleKind::Beacon => "beacon",
+            SampleKind::Other => "other",
+            SampleKind::PageLoad => "page-load",
+            SampleKind::Ttfb => "ttfb",
+            SampleKind::DomContentLoaded => "dom-content-loaded",
+            SampleKind::Fcp => "fcp",
+            SampleKind::Lcp => "lcp",
+            SampleKind::Step => "step",
+        }
+    }
+}
+
+impl fmt::Display for SampleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SampleKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        SampleKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = SampleKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown kind `{s}` (expected one of {})", names.join(", "))
+            })
+    }
+}
+
+/// The identity of a metric series. Few distinct keys per run: names have no query string.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct MetricKey {
+    pub mode: Mode,
+    pub flow: Arc<str>,
+    /// Zero-based step index; None for samples not tied to a step (e.g. whole-flow timings).
+    pub step: Option<u32>,
+    pub kind: SampleKind,
+    pub name: Arc<str>,
+}
+
+impl MetricKey {
+    pub fn new(
+        mode: Mode,
+        flow: impl Into<Arc<str>>,
+        step: Option<u32>,
+        kind: SampleKind,
+        name: impl Into<Arc<str>>,
+    ) -> Self {
+        MetricKey {
+            mode,
+            flow: flow.into(),
+            step,
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+/// The result of one sample. Ok is success; every other variant is a failure category.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Ok,
+    /// An HTTP status >= 400.
+    Status(u16),
+    Timeout,
+    Refused,
+    Reset,
+    CheckFailed,
+    /// A request to a host not allowed by the run.
+    Blocked,
+    /// Anything else.
+    Error,
+}
+
+impl Outcome {
+    /// Ok below 400, Status otherwise.
+    pub fn from_status(status: u16) -> Outcome {
+        if status >= 400 {
+            Outcome::Status(status)
+        } else {
+            Outcome::Ok
+        }
+    }
+
+    pub fn is_failure(self) -> bool {
+        self != Outcome::Ok
+    }
+
+    /// Stable label used in summaries and reports: "ok", "status 503", "timeout", ...
+    pub fn label(self) -> String {
+        match self {
+            Outcome::Ok => "ok".into(),
+            Outcome::Status(s) => format!("status {s}"),
+            Outcome::Timeout => "timeout".into(),
+            Outcome::Refused => "refused".into(),
+            Outcome::Reset => "reset".into(),
+            Outcome::CheckFailed => "check-failed".into(),
+            Outcome::Blocked => "blocked".into(),
+            Outcome::Error => "error".into(),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// Request name: METHOD + " " + URL with query and fragment stripped (keeps key count small).
+pub fn request_name(method: &str, url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    format!("{} {}", method.to_ascii_uppercase(), &url[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_name_strips_query_and_fragment() {
+        assert_eq!(
+            request_name("get", "http://h/a/b?x=1#frag"),
+            "GET http://h/a/b"
+        );
+        assert_eq!(request_name("POST", "http://h/a#f?x"), "POST http://h/a");
+        assert_eq!(request_name("GET", "http://h/"), "GET http://h/");
+    }
+
+    #[test]
+    fn kinds_serialize_kebab_case_and_parse_back() {
+        for k in SampleKind::ALL {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            assert_eq!(k.as_str().parse::<SampleKind>().unwrap(), k);
+        }
+        assert!("pageload".parse::<SampleKind>().is_err());
+        assert_eq!(
+            serde_json::to_string(&Mode::Browser).unwrap(),
+            "\"browser\""
+        );
+    }
+
+    #[test]
+    fn request_kinds_map_to_request_sample_kinds() {
+        assert!(SampleKind::from_request_kind(RequestKind::Polling).is_request());
+        assert!(!SampleKind::PageLoad.is_request());
+        assert_eq!(Outcome::from_status(404), Outcome::Status(404));
+        assert_eq!(Outcome::from_status(302), Outcome::Ok);
+        assert_eq!(Outcome::Status(503).label(), "status 503");
+    }
+}

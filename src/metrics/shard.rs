@@ -1,0 +1,137 @@
+//! Recording shards: per-key cells of counters and sample buffers, drained by the aggregator.
+//!
+//! A cell buffers raw microsecond values instead of owning a histogram: a fixed-size
+//! 1 us..1 h histogram is ~190 KB, and shards x keys of them would dominate memory on a
+//! 10,000-user run. The aggregator folds buffers into one histogram per key about once a
+//! second and keeps their capacity, so memory stays flat. A buffer that reaches
+//! [`SAMPLE_CAP`] between drains is folded by the recording thread itself.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::key::{MetricKey, Outcome};
+
+/// Samples a cell may buffer before the recorder folds them itself.
+pub const SAMPLE_CAP: usize = 16_384;
+
+/// Everything recorded for one key since the last drain.
+#[derive(Default, Debug)]
+pub struct Cell {
+    pub count: u64,
+    pub failures: u64,
+    pub bytes: u64,
+    /// Failure outcomes and their counts (few distinct values: linear search is fastest).
+    pub outcomes: Vec<(Outcome, u64)>,
+    /// On-time samples, microseconds.
+    pub samples: Vec<u32>,
+    /// Late samples: (raw, corrected) microseconds.
+    pub late: Vec<(u32, u32)>,
+}
+
+impl Cell {
+    fn note_outcome(&mut self, outcome: Outcome) {
+        self.count += 1;
+        if outcome.is_failure() {
+            self.failures += 1;
+            match self.outcomes.iter_mut().find(|(o, _)| *o == outcome) {
+                Some((_, n)) => *n += 1,
+                None => self.outcomes.push((outcome, 1)),
+            }
+        }
+    }
+
+    pub fn push(&mut self, us: u32, outcome: Outcome) {
+        self.note_outcome(outcome);
+        self.samples.push(us);
+    }
+
+    pub fn push_late(&mut self, raw: u32, corrected: u32, outcome: Outcome) {
+        self.note_outcome(outcome);
+        self.late.push((raw, corrected));
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.samples.len() + self.late.len() >= SAMPLE_CAP
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0 && self.bytes == 0 && self.samples.is_empty() && self.late.is_empty()
+    }
+
+    /// Zero the counters and empty the buffers, keeping their capacity for reuse.
+    pub fn clear(&mut self) {
+        self.count = 0;
+        self.failures = 0;
+        self.bytes = 0;
+        self.outcomes.clear();
+        self.samples.clear();
+        self.late.clear();
+    }
+
+    /// Buffered capacity in samples (for memory checks).
+    pub fn capacity(&self) -> usize {
+        self.samples.capacity() + self.late.capacity()
+    }
+}
+
+/// One shard: a lock around the cells of the recorders mapped to it.
+#[derive(Default)]
+pub struct Shard {
+    pub cells: Mutex<HashMap<MetricKey, Cell>>,
+}
+
+impl Shard {
+    /// Apply `f` to the key's cell, creating it on first use (the key is cloned only then).
+    /// Returns the cell's content when it became full, for the caller to fold outside the lock.
+    pub fn with_cell(&self, key: &MetricKey, f: impl FnOnce(&mut Cell)) -> Option<Cell> {
+        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        let cell = match cells.get_mut(key) {
+            Some(c) => c,
+            None => cells.entry(key.clone()).or_default(),
+        };
+        f(cell);
+        cell.is_full().then(|| std::mem::take(cell))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Mode, SampleKind};
+
+    #[test]
+    fn cell_counts_failures_by_outcome() {
+        let mut c = Cell::default();
+        c.push(10, Outcome::Ok);
+        c.push(20, Outcome::Status(500));
+        c.push(30, Outcome::Status(500));
+        c.push_late(40, 90, Outcome::Timeout);
+        assert_eq!((c.count, c.failures), (4, 3));
+        assert_eq!(
+            c.outcomes,
+            vec![(Outcome::Status(500), 2), (Outcome::Timeout, 1)]
+        );
+        let cap = c.capacity();
+        c.clear();
+        assert!(c.is_empty());
+        assert_eq!(c.capacity(), cap);
+    }
+
+    #[test]
+    fn full_cell_is_handed_back_and_emptied() {
+        let shard = Shard::default();
+        let key = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::Ajax, "GET /x");
+        for i in 0..SAMPLE_CAP - 1 {
+            assert!(shard
+                .with_cell(&key, |c| c.push(i as u32, Outcome::Ok))
+                .is_none());
+        }
+        let full = shard
+            .with_cell(&key, |c| c.push(1, Outcome::Ok))
+            .expect("full");
+        assert_eq!(full.samples.len(), SAMPLE_CAP);
+        assert_eq!(full.count, SAMPLE_CAP as u64);
+        let cells = shard.cells.lock().unwrap();
+        assert!(cells[&key].is_empty());
+    }
+}

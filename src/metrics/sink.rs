@@ -1,0 +1,263 @@
+//! The shared sink: recorders write into shards, an aggregator task drains them once a second.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+
+use super::aggregator::State;
+use super::key::{MetricKey, Outcome};
+use super::serialize::duration_us;
+use super::shard::{Cell, Shard};
+use super::summary::RunSummary;
+
+/// Number of recording shards: enough that two cores rarely meet on one lock.
+pub const SHARDS: usize = 16;
+
+/// Active virtual users, plus the peak seen.
+#[derive(Debug, Default)]
+pub struct UserGauge {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl UserGauge {
+    pub fn inc(&self) {
+        let n = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(n, Ordering::Relaxed);
+    }
+
+    pub fn dec(&self) {
+        // Saturating: an unmatched dec must not wrap to 2^64 users.
+        let _ = self
+            .now
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    pub fn get(&self) -> u64 {
+        self.now.load(Ordering::Relaxed)
+    }
+
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// A snapshot for the live progress line.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveStats {
+    pub elapsed: Duration,
+    pub users: u64,
+    /// Requests per second over the last aggregated interval (about 1 s).
+    pub rps: f64,
+    /// p95 of all requests in the last interval, ms.
+    pub p95_ms: Option<f64>,
+    pub errors: u64,
+    pub requests: u64,
+}
+
+struct Inner {
+    shards: Vec<Shard>,
+    state: Mutex<State>,
+    users: UserGauge,
+    counters: Mutex<BTreeMap<String, u64>>,
+    started: Instant,
+    started_unix_ms: u64,
+    finished: AtomicBool,
+    summary: Mutex<Option<RunSummary>>,
+    stop: Notify,
+}
+
+/// The shared metrics sink. Cheap to clone.
+#[derive(Clone)]
+pub struct Sink {
+    inner: Arc<Inner>,
+}
+
+/// Records samples for one virtual user (or worker) into its shard. Clone + Send + Sync.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Inner>,
+    shard: usize,
+}
+
+impl Default for Sink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sink {
+    /// A new sink; the run clock starts now.
+    pub fn new() -> Sink {
+        let started = Instant::now();
+        let started_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(0))
+            .unwrap_or(0);
+        Sink {
+            inner: Arc::new(Inner {
+                shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+                state: Mutex::new(State::new(started)),
+                users: UserGauge::default(),
+                counters: Mutex::new(BTreeMap::new()),
+                started,
+                started_unix_ms,
+                finished: AtomicBool::new(false),
+                summary: Mutex::new(None),
+                stop: Notify::new(),
+            }),
+        }
+    }
+
+    /// A recorder on the shard picked by `user_id`.
+    pub fn recorder(&self, user_id: u64) -> Recorder {
+        Recorder {
+            inner: self.inner.clone(),
+            shard: (user_id % SHARDS as u64) as usize,
+        }
+    }
+
+    /// Drain the shards every `every` into totals and the per-second series, until
+    /// [`Sink::finish`] is called. Needs a tokio runtime.
+    pub fn spawn_aggregator(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let sink = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await; // the first tick is immediate
+            loop {
+                if sink.inner.finished.load(Ordering::Acquire) {
+                    break;
+                }
+                tokio::select! {
+                    _ = ticker.tick() => sink.drain(true),
+                    _ = sink.inner.stop.notified() => break,
+                }
+            }
+        })
+    }
+
+    pub fn users(&self) -> &UserGauge {
+        &self.inner.users
+    }
+
+    /// Add `n` to a named run-level counter ("sessions.failed", "cdp.parse_errors", ...).
+    pub fn count(&self, counter: &str, n: u64) {
+        let mut c = lock(&self.inner.counters);
+        match c.get_mut(counter) {
+            Some(v) => *v += n,
+            None => {
+                c.insert(counter.to_string(), n);
+            }
+        }
+    }
+
+    pub fn live(&self) -> LiveStats {
+        let st = lock(&self.inner.state);
+        LiveStats {
+            elapsed: self.inner.started.elapsed(),
+            users: self.inner.users.get(),
+            rps: st.last_rps,
+            p95_ms: st.last_p95_ms,
+            errors: st.failures_total,
+            requests: st.requests_total,
+        }
+    }
+
+    /// Final drain and summary; later calls return the same summary.
+    pub fn finish(&self) -> RunSummary {
+        let mut done = lock(&self.inner.summary);
+        if let Some(s) = done.as_ref() {
+            return s.clone();
+        }
+        self.inner.finished.store(true, Ordering::Release);
+        self.inner.stop.notify_one();
+        self.drain(true);
+        // Whole milliseconds: the unit results.json stores.
+        let duration = Duration::from_millis(millis(self.inner.started.elapsed()));
+        let counters = lock(&self.inner.counters).clone();
+        let summary = lock(&self.inner.state).summary(
+            self.inner.started_unix_ms,
+            duration,
+            self.inner.users.peak(),
+            counters,
+        );
+        *done = Some(summary.clone());
+        summary
+    }
+
+    /// Fold every shard into the totals; with `tick`, close the current series interval.
+    pub(crate) fn drain(&self, tick: bool) {
+        let mut st = lock(&self.inner.state);
+        for shard in &self.inner.shards {
+            let mut cells = lock(&shard.cells);
+            for (key, cell) in cells.iter_mut() {
+                st.fold(key, cell);
+            }
+        }
+        if tick {
+            st.tick(Instant::now(), self.inner.users.get());
+        }
+    }
+
+    /// Distinct keys seen by the aggregator (memory checks).
+    pub fn key_count(&self) -> usize {
+        self.drain(false);
+        lock(&self.inner.state).key_count()
+    }
+
+    /// Cells and buffered sample capacity across shards (memory checks).
+    pub fn buffer_footprint(&self) -> (usize, usize) {
+        let mut cells_n = 0;
+        let mut cap = 0;
+        for shard in &self.inner.shards {
+            let cells = lock(&shard.cells);
+            cells_n += cells.len();
+            cap += cells.values().map(Cell::capacity).sum::<usize>();
+        }
+        (cells_n, cap)
+    }
+}
+
+impl Recorder {
+    pub fn record(&self, key: &MetricKey, latency: Duration, outcome: Outcome) {
+        let us = duration_us(latency);
+        self.with_cell(key, |c| c.push(us, outcome));
+    }
+
+    /// Coordinated omission: a timer/arrival that fired late. `raw` is measured from the real
+    /// start, `corrected` from the intended start. Both are kept.
+    pub fn record_late(
+        &self,
+        key: &MetricKey,
+        raw: Duration,
+        corrected: Duration,
+        outcome: Outcome,
+    ) {
+        let (r, c) = (duration_us(raw), duration_us(corrected));
+        self.with_cell(key, |cell| cell.push_late(r, c, outcome));
+    }
+
+    pub fn add_bytes(&self, key: &MetricKey, bytes: u64) {
+        self.with_cell(key, |c| c.bytes += bytes);
+    }
+
+    fn with_cell(&self, key: &MetricKey, f: impl FnOnce(&mut Cell)) {
+        if let Some(mut full) = self.inner.shards[self.shard].with_cell(key, f) {
+            // Shard lock released: take the state lock (aggregator order is state -> shard).
+            lock(&self.inner.state).fold(key, &mut full);
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Lock, ignoring poisoning: metrics stay usable after a panicking worker.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

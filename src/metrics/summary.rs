@@ -1,0 +1,421 @@
+//! The serializable result of a run (RunSummary), its per-key entries, totals and merging.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::key::{MetricKey, Mode, SampleKind};
+use super::serialize::{decode_histogram, duration_ms, encode_histogram, new_histogram, us_to_ms};
+use super::MetricsError;
+
+/// Latency percentiles of one histogram, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct LatencyStats {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl LatencyStats {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return LatencyStats::default();
+        }
+        let q = |q: f64| us_to_ms(h.value_at_quantile(q));
+        // Rounded to 1 us so the JSON text round-trips exactly.
+        LatencyStats {
+            p50_ms: q(0.50),
+            p90_ms: q(0.90),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+            max_ms: us_to_ms(h.max()),
+            mean_ms: round3(h.mean() / 1000.0),
+        }
+    }
+}
+
+/// Everything measured for one MetricKey over the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntrySummary {
+    pub mode: Mode,
+    pub flow: String,
+    pub step: Option<u32>,
+    pub kind: SampleKind,
+    pub name: String,
+    pub count: u64,
+    pub failures: u64,
+    /// Failure label ("status 503", "timeout", ...) -> count.
+    pub failures_by_outcome: BTreeMap<String, u64>,
+    pub bytes: u64,
+    pub rps: f64,
+    /// Raw latencies (measured from the real start).
+    pub latency: LatencyStats,
+    /// Coordinated-omission corrected latencies, present when any sample fired late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<LatencyStats>,
+    /// HdrHistogram V2, base64, microseconds.
+    pub histogram: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected_histogram: Option<String>,
+}
+
+/// Counts and histograms behind one entry, before they are summarized.
+#[derive(Clone, Debug)]
+pub struct EntryParts {
+    pub count: u64,
+    pub failures: u64,
+    pub failures_by_outcome: BTreeMap<String, u64>,
+    pub bytes: u64,
+    pub raw: Histogram<u64>,
+    pub corrected: Option<Histogram<u64>>,
+}
+
+impl EntrySummary {
+    /// Summarize one key's parts; `duration` gives the rate.
+    pub fn from_parts(key: &MetricKey, parts: &EntryParts, duration: Duration) -> Self {
+        let secs = duration.as_secs_f64();
+        EntrySummary {
+            mode: key.mode,
+            flow: key.flow.to_string(),
+            step: key.step,
+            kind: key.kind,
+            name: key.name.to_string(),
+            count: parts.count,
+            failures: parts.failures,
+            failures_by_outcome: parts.failures_by_outcome.clone(),
+            bytes: parts.bytes,
+            rps: if secs > 0.0 {
+                round3(parts.count as f64 / secs)
+            } else {
+                0.0
+            },
+            latency: LatencyStats::of(&parts.raw),
+            corrected: parts.corrected.as_ref().map(LatencyStats::of),
+            histogram: encode_histogram(&parts.raw),
+            corrected_histogram: parts.corrected.as_ref().map(encode_histogram),
+        }
+    }
+
+    pub fn key(&self) -> MetricKey {
+        MetricKey::new(
+            self.mode,
+            self.flow.as_str(),
+            self.step,
+            self.kind,
+            self.name.as_str(),
+        )
+    }
+
+    pub fn error_rate(&self) -> f64 {
+        ratio(self.failures, self.count)
+    }
+
+    /// The raw histogram, decoded.
+    pub fn histogram(&self) -> Result<Histogram<u64>, MetricsError> {
+        decode_histogram(&self.histogram)
+    }
+
+    /// The corrected histogram if any sample fired late, else the raw one.
+    pub fn corrected_histogram(&self) -> Result<Histogram<u64>, MetricsError> {
+        match &self.corrected_histogram {
+            Some(text) => decode_histogram(text),
+            None => self.histogram(),
+        }
+    }
+
+    /// Decode back into parts (for merging).
+    pub fn parts(&self) -> Result<EntryParts, MetricsError> {
+        Ok(EntryParts {
+            count: self.count,
+            failures: self.failures,
+            failures_by_outcome: self.failures_by_outcome.clone(),
+            bytes: self.bytes,
+            raw: self.histogram()?,
+            corrected: match &self.corrected_histogram {
+                Some(t) => Some(decode_histogram(t)?),
+                None => None,
+            },
+        })
+    }
+}
+
+impl EntryParts {
+    pub fn empty() -> Self {
+        EntryParts {
+            count: 0,
+            failures: 0,
+            failures_by_outcome: BTreeMap::new(),
+            bytes: 0,
+            raw: new_histogram(),
+            corrected: None,
+        }
+    }
+
+    /// Add another key's parts. The corrected histogram of a side without one is its raw one.
+    pub fn add(&mut self, other: &EntryParts) {
+        self.count += other.count;
+        self.failures += other.failures;
+        self.bytes += other.bytes;
+        for (k, v) in &other.failures_by_outcome {
+            *self.failures_by_outcome.entry(k.clone()).or_default() += v;
+        }
+        if self.corrected.is_some() || other.corrected.is_some() {
+            let mut c = self.corrected.take().unwrap_or_else(|| self.raw.clone());
+            add_hist(&mut c, other.corrected.as_ref().unwrap_or(&other.raw));
+            self.corrected = Some(c);
+        }
+        add_hist(&mut self.raw, &other.raw);
+    }
+}
+
+/// Add histograms of the standard layout (cannot fail: same bounds, no auto-resize needed).
+pub(crate) fn add_hist(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    if let Err(e) = into.add(from) {
+        // Only reachable with foreign layouts; re-record value by value instead.
+        tracing::debug!("histogram add fell back to re-recording: {e:?}");
+        for v in from.iter_recorded() {
+            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        }
+    }
+}
+
+/// One point of the per-second series (all request kinds merged for the percentiles).
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct SecondStats {
+    /// Elapsed time since the run start at the end of this interval.
+    pub t_ms: u64,
+    /// Length of the interval (about 1000).
+    pub interval_ms: u64,
+    /// Active virtual users at the end of the interval.
+    pub users: u64,
+    pub requests: u64,
+    pub failures: u64,
+    pub rps: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub page_loads: u64,
+    pub page_load_p95_ms: Option<f64>,
+}
+
+impl SecondStats {
+    pub fn failures_per_s(&self) -> f64 {
+        if self.interval_ms == 0 {
+            0.0
+        } else {
+            self.failures as f64 * 1000.0 / self.interval_ms as f64
+        }
+    }
+}
+
+/// Serializable result of a run; `report` only reads this.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub started_unix_ms: u64,
+    #[serde(rename = "duration_ms", with = "duration_ms")]
+    pub duration: Duration,
+    /// Highest number of concurrently active virtual users seen.
+    #[serde(default)]
+    pub peak_users: u64,
+    /// One per MetricKey, sorted by key.
+    pub entries: Vec<EntrySummary>,
+    pub series: Vec<SecondStats>,
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// Totals over a selection of entries.
+#[derive(Clone, Debug)]
+pub struct Totals {
+    pub count: u64,
+    pub failures: u64,
+    pub bytes: u64,
+    /// Raw latencies merged over the selection.
+    pub hist: Histogram<u64>,
+    /// Corrected latencies where any entry has them (raw elsewhere), else None.
+    pub corrected: Option<Histogram<u64>>,
+}
+
+impl Totals {
+    pub fn error_rate(&self) -> f64 {
+        ratio(self.failures, self.count)
+    }
+
+    /// Latency at quantile `q` (0..=1) in ms; None without samples.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        (!self.hist.is_empty()).then(|| us_to_ms(self.hist.value_at_quantile(q)))
+    }
+
+    pub fn stats(&self) -> LatencyStats {
+        LatencyStats::of(&self.hist)
+    }
+}
+
+/// Round to 3 decimals: keeps saved numbers short and exactly parseable.
+pub(crate) fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+impl RunSummary {
+    pub fn ended_unix_ms(&self) -> u64 {
+        self.started_unix_ms + u64::try_from(self.duration.as_millis()).unwrap_or(0)
+    }
+
+    /// Totals over entries of `mode` (all when None) and `kind`; `kind: None` means every
+    /// request kind ([`SampleKind::is_request`]), so composite timings are not double counted.
+    pub fn total(&self, mode: Option<Mode>, kind: Option<SampleKind>) -> Totals {
+        let mut parts = EntryParts::empty();
+        for e in self.entries.iter().filter(|e| {
+            mode.is_none_or(|m| e.mode == m) && kind.map_or(e.kind.is_request(), |k| e.kind == k)
+        }) {
+            match e.parts() {
+                Ok(p) => parts.add(&p),
+                Err(err) => tracing::warn!("skipping entry {} {}: {err}", e.kind, e.name),
+            }
+        }
+        Totals {
+            count: parts.count,
+            failures: parts.failures,
+            bytes: parts.bytes,
+            hist: parts.raw,
+            corrected: parts.corrected,
+        }
+    }
+
+    /// Requests per second over the whole run (request kinds only).
+    pub fn rps(&self, mode: Option<Mode>) -> f64 {
+        let count: u64 = self
+            .entries
+            .iter()
+            .filter(|e| e.kind.is_request() && mode.is_none_or(|m| e.mode == m))
+            .map(|e| e.count)
+            .sum();
+        let secs = self.duration.as_secs_f64();
+        if secs > 0.0 {
+            count as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Modes present in the entries.
+    pub fn modes(&self) -> Vec<Mode> {
+        let mut m: Vec<Mode> = self.entries.iter().map(|e| e.mode).collect();
+        m.sort();
+        m.dedup();
+        m
+    }
+
+    /// Merge another run (e.g. the same plan from another machine) into this one. Counts and
+    /// histograms add exactly; the time span becomes the union of both; per-second points that
+    /// fall in the same wall-clock second add their counts, and their percentiles become
+    /// request-weighted means (an approximation: the per-second histograms are not kept).
+    pub fn merge(&mut self, other: &RunSummary) {
+        // A default (never started) summary takes the other run's start.
+        let start = if self.started_unix_ms == 0 {
+            other.started_unix_ms
+        } else {
+            self.started_unix_ms.min(other.started_unix_ms)
+        };
+        let end = self.ended_unix_ms().max(other.ended_unix_ms());
+        let duration = Duration::from_millis(end.saturating_sub(start));
+
+        let mut by_key: BTreeMap<MetricKey, EntryParts> = BTreeMap::new();
+        for e in self.entries.iter().chain(&other.entries) {
+            match e.parts() {
+                Ok(p) => by_key
+                    .entry(e.key())
+                    .or_insert_with(EntryParts::empty)
+                    .add(&p),
+                Err(err) => tracing::warn!("merge: skipping entry {} {}: {err}", e.kind, e.name),
+            }
+        }
+        self.entries = by_key
+            .iter()
+            .map(|(k, p)| EntrySummary::from_parts(k, p, duration))
+            .collect();
+
+        let mut seconds: BTreeMap<u64, SecondStats> = BTreeMap::new();
+        for (run_start, s) in self
+            .series
+            .iter()
+            .map(|s| (self.started_unix_ms, s))
+            .chain(other.series.iter().map(|s| (other.started_unix_ms, s)))
+        {
+            let abs_sec = (run_start + s.t_ms).div_ceil(1000);
+            let slot = seconds.entry(abs_sec).or_default();
+            merge_second(slot, s);
+            slot.t_ms = (abs_sec * 1000).saturating_sub(start);
+        }
+        self.series = seconds.into_values().collect();
+
+        for (k, v) in &other.counters {
+            *self.counters.entry(k.clone()).or_default() += v;
+        }
+        self.peak_users += other.peak_users;
+        self.started_unix_ms = start;
+        self.duration = duration;
+    }
+
+    /// Parse a RunSummary from JSON: either a bare summary or a results.json that holds one
+    /// under "summary". Every histogram is decoded once so later merging cannot fail.
+    pub fn from_json(text: &str) -> Result<RunSummary, MetricsError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(MetricsError::Json)?;
+        let inner = match value.get("summary") {
+            Some(s) if value.get("entries").is_none() => s.clone(),
+            _ => value,
+        };
+        let summary: RunSummary = serde_json::from_value(inner).map_err(MetricsError::Json)?;
+        for e in &summary.entries {
+            e.parts().map_err(|err| {
+                MetricsError::Histogram(format!("entry `{} {}`: {err}", e.kind, e.name))
+            })?;
+        }
+        Ok(summary)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("RunSummary serializes")
+    }
+}
+
+fn merge_second(into: &mut SecondStats, s: &SecondStats) {
+    let weighted = |a: Option<f64>, wa: u64, b: Option<f64>, wb: u64| match (a, b) {
+        (Some(a), Some(b)) if wa + wb > 0 => {
+            Some(round3((a * wa as f64 + b * wb as f64) / (wa + wb) as f64))
+        }
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    into.p50_ms = weighted(into.p50_ms, into.requests, s.p50_ms, s.requests);
+    into.p95_ms = weighted(into.p95_ms, into.requests, s.p95_ms, s.requests);
+    into.p99_ms = weighted(into.p99_ms, into.requests, s.p99_ms, s.requests);
+    into.page_load_p95_ms = weighted(
+        into.page_load_p95_ms,
+        into.page_loads,
+        s.page_load_p95_ms,
+        s.page_loads,
+    );
+    into.interval_ms = into.interval_ms.max(s.interval_ms);
+    into.users += s.users;
+    into.requests += s.requests;
+    into.failures += s.failures;
+    into.page_loads += s.page_loads;
+    into.rps = if into.interval_ms > 0 {
+        round3(into.requests as f64 * 1000.0 / into.interval_ms as f64)
+    } else {
+        0.0
+    };
+}

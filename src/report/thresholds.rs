@@ -1,0 +1,390 @@
+//! Pass/fail thresholds (`p95(page-load)<800ms`, `errors<1%`, `rps>100`): parsing and evaluation.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{Mode, RunSummary, SampleKind};
+
+/// A threshold that could not be parsed; the message names the threshold text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("bad threshold `{text}`: {reason}")]
+pub struct ThresholdError {
+    pub text: String,
+    pub reason: String,
+}
+
+/// What a threshold measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Aggregate {
+    /// Latency at a quantile (0..=1), e.g. p95 -> 0.95.
+    Quantile(f64),
+    Max,
+    Mean,
+    /// failures / count, as a fraction.
+    ErrorRate,
+    /// Number of failures.
+    Errors,
+    /// Samples per second over the run.
+    Rps,
+    Count,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn holds(self, actual: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => actual < limit,
+            Op::Le => actual <= limit,
+            Op::Gt => actual > limit,
+            Op::Ge => actual >= limit,
+        }
+    }
+}
+
+/// A parsed threshold. Latency limits are in ms, rates are fractions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub text: String,
+    pub aggregate: Aggregate,
+    pub mode: Option<Mode>,
+    /// None: every request kind.
+    pub kind: Option<SampleKind>,
+    pub op: Op,
+    pub limit: f64,
+}
+
+/// The verdict of one threshold against a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub text: String,
+    pub passed: bool,
+    /// Human-readable measured value, e.g. "734.2ms", "0.41%", "no samples".
+    pub actual: String,
+    /// Measured value in the threshold's unit (ms, fraction, count, per second).
+    pub value: Option<f64>,
+}
+
+impl FromStr for Threshold {
+    type Err = ThresholdError;
+    fn from_str(s: &str) -> Result<Self, ThresholdError> {
+        Threshold::parse(s)
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Threshold {
+    /// Parse `AGG[(SELECTOR)] OP VALUE`; SELECTOR is a kind, a mode, or `mode:kind`.
+    pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
+        let err = |reason: String| ThresholdError {
+            text: text.to_string(),
+            reason,
+        };
+        let s: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let op_at = s
+            .find(['<', '>'])
+            .ok_or_else(|| err("no comparison: expected <, <=, > or >=".into()))?;
+        let (lhs, rest) = s.split_at(op_at);
+        let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+            (Op::Le, v)
+        } else if let Some(v) = rest.strip_prefix(">=") {
+            (Op::Ge, v)
+        } else if let Some(v) = rest.strip_prefix('<') {
+            (Op::Lt, v)
+        } else {
+            (Op::Gt, &rest[1..])
+        };
+        if value.is_empty() {
+            return Err(err("missing value after the comparison".into()));
+        }
+
+        let (agg_text, selector) = match lhs.find('(') {
+            Some(open) => {
+                let inner = lhs[open + 1..]
+                    .strip_suffix(')')
+                    .ok_or_else(|| err("unclosed `(` in the metric".into()))?;
+                (&lhs[..open], Some(inner))
+            }
+            None => (lhs, None),
+        };
+        let (mode, kind) = match selector {
+            None | Some("") | Some("all") => (None, None),
+            Some(sel) => parse_selector(sel).map_err(err)?,
+        };
+
+        let agg_text = agg_text.to_ascii_lowercase();
+        let percent = value.ends_with('%');
+        let aggregate = match agg_text.as_str() {
+            "max" => Aggregate::Max,
+            "mean" | "avg" => Aggregate::Mean,
+            "med" | "median" => Aggregate::Quantile(0.5),
+            "errors" if percent => Aggregate::ErrorRate,
+            "errors" => Aggregate::Errors,
+            "error_rate" | "error-rate" | "failure_rate" => Aggregate::ErrorRate,
+            "rps" => Aggregate::Rps,
+            "count" => Aggregate::Count,
+            p if p.starts_with('p') => {
+                let n: f64 = p[1..].parse().map_err(|_| {
+                    err(format!("unknown metric `{agg_text}` (expected pNN, max, mean, errors, error_rate, rps or count)"))
+                })?;
+                if !(0.0..=100.0).contains(&n) {
+                    return Err(err(format!("percentile {n} is outside 0..100")));
+                }
+                Aggregate::Quantile(n / 100.0)
+            }
+            "" => return Err(err("missing metric before the comparison".into())),
+            other => {
+                return Err(err(format!(
+                    "unknown metric `{other}` (expected pNN, max, mean, errors, error_rate, rps or count)"
+                )))
+            }
+        };
+        let limit = parse_value(aggregate, value).map_err(err)?;
+        Ok(Threshold {
+            text: text.trim().to_string(),
+            aggregate,
+            mode,
+            kind,
+            op,
+            limit,
+        })
+    }
+
+    /// Check the threshold against a run.
+    pub fn evaluate(&self, summary: &RunSummary) -> ThresholdResult {
+        let totals = summary.total(self.mode, self.kind);
+        let latency_hist = totals.corrected.as_ref().unwrap_or(&totals.hist);
+        let ms = |us: u64| us as f64 / 1000.0;
+        let value = match self.aggregate {
+            _ if totals.count == 0 && self.is_latency() => None,
+            Aggregate::Quantile(q) => Some(ms(latency_hist.value_at_quantile(q))),
+            Aggregate::Max => Some(ms(latency_hist.max())),
+            Aggregate::Mean => Some(latency_hist.mean() / 1000.0),
+            Aggregate::ErrorRate => Some(totals.error_rate()),
+            Aggregate::Errors => Some(totals.failures as f64),
+            Aggregate::Count => Some(totals.count as f64),
+            Aggregate::Rps => {
+                let secs = summary.duration.as_secs_f64();
+                Some(if secs > 0.0 {
+                    totals.count as f64 / secs
+                } else {
+                    0.0
+                })
+            }
+        };
+        let (passed, actual) = match value {
+            None => (false, "no samples".to_string()),
+            Some(v) => (self.op.holds(v, self.limit), self.format_value(v)),
+        };
+        ThresholdResult {
+            text: self.text.clone(),
+            passed,
+            actual,
+            value,
+        }
+    }
+
+    fn is_latency(&self) -> bool {
+        matches!(
+            self.aggregate,
+            Aggregate::Quantile(_) | Aggregate::Max | Aggregate::Mean
+        )
+    }
+
+    fn format_value(&self, v: f64) -> String {
+        match self.aggregate {
+            Aggregate::ErrorRate => format!("{:.2}%", v * 100.0),
+            Aggregate::Errors | Aggregate::Count => format!("{v:.0}"),
+            Aggregate::Rps => format!("{v:.1}/s"),
+            _ => format!("{v:.1}ms"),
+        }
+    }
+}
+
+/// Evaluate every threshold; the run passes when all results pass.
+pub fn evaluate_all(thresholds: &[Threshold], summary: &RunSummary) -> Vec<ThresholdResult> {
+    thresholds.iter().map(|t| t.evaluate(summary)).collect()
+}
+
+fn parse_selector(sel: &str) -> Result<(Option<Mode>, Option<SampleKind>), String> {
+    let (mode_text, kind_text) = match sel.split_once(':') {
+        Some((m, k)) => (Some(m), Some(k)),
+        None if sel.parse::<Mode>().is_ok() => (Some(sel), None),
+        None => (None, Some(sel)),
+    };
+    let mode = mode_text.map(str::parse::<Mode>).transpose()?;
+    let kind = match kind_text {
+        None | Some("all") | Some("") => None,
+        Some(k) => Some(k.parse::<SampleKind>()?),
+    };
+    Ok((mode, kind))
+}
+
+fn parse_value(aggregate: Aggregate, value: &str) -> Result<f64, String> {
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (num, unit) = value.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{value}` is not a number"))?;
+    let unit = unit.to_ascii_lowercase();
+    match aggregate {
+        Aggregate::Quantile(_) | Aggregate::Max | Aggregate::Mean => match unit.as_str() {
+            "" | "ms" => Ok(n),
+            "us" | "µs" => Ok(n / 1000.0),
+            "s" => Ok(n * 1000.0),
+            "m" | "min" => Ok(n * 60_000.0),
+            u => Err(format!("unknown latency unit `{u}` (use us, ms, s or m)")),
+        },
+        Aggregate::ErrorRate => match unit.as_str() {
+            "%" => Ok(n / 100.0),
+            "" if n <= 1.0 => Ok(n),
+            "" => Err(format!(
+                "error rate {n} is above 1: write it as a percentage, e.g. {n}%"
+            )),
+            u => Err(format!(
+                "unknown error-rate unit `{u}` (use % or a fraction)"
+            )),
+        },
+        Aggregate::Rps => match unit.as_str() {
+            "" | "/s" => Ok(n),
+            u => Err(format!(
+                "unknown rate unit `{u}` (write a plain number of requests per second)"
+            )),
+        },
+        Aggregate::Errors | Aggregate::Count => match unit.as_str() {
+            "" => Ok(n),
+            u => Err(format!("unexpected unit `{u}` on a count")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{MetricKey, Outcome, Sink};
+    use std::time::Duration;
+
+    fn t(s: &str) -> Threshold {
+        Threshold::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let p = t("p95(page-load)<800ms");
+        assert_eq!(p.aggregate, Aggregate::Quantile(0.95));
+        assert_eq!(
+            (p.kind, p.op, p.limit),
+            (Some(SampleKind::PageLoad), Op::Lt, 800.0)
+        );
+        let p = t("p99<1s");
+        assert_eq!((p.kind, p.limit), (None, 1000.0));
+        let p = t("p50(ajax)<=200ms");
+        assert_eq!((p.kind, p.op), (Some(SampleKind::Ajax), Op::Le));
+        let p = t("errors<1%");
+        assert_eq!((p.aggregate, p.limit), (Aggregate::ErrorRate, 0.01));
+        let p = t("error_rate(document)<0.5%");
+        assert_eq!((p.kind, p.limit), (Some(SampleKind::Document), 0.005));
+        let p = t("rps>100");
+        assert_eq!(
+            (p.aggregate, p.op, p.limit),
+            (Aggregate::Rps, Op::Gt, 100.0)
+        );
+        let p = t("max(polling)<2s");
+        assert_eq!((p.aggregate, p.limit), (Aggregate::Max, 2000.0));
+        let p = t("count(document)>=10");
+        assert_eq!(
+            (p.aggregate, p.op, p.limit),
+            (Aggregate::Count, Op::Ge, 10.0)
+        );
+        let p = t(" p99.9 ( browser:page-load ) < 3s ");
+        assert!(matches!(p.aggregate, Aggregate::Quantile(q) if (q - 0.999).abs() < 1e-12));
+        assert_eq!(
+            (p.mode, p.kind),
+            (Some(Mode::Browser), Some(SampleKind::PageLoad))
+        );
+        assert_eq!(p.text, "p99.9 ( browser:page-load ) < 3s");
+        assert_eq!(t("errors(http)<5").aggregate, Aggregate::Errors);
+        assert_eq!(t("errors(http)<5").mode, Some(Mode::Http));
+    }
+
+    #[test]
+    fn bad_syntax_gives_one_clear_error_naming_the_text() {
+        for (bad, hint) in [
+            ("p95(page-load)", "no comparison"),
+            ("p95(pageload)<800ms", "unknown kind `pageload`"),
+            ("p95<800xs", "unknown latency unit `xs`"),
+            ("p95(page-load<800", "unclosed"),
+            ("latency<800", "unknown metric `latency`"),
+            ("p150<1s", "outside 0..100"),
+            ("errors<abc%", "not a number"),
+            ("error_rate<5", "above 1"),
+            ("<5", "missing metric"),
+            ("p95<", "missing value"),
+            ("count>10ms", "unexpected unit"),
+        ] {
+            let e = Threshold::parse(bad).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("bad threshold `{bad}`: ")),
+                "{msg}"
+            );
+            assert!(msg.contains(hint), "{bad}: {msg}");
+            assert!(!msg.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn evaluates_against_a_run() {
+        let sink = Sink::new();
+        let rec = sink.recorder(0);
+        let doc = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::Document, "GET /");
+        let pl = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::PageLoad, "GET /");
+        for i in 0..100u64 {
+            let outcome = if i < 2 {
+                Outcome::Status(500)
+            } else {
+                Outcome::Ok
+            };
+            rec.record(&doc, Duration::from_millis(i + 1), outcome);
+            rec.record(&pl, Duration::from_millis(10 * (i + 1)), Outcome::Ok);
+        }
+        let mut s = sink.finish();
+        s.duration = Duration::from_secs(10);
+        let check = |text: &str| t(text).evaluate(&s);
+        let r = check("p95(page-load)<800ms");
+        assert!(!r.passed);
+        assert!((r.value.unwrap() - 950.0).abs() < 1.0, "{r:?}");
+        assert!(r.actual.ends_with("ms"));
+        assert!(check("p95(page-load)<1s").passed);
+        assert!(check("p50<=51ms").passed);
+        assert!(!check("errors<1%").passed);
+        assert_eq!(check("errors<1%").actual, "2.00%");
+        assert!(check("errors<3%").passed);
+        assert!(check("errors<=2").passed);
+        assert!(check("count(document)>=100").passed);
+        assert!(!check("count(document)>100").passed);
+        assert!(check("rps>9.9").passed, "100 requests in 10 s");
+        assert!(!check("rps>10").passed);
+        assert!(check("max(document)<101ms").passed);
+        let none = check("p95(polling)<1s");
+        assert!(!none.passed);
+        assert_eq!(none.actual, "no samples");
+        assert!(check("error_rate(polling)<1%").passed);
+        assert_eq!(evaluate_all(&[t("p99<1s"), t("rps>1")], &s).len(), 2);
+    }
+}
