@@ -1,1 +1,175 @@
-//! Records flows by driving a recording browser; to be built.
+//! Records throng flows ("throng-flow/1") by driving a recording Chromium over CDP, and imports
+//! Chrome DevTools Recorder exports and HAR 1.2 files into the same format.
+//!
+//! Crate map:
+//! - [`record`]: one recording session (`session`): the browser process (`browser`), a raw CDP
+//!   client ([`cdp`]), the in-page capture script (`js/capture.js`), live bookkeeping (`live`).
+//! - `capture` -> `build`: the raw recording (timed steps and requests) becomes a [`flow::Flow`]:
+//!   request kinds and pollers (`network`), correlation (`correlate`), secrets (`secrets`).
+//! - [`import_file`]: Recorder JSON and HAR 1.2 (`import`).
+//!
+//! This crate does not depend on `throng`; [`flow`] mirrors the flow format's field names.
+
+mod browser;
+mod build;
+mod capture;
+pub mod cdp;
+mod correlate;
+pub mod flow;
+mod import;
+mod live;
+mod network;
+mod secrets;
+mod session;
+
+pub use browser::LaunchError;
+pub use import::{import_file, import_str, ImportError};
+
+use serde::Serialize;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+/// Test-id attributes tried first for selectors, in order, unless the user names others.
+pub const DEFAULT_SELECTOR_ATTRIBUTES: &[&str] =
+    &["data-testid", "data-test", "data-qa", "data-cy"];
+
+/// The recording browser: full Chromium (a person clicks in it).
+pub const DEFAULT_CHROME: &str = "/usr/bin/chromium";
+
+/// Called once the browser is ready to be used, with its DevTools WebSocket URL.
+pub type OnReady = Box<dyn FnOnce(String) + Send>;
+
+/// What to record and how.
+pub struct RecordOptions {
+    /// Where the recording starts.
+    pub url: String,
+    /// The flow file to write (atomically; rewritten every couple of seconds while recording).
+    pub out: PathBuf,
+    /// Run the browser without a window; drive it over CDP (see `on_ready`).
+    pub headless: bool,
+    pub chrome: PathBuf,
+    /// Test-id attributes for selectors, most preferred first.
+    pub selector_attributes: Vec<String>,
+    /// Fields (by name, id or test id) whose typed values are secrets, like passwords.
+    pub secrets: Vec<String>,
+    /// Receives the DevTools WebSocket URL once the start page has loaded and capture runs.
+    pub on_ready: Option<OnReady>,
+    /// Ends the recording (as closing the window would).
+    pub stop: CancellationToken,
+    /// Also end on Ctrl-C (SIGINT).
+    pub ctrl_c: bool,
+}
+
+impl RecordOptions {
+    /// Defaults: visible full Chromium, the default test-id attributes, Ctrl-C ends the recording.
+    pub fn new(url: impl Into<String>, out: impl Into<PathBuf>) -> Self {
+        RecordOptions {
+            url: url.into(),
+            out: out.into(),
+            headless: false,
+            chrome: PathBuf::from(DEFAULT_CHROME),
+            selector_attributes: DEFAULT_SELECTOR_ATTRIBUTES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            secrets: Vec::new(),
+            on_ready: None,
+            stop: CancellationToken::new(),
+            ctrl_c: true,
+        }
+    }
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The recorded tab (the window) was closed.
+    TabClosed,
+    /// The browser process went away (a person closed the last window, or it crashed).
+    BrowserExited,
+    /// `RecordOptions::stop` was cancelled.
+    Stopped,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// What a finished recording wrote.
+#[derive(Debug, Clone)]
+pub struct RecordSummary {
+    pub out: PathBuf,
+    pub steps: usize,
+    pub requests: usize,
+    pub pollers: usize,
+    pub variables: usize,
+    pub ended: EndReason,
+    pub ws_url: String,
+}
+
+impl RecordSummary {
+    fn of(flow: &flow::Flow, out: PathBuf, ended: EndReason, ws_url: String) -> Self {
+        let nets = || flow.steps.iter().filter_map(|s| s.network.as_ref());
+        RecordSummary {
+            out,
+            steps: flow.steps.len(),
+            requests: nets().map(|n| n.requests.len()).sum(),
+            pollers: nets().map(|n| n.polling.len()).sum(),
+            variables: flow.variables.len(),
+            ended,
+            ws_url,
+        }
+    }
+}
+
+/// Why a recording failed. Whenever steps were recorded, they were written first.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("not a URL a browser can record: {0}")]
+    BadUrl(String),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error("browser connection failed: {0}")]
+    Cdp(String),
+    #[error("{url} did not load ({reason}); the {steps} steps recorded so far are in {}", out.display())]
+    Navigate {
+        url: String,
+        reason: String,
+        out: PathBuf,
+        steps: usize,
+    },
+    #[error("the browser exited during the recording; the {steps} steps recorded so far are in {}", out.display())]
+    BrowserDied { out: PathBuf, steps: usize },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Records a flow: opens the browser at `opts.url`, captures what the person (or a CDP client,
+/// headless) does, and writes the flow to `opts.out`. Ends when the tab or browser closes, on
+/// Ctrl-C, or on `opts.stop`; what was recorded is always written. No browser process outlives
+/// the call.
+pub async fn record(opts: RecordOptions) -> Result<RecordSummary, RecordError> {
+    session::run(opts).await
+}
+
+/// Writes `value` as pretty JSON to `path` atomically (temp file in the same folder, then rename),
+/// so a reader never sees half a flow, even if the recorder dies mid-write.
+pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".throng-flow-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    text.push('\n');
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,328 @@
+/* throng recorder: capture script. Runs in an isolated world of every frame of the recorded tab,
+ * listens to trusted (user) events only and reports each as JSON through a CDP binding.
+ * The recorder turns the reports into flow steps; this script only observes, it never changes
+ * the page. The config object below is filled in by the recorder. */
+(function (CFG) {
+  'use strict';
+  if (!CFG || window.__throngRecorderInstalled) { return; }
+  window.__throngRecorderInstalled = true;
+
+  var queue = [];
+  function send(ev) {
+    ev.t = ev.t || Date.now();
+    ev.frame = framePath();
+    queue.push(JSON.stringify(ev));
+    drain();
+  }
+  function drain() {
+    var fn = globalThis[CFG.binding];
+    if (typeof fn !== 'function') { setTimeout(drain, 50); return; }
+    while (queue.length) { fn(queue.shift()); }
+  }
+
+  // Index path from the top frame down to this one (the Recorder's `frame` field).
+  function framePath() {
+    var path = [];
+    try {
+      var w = window;
+      while (w !== w.top) {
+        var p = w.parent, idx = -1;
+        for (var i = 0; i < p.frames.length; i++) { if (p.frames[i] === w) { idx = i; break; } }
+        path.unshift(idx);
+        w = p;
+      }
+    } catch (e) { /* cross-origin ancestors: keep what we have */ }
+    return path;
+  }
+
+  // ---- selectors, most robust first ----
+  function cssString(v) { return "'" + String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'"; }
+  function unique(sel, el) {
+    try {
+      var all = document.querySelectorAll(sel);
+      return all.length === 1 && all[0] === el;
+    } catch (e) { return false; }
+  }
+  function testIdOf(el) {
+    for (var i = 0; i < CFG.attrs.length; i++) {
+      var v = el.getAttribute && el.getAttribute(CFG.attrs[i]);
+      if (v) { return '[' + CFG.attrs[i] + '=' + cssString(v) + ']'; }
+    }
+    return null;
+  }
+  function testIdSelector(el) {
+    var own = testIdOf(el);
+    if (!own) { return null; }
+    if (unique(own, el)) { return own; }
+    // Repeated test ids (one per list item): scope by the nearest ancestor with its own test id.
+    for (var a = el.parentElement; a; a = a.parentElement) {
+      var up = testIdOf(a);
+      if (up && unique(up + ' ' + own, el)) { return up + ' ' + own; }
+    }
+    var nth = own + ':nth-of-type(' + nthOfType(el) + ')';
+    for (var b = el.parentElement; b; b = b.parentElement) {
+      var scoped = testIdOf(b);
+      if (scoped && unique(scoped + ' ' + nth, el)) { return scoped + ' ' + nth; }
+    }
+    return null;
+  }
+  function nthOfType(el) {
+    var n = 1;
+    for (var s = el.previousElementSibling; s; s = s.previousElementSibling) { if (s.localName === el.localName) { n++; } }
+    return n;
+  }
+  function implicitRole(el) {
+    var tag = el.localName, type = (el.getAttribute('type') || '').toLowerCase();
+    if (tag === 'button') { return 'button'; }
+    if (tag === 'a' && el.hasAttribute('href')) { return 'link'; }
+    if (tag === 'select') { return el.multiple ? 'listbox' : 'combobox'; }
+    if (tag === 'textarea') { return 'textbox'; }
+    if (tag === 'input') {
+      if (['button', 'submit', 'reset', 'image'].indexOf(type) >= 0) { return 'button'; }
+      if (type === 'checkbox' || type === 'radio') { return type; }
+      if (type === 'search') { return 'searchbox'; }
+      if (type === 'range') { return 'slider'; }
+      if (type === 'number') { return 'spinbutton'; }
+      if (type === 'hidden') { return null; }
+      return 'textbox';
+    }
+    if (/^h[1-6]$/.test(tag)) { return 'heading'; }
+    if (tag === 'img') { return 'img'; }
+    if (tag === 'summary') { return 'button'; }
+    return null;
+  }
+  function roleOf(el) { return el.getAttribute('role') || implicitRole(el); }
+  function textOf(el) { return (el.innerText || el.textContent || '').replace(/\s+/g, ' ').trim(); }
+  function accessibleName(el) {
+    var v = el.getAttribute('aria-label');
+    if (v) { return v.trim(); }
+    var ids = el.getAttribute('aria-labelledby');
+    if (ids) {
+      var parts = ids.split(/\s+/).map(function (id) { var l = document.getElementById(id); return l ? textOf(l) : ''; });
+      v = parts.join(' ').trim();
+      if (v) { return v; }
+    }
+    var tag = el.localName;
+    if (tag === 'input' || tag === 'select' || tag === 'textarea') {
+      if (el.id) {
+        var lab = document.querySelector('label[for=' + cssString(el.id) + ']');
+        if (lab) { return textOf(lab); }
+      }
+      var wrap = el.closest('label');
+      if (wrap) { return textOf(wrap); }
+      var type = (el.getAttribute('type') || '').toLowerCase();
+      if (['button', 'submit', 'reset'].indexOf(type) >= 0 && el.value) { return el.value.trim(); }
+      return (el.getAttribute('placeholder') || el.getAttribute('title') || '').trim();
+    }
+    if (tag === 'img') { return (el.getAttribute('alt') || '').trim(); }
+    var role = roleOf(el);
+    if (['button', 'link', 'heading', 'tab', 'menuitem', 'option', 'checkbox', 'radio'].indexOf(role) >= 0) {
+      return textOf(el) || (el.getAttribute('title') || '').trim();
+    }
+    return (el.getAttribute('title') || '').trim();
+  }
+  function ariaSelector(el) {
+    var role = roleOf(el), name = accessibleName(el);
+    if (!name || name.length > 80 || /["\[\]]/.test(name)) { return null; }
+    // Unique among elements that could carry the same role.
+    var same = 0, cands = document.querySelectorAll('a,button,input,select,textarea,summary,img,h1,h2,h3,h4,h5,h6,[role],[aria-label]');
+    for (var i = 0; i < cands.length && same < 2; i++) {
+      if (roleOf(cands[i]) === role && accessibleName(cands[i]) === name) { same++; }
+    }
+    if (same !== 1) { return null; }
+    return role ? 'aria/' + name + '[role="' + role + '"]' : 'aria/' + name;
+  }
+  function localCandidates(el) {
+    var tag = el.localName, out = [];
+    if (el.id && /^[A-Za-z][\w-]*$/.test(el.id) && !/\d{3,}/.test(el.id)) { out.push('#' + el.id); }
+    var name = el.getAttribute('name');
+    if (name) { out.push(tag + '[name=' + cssString(name) + ']'); }
+    var classes = (el.getAttribute('class') || '').split(/\s+/).filter(function (c) { return /^[A-Za-z][\w-]*$/.test(c); });
+    classes.forEach(function (c) { out.push(tag + '.' + c); });
+    if (classes.length > 1) { out.push(tag + '.' + classes.join('.')); }
+    var href = tag === 'a' && el.getAttribute('href');
+    if (href && href.length < 100) { out.push('a[href=' + cssString(href) + ']'); }
+    var type = el.getAttribute('type');
+    if (type) { out.push(tag + '[type=' + cssString(type) + ']'); }
+    out.push(tag);
+    return out;
+  }
+  function cssSelector(el) {
+    var cands = localCandidates(el);
+    for (var i = 0; i < cands.length; i++) { if (unique(cands[i], el)) { return cands[i]; } }
+    // Climb: the element's own part plus the shortest unique path through its ancestors.
+    var parts = [], cur = el;
+    while (cur && cur.nodeType === 1 && cur.localName !== 'html') {
+      var local = localCandidates(cur);
+      var here = local[0] === '#' + cur.id ? local[0] : cur.localName + ':nth-of-type(' + nthOfType(cur) + ')';
+      parts.unshift(here);
+      var sel = parts.join(' > ');
+      if (unique(sel, el)) { return sel; }
+      if (here.charAt(0) === '#') { break; }
+      cur = cur.parentElement;
+    }
+    var full = parts.join(' > ');
+    return unique(full, el) ? full : null;
+  }
+  function xpathSelector(el) {
+    var parts = [];
+    for (var cur = el; cur && cur.nodeType === 1; cur = cur.parentElement) {
+      if (cur.id && /^[A-Za-z][\w-]*$/.test(cur.id) && document.querySelectorAll('#' + cur.id).length === 1) {
+        parts.unshift('//*[@id="' + cur.id + '"]');
+        return 'xpath/' + parts.join('/');
+      }
+      parts.unshift(cur.localName + '[' + nthOfType(cur) + ']');
+    }
+    return 'xpath//' + parts.join('/');
+  }
+  function textSelector(el) {
+    var text = textOf(el);
+    if (!text || text.length > 64 || el.localName === 'input' || el.localName === 'textarea' || el.localName === 'select') { return null; }
+    var same = 0, all = document.querySelectorAll(el.localName);
+    for (var i = 0; i < all.length && same < 2; i++) { if (textOf(all[i]) === text) { same++; } }
+    return same === 1 ? 'text/' + text : null;
+  }
+  function selectorsFor(el) {
+    var out = [];
+    [testIdSelector, ariaSelector, cssSelector, xpathSelector, textSelector].forEach(function (f) {
+      var s = null;
+      try { s = f(el); } catch (e) { s = null; }
+      if (s && out.indexOf(s) < 0) { out.push(s); }
+    });
+    return out.map(function (s) { return [s]; });
+  }
+
+  // The element a person meant: the nearest interactive (or test-id carrying) ancestor.
+  var ACTIONABLE = 'a[href],button,input,select,textarea,label,summary,option,[role=button],[role=link],[role=menuitem],[role=tab],[role=checkbox],[role=option],[onclick],[contenteditable=""],[contenteditable=true]';
+  function actionable(node) {
+    var el = node && node.nodeType === 1 ? node : node && node.parentElement;
+    if (!el) { return null; }
+    var hit = el.closest(ACTIONABLE);
+    if (hit) { return hit; }
+    for (var a = el; a; a = a.parentElement) { if (testIdOf(a)) { return a; } }
+    return el;
+  }
+
+  function secretOf(el) {
+    if ((el.getAttribute('type') || '').toLowerCase() === 'password') {
+      return { kind: 'password', name: el.getAttribute('name') || el.id || 'password' };
+    }
+    for (var i = 0; i < CFG.secrets.length; i++) {
+      var s = CFG.secrets[i];
+      var hit = el.getAttribute('name') === s || el.id === s;
+      for (var j = 0; !hit && j < CFG.attrs.length; j++) { hit = el.getAttribute(CFG.attrs[j]) === s; }
+      if (hit) { return { kind: 'named', name: s }; }
+    }
+    return null;
+  }
+
+  // ---- typed values: reported once per (field, value), when the person moves on ----
+  var pending = new Map();   // element -> time the typing started
+  var lastSent = new WeakMap();
+  var lastAction = 0;
+  function isTextField(el) {
+    var tag = el.localName;
+    if (tag === 'textarea' || tag === 'select') { return true; }
+    if (tag !== 'input') { return el.isContentEditable; }
+    var t = (el.getAttribute('type') || 'text').toLowerCase();
+    return ['checkbox', 'radio', 'button', 'submit', 'reset', 'image', 'file', 'hidden'].indexOf(t) < 0;
+  }
+  function valueOf(el) { return el.isContentEditable && el.localName !== 'input' ? el.textContent : el.value; }
+  function reportChange(el, started) {
+    var value = valueOf(el);
+    if (lastSent.get(el) === value) { return; }
+    lastSent.set(el, value);
+    var ev = { type: 'change', selectors: selectorsFor(el), value: value, t: started || Date.now() };
+    var secret = secretOf(el);
+    if (secret) { ev.secret = secret; }
+    send(ev);
+  }
+  function flush(except) {
+    pending.forEach(function (started, el) { if (el !== except) { pending.delete(el); reportChange(el, started); } });
+  }
+  function flushOne(el) {
+    if (pending.has(el)) { var t = pending.get(el); pending.delete(el); reportChange(el, t); }
+  }
+
+  window.addEventListener('input', function (e) {
+    if (!e.isTrusted) { return; }
+    var el = e.composedPath()[0];
+    if (el && el.nodeType === 1 && isTextField(el) && !pending.has(el)) { pending.set(el, Date.now()); }
+  }, true);
+  window.addEventListener('change', function (e) {
+    if (!e.isTrusted) { return; }
+    var el = e.composedPath()[0];
+    if (!el || el.nodeType !== 1 || !isTextField(el)) { return; }
+    var started = pending.get(el);
+    pending.delete(el);
+    reportChange(el, started);
+  }, true);
+
+  // ---- clicks ----
+  var BUTTONS = ['primary', 'auxiliary', 'secondary', 'back', 'forward'];
+  var labelClick = { control: null, t: 0 };
+  function pointer(type, e) {
+    var el = actionable(e.composedPath()[0]);
+    if (!el) { return; }
+    // A click on a label is followed by one the browser makes on its control: keep the first.
+    if (el === labelClick.control && Date.now() - labelClick.t < 200) { return; }
+    if (el.localName === 'label' && el.control) { labelClick = { control: el.control, t: Date.now() }; }
+    flush(el);
+    var r = el.getBoundingClientRect();
+    var ev = { type: type, selectors: selectorsFor(el), offsetX: Math.round((e.clientX - r.left) * 10) / 10, offsetY: Math.round((e.clientY - r.top) * 10) / 10 };
+    if (e.button > 0) { ev.button = BUTTONS[e.button] || 'primary'; }
+    lastAction = Date.now();
+    send(ev);
+  }
+  window.addEventListener('click', function (e) { if (e.isTrusted) { pointer('click', e); } }, true);
+  window.addEventListener('auxclick', function (e) { if (e.isTrusted && e.button === 1) { pointer('click', e); } }, true);
+  window.addEventListener('dblclick', function (e) { if (e.isTrusted) { pointer('doubleClick', e); } }, true);
+
+  // ---- keys that mean something beyond typing ----
+  var KEYS = ['Enter', 'Escape', 'Tab', 'ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight', 'PageUp', 'PageDown'];
+  var lastUserInput = 0;
+  window.addEventListener('keydown', function (e) {
+    if (!e.isTrusted) { return; }
+    lastUserInput = Date.now();
+    if (KEYS.indexOf(e.key) < 0) { return; }
+    var el = e.composedPath()[0];
+    if (el && el.nodeType === 1) { flushOne(el); }
+    lastAction = Date.now();
+    send({ type: 'keyDown', key: e.key });
+  }, true);
+  window.addEventListener('keyup', function (e) {
+    if (e.isTrusted && KEYS.indexOf(e.key) >= 0) { send({ type: 'keyUp', key: e.key }); }
+  }, true);
+
+  // A submit that no recorded click or key explains: replay it as a click on the submitter.
+  window.addEventListener('submit', function (e) {
+    if (!e.isTrusted || Date.now() - lastAction < 1000) { return; }
+    var form = e.target, btn = e.submitter || (form.querySelector && form.querySelector('[type=submit],button:not([type])'));
+    flush(null);
+    if (btn) { send({ type: 'click', selectors: selectorsFor(btn), offsetX: 1, offsetY: 1 }); }
+  }, true);
+
+  // ---- scrolls caused by a person (wheel, keys, scrollbar, touch), debounced ----
+  ['wheel', 'mousedown', 'touchmove', 'pointerdown'].forEach(function (t) {
+    window.addEventListener(t, function (e) { if (e.isTrusted) { lastUserInput = Date.now(); } }, { capture: true, passive: true });
+  });
+  var scrollTimers = new Map();
+  window.addEventListener('scroll', function (e) {
+    if (Date.now() - lastUserInput > 1500) { return; }
+    var target = e.target === document ? null : e.target;
+    var key = target || document;
+    clearTimeout(scrollTimers.get(key));
+    scrollTimers.set(key, setTimeout(function () {
+      scrollTimers.delete(key);
+      if (target && target.nodeType === 1) {
+        send({ type: 'scroll', selectors: selectorsFor(target), x: Math.round(target.scrollLeft), y: Math.round(target.scrollTop) });
+      } else {
+        send({ type: 'scroll', x: Math.round(window.scrollX), y: Math.round(window.scrollY) });
+      }
+    }, 250));
+  }, { capture: true, passive: true });
+
+  // Leaving the page: whatever was typed and not yet reported goes now.
+  window.addEventListener('pagehide', function () { flush(null); }, true);
+  globalThis.__throngFlush = function () { flush(null); };
+})(/*THRONG_CONFIG*/null);

@@ -1,0 +1,187 @@
+//! Turns a raw capture into a flow: steps in order with think times, each step's requests and
+//! pollers, navigations the steps caused, then correlation and secret scrubbing.
+
+use crate::capture::{origin_of, Capture, RawStep};
+use crate::flow::{Action, AssertedEvent, Flow, Kind, Network, Poller, Request, Step, FORMAT};
+use crate::network::{cdp_resource_type, detect_polling, kept_headers, kind_of, poll_key};
+use crate::{correlate, secrets};
+use std::collections::HashMap;
+
+/// Where a raw request ended up in the flow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Slot {
+    /// Not replayed (preflight, websocket, data: URL).
+    Dropped,
+    /// `steps[step].network.requests[index]`
+    Request { step: usize, index: usize },
+    /// `steps[step].network.polling[index]`
+    Poller { step: usize, index: usize },
+}
+
+/// Requests may be stamped a little before the step that caused them (two clocks: the page's and
+/// the network stack's); this much slack keeps them with their step.
+const CLOCK_SLACK_MS: f64 = 3.0;
+
+/// Builds the flow from everything captured.
+pub fn build(cap: &Capture) -> Flow {
+    let raw_steps = ordered_steps(&cap.steps);
+    let times: Vec<f64> = raw_steps.iter().map(|s| s.t_ms).collect();
+    let step_of = |t: f64| -> usize {
+        times
+            .iter()
+            .rposition(|&st| st <= t + CLOCK_SLACK_MS)
+            .unwrap_or(0)
+    };
+    let mut steps: Vec<Step> = raw_steps
+        .iter()
+        .map(|s| {
+            let mut step = Step::new(s.action.clone());
+            if !s.frame.is_empty() {
+                step.frame = Some(s.frame.clone());
+            }
+            step
+        })
+        .collect();
+
+    let reqs = &cap.requests;
+    let kinds: Vec<Option<Kind>> = reqs
+        .iter()
+        .map(|r| kind_of(r.resource_type.as_deref(), r.mime.as_deref(), &r.url))
+        .collect();
+    let polling = detect_polling(reqs, &kinds);
+    let mut order: Vec<usize> = (0..reqs.len()).collect();
+    order.sort_by(|&a, &b| reqs[a].start_ms.total_cmp(&reqs[b].start_ms));
+
+    // The step that created each document owns the document's pollers.
+    let mut doc_step: HashMap<&str, usize> = HashMap::new();
+    for &i in &order {
+        let r = &reqs[i];
+        if let (Some(doc), Some(Kind::Document)) = (r.doc.as_deref(), kinds[i]) {
+            doc_step.entry(doc).or_insert_with(|| step_of(r.start_ms));
+        }
+    }
+
+    let mut slots = vec![Slot::Dropped; reqs.len()];
+    let mut activity_end = vec![f64::MIN; steps.len()];
+    let mut poller_at: HashMap<(usize, String), usize> = HashMap::new();
+    for &i in &order {
+        let r = &reqs[i];
+        let Some(kind) = kinds[i] else { continue };
+        if steps.is_empty() {
+            break;
+        }
+        let step = step_of(r.start_ms);
+        let external = origin_of(&r.url).as_deref() != Some(cap.origin.as_str());
+        let key = poll_key(&r.method, &r.url);
+        if kind == Kind::Ajax {
+            if let Some(&period) = polling.get(&key) {
+                let owner = r
+                    .doc
+                    .as_deref()
+                    .and_then(|d| doc_step.get(d).copied())
+                    .unwrap_or(step);
+                let net = steps[owner].network.get_or_insert_with(Network::default);
+                let index = *poller_at.entry((owner, key)).or_insert_with(|| {
+                    net.polling.push(Poller {
+                        method: r.method.clone(),
+                        url: r.url.clone(),
+                        period_ms: period,
+                        headers: kept_headers(&r.headers, Kind::Polling),
+                        body: r.body.clone(),
+                    });
+                    net.polling.len() - 1
+                });
+                slots[i] = Slot::Poller { step: owner, index };
+                continue;
+            }
+        }
+        if let Some(end) = r.end_ms {
+            activity_end[step] = activity_end[step].max(end);
+        }
+        let net = steps[step].network.get_or_insert_with(Network::default);
+        net.requests.push(Request {
+            id: None,
+            kind,
+            resource_type: r.resource_type.as_deref().map(cdp_resource_type),
+            method: r.method.clone(),
+            url: r.url.clone(),
+            headers: kept_headers(&r.headers, kind),
+            body: r.body.clone(),
+            status: r.status,
+            initiator: r.initiator.clone(),
+            external,
+        });
+        slots[i] = Slot::Request {
+            step,
+            index: net.requests.len() - 1,
+        };
+        // A navigation a click or key caused: the step must wait for it at replay.
+        if r.main_document && r.page_initiated && steps[step].action.is_user_action() {
+            steps[step].asserted_events = vec![AssertedEvent {
+                kind: "navigation".into(),
+                url: Some(r.final_url.clone()).filter(|u| !u.is_empty()),
+            }];
+        }
+    }
+
+    // Think time: the pause between the end of the previous step's activity and this step.
+    for i in 0..steps.len() {
+        let think = if i == 0 {
+            0.0
+        } else {
+            let prev_end = if activity_end[i - 1] <= times[i] {
+                activity_end[i - 1]
+            } else {
+                f64::MIN
+            };
+            times[i] - times[i - 1].max(prev_end)
+        };
+        steps[i].think_time_ms = Some(think.max(0.0).round() as u64);
+    }
+
+    let mut flow = Flow {
+        format: FORMAT.to_string(),
+        title: cap.title.clone(),
+        origin: Some(cap.origin.clone()).filter(|o| !o.is_empty()),
+        selector_attribute: cap.selector_attribute.clone(),
+        variables: Vec::new(),
+        steps,
+    };
+    let typed: Vec<&str> = raw_steps
+        .iter()
+        .filter(|s| s.secret.is_none())
+        .filter_map(|s| match &s.action {
+            Action::Change { value, .. } => Some(value.as_str()),
+            _ => None,
+        })
+        .collect();
+    correlate::correlate(reqs, &kinds, &slots, &typed, &mut flow);
+    let secret_steps: Vec<(usize, &RawStep)> = raw_steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.secret.is_some())
+        .map(|(i, s)| (i, *s))
+        .collect();
+    secrets::scrub(&secret_steps, &mut flow);
+    flow
+}
+
+/// Steps in time order (stable), with a double click replacing the two clicks before it.
+fn ordered_steps(steps: &[RawStep]) -> Vec<&RawStep> {
+    let mut v: Vec<&RawStep> = steps.iter().collect();
+    v.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    let mut out: Vec<&RawStep> = Vec::with_capacity(v.len());
+    for s in v {
+        if let Action::DoubleClick { selectors, .. } = &s.action {
+            for _ in 0..2 {
+                let drop = matches!(out.last(), Some(p) if matches!(&p.action,
+                    Action::Click { selectors: ps, .. } if ps == selectors) && s.t_ms - p.t_ms < 800.0);
+                if drop {
+                    out.pop();
+                }
+            }
+        }
+        out.push(s);
+    }
+    out
+}

@@ -1,0 +1,428 @@
+//! Correlation: values a response handed out (hidden inputs such as CSRF tokens, meta tags, JSON
+//! fields, custom headers) that later requests send back become extraction rules and
+//! `${variables}`, so a replay sends the value its own session got instead of the recorded one.
+
+use crate::build::Slot;
+use crate::capture::RawRequest;
+use crate::flow::{Extract, Flow, Kind, Variable};
+use std::collections::{HashMap, HashSet};
+
+/// A value found in a response and how to extract it again.
+#[derive(Debug, Clone)]
+struct Candidate {
+    source: usize,
+    value: String,
+    rule: Extract,
+    hint: String,
+}
+
+/// Rewrites `flow` in place: adds variables, request ids and `${name}` references.
+pub fn correlate(
+    reqs: &[RawRequest],
+    kinds: &[Option<Kind>],
+    slots: &[Slot],
+    typed: &[&str],
+    flow: &mut Flow,
+) {
+    let end_of = |i: usize| reqs[i].end_ms.unwrap_or(reqs[i].start_ms);
+    let mut sources: Vec<usize> = (0..reqs.len())
+        .filter(|&i| matches!(slots[i], Slot::Request { .. }))
+        .filter(|&i| matches!(kinds[i], Some(Kind::Document | Kind::Ajax)))
+        .filter(|&i| !reqs[i].failed)
+        .collect();
+    sources.sort_by(|&a, &b| end_of(a).total_cmp(&end_of(b)));
+    let mut users: Vec<usize> = (0..reqs.len())
+        .filter(|&i| slots[i] != Slot::Dropped && kinds[i] != Some(Kind::Static))
+        .collect();
+    users.sort_by(|&a, &b| reqs[a].start_ms.total_cmp(&reqs[b].start_ms));
+    // Everything each request sent, to tell server-made values from ones the client sent first.
+    let sent: Vec<String> = reqs.iter().map(sent_text).collect();
+
+    let mut known: Vec<Candidate> = Vec::new();
+    let mut by_value: HashMap<String, usize> = HashMap::new();
+    let mut next_source = 0;
+    let mut var_of: HashMap<(usize, String), String> = HashMap::new();
+    let mut ids: HashMap<usize, String> = HashMap::new();
+    let mut names: HashSet<String> = flow.variables.iter().map(|v| v.name.clone()).collect();
+
+    for &u in &users {
+        while next_source < sources.len() && end_of(sources[next_source]) <= reqs[u].start_ms {
+            let s = sources[next_source];
+            next_source += 1;
+            for c in candidates_of(s, &reqs[s]) {
+                let client_sent = reqs.iter().enumerate().any(|(j, r)| {
+                    r.start_ms < reqs[s].start_ms && j != s && sent[j].contains(&c.value)
+                });
+                if client_sent || typed.iter().any(|t| t.contains(c.value.as_str())) {
+                    continue;
+                }
+                // The latest response holding a value is the one to extract it from.
+                match by_value.get(&c.value) {
+                    Some(&k) => known[k] = c,
+                    None => {
+                        by_value.insert(c.value.clone(), known.len());
+                        known.push(c);
+                    }
+                }
+            }
+        }
+        for c in &known {
+            let forms = encoded_forms(&c.value);
+            if !slot_contains(flow, slots[u], &forms) {
+                continue;
+            }
+            let rule_key = format!("{:?}", c.rule);
+            let name = var_of
+                .entry((c.source, rule_key))
+                .or_insert_with(|| {
+                    let next = ids.len() + 1;
+                    let id = ids
+                        .entry(c.source)
+                        .or_insert_with(|| format!("r{next}"))
+                        .clone();
+                    let name = unique_name(&c.hint, &mut names);
+                    flow.variables.push(Variable {
+                        name: name.clone(),
+                        extract: Some(Extract {
+                            from: id,
+                            ..c.rule.clone()
+                        }),
+                        secret: None,
+                    });
+                    name
+                })
+                .clone();
+            replace_in_slot(flow, slots[u], &forms, &format!("${{{name}}}"));
+        }
+    }
+    for (source, id) in ids {
+        if let Slot::Request { step, index } = slots[source] {
+            if let Some(net) = flow.steps[step].network.as_mut() {
+                net.requests[index].id = Some(id);
+            }
+        }
+    }
+}
+
+fn sent_text(r: &RawRequest) -> String {
+    let mut s = r.url.clone();
+    if let Some(b) = &r.body {
+        s.push('\n');
+        s.push_str(b);
+    }
+    for (k, v) in &r.headers {
+        if !k.eq_ignore_ascii_case("cookie") {
+            s.push('\n');
+            s.push_str(v);
+        }
+    }
+    s
+}
+
+/// A value worth correlating: long, no spaces, looks generated (letters and digits mixed).
+fn tokenish(v: &str) -> bool {
+    let n = v.len();
+    if !(8..=4096).contains(&n) || v.contains("://") || v.starts_with('/') {
+        return false;
+    }
+    if v.chars()
+        .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\''))
+    {
+        return false;
+    }
+    let digits = v.chars().any(|c| c.is_ascii_digit());
+    let letters = v.chars().any(|c| c.is_ascii_alphabetic());
+    (digits && letters) || n >= 24
+}
+
+/// Every value in a response that could come back, with its extraction rule.
+fn candidates_of(source: usize, r: &RawRequest) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let mut push = |value: String, rule: Extract, hint: &str| {
+        if tokenish(&value) {
+            out.push(Candidate {
+                source,
+                value,
+                rule,
+                hint: hint.to_string(),
+            });
+        }
+    };
+    const PLAIN_HEADERS: &[&str] = &[
+        "date",
+        "server",
+        "etag",
+        "last-modified",
+        "set-cookie",
+        "cache-control",
+        "expires",
+        "vary",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "location",
+        "age",
+        "report-to",
+        "nel",
+    ];
+    for (k, v) in &r.response_headers {
+        let k = k.to_ascii_lowercase();
+        if !PLAIN_HEADERS.contains(&k.as_str())
+            && !k.starts_with("content-")
+            && !k.starts_with("access-control-")
+        {
+            let rule = Extract {
+                header: Some(k.clone()),
+                ..Default::default()
+            };
+            push(v.clone(), rule, &k);
+        }
+    }
+    let Some(body) = r.response_body.as_deref() else {
+        return out;
+    };
+    let mime = r.mime.as_deref().unwrap_or("").to_ascii_lowercase();
+    if mime.contains("json") || (mime.is_empty() && body.trim_start().starts_with('{')) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+            walk_json(&v, String::new(), "", &mut push);
+        }
+    } else if mime.contains("html") {
+        html_candidates(body, &mut push);
+    }
+    out
+}
+
+fn walk_json(
+    v: &serde_json::Value,
+    pointer: String,
+    key: &str,
+    push: &mut impl FnMut(String, Extract, &str),
+) {
+    match v {
+        serde_json::Value::String(s) => push(
+            s.clone(),
+            Extract {
+                json_pointer: Some(pointer),
+                ..Default::default()
+            },
+            key,
+        ),
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                walk_json(x, format!("{pointer}/{i}"), key, push);
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                let esc = k.replace('~', "~0").replace('/', "~1");
+                walk_json(x, format!("{pointer}/{esc}"), k, push);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn html_candidates(body: &str, push: &mut impl FnMut(String, Extract, &str)) {
+    let doc = scraper::Html::parse_document(body);
+    let mut found: HashSet<String> = HashSet::new();
+    let sel = |s: &str| scraper::Selector::parse(s).ok();
+    let hidden = sel("input[type=hidden][name][value], input[type=HIDDEN][name][value]");
+    let meta = sel("meta[name][content]");
+    let groups = [
+        (hidden, "name", "value", "input"),
+        (meta, "name", "content", "meta"),
+    ];
+    for (selector, key_attr, value_attr, tag) in groups {
+        let Some(selector) = selector else { continue };
+        for el in doc.select(&selector) {
+            let (Some(name), Some(value)) = (el.attr(key_attr), el.attr(value_attr)) else {
+                continue;
+            };
+            let css = format!("{tag}[{key_attr}=\"{}\"]", name.replace('"', "\\\""));
+            // Replay extracts the first match: only a rule that finds this very value will do.
+            let first = sel(&css).and_then(|s| doc.select(&s).next().map(|e| e.attr(value_attr)));
+            if first != Some(Some(value)) || !found.insert(value.to_string()) {
+                continue;
+            }
+            let rule = Extract {
+                css: Some(css),
+                attr: Some(value_attr.to_string()),
+                ..Default::default()
+            };
+            push(value.to_string(), rule, name);
+        }
+    }
+    // Tokens written elsewhere (inline scripts, data attributes): a regex anchored on the text
+    // just before the first occurrence.
+    let token = regex::Regex::new(r#"[A-Za-z0-9_\-.~+/=]{16,}"#).expect("valid regex");
+    for m in token.find_iter(body) {
+        let value = m.as_str();
+        if found.contains(value) || !found.insert(value.to_string()) {
+            continue;
+        }
+        let mut from = m.start().saturating_sub(16);
+        while !body.is_char_boundary(from) {
+            from += 1;
+        }
+        let prefix = &body[from..m.start()];
+        if prefix.is_empty() {
+            continue;
+        }
+        let pattern = format!(
+            "{}([A-Za-z0-9_\\-.~+/=]{{{}}})",
+            regex::escape(prefix),
+            value.len()
+        );
+        let ok = regex::Regex::new(&pattern)
+            .ok()
+            .and_then(|re| re.captures(body))
+            .and_then(|c| c.get(1))
+            .is_some_and(|g| g.as_str() == value);
+        if ok {
+            let hint = prefix
+                .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .find(|w| w.chars().any(|c| c.is_ascii_alphabetic()))
+                .unwrap_or("token")
+                .to_string();
+            let rule = Extract {
+                regex: Some(pattern),
+                ..Default::default()
+            };
+            push(value.to_string(), rule, &hint);
+        }
+    }
+}
+
+/// The spellings a value takes in URLs and bodies: raw, form-encoded, percent-encoded.
+pub fn encoded_forms(v: &str) -> Vec<String> {
+    let mut forms = vec![v.to_string()];
+    let form: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+    let pct =
+        percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
+    for f in [form, pct] {
+        if !forms.contains(&f) {
+            forms.push(f);
+        }
+    }
+    forms
+}
+
+fn slot_contains(flow: &Flow, slot: Slot, forms: &[String]) -> bool {
+    let has = |s: &str| forms.iter().any(|f| s.contains(f.as_str()));
+    match slot {
+        Slot::Dropped => false,
+        Slot::Request { step, index } => {
+            let r = &flow.steps[step].network.as_ref().expect("slot").requests[index];
+            has(&r.url) || r.body.as_deref().is_some_and(has) || r.headers.values().any(|v| has(v))
+        }
+        Slot::Poller { step, index } => {
+            let p = &flow.steps[step].network.as_ref().expect("slot").polling[index];
+            has(&p.url) || p.body.as_deref().is_some_and(has) || p.headers.values().any(|v| has(v))
+        }
+    }
+}
+
+fn replace_in_slot(flow: &mut Flow, slot: Slot, forms: &[String], with: &str) {
+    let rep = |s: &mut String| {
+        for f in forms {
+            if s.contains(f.as_str()) {
+                *s = s.replace(f.as_str(), with);
+            }
+        }
+    };
+    match slot {
+        Slot::Dropped => {}
+        Slot::Request { step, index } => {
+            let r = &mut flow.steps[step].network.as_mut().expect("slot").requests[index];
+            rep(&mut r.url);
+            r.body.iter_mut().for_each(rep);
+            r.headers.values_mut().for_each(rep);
+        }
+        Slot::Poller { step, index } => {
+            let p = &mut flow.steps[step].network.as_mut().expect("slot").polling[index];
+            rep(&mut p.url);
+            p.body.iter_mut().for_each(rep);
+            p.headers.values_mut().for_each(rep);
+        }
+    }
+}
+
+/// A variable name from a hint (field name, JSON key, header), unique in the flow.
+pub fn unique_name(hint: &str, taken: &mut HashSet<String>) -> String {
+    let mut base: String = hint
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    base = base.trim_matches('_').to_string();
+    if base.is_empty() {
+        base = "value".into();
+    }
+    if base.starts_with(|c: char| c.is_ascii_digit()) {
+        base = format!("v_{base}");
+    }
+    let mut name = base.clone();
+    let mut n = 2;
+    while !taken.insert(name.clone()) {
+        name = format!("{base}_{n}");
+        n += 1;
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_inputs_meta_and_inline_tokens_are_candidates() {
+        let html = r#"<html><head><meta name="csrf-token" content="m3ta7oken99"></head><body>
+            <form><input type="hidden" name="csrf" value="abc123def456"><input name="q" value="lamp"></form>
+            <script>window.api = {key: "k9a8s7d6f5g4h3j2k1l0"};</script></body></html>"#;
+        let r = RawRequest {
+            mime: Some("text/html".into()),
+            response_body: Some(html.into()),
+            ..Default::default()
+        };
+        let c = candidates_of(0, &r);
+        let csrf = c.iter().find(|c| c.value == "abc123def456").expect("csrf");
+        assert_eq!(csrf.rule.css.as_deref(), Some("input[name=\"csrf\"]"));
+        assert_eq!(csrf.hint, "csrf");
+        assert!(c
+            .iter()
+            .any(|c| c.value == "m3ta7oken99" && c.rule.attr.as_deref() == Some("content")));
+        let inline = c
+            .iter()
+            .find(|c| c.value == "k9a8s7d6f5g4h3j2k1l0")
+            .expect("inline");
+        let re = regex::Regex::new(inline.rule.regex.as_ref().unwrap()).unwrap();
+        assert_eq!(&re.captures(html).unwrap()[1], "k9a8s7d6f5g4h3j2k1l0");
+        assert!(!c.iter().any(|c| c.value == "lamp"));
+    }
+
+    #[test]
+    fn json_fields_get_pointers() {
+        let r = RawRequest {
+            mime: Some("application/json".into()),
+            response_body: Some(r#"{"session":{"token":"tok_8f7e6d5c"},"n":3}"#.into()),
+            ..Default::default()
+        };
+        let c = candidates_of(0, &r);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].rule.json_pointer.as_deref(), Some("/session/token"));
+        assert_eq!(c[0].hint, "token");
+    }
+
+    #[test]
+    fn names_are_sanitized_and_unique() {
+        let mut taken = HashSet::new();
+        assert_eq!(unique_name("X-CSRF-Token", &mut taken), "x_csrf_token");
+        assert_eq!(unique_name("x_csrf_token", &mut taken), "x_csrf_token_2");
+        assert_eq!(unique_name("_csrf", &mut taken), "csrf");
+    }
+}

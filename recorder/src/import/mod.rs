@@ -1,0 +1,88 @@
+//! Imports: a Chrome DevTools Recorder JSON export or a HAR 1.2 file becomes a throng flow.
+//! The kind is told from the content (`steps` vs `log`), not the file name.
+
+mod devtools;
+mod har;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Why a file could not be imported; each renders as one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: truncated JSON (it ends at line {line}, column {column}); export the file again", path.display())]
+    Truncated {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    #[error("{}: invalid JSON at line {line}, column {column}: {message}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Reads `path` and converts it to a flow (as JSON, format "throng-flow/1").
+pub fn import_file(path: &Path) -> Result<Value, ImportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    import_str(&text, path)
+}
+
+/// Converts file contents; `path` names the file in errors and gives the flow its title.
+pub fn import_str(text: &str, path: &Path) -> Result<Value, ImportError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        let (line, column) = (e.line(), e.column());
+        if e.classify() == serde_json::error::Category::Eof {
+            ImportError::Truncated {
+                path: path.to_path_buf(),
+                line,
+                column,
+            }
+        } else {
+            ImportError::Json {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: strip_position(&e.to_string()),
+            }
+        }
+    })?;
+    let invalid = |message: String| ImportError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let title = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "imported".into());
+    if v.get("log").is_some() {
+        har::import(&v, &title).map_err(invalid)
+    } else if v.get("steps").is_some() {
+        devtools::import(v, &title).map_err(invalid)
+    } else {
+        Err(invalid(
+            "neither a Chrome DevTools Recorder export (no \"steps\") nor a HAR file (no \"log\")"
+                .into(),
+        ))
+    }
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}

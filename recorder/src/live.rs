@@ -1,0 +1,295 @@
+//! Live capture: turns the recorded tab's CDP events (capture-script reports, network, frame
+//! navigations) into the raw recording. Pure bookkeeping; the session does the I/O.
+
+use crate::capture::{initiator_of, Capture, RawRequest, RawStep, SecretField};
+use crate::flow::Action;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+/// The isolated world the capture script runs in.
+pub const WORLD: &str = "throng-recorder";
+/// The binding the capture script reports through.
+pub const BINDING: &str = "__throngRecord";
+
+/// Work the session must do for the capture (CDP calls whose answers come back later).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Followup {
+    ResponseBody(String),
+    PostData(String),
+}
+
+/// The recording under way.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub cap: Capture,
+    /// CDP request id -> index in `cap.requests`.
+    by_id: HashMap<String, usize>,
+    main_frame: Option<String>,
+    /// The page asked for a top-level navigation (link, form, script) since the last document.
+    nav_requested: bool,
+    /// Our own first Page.navigate is under way; its document is the navigate step's.
+    pub expecting_initial: bool,
+    /// wall-clock ms minus monotonic ms, from the last requestWillBeSent.
+    clock_offset_ms: f64,
+    /// Isolated-world contexts of the capture script (to flush typed values at the end).
+    pub contexts: HashSet<i64>,
+    /// Something changed since the last checkpoint.
+    pub dirty: bool,
+    /// Capture-script reports that could not be read (should stay 0).
+    pub bad_reports: usize,
+}
+
+/// Wall-clock time now, in ms since the Unix epoch.
+pub fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+impl Live {
+    pub fn new(cap: Capture) -> Self {
+        Live {
+            cap,
+            ..Default::default()
+        }
+    }
+
+    pub fn set_main_frame(&mut self, id: String) {
+        self.main_frame = Some(id);
+    }
+
+    /// Adds a step the recorder made itself (setViewport, the first navigate).
+    pub fn push_step(&mut self, step: RawStep) {
+        self.cap.steps.push(step);
+        self.dirty = true;
+    }
+
+    /// Handles one event of the recorded tab's session.
+    pub fn on_event(&mut self, method: &str, p: &Value) -> Option<Followup> {
+        match method {
+            "Runtime.bindingCalled" if p["name"] == BINDING => {
+                self.on_report(p["payload"].as_str().unwrap_or(""));
+                None
+            }
+            "Network.requestWillBeSent" => self.on_request(p),
+            "Network.responseReceived" => {
+                let i = self.index(p)?;
+                let resp = &p["response"];
+                let r = &mut self.cap.requests[i];
+                r.status = resp["status"].as_u64().map(|s| s as u16);
+                r.mime = resp["mimeType"].as_str().map(String::from);
+                r.response_headers = header_list(&resp["headers"]);
+                if let Some(u) = resp["url"].as_str() {
+                    r.final_url = u.to_string();
+                }
+                if r.resource_type.is_none() {
+                    r.resource_type = p["type"].as_str().map(String::from);
+                }
+                None
+            }
+            "Network.loadingFinished" => {
+                let i = self.index(p)?;
+                let end = self.wall(p["timestamp"].as_f64());
+                let r = &mut self.cap.requests[i];
+                r.end_ms = end;
+                self.dirty = true;
+                let id = p["requestId"].as_str().unwrap_or_default().to_string();
+                wants_body(r).then_some(Followup::ResponseBody(id))
+            }
+            "Network.loadingFailed" => {
+                let i = self.index(p)?;
+                let end = self.wall(p["timestamp"].as_f64());
+                let r = &mut self.cap.requests[i];
+                r.end_ms = end;
+                r.failed = true;
+                None
+            }
+            "Page.frameRequestedNavigation" => {
+                if self.is_main(p["frameId"].as_str()) {
+                    self.nav_requested = true;
+                }
+                None
+            }
+            "Page.frameNavigated" => {
+                let f = &p["frame"];
+                if f.get("parentId").is_none() && self.main_frame.is_none() {
+                    self.main_frame = f["id"].as_str().map(String::from);
+                }
+                None
+            }
+            "Runtime.executionContextCreated" => {
+                let c = &p["context"];
+                if c["name"] == WORLD {
+                    if let Some(id) = c["id"].as_i64() {
+                        self.contexts.insert(id);
+                    }
+                }
+                None
+            }
+            "Runtime.executionContextDestroyed" => {
+                if let Some(id) = p["executionContextId"].as_i64() {
+                    self.contexts.remove(&id);
+                }
+                None
+            }
+            "Runtime.executionContextsCleared" => {
+                self.contexts.clear();
+                None
+            }
+            _ => None,
+        }
+    }
+
+    pub fn on_response_body(&mut self, request_id: &str, body: String) {
+        if let Some(&i) = self.by_id.get(request_id) {
+            self.cap.requests[i].response_body = Some(body);
+            self.dirty = true;
+        }
+    }
+
+    pub fn on_post_data(&mut self, request_id: &str, body: String) {
+        if let Some(&i) = self.by_id.get(request_id) {
+            self.cap.requests[i].body = Some(body);
+            self.dirty = true;
+        }
+    }
+
+    fn index(&self, p: &Value) -> Option<usize> {
+        self.by_id.get(p["requestId"].as_str()?).copied()
+    }
+
+    fn is_main(&self, frame: Option<&str>) -> bool {
+        match (&self.main_frame, frame) {
+            (Some(m), Some(f)) => m == f,
+            _ => false,
+        }
+    }
+
+    fn wall(&self, monotonic_s: Option<f64>) -> Option<f64> {
+        monotonic_s.map(|t| t * 1000.0 + self.clock_offset_ms)
+    }
+
+    fn on_request(&mut self, p: &Value) -> Option<Followup> {
+        let id = p["requestId"].as_str()?.to_string();
+        let req = &p["request"];
+        let url = req["url"].as_str().unwrap_or("").to_string();
+        if let (Some(wall), Some(ts)) = (p["wallTime"].as_f64(), p["timestamp"].as_f64()) {
+            self.clock_offset_ms = wall * 1000.0 - ts * 1000.0;
+        }
+        let start = self.wall(p["timestamp"].as_f64()).unwrap_or_else(now_ms);
+        if p.get("redirectResponse").is_some() {
+            // The next hop of a redirect chain: the chain stays one request (see RawRequest).
+            if let Some(&i) = self.by_id.get(&id) {
+                self.cap.requests[i].final_url = url;
+                return None;
+            }
+        }
+        let resource_type = p["type"].as_str().map(String::from);
+        let main_document =
+            resource_type.as_deref() == Some("Document") && self.is_main(p["frameId"].as_str());
+        let (initiator, timer) = initiator_of(&p["initiator"]);
+        let mut page_initiated = false;
+        if main_document {
+            let init_type = p["initiator"]["type"].as_str().unwrap_or("");
+            if self.expecting_initial {
+                self.expecting_initial = false;
+            } else if self.nav_requested
+                || init_type == "parser"
+                || init_type == "script"
+                || p["hasUserGesture"].as_bool() == Some(true)
+            {
+                page_initiated = true;
+            } else {
+                // Typed into the address bar, back/forward, reload, or a CDP client's navigate.
+                self.cap
+                    .steps
+                    .push(RawStep::new(start, Action::Navigate { url: url.clone() }));
+            }
+            self.nav_requested = false;
+        }
+        let body = req["postData"].as_str().map(String::from);
+        let missing_body = body.is_none() && req["hasPostData"].as_bool() == Some(true);
+        self.cap.requests.push(RawRequest {
+            doc: p["loaderId"].as_str().map(String::from),
+            main_document,
+            page_initiated,
+            method: req["method"].as_str().unwrap_or("GET").to_string(),
+            final_url: url.clone(),
+            url,
+            headers: header_list(&req["headers"]),
+            body,
+            resource_type,
+            initiator,
+            timer,
+            start_ms: start,
+            ..Default::default()
+        });
+        self.by_id.insert(id.clone(), self.cap.requests.len() - 1);
+        self.dirty = true;
+        missing_body.then_some(Followup::PostData(id))
+    }
+
+    fn on_report(&mut self, payload: &str) {
+        let Ok(mut v) = serde_json::from_str::<Value>(payload) else {
+            self.bad_reports += 1;
+            return;
+        };
+        let t = v["t"].as_f64().unwrap_or_else(now_ms);
+        let frame: Vec<u32> = v["frame"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_u64())
+                    .map(|x| x as u32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let secret = v.get("secret").map(|s| SecretField {
+            name: s["name"].as_str().unwrap_or("password").to_string(),
+            named: s["kind"] == "named",
+        });
+        if let Some(o) = v.as_object_mut() {
+            for k in ["t", "frame", "secret"] {
+                o.remove(k);
+            }
+        }
+        match serde_json::from_value::<Action>(v) {
+            Ok(action) => {
+                self.cap.steps.push(RawStep {
+                    t_ms: t,
+                    action,
+                    frame,
+                    secret,
+                });
+                self.dirty = true;
+            }
+            Err(e) => {
+                tracing::warn!(target: "throng_recorder", "unreadable capture report: {e}");
+                self.bad_reports += 1;
+            }
+        }
+    }
+}
+
+/// Response bodies the correlation reads: documents and API answers, not assets.
+fn wants_body(r: &RawRequest) -> bool {
+    let rt = r.resource_type.as_deref().unwrap_or("");
+    let mime = r.mime.as_deref().unwrap_or("");
+    let textual = mime.contains("html") || mime.contains("json") || mime.contains("xml");
+    let kind_ok = matches!(rt, "Document" | "XHR" | "Fetch" | "Other" | "");
+    let status_ok = r
+        .status
+        .is_some_and(|s| !(300..400).contains(&s) && s != 204);
+    textual && kind_ok && status_ok
+}
+
+fn header_list(h: &Value) -> Vec<(String, String)> {
+    h.as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

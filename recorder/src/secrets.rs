@@ -1,0 +1,184 @@
+//! Secrets: passwords and `--secret NAME` fields never reach the flow file in clear. Each typed
+//! secret becomes a variable supplied at replay (`--var name=...` or `THRONG_<NAME>`), and every
+//! place its value went (the typed value, URLs, bodies, headers) is rewritten to `${name}`.
+
+use crate::capture::RawStep;
+use crate::correlate::{encoded_forms, unique_name};
+use crate::flow::{Action, Flow, Secret, Variable};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// One secret: its variable name and the clear value to hide.
+#[derive(Debug, Clone)]
+pub struct SecretValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// The environment variable a secret is read from at replay.
+pub fn env_name(var: &str) -> String {
+    let up: String = var
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("THRONG_{up}")
+}
+
+/// Replaces the values typed in secret fields (`steps[i]` is the flow step of the raw step).
+pub fn scrub(secret_steps: &[(usize, &RawStep)], flow: &mut Flow) {
+    let mut taken: HashSet<String> = flow.variables.iter().map(|v| v.name.clone()).collect();
+    let mut secrets: Vec<SecretValue> = Vec::new();
+    for (i, raw) in secret_steps {
+        let (Some(field), Action::Change { value, .. }) = (&raw.secret, &raw.action) else {
+            continue;
+        };
+        let name = match secrets.iter().find(|s| &s.value == value) {
+            Some(s) => s.name.clone(),
+            None => {
+                let hint = if field.named {
+                    field.name.as_str()
+                } else {
+                    password_hint(&field.name)
+                };
+                let name = unique_name(hint, &mut taken);
+                if !value.is_empty() {
+                    secrets.push(SecretValue {
+                        name: name.clone(),
+                        value: value.clone(),
+                    });
+                }
+                flow.variables.push(Variable {
+                    name: name.clone(),
+                    extract: None,
+                    secret: Some(Secret {
+                        env: env_name(&name),
+                    }),
+                });
+                name
+            }
+        };
+        if let Action::Change { value, .. } = &mut flow.steps[*i].action {
+            *value = format!("${{{name}}}");
+        }
+    }
+    hide_values(&secrets, flow);
+}
+
+/// Password fields are usually named "password", "pass", "pwd"...: call them all `password`
+/// unless the field has a more telling name.
+fn password_hint(field: &str) -> &str {
+    let f = field.to_ascii_lowercase();
+    if f.is_empty() || ["pass", "pwd", "passwd", "password"].contains(&f.as_str()) {
+        "password"
+    } else {
+        field
+    }
+}
+
+/// Rewrites every string of the flow that carries a secret value. Form fields are matched by
+/// value (so short secrets are caught too); longer values anywhere in any string.
+pub fn hide_values(secrets: &[SecretValue], flow: &mut Flow) {
+    if secrets.is_empty() {
+        return;
+    }
+    let mut v = serde_json::to_value(&*flow).expect("flow serializes");
+    walk_strings(&mut v, &mut |s: &mut String| {
+        for secret in secrets {
+            let with = format!("${{{}}}", secret.name);
+            *s = replace_form_values(s, &secret.value, &with);
+            if secret.value.chars().count() >= 4 {
+                for form in encoded_forms(&secret.value) {
+                    if s.contains(&form) {
+                        *s = s.replace(&form, &with);
+                    }
+                }
+                let json_escaped = serde_json::to_string(&secret.value).expect("string");
+                let inner = &json_escaped[1..json_escaped.len() - 1];
+                if s.contains(inner) {
+                    *s = s.replace(inner, &with);
+                }
+            }
+        }
+    });
+    *flow = serde_json::from_value(v).expect("flow round-trips");
+}
+
+fn walk_strings(v: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| walk_strings(x, f)),
+        Value::Object(o) => o.values_mut().for_each(|x| walk_strings(x, f)),
+        _ => {}
+    }
+}
+
+/// In `a=1&b=2` text (query strings, form bodies), replaces values that decode to `secret`.
+fn replace_form_values(s: &str, secret: &str, with: &str) -> String {
+    if !s.contains('=') {
+        return s.to_string();
+    }
+    let (head, query) = match s.find('?') {
+        Some(q) if s.starts_with("http") => (&s[..=q], &s[q + 1..]),
+        _ => ("", s),
+    };
+    let mut changed = false;
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => {
+                let decoded: String = url::form_urlencoded::parse(format!("x={v}").as_bytes())
+                    .next()
+                    .map(|(_, d)| d.into_owned())
+                    .unwrap_or_default();
+                if decoded == secret {
+                    changed = true;
+                    format!("{k}={with}")
+                } else {
+                    pair.to_string()
+                }
+            }
+            None => pair.to_string(),
+        })
+        .collect();
+    if changed {
+        format!("{head}{}", parts.join("&"))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_are_replaced_by_value_even_when_short() {
+        assert_eq!(
+            replace_form_values(
+                "csrf=abc&username=alice&password=p%26w",
+                "p&w",
+                "${password}"
+            ),
+            "csrf=abc&username=alice&password=${password}"
+        );
+        assert_eq!(
+            replace_form_values("http://h/login?pw=xy&a=1", "xy", "${pw}"),
+            "http://h/login?pw=${pw}&a=1"
+        );
+        assert_eq!(
+            replace_form_values("no pairs here", "xy", "${pw}"),
+            "no pairs here"
+        );
+    }
+
+    #[test]
+    fn env_names_are_upper_case() {
+        assert_eq!(env_name("card-number"), "THRONG_CARD_NUMBER");
+    }
+}
