@@ -1,1 +1,160 @@
-//! demo: to be built.
+//! The embedded demo shop used by `throng demo-site` and by the tests.
+//!
+//! A small server-rendered shop that behaves like a real site under load: pages that pull
+//! cached static assets, JavaScript that makes AJAX calls after load and polls every 2 s,
+//! a CSRF-protected login with a session cookie, simulated server work with a capacity limit,
+//! and its own request counters.
+//!
+//! Pages (every page links `/static/app.css`, `/static/app.js` (~100 KB), `/static/font.woff2`
+//! (preloaded), `/static/logo.svg` and `/favicon.ico`; after `load`, app.js calls its page's
+//! APIs, then `GET /api/cart/count`, and starts `GET /api/notifications` every 2000 ms):
+//!
+//! | page | extra assets | AJAX after load |
+//! |---|---|---|
+//! | `GET /` | `/static/img/product-{1..12}.svg` | `/api/featured` |
+//! | `GET /search?q=` | result thumbnails (same images) | - |
+//! | `GET /product/{id}` | `/static/img/product-{id}.svg` | `/api/reviews?product=ID`, `/api/stock?product=ID`, `/api/related?product=ID` |
+//! | `GET /cart` | line thumbnails | - |
+//! | `GET /login` | - | - |
+//! | `GET /account` (303 to `/login` unless signed in) | - | `/api/orders` |
+//!
+//! Forms: `POST /login` (`csrf`, `username`, `password`; 403 without a session or with a wrong
+//! token, 401 on bad credentials, else 303 to `/account` with a fresh session cookie),
+//! `POST /cart/add` (`csrf`, `product`, `qty`; 303 to `/cart`), `POST /logout` (`csrf`).
+//! The token is the hidden `<input name="csrf">` of any form page; the cookie is `sid`.
+//!
+//! Seeded accounts (demo only): `alice` / `wonderland`, `bob` / `builder`, `carol` / `singer`.
+//! Catalog: twelve products; searching "lamp", "chair" or "desk" returns three or more.
+//!
+//! Knobs ([`DemoConfig`]): `latency_ms` (uniform, deterministic per request sequence) and
+//! `slow_ms` are added to every page, form and API request; `capacity` limits how many of those
+//! are served at once. Static assets are served at once with `Cache-Control: max-age`, `ETag`
+//! and `Last-Modified` (304 on `If-None-Match` / `If-Modified-Since`).
+//!
+//! `GET /__stats` returns [`Stats`] (every request counted, keyed `"METHOD /path"` without the
+//! query, including 304s and 404s; the stats endpoints themselves excluded);
+//! `POST /__stats/reset` zeroes it.
+
+mod api;
+mod assets;
+mod catalog;
+mod forms;
+mod html;
+mod pages;
+mod server;
+mod session;
+mod stats;
+
+pub use stats::Stats;
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How to run the demo site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoConfig {
+    /// Address to bind; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Simulated work per page/form/API request, drawn uniformly from this inclusive range.
+    pub latency_ms: (u64, u64),
+    /// Extra latency added to every page/form/API request (the `--slow` knob).
+    pub slow_ms: u64,
+    /// Page/form/API requests served at once; the rest wait (None: unlimited).
+    pub capacity: Option<usize>,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            latency_ms: (5, 50),
+            slow_ms: 0,
+            capacity: None,
+        }
+    }
+}
+
+/// A running demo site. Dropping it leaves the server running until the runtime ends; call
+/// [`DemoServer::shutdown`] to stop it.
+pub struct DemoServer {
+    addr: SocketAddr,
+    state: server::Shared,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Bind and start serving in the background.
+pub async fn spawn(cfg: DemoConfig) -> anyhow::Result<DemoServer> {
+    let listener = tokio::net::TcpListener::bind(cfg.bind)
+        .await
+        .with_context(|| format!("binding the demo site to {}", cfg.bind))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let state = Arc::new(server::AppState::new(&cfg));
+    let app = server::router(state.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(DemoServer {
+        addr,
+        state,
+        stop,
+        task,
+    })
+}
+
+impl DemoServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`, no trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The same data as `GET /__stats`.
+    pub fn stats(&self) -> Stats {
+        self.state.counters.snapshot()
+    }
+
+    pub fn reset_stats(&self) {
+        self.state.counters.reset();
+    }
+
+    /// Stop accepting, let in-flight requests finish (at most 5 s), then return.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Run the demo site until Ctrl-C (`throng demo-site`).
+pub async fn serve_forever(cfg: DemoConfig) -> anyhow::Result<()> {
+    let server = spawn(cfg).await?;
+    println!(
+        "throng demo shop on {}/  (stats: {}/__stats; Ctrl-C to stop)",
+        server.base_url(),
+        server.base_url()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    println!("stopping the demo shop");
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The router, shared state, and the two middlewares: request counting and simulated work.
+
+use super::assets::{Asset, Assets};
+use super::catalog::mix;
+use super::session::Sessions;
+use super::stats::Counters;
+use super::{api, forms, pages, DemoConfig};
+use axum::extract::{Path, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+pub(crate) type Shared = Arc<AppState>;
+
+/// Everything the handlers share.
+pub(crate) struct AppState {
+    pub counters: Counters,
+    pub sessions: Sessions,
+    pub assets: Assets,
+    /// Calls served by the notifications endpoint (rotates its message).
+    pub polls: AtomicU64,
+    latency_ms: (u64, u64),
+    slow_ms: u64,
+    /// At most `capacity` dynamic requests do their "work" at once; the rest queue.
+    gate: Option<Semaphore>,
+    /// Sequence number feeding the deterministic latency draw.
+    seq: AtomicU64,
+}
+
+impl AppState {
+    pub(crate) fn new(cfg: &DemoConfig) -> Self {
+        AppState {
+            counters: Counters::default(),
+            sessions: Sessions::default(),
+            assets: Assets::build(),
+            polls: AtomicU64::new(0),
+            latency_ms: cfg.latency_ms,
+            slow_ms: cfg.slow_ms,
+            gate: cfg.capacity.map(|n| Semaphore::new(n.max(1))),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The n-th request's simulated work: uniform in `latency_ms` (inclusive) drawn from a
+    /// fixed sequence, so runs are reproducible, plus `slow_ms`.
+    fn delay(&self) -> Duration {
+        let (lo, hi) = self.latency_ms;
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let ms = if hi > lo {
+            lo + mix(n) % (hi - lo + 1)
+        } else {
+            lo
+        };
+        Duration::from_millis(ms + self.slow_ms)
+    }
+}
+
+/// The whole site. Pages, forms and APIs do simulated work; static assets do not (they stand
+/// for what a CDN or nginx would serve); `/__stats` is neither counted nor delayed.
+pub(crate) fn router(st: Shared) -> Router {
+    let dynamic = Router::new()
+        .route("/", get(pages::home))
+        .route("/search", get(pages::search))
+        .route("/product/{id}", get(pages::product))
+        .route("/cart", get(pages::cart))
+        .route("/cart/add", post(forms::cart_add))
+        .route("/login", get(pages::login).post(forms::login))
+        .route("/logout", post(forms::logout))
+        .route("/account", get(pages::account))
+        .route("/api/featured", get(api::featured))
+        .route("/api/cart/count", get(api::cart_count))
+        .route("/api/reviews", get(api::reviews))
+        .route("/api/stock", get(api::stock))
+        .route("/api/related", get(api::related))
+        .route("/api/orders", get(api::orders))
+        .route("/api/notifications", get(api::notifications))
+        .route_layer(middleware::from_fn_with_state(st.clone(), work));
+    let statics = Router::new()
+        .route(
+            "/static/app.css",
+            get(|s: State<Shared>, h: HeaderMap| asset(s, h, |a: &Assets| &a.css)),
+        )
+        .route(
+            "/static/app.js",
+            get(|s: State<Shared>, h: HeaderMap| asset(s, h, |a: &Assets| &a.js)),
+        )
+        .route(
+            "/static/font.woff2",
+            get(|s: State<Shared>, h: HeaderMap| asset(s, h, |a: &Assets| &a.font)),
+        )
+        .route(
+            "/static/logo.svg",
+            get(|s: State<Shared>, h: HeaderMap| asset(s, h, |a: &Assets| &a.logo)),
+        )
+        .route(
+            "/favicon.ico",
+            get(|s: State<Shared>, h: HeaderMap| asset(s, h, |a: &Assets| &a.favicon)),
+        )
+        .route("/static/img/{file}", get(image));
+    let admin = Router::new()
+        .route("/__stats", get(stats))
+        .route("/__stats/reset", post(reset));
+    dynamic
+        .merge(statics)
+        .merge(admin)
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn_with_state(st.clone(), count))
+        .with_state(st)
+}
+
+async fn asset(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    pick: impl FnOnce(&Assets) -> &Asset,
+) -> Response {
+    pick(&st.assets).respond(&headers)
+}
+
+/// `/static/img/product-{id}.svg`
+async fn image(State(st): State<Shared>, headers: HeaderMap, Path(file): Path<String>) -> Response {
+    let id = file
+        .strip_prefix("product-")
+        .and_then(|f| f.strip_suffix(".svg"))
+        .and_then(|n| n.parse::<u32>().ok());
+    match id.and_then(|id| st.assets.images.get(&id)) {
+        Some(a) => a.respond(&headers),
+        None => pages::not_found().await,
+    }
+}
+
+async fn stats(State(st): State<Shared>) -> Response {
+    Json(st.counters.snapshot()).into_response()
+}
+
+async fn reset(State(st): State<Shared>) -> Response {
+    st.counters.reset();
+    Json(st.counters.snapshot()).into_response()
+}
+
+fn is_admin(path: &str) -> bool {
+    path == "/__stats" || path == "/__stats/reset"
+}
+
+/// Count every request but the stats endpoints, once its response is ready (so the status is
+/// known). A request whose client hangs up before the response is ready is not counted.
+async fn count(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    if !is_admin(&path) {
+        st.counters
+            .record(method.as_str(), &path, resp.status().as_u16());
+    }
+    resp
+}
+
+/// Simulated server work: wait for a worker slot (capacity), then "compute" for the drawn
+/// latency while holding it, so past capacity requests queue and latency climbs: the knee.
+async fn work(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let _permit = match &st.gate {
+        Some(g) => Some(g.acquire().await.expect("the gate is never closed")),
+        None => None,
+    };
+    let d = st.delay();
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+    next.run(req).await
+}

@@ -1,0 +1,80 @@
+//! Per-route request counters behind `GET /__stats` and `POST /__stats/reset`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// What the demo site has served since start (or the last reset).
+///
+/// Route keys are `METHOD PATH` with the query stripped (`"GET /product/3"`, `"POST /login"`);
+/// unknown paths are counted under their real path too (`"GET /nope"`). The `/__stats`
+/// endpoints themselves are not counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub total: u64,
+    pub routes: BTreeMap<String, u64>,
+    /// Keyed by the numeric status as a string ("200", "304", "403", ...).
+    pub statuses: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// Count for one route key, 0 when never seen.
+    pub fn route(&self, key: &str) -> u64 {
+        self.routes.get(key).copied().unwrap_or(0)
+    }
+
+    /// Count for one status code, 0 when never seen.
+    pub fn status(&self, code: u16) -> u64 {
+        self.statuses.get(&code.to_string()).copied().unwrap_or(0)
+    }
+}
+
+/// The live counters. One mutex is plenty: the critical section is two map increments.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    inner: Mutex<Stats>,
+}
+
+impl Counters {
+    pub(crate) fn record(&self, method: &str, path: &str, status: u16) {
+        let mut s = self.lock();
+        s.total += 1;
+        *s.routes.entry(format!("{method} {path}")).or_default() += 1;
+        *s.statuses.entry(status.to_string()).or_default() += 1;
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        self.lock().clone()
+    }
+
+    pub(crate) fn reset(&self) {
+        *self.lock() = Stats::default();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stats> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters for counters, so recover from poisoning instead of failing every request.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_counts_routes_and_statuses_and_reset_zeroes() {
+        let c = Counters::default();
+        c.record("GET", "/", 200);
+        c.record("GET", "/", 200);
+        c.record("POST", "/login", 403);
+        let s = c.snapshot();
+        assert_eq!(s.total, 3);
+        assert_eq!(s.route("GET /"), 2);
+        assert_eq!(s.route("POST /login"), 1);
+        assert_eq!(s.status(200), 2);
+        assert_eq!(s.status(403), 1);
+        c.reset();
+        assert_eq!(c.snapshot(), Stats::default());
+    }
+}
