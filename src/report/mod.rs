@@ -1,5 +1,154 @@
-//! report: terminal, JSON, CSV, HTML outputs, thresholds, progress line and run diffs.
+//! Report outputs read from a finished RunSummary: terminal summary, results.json, stats.csv,
+//! history.csv, report.html (one [`Exporter`] per file format), thresholds, the live progress
+//! line and run diffs.
 
+mod charts;
+mod csv;
+mod diff;
+mod format;
+mod html;
+mod json;
+mod knee;
+mod progress;
+mod terminal;
 mod thresholds;
 
-pub use thresholds::{evaluate_all, Aggregate, Op, Threshold, ThresholdError, ThresholdResult};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{Mode, RunSummary};
+
+pub use self::csv::{HistoryCsvExporter, StatsCsvExporter};
+pub use self::diff::{diff, DiffReport, DiffRow};
+pub use self::html::{render_html, HtmlExporter};
+pub use self::json::{read_results, JsonExporter, Results};
+pub use self::knee::{find_knee, Knee};
+pub use self::progress::Progress;
+pub use self::terminal::{headline, print_summary, render_summary};
+pub use self::thresholds::{
+    evaluate_all, Aggregate, Op, Threshold, ThresholdError, ThresholdResult,
+};
+
+/// What was run, for the report header and results.json.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// The command line as typed (argv).
+    pub command_line: Vec<String>,
+    /// Flow files or URLs, with weights if any ("a.json:3").
+    pub flows: Vec<String>,
+    pub modes: Vec<Mode>,
+    /// Human description of the load plan, e.g. "50 users, ramp 30s, hold 5m".
+    pub plan: String,
+    pub started_unix_ms: u64,
+    /// throng's version.
+    pub version: String,
+}
+
+impl RunMeta {
+    /// Metadata for this process: argv and version filled in.
+    pub fn new(
+        flows: Vec<String>,
+        modes: Vec<Mode>,
+        plan: impl Into<String>,
+        started_unix_ms: u64,
+    ) -> Self {
+        RunMeta {
+            command_line: std::env::args().collect(),
+            flows,
+            modes,
+            plan: plan.into(),
+            started_unix_ms,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    pub fn modes_text(&self) -> String {
+        let m: Vec<&str> = self.modes.iter().map(|m| m.as_str()).collect();
+        m.join("+")
+    }
+}
+
+/// Everything an exporter reads.
+#[derive(Clone, Copy)]
+pub struct ReportInput<'a> {
+    pub summary: &'a RunSummary,
+    pub meta: &'a RunMeta,
+    pub thresholds: &'a [ThresholdResult],
+}
+
+/// One output file format (hyperfine-style): renders a run into the bytes of one file.
+pub trait Exporter {
+    /// File name under the output directory, e.g. "stats.csv".
+    fn file_name(&self) -> &'static str;
+    fn render(&self, input: &ReportInput<'_>) -> anyhow::Result<Vec<u8>>;
+}
+
+/// Every file exporter, in the order files are written.
+pub fn exporters() -> Vec<Box<dyn Exporter>> {
+    vec![
+        Box::new(JsonExporter),
+        Box::new(StatsCsvExporter),
+        Box::new(HistoryCsvExporter),
+        Box::new(HtmlExporter),
+    ]
+}
+
+/// Write results.json, stats.csv, history.csv and report.html into `dir` (created if needed),
+/// each atomically. Returns the paths written.
+pub fn write_all(
+    dir: &Path,
+    summary: &RunSummary,
+    meta: &RunMeta,
+    thresholds: &[ThresholdResult],
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating output directory {}", dir.display()))?;
+    let input = ReportInput {
+        summary,
+        meta,
+        thresholds,
+    };
+    exporters()
+        .iter()
+        .map(|e| {
+            let path = dir.join(e.file_name());
+            let bytes = e
+                .render(&input)
+                .with_context(|| format!("rendering {}", e.file_name()))?;
+            write_atomic(&path, &bytes)?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// Write a file atomically: a temporary file in the same directory, synced, then renamed over
+/// the target, so a reader (or a Ctrl-C) never sees a half-written report.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".throng-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    // Reports are meant to be shared: rw-r--r-- rather than the temp file's private mode.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! The live progress line: users, rps, p95, errors and a bar for the planned duration; on a
+//! non-terminal stdout, one plain line every 5 seconds instead.
+
+use std::io::IsTerminal as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::metrics::LiveStats;
+
+use super::format;
+
+/// Interval between plain lines when stdout is not a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+enum Draw {
+    Bar(ProgressBar),
+    /// Not a TTY: last time a line was printed.
+    Plain(Mutex<Option<Instant>>),
+    Hidden,
+}
+
+/// Drives the progress display; call [`Progress::tick`] about once a second.
+pub struct Progress {
+    draw: Draw,
+    total: Option<Duration>,
+}
+
+impl Progress {
+    /// A bar sized to `total` (a spinner when the run has no fixed length), drawn on stdout
+    /// when it is a terminal; otherwise plain lines every 5 s.
+    pub fn new(total: Option<Duration>) -> Self {
+        let draw = if std::io::stdout().is_terminal() {
+            let bar = match total {
+                Some(t) => ProgressBar::with_draw_target(
+                    Some(t.as_secs().max(1)),
+                    ProgressDrawTarget::stdout(),
+                )
+                .with_style(
+                    ProgressStyle::with_template("{elapsed_precise} [{bar:28}] {msg}")
+                        .expect("static template")
+                        .progress_chars("=> "),
+                ),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout())
+                    .with_style(
+                        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                            .expect("static template"),
+                    ),
+            };
+            Draw::Bar(bar)
+        } else {
+            Draw::Plain(Mutex::new(None))
+        };
+        Progress { draw, total }
+    }
+
+    /// Draws nothing (tests, `--quiet`).
+    pub fn hidden() -> Self {
+        Progress {
+            draw: Draw::Hidden,
+            total: None,
+        }
+    }
+
+    /// The status text for a snapshot: "users 50 | 812.3 req/s | p95 41.2 ms | errors 3 (0.10%)".
+    pub fn message(live: &LiveStats) -> String {
+        let rate = if live.requests == 0 {
+            0.0
+        } else {
+            live.errors as f64 / live.requests as f64
+        };
+        format!(
+            "users {} | {} req/s | p95 {} ms | errors {} ({})",
+            live.users,
+            format::rate(live.rps),
+            format::opt_ms(live.p95_ms),
+            format::count(live.errors),
+            format::pct(rate)
+        )
+    }
+
+    /// The plain (non-TTY) line: elapsed, optional planned total, then the message.
+    pub fn plain_line(live: &LiveStats, total: Option<Duration>) -> String {
+        let elapsed = format::duration(live.elapsed);
+        match total {
+            Some(t) => format!(
+                "[{elapsed} / {}] {}",
+                format::duration(t),
+                Self::message(live)
+            ),
+            None => format!("[{elapsed}] {}", Self::message(live)),
+        }
+    }
+
+    pub fn tick(&self, live: &LiveStats) {
+        match &self.draw {
+            Draw::Bar(bar) => {
+                if let Some(t) = self.total {
+                    bar.set_position(live.elapsed.as_secs().min(t.as_secs().max(1)));
+                } else {
+                    bar.tick();
+                }
+                bar.set_message(Self::message(live));
+            }
+            Draw::Plain(last) => {
+                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let due = match *last {
+                    None => live.elapsed >= PLAIN_EVERY,
+                    Some(at) => now.duration_since(at) >= PLAIN_EVERY,
+                };
+                if due {
+                    *last = Some(now);
+                    println!("{}", Self::plain_line(live, self.total));
+                }
+            }
+            Draw::Hidden => {}
+        }
+    }
+
+    /// Remove the bar (the summary follows).
+    pub fn finish(&self) {
+        if let Draw::Bar(bar) = &self.draw {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_show_users_rate_p95_and_errors() {
+        let live = LiveStats {
+            elapsed: Duration::from_secs(75),
+            users: 50,
+            rps: 812.34,
+            p95_ms: Some(41.234),
+            errors: 3,
+            requests: 3000,
+        };
+        assert_eq!(
+            Progress::message(&live),
+            "users 50 | 812.3 req/s | p95 41.2 ms | errors 3 (0.10%)"
+        );
+        assert_eq!(
+            Progress::plain_line(&live, Some(Duration::from_secs(300))),
+            "[1m 15s / 5m 00s] users 50 | 812.3 req/s | p95 41.2 ms | errors 3 (0.10%)"
+        );
+        let p = Progress::hidden();
+        p.tick(&live);
+        p.finish();
+    }
+}

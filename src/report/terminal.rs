@@ -1,0 +1,222 @@
+//! The end-of-run summary printed on the terminal: per-key table, totals, failures, counters,
+//! coordinated-omission corrections and thresholds.
+
+use std::fmt::Write as _;
+
+use crate::metrics::{EntrySummary, RunSummary, SampleKind};
+
+use super::format::{self, Table};
+use super::{RunMeta, ThresholdResult};
+
+/// Longest request name shown in the terminal (full names are in the CSV/JSON/HTML).
+const NAME_WIDTH: usize = 64;
+
+/// Counter names that signal trouble are flagged with '!' (they are always shown when non-zero).
+pub fn is_problem_counter(name: &str) -> bool {
+    [
+        "fail", "error", "drop", "lost", "block", "panic", "timeout", "crash",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
+}
+
+fn latency_cells(e: &EntrySummary) -> Vec<String> {
+    let l = &e.latency;
+    [l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.max_ms]
+        .into_iter()
+        .map(format::ms)
+        .collect()
+}
+
+/// One-line headline of a run.
+pub fn headline(summary: &RunSummary, meta: &RunMeta) -> String {
+    let t = summary.total(None, None);
+    let modes: Vec<&str> = summary.modes().iter().map(|m| m.as_str()).collect();
+    format!(
+        "{} requests · {} req/s · {} failed ({}) · peak {} users · {} · {}",
+        format::count(t.count),
+        format::rate(summary.rps(None)),
+        format::count(t.failures),
+        format::pct(t.error_rate()),
+        summary.peak_users,
+        format::duration(summary.duration),
+        if modes.is_empty() {
+            meta.modes_text()
+        } else {
+            modes.join("+")
+        },
+    )
+}
+
+/// The whole summary as text.
+pub fn render_summary(
+    summary: &RunSummary,
+    meta: &RunMeta,
+    thresholds: &[ThresholdResult],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "throng {} · started {} · {}",
+        meta.version,
+        format::utc(summary.started_unix_ms),
+        meta.plan
+    );
+    let _ = writeln!(out, "{}", headline(summary, meta));
+
+    // Per mode and flow: one row per (step, kind, name).
+    let mut groups: Vec<(String, Vec<&EntrySummary>)> = Vec::new();
+    for e in &summary.entries {
+        let title = format!("{} · {}", e.mode, e.flow);
+        match groups.last_mut() {
+            Some((t, v)) if *t == title => v.push(e),
+            _ => groups.push((title, vec![e])),
+        }
+    }
+    for (title, entries) in groups {
+        let _ = writeln!(out, "\n{title}");
+        let mut t = Table::new(&[
+            ">step", "kind", "name", ">count", ">fail", ">rps", ">p50", ">p90", ">p95", ">p99",
+            ">max ms",
+        ]);
+        for e in entries {
+            let mut row = vec![
+                e.step.map(|s| (s + 1).to_string()).unwrap_or_default(),
+                e.kind.to_string(),
+                format::truncate_middle(&e.name, NAME_WIDTH),
+                format::count(e.count),
+                format::count(e.failures),
+                format::rate(e.rps),
+            ];
+            row.extend(latency_cells(e));
+            t.row(row);
+        }
+        out.push_str(&t.render("  "));
+    }
+
+    // Totals by mode and kind: the numbers `throng compare` puts side by side.
+    let mut t = Table::new(&[
+        "mode", "kind", ">count", ">fail", ">err", ">rps", ">p50", ">p90", ">p95", ">p99",
+        ">max ms",
+    ]);
+    for mode in summary.modes() {
+        for kind in SampleKind::ALL {
+            let tot = summary.total(Some(mode), Some(kind));
+            if tot.count == 0 {
+                continue;
+            }
+            let l = tot.stats();
+            let secs = summary.duration.as_secs_f64().max(1e-9);
+            let mut row = vec![
+                mode.to_string(),
+                kind.to_string(),
+                format::count(tot.count),
+                format::count(tot.failures),
+                format::pct(tot.error_rate()),
+                format::rate(tot.count as f64 / secs),
+            ];
+            row.extend(
+                [l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.max_ms]
+                    .into_iter()
+                    .map(format::ms),
+            );
+            t.row(row);
+        }
+    }
+    if !t.is_empty() {
+        let _ = writeln!(out, "\nTotals by kind");
+        out.push_str(&t.render("  "));
+    }
+
+    // Coordinated omission: where late timers make the corrected view differ.
+    let mut t = Table::new(&[
+        "mode",
+        "kind",
+        "name",
+        ">raw p95",
+        ">corrected p95",
+        ">raw p99",
+        ">corrected p99",
+    ]);
+    for e in &summary.entries {
+        if let Some(c) = &e.corrected {
+            if c.p99_ms != e.latency.p99_ms || c.p95_ms != e.latency.p95_ms {
+                t.row(vec![
+                    e.mode.to_string(),
+                    e.kind.to_string(),
+                    format::truncate_middle(&e.name, NAME_WIDTH),
+                    format::ms(e.latency.p95_ms),
+                    format::ms(c.p95_ms),
+                    format::ms(e.latency.p99_ms),
+                    format::ms(c.p99_ms),
+                ]);
+            }
+        }
+    }
+    if !t.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCoordinated omission (timers that fired late; corrected = from the intended start, ms)"
+        );
+        out.push_str(&t.render("  "));
+    }
+
+    // Failures by category.
+    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
+    for e in &summary.entries {
+        for (cat, n) in &e.failures_by_outcome {
+            rows.push((
+                *n,
+                vec![
+                    e.mode.to_string(),
+                    e.kind.to_string(),
+                    format::truncate_middle(&e.name, NAME_WIDTH),
+                    cat.clone(),
+                    format::count(*n),
+                ],
+            ));
+        }
+    }
+    if !rows.is_empty() {
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+        let _ = writeln!(out, "\nFailures");
+        let mut t = Table::new(&["mode", "kind", "name", "category", ">count"]);
+        let shown = rows.len().min(20);
+        let hidden = rows.len() - shown;
+        for (_, r) in rows.into_iter().take(shown) {
+            t.row(r);
+        }
+        out.push_str(&t.render("  "));
+        if hidden > 0 {
+            let _ = writeln!(out, "  … {hidden} more in stats.csv / results.json");
+        }
+    }
+
+    let counters: Vec<_> = summary.counters.iter().filter(|(_, v)| **v > 0).collect();
+    if !counters.is_empty() {
+        let _ = writeln!(out, "\nCounters");
+        let mut t = Table::new(&["", "counter", ">value"]);
+        for (k, v) in counters {
+            let flag = if is_problem_counter(k) { "!" } else { "" };
+            t.row(vec![flag.into(), k.clone(), format::count(*v)]);
+        }
+        out.push_str(&t.render("  "));
+    }
+
+    if !thresholds.is_empty() {
+        let passed = thresholds.iter().filter(|t| t.passed).count();
+        let _ = writeln!(out, "\nThresholds: {passed}/{} passed", thresholds.len());
+        let mut t = Table::new(&["", "threshold", "actual"]);
+        for r in thresholds {
+            let mark = if r.passed { "✓ pass" } else { "✗ FAIL" };
+            t.row(vec![mark.into(), r.text.clone(), r.actual.clone()]);
+        }
+        out.push_str(&t.render("  "));
+    }
+    out
+}
+
+/// Print the summary to stdout.
+pub fn print_summary(summary: &RunSummary, meta: &RunMeta, thresholds: &[ThresholdResult]) {
+    print!("{}", render_summary(summary, meta, thresholds));
+}
