@@ -1,8 +1,86 @@
-//! Command-line interface: clap arguments, validated config, subcommand dispatch.
+//! Command-line interface: clap arguments, validated into typed config, subcommand dispatch.
+//! Errors print as one line (`throng: ...`, the cause chain joined) with exit code 2 for bad
+//! input and 1 for run failures.
 
+mod args;
+mod commands;
+pub mod config;
+
+pub use args::Cli;
+pub use commands::{EXIT_BAD_INPUT, EXIT_RUN_ERROR, EXIT_THRESHOLD};
+
+use args::Command;
+use clap::Parser;
 use std::process::ExitCode;
 
 /// Entry point used by the binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    raise_fd_limit();
+    tracing_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("throng: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUN_ERROR);
+        }
+    };
+    let result = runtime.block_on(dispatch(cli.command));
+    // Do not wait for stray blocking tasks (e.g. a stdin reader) at exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("throng: {e:#}");
+            if is_input_error(&e) {
+                ExitCode::from(EXIT_BAD_INPUT)
+            } else {
+                ExitCode::from(EXIT_RUN_ERROR)
+            }
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => commands::run(args).await,
+        Command::Demo(args) => commands::demo(args).await,
+        Command::Validate { flows } => Ok(commands::validate(&flows)?),
+        Command::DemoSite(args) => commands::demo_site(args).await,
+        Command::Record(_) | Command::Import { .. } => {
+            anyhow::bail!("recording and import are not wired up yet")
+        }
+    }
+}
+
+fn is_input_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<config::InputError>()
+            || c.is::<crate::flow::FlowError>()
+            || c.is::<crate::replay::vars::VarError>()
+    })
+}
+
+/// Thousands of virtual users need thousands of sockets: lift the soft limit to the hard one.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn tracing_init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("THRONG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

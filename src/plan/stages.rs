@@ -44,6 +44,15 @@ impl Stages {
         Ok(Stages(stages))
     }
 
+    /// `--arrival-rate R --ramp R --duration D`: like [`Self::ramp_and_hold`] for a rate.
+    pub fn ramp_and_hold_rate(rate: f64, ramp: Duration, total: Duration) -> Result<Self, String> {
+        let mut stages = Self::ramp_and_hold(1, ramp, total)?;
+        for s in &mut stages.0 {
+            s.target = rate;
+        }
+        Ok(stages)
+    }
+
     /// Parses `10@30s,50@2m,0@30s` (targets may be fractional for rates, e.g. `0.5@1m`).
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut stages = Vec::new();

@@ -23,6 +23,8 @@ pub struct PreparedFlow {
     pub pollers: Vec<Poller>,
     /// Data values for `${variables}`, shared by all users of the run.
     pub sources: Arc<VarSources>,
+    /// HTTP mode: scan documents for assets when the recording lists none.
+    pub discover_assets: bool,
 }
 
 impl PreparedFlow {
@@ -40,6 +42,89 @@ impl PreparedFlow {
             origin,
             pollers,
             sources,
+            discover_assets: true,
         }
     }
+}
+
+/// One virtual user's session: one iteration of a flow, in either mode.
+pub struct Session<'a> {
+    pub flow: &'a PreparedFlow,
+    pub user_id: u64,
+    pub vars: &'a mut Vars,
+    pub recorder: &'a crate::metrics::Recorder,
+    pub think: &'a crate::plan::ThinkPolicy,
+    /// Cancelled on ramp-down, at the end of the plan, or on Ctrl-C: the user abandons at the
+    /// next pause (requests in flight finish, so every request sent is recorded).
+    pub cancel: &'a tokio_util::sync::CancellationToken,
+    /// Tab left open after the last step.
+    pub dwell: std::time::Duration,
+}
+
+/// How a session ended; failures are also recorded as samples and counters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionOutcome {
+    Completed,
+    /// A step failed (message names the step and why).
+    Failed(String),
+    /// The browser under the session died.
+    Lost,
+    /// Stopped by ramp-down, end of plan or Ctrl-C.
+    Cancelled,
+}
+
+/// The metric name of a step (same in both modes): `3 click [data-testid='go']`.
+pub fn step_label(index: usize, step: &crate::flow::Step) -> String {
+    use crate::flow::Action;
+    let first_selector = |s: &crate::flow::Selectors| {
+        s.0.first()
+            .map(|chain| chain.join(" >> "))
+            .unwrap_or_default()
+    };
+    let detail = match &step.action {
+        Action::Navigate { url } => strip_query(url),
+        Action::Click(p) | Action::DoubleClick(p) => first_selector(&p.selectors),
+        Action::Change { selectors, .. } | Action::Hover { selectors } => first_selector(selectors),
+        Action::WaitForElement { selectors, .. } => first_selector(selectors),
+        Action::KeyDown { key } | Action::KeyUp { key } => key.clone(),
+        Action::CustomStep { name, .. } => name.clone(),
+        _ => String::new(),
+    };
+    let kind = action_type(&step.action);
+    if detail.is_empty() {
+        format!("{} {kind}", index + 1)
+    } else {
+        format!("{} {kind} {detail}", index + 1)
+    }
+}
+
+/// The `type` string of an action, as in the flow file.
+pub fn action_type(action: &crate::flow::Action) -> &'static str {
+    use crate::flow::Action;
+    match action {
+        Action::SetViewport { .. } => "setViewport",
+        Action::Navigate { .. } => "navigate",
+        Action::Click(_) => "click",
+        Action::DoubleClick(_) => "doubleClick",
+        Action::Change { .. } => "change",
+        Action::KeyDown { .. } => "keyDown",
+        Action::KeyUp { .. } => "keyUp",
+        Action::Scroll { .. } => "scroll",
+        Action::Hover { .. } => "hover",
+        Action::WaitForElement { .. } => "waitForElement",
+        Action::WaitForExpression { .. } => "waitForExpression",
+        Action::EmulateNetworkConditions { .. } => "emulateNetworkConditions",
+        Action::Close => "close",
+        Action::CustomStep { .. } => "customStep",
+    }
+}
+
+/// The metric name of a page load (same in both modes): the document URL without query.
+pub fn page_name(url: &str) -> String {
+    strip_query(url)
+}
+
+fn strip_query(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    url[..end].to_string()
 }

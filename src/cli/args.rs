@@ -1,0 +1,235 @@
+//! Raw command-line arguments (clap derive); validated into typed configs in `config`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "throng",
+    version,
+    about = "Load testing that looks like real people: recorded flows replayed by headless Chromium or plain HTTP",
+    long_about = None,
+    after_help = "Exit codes: 0 success, 1 run error, 2 bad input, 3 a threshold failed.\n\nStart with: throng demo"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay flows (or one URL) under a load plan, in HTTP or browser mode
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// Start the demo shop and replay its example flow against it (the quick start)
+    #[command(after_help = "Examples:\n  throng demo\n  throng demo --mode both --users 20 --duration 30s")]
+    Demo(DemoArgs),
+    /// Check flow files and print a one-line summary of each
+    #[command(after_help = "Examples:\n  throng validate flows/*.json")]
+    Validate {
+        /// Flow files to check
+        #[arg(required = true, value_name = "FLOW")]
+        flows: Vec<PathBuf>,
+    },
+    /// Serve the embedded demo shop (loopback only unless --bind says otherwise)
+    #[command(
+        name = "demo-site",
+        after_help = "Examples:\n  throng demo-site --port 8080\n  throng demo-site --port 8080 --capacity 8 --slow-ms 20"
+    )]
+    DemoSite(DemoSiteArgs),
+    /// Record a flow by clicking through a site in Chromium
+    #[command(after_help = "Examples:\n  throng record http://127.0.0.1:8080/ -o flows/mine.json\n  throng record http://127.0.0.1:8080/ -o flows/mine.json --headless")]
+    Record(RecordArgs),
+    /// Convert a Chrome DevTools Recorder export or a HAR file into a flow
+    #[command(after_help = "Examples:\n  throng import recording.json -o flows/checkout.json\n  throng import session.har -o flows/session.json")]
+    Import {
+        /// Recorder JSON export or HAR 1.2 file
+        file: PathBuf,
+        /// Where to write the flow
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+}
+
+const RUN_EXAMPLES: &str = "Examples:
+  throng run flows/shop.json --mode http --users 50 --ramp 30s --duration 5m
+  throng run flows/shop.json --mode browser --users 10 --duration 2m --out results/
+  throng run --flow flows/shop.json:3 --flow flows/browse.json:1 --stages 10@30s,50@2m,0@30s
+  throng run flows/shop.json --arrival-rate 5 --duration 1m --max-users 200
+  throng run http://127.0.0.1:8080/ --users 64 --duration 10s
+  throng run flows/shop.json --threshold 'p95(page-load)<800ms' --threshold 'errors<1%'";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Http,
+    Browser,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoModeArg {
+    Http,
+    Browser,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BrowserArg {
+    /// chromium-headless-shell (cheaper; default when installed)
+    HeadlessShell,
+    /// the full chromium browser
+    Chromium,
+}
+
+/// Load plan flags shared by `run` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Concurrent virtual users (closed model)
+    #[arg(short, long, value_name = "N")]
+    pub users: Option<u32>,
+    /// Ramp from 0 to --users over this time (within --duration)
+    #[arg(long, value_name = "DURATION")]
+    pub ramp: Option<String>,
+    /// Total run time, e.g. 30s, 5m, 1h
+    #[arg(short, long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Load stages TARGET@DURATION,..., e.g. 10@30s,50@2m,50@5m,0@30s (targets are users, or
+    /// arrivals per second with --arrival-rate)
+    #[arg(long, value_name = "STAGES", conflicts_with_all = ["users", "ramp"])]
+    pub stages: Option<String>,
+    /// Open model: new user sessions started per second (each runs the flow once)
+    #[arg(long, value_name = "PER_SECOND")]
+    pub arrival_rate: Option<f64>,
+    /// Open model: most users running at once; arrivals beyond are counted as dropped
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_users: u32,
+    /// Iterations per user (default: repeat until the plan ends)
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<u64>,
+    /// Scale the recorded think times (0.5 = twice as fast)
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub think_scale: f64,
+    /// Replace recorded think times: a fixed time or a range, e.g. 1s or 500ms..3s
+    #[arg(long, value_name = "TIME", conflicts_with = "think_scale")]
+    pub think: Option<String>,
+    /// Keep the tab open this long after the last step (pollers keep running)
+    #[arg(long, value_name = "DURATION")]
+    pub dwell: Option<String>,
+    /// Let users finish their iteration this long after the plan ends
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub grace: String,
+}
+
+/// Mode and target flags shared by `run` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Request timeout (HTTP mode) and default step timeout (browser mode)
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+    /// HTTP mode: do not keep a per-user cache of static assets
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Let requests go to this host (host or host:port) besides the flow's own
+    #[arg(long, value_name = "HOST")]
+    pub allow_host: Vec<String>,
+    /// Set a variable (and supply secrets), e.g. --var password=...
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Browser binary (else $CHROME, else chromium-headless-shell / chromium on PATH)
+    #[arg(long, value_name = "PATH")]
+    pub chrome: Option<PathBuf>,
+    /// Browser build for --mode browser
+    #[arg(long, value_enum)]
+    pub browser: Option<BrowserArg>,
+    /// Browser processes to spread sessions over (default: from cores and memory)
+    #[arg(long, value_name = "N")]
+    pub processes: Option<usize>,
+    /// Concurrent sessions per browser process (default: from cores and memory)
+    #[arg(long, value_name = "N")]
+    pub sessions_per_process: Option<usize>,
+    /// Show browser windows (needs a display)
+    #[arg(long)]
+    pub headed: bool,
+    /// Pass/fail rule for CI, e.g. 'p95(page-load)<800ms', 'errors<1%' (exit code 3 on failure)
+    #[arg(long, value_name = "RULE")]
+    pub threshold: Vec<String>,
+    /// Write results.json, stats.csv, history.csv and report.html here
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No live progress line
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Flow files (or one http:// URL for a one-request flow)
+    #[arg(value_name = "FLOW_OR_URL")]
+    pub flows: Vec<String>,
+    /// A flow with a weight, FILE:WEIGHT (repeatable), e.g. --flow a.json:3 --flow b.json:1
+    #[arg(long = "flow", value_name = "FILE[:WEIGHT]")]
+    pub weighted: Vec<String>,
+    /// Replay mode
+    #[arg(short, long, value_enum, default_value = "http")]
+    pub mode: ModeArg,
+    /// Replay against this origin instead of the recorded one, e.g. http://127.0.0.1:9000
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub replay: ReplayArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Which mode(s) to run against the demo shop
+    #[arg(short, long, value_enum, default_value = "both")]
+    pub mode: DemoModeArg,
+    /// Flow to replay (default: the built-in shop flow)
+    #[arg(long, value_name = "FILE")]
+    pub flow: Option<PathBuf>,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub replay: ReplayArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoSiteArgs {
+    /// Port to listen on (0 picks a free one)
+    #[arg(short, long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to bind (loopback by default)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Server-side work per API call, MIN-MAX milliseconds
+    #[arg(long, value_name = "MIN-MAX", default_value = "5-50")]
+    pub latency_ms: String,
+    /// Extra latency on every request, in milliseconds
+    #[arg(long, default_value_t = 0)]
+    pub slow_ms: u64,
+    /// Requests served at once; more queue (a ramp then shows a knee)
+    #[arg(long)]
+    pub capacity: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// Page to start recording at
+    pub url: String,
+    /// Where to write the flow
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Record without a window (drive the browser over CDP; its DevTools URL is printed)
+    #[arg(long)]
+    pub headless: bool,
+    /// Test-id attribute preferred for selectors (default: data-testid and its usual variants)
+    #[arg(long, value_name = "ATTR")]
+    pub selector_attribute: Vec<String>,
+    /// A field whose value is never written in clear (passwords always are)
+    #[arg(long, value_name = "NAME")]
+    pub secret: Vec<String>,
+    /// Browser binary (default: chromium on PATH)
+    #[arg(long, value_name = "PATH")]
+    pub chrome: Option<PathBuf>,
+}

@@ -1,0 +1,328 @@
+//! Validates raw arguments into one typed run configuration; every problem is one line that
+//! names the flag or the file.
+
+use super::args::{BrowserArg, PlanArgs, ReplayArgs};
+use crate::flow::{self, Action, Flow, Network, RecordedRequest, RequestKind, Step};
+use crate::metrics::Mode;
+use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
+use crate::replay::browser::{BrowserKind, BrowserOptions};
+use crate::replay::http::{ClientOptions, HttpOptions};
+use crate::replay::{PreparedFlow, VarSources};
+use crate::report::Threshold;
+use crate::run::{FlowChoice, RunSpec};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// Bad input: printed as one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+fn bad(msg: impl Into<String>) -> InputError {
+    InputError(msg.into())
+}
+
+/// Where results go and how the run is judged.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    pub out_dir: Option<PathBuf>,
+    pub thresholds: Vec<Threshold>,
+    pub quiet: bool,
+}
+
+fn flag_duration(flag: &str, text: &str) -> Result<Duration, InputError> {
+    parse_duration(text).map_err(|e| bad(format!("{flag}: {e}")))
+}
+
+/// The load plan from `--users/--ramp/--duration`, `--stages` or `--arrival-rate`.
+pub fn plan(args: &PlanArgs, default_users: u32, default_duration: &str) -> Result<LoadPlan, InputError> {
+    let duration = args
+        .duration
+        .as_deref()
+        .map(|d| flag_duration("--duration", d))
+        .transpose()?;
+    let stages = if let Some(text) = &args.stages {
+        if duration.is_some() {
+            return Err(bad("--stages already sets the duration: drop --duration"));
+        }
+        if args.arrival_rate.is_some() {
+            return Err(bad("--stages sets user counts; use --arrival-rate with --ramp/--duration"));
+        }
+        Stages::parse(text).map_err(bad)?
+    } else {
+        let total = match duration {
+            Some(d) => d,
+            None if args.iterations.is_some() => Duration::from_secs(24 * 3600),
+            None => flag_duration("--duration", default_duration)?,
+        };
+        if total.is_zero() {
+            return Err(bad("--duration must be more than 0s"));
+        }
+        let ramp = args
+            .ramp
+            .as_deref()
+            .map(|r| flag_duration("--ramp", r))
+            .transpose()?
+            .unwrap_or(Duration::ZERO);
+        match args.arrival_rate {
+            Some(rate) => {
+                if !(rate.is_finite() && rate > 0.0) {
+                    return Err(bad(format!("--arrival-rate {rate}: must be a positive number")));
+                }
+                Stages::ramp_and_hold_rate(rate, ramp, total).map_err(bad)?
+            }
+            None => {
+                let users = args.users.unwrap_or(default_users);
+                if users == 0 {
+                    return Err(bad("--users must be at least 1"));
+                }
+                Stages::ramp_and_hold(users, ramp, total).map_err(bad)?
+            }
+        }
+    };
+    let arrival = if args.arrival_rate.is_some() {
+        if args.iterations.is_some() {
+            return Err(bad("--iterations applies to --users; with --arrival-rate each arrival runs the flow once"));
+        }
+        Arrival::Rate {
+            stages,
+            max_users: args.max_users.max(1),
+        }
+    } else {
+        Arrival::Users(stages)
+    };
+    if args.iterations == Some(0) {
+        return Err(bad("--iterations must be at least 1"));
+    }
+    if !(args.think_scale.is_finite() && args.think_scale >= 0.0) {
+        return Err(bad(format!("--think-scale {}: must be 0 or more", args.think_scale)));
+    }
+    let think = match &args.think {
+        Some(text) => ThinkPolicy::parse_override(text).map_err(bad)?,
+        None => ThinkPolicy::Recorded {
+            scale: args.think_scale,
+        },
+    };
+    Ok(LoadPlan {
+        arrival,
+        iterations: args.iterations,
+        think,
+        dwell: args
+            .dwell
+            .as_deref()
+            .map(|d| flag_duration("--dwell", d))
+            .transpose()?,
+        grace: flag_duration("--grace", &args.grace)?,
+    })
+}
+
+/// `--var name=value` pairs.
+pub fn vars(args: &ReplayArgs) -> Result<HashMap<String, String>, InputError> {
+    args.vars
+        .iter()
+        .map(|pair| {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(format!("--var `{pair}`: expected NAME=VALUE")))?;
+            if !flow::is_identifier(name) {
+                return Err(bad(format!("--var `{pair}`: `{name}` is not a variable name")));
+            }
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+pub fn output(args: &ReplayArgs) -> Result<Output, InputError> {
+    let thresholds = args
+        .threshold
+        .iter()
+        .map(|t| Threshold::parse(t).map_err(|e| bad(format!("--threshold {e}"))))
+        .collect::<Result<_, _>>()?;
+    Ok(Output {
+        out_dir: args.out.clone(),
+        thresholds,
+        quiet: args.quiet,
+    })
+}
+
+pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
+    Ok(HttpOptions {
+        client: ClientOptions {
+            timeout: flag_duration("--timeout", &args.timeout)?,
+            cache: !args.no_cache,
+            ..ClientOptions::default()
+        },
+        allow_hosts: args.allow_host.clone(),
+    })
+}
+
+pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> {
+    if args.processes == Some(0) || args.sessions_per_process == Some(0) {
+        return Err(bad("--processes and --sessions-per-process must be at least 1"));
+    }
+    Ok(BrowserOptions {
+        kind: args.browser.map(|b| match b {
+            BrowserArg::HeadlessShell => BrowserKind::HeadlessShell,
+            BrowserArg::Chromium => BrowserKind::Chromium,
+        }),
+        chrome_path: args.chrome.clone(),
+        processes: args.processes,
+        sessions_per_process: args.sessions_per_process,
+        headed: args.headed,
+        allow_hosts: args.allow_host.clone(),
+        step_timeout: flag_duration("--timeout", &args.timeout)?,
+    })
+}
+
+/// Loads a flow file and prepares it for replay (origin rewritten to `target`).
+pub fn prepare_flow(
+    path: &Path,
+    target: Option<&Url>,
+    overrides: &HashMap<String, String>,
+) -> Result<PreparedFlow, InputError> {
+    let loaded = flow::load(path).map_err(|e| bad(e.to_string()))?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "flow".into());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    prepare(loaded.flow, &name, &path.display().to_string(), dir, target, overrides)
+}
+
+/// Prepares an in-memory flow (`label` names it in errors).
+pub fn prepare(
+    mut flow: Flow,
+    name: &str,
+    label: &str,
+    dir: &Path,
+    target: Option<&Url>,
+    overrides: &HashMap<String, String>,
+) -> Result<PreparedFlow, InputError> {
+    let recorded = flow::origin(&flow).ok_or_else(|| {
+        bad(format!("{label}: no `origin` and no navigate step to take it from"))
+    })?;
+    let origin = match target {
+        Some(t) => {
+            flow::rewrite_origin(&mut flow, t);
+            t.clone()
+        }
+        None => recorded,
+    };
+    let sources = VarSources::prepare(&flow, dir, overrides).map_err(|e| bad(format!("{label}: {e}")))?;
+    Ok(PreparedFlow::new(name, flow, origin, Arc::new(sources)))
+}
+
+/// A one-request flow for `throng run URL` (like oha or hey): no asset discovery.
+pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
+    let parsed = Url::parse(url).map_err(|e| bad(format!("`{url}`: not a URL or flow file ({e})")))?;
+    let flow = Flow {
+        format: Some(flow::FORMAT_V1.into()),
+        title: url.to_string(),
+        origin: Some(parsed.origin().ascii_serialization()),
+        selector_attribute: None,
+        timeout: None,
+        variables: Vec::new(),
+        steps: vec![Step {
+            action: Action::Navigate { url: url.to_string() },
+            timeout: None,
+            asserted_events: Vec::new(),
+            frame: None,
+            target: None,
+            think_time_ms: None,
+            network: Some(Network {
+                requests: vec![RecordedRequest {
+                    id: None,
+                    kind: RequestKind::Document,
+                    resource_type: Some("Document".into()),
+                    method: "GET".into(),
+                    url: url.to_string(),
+                    headers: Default::default(),
+                    body: None,
+                    status: None,
+                    initiator: None,
+                    external: false,
+                }],
+                polling: Vec::new(),
+            }),
+            checks: Vec::new(),
+        }],
+        dwell_ms: None,
+    };
+    let host = parsed.host_str().unwrap_or("url").to_string();
+    let mut prepared = prepare(flow, &host, url, Path::new("."), None, &HashMap::new())?;
+    prepared.discover_assets = false;
+    Ok(prepared)
+}
+
+/// `FILE[:WEIGHT]`.
+pub fn weighted(text: &str) -> Result<(PathBuf, u32), InputError> {
+    if let Some((file, weight)) = text.rsplit_once(':') {
+        if let Ok(w) = weight.parse::<u32>() {
+            if w == 0 {
+                return Err(bad(format!("--flow {text}: weight must be at least 1")));
+            }
+            return Ok((PathBuf::from(file), w));
+        }
+    }
+    Ok((PathBuf::from(text), 1))
+}
+
+/// The flows of `throng run`: files or one URL, with weights.
+pub fn flows(
+    positional: &[String],
+    weighted_args: &[String],
+    target: Option<&str>,
+    overrides: &HashMap<String, String>,
+) -> Result<Vec<FlowChoice>, InputError> {
+    let target = target
+        .map(|t| {
+            let url = Url::parse(t).map_err(|e| bad(format!("--target `{t}`: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(bad(format!("--target `{t}`: expected http://HOST[:PORT]")));
+            }
+            Ok(url)
+        })
+        .transpose()?;
+    let mut choices = Vec::new();
+    for item in positional {
+        let flow = if item.starts_with("http://") || item.starts_with("https://") {
+            url_flow(item)?
+        } else {
+            prepare_flow(Path::new(item), target.as_ref(), overrides)?
+        };
+        choices.push(FlowChoice {
+            flow: Arc::new(flow),
+            weight: 1,
+        });
+    }
+    for item in weighted_args {
+        let (path, weight) = weighted(item)?;
+        choices.push(FlowChoice {
+            flow: Arc::new(prepare_flow(&path, target.as_ref(), overrides)?),
+            weight,
+        });
+    }
+    if choices.is_empty() {
+        return Err(bad("no flow given: pass a flow file, a URL, or --flow FILE[:WEIGHT]"));
+    }
+    Ok(choices)
+}
+
+/// Assembles the run spec.
+pub fn run_spec(
+    flows: Vec<FlowChoice>,
+    plan: LoadPlan,
+    mode: Mode,
+    replay: &ReplayArgs,
+) -> Result<RunSpec, InputError> {
+    Ok(RunSpec {
+        flows,
+        plan,
+        mode,
+        http: http_options(replay)?,
+        browser: browser_options(replay)?,
+    })
+}

@@ -1,0 +1,72 @@
+//! Background polling timers of an open page (the JavaScript `setInterval` a real tab runs).
+
+use super::client::{Request, Tag, UserClient};
+use crate::flow::Poller;
+use crate::metrics::SampleKind;
+use reqwest::Method;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// The timers of the page a user has open; dropped or stopped when the page changes.
+pub struct OpenPage {
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl OpenPage {
+    pub fn new(parent: &CancellationToken) -> Self {
+        OpenPage {
+            stop: parent.child_token(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Starts a poller firing every `period` (first fire one period from now), with its
+    /// request already filled in.
+    pub fn start(&mut self, client: Arc<UserClient>, poller: &Poller, request: Request, tag: Tag) {
+        let period = Duration::from_millis(poller.period_ms.max(1));
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            let mut intended = Instant::now() + period;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep_until(intended) => {}
+                }
+                let started = Instant::now();
+                let late = started.saturating_duration_since(intended);
+                // An in-flight request always finishes (bounded by the timeout), so every
+                // request the server sees is also recorded.
+                let _ = client.send_late(request.clone(), &tag, late, &[]).await;
+                intended += period;
+                // A poll slower than the period delays the next one; the lateness is
+                // reported as coordinated-omission correction, not silently skipped.
+            }
+        });
+    }
+
+    /// Stops every timer of the page and waits for them to end.
+    pub async fn close(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// The request a poller sends (url already filled in).
+pub fn poll_request(poller: &Poller, url: Url, body: Option<String>) -> Request {
+    Request {
+        method: Method::from_bytes(poller.method.as_bytes()).unwrap_or(Method::GET),
+        url,
+        headers: poller
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        body,
+        kind: SampleKind::Polling,
+    }
+}

@@ -1,0 +1,380 @@
+//! One HTTP-mode session: the flow's steps in order, each step's recorded documents and AJAX
+//! requests, the page's assets, its pollers while the page is open, extraction and checks.
+
+use super::assets::{self, is_html};
+use super::client::{Request, Response, Tag, UserClient};
+use super::extract::extract;
+use super::poller::{poll_request, OpenPage};
+use super::HttpRunner;
+use crate::flow::{Action, Check, Network, RecordedRequest, RequestKind, Step};
+use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
+use crate::replay::{page_name, step_label, Session, SessionOutcome};
+use reqwest::Method;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// Why a step stopped the session.
+struct StepFailure {
+    outcome: Outcome,
+    message: String,
+}
+
+type StepResult = Result<(), StepFailure>;
+
+pub(super) struct HttpSession<'s, 'a> {
+    runner: &'s HttpRunner,
+    client: Arc<UserClient>,
+    s: Session<'a>,
+    page: Option<OpenPage>,
+}
+
+impl<'s, 'a> HttpSession<'s, 'a> {
+    pub fn new(runner: &'s HttpRunner, client: Arc<UserClient>, s: Session<'a>) -> Self {
+        HttpSession {
+            runner,
+            client,
+            s,
+            page: None,
+        }
+    }
+
+    pub async fn run(mut self) -> SessionOutcome {
+        self.client.new_session();
+        if let Err(reason) = self.s.flow.sources.draw(self.s.vars) {
+            self.runner.sink.count("iterations.no_data", 1);
+            return SessionOutcome::Failed(reason);
+        }
+        let flow = self.s.flow;
+        let mut outcome = SessionOutcome::Completed;
+        for (index, step) in flow.flow.steps.iter().enumerate() {
+            let pause = self.s.think.think_time(step.think_time_ms);
+            if !self.pause(pause).await {
+                outcome = SessionOutcome::Cancelled;
+                break;
+            }
+            let started = Instant::now();
+            let result = self.run_step(index, step).await;
+            let key = self.key(Some(index as u32 + 1), SampleKind::Step, step_label(index, step));
+            let step_outcome = result.as_ref().err().map_or(Outcome::Ok, |f| f.outcome);
+            self.s.recorder.record(&key, started.elapsed(), step_outcome);
+            if let Err(failure) = result {
+                outcome = SessionOutcome::Failed(failure.message);
+                break;
+            }
+            if matches!(step.action, Action::Close) {
+                break;
+            }
+        }
+        if outcome == SessionOutcome::Completed && !self.pause(self.s.dwell).await {
+            outcome = SessionOutcome::Cancelled;
+        }
+        if let Some(page) = self.page.take() {
+            page.close().await;
+        }
+        outcome
+    }
+
+    /// Waits with the page open (its pollers keep running); false when cancelled.
+    async fn pause(&self, pause: Duration) -> bool {
+        if pause.is_zero() {
+            return !self.s.cancel.is_cancelled();
+        }
+        tokio::select! {
+            _ = self.s.cancel.cancelled() => false,
+            _ = tokio::time::sleep(pause) => true,
+        }
+    }
+
+    fn key(&self, step: Option<u32>, kind: SampleKind, name: String) -> MetricKey {
+        MetricKey {
+            mode: Mode::Http,
+            flow: self.s.flow.name.clone(),
+            step,
+            kind,
+            name: Arc::from(name),
+        }
+    }
+
+    async fn run_step(&mut self, index: usize, step: &Step) -> StepResult {
+        let label = step_label(index, step);
+        let tag = Tag {
+            flow: self.s.flow.name.clone(),
+            step: Some(index as u32 + 1),
+        };
+        let synthesized;
+        let network = match (&step.network, &step.action) {
+            (Some(net), _) => net,
+            (None, Action::Navigate { url }) => {
+                synthesized = Network {
+                    requests: vec![RecordedRequest {
+                        id: None,
+                        kind: RequestKind::Document,
+                        resource_type: Some("Document".into()),
+                        method: "GET".into(),
+                        url: url.clone(),
+                        headers: Default::default(),
+                        body: None,
+                        status: None,
+                        initiator: None,
+                        external: false,
+                    }],
+                    polling: Vec::new(),
+                };
+                &synthesized
+            }
+            // Clicks and typing without recorded traffic send nothing over plain HTTP.
+            (None, _) => return Ok(()),
+        };
+        let mut main_response: Option<Response> = None;
+        let mut last_document_url: Option<Url> = None;
+        let requests = &network.requests;
+        let mut i = 0;
+        while i < requests.len() {
+            let recorded = &requests[i];
+            i += 1;
+            if recorded.external && !self.runner.host_allowed_str(&recorded.url) {
+                self.runner.sink.count("requests.blocked", 1);
+                continue;
+            }
+            let request = self.fill(recorded, &label)?;
+            if recorded.kind == RequestKind::Document {
+                // A browser reached this document already by following the previous redirect.
+                if last_document_url.as_ref() == Some(&request.url) && request.method == Method::GET {
+                    skip_assets(requests, &mut i);
+                    continue;
+                }
+                let recorded_assets = take_assets(requests, &mut i);
+                let response = self
+                    .load_page(request, recorded_assets, &tag, &label)
+                    .await?;
+                last_document_url = Some(response.final_url.clone());
+                self.apply_extractions(recorded, &response);
+                main_response = Some(response);
+            } else if recorded.kind == RequestKind::Static {
+                let url = request.url.clone();
+                let allowed = |u: &Url| self.runner.host_allowed(u);
+                assets::fetch_all(&self.client, vec![url], &tag, 1, &allowed).await;
+            } else {
+                let kind = SampleKind::from_request_kind(recorded.kind);
+                match self.client.send(Request { kind, ..request }, &tag, &[]).await {
+                    Ok(response) => {
+                        self.apply_extractions(recorded, &response);
+                        if main_response.is_none() || recorded.kind == RequestKind::Ajax {
+                            main_response = Some(response);
+                        }
+                    }
+                    Err(_) => {} // recorded as a failed request; the page goes on
+                }
+            }
+        }
+        self.start_pollers(network, &tag, &label)?;
+        match main_response {
+            Some(response) => check_response(&step.checks, &response, &label),
+            None if step.checks.is_empty() => Ok(()),
+            None => Err(StepFailure {
+                outcome: Outcome::CheckFailed,
+                message: format!("step {label}: checks need a response but the step sent no request"),
+            }),
+        }
+    }
+
+    /// Document, its assets (recorded or discovered) and the page-load sample; the old page's
+    /// pollers stop when the new document arrives.
+    async fn load_page(
+        &mut self,
+        request: Request,
+        recorded_assets: Vec<Url>,
+        tag: &Tag,
+        label: &str,
+    ) -> Result<Response, StepFailure> {
+        let started = Instant::now();
+        let requested_page = page_name(request.url.as_str());
+        let response = match self.client.send(request, tag, &[]).await {
+            Ok(r) => r,
+            Err(outcome) => {
+                let key = self.key(tag.step, SampleKind::PageLoad, requested_page);
+                self.s.recorder.record(&key, started.elapsed(), outcome);
+                return Err(StepFailure {
+                    outcome,
+                    message: format!("step {label}: document request failed ({outcome:?})"),
+                });
+            }
+        };
+        if let Some(page) = self.page.take() {
+            page.close().await;
+        }
+        let assets = if !recorded_assets.is_empty() {
+            recorded_assets
+        } else if self.s.flow.discover_assets && is_html(&response.headers) {
+            assets::discover_in_html(&String::from_utf8_lossy(&response.body), &response.final_url)
+        } else {
+            Vec::new()
+        };
+        let allowed = |u: &Url| self.runner.host_allowed(u);
+        let fetched = assets::fetch_all(
+            &self.client,
+            assets,
+            tag,
+            self.runner.options.client.connections_per_host,
+            &allowed,
+        )
+        .await;
+        if fetched.blocked > 0 {
+            self.runner.sink.count("requests.blocked", fetched.blocked as u64);
+        }
+        let outcome = if response.status >= 400 {
+            Outcome::Status(response.status)
+        } else {
+            Outcome::Ok
+        };
+        let key = self.key(
+            tag.step,
+            SampleKind::PageLoad,
+            page_name(response.final_url.as_str()),
+        );
+        self.s.recorder.record(&key, started.elapsed(), outcome);
+        if response.status >= 400 {
+            return Err(StepFailure {
+                outcome,
+                message: format!(
+                    "step {label}: {} answered {}",
+                    page_name(response.final_url.as_str()),
+                    response.status
+                ),
+            });
+        }
+        self.page = Some(OpenPage::new(self.s.cancel));
+        Ok(response)
+    }
+
+    fn start_pollers(&mut self, network: &Network, tag: &Tag, label: &str) -> StepResult {
+        if network.polling.is_empty() {
+            return Ok(());
+        }
+        let mut filled = Vec::new();
+        for poller in &network.polling {
+            let url = self.fill_url(&poller.url, label)?;
+            let body = match &poller.body {
+                Some(b) => Some(self.fill_str(b, label)?),
+                None => None,
+            };
+            filled.push((poller, url, body));
+        }
+        let page = self.page.get_or_insert_with(|| OpenPage::new(self.s.cancel));
+        for (poller, url, body) in filled {
+            if !self.runner.host_allowed(&url) {
+                self.runner.sink.count("requests.blocked", 1);
+                continue;
+            }
+            page.start(
+                self.client.clone(),
+                poller,
+                poll_request(poller, url, body),
+                tag.clone(),
+            );
+        }
+        Ok(())
+    }
+
+    fn apply_extractions(&mut self, recorded: &RecordedRequest, response: &Response) {
+        let Some(id) = &recorded.id else { return };
+        for var in &self.s.flow.flow.variables {
+            let Some(rule) = var.extract.as_ref().filter(|r| &r.from == id) else {
+                continue;
+            };
+            match extract(rule, response) {
+                Some(value) => self.s.vars.set(&var.name, value),
+                None => self.runner.sink.count("variables.extract_failed", 1),
+            }
+        }
+    }
+
+    fn fill(&self, recorded: &RecordedRequest, label: &str) -> Result<Request, StepFailure> {
+        let url = self.fill_url(&recorded.url, label)?;
+        let mut headers = Vec::with_capacity(recorded.headers.len());
+        for (name, value) in &recorded.headers {
+            headers.push((name.clone(), self.fill_str(value, label)?));
+        }
+        let body = match &recorded.body {
+            Some(b) => Some(self.fill_str(b, label)?),
+            None => None,
+        };
+        Ok(Request {
+            method: Method::from_bytes(recorded.method.as_bytes()).map_err(|_| StepFailure {
+                outcome: Outcome::Error,
+                message: format!("step {label}: bad method `{}`", recorded.method),
+            })?,
+            url,
+            headers,
+            body,
+            kind: SampleKind::from_request_kind(recorded.kind),
+        })
+    }
+
+    fn fill_str(&self, text: &str, label: &str) -> Result<String, StepFailure> {
+        self.s.vars.fill(text).map_err(|name| {
+            self.runner.sink.count("requests.not_sent.unresolved_variable", 1);
+            StepFailure {
+                outcome: Outcome::Error,
+                message: format!("step {label}: variable `{name}` has no value (its extraction found nothing or it is not declared)"),
+            }
+        })
+    }
+
+    fn fill_url(&self, text: &str, label: &str) -> Result<Url, StepFailure> {
+        let filled = self.fill_str(text, label)?;
+        self.s.flow.origin.join(&filled).map_err(|e| StepFailure {
+            outcome: Outcome::Error,
+            message: format!("step {label}: bad URL `{filled}`: {e}"),
+        })
+    }
+}
+
+/// The recorded static requests right after a document: its assets.
+fn take_assets(requests: &[RecordedRequest], i: &mut usize) -> Vec<Url> {
+    let mut urls = Vec::new();
+    while let Some(r) = requests.get(*i).filter(|r| r.kind == RequestKind::Static) {
+        if !r.external {
+            if let Ok(u) = Url::parse(&r.url) {
+                urls.push(u);
+            }
+        }
+        *i += 1;
+    }
+    urls
+}
+
+fn skip_assets(requests: &[RecordedRequest], i: &mut usize) {
+    while requests.get(*i).is_some_and(|r| r.kind == RequestKind::Static) {
+        *i += 1;
+    }
+}
+
+fn check_response(checks: &[Check], response: &Response, label: &str) -> StepResult {
+    let fail = |what: String| {
+        Err(StepFailure {
+            outcome: Outcome::CheckFailed,
+            message: format!("step {label}: check failed: {what}"),
+        })
+    };
+    for check in checks {
+        if let Some(status) = check.status {
+            if response.status != status {
+                return fail(format!("status {} (expected {status})", response.status));
+            }
+        }
+        let body = String::from_utf8_lossy(&response.body);
+        if let Some(needle) = &check.body_contains {
+            if !body.contains(needle.as_str()) {
+                return fail(format!("body does not contain {needle:?}"));
+            }
+        }
+        if let Some(needle) = &check.body_not_contains {
+            if body.contains(needle.as_str()) {
+                return fail(format!("body contains {needle:?}"));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! One virtual user's life: its iterations of a flow, and how each session ended.
+
+use super::{FlowChoice, ModeRunner};
+use crate::metrics::Sink;
+use crate::plan::LoadPlan;
+use crate::replay::{PreparedFlow, Session, SessionOutcome, Vars};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Distinct failure messages kept for the report; beyond that they are only counted.
+const MAX_FAILURE_MESSAGES: usize = 50;
+
+/// What every user of a run shares.
+pub(super) struct UserCtx {
+    pub runner: ModeRunner,
+    pub sink: Sink,
+    pub plan: LoadPlan,
+    pub flows: Vec<FlowChoice>,
+    /// Session failure messages and how often each happened.
+    pub failures: Mutex<BTreeMap<String, u64>>,
+    /// Set when the plan ends: users finish their iteration, then leave.
+    pub draining: AtomicBool,
+}
+
+impl UserCtx {
+    fn note_failure(&self, message: String) {
+        let mut failures = self.failures.lock().expect("failures lock");
+        if failures.len() < MAX_FAILURE_MESSAGES || failures.contains_key(&message) {
+            *failures.entry(message).or_default() += 1;
+        } else {
+            *failures.entry("(other messages)".into()).or_default() += 1;
+        }
+    }
+}
+
+pub(super) async fn user_loop(
+    ctx: Arc<UserCtx>,
+    id: u64,
+    flow: Arc<PreparedFlow>,
+    cancel: CancellationToken,
+    iterations: Option<u64>,
+) {
+    let sink = &ctx.sink;
+    let recorder = sink.recorder(id);
+    let user = match ctx.runner.new_user(recorder.clone()) {
+        Ok(u) => u,
+        Err(e) => {
+            sink.count("users.failed_to_start", 1);
+            ctx.note_failure(e);
+            return;
+        }
+    };
+    sink.users().inc();
+    sink.count("users.started", 1);
+    let dwell = ctx
+        .plan
+        .dwell
+        .unwrap_or_else(|| Duration::from_millis(flow.flow.dwell_ms.unwrap_or(0)));
+    let mut vars = Vars::new();
+    let mut done = 0u64;
+    while !cancel.is_cancelled()
+        && !ctx.draining.load(Ordering::Relaxed)
+        && iterations.is_none_or(|n| done < n)
+    {
+        let session = Session {
+            flow: &flow,
+            user_id: id,
+            vars: &mut vars,
+            recorder: &recorder,
+            think: &ctx.plan.think,
+            cancel: &cancel,
+            dwell,
+        };
+        let outcome = ctx.runner.run_session(&user, session).await;
+        done += 1;
+        match outcome {
+            SessionOutcome::Completed => sink.count("sessions.completed", 1),
+            SessionOutcome::Failed(message) => {
+                sink.count("sessions.failed", 1);
+                ctx.note_failure(message);
+                // A user whose session failed retries after a pause, as a person would,
+                // instead of hammering the target in a tight error loop.
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+            SessionOutcome::Lost => sink.count("sessions.lost", 1),
+            SessionOutcome::Cancelled => sink.count("sessions.abandoned", 1),
+        }
+    }
+    sink.users().dec();
+}
