@@ -189,6 +189,37 @@ impl Sink {
         summary
     }
 
+    /// Fold what the shards hold into the totals now (without closing a series interval).
+    pub fn flush(&self) {
+        self.drain(false);
+    }
+
+    /// The summary so far, without finishing the run (for a live dashboard).
+    pub fn snapshot(&self) -> RunSummary {
+        if let Some(s) = lock(&self.inner.summary).as_ref() {
+            return s.clone();
+        }
+        self.drain(false);
+        let duration = Duration::from_millis(millis(self.inner.started.elapsed()));
+        let counters = lock(&self.inner.counters).clone();
+        lock(&self.inner.state).summary(
+            self.inner.started_unix_ms,
+            duration,
+            self.inner.users.peak(),
+            counters,
+        )
+    }
+
+    /// Wall-clock start of the run (when the sink was created), Unix milliseconds.
+    pub fn started_unix_ms(&self) -> u64 {
+        self.inner.started_unix_ms
+    }
+
+    /// Time since the sink was created.
+    pub fn elapsed(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
     /// Fold every shard into the totals; with `tick`, close the current series interval.
     pub(crate) fn drain(&self, tick: bool) {
         let mut st = lock(&self.inner.state);

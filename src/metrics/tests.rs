@@ -294,6 +294,8 @@ fn series_points_split_requests_and_page_loads() {
 fn finish_is_idempotent_and_json_round_trips() {
     let sink = Sink::new();
     record_set(&sink, 9, 500);
+    let snap = sink.snapshot();
+    assert_eq!(snap.entries.iter().map(|e| e.count).sum::<u64>(), 500);
     let s1 = sink.finish();
     let s2 = sink.finish();
     assert_eq!(s1, s2);
