@@ -1,5 +1,25 @@
-//! Flow files: the serde model, loading with located errors, and validation.
+//! Flow files: the serde model, loading with located one-line errors, validation, origin
+//! rewriting and summaries.
+//!
+//! Loading runs in layers, each reporting `file:line:col: message`: JSON syntax (serde_json's
+//! position), step shapes on the raw JSON ([`shape`]), the typed model (serde_path_to_error's
+//! path, located by [`locate`]), then semantics ([`validate`]).
 
+mod context;
+mod error;
+mod load;
+pub mod locate;
 pub mod model;
+mod origin;
+mod shape;
+mod summary;
+mod validate;
+mod vars;
 
+pub use error::{FlowError, Pos};
+pub use load::{load, parse, LoadedFlow};
 pub use model::*;
+pub use origin::{origin, rewrite_origin};
+pub use summary::{summary, FlowSummary};
+pub use validate::{MAX_DWELL_MS, MAX_THINK_TIME_MS};
+pub use vars::{is_identifier, substitute, variables_used};

@@ -115,6 +115,12 @@ pub enum Action {
     WaitForExpression {
         expression: String,
     },
+    /// Recorder step written when DevTools network throttling was on while recording.
+    EmulateNetworkConditions {
+        download: f64,
+        upload: f64,
+        latency: f64,
+    },
     Close,
     /// Recorder extension steps; loaded for compatibility, skipped at replay with a counted note.
     CustomStep {
@@ -141,6 +147,7 @@ pub const STEP_TYPES: &[&str] = &[
     "hover",
     "waitForElement",
     "waitForExpression",
+    "emulateNetworkConditions",
     "close",
     "customStep",
 ];
@@ -156,6 +163,9 @@ pub struct Pointer {
     pub offset_y: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button: Option<String>,
+    /// Recorder `deviceType`: mouse, pen or touch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<u64>,
 }

@@ -1,0 +1,553 @@
+//! Semantic checks on a typed flow: URLs, variables and their uses, request ids, periods,
+//! think times, checks. The first problem in document order is reported.
+
+use super::context::Reporter;
+use super::error::{quote, FlowError};
+use super::locate::JsonPath;
+use super::model::*;
+use super::vars::{is_identifier, substitute, variables_used};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Longest plausible pause before a step: anything longer is almost surely seconds mistaken
+/// for milliseconds or a recording left running.
+pub const MAX_THINK_TIME_MS: u64 = 60 * 60 * 1000;
+/// Longest time a tab may be left open after the last step.
+pub const MAX_DWELL_MS: u64 = 24 * 60 * 60 * 1000;
+
+type R<'a> = Reporter<'a>;
+type Res = Result<(), FlowError>;
+
+pub(crate) fn check(flow: &Flow, r: &R<'_>) -> Res {
+    let root = JsonPath::root();
+    if let Some(format) = &flow.format {
+        if format != FORMAT_V1 {
+            return Err(r.bad(
+                &root.key("format"),
+                &format!("is {}; this throng reads `{FORMAT_V1}`", quote(format)),
+            ));
+        }
+    }
+    if let Some(origin) = &flow.origin {
+        check_origin(r, &root.key("origin"), origin)?;
+    }
+    if let Some(dwell) = flow.dwell_ms {
+        if dwell > MAX_DWELL_MS {
+            return Err(r.bad(&root.key("dwellMs"), "must be at most a day (86400000 ms)"));
+        }
+    }
+    if flow.steps.is_empty() {
+        return Err(r.bad(&root.key("steps"), "must list at least one step"));
+    }
+    let ids = request_ids(flow, r)?;
+    check_variables(flow, r, &ids)?;
+    let ctx = StepCtx {
+        r,
+        declared: flow
+            .variables
+            .iter()
+            .map(|v| (v.name.as_str(), v))
+            .collect(),
+        ids: &ids,
+        origin_known: super::origin(flow).is_some(),
+    };
+    for (i, step) in flow.steps.iter().enumerate() {
+        ctx.step(i, step, &root.key("steps").index(i))?;
+    }
+    Ok(())
+}
+
+fn check_origin(r: &R<'_>, path: &JsonPath, origin: &str) -> Res {
+    let ok = url::Url::parse(origin).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.path() == "/"
+            && u.query().is_none()
+            && u.fragment().is_none()
+    });
+    if ok.is_none() {
+        return Err(r.bad(
+            path,
+            &format!(
+                "must be scheme://host[:port], like http://127.0.0.1:8080 (got {})",
+                quote(origin)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Where a request with an `id` sits: (step index, request index).
+type Ids = BTreeMap<String, (usize, usize)>;
+
+fn request_ids(flow: &Flow, r: &R<'_>) -> Result<Ids, FlowError> {
+    let mut ids = Ids::new();
+    for (i, step) in flow.steps.iter().enumerate() {
+        let Some(net) = &step.network else { continue };
+        for (k, req) in net.requests.iter().enumerate() {
+            let Some(id) = &req.id else { continue };
+            let path = JsonPath::root()
+                .key("steps")
+                .index(i)
+                .key("network")
+                .key("requests")
+                .index(k)
+                .key("id");
+            if id.is_empty() {
+                return Err(r.bad(&path, "must not be empty"));
+            }
+            if let Some((j, _)) = ids.get(id) {
+                return Err(r.bad(
+                    &path,
+                    &format!("{} is already used in step {}", quote(id), j + 1),
+                ));
+            }
+            ids.insert(id.clone(), (i, k));
+        }
+    }
+    Ok(ids)
+}
+
+fn check_variables(flow: &Flow, r: &R<'_>, ids: &Ids) -> Res {
+    let mut seen = BTreeMap::new();
+    for (i, v) in flow.variables.iter().enumerate() {
+        let path = JsonPath::root().key("variables").index(i);
+        if !is_identifier(&v.name) {
+            return Err(r.bad(
+                &path.key("name"),
+                "must be an identifier (letters, digits and _, not starting with a digit)",
+            ));
+        }
+        if let Some(first) = seen.insert(v.name.as_str(), i) {
+            return Err(r.err(
+                &path.key("name"),
+                &format!("declared twice (first as variable {})", first + 1),
+            ));
+        }
+        let sources: Vec<&str> = [
+            ("extract", v.extract.is_some()),
+            ("oneOf", v.one_of.is_some()),
+            ("csv", v.csv.is_some()),
+            ("value", v.value.is_some()),
+            ("secret", v.secret.is_some()),
+        ]
+        .iter()
+        .filter(|(_, present)| *present)
+        .map(|(name, _)| *name)
+        .collect();
+        if sources.len() != 1 {
+            let found = match sources.len() {
+                0 => "none".to_string(),
+                _ => format!("`{}`", sources.join("` and `")),
+            };
+            return Err(r.err(
+                &path,
+                &format!(
+                    "needs exactly one source: `extract`, `oneOf`, `csv`, `value` or `secret` (found {found})"
+                ),
+            ));
+        }
+        if let Some(ex) = &v.extract {
+            check_extract(r, &path.key("extract"), ex, ids)?;
+        }
+        if let Some(list) = &v.one_of {
+            if list.is_empty() {
+                return Err(r.bad(&path.key("oneOf"), "must be a non-empty list"));
+            }
+        }
+        if let Some(csv) = &v.csv {
+            if csv.file.trim().is_empty() {
+                return Err(r.bad(&path.key("csv").key("file"), "must not be empty"));
+            }
+            if csv.column.is_empty() {
+                return Err(r.bad(&path.key("csv").key("column"), "must not be empty"));
+            }
+        }
+        if let Some(Secret { env: Some(env) }) = &v.secret {
+            if env.is_empty() || env.contains(['=', '\0']) {
+                return Err(r.bad(
+                    &path.key("secret").key("env"),
+                    &format!("is not an environment variable name (got {})", quote(env)),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_extract(r: &R<'_>, path: &JsonPath, ex: &Extract, ids: &Ids) -> Res {
+    if !ids.contains_key(&ex.from) {
+        let known = if ids.is_empty() {
+            "no request has an `id`".to_string()
+        } else {
+            format!(
+                "request ids: {}",
+                ids.keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return Err(r.bad(
+            &path.key("from"),
+            &format!("refers to unknown request {} ({known})", quote(&ex.from)),
+        ));
+    }
+    let how = [
+        ex.css.is_some(),
+        ex.regex.is_some(),
+        ex.json_pointer.is_some(),
+        ex.header.is_some(),
+    ];
+    if how.iter().filter(|b| **b).count() != 1 {
+        return Err(r.bad(
+            path,
+            "needs exactly one of `css`, `regex`, `jsonPointer` or `header`",
+        ));
+    }
+    if ex.attr.is_some() && ex.css.is_none() {
+        return Err(r.bad(&path.key("attr"), "only applies with `css`"));
+    }
+    if let Some(css) = &ex.css {
+        if let Err(e) = scraper::Selector::parse(css) {
+            return Err(r.bad(
+                &path.key("css"),
+                &format!("{} is not a valid CSS selector: {e}", quote(css)),
+            ));
+        }
+    }
+    if let Some(re) = &ex.regex {
+        if let Err(e) = regex::Regex::new(re) {
+            // regex errors span several lines; the last one says what is wrong.
+            let text = e.to_string();
+            let last = text
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            return Err(r.bad(
+                &path.key("regex"),
+                &format!("{} is not a valid regex: {last}", quote(re)),
+            ));
+        }
+    }
+    if let Some(ptr) = &ex.json_pointer {
+        if !ptr.is_empty() && !ptr.starts_with('/') {
+            return Err(r.bad(
+                &path.key("jsonPointer"),
+                &format!("must be empty or start with / (got {})", quote(ptr)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Where a `${name}` use sits in replay order: (step, slot), where slot 0 is the step's own
+/// fields, k + 1 is request k, and `usize::MAX` is what runs after the step's requests
+/// (pollers and checks).
+type Order = (usize, usize);
+
+struct StepCtx<'a> {
+    r: &'a R<'a>,
+    declared: BTreeMap<&'a str, &'a Variable>,
+    ids: &'a Ids,
+    origin_known: bool,
+}
+
+impl StepCtx<'_> {
+    fn step(&self, i: usize, step: &Step, path: &JsonPath) -> Res {
+        let r = self.r;
+        if let Some(t) = step.think_time_ms {
+            if t > MAX_THINK_TIME_MS {
+                return Err(r.bad(
+                    &path.key("thinkTimeMs"),
+                    &format!("is {t} ms, more than an hour (think times are in milliseconds)"),
+                ));
+            }
+        }
+        if step.timeout == Some(0) {
+            return Err(r.bad(&path.key("timeout"), "must be > 0"));
+        }
+        self.action(i, &step.action, path)?;
+        if let Some(net) = &step.network {
+            let net_path = path.key("network");
+            for (k, req) in net.requests.iter().enumerate() {
+                self.request(i, k, req, &net_path.key("requests").index(k))?;
+            }
+            for (p, poll) in net.polling.iter().enumerate() {
+                self.poller(i, poll, &net_path.key("polling").index(p))?;
+            }
+        }
+        for (c, check) in step.checks.iter().enumerate() {
+            let cp = path.key("checks").index(c);
+            if check.status.is_none()
+                && check.body_contains.is_none()
+                && check.body_not_contains.is_none()
+            {
+                return Err(r.bad(
+                    &cp,
+                    "has no condition (give `status`, `bodyContains` or `bodyNotContains`)",
+                ));
+            }
+            check_status(r, &cp.key("status"), check.status)?;
+            for (key, text) in [
+                ("bodyContains", &check.body_contains),
+                ("bodyNotContains", &check.body_not_contains),
+            ] {
+                if let Some(text) = text {
+                    self.uses(text, &cp.key(key), (i, usize::MAX))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn action(&self, i: usize, action: &Action, path: &JsonPath) -> Res {
+        let r = self.r;
+        match action {
+            Action::SetViewport {
+                width,
+                height,
+                device_scale_factor,
+                ..
+            } => {
+                for (key, v) in [("width", *width), ("height", *height)] {
+                    if v == 0 {
+                        return Err(r.bad(&path.key(key), "must be > 0"));
+                    }
+                }
+                if !(*device_scale_factor > 0.0) {
+                    return Err(r.bad(&path.key("deviceScaleFactor"), "must be > 0"));
+                }
+            }
+            Action::Navigate { url } => {
+                self.url(url, &path.key("url"), false)?;
+                self.uses(url, &path.key("url"), (i, 0))?;
+            }
+            Action::Change { value, .. } => self.uses(value, &path.key("value"), (i, 0))?,
+            Action::Click(p) | Action::DoubleClick(p) => {
+                const BUTTONS: &[&str] = &["primary", "auxiliary", "secondary", "back", "forward"];
+                const DEVICES: &[&str] = &["mouse", "pen", "touch"];
+                one_of(r, &path.key("button"), p.button.as_deref(), BUTTONS)?;
+                one_of(
+                    r,
+                    &path.key("deviceType"),
+                    p.device_type.as_deref(),
+                    DEVICES,
+                )?;
+            }
+            Action::WaitForElement { operator, .. } => {
+                one_of(
+                    r,
+                    &path.key("operator"),
+                    operator.as_deref(),
+                    &[">=", "==", "<="],
+                )?;
+            }
+            Action::EmulateNetworkConditions {
+                download,
+                upload,
+                latency,
+            } => {
+                // The Recorder writes -1 for "no limit" on throughput.
+                for (key, v, min) in [
+                    ("download", *download, -1.0),
+                    ("upload", *upload, -1.0),
+                    ("latency", *latency, 0.0),
+                ] {
+                    if !(v >= min) {
+                        return Err(r.bad(&path.key(key), &format!("must be at least {min}")));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn request(&self, i: usize, k: usize, req: &RecordedRequest, path: &JsonPath) -> Res {
+        let order = (i, k + 1);
+        check_method(self.r, &path.key("method"), &req.method)?;
+        self.url(&req.url, &path.key("url"), true)?;
+        self.uses(&req.url, &path.key("url"), order)?;
+        self.headers(&req.headers, &path.key("headers"), order)?;
+        if let Some(body) = &req.body {
+            self.uses(body, &path.key("body"), order)?;
+        }
+        check_status(self.r, &path.key("status"), req.status)
+    }
+
+    fn poller(&self, i: usize, poll: &Poller, path: &JsonPath) -> Res {
+        if poll.period_ms == 0 {
+            return Err(self.r.bad(&path.key("periodMs"), "must be > 0"));
+        }
+        let order = (i, usize::MAX);
+        check_method(self.r, &path.key("method"), &poll.method)?;
+        self.url(&poll.url, &path.key("url"), true)?;
+        self.uses(&poll.url, &path.key("url"), order)?;
+        self.headers(&poll.headers, &path.key("headers"), order)?;
+        if let Some(body) = &poll.body {
+            self.uses(body, &path.key("body"), order)?;
+        }
+        Ok(())
+    }
+
+    fn headers(&self, headers: &BTreeMap<String, String>, path: &JsonPath, order: Order) -> Res {
+        for (name, value) in headers {
+            let hp = path.key(name);
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(self.r.bad(&hp, "is not a valid header name"));
+            }
+            self.uses(value, &hp, order)?;
+        }
+        Ok(())
+    }
+
+    /// A URL must parse once placeholders are filled; a path starting with / is allowed when
+    /// the flow has an origin to resolve it against.
+    fn url(&self, raw: &str, path: &JsonPath, http_only: bool) -> Res {
+        let r = self.r;
+        let filled = substitute(raw, |_| Some("x"));
+        if filled.starts_with('/') && !filled.starts_with("//") {
+            if !self.origin_known {
+                return Err(r.bad(
+                    path,
+                    &format!(
+                        "{} is relative but the flow has no origin (add `origin` or navigate to an absolute URL first)",
+                        quote(raw)
+                    ),
+                ));
+            }
+            let base = url::Url::parse("http://origin.invalid/").expect("static URL parses");
+            return match base.join(&filled) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(r.bad(path, &format!("{} is not a valid URL: {e}", quote(raw)))),
+            };
+        }
+        match url::Url::parse(&filled) {
+            Ok(u) if http_only && !matches!(u.scheme(), "http" | "https") => Err(r.bad(
+                path,
+                &format!("must be an http or https URL (got {})", quote(raw)),
+            )),
+            Ok(_) => Ok(()),
+            Err(url::ParseError::RelativeUrlWithoutBase) => Err(r.bad(
+                path,
+                &format!(
+                    "must be an absolute URL or a path starting with / (got {})",
+                    quote(raw)
+                ),
+            )),
+            Err(e) => Err(r.bad(path, &format!("{} is not a valid URL: {e}", quote(raw)))),
+        }
+    }
+
+    /// Every `${name}` in `text` must be declared, and an extracted value must come from a
+    /// request that runs before this use.
+    fn uses(&self, text: &str, path: &JsonPath, at: Order) -> Res {
+        for name in variables_used(text) {
+            let Some(var) = self.declared.get(name) else {
+                let declared = if self.declared.is_empty() {
+                    "no variables are declared".to_string()
+                } else {
+                    let names: Vec<&str> = self.declared.keys().copied().collect();
+                    format!("declared: {}", names.join(", "))
+                };
+                return Err(self.r.bad(
+                    path,
+                    &format!("uses undeclared variable `${{{name}}}` ({declared})"),
+                ));
+            };
+            let Some(ex) = &var.extract else { continue };
+            let Some(&(j, k)) = self.ids.get(&ex.from) else {
+                continue;
+            };
+            if at <= (j, k + 1) {
+                return Err(self.r.bad(
+                    path,
+                    &format!(
+                        "uses `${{{name}}}` before it is extracted (from request `{}` in step {})",
+                        ex.from,
+                        j + 1
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn one_of(r: &R<'_>, path: &JsonPath, value: Option<&str>, allowed: &[&str]) -> Res {
+    match value {
+        Some(v) if !allowed.contains(&v) => Err(r.bad(
+            path,
+            &format!(
+                "has unknown value {} (allowed: {})",
+                quote(v),
+                allowed.join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_status(r: &R<'_>, path: &JsonPath, status: Option<u16>) -> Res {
+    match status {
+        Some(s) if !(100..=599).contains(&s) => {
+            Err(r.bad(path, &format!("must be an HTTP status 100-599 (got {s})")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_method(r: &R<'_>, path: &JsonPath, method: &str) -> Res {
+    if method.is_empty() || !method.bytes().all(is_token_byte) {
+        return Err(r.bad(path, &format!("{} is not an HTTP method", quote(method))));
+    }
+    Ok(())
+}
+
+/// RFC 9110 token characters (header names, methods).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// CSV data files exist, have the named column and at least one row. Needs the file system,
+/// so only [`super::load`] runs it.
+pub(crate) fn check_data_files(flow: &Flow, r: &R<'_>, resolve: &dyn Fn(&str) -> PathBuf) -> Res {
+    for (i, v) in flow.variables.iter().enumerate() {
+        let Some(csv_src) = &v.csv else { continue };
+        let path = JsonPath::root().key("variables").index(i).key("csv");
+        let file = resolve(&csv_src.file);
+        let fail = |what: String| Err(r.bad(&path.key("file"), &what));
+        let reader = match std::fs::File::open(&file) {
+            Ok(f) => f,
+            Err(e) => {
+                let err = FlowError::read(&file.display().to_string(), &e);
+                return fail(format!("{}: {}", quote(&csv_src.file), err.message()));
+            }
+        };
+        let mut rdr = csv::Reader::from_reader(reader);
+        let headers = match rdr.headers() {
+            Ok(h) => h.clone(),
+            Err(e) => return fail(format!("{} is not valid CSV: {e}", quote(&csv_src.file))),
+        };
+        if !headers.iter().any(|h| h == csv_src.column) {
+            let cols: Vec<&str> = headers.iter().collect();
+            return Err(r.bad(
+                &path.key("column"),
+                &format!(
+                    "{} is not a column of {} (columns: {})",
+                    quote(&csv_src.column),
+                    quote(&csv_src.file),
+                    cols.join(", ")
+                ),
+            ));
+        }
+        match rdr.records().next() {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return fail(format!("{} is not valid CSV: {e}", quote(&csv_src.file))),
+            None => return fail(format!("{} has no data rows", quote(&csv_src.file))),
+        }
+    }
+    Ok(())
+}
