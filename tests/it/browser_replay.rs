@@ -1,1 +1,377 @@
-//! browser_replay tests.
+//! Browser replay against the demo site with real headless Chromium: request counts equal
+//! the server's, every navigation has page-load metrics, an open tab keeps polling, a killed
+//! browser loses only its sessions and leaves no process behind.
+
+use crate::support::demo;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use throng::demo::Stats;
+use throng::flow::Flow;
+use throng::metrics::{Mode, RunSummary, SampleKind, Sink};
+use throng::plan::ThinkPolicy;
+use throng::replay::browser::{BrowserOptions, BrowserPool, Session, SessionOutcome};
+use throng::replay::{PreparedFlow, VarSources, Vars};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+fn prepared(base: &str, flow: serde_json::Value) -> Arc<PreparedFlow> {
+    let flow: Flow = serde_json::from_value(flow).expect("flow parses");
+    let origin = Url::parse(base).unwrap();
+    Arc::new(PreparedFlow::new(
+        "test",
+        flow,
+        origin,
+        Arc::new(VarSources::default()),
+    ))
+}
+
+fn options(processes: usize, per_process: usize) -> BrowserOptions {
+    BrowserOptions {
+        processes: Some(processes),
+        sessions_per_process: Some(per_process),
+        step_timeout: Duration::from_secs(20),
+        ..BrowserOptions::default()
+    }
+}
+
+/// Browse flow: home, a product page (navigation asserted), a search; each page waits for
+/// its AJAX calls (`data-ready`) so nothing is cut off by the next navigation.
+fn browse_flow(base: &str) -> serde_json::Value {
+    serde_json::json!({
+        "title": "browse",
+        "steps": [
+            {"type": "navigate", "url": format!("{base}/"),
+             "network": {"requests": [], "polling": [
+                 {"method": "GET", "url": format!("{base}/api/notifications"), "periodMs": 2000}]}},
+            {"type": "waitForElement", "selectors": [["body[data-ready='1']"]]},
+            {"type": "click", "selectors": [["aria/Nope"], ["[data-testid=product-link]"]],
+             "offsetX": 5, "offsetY": 5, "assertedEvents": [{"type": "navigation"}]},
+            {"type": "waitForElement", "selectors": [["body[data-ready='1']"]]},
+            {"type": "change", "selectors": [["[data-testid=search]"]], "value": "lamp"},
+            {"type": "keyDown", "key": "Enter", "assertedEvents": [{"type": "navigation"}]},
+            {"type": "keyUp", "key": "Enter"},
+            {"type": "waitForElement", "selectors": [["body[data-ready='1']"]],
+             "checks": [{"bodyContains": "lamp"}]}
+        ]
+    })
+}
+
+/// Runs `sessions` sessions of `flow`, `parallel` at a time; returns the outcomes.
+async fn run_sessions(
+    pool: &Arc<BrowserPool>,
+    sink: &Sink,
+    flow: &Arc<PreparedFlow>,
+    sessions: usize,
+    parallel: usize,
+    dwell: Duration,
+) -> Vec<SessionOutcome> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..parallel {
+        let (pool, sink, flow, next) = (pool.clone(), sink.clone(), flow.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut outcomes = Vec::new();
+            let think = ThinkPolicy::Fixed(Duration::ZERO);
+            let cancel = CancellationToken::new();
+            loop {
+                let user = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if user >= sessions {
+                    return outcomes;
+                }
+                let mut vars = Vars::new();
+                let recorder = sink.recorder(user as u64);
+                let s = Session {
+                    flow: &flow,
+                    user_id: user as u64,
+                    vars: &mut vars,
+                    recorder: &recorder,
+                    think: &think,
+                    cancel: &cancel,
+                    dwell,
+                };
+                outcomes.push(pool.run_session(s).await);
+            }
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        all.extend(r.expect("session task"));
+    }
+    all
+}
+
+/// throng's request count per kind (browser mode).
+fn counts_by_kind(summary: &RunSummary) -> BTreeMap<&'static str, u64> {
+    let mut out = BTreeMap::new();
+    for e in summary.entries.iter().filter(|e| e.mode == Mode::Browser) {
+        *out.entry(e.kind.as_str()).or_insert(0) += e.count;
+    }
+    out
+}
+
+/// The demo's counts mapped to the same kinds by route.
+fn demo_by_kind(stats: &Stats) -> BTreeMap<&'static str, u64> {
+    let mut out = BTreeMap::new();
+    for (route, n) in &stats.routes {
+        let path = route.split_once(' ').map_or("", |(_, p)| p);
+        let kind = if path == "/api/notifications" {
+            "polling"
+        } else if path.starts_with("/api/") {
+            "ajax"
+        } else if path.starts_with("/static/") || path == "/favicon.ico" {
+            "static"
+        } else {
+            "document"
+        };
+        *out.entry(kind).or_insert(0) += n;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_kind_request_counts_equal_the_demo_sites_and_every_navigation_has_page_load() {
+    let site = demo().await;
+    let base = site.base_url();
+    let flow = prepared(&base, browse_flow(&base));
+    let sink = Sink::new();
+    let pool = BrowserPool::launch(options(2, 2), sink.clone())
+        .await
+        .expect("pool");
+    site.reset_stats();
+    // 2.5 s dwell: one notifications poll per session, counted as polling.
+    let outcomes = run_sessions(&pool, &sink, &flow, 6, 4, Duration::from_millis(2500)).await;
+    pool.shutdown().await;
+    let summary = sink.finish();
+    assert!(
+        outcomes.iter().all(|o| *o == SessionOutcome::Completed),
+        "{outcomes:?}"
+    );
+    let ours = counts_by_kind(&summary);
+    let theirs = demo_by_kind(&site.stats());
+    for kind in ["document", "static", "ajax", "polling"] {
+        assert_eq!(
+            ours.get(kind),
+            theirs.get(kind),
+            "{kind}: throng {ours:?} vs demo {theirs:?}\n{:#?}\n{:#?}",
+            site.stats().routes,
+            summary
+                .entries
+                .iter()
+                .map(|e| format!("{} {} {}", e.kind, e.name, e.count))
+                .collect::<Vec<_>>()
+        );
+    }
+    assert!(theirs["polling"] >= 6, "{theirs:?}");
+    // Three navigations per session, each with page-load, TTFB, DCL and FCP.
+    let page = |k: SampleKind| summary.total(Some(Mode::Browser), Some(k)).count;
+    assert_eq!(page(SampleKind::Document), 18);
+    assert_eq!(page(SampleKind::PageLoad), 18);
+    assert_eq!(page(SampleKind::Ttfb), 18);
+    assert_eq!(page(SampleKind::DomContentLoaded), 18);
+    assert_eq!(page(SampleKind::Fcp), 18);
+    assert_eq!(page(SampleKind::Step), 6 * 8);
+    site.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_open_20s_on_a_2s_poller_makes_10_polling_requests() {
+    let site = demo().await;
+    let base = site.base_url();
+    let mut flow = serde_json::json!({
+        "title": "tab left open",
+        "steps": [{"type": "navigate", "url": format!("{base}/"),
+                   "network": {"requests": [], "polling": [
+                       {"method": "GET", "url": format!("{base}/api/notifications"), "periodMs": 2000}]}}]
+    });
+    flow["dwellMs"] = 20_000.into();
+    let flow = prepared(&base, flow);
+    let sink = Sink::new();
+    let pool = BrowserPool::launch(options(1, 1), sink.clone())
+        .await
+        .expect("pool");
+    let outcomes = run_sessions(&pool, &sink, &flow, 1, 1, Duration::from_secs(20)).await;
+    pool.shutdown().await;
+    assert_eq!(outcomes, vec![SessionOutcome::Completed]);
+    let summary = sink.finish();
+    let polls = summary
+        .total(Some(Mode::Browser), Some(SampleKind::Polling))
+        .count;
+    assert!((9..=11).contains(&polls), "{polls} polling requests");
+    assert_eq!(polls, site.stats().route("GET /api/notifications"));
+    site.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_step_names_the_step_and_what_it_waited_for() {
+    let site = demo().await;
+    let base = site.base_url();
+    let flow = prepared(
+        &base,
+        serde_json::json!({"title": "t", "steps": [
+            {"type": "navigate", "url": format!("{base}/")},
+            {"type": "click", "selectors": [["[data-testid=buy]"], ["text/No such text"]], "timeout": 1000}
+        ]}),
+    );
+    let sink = Sink::new();
+    let pool = BrowserPool::launch(options(1, 1), sink.clone())
+        .await
+        .expect("pool");
+    let outcomes = run_sessions(&pool, &sink, &flow, 1, 1, Duration::ZERO).await;
+    pool.shutdown().await;
+    assert_eq!(
+        outcomes,
+        vec![SessionOutcome::Failed(
+            "step 2 click [data-testid=buy]: no element matched any selector within 1s".into()
+        )]
+    );
+    let steps = sink
+        .finish()
+        .total(Some(Mode::Browser), Some(SampleKind::Step));
+    assert_eq!((steps.count, steps.failures), (2, 1));
+    site.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_other_hosts_are_blocked_unless_allowed() {
+    let site = demo().await;
+    let base = site.base_url();
+    let port = site.addr().port();
+    // Same server under another host name: a different host for the page at 127.0.0.1.
+    let other = format!("http://localhost:{port}/api/cart/count");
+    let flow = prepared(
+        &base,
+        serde_json::json!({"title": "t", "steps": [
+            {"type": "navigate", "url": format!("{base}/")},
+            {"type": "waitForExpression",
+             "expression": format!("fetch('{other}', {{mode: 'no-cors'}}).then(() => true, () => true)")}
+        ]}),
+    );
+    for allowed in [false, true] {
+        let sink = Sink::new();
+        let mut opts = options(1, 1);
+        if allowed {
+            opts.allow_hosts = vec!["localhost".into()];
+        }
+        let pool = BrowserPool::launch(opts, sink.clone()).await.expect("pool");
+        site.reset_stats();
+        let outcomes = run_sessions(&pool, &sink, &flow, 1, 1, Duration::ZERO).await;
+        pool.shutdown().await;
+        assert_eq!(outcomes, vec![SessionOutcome::Completed]);
+        let summary = sink.finish();
+        let blocked = summary
+            .counters
+            .get("requests.blocked")
+            .copied()
+            .unwrap_or(0);
+        // The page itself also calls /api/cart/count on its own origin after load.
+        let served = site.stats().route("GET /api/cart/count");
+        if allowed {
+            assert_eq!(blocked, 0);
+            assert_eq!(served, 2);
+        } else {
+            assert_eq!(blocked, 1);
+            assert_eq!(served, 1);
+            let e = summary
+                .entries
+                .iter()
+                .find(|e| e.name == format!("GET {other}"))
+                .expect("the blocked request is a sample");
+            assert_eq!(e.failures_by_outcome.get("blocked"), Some(&1));
+        }
+    }
+    site.shutdown().await;
+}
+
+/// Process ids whose process group is one of `groups` and that are not zombies.
+fn live_in_groups(groups: &[u32]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised name: state ppid pgrp ...
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 2 && f[0] != "Z" && groups.contains(&f[2].parse().unwrap_or(0)) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_browser_mid_run_loses_its_sessions_replaces_it_and_leaves_no_process() {
+    let site = demo().await;
+    let base = site.base_url();
+    let flow = prepared(
+        &base,
+        serde_json::json!({"title": "t", "steps": [{"type": "navigate", "url": format!("{base}/")}]}),
+    );
+    let sink = Sink::new();
+    let pool = BrowserPool::launch(options(2, 2), sink.clone())
+        .await
+        .expect("pool");
+    let run = {
+        let (pool, sink, flow) = (pool.clone(), sink.clone(), flow.clone());
+        tokio::spawn(async move {
+            run_sessions(&pool, &sink, &flow, 12, 4, Duration::from_secs(2)).await
+        })
+    };
+    // Wait until both processes serve sessions, then kill one by pid.
+    let mut pids = Vec::new();
+    for _ in 0..100 {
+        pids = pool.browser_pids().await;
+        if pids.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(pids.len(), 2, "both browsers started");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let victim = pids[0];
+    // SAFETY: kill(2) on a process this test's pool started.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    let outcomes = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the run completes")
+        .unwrap();
+    let all_pids: Vec<u32> = {
+        let mut p = pids.clone();
+        p.extend(pool.browser_pids().await);
+        p
+    };
+    assert!(
+        !pool.browser_pids().await.contains(&victim),
+        "the killed browser was replaced"
+    );
+    pool.shutdown().await;
+    let summary = sink.finish();
+    let lost = outcomes
+        .iter()
+        .filter(|o| **o == SessionOutcome::Lost)
+        .count() as u64;
+    let completed = outcomes
+        .iter()
+        .filter(|o| **o == SessionOutcome::Completed)
+        .count();
+    assert_eq!(outcomes.len(), 12);
+    assert!(lost >= 1, "{outcomes:?}");
+    assert_eq!(summary.counters.get("sessions.lost"), Some(&lost));
+    assert_eq!(completed as u64 + lost, 12, "{outcomes:?}");
+    assert!(
+        summary
+            .counters
+            .get("browsers.replaced")
+            .copied()
+            .unwrap_or(0)
+            >= 1
+    );
+    // No orphans: nothing left in any browser's process group (zombies aside).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(live_in_groups(&all_pids), Vec::<u32>::new());
+    site.shutdown().await;
+}

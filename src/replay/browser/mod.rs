@@ -1,1 +1,122 @@
-//! Browser replay: to be built.
+//! Browser replay: virtual users as isolated contexts in a pool of headless Chromium
+//! processes, running a flow's steps while CDP network events feed the metrics sink.
+//!
+//! Layout: [`find`] picks the binary, `process` launches and kills one Chromium (own
+//! profile, own process group, own CDP handler task), `pool` spreads sessions over
+//! processes and replaces crashed ones, `session` runs one flow iteration, `steps` executes
+//! Recorder steps, `netlog` turns Network events into request samples, `timing` turns
+//! Navigation Timing into page-load samples.
+
+mod find;
+mod netlog;
+mod pool;
+mod process;
+mod session;
+mod steps;
+mod timing;
+
+pub use find::find_browser;
+pub use pool::BrowserPool;
+
+use crate::plan::ThinkPolicy;
+use crate::replay::{PreparedFlow, Vars};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Which Chromium build drives the sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserKind {
+    /// `chromium-headless-shell`: the old lightweight headless browser (several times cheaper).
+    HeadlessShell,
+    /// The full browser (`--headless=new`, or a window with `--headed`).
+    Chromium,
+}
+
+impl BrowserKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrowserKind::HeadlessShell => "chromium-headless-shell",
+            BrowserKind::Chromium => "chromium",
+        }
+    }
+}
+
+/// How the pool is set up. `None` fields are chosen from the machine.
+#[derive(Debug, Clone)]
+pub struct BrowserOptions {
+    /// None: the headless shell when present, else full Chromium.
+    pub kind: Option<BrowserKind>,
+    /// `--chrome PATH`.
+    pub chrome_path: Option<PathBuf>,
+    /// Number of Chromium processes.
+    pub processes: Option<usize>,
+    /// Concurrent sessions (isolated contexts) per process.
+    pub sessions_per_process: Option<usize>,
+    /// Show windows (needs a display; full Chromium only).
+    pub headed: bool,
+    /// Hosts (`host` or `host:port`) pages may reach besides the flow's origin.
+    pub allow_hosts: Vec<String>,
+    /// Default step timeout (a step's or the flow's `timeout` wins).
+    pub step_timeout: Duration,
+}
+
+impl Default for BrowserOptions {
+    fn default() -> Self {
+        BrowserOptions {
+            kind: None,
+            chrome_path: None,
+            processes: None,
+            sessions_per_process: None,
+            headed: false,
+            allow_hosts: Vec::new(),
+            step_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Set-up failures (a failed step is not an error: it is a [`SessionOutcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error(
+        "--headed needs a display: $DISPLAY is not set (run without --headed, or under xvfb-run)"
+    )]
+    NoDisplay,
+    #[error("could not start {path}: {reason}")]
+    Launch { path: String, reason: String },
+    #[error("Chromium at {path} did not open its DevTools port within {secs}s{log}")]
+    LaunchTimeout {
+        path: String,
+        secs: u64,
+        log: String,
+    },
+    #[error("could not connect to Chromium over CDP: {0}")]
+    Connect(String),
+    #[error("temporary profile directory: {0}")]
+    Profile(#[source] std::io::Error),
+}
+
+/// One iteration of a flow by one virtual user.
+pub struct Session<'a> {
+    pub flow: &'a PreparedFlow,
+    pub user_id: u64,
+    pub vars: &'a mut Vars,
+    pub recorder: &'a crate::metrics::Recorder,
+    pub think: &'a ThinkPolicy,
+    pub cancel: &'a CancellationToken,
+    /// How long the tab stays open after the last step.
+    pub dwell: Duration,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionOutcome {
+    Completed,
+    /// A step failed (the message names the step and why); recorded as a failed step sample.
+    Failed(String),
+    /// The browser process died or hung under the session; counted as `sessions.lost`.
+    Lost,
+    Cancelled,
+}

@@ -1,0 +1,408 @@
+//! CDP Network events -> one request sample each: latency from the browser's own
+//! timestamps, outcome, bytes, and the kind (document, static, ajax, polling, beacon).
+//!
+//! Each event type arrives on its own listener channel, so their relative order is not
+//! guaranteed: a request's end may be read before its start, response or cache events.
+//! Ends therefore settle briefly before the sample is recorded.
+
+use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
+use chromiumoxide::cdp::browser_protocol::network::{
+    BlockedReason, EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache,
+    EventRequestWillBeSent, EventResponseReceived, ResourceType,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The kind a request is counted under: from the CDP resource type, with an ajax request
+/// whose method + URL-without-query is one of the flow's pollers counted as polling.
+pub(crate) fn classify(
+    rtype: Option<&ResourceType>,
+    name: &str,
+    pollers: &HashSet<String>,
+) -> SampleKind {
+    match rtype {
+        Some(ResourceType::Document) => SampleKind::Document,
+        Some(
+            ResourceType::Stylesheet
+            | ResourceType::Script
+            | ResourceType::Image
+            | ResourceType::Font
+            | ResourceType::Media
+            | ResourceType::TextTrack,
+        ) => SampleKind::Static,
+        Some(ResourceType::Xhr | ResourceType::Fetch | ResourceType::EventSource) => {
+            if pollers.contains(name) {
+                SampleKind::Polling
+            } else {
+                SampleKind::Ajax
+            }
+        }
+        Some(ResourceType::Ping) => SampleKind::Beacon,
+        _ => SampleKind::Other,
+    }
+}
+
+/// How a failed load is counted; None for a request the browser itself cancelled
+/// (navigation away, tab closed), which is not a failure of the target.
+pub(crate) fn failure_outcome(
+    error_text: &str,
+    canceled: bool,
+    blocked: Option<&BlockedReason>,
+) -> Option<Outcome> {
+    if matches!(blocked, Some(BlockedReason::Inspector))
+        || error_text.contains("ERR_BLOCKED_BY_CLIENT")
+    {
+        return Some(Outcome::Blocked);
+    }
+    if canceled || error_text.contains("ERR_ABORTED") {
+        return None;
+    }
+    let has = |s: &str| error_text.contains(s);
+    Some(if has("TIMED_OUT") {
+        Outcome::Timeout
+    } else if has("ERR_CONNECTION_REFUSED") {
+        Outcome::Refused
+    } else if has("ERR_CONNECTION_RESET")
+        || has("ERR_CONNECTION_CLOSED")
+        || has("ERR_EMPTY_RESPONSE")
+        || has("ERR_CONNECTION_ABORTED")
+    {
+        Outcome::Reset
+    } else {
+        Outcome::Error
+    })
+}
+
+struct Start {
+    ts: f64,
+    method: String,
+    url: String,
+    kind: SampleKind,
+    step: u32,
+}
+
+enum End {
+    Finished { ts: f64, bytes: f64 },
+    Failed { ts: f64, outcome: Option<Outcome> },
+}
+
+#[derive(Default)]
+struct Pending {
+    start: Option<Start>,
+    status: Option<u16>,
+    cached: bool,
+}
+
+/// How long an end waits before it is matched with its start, response and cache events.
+/// chromiumoxide flushes its listener channels one after another, so an end can be read
+/// before events CDP sent earlier; they are all flushed within one pass (microseconds).
+const SETTLE: Duration = Duration::from_millis(50);
+/// An end whose start never arrives is dropped after this long.
+const ORPHAN_END: Duration = Duration::from_secs(10);
+
+/// The last main-frame document and the last ajax response of the current step, for checks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LastResponses {
+    pub step: u32,
+    pub document: Option<u16>,
+    pub ajax: Option<u16>,
+}
+
+/// Request bookkeeping of one session.
+pub(crate) struct NetLog {
+    flow: Arc<str>,
+    recorder: Recorder,
+    sink: Sink,
+    pollers: HashSet<String>,
+    main_frame: String,
+    pending: HashMap<String, Pending>,
+    ends: VecDeque<(Instant, String, End)>,
+    /// Ends that settled before their start was read (should not happen; kept a while).
+    orphans: HashMap<String, (Instant, End)>,
+    /// (url, method) of main-frame documents, newest last, to name page loads.
+    documents: Vec<(String, String)>,
+    pub last: LastResponses,
+}
+
+impl NetLog {
+    pub fn new(
+        flow: Arc<str>,
+        recorder: Recorder,
+        sink: Sink,
+        pollers: HashSet<String>,
+        main_frame: String,
+    ) -> Self {
+        NetLog {
+            flow,
+            recorder,
+            sink,
+            pollers,
+            main_frame,
+            pending: HashMap::new(),
+            ends: VecDeque::new(),
+            orphans: HashMap::new(),
+            documents: Vec::new(),
+            last: LastResponses::default(),
+        }
+    }
+
+    /// The method of the newest main-frame document request for `url` (GET if unknown).
+    pub fn document_method(&self, url: &str) -> &str {
+        self.documents
+            .iter()
+            .rev()
+            .find(|(u, _)| u == url)
+            .map(|(_, m)| m.as_str())
+            .unwrap_or("GET")
+    }
+
+    pub fn on_start(&mut self, ev: &EventRequestWillBeSent, step: u32) {
+        let id = ev.request_id.inner().clone();
+        let ts = *ev.timestamp.inner();
+        if let Some(redirect) = &ev.redirect_response {
+            // The previous hop of this id ended with a redirect: count it on its own.
+            if let Some(mut prev) = self.pending.remove(&id) {
+                prev.status = Some(redirect.status as u16);
+                let end = End::Finished {
+                    ts,
+                    bytes: redirect.encoded_data_length,
+                };
+                self.finish(prev, end);
+            }
+        }
+        let url = ev.request.url.clone();
+        let method = ev.request.method.clone();
+        let name = request_name(&method, &url);
+        let kind = classify(ev.r#type.as_ref(), &name, &self.pollers);
+        let is_main = ev.frame_id.as_ref().map(|f| f.inner()) == Some(&self.main_frame);
+        if kind == SampleKind::Document && is_main {
+            self.documents.push((url.clone(), method.clone()));
+            if self.documents.len() > 16 {
+                self.documents.remove(0);
+            }
+        }
+        self.pending.entry(id.clone()).or_default().start = Some(Start {
+            ts,
+            method,
+            url,
+            kind,
+            step,
+        });
+        if let Some((_, end)) = self.orphans.remove(&id) {
+            let p = self.pending.remove(&id).unwrap_or_default();
+            self.finish(p, end);
+        }
+    }
+
+    pub fn on_response(&mut self, ev: &EventResponseReceived) {
+        let status = ev.response.status as u16;
+        let r = &ev.response;
+        let cached = r.from_disk_cache.unwrap_or(false)
+            || r.from_prefetch_cache.unwrap_or(false)
+            || r.from_service_worker.unwrap_or(false);
+        match ev.r#type {
+            ResourceType::Document
+                if ev.frame_id.as_ref().map(|f| f.inner()) == Some(&self.main_frame) =>
+            {
+                self.last.document = Some(status)
+            }
+            ResourceType::Xhr | ResourceType::Fetch => self.last.ajax = Some(status),
+            _ => {}
+        }
+        let entry = self
+            .pending
+            .entry(ev.request_id.inner().clone())
+            .or_default();
+        entry.status = Some(status);
+        entry.cached |= cached;
+    }
+
+    pub fn on_cached(&mut self, ev: &EventRequestServedFromCache) {
+        self.pending
+            .entry(ev.request_id.inner().clone())
+            .or_default()
+            .cached = true;
+    }
+
+    pub fn on_finished(&mut self, ev: &EventLoadingFinished) {
+        let end = End::Finished {
+            ts: *ev.timestamp.inner(),
+            bytes: ev.encoded_data_length,
+        };
+        self.on_end(ev.request_id.inner().clone(), end);
+    }
+
+    pub fn on_failed(&mut self, ev: &EventLoadingFailed) {
+        let outcome = failure_outcome(
+            &ev.error_text,
+            ev.canceled.unwrap_or(false),
+            ev.blocked_reason.as_ref(),
+        );
+        let end = End::Failed {
+            ts: *ev.timestamp.inner(),
+            outcome,
+        };
+        self.on_end(ev.request_id.inner().clone(), end);
+    }
+
+    fn on_end(&mut self, id: String, end: End) {
+        self.ends.push_back((Instant::now(), id, end));
+    }
+
+    /// When the oldest waiting end can be settled, if any.
+    pub fn next_settle(&self) -> Option<Instant> {
+        self.ends.front().map(|(at, _, _)| *at + SETTLE)
+    }
+
+    /// Settles the ends that have waited [`SETTLE`] (all of them with `all`).
+    pub fn settle(&mut self, now: Instant, all: bool) {
+        while let Some((at, _, _)) = self.ends.front() {
+            if !all && now < *at + SETTLE {
+                break;
+            }
+            let Some((at, id, end)) = self.ends.pop_front() else {
+                break;
+            };
+            match self.pending.remove(&id) {
+                Some(p) if p.start.is_some() => self.finish(p, end),
+                other => {
+                    if let Some(p) = other {
+                        self.pending.insert(id.clone(), p);
+                    }
+                    self.orphans.insert(id, (at, end));
+                }
+            }
+        }
+        self.orphans.retain(|_, (at, _)| now < *at + ORPHAN_END);
+    }
+
+    /// Resets the per-step check data when a new step starts.
+    pub fn set_step(&mut self, step: u32) {
+        if self.last.step != step {
+            self.last = LastResponses {
+                step,
+                ..Default::default()
+            };
+        }
+    }
+
+    fn finish(&mut self, p: Pending, end: End) {
+        let Some(start) = p.start else {
+            return;
+        };
+        if !(start.url.starts_with("http://") || start.url.starts_with("https://")) {
+            return; // data:, blob:, chrome-extension: never reach the target
+        }
+        if p.cached {
+            // Served by the browser's cache: the target never saw it.
+            self.sink.count("requests.from_cache", 1);
+            return;
+        }
+        let (end_ts, bytes, outcome) = match end {
+            End::Finished { ts, bytes } => {
+                (ts, bytes, Outcome::from_status(p.status.unwrap_or(200)))
+            }
+            End::Failed {
+                ts,
+                outcome: Some(o),
+            } => (ts, 0.0, o),
+            End::Failed { outcome: None, .. } => {
+                self.sink.count("requests.canceled", 1);
+                return;
+            }
+        };
+        if outcome == Outcome::Blocked {
+            self.sink.count("requests.blocked", 1);
+        }
+        let key = MetricKey::new(
+            Mode::Browser,
+            self.flow.clone(),
+            Some(start.step),
+            start.kind,
+            request_name(&start.method, &start.url),
+        );
+        let latency = Duration::from_secs_f64((end_ts - start.ts).max(0.0));
+        self.recorder.record(&key, latency, outcome);
+        if bytes > 0.0 {
+            self.recorder.add_bytes(&key, bytes as u64);
+        }
+    }
+
+    /// Requests started and not ended (a poll in flight, an endless stream).
+    pub fn in_flight(&self) -> usize {
+        self.pending
+            .iter()
+            .filter(|(id, p)| p.start.is_some() && !self.ends.iter().any(|(_, e, _)| e == *id))
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ajax_matching_a_poller_is_polling() {
+        let pollers: HashSet<String> = [request_name("GET", "http://h/api/notifications")].into();
+        let name = request_name("GET", "http://h/api/notifications?since=5");
+        assert_eq!(
+            classify(Some(&ResourceType::Fetch), &name, &pollers),
+            SampleKind::Polling
+        );
+        let other = request_name("GET", "http://h/api/cart");
+        assert_eq!(
+            classify(Some(&ResourceType::Xhr), &other, &pollers),
+            SampleKind::Ajax
+        );
+        // Same URL but not ajax (e.g. a document) is not polling.
+        assert_eq!(
+            classify(Some(&ResourceType::Document), &name, &pollers),
+            SampleKind::Document
+        );
+    }
+
+    #[test]
+    fn resource_types_map_to_kinds() {
+        let none = HashSet::new();
+        for (t, k) in [
+            (ResourceType::Stylesheet, SampleKind::Static),
+            (ResourceType::Script, SampleKind::Static),
+            (ResourceType::Image, SampleKind::Static),
+            (ResourceType::Font, SampleKind::Static),
+            (ResourceType::Ping, SampleKind::Beacon),
+            (ResourceType::Preflight, SampleKind::Other),
+        ] {
+            assert_eq!(classify(Some(&t), "GET x", &none), k, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn failures_are_categorised() {
+        assert_eq!(
+            failure_outcome(
+                "net::ERR_BLOCKED_BY_CLIENT",
+                false,
+                Some(&BlockedReason::Inspector)
+            ),
+            Some(Outcome::Blocked)
+        );
+        assert_eq!(failure_outcome("net::ERR_ABORTED", true, None), None);
+        assert_eq!(
+            failure_outcome("net::ERR_CONNECTION_REFUSED", false, None),
+            Some(Outcome::Refused)
+        );
+        assert_eq!(
+            failure_outcome("net::ERR_EMPTY_RESPONSE", false, None),
+            Some(Outcome::Reset)
+        );
+        assert_eq!(
+            failure_outcome("net::ERR_TIMED_OUT", false, None),
+            Some(Outcome::Timeout)
+        );
+        assert_eq!(
+            failure_outcome("net::ERR_NAME_NOT_RESOLVED", false, None),
+            Some(Outcome::Error)
+        );
+    }
+}

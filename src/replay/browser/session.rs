@@ -1,0 +1,340 @@
+//! One session: an isolated browser context with one page at about:blank, listeners
+//! attached before anything loads, then the flow's steps, the dwell, and disposal.
+//! A collector task drains every listener for the whole session (the channels are
+//! unbounded) and turns events into samples.
+
+use super::netlog::{LastResponses, NetLog};
+use super::process::ChromeProcess;
+use super::steps::{StepError, StepRunner};
+use super::timing::{PageTimings, Report, BINDING, SCRIPT};
+use super::{Session, SessionOutcome};
+use crate::metrics::{request_name, Sink};
+use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::network::{
+    BlockPattern, EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache,
+    EventRequestWillBeSent, EventResponseReceived, SetBlockedUrLsParams,
+};
+use chromiumoxide::cdp::browser_protocol::page::{
+    AddScriptToEvaluateOnNewDocumentParams, EventLoadEventFired,
+};
+use chromiumoxide::cdp::browser_protocol::target::{
+    CreateBrowserContextParams, CreateTargetParams,
+};
+use chromiumoxide::cdp::js_protocol::runtime::{AddBindingParams, EventBindingCalled};
+use chromiumoxide::Page;
+use futures::stream::{BoxStream, SelectAll};
+use futures::{FutureExt, StreamExt};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// How long a finished session waits for requests in flight (a poll sent just before the
+/// end) so they are counted like the server counts them. Endless streams just time out.
+const LEAVE_GRACE: Duration = Duration::from_secs(2);
+
+/// What the pool hands every session.
+pub(crate) struct SessionEnv<'p> {
+    pub proc: &'p ChromeProcess,
+    pub sink: &'p Sink,
+    pub allow_hosts: &'p [String],
+    pub step_timeout: Duration,
+}
+
+/// State the collector publishes for the step runner.
+pub(crate) struct PageState {
+    /// Index of the step running (or the last one run): requests are attributed to it.
+    pub step: AtomicU32,
+    /// Number of main-frame load events so far.
+    pub loads: watch::Sender<u64>,
+    /// Requests in flight (published by the collector after each event).
+    pub in_flight: AtomicUsize,
+    pub last: Mutex<LastResponses>,
+}
+
+/// Runs one session; never returns an `Err`: every ending is an outcome.
+pub(crate) async fn run(env: SessionEnv<'_>, s: Session<'_>) -> SessionOutcome {
+    let cdp_timeout = Duration::from_secs(30);
+    let ctx = tokio::time::timeout(
+        cdp_timeout,
+        env.proc
+            .browser
+            .create_browser_context(CreateBrowserContextParams::default()),
+    )
+    .await;
+    let ctx = match ctx {
+        Ok(Ok(id)) => id,
+        Ok(Err(e)) => return lost_or_failed(&env, &s, format!("create browser context: {e}")),
+        Err(_) => return lost_or_failed(&env, &s, "create browser context: timed out".into()),
+    };
+    let cancel = s.cancel.clone();
+    let result = in_context(&env, &ctx, s).await;
+    if !env.proc.is_dead() {
+        // Disposing the context closes its page and ends its listeners.
+        let _ =
+            tokio::time::timeout(cdp_timeout, env.proc.browser.dispose_browser_context(ctx)).await;
+    }
+    match result {
+        Ok(()) => SessionOutcome::Completed,
+        Err(_) if env.proc.is_dead() => SessionOutcome::Lost,
+        Err(StepError::Cancelled) => SessionOutcome::Cancelled,
+        Err(_) if cancel.is_cancelled() => SessionOutcome::Cancelled,
+        Err(StepError::Lost) => SessionOutcome::Lost,
+        Err(StepError::Failed(msg)) => SessionOutcome::Failed(msg),
+    }
+}
+
+fn lost_or_failed(env: &SessionEnv<'_>, s: &Session<'_>, msg: String) -> SessionOutcome {
+    if env.proc.is_dead() {
+        SessionOutcome::Lost
+    } else if s.cancel.is_cancelled() {
+        SessionOutcome::Cancelled
+    } else {
+        SessionOutcome::Failed(msg)
+    }
+}
+
+async fn in_context(
+    env: &SessionEnv<'_>,
+    ctx: &BrowserContextId,
+    s: Session<'_>,
+) -> Result<(), StepError> {
+    let params = CreateTargetParams::builder()
+        .url("about:blank")
+        .browser_context_id(ctx.clone())
+        .build()
+        .map_err(StepError::Failed)?;
+    let page = cdp(env, "open page", env.proc.browser.new_page(params)).await?;
+    let state = Arc::new(PageState {
+        step: AtomicU32::new(0),
+        loads: watch::channel(0).0,
+        in_flight: AtomicUsize::new(0),
+        last: Mutex::new(LastResponses::default()),
+    });
+    // Listeners first, then the page-timing hook and host blocking, then (in the steps)
+    // the first navigation: nothing the page loads can be missed.
+    let events = listen(env, &page).await?;
+    let pollers: HashSet<String> = s
+        .flow
+        .pollers
+        .iter()
+        .filter_map(|p| Some(request_name(&p.method, &s.vars.fill(&p.url).ok()?)))
+        .collect();
+    let netlog = NetLog::new(
+        s.flow.name.clone(),
+        s.recorder.clone(),
+        env.sink.clone(),
+        pollers,
+        page.target_id().inner().clone(),
+    );
+    let timings = PageTimings::new(s.flow.name.clone(), s.recorder.clone());
+    let stop = CancellationToken::new();
+    let collector = tokio::spawn(collect(
+        events,
+        netlog,
+        timings,
+        state.clone(),
+        stop.clone(),
+    ));
+    cdp(
+        env,
+        "add binding",
+        page.execute(AddBindingParams::new(BINDING)),
+    )
+    .await?;
+    cdp(
+        env,
+        "add timing script",
+        page.execute(AddScriptToEvaluateOnNewDocumentParams::new(SCRIPT)),
+    )
+    .await?;
+    let block = SetBlockedUrLsParams {
+        url_patterns: Some(block_patterns(&s.flow.origin, env.allow_hosts)),
+    };
+    cdp(env, "block other hosts", page.execute(block)).await?;
+
+    let result = StepRunner {
+        page: &page,
+        state: &state,
+        proc: env.proc,
+        sink: env.sink,
+        default_timeout: env.step_timeout,
+        session: s,
+    }
+    .run()
+    .await;
+    if matches!(result, Ok(()) | Err(StepError::Failed(_))) {
+        let idle = state.clone();
+        let wait_idle = async move {
+            while idle.in_flight.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        // Let requests already sent finish (and be counted) before the context goes.
+        let _ = tokio::time::timeout(LEAVE_GRACE, wait_idle).await;
+    }
+    stop.cancel();
+    let _ = collector.await;
+    result
+}
+
+/// A CDP call bounded in time; an error on a dead browser is a lost session.
+async fn cdp<T, E: std::fmt::Display>(
+    env: &SessionEnv<'_>,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, StepError> {
+    match tokio::time::timeout(Duration::from_secs(30), fut).await {
+        Ok(Ok(v)) => Ok(v),
+        _ if env.proc.is_dead() => Err(StepError::Lost),
+        Ok(Err(e)) => Err(StepError::Failed(format!("{what}: {e}"))),
+        Err(_) => Err(StepError::Failed(format!(
+            "{what}: no answer from the browser in 30s"
+        ))),
+    }
+}
+
+/// Allowed: the flow origin's host (any port) and `--allow-host` entries (`host` or
+/// `host:port`); every other http(s)/ws(s) URL is blocked. First matching pattern wins.
+pub(crate) fn block_patterns(origin: &Url, allow: &[String]) -> Vec<BlockPattern> {
+    let mut out = Vec::new();
+    let mut allow_host = |host: &str| {
+        let (host, port) = match host.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.is_empty() => (h, p),
+            _ => (host, "*"),
+        };
+        out.push(BlockPattern::new(format!("*://{host}:{port}/*"), false));
+    };
+    if let Some(host) = origin.host_str() {
+        allow_host(host);
+    }
+    for h in allow {
+        allow_host(h.trim());
+    }
+    for scheme in ["http", "https", "ws", "wss"] {
+        out.push(BlockPattern::new(format!("{scheme}://*:*/*"), true));
+    }
+    out
+}
+
+enum Ev {
+    Start(Arc<EventRequestWillBeSent>),
+    Response(Arc<EventResponseReceived>),
+    Cached(Arc<EventRequestServedFromCache>),
+    Finished(Arc<EventLoadingFinished>),
+    Failed(Arc<EventLoadingFailed>),
+    Binding(Arc<EventBindingCalled>),
+    Load,
+}
+
+async fn listen(
+    env: &SessionEnv<'_>,
+    page: &Page,
+) -> Result<SelectAll<BoxStream<'static, Ev>>, StepError> {
+    let mut all: SelectAll<BoxStream<'static, Ev>> = SelectAll::new();
+    macro_rules! on {
+        ($t:ty, $f:expr) => {
+            all.push(
+                cdp(env, "listen", page.event_listener::<$t>())
+                    .await?
+                    .map($f)
+                    .boxed(),
+            )
+        };
+    }
+    on!(EventRequestWillBeSent, Ev::Start);
+    on!(EventResponseReceived, Ev::Response);
+    on!(EventRequestServedFromCache, Ev::Cached);
+    on!(EventLoadingFinished, Ev::Finished);
+    on!(EventLoadingFailed, Ev::Failed);
+    on!(EventBindingCalled, Ev::Binding);
+    on!(EventLoadEventFired, |_| Ev::Load);
+    Ok(all)
+}
+
+async fn collect(
+    mut events: SelectAll<BoxStream<'static, Ev>>,
+    mut log: NetLog,
+    mut timings: PageTimings,
+    state: Arc<PageState>,
+    stop: CancellationToken,
+) {
+    loop {
+        let settle_at = log.next_settle();
+        let settle = async {
+            match settle_at {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(ev) => handle(&mut log, &mut timings, &state, ev),
+                None => break, // the page is gone
+            },
+            _ = settle => log.settle(Instant::now(), false),
+            _ = stop.cancelled() => break,
+        }
+    }
+    // Whatever already arrived still counts.
+    while let Some(Some(ev)) = events.next().now_or_never() {
+        handle(&mut log, &mut timings, &state, ev);
+    }
+    log.settle(Instant::now(), true);
+    timings.finish();
+    if log.in_flight() > 0 {
+        tracing::trace!(open = log.in_flight(), "requests still open at session end");
+    }
+}
+
+fn handle(log: &mut NetLog, timings: &mut PageTimings, state: &PageState, ev: Ev) {
+    let step = state.step.load(Ordering::Relaxed);
+    log.set_step(step);
+    match ev {
+        Ev::Start(e) => log.on_start(&e, step),
+        Ev::Response(e) => {
+            log.on_response(&e);
+            *state.last.lock().unwrap_or_else(|e| e.into_inner()) = log.last.clone();
+        }
+        Ev::Cached(e) => log.on_cached(&e),
+        Ev::Finished(e) => log.on_finished(&e),
+        Ev::Failed(e) => log.on_failed(&e),
+        Ev::Binding(e) if e.name == BINDING => {
+            if let Some(r) = Report::parse(&e.payload) {
+                timings.on_report(r, step, |url| log.document_method(url).to_string());
+            }
+        }
+        Ev::Binding(_) => {}
+        Ev::Load => {
+            state.loads.send_modify(|n| *n += 1);
+        }
+    }
+    state.in_flight.store(log.in_flight(), Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_host_and_allowed_hosts_come_before_the_block_rules() {
+        let origin = Url::parse("http://127.0.0.1:8080/").unwrap();
+        let p = block_patterns(&origin, &["cdn.example:443".into(), "fonts.example".into()]);
+        let pats: Vec<(&str, bool)> = p
+            .iter()
+            .map(|b| (b.url_pattern.as_str(), b.block))
+            .collect();
+        assert_eq!(
+            pats[..3],
+            [
+                ("*://127.0.0.1:*/*", false),
+                ("*://cdn.example:443/*", false),
+                ("*://fonts.example:*/*", false)
+            ]
+        );
+        assert!(pats[3..].iter().all(|(_, block)| *block));
+    }
+}

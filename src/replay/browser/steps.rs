@@ -1,0 +1,599 @@
+//! Runs a flow's Recorder steps on one page: selectors resolved in the page (dom.js),
+//! input through CDP Input events, navigation waited by load-event count taken before
+//! acting, per-step timeouts with a message saying what was awaited, think time and
+//! dwell with the page open, step durations recorded.
+
+use super::process::ChromeProcess;
+use super::session::PageState;
+use super::Session;
+use crate::flow::{Action, Check, Pointer, Selectors, Step};
+use crate::metrics::{MetricKey, Mode, Outcome, SampleKind, Sink};
+use chromiumoxide::cdp::browser_protocol::emulation::{
+    SetDeviceMetricsOverrideParams, SetTouchEmulationEnabledParams,
+};
+use chromiumoxide::cdp::browser_protocol::input::{
+    DispatchKeyEventParams, DispatchKeyEventType, DispatchMouseEventParams, DispatchMouseEventType,
+    InsertTextParams, MouseButton,
+};
+#[allow(deprecated)]
+use chromiumoxide::cdp::browser_protocol::network::EmulateNetworkConditionsParams;
+use chromiumoxide::cdp::browser_protocol::page::NavigateParams;
+use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
+use chromiumoxide::keys::USKEYBOARD_LAYOUT;
+use chromiumoxide::Page;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+const DOM_JS: &str = include_str!("dom.js");
+
+/// Why a session stopped early.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// "step 4 click [data-testid=buy]: no element matched any selector within 10s"
+    Failed(String),
+    Lost,
+    Cancelled,
+}
+
+/// Why one step failed (before the step number and name are added).
+enum Fail {
+    Error(String),
+    Check(String),
+}
+
+impl From<String> for Fail {
+    fn from(s: String) -> Self {
+        Fail::Error(s)
+    }
+}
+
+pub(crate) struct StepRunner<'a, 's> {
+    pub page: &'a Page,
+    pub state: &'a PageState,
+    pub proc: &'a ChromeProcess,
+    pub sink: &'a Sink,
+    pub default_timeout: Duration,
+    pub session: Session<'s>,
+}
+
+impl StepRunner<'_, '_> {
+    pub async fn run(self) -> Result<(), StepError> {
+        let flow = self.session.flow;
+        for (i, step) in flow.flow.steps.iter().enumerate() {
+            if i > 0 {
+                self.pause(self.session.think.think_time(step.think_time_ms))
+                    .await?;
+            }
+            self.state.step.store(i as u32, Ordering::Relaxed);
+            let desc = describe(&step.action);
+            let limit = step
+                .timeout
+                .or(flow.flow.timeout)
+                .map(Duration::from_millis)
+                .unwrap_or(self.default_timeout);
+            let started = Instant::now();
+            let mut waiting = String::from("the step did not finish");
+            let result = {
+                let exec = self.exec(step, &mut waiting);
+                tokio::select! {
+                    r = tokio::time::timeout(limit, exec) => r,
+                    _ = self.session.cancel.cancelled() => return Err(StepError::Cancelled),
+                    _ = self.proc.dead().cancelled() => return Err(StepError::Lost),
+                }
+            };
+            let (outcome, error) = match result {
+                Ok(Ok(())) => (Outcome::Ok, None),
+                Ok(Err(Fail::Error(msg))) => (Outcome::Error, Some(msg)),
+                Ok(Err(Fail::Check(msg))) => (Outcome::CheckFailed, Some(msg)),
+                Err(_) => (
+                    Outcome::Timeout,
+                    Some(format!("{waiting} within {}", human(limit))),
+                ),
+            };
+            if self.proc.is_dead() {
+                return Err(StepError::Lost);
+            }
+            let key = MetricKey::new(
+                Mode::Browser,
+                flow.name.clone(),
+                Some(i as u32),
+                SampleKind::Step,
+                desc.as_str(),
+            );
+            self.session
+                .recorder
+                .record(&key, started.elapsed(), outcome);
+            if let Some(msg) = error {
+                return Err(StepError::Failed(format!("step {} {desc}: {msg}", i + 1)));
+            }
+            if matches!(step.action, Action::Close) {
+                return Ok(()); // the user closed the tab: no dwell
+            }
+        }
+        self.pause(self.session.dwell).await
+    }
+
+    /// Think time or dwell: the page stays open, its timers keep running.
+    async fn pause(&self, d: Duration) -> Result<(), StepError> {
+        if d.is_zero() {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = self.session.cancel.cancelled() => Err(StepError::Cancelled),
+            _ = self.proc.dead().cancelled() => Err(StepError::Lost),
+        }
+    }
+
+    fn fill(&self, s: &str) -> Result<String, Fail> {
+        self.session
+            .vars
+            .fill(s)
+            .map_err(|name| Fail::Error(format!("variable `{name}` has no value")))
+    }
+
+    async fn exec(&self, step: &Step, waiting: &mut String) -> Result<(), Fail> {
+        let loads_before = *self.state.loads.borrow();
+        let frame = step.frame.as_deref();
+        match &step.action {
+            Action::Navigate { url } => {
+                let url = self.fill(url)?;
+                let nav = self
+                    .page
+                    .execute(NavigateParams::new(url.clone()))
+                    .await
+                    .map_err(|e| format!("navigate to {url}: {e}"))?;
+                if let Some(err) = nav.result.error_text.filter(|e| !e.is_empty()) {
+                    return Err(Fail::Error(format!("navigation to {url} failed: {err}")));
+                }
+                if nav.result.loader_id.is_some() {
+                    self.wait_load(loads_before, waiting, "the page did not finish loading")
+                        .await;
+                }
+            }
+            Action::Click(p) => self.click(p, frame, 1, waiting).await?,
+            Action::DoubleClick(p) => self.click(p, frame, 2, waiting).await?,
+            Action::Hover { selectors } => {
+                let (x, y) = self.locate(selectors, frame, None, waiting).await?;
+                self.mouse(
+                    DispatchMouseEventType::MouseMoved,
+                    x,
+                    y,
+                    MouseButton::None,
+                    0,
+                )
+                .await?;
+            }
+            Action::Change { selectors, value } => {
+                let value = self.fill(value)?;
+                self.locate(selectors, frame, None, waiting).await?;
+                let r = self
+                    .dom("focus", selectors, frame, json!({ "value": value }))
+                    .await?;
+                if r["done"] != json!(true) {
+                    self.page
+                        .execute(InsertTextParams::new(value))
+                        .await
+                        .map_err(|e| format!("type: {e}"))?;
+                    self.dom("changed", selectors, frame, json!({})).await?;
+                }
+            }
+            Action::KeyDown { key } => self.key(key, true).await?,
+            Action::KeyUp { key } => self.key(key, false).await?,
+            Action::Scroll { selectors, x, y } => match selectors {
+                Some(sel) => {
+                    self.locate(sel, frame, None, waiting).await?;
+                    self.dom("scroll", sel, frame, json!({ "x": x, "y": y }))
+                        .await?;
+                }
+                None => {
+                    let expr = format!("window.scroll({}, {})", x.unwrap_or(0.0), y.unwrap_or(0.0));
+                    self.eval(&expr).await?;
+                }
+            },
+            Action::WaitForElement {
+                selectors,
+                operator,
+                count,
+                visible,
+            } => {
+                self.wait_count(
+                    selectors,
+                    frame,
+                    operator.as_deref(),
+                    *count,
+                    *visible,
+                    waiting,
+                )
+                .await?
+            }
+            Action::WaitForExpression { expression } => {
+                let expr = format!("(async () => !!(await ({})))()", self.fill(expression)?);
+                *waiting = format!("expression stayed false: {expression}");
+                while self.eval(&expr).await.ok() != Some(json!(true)) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            Action::SetViewport {
+                width,
+                height,
+                device_scale_factor,
+                is_mobile,
+                has_touch,
+                ..
+            } => {
+                let p = SetDeviceMetricsOverrideParams::new(
+                    *width as i64,
+                    *height as i64,
+                    *device_scale_factor,
+                    *is_mobile,
+                );
+                self.page
+                    .execute(p)
+                    .await
+                    .map_err(|e| format!("viewport: {e}"))?;
+                if *has_touch {
+                    let t = SetTouchEmulationEnabledParams::new(true);
+                    self.page
+                        .execute(t)
+                        .await
+                        .map_err(|e| format!("touch: {e}"))?;
+                }
+            }
+            Action::EmulateNetworkConditions {
+                download,
+                upload,
+                latency,
+            } => {
+                // Deprecated in CDP but still served by Chromium 156, and what the Recorder means.
+                #[allow(deprecated)]
+                let p = EmulateNetworkConditionsParams {
+                    offline: false,
+                    latency: *latency,
+                    download_throughput: *download,
+                    upload_throughput: *upload,
+                    connection_type: None,
+                    packet_loss: None,
+                    packet_queue_length: None,
+                    packet_reordering: None,
+                };
+                self.page
+                    .execute(p)
+                    .await
+                    .map_err(|e| format!("throttle: {e}"))?;
+            }
+            Action::Close => {}
+            Action::CustomStep { .. } => self.sink.count("steps.custom_skipped", 1),
+        }
+        for event in step
+            .asserted_events
+            .iter()
+            .filter(|e| e.kind == "navigation")
+        {
+            self.wait_load(loads_before, waiting, "no navigation happened")
+                .await;
+            if let Some(want) = &event.url {
+                let want = self.fill(want)?;
+                let got = self.eval("location.href").await?;
+                if got.as_str() != Some(want.as_str()) {
+                    return Err(Fail::Check(format!("navigated to {got}, expected {want}")));
+                }
+            }
+            if let Some(want) = &event.title {
+                let want = self.fill(want)?;
+                let got = self.eval("document.title").await?;
+                if got.as_str() != Some(want.as_str()) {
+                    return Err(Fail::Check(format!(
+                        "page title is {got}, expected {want:?}"
+                    )));
+                }
+            }
+        }
+        for check in &step.checks {
+            self.check(check).await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_load(&self, before: u64, waiting: &mut String, what: &str) {
+        *waiting = what.to_string();
+        let mut rx = self.state.loads.subscribe();
+        let _ = rx.wait_for(|n| *n > before).await;
+    }
+
+    async fn click(
+        &self,
+        p: &Pointer,
+        frame: Option<&[u32]>,
+        count: i64,
+        waiting: &mut String,
+    ) -> Result<(), Fail> {
+        let offset = (p.offset_x != 0.0 || p.offset_y != 0.0).then_some((p.offset_x, p.offset_y));
+        let (x, y) = self.locate(&p.selectors, frame, offset, waiting).await?;
+        let button = match p.button.as_deref() {
+            Some("auxiliary") | Some("middle") => MouseButton::Middle,
+            Some("secondary") | Some("right") => MouseButton::Right,
+            Some("back") => MouseButton::Back,
+            Some("forward") => MouseButton::Forward,
+            _ => MouseButton::Left,
+        };
+        *waiting = "the click was not delivered".into();
+        self.mouse(
+            DispatchMouseEventType::MouseMoved,
+            x,
+            y,
+            MouseButton::None,
+            0,
+        )
+        .await?;
+        for n in 1..=count {
+            self.mouse(
+                DispatchMouseEventType::MousePressed,
+                x,
+                y,
+                button.clone(),
+                n,
+            )
+            .await?;
+            if let Some(ms) = p.duration.filter(|ms| *ms > 0) {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            self.mouse(
+                DispatchMouseEventType::MouseReleased,
+                x,
+                y,
+                button.clone(),
+                n,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn mouse(
+        &self,
+        kind: DispatchMouseEventType,
+        x: f64,
+        y: f64,
+        button: MouseButton,
+        clicks: i64,
+    ) -> Result<(), Fail> {
+        let mut b = DispatchMouseEventParams::builder().r#type(kind).x(x).y(y);
+        if clicks > 0 {
+            b = b.button(button).click_count(clicks);
+        }
+        let params = b.build().map_err(|e| Fail::Error(format!("mouse: {e}")))?;
+        self.page
+            .execute(params)
+            .await
+            .map_err(|e| Fail::Error(format!("mouse: {e}")))?;
+        Ok(())
+    }
+
+    async fn key(&self, key: &str, down: bool) -> Result<(), Fail> {
+        let def = USKEYBOARD_LAYOUT.iter().find(|d| d.key == key);
+        let text = def
+            .and_then(|d| d.text.map(str::to_string))
+            .or_else(|| (key.chars().count() == 1).then(|| key.to_string()));
+        let kind = match (down, text.is_some()) {
+            (false, _) => DispatchKeyEventType::KeyUp,
+            (true, true) => DispatchKeyEventType::KeyDown,
+            (true, false) => DispatchKeyEventType::RawKeyDown,
+        };
+        let mut b = DispatchKeyEventParams::builder().r#type(kind).key(key);
+        if let Some(d) = def {
+            b = b.code(d.code).windows_virtual_key_code(d.key_code);
+        }
+        if let (true, Some(t)) = (down, text) {
+            b = b.text(t);
+        }
+        let params = b
+            .build()
+            .map_err(|e| Fail::Error(format!("key {key}: {e}")))?;
+        self.page
+            .execute(params)
+            .await
+            .map_err(|e| Fail::Error(format!("key {key}: {e}")))?;
+        Ok(())
+    }
+
+    /// Waits until a selector matches a visible element, scrolls it into view and returns
+    /// the point to act on (the recorded offset in the element, else its centre).
+    async fn locate(
+        &self,
+        selectors: &Selectors,
+        frame: Option<&[u32]>,
+        offset: Option<(f64, f64)>,
+        waiting: &mut String,
+    ) -> Result<(f64, f64), Fail> {
+        *waiting = "no element matched any selector".into();
+        let mut delay = Duration::from_millis(25);
+        loop {
+            // Errors here are transient (a navigation replaced the document): retry.
+            if let Ok(r) = self.dom("locate", selectors, frame, json!({})).await {
+                match (r["found"].as_bool(), r["visible"].as_bool()) {
+                    (Some(true), Some(true)) => {
+                        let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+                        let (x, y) = match offset {
+                            Some((ox, oy)) => (f("x") + ox, f("y") + oy),
+                            None => (f("x") + f("w") / 2.0, f("y") + f("h") / 2.0),
+                        };
+                        return Ok((x, y));
+                    }
+                    (Some(true), _) => *waiting = "the matching element stayed invisible".into(),
+                    _ => *waiting = "no element matched any selector".into(),
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    async fn wait_count(
+        &self,
+        selectors: &Selectors,
+        frame: Option<&[u32]>,
+        operator: Option<&str>,
+        count: Option<u32>,
+        visible: Option<bool>,
+        waiting: &mut String,
+    ) -> Result<(), Fail> {
+        let op = operator.unwrap_or(">=");
+        let want = count.unwrap_or(1) as u64;
+        loop {
+            if let Ok(r) = self.dom("count", selectors, frame, json!({})).await {
+                let total = r["count"].as_u64().unwrap_or(0);
+                let shown = r["visible"].as_u64().unwrap_or(0);
+                let n = match visible {
+                    Some(true) => shown,
+                    Some(false) => total - shown.min(total),
+                    None => total,
+                };
+                let ok = match op {
+                    "==" => n == want,
+                    "<=" => n <= want,
+                    _ => n >= want,
+                };
+                if ok {
+                    return Ok(());
+                }
+                *waiting = format!("expected {op} {want} matching elements, saw {n}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn check(&self, check: &Check) -> Result<(), Fail> {
+        if let Some(want) = check.status {
+            let last = self
+                .state
+                .last
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let got = last.document.or(last.ajax);
+            if got != Some(want) {
+                let got = got.map_or("none".to_string(), |s| s.to_string());
+                return Err(Fail::Check(format!("status {got}, expected {want}")));
+            }
+        }
+        if check.body_contains.is_none() && check.body_not_contains.is_none() {
+            return Ok(());
+        }
+        let body = self.eval("document.documentElement.outerHTML").await?;
+        let body = body.as_str().unwrap_or("");
+        if let Some(s) = &check.body_contains {
+            let s = self.fill(s)?;
+            if !body.contains(&s) {
+                return Err(Fail::Check(format!("page does not contain {s:?}")));
+            }
+        }
+        if let Some(s) = &check.body_not_contains {
+            let s = self.fill(s)?;
+            if body.contains(&s) {
+                return Err(Fail::Check(format!("page contains {s:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn dom(
+        &self,
+        op: &str,
+        selectors: &Selectors,
+        frame: Option<&[u32]>,
+        extra: Value,
+    ) -> Result<Value, Fail> {
+        let mut req = json!({ "op": op, "chains": selectors.0, "frame": frame });
+        if let (Some(obj), Value::Object(more)) = (req.as_object_mut(), extra) {
+            obj.extend(more);
+        }
+        Ok(self.eval(&format!("({DOM_JS})({req})")).await?)
+    }
+
+    async fn eval(&self, expr: &str) -> Result<Value, String> {
+        let params = EvaluateParams::builder()
+            .expression(expr)
+            .return_by_value(true)
+            .await_promise(true)
+            .build()
+            .map_err(|e| format!("evaluate: {e}"))?;
+        let resp = self
+            .page
+            .execute(params)
+            .await
+            .map_err(|e| format!("evaluate: {e}"))?;
+        if let Some(ex) = &resp.result.exception_details {
+            let detail = ex
+                .exception
+                .as_ref()
+                .and_then(|o| o.description.clone())
+                .unwrap_or_else(|| ex.text.clone());
+            return Err(format!("script error: {detail}"));
+        }
+        Ok(resp.result.result.value.clone().unwrap_or(Value::Null))
+    }
+}
+
+/// A short human name of a step: its type and first selector (or URL, key, size).
+pub(crate) fn describe(a: &Action) -> String {
+    fn sel(s: &Selectors) -> String {
+        s.0.first().map(|c| c.join(" >> ")).unwrap_or_default()
+    }
+    match a {
+        Action::Navigate { url } => format!("navigate {url}"),
+        Action::Click(p) => format!("click {}", sel(&p.selectors)),
+        Action::DoubleClick(p) => format!("doubleClick {}", sel(&p.selectors)),
+        Action::Change { selectors, .. } => format!("change {}", sel(selectors)),
+        Action::KeyDown { key } => format!("keyDown {key}"),
+        Action::KeyUp { key } => format!("keyUp {key}"),
+        Action::Scroll {
+            selectors: Some(s), ..
+        } => format!("scroll {}", sel(s)),
+        Action::Scroll { .. } => "scroll".into(),
+        Action::Hover { selectors } => format!("hover {}", sel(selectors)),
+        Action::WaitForElement { selectors, .. } => format!("waitForElement {}", sel(selectors)),
+        Action::WaitForExpression { expression } => {
+            let short: String = expression.chars().take(60).collect();
+            format!("waitForExpression {short}")
+        }
+        Action::SetViewport { width, height, .. } => format!("setViewport {width}x{height}"),
+        Action::EmulateNetworkConditions { latency, .. } => {
+            format!("emulateNetworkConditions latency {latency}ms")
+        }
+        Action::Close => "close".into(),
+        Action::CustomStep { name, .. } => format!("customStep {name}"),
+    }
+}
+
+/// "10s", "1.5s", "250ms".
+fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_and_timeouts_read_well() {
+        let click: Action = serde_json::from_value(json!({
+            "type": "click",
+            "selectors": [["[data-testid=buy]"], ["aria/Buy"]],
+            "offsetX": 1, "offsetY": 2
+        }))
+        .unwrap();
+        assert_eq!(describe(&click), "click [data-testid=buy]");
+        assert_eq!(human(Duration::from_secs(10)), "10s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_millis(250)), "250ms");
+    }
+}
