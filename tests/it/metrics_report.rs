@@ -500,7 +500,7 @@ fn report_files_are_replaced_atomically() {
             reads
         })
     };
-    for i in 0..30 {
+    for i in 0..12 {
         let s = if i % 2 == 0 { &s } else { &bigger };
         write_all(&dir, s, &meta(), &[]).unwrap();
     }
