@@ -22,7 +22,9 @@ pub enum Command {
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Start the demo shop and replay its example flow against it (the quick start)
-    #[command(after_help = "Examples:\n  throng demo\n  throng demo --mode both --users 20 --duration 30s")]
+    #[command(
+        after_help = "Examples:\n  throng demo\n  throng demo --mode both --users 20 --duration 30s"
+    )]
     Demo(DemoArgs),
     /// Check flow files and print a one-line summary of each
     #[command(after_help = "Examples:\n  throng validate flows/*.json")]
@@ -38,10 +40,14 @@ pub enum Command {
     )]
     DemoSite(DemoSiteArgs),
     /// Record a flow by clicking through a site in Chromium
-    #[command(after_help = "Examples:\n  throng record http://127.0.0.1:8080/ -o flows/mine.json\n  throng record http://127.0.0.1:8080/ -o flows/mine.json --headless")]
+    #[command(
+        after_help = "Examples:\n  throng record http://127.0.0.1:8080/ -o flows/mine.json\n  throng record http://127.0.0.1:8080/ -o flows/mine.json --headless"
+    )]
     Record(RecordArgs),
     /// Convert a Chrome DevTools Recorder export or a HAR file into a flow
-    #[command(after_help = "Examples:\n  throng import recording.json -o flows/checkout.json\n  throng import session.har -o flows/session.json")]
+    #[command(
+        after_help = "Examples:\n  throng import recording.json -o flows/checkout.json\n  throng import session.har -o flows/session.json"
+    )]
     Import {
         /// Recorder JSON export or HAR 1.2 file
         file: PathBuf,

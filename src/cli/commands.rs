@@ -40,7 +40,12 @@ pub fn validate(flows: &[std::path::PathBuf]) -> Result<ExitCode, InputError> {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let overrides = config::vars(&args.replay)?;
-    let flows = config::flows(&args.flows, &args.weighted, args.target.as_deref(), &overrides)?;
+    let flows = config::flows(
+        &args.flows,
+        &args.weighted,
+        args.target.as_deref(),
+        &overrides,
+    )?;
     let plan = config::plan(&args.plan, 1, "30s")?;
     let mode = match args.mode {
         ModeArg::Http => Mode::Http,
@@ -133,9 +138,16 @@ pub async fn demo_site(args: DemoSiteArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), InputError> {
-    let err = || InputError(format!("--latency-ms `{text}`: expected MIN-MAX in milliseconds, e.g. 5-50"));
+    let err = || {
+        InputError(format!(
+            "--latency-ms `{text}`: expected MIN-MAX in milliseconds, e.g. 5-50"
+        ))
+    };
     let (lo, hi) = text.split_once('-').unwrap_or((text, text));
-    let (lo, hi): (u64, u64) = (lo.trim().parse().map_err(|_| err())?, hi.trim().parse().map_err(|_| err())?);
+    let (lo, hi): (u64, u64) = (
+        lo.trim().parse().map_err(|_| err())?,
+        hi.trim().parse().map_err(|_| err())?,
+    );
     if hi < lo {
         return Err(err());
     }
@@ -160,7 +172,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(path) => config::prepare_flow(path, Some(&target), &overrides)?,
         None => {
             let parsed = crate::flow::parse(DEMO_FLOW, "flows/shop.json")?;
-            config::prepare(parsed, "shop", "flows/shop.json", Path::new("flows"), Some(&target), &overrides)?
+            config::prepare(
+                parsed,
+                "shop",
+                "flows/shop.json",
+                Path::new("flows"),
+                Some(&target),
+                &overrides,
+            )?
         }
     };
     let plan = config::plan(&args.plan, 5, "20s")?;
@@ -190,7 +209,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let flow_name = args
         .flow
         .as_ref()
-        .map_or("flows/shop.json (built in)".to_string(), |p| p.display().to_string());
-    let meta = RunMeta::new(vec![flow_name], modes.to_vec(), plan.describe(), summary.started_unix_ms);
+        .map_or("flows/shop.json (built in)".to_string(), |p| {
+            p.display().to_string()
+        });
+    let meta = RunMeta::new(
+        vec![flow_name],
+        modes.to_vec(),
+        plan.describe(),
+        summary.started_unix_ms,
+    );
     finish(&summary, &output, &meta)
 }

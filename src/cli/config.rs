@@ -38,7 +38,11 @@ fn flag_duration(flag: &str, text: &str) -> Result<Duration, InputError> {
 }
 
 /// The load plan from `--users/--ramp/--duration`, `--stages` or `--arrival-rate`.
-pub fn plan(args: &PlanArgs, default_users: u32, default_duration: &str) -> Result<LoadPlan, InputError> {
+pub fn plan(
+    args: &PlanArgs,
+    default_users: u32,
+    default_duration: &str,
+) -> Result<LoadPlan, InputError> {
     let duration = args
         .duration
         .as_deref()
@@ -49,7 +53,9 @@ pub fn plan(args: &PlanArgs, default_users: u32, default_duration: &str) -> Resu
             return Err(bad("--stages already sets the duration: drop --duration"));
         }
         if args.arrival_rate.is_some() {
-            return Err(bad("--stages sets user counts; use --arrival-rate with --ramp/--duration"));
+            return Err(bad(
+                "--stages sets user counts; use --arrival-rate with --ramp/--duration",
+            ));
         }
         Stages::parse(text).map_err(bad)?
     } else {
@@ -70,7 +76,9 @@ pub fn plan(args: &PlanArgs, default_users: u32, default_duration: &str) -> Resu
         match args.arrival_rate {
             Some(rate) => {
                 if !(rate.is_finite() && rate > 0.0) {
-                    return Err(bad(format!("--arrival-rate {rate}: must be a positive number")));
+                    return Err(bad(format!(
+                        "--arrival-rate {rate}: must be a positive number"
+                    )));
                 }
                 Stages::ramp_and_hold_rate(rate, ramp, total).map_err(bad)?
             }
@@ -98,7 +106,10 @@ pub fn plan(args: &PlanArgs, default_users: u32, default_duration: &str) -> Resu
         return Err(bad("--iterations must be at least 1"));
     }
     if !(args.think_scale.is_finite() && args.think_scale >= 0.0) {
-        return Err(bad(format!("--think-scale {}: must be 0 or more", args.think_scale)));
+        return Err(bad(format!(
+            "--think-scale {}: must be 0 or more",
+            args.think_scale
+        )));
     }
     let think = match &args.think {
         Some(text) => ThinkPolicy::parse_override(text).map_err(bad)?,
@@ -128,7 +139,9 @@ pub fn vars(args: &ReplayArgs) -> Result<HashMap<String, String>, InputError> {
                 .split_once('=')
                 .ok_or_else(|| bad(format!("--var `{pair}`: expected NAME=VALUE")))?;
             if !flow::is_identifier(name) {
-                return Err(bad(format!("--var `{pair}`: `{name}` is not a variable name")));
+                return Err(bad(format!(
+                    "--var `{pair}`: `{name}` is not a variable name"
+                )));
             }
             Ok((name.to_string(), value.to_string()))
         })
@@ -161,7 +174,9 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
 
 pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> {
     if args.processes == Some(0) || args.sessions_per_process == Some(0) {
-        return Err(bad("--processes and --sessions-per-process must be at least 1"));
+        return Err(bad(
+            "--processes and --sessions-per-process must be at least 1",
+        ));
     }
     Ok(BrowserOptions {
         kind: args.browser.map(|b| match b {
@@ -189,7 +204,14 @@ pub fn prepare_flow(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "flow".into());
     let dir = path.parent().unwrap_or(Path::new("."));
-    prepare(loaded.flow, &name, &path.display().to_string(), dir, target, overrides)
+    prepare(
+        loaded.flow,
+        &name,
+        &path.display().to_string(),
+        dir,
+        target,
+        overrides,
+    )
 }
 
 /// Prepares an in-memory flow (`label` names it in errors).
@@ -202,7 +224,9 @@ pub fn prepare(
     overrides: &HashMap<String, String>,
 ) -> Result<PreparedFlow, InputError> {
     let recorded = flow::origin(&flow).ok_or_else(|| {
-        bad(format!("{label}: no `origin` and no navigate step to take it from"))
+        bad(format!(
+            "{label}: no `origin` and no navigate step to take it from"
+        ))
     })?;
     let origin = match target {
         Some(t) => {
@@ -211,13 +235,15 @@ pub fn prepare(
         }
         None => recorded,
     };
-    let sources = VarSources::prepare(&flow, dir, overrides).map_err(|e| bad(format!("{label}: {e}")))?;
+    let sources =
+        VarSources::prepare(&flow, dir, overrides).map_err(|e| bad(format!("{label}: {e}")))?;
     Ok(PreparedFlow::new(name, flow, origin, Arc::new(sources)))
 }
 
 /// A one-request flow for `throng run URL` (like oha or hey): no asset discovery.
 pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
-    let parsed = Url::parse(url).map_err(|e| bad(format!("`{url}`: not a URL or flow file ({e})")))?;
+    let parsed =
+        Url::parse(url).map_err(|e| bad(format!("`{url}`: not a URL or flow file ({e})")))?;
     let flow = Flow {
         format: Some(flow::FORMAT_V1.into()),
         title: url.to_string(),
@@ -226,7 +252,9 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
         timeout: None,
         variables: Vec::new(),
         steps: vec![Step {
-            action: Action::Navigate { url: url.to_string() },
+            action: Action::Navigate {
+                url: url.to_string(),
+            },
             timeout: None,
             asserted_events: Vec::new(),
             frame: None,
@@ -306,7 +334,9 @@ pub fn flows(
         });
     }
     if choices.is_empty() {
-        return Err(bad("no flow given: pass a flow file, a URL, or --flow FILE[:WEIGHT]"));
+        return Err(bad(
+            "no flow given: pass a flow file, a URL, or --flow FILE[:WEIGHT]",
+        ));
     }
     Ok(choices)
 }

@@ -18,7 +18,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     raise_fd_limit();
     tracing_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("throng: cannot start the async runtime: {e}");

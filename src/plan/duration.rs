@@ -32,7 +32,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            other => return Err(format!("`{text}`: unknown unit `{other}` (use ms, s, m, h)")),
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{other}` (use ms, s, m, h)"
+                ))
+            }
         };
         total += secs_to_duration(number * factor, text)?;
         rest = &rest[unit_len..];
@@ -41,7 +45,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn secs_to_duration(secs: f64, text: &str) -> Result<Duration, String> {
-    if !secs.is_finite() || secs < 0.0 || secs > 365.0 * 86400.0 {
+    if !(0.0..=365.0 * 86400.0).contains(&secs) {
         return Err(format!("`{text}`: out of range"));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -62,10 +62,16 @@ impl Stages {
                 format!("--stages `{text}`: stage {} `{part}` must look like TARGET@DURATION, e.g. 50@2m", i + 1)
             })?;
             let target: f64 = target.trim().parse().map_err(|_| {
-                format!("--stages `{text}`: stage {} `{part}`: `{target}` is not a number", i + 1)
+                format!(
+                    "--stages `{text}`: stage {} `{part}`: `{target}` is not a number",
+                    i + 1
+                )
             })?;
             if !target.is_finite() || target < 0.0 {
-                return Err(format!("--stages `{text}`: stage {} `{part}`: target must be >= 0", i + 1));
+                return Err(format!(
+                    "--stages `{text}`: stage {} `{part}`: target must be >= 0",
+                    i + 1
+                ));
             }
             let duration = parse_duration(duration)
                 .map_err(|e| format!("--stages `{text}`: stage {} `{part}`: {e}", i + 1))?;
@@ -154,7 +160,8 @@ mod tests {
         let s = Stages::ramp_and_hold(20, Duration::ZERO, Duration::from_secs(10)).unwrap();
         assert_eq!(s.target_at(Duration::ZERO), 20.0);
         assert!(!s.ramps());
-        let r = Stages::ramp_and_hold(20, Duration::from_secs(10), Duration::from_secs(20)).unwrap();
+        let r =
+            Stages::ramp_and_hold(20, Duration::from_secs(10), Duration::from_secs(20)).unwrap();
         assert_eq!(r.target_at(Duration::from_secs(5)), 10.0);
         assert!(Stages::ramp_and_hold(1, Duration::from_secs(5), Duration::from_secs(1)).is_err());
     }

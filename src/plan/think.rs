@@ -6,7 +6,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ThinkPolicy {
     /// The recorded pause times `scale` (1.0 = as recorded, 0 = none).
-    Recorded { scale: f64 },
+    Recorded {
+        scale: f64,
+    },
     Fixed(Duration),
     /// Uniformly random in [min, max].
     Range(Duration, Duration),
@@ -38,7 +40,9 @@ impl ThinkPolicy {
             Some((lo, hi)) => {
                 let (lo, hi) = (parse(lo)?, parse(hi)?);
                 if hi < lo {
-                    return Err(format!("--think `{text}`: the range's end is before its start"));
+                    return Err(format!(
+                        "--think `{text}`: the range's end is before its start"
+                    ));
                 }
                 Ok(ThinkPolicy::Range(lo, hi))
             }

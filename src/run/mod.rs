@@ -43,7 +43,11 @@ const STOP_WAIT: Duration = Duration::from_secs(40);
 
 /// Runs the plan to its end (or until `stop` is cancelled) and returns the run's summary.
 /// Set-up failures (a browser that cannot start) are `Err`; failed requests are data.
-pub async fn execute(spec: RunSpec, sink: Sink, stop: CancellationToken) -> anyhow::Result<RunSummary> {
+pub async fn execute(
+    spec: RunSpec,
+    sink: Sink,
+    stop: CancellationToken,
+) -> anyhow::Result<RunSummary> {
     let origins: Vec<_> = spec.flows.iter().map(|f| f.flow.origin.clone()).collect();
     let runner = ModeRunner::start(
         spec.mode,
@@ -129,7 +133,10 @@ impl Scheduler {
                 .filter(|(_, t)| t.is_cancelled())
                 .map(|(id, _)| *id)
                 .collect();
-            for id in finished.into_iter().take(self.active.len() - self.tasks.len()) {
+            for id in finished
+                .into_iter()
+                .take(self.active.len() - self.tasks.len())
+            {
                 self.active.remove(&id);
             }
         }
@@ -236,7 +243,9 @@ impl Scheduler {
             match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
                 Ok(_) => {}
                 Err(_) => {
-                    self.ctx.sink.count("users.aborted", self.tasks.len() as u64);
+                    self.ctx
+                        .sink
+                        .count("users.aborted", self.tasks.len() as u64);
                     self.tasks.abort_all();
                     while self.tasks.join_next().await.is_some() {}
                 }

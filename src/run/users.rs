@@ -61,8 +61,10 @@ pub(super) async fn user_loop(
         .unwrap_or_else(|| Duration::from_millis(flow.flow.dwell_ms.unwrap_or(0)));
     let mut vars = Vars::new();
     let mut done = 0u64;
+    // Draining (the plan ended) stops new iterations, but a user that just arrived still
+    // runs its first one within the grace period.
     while !cancel.is_cancelled()
-        && !ctx.draining.load(Ordering::Relaxed)
+        && (done == 0 || !ctx.draining.load(Ordering::Relaxed))
         && iterations.is_none_or(|n| done < n)
     {
         let session = Session {

@@ -73,20 +73,52 @@ async fn http_counts_equal_server_counts_and_csrf_login_succeeds() {
     .await;
     let stats = server.stats();
     let ours = throng_counts(&summary);
-    assert_eq!(ours, stats.routes, "throng's per-route counts equal the server's");
+    assert_eq!(
+        ours, stats.routes,
+        "throng's per-route counts equal the server's"
+    );
     assert_eq!(ours.values().sum::<u64>(), stats.total);
-    assert_eq!(counter(&summary, "sessions.completed"), 12, "{:?}", summary.counters);
-    assert_eq!(counter(&summary, "sessions.failed"), 0, "{:?}", summary.counters);
+    assert_eq!(
+        counter(&summary, "sessions.completed"),
+        12,
+        "{:?}",
+        summary.counters
+    );
+    assert_eq!(
+        counter(&summary, "sessions.failed"),
+        0,
+        "{:?}",
+        summary.counters
+    );
     assert_eq!(stats.statuses.get("403"), None, "no CSRF rejections");
-    assert_eq!(stats.routes.get("POST /login"), Some(&12), "every user logged in");
-    assert_eq!(stats.routes.get("GET /account"), Some(&12), "login redirect followed once");
+    assert_eq!(
+        stats.routes.get("POST /login"),
+        Some(&12),
+        "every user logged in"
+    );
+    assert_eq!(
+        stats.routes.get("GET /account"),
+        Some(&12),
+        "login redirect followed once"
+    );
     // The second page view of a session does not refetch cached assets.
     assert_eq!(stats.routes.get("GET /static/app.js"), Some(&12));
     // Pollers ran while pages were open.
-    let polls = summary.total(Some(Mode::Http), Some(SampleKind::Polling)).count;
-    assert!(polls >= 12, "at least one poll per session during the dwell, got {polls}");
-    let page_loads = summary.total(Some(Mode::Http), Some(SampleKind::PageLoad)).count;
-    assert_eq!(page_loads, 12 * 5, "home, search, product, login page, account (after the redirect)");
+    let polls = summary
+        .total(Some(Mode::Http), Some(SampleKind::Polling))
+        .count;
+    assert!(
+        polls >= 12,
+        "at least one poll per session during the dwell, got {polls}"
+    );
+    let page_loads = summary
+        .total(Some(Mode::Http), Some(SampleKind::PageLoad))
+        .count;
+    assert_eq!(
+        page_loads,
+        12 * 5,
+        "home, search, product, login page, account (after the redirect)"
+    );
     server.shutdown().await;
 }
 
@@ -94,21 +126,38 @@ async fn http_counts_equal_server_counts_and_csrf_login_succeeds() {
 async fn no_cache_refetches_assets_on_every_page() {
     let server = support::demo().await;
     let target = Url::parse(&server.base_url()).unwrap();
-    let flow = config::prepare_flow(&support::flow_path("browse.json"), Some(&target), &overrides()).unwrap();
+    let flow = config::prepare_flow(
+        &support::flow_path("browse.json"),
+        Some(&target),
+        &overrides(),
+    )
+    .unwrap();
     let mut http: throng::replay::http::HttpOptions = Default::default();
     http.client.cache = false;
     let spec = RunSpec {
-        flows: vec![FlowChoice { flow: Arc::new(flow), weight: 1 }],
+        flows: vec![FlowChoice {
+            flow: Arc::new(flow),
+            weight: 1,
+        }],
         plan: closed_plan(1, Some(1), Duration::from_secs(60), 0.0),
         mode: Mode::Http,
         http,
         browser: Default::default(),
     };
-    let summary = run::execute(spec, Sink::new(), CancellationToken::new()).await.unwrap();
+    let summary = run::execute(spec, Sink::new(), CancellationToken::new())
+        .await
+        .unwrap();
     let stats = server.stats();
     assert_eq!(throng_counts(&summary), stats.routes);
-    let css = stats.routes.get("GET /static/app.css").copied().unwrap_or(0);
-    assert!(css >= 2, "without a cache every page fetches its stylesheet again, got {css}");
+    let css = stats
+        .routes
+        .get("GET /static/app.css")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        css >= 2,
+        "without a cache every page fetches its stylesheet again, got {css}"
+    );
     server.shutdown().await;
 }
 
@@ -135,7 +184,8 @@ async fn arrival_rate_starts_sessions_at_the_planned_rate() {
     let server = support::demo().await;
     let plan = LoadPlan {
         arrival: Arrival::Rate {
-            stages: Stages::ramp_and_hold_rate(5.0, Duration::ZERO, Duration::from_secs(2)).unwrap(),
+            stages: Stages::ramp_and_hold_rate(5.0, Duration::ZERO, Duration::from_secs(2))
+                .unwrap(),
             max_users: 100,
         },
         iterations: Some(1),
@@ -145,7 +195,10 @@ async fn arrival_rate_starts_sessions_at_the_planned_rate() {
     };
     let summary = run_flow(&server.base_url(), "browse.json", plan).await;
     let started = counter(&summary, "users.started");
-    assert!((9..=10).contains(&started), "5/s for 2 s starts about 10 sessions, got {started}");
+    assert!(
+        (9..=10).contains(&started),
+        "5/s for 2 s starts about 10 sessions, got {started}"
+    );
     assert_eq!(counter(&summary, "sessions.completed"), started);
     assert_eq!(throng_counts(&summary), server.stats().routes);
     server.shutdown().await;
@@ -155,9 +208,17 @@ async fn arrival_rate_starts_sessions_at_the_planned_rate() {
 async fn cancellation_still_returns_what_was_measured() {
     let server = support::demo().await;
     let target = Url::parse(&server.base_url()).unwrap();
-    let flow = config::prepare_flow(&support::flow_path("shop.json"), Some(&target), &overrides()).unwrap();
+    let flow = config::prepare_flow(
+        &support::flow_path("shop.json"),
+        Some(&target),
+        &overrides(),
+    )
+    .unwrap();
     let spec = RunSpec {
-        flows: vec![FlowChoice { flow: Arc::new(flow), weight: 1 }],
+        flows: vec![FlowChoice {
+            flow: Arc::new(flow),
+            weight: 1,
+        }],
         plan: closed_plan(5, None, Duration::from_secs(600), 1.0),
         mode: Mode::Http,
         http: Default::default(),
@@ -174,7 +235,11 @@ async fn cancellation_still_returns_what_was_measured() {
     assert_eq!(counter(&summary, "sessions.abandoned"), 5);
     let ours = throng_counts(&summary);
     assert!(!ours.is_empty());
-    assert_eq!(ours, server.stats().routes, "requests in flight at the stop are still counted");
+    assert_eq!(
+        ours,
+        server.stats().routes,
+        "requests in flight at the stop are still counted"
+    );
     server.shutdown().await;
 }
 
@@ -190,9 +255,18 @@ fn one_line_error(args: &[&str]) -> (i32, String) {
 
 #[test]
 fn bad_stages_string_is_one_line_exit_2() {
-    let (code, err) = one_line_error(&["run", "http://127.0.0.1:9/", "--stages", "10@30s,x@1m", "-q"]);
+    let (code, err) = one_line_error(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "--stages",
+        "10@30s,x@1m",
+        "-q",
+    ]);
     assert_eq!(code, 2);
-    assert_eq!(err, "throng: --stages `10@30s,x@1m`: stage 2 `x@1m`: `x` is not a number");
+    assert_eq!(
+        err,
+        "throng: --stages `10@30s,x@1m`: stage 2 `x@1m`: `x` is not a number"
+    );
 }
 
 #[test]
@@ -207,7 +281,10 @@ fn missing_csv_file_is_one_line_exit_2() {
     .unwrap();
     let (code, err) = one_line_error(&["run", flow.to_str().unwrap(), "-q"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.starts_with("throng: ") && err.contains("users.csv") && err.contains("No such file"), "{err}");
+    assert!(
+        err.starts_with("throng: ") && err.contains("users.csv") && err.contains("No such file"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
@@ -215,11 +292,25 @@ fn missing_csv_file_is_one_line_exit_2() {
 fn unreachable_target_is_counted_as_refused_not_a_crash() {
     // Port 9 (discard) is closed on loopback: every request is refused.
     let out = throng_bin()
-        .args(["run", "http://127.0.0.1:9/", "--users", "2", "--duration", "1s", "-q", "--threshold", "errors<1%"])
+        .args([
+            "run",
+            "http://127.0.0.1:9/",
+            "--users",
+            "2",
+            "--duration",
+            "1s",
+            "-q",
+            "--threshold",
+            "errors<1%",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "failed threshold exit code; stdout: {stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "failed threshold exit code; stdout: {stdout}"
+    );
     assert!(stdout.contains("refused"), "{stdout}");
 }
 
@@ -228,13 +319,35 @@ fn flow_whose_origin_is_down_fails_sessions_with_a_clear_reason() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let out = throng_bin()
-        .args(["run", Path::new(env!("CARGO_MANIFEST_DIR")).join("flows/browse.json").to_str().unwrap()])
-        .args(["--target", "http://127.0.0.1:9", "--users", "1", "--duration", "1s", "-q", "--out"])
+        .args([
+            "run",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("flows/browse.json")
+                .to_str()
+                .unwrap(),
+        ])
+        .args([
+            "--target",
+            "http://127.0.0.1:9",
+            "--users",
+            "1",
+            "--duration",
+            "1s",
+            "-q",
+            "--out",
+        ])
         .arg(&out_dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "no threshold given: the run itself succeeded; {stdout}");
-    assert!(stdout.contains("document request failed (Refused)"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "no threshold given: the run itself succeeded; {stdout}"
+    );
+    assert!(
+        stdout.contains("document request failed (Refused)"),
+        "{stdout}"
+    );
     assert!(out_dir.join("results.json").exists());
 }

@@ -2,10 +2,10 @@
 //! them, then fetched with browser-like parallelism through the user's cache.
 
 use super::cache::Lookup;
-use super::client::{Request, Tag, UserClient};
-use crate::metrics::SampleKind;
 use super::client::Response;
+use super::client::{Request, Tag, UserClient};
 use crate::metrics::Outcome;
+use crate::metrics::SampleKind;
 use futures::stream::{FuturesUnordered, StreamExt};
 use reqwest::Method;
 use scraper::{Html, Selector};
@@ -37,7 +37,10 @@ pub fn discover_in_html(html: &str, base: &Url) -> Vec<Url> {
             "link" => {
                 let rel = v.attr("rel").unwrap_or("").to_ascii_lowercase();
                 let fetched = rel.split_whitespace().any(|r| {
-                    matches!(r, "stylesheet" | "preload" | "modulepreload" | "icon" | "manifest")
+                    matches!(
+                        r,
+                        "stylesheet" | "preload" | "modulepreload" | "icon" | "manifest"
+                    )
                 });
                 if !fetched {
                     continue;
@@ -116,7 +119,9 @@ pub async fn fetch_all(
         let mut responses = Vec::new();
         loop {
             while in_flight.len() < parallel.max(1) {
-                let Some((url, conditional)) = pending.next() else { break };
+                let Some((url, conditional)) = pending.next() else {
+                    break;
+                };
                 in_flight.push(fetch_one(client, url, tag, conditional));
             }
             match in_flight.next().await {
@@ -192,7 +197,10 @@ mod tests {
             <link rel="canonical" href="/shop/page"><link rel="preload" href="f.woff2" as="font">
             <script src="/app.js"></script><script>inline()</script></head>
             <body><img src="a.png"><img src="data:image/png;base64,xx"><img src="/app.css"></body></html>"#;
-        let found: Vec<String> = discover_in_html(html, &base).iter().map(|u| u.to_string()).collect();
+        let found: Vec<String> = discover_in_html(html, &base)
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
         assert_eq!(
             found,
             [
@@ -209,7 +217,13 @@ mod tests {
     fn finds_fonts_in_css() {
         let base = Url::parse("http://h/static/app.css").unwrap();
         let css = "@font-face{src:url('/static/font.woff2') format('woff2'), url(font.ttf)} body{background:url(bg.png)}";
-        let found: Vec<String> = discover_fonts_in_css(css, &base).iter().map(|u| u.to_string()).collect();
-        assert_eq!(found, ["http://h/static/font.woff2", "http://h/static/font.ttf"]);
+        let found: Vec<String> = discover_fonts_in_css(css, &base)
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        assert_eq!(
+            found,
+            ["http://h/static/font.woff2", "http://h/static/font.ttf"]
+        );
     }
 }

@@ -128,7 +128,12 @@ mod tests {
     fn max_age_is_fresh_then_revalidates() {
         let mut c = AssetCache::new(true);
         let t0 = Instant::now();
-        c.store("u", 200, &headers(&[("cache-control", "public, max-age=10"), ("etag", "\"x\"")]), t0);
+        c.store(
+            "u",
+            200,
+            &headers(&[("cache-control", "public, max-age=10"), ("etag", "\"x\"")]),
+            t0,
+        );
         assert_eq!(c.lookup("u", t0 + Duration::from_secs(5)), Lookup::Fresh);
         assert_eq!(
             c.lookup("u", t0 + Duration::from_secs(11)),
@@ -140,7 +145,12 @@ mod tests {
     fn no_store_and_disabled_never_cache() {
         let mut c = AssetCache::new(true);
         let t0 = Instant::now();
-        c.store("u", 200, &headers(&[("cache-control", "no-store"), ("etag", "\"x\"")]), t0);
+        c.store(
+            "u",
+            200,
+            &headers(&[("cache-control", "no-store"), ("etag", "\"x\"")]),
+            t0,
+        );
         assert_eq!(c.lookup("u", t0), Lookup::Miss);
         let mut off = AssetCache::new(false);
         off.store("u", 200, &headers(&[("cache-control", "max-age=100")]), t0);
@@ -151,7 +161,12 @@ mod tests {
     fn no_cache_revalidates_every_time() {
         let mut c = AssetCache::new(true);
         let t0 = Instant::now();
-        c.store("u", 200, &headers(&[("cache-control", "no-cache"), ("last-modified", "Mon")]), t0);
+        c.store(
+            "u",
+            200,
+            &headers(&[("cache-control", "no-cache"), ("last-modified", "Mon")]),
+            t0,
+        );
         assert!(matches!(c.lookup("u", t0), Lookup::Revalidate(_)));
     }
 }

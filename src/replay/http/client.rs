@@ -68,6 +68,8 @@ pub struct UserClient {
 }
 
 const MAX_REDIRECTS: usize = 10;
+/// A timer firing later than this is "late" (coordinated omission); below it is scheduler jitter.
+const LATE_AFTER: Duration = Duration::from_millis(10);
 
 /// Headers the client manages itself (recorded values would be wrong or stale).
 fn is_managed_header(name: &str) -> bool {
@@ -133,7 +135,8 @@ impl UserClient {
         tag: &Tag,
         extra_headers: &[(&'static str, String)],
     ) -> Result<Response, Outcome> {
-        self.send_late(req, tag, Duration::ZERO, extra_headers).await
+        self.send_late(req, tag, Duration::ZERO, extra_headers)
+            .await
     }
 
     /// Like [`send`](Self::send) for a timer or arrival that fired `late`: the latency is also
@@ -157,9 +160,14 @@ impl UserClient {
                 kind: req.kind,
                 name: Arc::from(request_name(method.as_str(), url.as_str())),
             };
-            let response = self
-                .send_once(&key, &method, &url, &headers, body.as_deref(), extra_headers, late)
-                .await?;
+            let hop = Hop {
+                method: &method,
+                url: &url,
+                headers: &headers,
+                body: body.as_deref(),
+                extra_headers,
+            };
+            let response = self.send_once(&key, hop, late).await?;
             let Some(next) = redirect_target(&response, &url) else {
                 return Ok(response);
             };
@@ -178,13 +186,16 @@ impl UserClient {
     async fn send_once(
         &self,
         key: &MetricKey,
-        method: &Method,
-        url: &Url,
-        headers: &[(String, String)],
-        body: Option<&str>,
-        extra_headers: &[(&'static str, String)],
+        hop: Hop<'_>,
         late: Duration,
     ) -> Result<Response, Outcome> {
+        let Hop {
+            method,
+            url,
+            headers,
+            body,
+            extra_headers,
+        } = hop;
         let mut builder = self.http.request(method.clone(), url.clone());
         for (name, value) in headers.iter().filter(|(n, _)| !is_managed_header(n)) {
             builder = builder.header(name.as_str(), value.as_str());
@@ -230,12 +241,22 @@ impl UserClient {
     }
 
     fn record(&self, key: &MetricKey, elapsed: Duration, late: Duration, outcome: Outcome) {
-        if late >= Duration::from_millis(1) {
-            self.recorder.record_late(key, elapsed, elapsed + late, outcome);
+        if late >= LATE_AFTER {
+            self.recorder
+                .record_late(key, elapsed, elapsed + late, outcome);
         } else {
             self.recorder.record(key, elapsed, outcome);
         }
     }
+}
+
+/// One request of a redirect chain.
+struct Hop<'a> {
+    method: &'a Method,
+    url: &'a Url,
+    headers: &'a [(String, String)],
+    body: Option<&'a str>,
+    extra_headers: &'a [(&'static str, String)],
 }
 
 fn redirect_target(response: &Response, base: &Url) -> Option<Url> {

@@ -7,7 +7,14 @@ use scraper::{Html, Selector};
 /// Applies one extraction rule to a response; `None` when nothing matched.
 pub fn extract(rule: &Extract, response: &Response) -> Option<String> {
     if let Some(header) = &rule.header {
-        return Some(response.headers.get(header.as_str())?.to_str().ok()?.to_string());
+        return Some(
+            response
+                .headers
+                .get(header.as_str())?
+                .to_str()
+                .ok()?
+                .to_string(),
+        );
     }
     let body = String::from_utf8_lossy(&response.body);
     if let Some(css) = &rule.css {
@@ -22,7 +29,10 @@ pub fn extract(rule: &Extract, response: &Response) -> Option<String> {
     if let Some(pattern) = &rule.regex {
         let re = regex::Regex::new(pattern).ok()?;
         let caps = re.captures(&body)?;
-        return caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str().to_string());
+        return caps
+            .get(1)
+            .or_else(|| caps.get(0))
+            .map(|m| m.as_str().to_string());
     }
     if let Some(pointer) = &rule.json_pointer {
         let json: serde_json::Value = serde_json::from_str(&body).ok()?;
@@ -77,7 +87,10 @@ mod tests {
             json_pointer: Some("/a/0/id".into()),
             ..Default::default()
         };
-        assert_eq!(extract(&json, &response(r#"{"a":[{"id":7}]}"#)).as_deref(), Some("7"));
+        assert_eq!(
+            extract(&json, &response(r#"{"a":[{"id":7}]}"#)).as_deref(),
+            Some("7")
+        );
         assert_eq!(extract(&css, &response("<p>none</p>")), None);
     }
 }

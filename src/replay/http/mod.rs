@@ -81,6 +81,9 @@ impl HttpRunner {
 }
 
 fn host_port(url: &Url) -> Option<String> {
-    Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?))
+    Some(format!(
+        "{}:{}",
+        url.host_str()?,
+        url.port_or_known_default()?
+    ))
 }
-

@@ -55,9 +55,15 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             }
             let started = Instant::now();
             let result = self.run_step(index, step).await;
-            let key = self.key(Some(index as u32 + 1), SampleKind::Step, step_label(index, step));
+            let key = self.key(
+                Some(index as u32 + 1),
+                SampleKind::Step,
+                step_label(index, step),
+            );
             let step_outcome = result.as_ref().err().map_or(Outcome::Ok, |f| f.outcome);
-            self.s.recorder.record(&key, started.elapsed(), step_outcome);
+            self.s
+                .recorder
+                .record(&key, started.elapsed(), step_outcome);
             if let Err(failure) = result {
                 outcome = SessionOutcome::Failed(failure.message);
                 break;
@@ -126,7 +132,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             // Clicks and typing without recorded traffic send nothing over plain HTTP.
             (None, _) => return Ok(()),
         };
+        // Checks apply to the step's document, or to its last AJAX response without one.
         let mut main_response: Option<Response> = None;
+        let mut has_document = false;
         let mut last_document_url: Option<Url> = None;
         let requests = &network.requests;
         let mut i = 0;
@@ -140,7 +148,8 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             let request = self.fill(recorded, &label)?;
             if recorded.kind == RequestKind::Document {
                 // A browser reached this document already by following the previous redirect.
-                if last_document_url.as_ref() == Some(&request.url) && request.method == Method::GET {
+                if last_document_url.as_ref() == Some(&request.url) && request.method == Method::GET
+                {
                     skip_assets(requests, &mut i);
                     continue;
                 }
@@ -151,20 +160,23 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 last_document_url = Some(response.final_url.clone());
                 self.apply_extractions(recorded, &response);
                 main_response = Some(response);
+                has_document = true;
             } else if recorded.kind == RequestKind::Static {
                 let url = request.url.clone();
                 let allowed = |u: &Url| self.runner.host_allowed(u);
                 assets::fetch_all(&self.client, vec![url], &tag, 1, &allowed).await;
             } else {
                 let kind = SampleKind::from_request_kind(recorded.kind);
-                match self.client.send(Request { kind, ..request }, &tag, &[]).await {
-                    Ok(response) => {
-                        self.apply_extractions(recorded, &response);
-                        if main_response.is_none() || recorded.kind == RequestKind::Ajax {
-                            main_response = Some(response);
-                        }
+                // A failed AJAX request is already recorded; the page goes on.
+                if let Ok(response) = self
+                    .client
+                    .send(Request { kind, ..request }, &tag, &[])
+                    .await
+                {
+                    self.apply_extractions(recorded, &response);
+                    if !has_document {
+                        main_response = Some(response);
                     }
-                    Err(_) => {} // recorded as a failed request; the page goes on
                 }
             }
         }
@@ -174,7 +186,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             None if step.checks.is_empty() => Ok(()),
             None => Err(StepFailure {
                 outcome: Outcome::CheckFailed,
-                message: format!("step {label}: checks need a response but the step sent no request"),
+                message: format!(
+                    "step {label}: checks need a response but the step sent no request"
+                ),
             }),
         }
     }
@@ -207,7 +221,10 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let assets = if !recorded_assets.is_empty() {
             recorded_assets
         } else if self.s.flow.discover_assets && is_html(&response.headers) {
-            assets::discover_in_html(&String::from_utf8_lossy(&response.body), &response.final_url)
+            assets::discover_in_html(
+                &String::from_utf8_lossy(&response.body),
+                &response.final_url,
+            )
         } else {
             Vec::new()
         };
@@ -221,7 +238,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         )
         .await;
         if fetched.blocked > 0 {
-            self.runner.sink.count("requests.blocked", fetched.blocked as u64);
+            self.runner
+                .sink
+                .count("requests.blocked", fetched.blocked as u64);
         }
         let outcome = if response.status >= 400 {
             Outcome::Status(response.status)
@@ -261,7 +280,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             };
             filled.push((poller, url, body));
         }
-        let page = self.page.get_or_insert_with(|| OpenPage::new(self.s.cancel));
+        let page = self
+            .page
+            .get_or_insert_with(|| OpenPage::new(self.s.cancel));
         for (poller, url, body) in filled {
             if !self.runner.host_allowed(&url) {
                 self.runner.sink.count("requests.blocked", 1);
@@ -346,7 +367,10 @@ fn take_assets(requests: &[RecordedRequest], i: &mut usize) -> Vec<Url> {
 }
 
 fn skip_assets(requests: &[RecordedRequest], i: &mut usize) {
-    while requests.get(*i).is_some_and(|r| r.kind == RequestKind::Static) {
+    while requests
+        .get(*i)
+        .is_some_and(|r| r.kind == RequestKind::Static)
+    {
         *i += 1;
     }
 }
