@@ -51,6 +51,7 @@ impl PreparedFlow {
 pub struct Session<'a> {
     pub flow: &'a PreparedFlow,
     pub user_id: u64,
+    /// This iteration's values: data variables already drawn; extractions fill in more.
     pub vars: &'a mut Vars,
     pub recorder: &'a crate::metrics::Recorder,
     pub think: &'a crate::plan::ThinkPolicy,

@@ -67,6 +67,12 @@ pub(super) async fn user_loop(
         && (done == 0 || !ctx.draining.load(Ordering::Relaxed))
         && iterations.is_none_or(|n| done < n)
     {
+        done += 1;
+        if let Err(reason) = flow.sources.draw(&mut vars) {
+            sink.count("iterations.no_data", 1);
+            ctx.note_failure(reason);
+            break;
+        }
         let session = Session {
             flow: &flow,
             user_id: id,
@@ -77,7 +83,6 @@ pub(super) async fn user_loop(
             dwell,
         };
         let outcome = ctx.runner.run_session(&user, session).await;
-        done += 1;
         match outcome {
             SessionOutcome::Completed => sink.count("sessions.completed", 1),
             SessionOutcome::Failed(message) => {

@@ -41,10 +41,6 @@ impl<'s, 'a> HttpSession<'s, 'a> {
 
     pub async fn run(mut self) -> SessionOutcome {
         self.client.new_session();
-        if let Err(reason) = self.s.flow.sources.draw(self.s.vars) {
-            self.runner.sink.count("iterations.no_data", 1);
-            return SessionOutcome::Failed(reason);
-        }
         let flow = self.s.flow;
         let mut outcome = SessionOutcome::Completed;
         for (index, step) in flow.flow.steps.iter().enumerate() {
