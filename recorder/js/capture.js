@@ -59,12 +59,20 @@
       var up = testIdOf(a);
       if (up && unique(up + ' ' + own, el)) { return up + ' ' + own; }
     }
-    var nth = own + ':nth-of-type(' + nthOfType(el) + ')';
-    for (var b = el.parentElement; b; b = b.parentElement) {
-      var scoped = testIdOf(b);
-      if (scoped && unique(scoped + ' ' + nth, el)) { return scoped + ' ' + nth; }
+    // Still ambiguous: the path from that ancestor down, by position among siblings.
+    var parts = [own];
+    for (var c = el.parentElement; c; c = c.parentElement) {
+      var anchor = testIdOf(c);
+      if (anchor) {
+        var sel = anchor + ' > ' + parts.join(' > ');
+        if (unique(sel, el)) { return sel; }
+        break;
+      }
+      parts.unshift(c.localName + ':nth-of-type(' + nthOfType(c) + ')');
     }
-    return null;
+    parts[parts.length - 1] = own + ':nth-of-type(' + nthOfType(el) + ')';
+    var path = parts.join(' > ');
+    return unique(path, el) ? path : null;
   }
   function nthOfType(el) {
     var n = 1;
@@ -274,7 +282,13 @@
     lastAction = Date.now();
     send(ev);
   }
-  window.addEventListener('click', function (e) { if (e.isTrusted) { pointer('click', e); } }, true);
+  var lastActivationKey = 0;
+  window.addEventListener('click', function (e) {
+    // Enter or Space on a form/button makes the browser click for the key (detail 0): the key
+    // step already replays it.
+    if (!e.isTrusted || (e.detail === 0 && Date.now() - lastActivationKey < 500)) { return; }
+    pointer('click', e);
+  }, true);
   window.addEventListener('auxclick', function (e) { if (e.isTrusted && e.button === 1) { pointer('click', e); } }, true);
   window.addEventListener('dblclick', function (e) { if (e.isTrusted) { pointer('doubleClick', e); } }, true);
 
@@ -284,6 +298,7 @@
   window.addEventListener('keydown', function (e) {
     if (!e.isTrusted) { return; }
     lastUserInput = Date.now();
+    if (e.key === 'Enter' || e.key === ' ') { lastActivationKey = Date.now(); }
     if (KEYS.indexOf(e.key) < 0) { return; }
     var el = e.composedPath()[0];
     if (el && el.nodeType === 1) { flushOne(el); }

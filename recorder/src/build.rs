@@ -26,10 +26,15 @@ const CLOCK_SLACK_MS: f64 = 3.0;
 pub fn build(cap: &Capture) -> Flow {
     let raw_steps = ordered_steps(&cap.steps);
     let times: Vec<f64> = raw_steps.iter().map(|s| s.t_ms).collect();
+    // A key release causes nothing its press did not: requests stay with the key down.
+    let owns: Vec<bool> = raw_steps
+        .iter()
+        .map(|s| !matches!(s.action, Action::KeyUp { .. }))
+        .collect();
     let step_of = |t: f64| -> usize {
-        times
-            .iter()
-            .rposition(|&st| st <= t + CLOCK_SLACK_MS)
+        (0..times.len())
+            .rev()
+            .find(|&i| owns[i] && times[i] <= t + CLOCK_SLACK_MS)
             .unwrap_or(0)
     };
     let mut steps: Vec<Step> = raw_steps

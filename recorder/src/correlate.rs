@@ -50,9 +50,13 @@ pub fn correlate(
             let s = sources[next_source];
             next_source += 1;
             for c in candidates_of(s, &reqs[s]) {
-                let client_sent = reqs.iter().enumerate().any(|(j, r)| {
-                    r.start_ms < reqs[s].start_ms && j != s && sent[j].contains(&c.value)
-                });
+                // A value the client sent before any response handed it out is the client's
+                // own (typed, or built by a script), not the server's.
+                let first_sighting = !by_value.contains_key(&c.value);
+                let client_sent = first_sighting
+                    && reqs.iter().enumerate().any(|(j, r)| {
+                        r.start_ms < reqs[s].start_ms && j != s && sent[j].contains(&c.value)
+                    });
                 if client_sent || typed.iter().any(|t| t.contains(c.value.as_str())) {
                     continue;
                 }
@@ -67,6 +71,10 @@ pub fn correlate(
             }
         }
         for c in &known {
+            // A replay extracts in flow order: the source must come first there too.
+            if order_of(slots[c.source]) >= order_of(slots[u]) {
+                continue;
+            }
             let forms = encoded_forms(&c.value);
             if !slot_contains(flow, slots[u], &forms) {
                 continue;
@@ -101,6 +109,15 @@ pub fn correlate(
                 net.requests[index].id = Some(id);
             }
         }
+    }
+}
+
+/// A slot's place in replay order: step, then its requests, then its pollers.
+fn order_of(slot: Slot) -> (usize, usize) {
+    match slot {
+        Slot::Dropped => (usize::MAX, usize::MAX),
+        Slot::Request { step, index } => (step, index + 1),
+        Slot::Poller { step, .. } => (step, usize::MAX),
     }
 }
 

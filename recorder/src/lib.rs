@@ -38,7 +38,7 @@ pub const DEFAULT_SELECTOR_ATTRIBUTES: &[&str] =
 pub const DEFAULT_CHROME: &str = "/usr/bin/chromium";
 
 /// Called once the browser is ready to be used, with its DevTools WebSocket URL.
-pub type OnReady = Box<dyn FnOnce(String) + Send>;
+pub type OnReady = Box<dyn FnOnce(String) + Send + Sync>;
 
 /// What to record and how.
 pub struct RecordOptions {

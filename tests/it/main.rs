@@ -5,4 +5,5 @@ mod demo_site;
 mod flow_files;
 mod http_replay;
 mod metrics_report;
+mod recorder;
 mod support;
