@@ -167,17 +167,44 @@
     return s.visibility !== 'hidden' && s.display !== 'none';
   }
 
+  if (req.op === 'hit') {
+    // What a click at (x, y) lands on, for failure messages.
+    const e = document.elementFromPoint(req.x, req.y);
+    if (!e) return 'nothing';
+    const id = e.getAttribute('data-testid') || e.id;
+    return '<' + e.tagName.toLowerCase() + (id ? ' ' + id : '') + '>';
+  }
+
   const hit = resolve();
   const el = hit.els[0];
   switch (req.op) {
     case 'count':
       return { count: hit.els.length, visible: hit.els.filter(visible).length };
     case 'locate': {
+      // The point to act on: the recorded offset in the element's box when that point is on
+      // the element; else the centre of the box, of its line boxes, or of its first child
+      // with a box (an inline <a> wrapping an image has a box smaller than the image).
       if (!el) return { found: false };
       if (!visible(el)) return { found: true, visible: false };
       el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
       const r = el.getBoundingClientRect();
-      return { found: true, visible: true, x: r.left + hit.dx, y: r.top + hit.dy, w: r.width, h: r.height };
+      const pts = [];
+      if (req.offset) pts.push([r.left + req.offset[0], r.top + req.offset[1]]);
+      pts.push([r.left + r.width / 2, r.top + r.height / 2]);
+      for (const q of el.getClientRects()) {
+        if (q.width && q.height) pts.push([q.left + q.width / 2, q.top + q.height / 2]);
+      }
+      for (const c of el.querySelectorAll('*')) {
+        const q = c.getBoundingClientRect();
+        if (q.width && q.height) { pts.push([q.left + q.width / 2, q.top + q.height / 2]); break; }
+      }
+      const doc = el.ownerDocument;
+      for (const [x, y] of pts) {
+        const h = doc.elementFromPoint(x, y);
+        if (h && (h === el || el.contains(h))) return { found: true, visible: true, x: x + hit.dx, y: y + hit.dy };
+      }
+      // Covered by something else: act where a person would have, as recorded.
+      return { found: true, visible: true, x: pts[0][0] + hit.dx, y: pts[0][1] + hit.dy };
     }
     case 'focus': {
       // Before typing: focus and select the current value so typing replaces it.

@@ -120,8 +120,6 @@ pub(crate) struct NetLog {
     ends: VecDeque<(Instant, String, End)>,
     /// Ends that settled before their start was read (should not happen; kept a while).
     orphans: HashMap<String, (Instant, End)>,
-    /// (url, method) of main-frame documents, newest last, to name page loads.
-    documents: Vec<(String, String)>,
     pub last: LastResponses,
 }
 
@@ -142,19 +140,8 @@ impl NetLog {
             pending: HashMap::new(),
             ends: VecDeque::new(),
             orphans: HashMap::new(),
-            documents: Vec::new(),
             last: LastResponses::default(),
         }
-    }
-
-    /// The method of the newest main-frame document request for `url` (GET if unknown).
-    pub fn document_method(&self, url: &str) -> &str {
-        self.documents
-            .iter()
-            .rev()
-            .find(|(u, _)| u == url)
-            .map(|(_, m)| m.as_str())
-            .unwrap_or("GET")
     }
 
     pub fn on_start(&mut self, ev: &EventRequestWillBeSent, step: u32) {
@@ -175,13 +162,6 @@ impl NetLog {
         let method = ev.request.method.clone();
         let name = request_name(&method, &url);
         let kind = classify(ev.r#type.as_ref(), &name, &self.pollers);
-        let is_main = ev.frame_id.as_ref().map(|f| f.inner()) == Some(&self.main_frame);
-        if kind == SampleKind::Document && is_main {
-            self.documents.push((url.clone(), method.clone()));
-            if self.documents.len() > 16 {
-                self.documents.remove(0);
-            }
-        }
         self.pending.entry(id.clone()).or_default().start = Some(Start {
             ts,
             method,

@@ -57,6 +57,10 @@ pub(crate) struct PageState {
 
 /// Runs one session; never returns an `Err`: every ending is an outcome.
 pub(crate) async fn run(env: SessionEnv<'_>, s: Session<'_>) -> SessionOutcome {
+    if let Err(reason) = s.flow.sources.draw(s.vars) {
+        env.sink.count("iterations.no_data", 1);
+        return SessionOutcome::Failed(reason);
+    }
     let cdp_timeout = Duration::from_secs(30);
     let ctx = tokio::time::timeout(
         cdp_timeout,
@@ -304,7 +308,7 @@ fn handle(log: &mut NetLog, timings: &mut PageTimings, state: &PageState, ev: Ev
         Ev::Failed(e) => log.on_failed(&e),
         Ev::Binding(e) if e.name == BINDING => {
             if let Some(r) = Report::parse(&e.payload) {
-                timings.on_report(r, step, |url| log.document_method(url).to_string());
+                timings.on_report(r, step);
             }
         }
         Ev::Binding(_) => {}

@@ -2,7 +2,8 @@
 //! Timing (TTFB, DOMContentLoaded, load), FCP and LCP of every top-level navigation through
 //! a CDP binding, so no navigation is missed and nothing polls the page.
 
-use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind};
+use crate::metrics::{MetricKey, Mode, Outcome, Recorder, SampleKind};
+use crate::replay::page_name;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,7 +72,7 @@ struct Candidate {
 }
 
 /// Turns a session's reports into page-load, TTFB, DOMContentLoaded, FCP and LCP samples,
-/// named like the document request (`GET http://host/path`).
+/// named by the page URL without query, as in HTTP mode.
 pub(crate) struct PageTimings {
     flow: Arc<str>,
     recorder: Recorder,
@@ -87,12 +88,16 @@ impl PageTimings {
         }
     }
 
-    /// `method`: the method of the document request for a URL.
-    pub fn on_report(&mut self, r: Report, step: u32, method: impl Fn(&str) -> String) {
+    pub fn on_report(&mut self, r: Report, step: u32) {
         let flow = self.flow.clone();
         let key = |kind: SampleKind, url: &str| {
-            let name = request_name(&method(url), url);
-            MetricKey::new(Mode::Browser, flow.clone(), Some(step), kind, name)
+            MetricKey::new(
+                Mode::Browser,
+                flow.clone(),
+                Some(step),
+                kind,
+                page_name(url),
+            )
         };
         match r {
             Report::Nav {
