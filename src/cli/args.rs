@@ -21,6 +21,33 @@ pub enum Command {
     /// Replay flows (or one URL) under a load plan, in HTTP or browser mode
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Replay a flow in HTTP mode and in browser mode under the same plan, side by side
+    #[command(after_help = COMPARE_EXAMPLES)]
+    Compare(CompareArgs),
+    /// Render report.html from a saved results.json
+    #[command(
+        after_help = "Examples:\n  throng report results/results.json\n  throng report results/results.json -o /tmp/report.html"
+    )]
+    Report {
+        /// results.json written by `throng run --out` (or `compare --out`)
+        results: PathBuf,
+        /// Where to write the page (default: report.html beside the results)
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Compare two saved runs per request name (p95, error rate); exit code 3 on regressions
+    #[command(
+        after_help = "Examples:\n  throng diff base/results.json new/results.json\n  throng diff base/results.json new/results.json --tolerance 5%"
+    )]
+    Diff {
+        /// results.json of the baseline run
+        base: PathBuf,
+        /// results.json of the run to judge
+        new: PathBuf,
+        /// Allowed p95 / error-rate growth before a row is flagged, e.g. 10% or 10
+        #[arg(long, value_name = "PERCENT", default_value = "10%")]
+        tolerance: String,
+    },
     /// Start the demo shop and replay its example flow against it (the quick start)
     #[command(
         after_help = "Examples:\n  throng demo\n  throng demo --mode both --users 20 --duration 30s"
@@ -64,6 +91,11 @@ const RUN_EXAMPLES: &str = "Examples:
   throng run flows/shop.json --arrival-rate 5 --duration 1m --max-users 200
   throng run http://127.0.0.1:8080/ --users 64 --duration 10s
   throng run flows/shop.json --threshold 'p95(page-load)<800ms' --threshold 'errors<1%'";
+
+const COMPARE_EXAMPLES: &str = "Examples:
+  throng compare flows/shop.json --users 5 --duration 1m --var password=wonderland
+  throng compare flows/browse.json --users 10 --duration 2m --concurrent --out results/
+  throng compare flows/browse.json --target http://127.0.0.1:9000 --users 2 --iterations 1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -180,6 +212,39 @@ pub struct RunArgs {
     /// Replay against this origin instead of the recorded one, e.g. http://127.0.0.1:9000
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub replay: ReplayArgs,
+    #[command(flatten)]
+    pub ui: UiArgs,
+}
+
+/// The live dashboard.
+#[derive(Debug, Clone, Args)]
+pub struct UiArgs {
+    /// Serve a live dashboard (charts, tables, stop, change users, downloads) on 127.0.0.1:8089
+    #[arg(long)]
+    pub ui: bool,
+    /// Dashboard address (implies --ui), e.g. 127.0.0.1:9000 or 0.0.0.0:8089 (all interfaces)
+    #[arg(long, value_name = "ADDR")]
+    pub ui_bind: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Flow files to replay in both modes
+    #[arg(value_name = "FLOW")]
+    pub flows: Vec<String>,
+    /// A flow with a weight, FILE:WEIGHT (repeatable)
+    #[arg(long = "flow", value_name = "FILE[:WEIGHT]")]
+    pub weighted: Vec<String>,
+    /// Replay against this origin instead of the recorded one, e.g. http://127.0.0.1:9000
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Run both modes at the same time (default: HTTP first, then browser)
+    #[arg(long)]
+    pub concurrent: bool,
     #[command(flatten)]
     pub plan: PlanArgs,
     #[command(flatten)]

@@ -5,7 +5,7 @@ use super::config::{self, InputError, Output};
 use crate::demo::{self, DemoConfig};
 use crate::metrics::{Mode, RunSummary, Sink};
 use crate::report::{self, RunMeta};
-use crate::run::{self, RunSpec};
+use crate::run::{self, RunControl, RunSpec};
 use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
@@ -55,6 +55,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let flow_names = args.flows.iter().chain(&args.weighted).cloned().collect();
     let plan_text = plan.describe();
     let spec = config::run_spec(flows, plan, mode, &args.replay)?;
+    if let Some(bind) = super::reports::ui_addr(&args.ui) {
+        let meta = RunMeta::new(flow_names, vec![mode], plan_text, 0);
+        return super::reports::run_with_dashboard(spec, &output, meta, bind).await;
+    }
     let summary = run_with_progress(spec, &output).await?;
     let meta = RunMeta::new(flow_names, vec![mode], plan_text, summary.started_unix_ms);
     finish(&summary, &output, &meta)
@@ -62,21 +66,36 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs a spec with the live progress line and Ctrl-C handling.
 pub async fn run_with_progress(spec: RunSpec, output: &Output) -> anyhow::Result<RunSummary> {
-    let sink = Sink::new();
-    let stop = CancellationToken::new();
-    let ctrl_c = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
+    let control = RunControl::default();
+    let ctrl_c = stop_on_ctrl_c(control.clone());
+    let result = run_live(spec, output, Sink::new(), control).await;
+    ctrl_c.abort();
+    result
+}
+
+/// The first Ctrl-C stops the run gracefully (its report is still written); a second one
+/// exits at once.
+pub fn stop_on_ctrl_c(control: RunControl) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping: users finish their requests, then the report is written (Ctrl-C again to force)");
+            control.stop();
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nstopping: users finish their requests, then the report is written (Ctrl-C again to force)");
-                stop.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("forced stop");
-                    std::process::exit(130);
-                }
+                eprintln!("forced stop");
+                std::process::exit(130);
             }
-        })
-    };
+        }
+    })
+}
+
+/// Runs a spec into `sink` with the live progress line (unless quiet), under `control`
+/// (stop, live user count). Ctrl-C is the caller's business ([`stop_on_ctrl_c`]).
+pub async fn run_live(
+    spec: RunSpec,
+    output: &Output,
+    sink: Sink,
+    control: RunControl,
+) -> anyhow::Result<RunSummary> {
     let describe = format!(
         "{} mode, {} flow(s), {}",
         spec.mode.as_str(),
@@ -84,28 +103,28 @@ pub async fn run_with_progress(spec: RunSpec, output: &Output) -> anyhow::Result
         spec.plan.describe()
     );
     eprintln!("throng: {describe}");
+    let done = CancellationToken::new();
     let progress = (!output.quiet).then(|| {
         let sink = sink.clone();
         let total = spec.plan.total();
-        let stop = stop.clone();
+        let done = done.clone();
         tokio::spawn(async move {
             let bar = report::Progress::new(Some(total));
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
                     _ = tick.tick() => bar.tick(&sink.live()),
-                    _ = stop.cancelled() => break,
+                    _ = done.cancelled() => break,
                 }
             }
             bar.finish();
         })
     });
-    let result = run::execute(spec, sink, stop.clone()).await;
-    stop.cancel();
+    let result = run::execute_with(spec, sink, control.clone()).await;
+    done.cancel();
     if let Some(p) = progress {
         let _ = p.await;
     }
-    ctrl_c.abort();
     result
 }
 

@@ -4,7 +4,9 @@
 
 mod args;
 mod commands;
+pub mod compare;
 pub mod config;
+mod reports;
 
 pub use args::Cli;
 pub use commands::{EXIT_BAD_INPUT, EXIT_RUN_ERROR, EXIT_THRESHOLD};
@@ -48,6 +50,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => commands::run(args).await,
         Command::Demo(args) => commands::demo(args).await,
+        Command::Compare(args) => compare::compare(args).await,
+        Command::Report { results, out } => reports::report(&results, out.as_deref()),
+        Command::Diff {
+            base,
+            new,
+            tolerance,
+        } => reports::diff(&base, &new, &tolerance),
         Command::Validate { flows } => Ok(commands::validate(&flows)?),
         Command::DemoSite(args) => commands::demo_site(args).await,
         Command::Record(_) | Command::Import { .. } => {

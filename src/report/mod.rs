@@ -3,7 +3,9 @@
 //! line and run diffs.
 
 mod charts;
+pub mod compare;
 mod csv;
+pub mod dashboard;
 mod diff;
 mod format;
 mod html;

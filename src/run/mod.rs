@@ -2,9 +2,11 @@
 //! target users; open model: arrival rate), assigns flows by weight, and stops gracefully on
 //! the plan's end or cancellation (Ctrl-C), always handing back what was measured.
 
+mod control;
 mod runner;
 mod users;
 
+pub use control::RunControl;
 pub use runner::{ModeRunner, UserState};
 
 use crate::metrics::{Mode, RunSummary, Sink};
@@ -48,6 +50,17 @@ pub async fn execute(
     sink: Sink,
     stop: CancellationToken,
 ) -> anyhow::Result<RunSummary> {
+    execute_with(spec, sink, RunControl::new(stop)).await
+}
+
+/// [`execute`] with a live control handle: the user count can be changed while running and
+/// the run stopped (`control.stop()` cancels its stop token).
+pub async fn execute_with(
+    spec: RunSpec,
+    sink: Sink,
+    control: RunControl,
+) -> anyhow::Result<RunSummary> {
+    let stop = control.stop_token().clone();
     let origins: Vec<_> = spec.flows.iter().map(|f| f.flow.origin.clone()).collect();
     let runner = ModeRunner::start(
         spec.mode,
@@ -73,6 +86,7 @@ pub async fn execute(
         run_token: stop.child_token(),
         next_id: 0,
         mix: FlowMix::new(&spec.flows.iter().map(|f| f.weight).collect::<Vec<_>>()),
+        control,
     };
     match &spec.plan.arrival {
         Arrival::Users(_) => scheduler.closed_model(&stop).await,
@@ -99,6 +113,7 @@ struct Scheduler {
     run_token: CancellationToken,
     next_id: u64,
     mix: FlowMix,
+    control: RunControl,
 }
 
 impl Scheduler {
@@ -160,7 +175,12 @@ impl Scheduler {
             if elapsed >= total {
                 return;
             }
-            let target = stages.target_at(elapsed).round() as usize;
+            // A live override (the dashboard) wins over the plan until cleared.
+            let target = match self.control.users_override() {
+                Some(n) => n as usize,
+                None => stages.target_at(elapsed).round() as usize,
+            };
+            self.control.publish_target(target);
             match plan.iterations {
                 None => {
                     while self.active.len() < target {
@@ -172,7 +192,8 @@ impl Scheduler {
                         slots_started += 1;
                         self.spawn_user(Some(n));
                     }
-                    if self.active.is_empty() && slots_started >= stages.peak().round() as usize {
+                    let planned = (stages.peak().round() as usize).max(target);
+                    if self.active.is_empty() && slots_started >= planned {
                         return;
                     }
                 }

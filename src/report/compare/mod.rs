@@ -1,0 +1,432 @@
+//! `throng compare`: the side-by-side model of an HTTP-mode and a browser-mode run of the same
+//! flow and plan (rates per user-minute by kind, latencies per kind and per name, page loads,
+//! what the target saw, the generator's own cost) and its terminal and HTML renderings.
+//!
+//! Per-mode facts a merged RunSummary cannot hold (each mode's duration, user-time and
+//! generator cost) travel as `compare.<mode>.*` counters, so `throng report results.json`
+//! rebuilds the same comparison from saved results.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hdrhistogram::Histogram;
+
+mod render;
+
+pub use render::{render_html_section, render_report_html, render_text};
+
+use crate::metrics::{new_histogram, EntrySummary, LatencyStats, Mode, RunSummary, SampleKind};
+
+/// Request kinds shown as rows, in order.
+const KINDS: [SampleKind; 6] = [
+    SampleKind::Document,
+    SampleKind::Static,
+    SampleKind::Ajax,
+    SampleKind::Polling,
+    SampleKind::Beacon,
+    SampleKind::Other,
+];
+
+/// What generating the load cost this machine during one mode's run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ModeCost {
+    /// CPU seconds (user + system) of throng itself.
+    pub cpu_self_s: f64,
+    /// CPU seconds of the processes throng started (the Chromium processes).
+    pub cpu_children_s: f64,
+    /// Peak resident memory of throng, MB.
+    pub mem_self_mb: f64,
+    /// Peak memory (proportional set size where known) of the processes throng started, MB.
+    pub mem_children_mb: f64,
+    /// Both modes ran at once: throng's own CPU and memory are shared, not this mode's alone.
+    pub shared: bool,
+}
+
+impl ModeCost {
+    pub fn cpu_s(&self) -> f64 {
+        self.cpu_self_s + self.cpu_children_s
+    }
+
+    pub fn mem_mb(&self) -> f64 {
+        self.mem_self_mb + self.mem_children_mb
+    }
+}
+
+/// Per-mode facts kept beside the entries.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ModeFacts {
+    pub duration_ms: u64,
+    /// Integral of active users over time (user-milliseconds).
+    pub user_ms: u64,
+    pub peak_users: u64,
+    pub cost: Option<ModeCost>,
+}
+
+fn counter_key(mode: Mode, what: &str) -> String {
+    format!("compare.{mode}.{what}")
+}
+
+impl ModeFacts {
+    /// Duration, user-time and peak users of a single-mode run.
+    pub fn of_run(summary: &RunSummary) -> Self {
+        ModeFacts {
+            duration_ms: u64::try_from(summary.duration.as_millis()).unwrap_or(u64::MAX),
+            user_ms: summary.series.iter().map(|s| s.users * s.interval_ms).sum(),
+            peak_users: summary.peak_users,
+            cost: None,
+        }
+    }
+
+    /// Store as `compare.<mode>.*` counters (CPU in ms, memory in KB).
+    pub fn write_counters(&self, mode: Mode, counters: &mut BTreeMap<String, u64>) {
+        let mut put = |k: &str, v: u64| {
+            counters.insert(counter_key(mode, k), v);
+        };
+        put("duration_ms", self.duration_ms);
+        put("user_ms", self.user_ms);
+        put("peak_users", self.peak_users);
+        if let Some(c) = self.cost {
+            put("cpu_self_ms", (c.cpu_self_s * 1000.0).round() as u64);
+            put(
+                "cpu_children_ms",
+                (c.cpu_children_s * 1000.0).round() as u64,
+            );
+            put("mem_self_kb", (c.mem_self_mb * 1024.0).round() as u64);
+            put(
+                "mem_children_kb",
+                (c.mem_children_mb * 1024.0).round() as u64,
+            );
+            put("cost_shared", u64::from(c.shared));
+        }
+    }
+
+    /// Read back what [`ModeFacts::write_counters`] stored; None when it was not stored.
+    pub fn from_counters(mode: Mode, counters: &BTreeMap<String, u64>) -> Option<Self> {
+        let get = |k: &str| counters.get(&counter_key(mode, k)).copied();
+        let cost = get("cpu_self_ms").map(|cpu_self| ModeCost {
+            cpu_self_s: cpu_self as f64 / 1000.0,
+            cpu_children_s: get("cpu_children_ms").unwrap_or(0) as f64 / 1000.0,
+            mem_self_mb: get("mem_self_kb").unwrap_or(0) as f64 / 1024.0,
+            mem_children_mb: get("mem_children_kb").unwrap_or(0) as f64 / 1024.0,
+            shared: get("cost_shared").unwrap_or(0) > 0,
+        });
+        Some(ModeFacts {
+            duration_ms: get("duration_ms")?,
+            user_ms: get("user_ms")?,
+            peak_users: get("peak_users").unwrap_or(0),
+            cost,
+        })
+    }
+
+    pub fn user_minutes(&self) -> f64 {
+        self.user_ms as f64 / 60_000.0
+    }
+}
+
+/// One kind's totals in one mode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KindStats {
+    pub kind: SampleKind,
+    pub count: u64,
+    pub failures: u64,
+    pub per_user_minute: f64,
+    pub latency: LatencyStats,
+}
+
+/// One request name's totals in one mode (all steps and flows merged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NameStats {
+    /// Kinds the name was counted under ("ajax", "polling"...).
+    pub kinds: Vec<SampleKind>,
+    pub count: u64,
+    pub failures: u64,
+    pub per_user_minute: f64,
+    pub latency: LatencyStats,
+}
+
+/// One mode's column of the comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModeSide {
+    pub mode: Mode,
+    pub facts: ModeFacts,
+    pub kinds: Vec<KindStats>,
+    pub names: BTreeMap<String, NameStats>,
+    pub page_load: Option<LatencyStats>,
+    pub page_loads: u64,
+    pub requests: u64,
+    pub failures: u64,
+    /// Requests that reached the target (refused and blocked ones did not), per second.
+    pub target_rps: f64,
+    /// Response bytes the target sent, per second.
+    pub target_bytes_per_s: f64,
+}
+
+impl ModeSide {
+    fn build(summary: &RunSummary, mode: Mode, facts: ModeFacts) -> Self {
+        let entries: Vec<&EntrySummary> =
+            summary.entries.iter().filter(|e| e.mode == mode).collect();
+        let user_min = facts.user_minutes();
+        let per_min = |n: u64| {
+            if user_min > 0.0 {
+                n as f64 / user_min
+            } else {
+                0.0
+            }
+        };
+        let kinds = KINDS
+            .iter()
+            .map(|&kind| {
+                let t = summary.total(Some(mode), Some(kind));
+                KindStats {
+                    kind,
+                    count: t.count,
+                    failures: t.failures,
+                    per_user_minute: per_min(t.count),
+                    latency: t.stats(),
+                }
+            })
+            .filter(|k| k.count > 0 || !matches!(k.kind, SampleKind::Beacon | SampleKind::Other))
+            .collect();
+        let mut names: BTreeMap<String, (BTreeSet<SampleKind>, u64, u64, Histogram<u64>)> =
+            BTreeMap::new();
+        let (mut requests, mut failures, mut unreached, mut bytes) = (0, 0, 0, 0);
+        for e in entries.iter().filter(|e| e.kind.is_request()) {
+            requests += e.count;
+            failures += e.failures;
+            bytes += e.bytes;
+            unreached += ["refused", "blocked"]
+                .iter()
+                .filter_map(|l| e.failures_by_outcome.get(*l))
+                .sum::<u64>();
+            let slot = names
+                .entry(e.name.clone())
+                .or_insert_with(|| (BTreeSet::new(), 0, 0, new_histogram()));
+            slot.0.insert(e.kind);
+            slot.1 += e.count;
+            slot.2 += e.failures;
+            if let Ok(h) = e.histogram() {
+                // Standard layout on both sides: adding cannot overflow the bounds.
+                let _ = slot.3.add(&h);
+            }
+        }
+        let names = names
+            .into_iter()
+            .map(|(name, (kinds, count, fails, hist))| {
+                let stats = NameStats {
+                    kinds: kinds.into_iter().collect(),
+                    count,
+                    failures: fails,
+                    per_user_minute: per_min(count),
+                    latency: LatencyStats::of(&hist),
+                };
+                (name, stats)
+            })
+            .collect();
+        let pl = summary.total(Some(mode), Some(SampleKind::PageLoad));
+        let secs = facts.duration_ms as f64 / 1000.0;
+        let per_s = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        ModeSide {
+            mode,
+            facts,
+            kinds,
+            names,
+            page_load: (pl.count > 0).then(|| pl.stats()),
+            page_loads: pl.count,
+            requests,
+            failures,
+            target_rps: per_s(requests - unreached),
+            target_bytes_per_s: per_s(bytes),
+        }
+    }
+
+    pub fn kind(&self, kind: SampleKind) -> Option<&KindStats> {
+        self.kinds.iter().find(|k| k.kind == kind)
+    }
+
+    /// CPU seconds per user-minute of load generated.
+    pub fn cpu_per_user_minute(&self) -> Option<f64> {
+        let c = self.facts.cost?;
+        let um = self.facts.user_minutes();
+        (um > 0.0).then(|| c.cpu_s() / um)
+    }
+
+    /// Peak memory per concurrent virtual user, MB.
+    pub fn mem_per_user_mb(&self) -> Option<f64> {
+        let c = self.facts.cost?;
+        (self.facts.peak_users > 0).then(|| c.mem_mb() / self.facts.peak_users as f64)
+    }
+}
+
+/// A name one mode requested and the other never did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnlyIn {
+    pub name: String,
+    pub kinds: Vec<SampleKind>,
+    pub count: u64,
+    pub per_user_minute: f64,
+}
+
+/// The whole comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    pub http: ModeSide,
+    pub browser: ModeSide,
+    /// Requests the browsers sent that the HTTP replay never did, by name.
+    pub missing_from_http: Vec<OnlyIn>,
+    /// Requests the HTTP replay sent that no browser did.
+    pub missing_from_browser: Vec<OnlyIn>,
+}
+
+fn only_in(side: &ModeSide, other: &ModeSide) -> Vec<OnlyIn> {
+    side.names
+        .iter()
+        .filter(|(name, s)| s.count > 0 && !other.names.contains_key(*name))
+        .map(|(name, s)| OnlyIn {
+            name: name.clone(),
+            kinds: s.kinds.clone(),
+            count: s.count,
+            per_user_minute: s.per_user_minute,
+        })
+        .collect()
+}
+
+impl Comparison {
+    /// Compare two single-mode runs; `costs` are (http, browser).
+    pub fn from_runs(
+        http: &RunSummary,
+        browser: &RunSummary,
+        costs: (Option<ModeCost>, Option<ModeCost>),
+    ) -> Self {
+        let mut hf = ModeFacts::of_run(http);
+        hf.cost = costs.0;
+        let mut bf = ModeFacts::of_run(browser);
+        bf.cost = costs.1;
+        let mut merged = http.clone();
+        merged.merge(browser);
+        Self::build(&merged, hf, bf)
+    }
+
+    /// The comparison held in a merged summary of both modes (as `throng compare` saves it);
+    /// None unless both modes have entries. Without saved per-mode facts, the run's duration
+    /// and per-second users stand in for both.
+    pub fn from_merged(summary: &RunSummary) -> Option<Self> {
+        let modes = summary.modes();
+        if !(modes.contains(&Mode::Http) && modes.contains(&Mode::Browser)) {
+            return None;
+        }
+        let fallback = ModeFacts::of_run(summary);
+        let facts = |m| ModeFacts::from_counters(m, &summary.counters).unwrap_or(fallback);
+        Some(Self::build(
+            summary,
+            facts(Mode::Http),
+            facts(Mode::Browser),
+        ))
+    }
+
+    fn build(merged: &RunSummary, http: ModeFacts, browser: ModeFacts) -> Self {
+        let http = ModeSide::build(merged, Mode::Http, http);
+        let browser = ModeSide::build(merged, Mode::Browser, browser);
+        Comparison {
+            missing_from_http: only_in(&browser, &http),
+            missing_from_browser: only_in(&http, &browser),
+            http,
+            browser,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{MetricKey, Outcome, Sink};
+    use std::time::Duration;
+
+    fn run(mode: Mode, names: &[(SampleKind, &str, u64)]) -> RunSummary {
+        let sink = Sink::new();
+        sink.users().inc();
+        let r = sink.recorder(0);
+        for &(kind, name, n) in names {
+            let key = MetricKey::new(mode, "f", Some(0), kind, name);
+            for i in 0..n {
+                let o = if i == 0 && kind == SampleKind::Ajax {
+                    Outcome::Refused
+                } else {
+                    Outcome::Ok
+                };
+                r.record(&key, Duration::from_millis(10 + i), o);
+            }
+        }
+        let mut s = sink.finish();
+        // One user for one minute, whatever the wall clock did.
+        s.series = vec![crate::metrics::SecondStats {
+            t_ms: 60_000,
+            interval_ms: 60_000,
+            users: 1,
+            ..Default::default()
+        }];
+        s.duration = Duration::from_secs(60);
+        s
+    }
+
+    #[test]
+    fn lists_names_only_one_mode_sent_and_rates_per_user_minute() {
+        let http = run(
+            Mode::Http,
+            &[
+                (SampleKind::Document, "GET /", 6),
+                (SampleKind::Static, "GET /old.js", 2),
+            ],
+        );
+        let browser = run(
+            Mode::Browser,
+            &[
+                (SampleKind::Document, "GET /", 6),
+                (SampleKind::Ajax, "GET /api/x", 12),
+                (SampleKind::Polling, "GET /api/poll", 30),
+            ],
+        );
+        let cost = ModeCost {
+            cpu_self_s: 1.0,
+            cpu_children_s: 3.0,
+            mem_self_mb: 10.0,
+            mem_children_mb: 90.0,
+            shared: false,
+        };
+        let c = Comparison::from_runs(&http, &browser, (None, Some(cost)));
+        let names: Vec<&str> = c
+            .missing_from_http
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        assert_eq!(names, ["GET /api/poll", "GET /api/x"]);
+        assert_eq!(c.missing_from_browser[0].name, "GET /old.js");
+        assert_eq!(
+            c.browser.kind(SampleKind::Polling).unwrap().per_user_minute,
+            30.0
+        );
+        assert_eq!(c.browser.requests, 48);
+        // The refused request never reached the target.
+        assert!((c.browser.target_rps - 47.0 / 60.0).abs() < 1e-9);
+        assert_eq!(c.browser.cpu_per_user_minute(), Some(4.0));
+        assert_eq!(c.browser.mem_per_user_mb(), Some(100.0));
+        assert_eq!(c.http.cpu_per_user_minute(), None);
+
+        // Saved as counters in a merged summary, the same comparison comes back.
+        let mut merged = http.clone();
+        merged.merge(&browser);
+        c.http
+            .facts
+            .write_counters(Mode::Http, &mut merged.counters);
+        c.browser
+            .facts
+            .write_counters(Mode::Browser, &mut merged.counters);
+        let back = Comparison::from_merged(&merged).expect("both modes");
+        assert_eq!(back.missing_from_http, c.missing_from_http);
+        assert_eq!(back.browser.facts, c.browser.facts);
+        assert!(Comparison::from_merged(&http).is_none());
+
+        let text = render_text(&c);
+        assert!(text.contains("GET /api/poll") && text.contains("polling / user-minute"));
+        let html = render_html_section(&c);
+        assert!(html.contains(r#"id="missing-from-http""#) && html.contains("GET /api/x"));
+    }
+}

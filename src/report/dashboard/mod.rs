@@ -1,0 +1,172 @@
+//! The live dashboard (`--ui`): an axum server with one self-contained page (inline CSS, JS
+//! and canvas charts, no network), JSON endpoints the page polls every second, controls
+//! (stop, start, change the user count) and downloads of the current snapshot.
+//!
+//! The dashboard only reads the run's [`Sink`]; it changes the run through [`LiveControl`],
+//! which the caller implements, and asks for new runs through [`UiCommand`]s.
+
+mod api;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::metrics::{RunSummary, Sink};
+
+use super::RunMeta;
+
+/// The default address, Locust's: loopback only.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8089";
+
+/// How the dashboard steers a running run.
+pub trait LiveControl: Send + Sync {
+    /// The user count the run aims at now (None: not a user-count plan).
+    fn target_users(&self) -> Option<u32>;
+    /// Hold this many users; false when the plan cannot (an arrival-rate plan).
+    fn set_users(&self, users: u32) -> bool;
+    /// Stop gracefully (the report is still written).
+    fn stop(&self);
+    fn is_stopping(&self) -> bool;
+}
+
+/// What the page asks of the program (the run loop owns runs, not the dashboard).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiCommand {
+    /// Start a new run with the same flows and plan; optionally hold this many users.
+    Start { users: Option<u32> },
+}
+
+/// The run the dashboard shows.
+struct Current {
+    number: u32,
+    sink: Sink,
+    control: Arc<dyn LiveControl>,
+    meta: RunMeta,
+    total: Option<Duration>,
+    finished: Option<RunSummary>,
+}
+
+struct Shared {
+    current: Mutex<Option<Current>>,
+    commands: mpsc::UnboundedSender<UiCommand>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Option<Current>> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running dashboard server. Dropping it leaves the server to the runtime; call
+/// [`Dashboard::shutdown`] to stop it.
+pub struct Dashboard {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    commands: Option<mpsc::UnboundedReceiver<UiCommand>>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Dashboard {
+    /// Bind `addr` (port 0 picks a free port) and serve in the background.
+    pub async fn serve(addr: SocketAddr) -> anyhow::Result<Dashboard> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the dashboard to {addr}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            current: Mutex::new(None),
+            commands: tx,
+        });
+        let app = router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Dashboard {
+            addr,
+            shared,
+            commands: Some(rx),
+            stop,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Show a new run (its sink is read live).
+    pub fn show_run(
+        &self,
+        sink: Sink,
+        control: Arc<dyn LiveControl>,
+        meta: RunMeta,
+        total: Option<Duration>,
+    ) {
+        let mut cur = self.shared.lock();
+        let number = cur.as_ref().map_or(1, |c| c.number + 1);
+        *cur = Some(Current {
+            number,
+            sink,
+            control,
+            meta,
+            total,
+            finished: None,
+        });
+    }
+
+    /// The shown run ended with this summary.
+    pub fn finished(&self, summary: RunSummary) {
+        if let Some(c) = self.shared.lock().as_mut() {
+            c.finished = Some(summary);
+        }
+    }
+
+    /// The page's requests for new runs (taken once).
+    pub fn commands(&mut self) -> mpsc::UnboundedReceiver<UiCommand> {
+        self.commands.take().expect("dashboard commands taken once")
+    }
+
+    /// Stop serving (in-flight requests finish, at most 2 s).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+const PAGE: &str = include_str!("page.html");
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(|| async { axum::response::Html(PAGE) }))
+        .route("/api/live", get(api::live))
+        .route("/api/stats", get(api::stats))
+        .route("/api/stop", post(api::stop))
+        .route("/api/users", post(api::users))
+        .route("/api/start", post(api::start))
+        .route("/download/{file}", get(api::download))
+        .with_state(shared)
+}
