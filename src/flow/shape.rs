@@ -79,11 +79,120 @@ pub(crate) fn check(r: &Reporter<'_>) -> Result<(), FlowError> {
         ));
     };
     // A missing or non-list `steps` is left to serde, which reports it with its path.
-    let Some(Value::Array(steps)) = obj.get("steps") else {
-        return Ok(());
+    if let Some(Value::Array(steps)) = obj.get("steps") {
+        for (i, step) in steps.iter().enumerate() {
+            check_step(r, &root.key("steps").index(i), step)?;
+        }
+    }
+    known_shapes(r, r.value, &root, Node::Flow)
+}
+
+/// The containers of the model whose fields are known, for [`known_shapes`].
+#[derive(Clone, Copy)]
+enum Node {
+    Flow,
+    Step,
+    Event,
+    Network,
+    Request,
+    Poller,
+    Check,
+    Variable,
+    Extract,
+    Csv,
+    Secret,
+}
+
+/// Where serde is laxer than the schema, in known fields: serde reads `null` as an absent
+/// optional field and accepts a list in place of an object (`[200]` as a check). The schema,
+/// like the Recorder, has neither, so both are rejected here and the loader never accepts what
+/// the schema refuses. Unknown fields (and customStep `parameters`) may hold anything.
+fn known_shapes(r: &Reporter<'_>, v: &Value, path: &JsonPath, node: Node) -> Result<(), FlowError> {
+    let Value::Object(obj) = v else {
+        return Err(r.bad(path, &format!("must be an object (got {})", kind_of(v))));
     };
-    for (i, step) in steps.iter().enumerate() {
-        check_step(r, &root.key("steps").index(i), step)?;
+    let (keys, children): (&[&str], &[(&str, Node, bool)]) = match node {
+        Node::Flow => (
+            &[
+                "format",
+                "title",
+                "origin",
+                "selectorAttribute",
+                "timeout",
+                "dwellMs",
+            ],
+            &[
+                ("variables", Node::Variable, true),
+                ("steps", Node::Step, true),
+            ],
+        ),
+        Node::Step => (
+            &["type", "timeout", "frame", "target", "thinkTimeMs"],
+            &[
+                ("assertedEvents", Node::Event, true),
+                ("network", Node::Network, false),
+                ("checks", Node::Check, true),
+            ],
+        ),
+        Node::Event => (&["type", "url", "title"], &[]),
+        Node::Network => (
+            &[],
+            &[
+                ("requests", Node::Request, true),
+                ("polling", Node::Poller, true),
+            ],
+        ),
+        Node::Request => (
+            &[
+                "id",
+                "kind",
+                "resourceType",
+                "method",
+                "url",
+                "headers",
+                "body",
+                "status",
+                "initiator",
+                "external",
+            ],
+            &[],
+        ),
+        Node::Poller => (&["method", "url", "periodMs", "headers", "body"], &[]),
+        Node::Check => (&["status", "bodyContains", "bodyNotContains"], &[]),
+        Node::Variable => (
+            &["name", "oneOf", "value", "order"],
+            &[
+                ("extract", Node::Extract, false),
+                ("csv", Node::Csv, false),
+                ("secret", Node::Secret, false),
+            ],
+        ),
+        Node::Extract => (
+            &["from", "css", "attr", "regex", "jsonPointer", "header"],
+            &[],
+        ),
+        Node::Csv => (&["file", "column"], &[]),
+        Node::Secret => (&["env"], &[]),
+    };
+    for key in keys.iter().chain(children.iter().map(|(k, _, _)| k)) {
+        if obj.get(*key).is_some_and(Value::is_null) {
+            return Err(r.bad(
+                &path.key(key),
+                "must not be null (leave the field out instead)",
+            ));
+        }
+    }
+    for &(key, child, is_list) in children {
+        let child_path = path.key(key);
+        match obj.get(key) {
+            Some(Value::Array(items)) if is_list => {
+                for (i, item) in items.iter().enumerate() {
+                    known_shapes(r, item, &child_path.index(i), child)?;
+                }
+            }
+            Some(item) if !is_list => known_shapes(r, item, &child_path, child)?,
+            _ => {}
+        }
     }
     Ok(())
 }

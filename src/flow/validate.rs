@@ -58,14 +58,15 @@ pub(crate) fn check(flow: &Flow, r: &R<'_>) -> Res {
 }
 
 fn check_origin(r: &R<'_>, path: &JsonPath, origin: &str) -> Res {
-    let ok = url::Url::parse(origin).ok().filter(|u| {
-        matches!(u.scheme(), "http" | "https")
-            && u.host().is_some()
-            && u.path() == "/"
-            && u.query().is_none()
-            && u.fragment().is_none()
-    });
-    if ok.is_none() {
+    // Textual shape first (url would accept `http:80` or `http://h/.`), then a real parse.
+    let lower = origin.to_ascii_lowercase();
+    let authority = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+        .map(|rest| rest.strip_suffix('/').unwrap_or(rest));
+    let shaped = authority.is_some_and(|a| !a.is_empty() && !a.contains(['/', '?', '#']));
+    let has_host = url::Url::parse(origin).is_ok_and(|u| u.host().is_some());
+    if !shaped || !has_host {
         return Err(r.bad(
             path,
             &format!(
@@ -316,7 +317,7 @@ impl StepCtx<'_> {
                         return Err(r.bad(&path.key(key), "must be > 0"));
                     }
                 }
-                if !(*device_scale_factor > 0.0) {
+                if *device_scale_factor <= 0.0 {
                     return Err(r.bad(&path.key("deviceScaleFactor"), "must be > 0"));
                 }
             }
@@ -349,13 +350,13 @@ impl StepCtx<'_> {
                 upload,
                 latency,
             } => {
-                // The Recorder writes -1 for "no limit" on throughput.
+                // The Recorder writes -1 for "no limit" on throughput (JSON has no NaN).
                 for (key, v, min) in [
                     ("download", *download, -1.0),
                     ("upload", *upload, -1.0),
                     ("latency", *latency, 0.0),
                 ] {
-                    if !(v >= min) {
+                    if v < min {
                         return Err(r.bad(&path.key(key), &format!("must be at least {min}")));
                     }
                 }
