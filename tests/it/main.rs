@@ -1,6 +1,7 @@
 //! throng's integration tests: one binary, in-process where possible, against the demo site.
 
 mod browser_replay;
+mod cli;
 mod demo_site;
 mod flow_files;
 mod http_replay;
