@@ -24,6 +24,10 @@ const DEMO_PASSWORD: &str = "wonderland";
 pub fn validate(flows: &[std::path::PathBuf]) -> Result<ExitCode, InputError> {
     let mut first_error = None;
     for path in flows {
+        if is_json_schema(path) {
+            println!("{}: the flow JSON Schema (not a flow), skipped", path.display());
+            continue;
+        }
         match crate::flow::load(path) {
             Ok(loaded) => println!("{}", loaded.summary()),
             Err(e) => {
@@ -36,6 +40,17 @@ pub fn validate(flows: &[std::path::PathBuf]) -> Result<ExitCode, InputError> {
         None => ExitCode::SUCCESS,
         Some(_) => ExitCode::from(EXIT_BAD_INPUT),
     })
+}
+
+/// `flows/schema.json` sits beside the flows, so `throng validate flows/*.json` must pass it by.
+fn is_json_schema(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("$schema")?.as_str().map(|s| s.contains("json-schema.org")))
+        .unwrap_or(false)
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
