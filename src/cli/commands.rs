@@ -25,7 +25,10 @@ pub fn validate(flows: &[std::path::PathBuf]) -> Result<ExitCode, InputError> {
     let mut first_error = None;
     for path in flows {
         if is_json_schema(path) {
-            println!("{}: the flow JSON Schema (not a flow), skipped", path.display());
+            println!(
+                "{}: the flow JSON Schema (not a flow), skipped",
+                path.display()
+            );
             continue;
         }
         match crate::flow::load(path) {
@@ -49,7 +52,11 @@ fn is_json_schema(path: &Path) -> bool {
     };
     serde_json::from_str::<serde_json::Value>(&text)
         .ok()
-        .and_then(|v| v.get("$schema")?.as_str().map(|s| s.contains("json-schema.org")))
+        .and_then(|v| {
+            v.get("$schema")?
+                .as_str()
+                .map(|s| s.contains("json-schema.org"))
+        })
         .unwrap_or(false)
 }
 

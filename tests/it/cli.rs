@@ -29,7 +29,10 @@ fn help_lists_every_subcommand_with_a_description() {
     }
     let (code, stdout, _) = throng(&["run", "--help"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("Examples:") && stdout.contains("--stages"), "{stdout}");
+    assert!(
+        stdout.contains("Examples:") && stdout.contains("--stages"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -46,34 +49,73 @@ fn validate_passes_the_example_flows_and_skips_the_schema() {
     args.extend(flows.iter().map(String::as_str));
     let (code, stdout, stderr) = throng(&args);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("flows/shop.json: \"") && stdout.contains("steps"), "{stdout}");
-    assert!(stdout.contains("flows/schema.json: the flow JSON Schema"), "{stdout}");
+    assert!(
+        stdout.contains("flows/shop.json: \"") && stdout.contains("steps"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("flows/schema.json: the flow JSON Schema"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn a_broken_flow_is_one_located_line_and_exit_2() {
-    let (code, stdout, stderr) = throng(&["validate", "tests/fixtures/flows/invalid/empty_selectors.json"]);
+    let (code, stdout, stderr) = throng(&[
+        "validate",
+        "tests/fixtures/flows/invalid/empty_selectors.json",
+    ]);
     assert_eq!(code, 2);
     assert!(stdout.is_empty());
     assert_eq!(
         stderr.trim(),
         "tests/fixtures/flows/invalid/empty_selectors.json:16:7: step 3 (click): `selectors` must be a non-empty list"
     );
-    let (code, _, stderr) = throng(&["run", "tests/fixtures/flows/invalid/empty_selectors.json", "-q"]);
+    let (code, _, stderr) = throng(&[
+        "run",
+        "tests/fixtures/flows/invalid/empty_selectors.json",
+        "-q",
+    ]);
     assert_eq!(code, 2);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("throng: tests/fixtures/flows/invalid/empty_selectors.json:16:7:"), "{stderr}");
+    assert!(
+        stderr.starts_with("throng: tests/fixtures/flows/invalid/empty_selectors.json:16:7:"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn bad_flags_name_the_flag() {
     for (args, needle) in [
-        (vec!["run", "http://127.0.0.1:9/", "--duration", "5x"], "--duration"),
-        (vec!["run", "http://127.0.0.1:9/", "--users", "0"], "--users"),
-        (vec!["run", "http://127.0.0.1:9/", "--think", "2s..1s"], "--think"),
-        (vec!["run", "http://127.0.0.1:9/", "--threshold", "p95(page-load)<<1s"], "--threshold"),
-        (vec!["run", "http://127.0.0.1:9/", "--var", "novalue"], "--var"),
-        (vec!["run", "flows/shop.json", "--target", "ftp://x"], "--target"),
+        (
+            vec!["run", "http://127.0.0.1:9/", "--duration", "5x"],
+            "--duration",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:9/", "--users", "0"],
+            "--users",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:9/", "--think", "2s..1s"],
+            "--think",
+        ),
+        (
+            vec![
+                "run",
+                "http://127.0.0.1:9/",
+                "--threshold",
+                "p95(page-load)<<1s",
+            ],
+            "--threshold",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:9/", "--var", "novalue"],
+            "--var",
+        ),
+        (
+            vec!["run", "flows/shop.json", "--target", "ftp://x"],
+            "--target",
+        ),
         (vec!["run", "nope.json"], "nope.json"),
         (vec!["demo-site", "--latency-ms", "9-1"], "--latency-ms"),
     ] {
