@@ -10,7 +10,7 @@ use throng::demo::Stats;
 use throng::flow::Flow;
 use throng::metrics::{Mode, RunSummary, SampleKind, Sink};
 use throng::plan::ThinkPolicy;
-use throng::replay::browser::{BrowserOptions, BrowserPool, Session, SessionOutcome};
+use throng::replay::browser::{BrowserKind, BrowserOptions, BrowserPool, Session, SessionOutcome};
 use throng::replay::{PreparedFlow, VarSources, Vars};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -131,13 +131,26 @@ fn demo_by_kind(stats: &Stats) -> BTreeMap<&'static str, u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_kind_request_counts_equal_the_demo_sites_and_every_navigation_has_page_load() {
+    truth(BrowserKind::HeadlessShell).await;
+}
+
+/// Full Chromium also fetches the page's favicon (resource type Other, counted as static
+/// from its image response); the headless shell never asks for it. Counts match either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_kind_request_counts_equal_the_demo_sites_with_full_chromium() {
+    truth(BrowserKind::Chromium).await;
+}
+
+async fn truth(kind: BrowserKind) {
     let site = demo().await;
     let base = site.base_url();
     let flow = prepared(&base, browse_flow(&base));
     let sink = Sink::new();
-    let pool = BrowserPool::launch(options(2, 2), sink.clone())
-        .await
-        .expect("pool");
+    let opts = BrowserOptions {
+        kind: Some(kind),
+        ..options(2, 2)
+    };
+    let pool = BrowserPool::launch(opts, sink.clone()).await.expect("pool");
     site.reset_stats();
     // 2.5 s dwell: one notifications poll per session, counted as polling.
     let outcomes = run_sessions(&pool, &sink, &flow, 6, 4, Duration::from_millis(2500)).await;

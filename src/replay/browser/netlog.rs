@@ -43,6 +43,15 @@ pub(crate) fn classify(
     }
 }
 
+/// A response type that makes an `Other` request a static asset: full Chromium fetches the
+/// page's favicon with resource type Other (the headless shell does not fetch it at all).
+fn is_static_mime(mime: &str) -> bool {
+    mime.starts_with("image/")
+        || mime.starts_with("font/")
+        || mime == "text/css"
+        || mime.contains("javascript")
+}
+
 /// How a failed load is counted; None for a request the browser itself cancelled
 /// (navigation away, tab closed), which is not a failure of the target.
 pub(crate) fn failure_outcome(
@@ -91,6 +100,7 @@ enum End {
 struct Pending {
     start: Option<Start>,
     status: Option<u16>,
+    mime: Option<String>,
     cached: bool,
 }
 
@@ -195,6 +205,7 @@ impl NetLog {
             .entry(ev.request_id.inner().clone())
             .or_default();
         entry.status = Some(status);
+        entry.mime = Some(ev.response.mime_type.clone());
         entry.cached |= cached;
     }
 
@@ -295,11 +306,15 @@ impl NetLog {
         if outcome == Outcome::Blocked {
             self.sink.count("requests.blocked", 1);
         }
+        let kind = match (start.kind, p.mime.as_deref()) {
+            (SampleKind::Other, Some(mime)) if is_static_mime(mime) => SampleKind::Static,
+            (kind, _) => kind,
+        };
         let key = MetricKey::new(
             Mode::Browser,
             self.flow.clone(),
             Some(start.step),
-            start.kind,
+            kind,
             request_name(&start.method, &start.url),
         );
         let latency = Duration::from_secs_f64((end_ts - start.ts).max(0.0));
@@ -355,6 +370,13 @@ mod tests {
         ] {
             assert_eq!(classify(Some(&t), "GET x", &none), k, "{t:?}");
         }
+    }
+
+    #[test]
+    fn an_other_request_answered_with_an_image_is_static() {
+        assert!(is_static_mime("image/x-icon"));
+        assert!(is_static_mime("text/javascript"));
+        assert!(!is_static_mime("application/json"));
     }
 
     #[test]
