@@ -134,6 +134,9 @@ pub struct PlanArgs {
     /// arrivals per second with --arrival-rate)
     #[arg(long, value_name = "STAGES", conflicts_with_all = ["users", "ramp"])]
     pub stages: Option<String>,
+    /// A plan file with stages of users or of arrivals per second (see docs in src/plan/file.rs)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["users", "ramp", "stages", "duration", "arrival_rate"])]
+    pub plan: Option<PathBuf>,
     /// Open model: new user sessions started per second (each runs the flow once)
     #[arg(long, value_name = "PER_SECOND")]
     pub arrival_rate: Option<f64>,
@@ -152,9 +155,10 @@ pub struct PlanArgs {
     /// Keep the tab open this long after the last step (pollers keep running)
     #[arg(long, value_name = "DURATION")]
     pub dwell: Option<String>,
-    /// Let users finish their iteration this long after the plan ends
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
-    pub grace: String,
+    /// Let users finish their iteration this long after the plan ends (default: 0s with
+    /// --users, 30s with --arrival-rate, where every arrival should complete its flow)
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
 }
 
 /// Mode and target flags shared by `run` and `demo`.

@@ -91,7 +91,12 @@ pub fn plan(
             }
         }
     };
-    let arrival = if args.arrival_rate.is_some() {
+    let arrival = if let Some(path) = &args.plan {
+        if args.iterations.is_some() {
+            return Err(bad("--iterations does not combine with --plan"));
+        }
+        crate::plan::load_plan_file(path, args.max_users).map_err(bad)?
+    } else if args.arrival_rate.is_some() {
         if args.iterations.is_some() {
             return Err(bad("--iterations applies to --users; with --arrival-rate each arrival runs the flow once"));
         }
@@ -102,6 +107,7 @@ pub fn plan(
     } else {
         Arrival::Users(stages)
     };
+    let open_model = matches!(arrival, Arrival::Rate { .. });
     if args.iterations == Some(0) {
         return Err(bad("--iterations must be at least 1"));
     }
@@ -126,7 +132,11 @@ pub fn plan(
             .as_deref()
             .map(|d| flag_duration("--dwell", d))
             .transpose()?,
-        grace: flag_duration("--grace", &args.grace)?,
+        grace: match &args.grace {
+            Some(text) => flag_duration("--grace", text)?,
+            None if open_model => Duration::from_secs(30),
+            None => Duration::ZERO,
+        },
     })
 }
 

@@ -2,11 +2,13 @@
 //! how many iterations they run and which flow each one follows.
 
 mod duration;
+mod file;
 mod mix;
 mod stages;
 mod think;
 
 pub use duration::{format_duration, parse_duration};
+pub use file::load_plan_file;
 pub use mix::FlowMix;
 pub use stages::{Stage, Stages};
 pub use think::ThinkPolicy;

@@ -1,0 +1,120 @@
+//! Plan files (`--plan plan.json`): stages as a list, for step loads, spikes and arrival-rate
+//! shapes that are too long for a flag.
+//!
+//! ```json
+//! {"model": "users", "stages": [{"target": 10, "duration": "30s"}, {"target": 50, "duration": "2m"}]}
+//! {"model": "rate", "maxUsers": 500, "stages": [{"target": 2, "duration": "1m"}, {"target": 20, "duration": "5m"}]}
+//! ```
+
+use super::{parse_duration, Arrival, Stage, Stages};
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PlanFile {
+    #[serde(default)]
+    model: Model,
+    #[serde(default)]
+    max_users: Option<u32>,
+    stages: Vec<StageEntry>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+enum Model {
+    /// Stage targets are concurrent users.
+    #[default]
+    Users,
+    /// Stage targets are new sessions per second.
+    Rate,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageEntry {
+    target: f64,
+    duration: String,
+}
+
+/// Reads a plan file into an arrival shape; errors are one line with file:line:col.
+pub fn load_plan_file(path: &Path, default_max_users: u32) -> Result<Arrival, String> {
+    let label = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{label}: cannot read: {e}"))?;
+    let file: PlanFile = serde_json::from_str(&text).map_err(|e| {
+        let msg = e.to_string();
+        // serde_json appends " at line L column C"; put the position up front instead.
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        format!("{label}:{}:{}: {msg}", e.line(), e.column())
+    })?;
+    if file.stages.is_empty() {
+        return Err(format!("{label}: `stages` must be a non-empty list"));
+    }
+    let mut stages = Vec::new();
+    for (i, entry) in file.stages.iter().enumerate() {
+        if !(entry.target.is_finite() && entry.target >= 0.0) {
+            return Err(format!("{label}: stages[{i}].target must be a number >= 0"));
+        }
+        let duration = parse_duration(&entry.duration)
+            .map_err(|e| format!("{label}: stages[{i}].duration: {e}"))?;
+        stages.push(Stage {
+            target: entry.target,
+            duration,
+        });
+    }
+    let stages = Stages(stages);
+    if stages.total().is_zero() {
+        return Err(format!("{label}: the stages last 0s in all"));
+    }
+    Ok(match file.model {
+        Model::Users => Arrival::Users(stages),
+        Model::Rate => Arrival::Rate {
+            stages,
+            max_users: file.max_users.unwrap_or(default_max_users).max(1),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn reads_user_and_rate_plans() {
+        let f =
+            write(r#"{"stages":[{"target":10,"duration":"30s"},{"target":0,"duration":"10s"}]}"#);
+        let Arrival::Users(s) = load_plan_file(f.path(), 100).unwrap() else {
+            panic!("users model")
+        };
+        assert_eq!(s.total(), Duration::from_secs(40));
+        let f = write(r#"{"model":"rate","maxUsers":7,"stages":[{"target":2.5,"duration":"1m"}]}"#);
+        let Arrival::Rate { stages, max_users } = load_plan_file(f.path(), 100).unwrap() else {
+            panic!("rate model")
+        };
+        assert_eq!((stages.peak(), max_users), (2.5, 7));
+    }
+
+    #[test]
+    fn errors_are_located_one_liners() {
+        let f = write("{\"stages\":[\n{\"target\":\"ten\",\"duration\":\"30s\"}]}");
+        let err = load_plan_file(f.path(), 1).unwrap_err();
+        assert!(err.contains(":2:"), "{err}");
+        assert!(err.contains("invalid type"), "{err}");
+        assert!(!err.contains('\n'));
+        let f = write(r#"{"stages":[{"target":1,"duration":"5 parsecs"}]}"#);
+        assert!(load_plan_file(f.path(), 1)
+            .unwrap_err()
+            .contains("stages[0].duration"));
+        let f = write(r#"{"stages":[],"extra":1}"#);
+        assert!(load_plan_file(f.path(), 1)
+            .unwrap_err()
+            .contains("unknown field `extra`"));
+    }
+}
