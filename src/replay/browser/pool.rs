@@ -57,6 +57,7 @@ impl BrowserPool {
             return Err(BrowserError::NoDisplay);
         }
         let (processes, per_process) = pool_size(opts.processes, opts.sessions_per_process);
+        super::process::sweep_stale_profiles();
         let spec = LaunchSpec {
             kind,
             path: path.clone(),

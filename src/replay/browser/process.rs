@@ -31,6 +31,47 @@ const WATCHDOG_EVERY: Duration = Duration::from_secs(5);
 /// a saturated 2-core machine can be slow without being stuck).
 const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(20);
 
+const PROFILE_PREFIX: &str = "throng-chrome-";
+const OWNER_FILE: &str = "throng-owner";
+
+/// "pid starttime" of a process ("pid gone" once exited): pids are reused, start times are not.
+fn process_identity(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    match (fields.first(), fields.get(19)) {
+        (Some(state), Some(start)) if *state != "Z" => format!("{pid} {start}"),
+        _ => format!("{pid} gone"),
+    }
+}
+
+/// Removes temporary profiles left by a throng that was killed (SIGKILL skips every
+/// clean-up; the browsers themselves die with it through PR_SET_PDEATHSIG).
+pub(crate) fn sweep_stale_profiles() {
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let is_ours = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(PROFILE_PREFIX);
+        let Ok(owner) = std::fs::read_to_string(path.join(OWNER_FILE)) else {
+            continue;
+        };
+        let alive = owner
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|pid| process_identity(pid) == owner);
+        if is_ours && !alive {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// What every process of a pool is started with.
 #[derive(Debug, Clone)]
 pub(crate) struct LaunchSpec {
@@ -117,9 +158,14 @@ impl ChromeProcess {
         seq: u64,
     ) -> Result<Arc<Self>, BrowserError> {
         let profile = tempfile::Builder::new()
-            .prefix("throng-chrome-")
+            .prefix(PROFILE_PREFIX)
             .tempdir()
             .map_err(BrowserError::Profile)?;
+        // Who owns this profile, so a later run can remove it if throng was killed.
+        let _ = std::fs::write(
+            profile.path().join(OWNER_FILE),
+            process_identity(std::process::id()),
+        );
         let log_path = profile.path().join("chrome-stderr.log");
         let log = std::fs::File::create(&log_path).map_err(BrowserError::Profile)?;
         let mut cmd = Command::new(&spec.path);
