@@ -6,6 +6,7 @@ mod args;
 mod commands;
 pub mod compare;
 pub mod config;
+mod record;
 mod reports;
 
 pub use args::Cli;
@@ -59,9 +60,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => reports::diff(&base, &new, &tolerance),
         Command::Validate { flows } => Ok(commands::validate(&flows)?),
         Command::DemoSite(args) => commands::demo_site(args).await,
-        Command::Record(_) | Command::Import { .. } => {
-            anyhow::bail!("recording and import are not wired up yet")
-        }
+        Command::Record(args) => record::record(args).await,
+        Command::Import { file, out } => record::import(&file, &out),
     }
 }
 

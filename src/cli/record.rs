@@ -1,0 +1,71 @@
+//! `throng record` and `throng import`: thin wrappers over the `throng-recorder` crate that
+//! check the written flow with throng's own loader.
+
+use super::args::RecordArgs;
+use super::config::InputError;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use throng_recorder::{import_file, record as record_flow, write_json_atomic, RecordOptions};
+
+/// The recording browser: `--chrome`, then `$CHROME`, then full Chromium on PATH (a person
+/// records in the real browser, not the headless shell).
+fn recording_browser(explicit: Option<PathBuf>) -> Result<PathBuf, InputError> {
+    if let Some(path) = explicit.or_else(|| std::env::var_os("CHROME").map(PathBuf::from)) {
+        return Ok(path);
+    }
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Some(found) = which(name) {
+            return Ok(found);
+        }
+    }
+    Err(InputError(
+        "no Chromium to record with: install it with `apt-get install chromium`, or pass --chrome PATH".into(),
+    ))
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = RecordOptions::new(args.url, args.out.clone());
+    opts.headless = args.headless;
+    opts.chrome = recording_browser(args.chrome)?;
+    if !args.selector_attribute.is_empty() {
+        opts.selector_attributes = args.selector_attribute;
+    }
+    opts.secrets = args.secret;
+    opts.on_ready = Some(Box::new(|ws_url| {
+        // Tests and other CDP clients read this line to drive a headless recording.
+        println!("devtools: {ws_url}");
+        eprintln!("recording: click through the site; close the window or press Ctrl-C to finish");
+    }));
+    let summary = record_flow(opts).await?;
+    eprintln!(
+        "wrote {}: {} steps, {} requests, {} pollers, {} variables",
+        summary.out.display(),
+        summary.steps,
+        summary.requests,
+        summary.pollers,
+        summary.variables
+    );
+    check_written(&args.out)
+}
+
+pub fn import(file: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let flow = import_file(file).map_err(|e| InputError(e.to_string()))?;
+    write_json_atomic(out, &flow)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    check_written(out)
+}
+
+/// A written flow must load in throng; print its summary line.
+fn check_written(out: &Path) -> anyhow::Result<ExitCode> {
+    let loaded = crate::flow::load(out)?;
+    println!("{}", loaded.summary());
+    Ok(ExitCode::SUCCESS)
+}
