@@ -78,13 +78,14 @@ impl VarSources {
             return Ok(Some(list(values.clone())));
         }
         if let Some(csv) = &var.csv {
-            let values = read_csv_column(&flow_dir.join(&csv.file), &csv.column).map_err(
-                |reason| VarError::Csv {
-                    name: var.name.clone(),
-                    file: csv.file.clone(),
-                    reason,
-                },
-            )?;
+            let values =
+                read_csv_column(&flow_dir.join(&csv.file), &csv.column).map_err(|reason| {
+                    VarError::Csv {
+                        name: var.name.clone(),
+                        file: csv.file.clone(),
+                        reason,
+                    }
+                })?;
             return Ok(Some(list(values)));
         }
         if let Some(secret) = &var.secret {
@@ -119,14 +120,14 @@ impl VarSources {
                     ValueOrder::RoundRobin => {
                         values[next.fetch_add(1, Ordering::Relaxed) % values.len()].clone()
                     }
-                    ValueOrder::Random => {
-                        values[rand::rng().random_range(0..values.len())].clone()
-                    }
+                    ValueOrder::Random => values[rand::rng().random_range(0..values.len())].clone(),
                     ValueOrder::Unique => {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         match values.get(i) {
                             Some(v) => v.clone(),
-                            None => return Err(format!("variable `{name}`: unique values exhausted")),
+                            None => {
+                                return Err(format!("variable `{name}`: unique values exhausted"))
+                            }
                         }
                     }
                 },
@@ -140,10 +141,12 @@ impl VarSources {
 fn read_csv_column(path: &Path, column: &str) -> Result<Vec<String>, String> {
     let mut reader = csv::Reader::from_path(path).map_err(|e| csv_reason(&e))?;
     let headers = reader.headers().map_err(|e| csv_reason(&e))?.clone();
-    let index = headers
-        .iter()
-        .position(|h| h == column)
-        .ok_or_else(|| format!("no column `{column}` (columns: {})", headers.iter().collect::<Vec<_>>().join(", ")))?;
+    let index = headers.iter().position(|h| h == column).ok_or_else(|| {
+        format!(
+            "no column `{column}` (columns: {})",
+            headers.iter().collect::<Vec<_>>().join(", ")
+        )
+    })?;
     let mut values = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| csv_reason(&e))?;
@@ -277,6 +280,9 @@ mod tests {
         let err = VarSources::prepare(&flow, Path::new("/nonexistent"), &HashMap::new())
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("variable `user`: CSV file nope.csv: No such file"), "{err}");
+        assert!(
+            err.starts_with("variable `user`: CSV file nope.csv: No such file"),
+            "{err}"
+        );
     }
 }
