@@ -186,9 +186,16 @@
   function textSelector(el) {
     var text = textOf(el);
     if (!text || text.length > 64 || el.localName === 'input' || el.localName === 'textarea' || el.localName === 'select') { return null; }
-    var same = 0, all = document.querySelectorAll(el.localName);
-    for (var i = 0; i < all.length && same < 2; i++) { if (textOf(all[i]) === text) { same++; } }
-    return same === 1 ? 'text/' + text : null;
+    // A text selector finds the innermost elements containing the text: it must find this one.
+    var hits = 0, all = document.body ? document.body.querySelectorAll('*') : [];
+    for (var i = 0; i < all.length && hits < 2; i++) {
+      var e = all[i];
+      if ((e.textContent || '').indexOf(text) < 0 || textOf(e).indexOf(text) < 0) { continue; }
+      var inner = false;
+      for (var c = e.firstElementChild; c && !inner; c = c.nextElementSibling) { inner = textOf(c).indexOf(text) >= 0; }
+      if (!inner) { hits += (e === el || el.contains(e)) ? 1 : 2; }
+    }
+    return hits === 1 ? 'text/' + text : null;
   }
   function selectorsFor(el) {
     var out = [];
@@ -323,7 +330,8 @@
   });
   var scrollTimers = new Map();
   window.addEventListener('scroll', function (e) {
-    if (Date.now() - lastUserInput > 1500) { return; }
+    // Only scrolls right after a person's input: not script scrolls or scroll anchoring.
+    if (Date.now() - lastUserInput > 700) { return; }
     var target = e.target === document ? null : e.target;
     var key = target || document;
     clearTimeout(scrollTimers.get(key));
@@ -334,7 +342,7 @@
       } else {
         send({ type: 'scroll', x: Math.round(window.scrollX), y: Math.round(window.scrollY) });
       }
-    }, 250));
+    }, 400));
   }, { capture: true, passive: true });
 
   // Leaving the page: whatever was typed and not yet reported goes now.

@@ -169,6 +169,14 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> std::io::Result
     let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
     text.push('\n');
     tmp.write_all(text.as_bytes())?;
+    // A flow is an ordinary file (temp files start private): keep the old file's mode, else 0644.
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::Permissions::from_mode(0o644)
+        });
+    tmp.as_file().set_permissions(mode)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

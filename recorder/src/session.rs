@@ -134,6 +134,16 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
         }
     };
 
+    // A tab that goes away with its browser is the browser going away.
+    let ended = match ended {
+        EndReason::TabClosed => {
+            match tokio::time::timeout(Duration::from_secs(1), browser.exited()).await {
+                Ok(()) => EndReason::BrowserExited,
+                Err(_) => EndReason::TabClosed,
+            }
+        }
+        other => other,
+    };
     if matches!(ended, EndReason::Stopped | EndReason::Interrupted) {
         // Typed values not yet committed (no blur, no Enter) are still in the page.
         for ctx in live.contexts.clone() {

@@ -1,6 +1,10 @@
 //! The recorder against the demo site: a headless recording driven over CDP with trusted input
 //! events, a HAR built from a real browser's network events and imported, and bad input.
 
+mod bad_input;
+mod examples;
+mod har;
+
 use crate::support;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -39,11 +43,15 @@ async fn start_recording(url: &str, out: &Path) -> Recording {
 struct Driver {
     cdp: Arc<Cdp>,
     session: String,
-    events: mpsc::UnboundedReceiver<Event>,
 }
 
 impl Driver {
     async fn connect(ws_url: &str) -> Driver {
+        Self::connect_with_events(ws_url).await.0
+    }
+
+    /// The driver and the events of its connection (its own session's network, once enabled).
+    async fn connect_with_events(ws_url: &str) -> (Driver, mpsc::UnboundedReceiver<Event>) {
         let (cdp, events) = Cdp::connect(ws_url).await.expect("driver connects");
         let target = cdp
             .first_page_target()
@@ -51,11 +59,11 @@ impl Driver {
             .unwrap()
             .expect("a tab to drive");
         let session = cdp.attach(&target).await.expect("driver attaches");
-        Driver {
+        let driver = Driver {
             cdp: Arc::new(cdp),
             session,
-            events,
-        }
+        };
+        (driver, events)
     }
 
     async fn call(&self, method: &str, params: Value) -> Value {
@@ -362,6 +370,20 @@ async fn headless_recording_of_the_shop_replays_its_network_and_hides_the_passwo
 
     assert_eq!(summary.steps, s.len());
     assert!(summary.pollers >= 1);
+
+    // The recording replays over HTTP: tokens extracted, password supplied, nothing refused.
+    demo.reset_stats();
+    let counters = replay_http_once(&base, &out).await;
+    assert_eq!(
+        counters.get("sessions.failed").copied().unwrap_or(0),
+        0,
+        "{counters:?}"
+    );
+    let stats = demo.stats();
+    assert_eq!(stats.status(403), 0, "{stats:?}");
+    assert_eq!(stats.route("POST /cart/add"), 1, "{stats:?}");
+    assert_eq!(stats.route("POST /login"), 1, "{stats:?}");
+    assert_eq!(stats.route("GET /account"), 1, "{stats:?}");
     demo.shutdown().await;
 }
 
@@ -377,4 +399,42 @@ async fn product_path(d: &Driver) -> String {
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// Replays a flow file once in HTTP mode against the demo site; returns the run's counters.
+async fn replay_http_once(base: &str, flow: &Path) -> std::collections::BTreeMap<String, u64> {
+    use throng::metrics::{Mode, Sink};
+    use throng::plan::{Arrival, LoadPlan, Stages, ThinkPolicy};
+    use throng::run::{FlowChoice, RunSpec};
+    let target = url::Url::parse(base).unwrap();
+    let vars =
+        std::collections::HashMap::from([("password".to_string(), "wonderland".to_string())]);
+    let flow =
+        throng::cli::config::prepare_flow(flow, Some(&target), &vars).expect("flow prepares");
+    let spec = RunSpec {
+        flows: vec![FlowChoice {
+            flow: Arc::new(flow),
+            weight: 1,
+        }],
+        plan: LoadPlan {
+            arrival: Arrival::Users(
+                Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_secs(60)).unwrap(),
+            ),
+            iterations: Some(1),
+            think: ThinkPolicy::Recorded { scale: 0.05 },
+            dwell: Some(Duration::ZERO),
+            grace: Duration::ZERO,
+        },
+        mode: Mode::Http,
+        http: Default::default(),
+        browser: Default::default(),
+    };
+    let summary = throng::run::execute(
+        spec,
+        Sink::new(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("replay runs");
+    summary.counters
 }
