@@ -164,8 +164,10 @@ pub async fn run_with_dashboard(
         let result = run_live(respec(&spec), output, sink, control).await;
         ctrl_c.abort();
         let summary = result?;
-        dash.finished(summary.clone());
-        let code = finish(&summary, output, &run_meta).context("finishing the run")?;
+        // Reports first: when the page says "finished", the files are there.
+        let code = finish(&summary, output, &run_meta).context("finishing the run");
+        dash.finished(summary);
+        let code = code?;
         if quit.load(Ordering::Relaxed) {
             break code;
         }

@@ -2,6 +2,7 @@
 
 mod browser_replay;
 mod cli;
+mod compare_dashboard;
 mod demo_site;
 mod flow_files;
 mod http_replay;

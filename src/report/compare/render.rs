@@ -284,7 +284,7 @@ pub fn render_html_section(c: &Comparison) -> String {
     };
     let _ = write!(
         out,
-        r#"<div class="charts">{}<div>{}</div></div>"#,
+        r#"<div class="charts" style="align-items:start">{}<div>{}</div></div>"#,
         bars.render(),
         html_table(
             "compare-summary",

@@ -56,9 +56,13 @@ pub(super) async fn live(State(s): St) -> Json<Live> {
         });
     };
     let l = c.sink.live();
+    let (mut rps, mut p95_ms) = (l.rps, l.p95_ms);
     let (state, elapsed, requests, errors) = match &c.finished {
         Some(f) => {
+            // Once finished, the whole run's rate and p95 replace the last second's.
             let t = f.total(None, None);
+            rps = f.rps(None);
+            p95_ms = t.quantile_ms(0.95);
             ("finished", f.duration.as_secs_f64(), t.count, t.failures)
         }
         None if c.control.is_stopping() => {
@@ -73,8 +77,8 @@ pub(super) async fn live(State(s): St) -> Json<Live> {
         total_s: c.total.map(|t| t.as_secs_f64()),
         users: if c.finished.is_some() { 0 } else { l.users },
         target_users: c.control.target_users(),
-        rps: l.rps,
-        p95_ms: l.p95_ms,
+        rps,
+        p95_ms,
         requests,
         errors,
         title: c.meta.flows.join(", "),
