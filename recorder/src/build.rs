@@ -190,3 +190,82 @@ fn ordered_steps(steps: &[RawStep]) -> Vec<&RawStep> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::RawRequest;
+
+    fn req(url: &str, rt: &str, doc: &str, start: f64, end: f64) -> RawRequest {
+        RawRequest {
+            method: "GET".into(),
+            url: url.into(),
+            final_url: url.into(),
+            resource_type: Some(rt.into()),
+            doc: Some(doc.into()),
+            start_ms: start,
+            end_ms: Some(end),
+            status: Some(200),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn requests_go_to_their_step_and_think_time_counts_from_the_end_of_activity() {
+        let nav = Action::Navigate {
+            url: "http://h/".into(),
+        };
+        let key = |up: bool| {
+            let key = "Enter".to_string();
+            if up {
+                Action::KeyUp { key }
+            } else {
+                Action::KeyDown { key }
+            }
+        };
+        let mut doc2 = req("http://h/next", "Document", "d2", 5010.0, 5100.0);
+        doc2.main_document = true;
+        doc2.page_initiated = true;
+        let cap = Capture {
+            title: "t".into(),
+            origin: "http://h".into(),
+            steps: vec![
+                RawStep::new(0.0, nav),
+                RawStep::new(5000.0, key(false)),
+                RawStep::new(5020.0, key(true)),
+            ],
+            requests: vec![
+                req("http://h/", "Document", "d1", 1.0, 100.0),
+                req("http://h/app.js", "Script", "d1", 120.0, 300.0),
+                req("http://h/api/n", "Fetch", "d1", 1300.0, 1310.0),
+                req("http://h/api/n", "Fetch", "d1", 3300.0, 3310.0),
+                req("http://h/api/n", "Fetch", "d1", 5290.0, 5300.0),
+                doc2,
+                req("http://h/app.css", "Stylesheet", "d2", 5110.0, 5150.0),
+                req("http://other/x.js", "Script", "d2", 5120.0, 5160.0),
+            ],
+            ..Default::default()
+        };
+        let flow = build(&cap);
+        let net = |i: usize| flow.steps[i].network.clone().unwrap_or_default();
+        assert_eq!(
+            net(0).requests.len(),
+            2,
+            "document and script stay with navigate"
+        );
+        assert_eq!(net(0).polling.len(), 1);
+        assert_eq!(net(0).polling[0].period_ms, 2000);
+        // The key release owns nothing: the new page's requests stay with the key press.
+        let kd = net(1);
+        assert_eq!(kd.requests.len(), 3);
+        assert_eq!(kd.requests[0].kind, Kind::Document);
+        assert!(kd.requests[2].external);
+        assert_eq!(
+            flow.steps[1].asserted_events[0].url.as_deref(),
+            Some("http://h/next")
+        );
+        assert!(flow.steps[2].network.is_none());
+        // The pause before the key press counts from when the home page finished loading.
+        assert_eq!(flow.steps[1].think_time_ms, Some(4700));
+    }
+}

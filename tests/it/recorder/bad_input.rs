@@ -1,6 +1,6 @@
 //! Bad input for recording and import: one clear error line each, and what was recorded kept.
 
-use super::{assert_browser_gone, has_request, start_recording, step_with, steps, Driver};
+use super::{assert_browser_gone, has_request, start_recording_with, step_with, steps, Driver};
 use crate::support;
 use serde_json::{json, Value};
 use throng_recorder::{record, RecordError, RecordOptions};
@@ -56,16 +56,17 @@ async fn a_browser_that_cannot_start_is_one_error_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_that_dies_mid_recording_keeps_what_was_recorded() {
+async fn a_browser_that_dies_mid_recording_keeps_what_was_recorded_with_secrets_hidden() {
     let demo = support::demo().await;
     let base = demo.base_url();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("crash.json");
-    let rec = start_recording(&format!("{base}/"), &out).await;
+    // `--secret search`: what is typed in the search box is a secret, like a password.
+    let rec = start_recording_with(&format!("{base}/"), &out, &["search"]).await;
     let d = Driver::connect(&rec.ws_url).await;
     d.wait_page("/").await;
     d.click("[data-testid=search]").await;
-    d.type_text("desk").await;
+    d.type_text("writing desk").await;
     d.press_enter().await;
     d.wait_page("/search").await;
     // The browser goes away under the recorder (as a crash or a kill would).
@@ -82,12 +83,25 @@ async fn a_browser_that_dies_mid_recording_keeps_what_was_recorded() {
     throng::flow::load(&out).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let flow: Value = serde_json::from_str(&text).unwrap();
     let (i, change) = step_with(&flow, "change", "[data-testid='search']");
-    assert_eq!(change["value"], "desk");
+    assert_eq!(change["value"], "${search}");
     assert!(has_request(
         &steps(&flow)[i + 1],
         "document",
-        "/search?q=desk"
+        "/search?q=${search}"
     ));
+    assert!(
+        !text.contains("writing") && !text.contains("desk"),
+        "{text}"
+    );
+    let var = flow["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "search");
+    assert_eq!(
+        var.expect("search variable")["secret"]["env"],
+        "THRONG_SEARCH"
+    );
     assert_browser_gone(&rec.ws_url).await;
     demo.shutdown().await;
 }

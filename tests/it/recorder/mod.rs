@@ -23,8 +23,14 @@ struct Recording {
 }
 
 async fn start_recording(url: &str, out: &Path) -> Recording {
+    start_recording_with(url, out, &[]).await
+}
+
+/// A recording where the fields named in `secrets` are never written in clear.
+async fn start_recording_with(url: &str, out: &Path, secrets: &[&str]) -> Recording {
     let mut opts = RecordOptions::new(url, out);
     opts.headless = true;
+    opts.secrets = secrets.iter().map(|s| s.to_string()).collect();
     opts.ctrl_c = false;
     let (tx, rx) = oneshot::channel();
     opts.on_ready = Some(Box::new(move |ws| {
