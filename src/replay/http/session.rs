@@ -52,7 +52,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             let started = Instant::now();
             let result = self.run_step(index, step).await;
             let key = self.key(
-                Some(index as u32 + 1),
+                Some(index as u32),
                 SampleKind::Step,
                 step_label(index, step),
             );
@@ -102,7 +102,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let label = step_label(index, step);
         let tag = Tag {
             flow: self.s.flow.name.clone(),
-            step: Some(index as u32 + 1),
+            step: Some(index as u32),
         };
         let synthesized;
         let network = match (&step.network, &step.action) {
