@@ -1,25 +1,40 @@
 //! One virtual user's HTTP client: its own connections, cookie jar and asset cache; sends a
 //! request, follows redirects hop by hop (each hop is a request the server saw, so each is
 //! recorded once), and turns transport errors into outcome categories.
+//!
+//! HTTP/1.1 over plain TCP, written for load: a per-user pool ([`pool`]) of lean connections
+//! ([`h1`]) driven inside the user's own task (no connection task, no channel per request),
+//! requests serialized straight into one buffer, cookies from the user's jar.
+
+mod h1;
+mod pool;
 
 use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind};
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, LOCATION};
+use h1::{Conn, H1Error, RawResponse};
+use pool::{Pool, PoolLimits};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, LOCATION};
 use reqwest::Method;
-use std::error::Error as _;
+use std::io::{self, Read as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use url::Url;
+use tokio::net::TcpStream;
+use url::{Host, Url};
 
 /// Settings shared by every user's client.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub timeout: Duration,
     pub cache: bool,
-    /// Browser-like connection parallelism per host.
+    /// Browser-like connection parallelism per host (more requests wait for a connection).
     pub connections_per_host: usize,
+    /// Idle connections a user keeps per host: the rest of a page-load burst is closed, so
+    /// 10,000 users fit the ~28,000 ephemeral ports one loopback target offers.
+    pub max_idle_per_host: usize,
+    /// An idle connection unused this long is closed.
+    pub idle_timeout: Duration,
     pub user_agent: String,
 }
 
@@ -29,6 +44,8 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(30),
             cache: true,
             connections_per_host: 6,
+            max_idle_per_host: 2,
+            idle_timeout: Duration::from_secs(90),
             user_agent: format!("throng/{} (virtual user)", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -61,10 +78,13 @@ pub struct Tag {
 }
 
 pub struct UserClient {
-    http: reqwest::Client,
-    jar: Arc<UserJar>,
+    pool: Pool,
+    jar: UserJar,
     cache: Mutex<AssetCache>,
     recorder: Recorder,
+    user_agent: HeaderValue,
+    timeout: Duration,
+    connect_timeout: Duration,
 }
 
 const MAX_REDIRECTS: usize = 10;
@@ -74,39 +94,47 @@ const LATE_AFTER: Duration = Duration::from_millis(10);
 /// Headers the client manages itself (recorded values would be wrong or stale).
 fn is_managed_header(name: &str) -> bool {
     name.starts_with(':')
-        || matches!(
-            name.to_ascii_lowercase().as_str(),
-            "host"
-                | "content-length"
-                | "connection"
-                | "cookie"
-                | "accept-encoding"
-                | "if-none-match"
-                | "if-modified-since"
-                | "keep-alive"
-                | "transfer-encoding"
-                | "upgrade"
-        )
+        || [
+            "host",
+            "content-length",
+            "connection",
+            "cookie",
+            "accept-encoding",
+            "if-none-match",
+            "if-modified-since",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+        ]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(name))
+}
+
+/// Why a hop got no response.
+enum HopError {
+    /// Could not be sent as given (bad header, unsupported scheme).
+    Invalid,
+    Timeout,
+    Transport(H1Error),
 }
 
 impl UserClient {
-    pub fn new(opts: &ClientOptions, recorder: Recorder) -> Result<Self, reqwest::Error> {
-        let jar = Arc::new(UserJar::default());
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(opts.connections_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .user_agent(opts.user_agent.clone())
-            .build()?;
+    pub fn new(
+        opts: &ClientOptions,
+        recorder: Recorder,
+    ) -> Result<Self, reqwest::header::InvalidHeaderValue> {
         Ok(UserClient {
-            http,
-            jar,
+            pool: Pool::new(PoolLimits {
+                per_host: opts.connections_per_host,
+                max_idle_per_host: opts.max_idle_per_host,
+                idle_timeout: opts.idle_timeout,
+            }),
+            jar: UserJar::default(),
             cache: Mutex::new(AssetCache::new(opts.cache)),
             recorder,
+            user_agent: HeaderValue::from_str(&opts.user_agent)?,
+            timeout: opts.timeout,
+            connect_timeout: opts.timeout.min(Duration::from_secs(10)),
         })
     }
 
@@ -189,55 +217,164 @@ impl UserClient {
         hop: Hop<'_>,
         late: Duration,
     ) -> Result<Response, Outcome> {
-        let Hop {
-            method,
-            url,
-            headers,
-            body,
-            extra_headers,
-        } = hop;
-        let mut builder = self.http.request(method.clone(), url.clone());
-        for (name, value) in headers.iter().filter(|(n, _)| !is_managed_header(n)) {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        for (name, value) in extra_headers {
-            builder = builder.header(*name, value.as_str());
-        }
-        if let Some(body) = body {
-            builder = builder.body(body.to_string());
-        }
         let started = Instant::now();
-        let result = match builder.send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let headers = resp.headers().clone();
-                resp.bytes().await.map(|body| (status, headers, body))
+        let result = match self.encode(&hop) {
+            Some(bytes) => {
+                let head = *hop.method == Method::HEAD;
+                match tokio::time::timeout(self.timeout, self.exchange(hop.url, &bytes, head)).await
+                {
+                    Ok(Ok(raw)) => decode(raw).map_err(HopError::Transport),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(HopError::Timeout),
+                }
             }
-            Err(e) => Err(e),
+            None => Err(HopError::Invalid),
         };
         let elapsed = started.elapsed();
         match result {
-            Ok((status, headers, body)) => {
-                let outcome = if status >= 400 {
-                    Outcome::Status(status)
-                } else {
-                    Outcome::Ok
-                };
+            Ok(raw) => {
+                self.jar
+                    .store_from(raw.headers.get_all("set-cookie").iter(), hop.url);
+                let outcome = Outcome::from_status(raw.status);
                 self.record(key, elapsed, late, outcome);
-                self.recorder.add_bytes(key, body.len() as u64);
+                self.recorder.add_bytes(key, raw.body.len() as u64);
                 Ok(Response {
-                    status,
-                    headers,
-                    body,
-                    final_url: url.clone(),
+                    status: raw.status,
+                    headers: raw.headers,
+                    body: raw.body,
+                    final_url: hop.url.clone(),
                 })
             }
             Err(e) => {
-                let outcome = classify(&e);
+                let outcome = match e {
+                    HopError::Invalid => Outcome::Error,
+                    HopError::Timeout => Outcome::Timeout,
+                    HopError::Transport(H1Error::Io(io)) => classify(&io),
+                    HopError::Transport(H1Error::ClosedEarly) => Outcome::Reset,
+                    HopError::Transport(H1Error::Malformed(_)) => Outcome::Error,
+                };
                 self.record(key, elapsed, late, outcome);
                 Err(outcome)
             }
         }
+    }
+
+    /// One request on a pooled connection (waiting for a free slot to the host); a reused
+    /// connection the server had closed is replaced and the request resent, as browsers do.
+    async fn exchange(
+        &self,
+        url: &Url,
+        request: &[u8],
+        head: bool,
+    ) -> Result<RawResponse, HopError> {
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let _slot = self.pool.slot(host, port).await;
+        loop {
+            let (mut conn, reused) = match self.pool.take_idle(host, port) {
+                Some(conn) => (conn, true),
+                None => (self.connect(url, port).await?, false),
+            };
+            match conn.roundtrip(request, head).await {
+                Ok(raw) => {
+                    if raw.keep_alive {
+                        self.pool.put_idle(host, port, conn);
+                    }
+                    return Ok(raw);
+                }
+                Err(H1Error::ClosedEarly) if reused => {
+                    continue;
+                }
+                Err(e) => return Err(HopError::Transport(e)),
+            }
+        }
+    }
+
+    async fn connect(&self, url: &Url, port: u16) -> Result<Conn, HopError> {
+        let addrs: Vec<std::net::SocketAddr> = match url.host() {
+            Some(Host::Ipv4(ip)) => vec![(ip, port).into()],
+            Some(Host::Ipv6(ip)) => vec![(ip, port).into()],
+            Some(Host::Domain(name)) => tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|e| HopError::Transport(e.into()))?
+                .collect(),
+            None => return Err(HopError::Invalid),
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "host has no address");
+        for addr in addrs {
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    stream
+                        .set_nodelay(true)
+                        .map_err(|e| HopError::Transport(e.into()))?;
+                    return Ok(Conn::new(stream));
+                }
+                Ok(Err(e)) => last = e,
+                Err(_) => return Err(HopError::Timeout),
+            }
+        }
+        Err(HopError::Transport(last.into()))
+    }
+
+    /// The request as bytes on the wire; `None` when it cannot be sent as given (plain
+    /// HTTP only: this build has no TLS, as the reqwest client before it had none).
+    fn encode(&self, hop: &Hop<'_>) -> Option<Vec<u8>> {
+        let url = hop.url;
+        if url.scheme() != "http" {
+            return None;
+        }
+        let host = url.host_str()?;
+        let body = hop.body.unwrap_or_default();
+        let mut out = Vec::with_capacity(256 + body.len());
+        out.extend_from_slice(hop.method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(url.path().as_bytes());
+        if let Some(q) = url.query() {
+            out.push(b'?');
+            out.extend_from_slice(q.as_bytes());
+        }
+        out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        out.extend_from_slice(host.as_bytes());
+        if let Some(port) = url.port() {
+            let _ = write!(out, ":{port}");
+        }
+        out.extend_from_slice(b"\r\n");
+        let (mut has_ua, mut has_accept, mut has_range) = (false, false, false);
+        let recorded = hop
+            .headers
+            .iter()
+            .filter(|(n, _)| !is_managed_header(n))
+            .map(|(n, v)| (n.as_str(), v.as_str()));
+        let extra = hop.extra_headers.iter().map(|(n, v)| (*n, v.as_str()));
+        for (name, value) in recorded.chain(extra) {
+            if !valid_header(name, value) {
+                return None;
+            }
+            has_ua |= name.eq_ignore_ascii_case("user-agent");
+            has_accept |= name.eq_ignore_ascii_case("accept");
+            has_range |= name.eq_ignore_ascii_case("range");
+            put_header(&mut out, name, value.as_bytes());
+        }
+        // The defaults reqwest sent: its user agent and accept unless the request has its own,
+        // gzip unless a range is asked for.
+        if !has_ua {
+            put_header(&mut out, "user-agent", self.user_agent.as_bytes());
+        }
+        if !has_accept {
+            put_header(&mut out, "accept", b"*/*");
+        }
+        if !has_range {
+            put_header(&mut out, "accept-encoding", b"gzip");
+        }
+        if let Some(cookies) = self.jar.header_for(url) {
+            put_header(&mut out, "cookie", cookies.as_bytes());
+        }
+        if hop.body.is_some() || matches!(*hop.method, Method::POST | Method::PUT | Method::PATCH) {
+            let _ = write!(out, "content-length: {}\r\n", body.len());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body.as_bytes());
+        Some(out)
     }
 
     fn record(&self, key: &MetricKey, elapsed: Duration, late: Duration, outcome: Outcome) {
@@ -248,6 +385,41 @@ impl UserClient {
             self.recorder.record(key, elapsed, outcome);
         }
     }
+}
+
+fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A header that can go on the wire: a token name, a value without line breaks.
+fn valid_header(name: &str, value: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+/// Undoes a gzip content-encoding, as reqwest's decoder did (the headers then describe the
+/// decoded body).
+fn decode(mut raw: RawResponse) -> Result<RawResponse, H1Error> {
+    let gzip = raw
+        .headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if gzip && !raw.body.is_empty() {
+        let mut out = Vec::with_capacity(raw.body.len() * 4);
+        flate2::read::GzDecoder::new(&raw.body[..])
+            .read_to_end(&mut out)
+            .map_err(H1Error::Io)?;
+        raw.body = Bytes::from(out);
+        raw.headers.remove(CONTENT_ENCODING);
+        raw.headers.remove(CONTENT_LENGTH);
+    }
+    Ok(raw)
 }
 
 /// One request of a redirect chain.
@@ -268,29 +440,132 @@ fn redirect_target(response: &Response, base: &Url) -> Option<Url> {
 }
 
 /// Maps a transport error to its failure category.
-pub fn classify(e: &reqwest::Error) -> Outcome {
-    if e.is_timeout() {
-        return Outcome::Timeout;
+pub fn classify(e: &io::Error) -> Outcome {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Outcome::Refused,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => Outcome::Reset,
+        io::ErrorKind::TimedOut => Outcome::Timeout,
+        _ => Outcome::Error,
     }
-    let mut source = e.source();
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => Outcome::Refused,
-                std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::ConnectionAborted
-                | std::io::ErrorKind::BrokenPipe
-                | std::io::ErrorKind::UnexpectedEof => Outcome::Reset,
-                std::io::ErrorKind::TimedOut => Outcome::Timeout,
-                _ => Outcome::Error,
-            };
-        }
-        if let Some(hyper_err) = err.downcast_ref::<hyper::Error>() {
-            if hyper_err.is_incomplete_message() || hyper_err.is_closed() {
-                return Outcome::Reset;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Sink;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A keep-alive server answering every request after `delay`; counts connections.
+    async fn slow_server(delay: Duration) -> (Url, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/x", listener.local_addr().unwrap())).unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut got = Vec::new();
+                    loop {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                        while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                            got.drain(..end + 4);
+                            tokio::time::sleep(delay).await;
+                            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                            if s.write_all(reply).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
             }
-        }
-        source = err.source();
+        });
+        (url, accepted)
     }
-    Outcome::Error
+
+    fn get(url: &Url) -> Request {
+        Request {
+            method: Method::GET,
+            url: url.clone(),
+            headers: Vec::new(),
+            body: None,
+            kind: SampleKind::Static,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_uses_at_most_six_connections_and_keeps_two_idle() {
+        let (url, accepted) = slow_server(Duration::from_millis(30)).await;
+        let client = UserClient::new(&ClientOptions::default(), Sink::new().recorder(0)).unwrap();
+        let tag = Tag {
+            flow: Arc::from("f"),
+            step: None,
+        };
+        let burst = (0..10).map(|_| client.send(get(&url), &tag, &[]));
+        let results = futures::future::join_all(burst).await;
+        assert!(results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.status == 200)));
+        assert_eq!(accepted.load(Ordering::SeqCst), 6);
+        assert_eq!(client.pool.idle_count(), 2);
+        // The next requests reuse an idle connection instead of opening one.
+        client.send(get(&url), &tag, &[]).await.unwrap();
+        client.send(get(&url), &tag, &[]).await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn encodes_defaults_cookies_and_recorded_headers_once() {
+        let client = UserClient::new(&ClientOptions::default(), Sink::new().recorder(0)).unwrap();
+        let url = Url::parse("http://h:8080/p?q=1#frag").unwrap();
+        let set = [HeaderValue::from_static("sid=1; Path=/")];
+        client.jar.store_from(set.iter(), &url);
+        let headers = vec![
+            ("Accept".to_string(), "text/html".to_string()),
+            ("Cookie".to_string(), "stale=1".to_string()),
+        ];
+        let hop = Hop {
+            method: &Method::POST,
+            url: &url,
+            headers: &headers,
+            body: Some("a=b"),
+            extra_headers: &[("if-none-match", "\"e\"".to_string())],
+        };
+        let text = String::from_utf8(client.encode(&hop).unwrap()).unwrap();
+        assert!(
+            text.starts_with("POST /p?q=1 HTTP/1.1\r\nhost: h:8080\r\n"),
+            "{text}"
+        );
+        for line in [
+            "Accept: text/html",
+            "if-none-match: \"e\"",
+            "cookie: sid=1",
+            "content-length: 3",
+        ] {
+            assert!(
+                text.contains(&format!("{line}\r\n")),
+                "{line} missing in {text}"
+            );
+        }
+        assert!(!text.contains("stale") && !text.contains("*/*"), "{text}");
+        assert!(text.ends_with("\r\n\r\na=b"));
+        let bad = vec![("x-bad".to_string(), "a\r\nb".to_string())];
+        let hop = Hop {
+            headers: &bad,
+            body: None,
+            extra_headers: &[],
+            ..hop
+        };
+        assert!(client.encode(&hop).is_none());
+    }
 }

@@ -49,7 +49,10 @@ impl HttpRunner {
         }
     }
 
-    pub fn user(&self, recorder: Recorder) -> Result<HttpUser, reqwest::Error> {
+    pub fn user(
+        &self,
+        recorder: Recorder,
+    ) -> Result<HttpUser, reqwest::header::InvalidHeaderValue> {
         Ok(HttpUser {
             client: Arc::new(UserClient::new(&self.options.client, recorder)?),
         })

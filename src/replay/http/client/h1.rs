@@ -1,0 +1,360 @@
+//! One HTTP/1.1 keep-alive connection: writes a serialized request, reads the response head
+//! (httparse) and body (Content-Length, chunked, or to EOF). Lean on purpose: one write and
+//! usually one read per request, and an idle connection holds no buffer (10,000 users' idle
+//! sockets must not cost 16 KB each, as a general-purpose client's buffers do).
+
+use bytes::{Buf, Bytes, BytesMut};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::io;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest response head accepted (what hyper allows by default is similar).
+const MAX_HEAD: usize = 64 * 1024;
+/// Read buffer reserved per read when the body length is unknown.
+const READ_CHUNK: usize = 8 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum H1Error {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("malformed response: {0}")]
+    Malformed(&'static str),
+    /// The peer closed (or reset) the connection before sending any byte of a response: on a
+    /// reused keep-alive connection this is a stale socket and the request may be resent.
+    #[error("connection closed before a response")]
+    ClosedEarly,
+}
+
+/// A response read to its end.
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Whether the connection may carry another request.
+    pub keep_alive: bool,
+}
+
+pub struct Conn {
+    io: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    pub fn new(io: TcpStream) -> Self {
+        Conn {
+            io,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Whether an idle connection still looks usable: the peer has not closed it and sent
+    /// nothing unasked. Costs no syscall unless the socket became readable.
+    pub fn is_reusable(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Drops the read buffer of an idle connection (its body bytes live on in the response).
+    pub fn park(&mut self) {
+        self.buf = BytesMut::new();
+    }
+
+    /// Sends `request` (head and body, already serialized) and reads the whole response.
+    /// `head_request`: the response to a HEAD has no body whatever its headers say.
+    pub async fn roundtrip(
+        &mut self,
+        request: &[u8],
+        head_request: bool,
+    ) -> Result<RawResponse, H1Error> {
+        if let Err(e) = self.io.write_all(request).await {
+            return Err(if is_stale(&e) {
+                H1Error::ClosedEarly
+            } else {
+                e.into()
+            });
+        }
+        loop {
+            let (status, version, headers) = self.read_head().await?;
+            // Interim responses (100 Continue, 103 Early Hints) precede the real one.
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            let no_body = head_request || status == 204 || status == 304 || status < 200;
+            let mut keep_alive = keeps_alive(version, &headers);
+            let body = if no_body {
+                Bytes::new()
+            } else if is_chunked(&headers) {
+                self.read_chunked().await?
+            } else if let Some(len) = content_length(&headers)? {
+                self.read_exact_body(len).await?
+            } else {
+                keep_alive = false;
+                self.read_to_eof().await?
+            };
+            return Ok(RawResponse {
+                status,
+                headers,
+                body,
+                keep_alive: keep_alive && self.buf.is_empty(),
+            });
+        }
+    }
+
+    async fn read_more(&mut self, want: usize) -> io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < want.min(READ_CHUNK) {
+            self.buf.reserve(want.max(READ_CHUNK));
+        }
+        self.io.read_buf(&mut self.buf).await
+    }
+
+    async fn read_head(&mut self) -> Result<(u16, u8, HeaderMap), H1Error> {
+        let mut received = !self.buf.is_empty();
+        loop {
+            if !self.buf.is_empty() {
+                if let Some((len, head)) = parse_head(&self.buf)? {
+                    self.buf.advance(len);
+                    return Ok(head);
+                }
+                if self.buf.len() > MAX_HEAD {
+                    return Err(H1Error::Malformed("response head too large"));
+                }
+            }
+            match self.read_more(READ_CHUNK).await {
+                Ok(0) if !received => return Err(H1Error::ClosedEarly),
+                Ok(0) => return Err(eof()),
+                Ok(_) => received = true,
+                Err(e) if !received && is_stale(&e) => return Err(H1Error::ClosedEarly),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn read_exact_body(&mut self, len: usize) -> Result<Bytes, H1Error> {
+        while self.buf.len() < len {
+            let missing = len - self.buf.len();
+            if self.read_more(missing).await? == 0 {
+                return Err(eof());
+            }
+        }
+        Ok(self.buf.split_to(len).freeze())
+    }
+
+    async fn read_to_eof(&mut self) -> Result<Bytes, H1Error> {
+        while self.read_more(READ_CHUNK).await? > 0 {}
+        Ok(std::mem::take(&mut self.buf).freeze())
+    }
+
+    async fn read_line(&mut self) -> Result<BytesMut, H1Error> {
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf.split_to(pos);
+                self.buf.advance(2);
+                return Ok(line);
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(H1Error::Malformed("chunk line too long"));
+            }
+            if self.read_more(READ_CHUNK).await? == 0 {
+                return Err(eof());
+            }
+        }
+    }
+
+    async fn read_chunked(&mut self) -> Result<Bytes, H1Error> {
+        let mut body = BytesMut::new();
+        loop {
+            let line = self.read_line().await?;
+            let size_text = line[..].split(|b| *b == b';').next().unwrap_or_default();
+            let size = std::str::from_utf8(size_text)
+                .ok()
+                .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+                .ok_or(H1Error::Malformed("bad chunk size"))?;
+            if size == 0 {
+                // Trailers, up to the empty line.
+                while !self.read_line().await?.is_empty() {}
+                return Ok(body.freeze());
+            }
+            while self.buf.len() < size + 2 {
+                let missing = size + 2 - self.buf.len();
+                if self.read_more(missing).await? == 0 {
+                    return Err(eof());
+                }
+            }
+            body.extend_from_slice(&self.buf[..size]);
+            if &self.buf[size..size + 2] != b"\r\n" {
+                return Err(H1Error::Malformed("chunk not followed by CRLF"));
+            }
+            self.buf.advance(size + 2);
+        }
+    }
+}
+
+fn eof() -> H1Error {
+    H1Error::Io(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "connection closed in the middle of a response",
+    ))
+}
+
+fn is_stale(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+type Head = (u16, u8, HeaderMap);
+
+/// Parses a complete response head at the start of `buf`: its length and content.
+fn parse_head(buf: &[u8]) -> Result<Option<(usize, Head)>, H1Error> {
+    let mut small = [httparse::EMPTY_HEADER; 48];
+    match parse_with(buf, &mut small) {
+        Err(H1Error::Malformed("too many headers")) => {
+            let mut large = vec![httparse::EMPTY_HEADER; 512];
+            parse_with(buf, &mut large)
+        }
+        other => other,
+    }
+}
+
+fn parse_with<'b>(
+    buf: &'b [u8],
+    slots: &mut [httparse::Header<'b>],
+) -> Result<Option<(usize, Head)>, H1Error> {
+    let mut resp = httparse::Response::new(slots);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(H1Error::Malformed("too many headers")),
+        Err(_) => return Err(H1Error::Malformed("bad response head")),
+    };
+    let status = resp.code.ok_or(H1Error::Malformed("no status"))?;
+    let version = resp.version.unwrap_or(1);
+    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    for h in resp.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| H1Error::Malformed("bad header name"))?;
+        let value =
+            HeaderValue::from_bytes(h.value).map_err(|_| H1Error::Malformed("bad header value"))?;
+        headers.append(name, value);
+    }
+    Ok(Some((len, (status, version, headers))))
+}
+
+fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+fn keeps_alive(version: u8, headers: &HeaderMap) -> bool {
+    if version >= 1 {
+        !has_token(headers, "connection", "close")
+    } else {
+        has_token(headers, "connection", "keep-alive")
+    }
+}
+
+fn is_chunked(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("transfer-encoding")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.rsplit(',').next())
+        .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+}
+
+fn content_length(headers: &HeaderMap) -> Result<Option<usize>, H1Error> {
+    let Some(value) = headers.get("content-length") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .map(Some)
+        .ok_or(H1Error::Malformed("bad content-length"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// Serves each accepted connection the canned `replies` (one per request read) then closes.
+    async fn server(replies: Vec<&'static [u8]>) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            for reply in replies {
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut buf).await.unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(reply).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+
+    #[tokio::test]
+    async fn reads_length_chunked_interim_and_no_body_responses_on_one_connection() {
+        let addr = server(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n",
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\nETag: \"e\"\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end",
+        ])
+        .await;
+        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap());
+        let r = c.roundtrip(GET, false).await.unwrap();
+        assert_eq!(
+            (r.status, &r.body[..], r.keep_alive),
+            (200, &b"hello"[..], true)
+        );
+        c.park();
+        assert!(c.is_reusable());
+        let r = c.roundtrip(GET, false).await.unwrap();
+        assert_eq!(
+            (r.status, &r.body[..], r.keep_alive),
+            (200, &b"abcde"[..], true)
+        );
+        let r = c.roundtrip(GET, false).await.unwrap();
+        assert_eq!((r.status, r.body.len()), (304, 0));
+        assert_eq!(r.headers["etag"], "\"e\"");
+        let r = c.roundtrip(GET, false).await.unwrap();
+        assert_eq!((&r.body[..], r.keep_alive), (&b"to the end"[..], false));
+    }
+
+    #[tokio::test]
+    async fn a_closed_idle_connection_is_stale() {
+        let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]).await;
+        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap());
+        c.roundtrip(GET, false).await.unwrap();
+        // The server closed after its only reply: the next request finds nothing.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        match c.roundtrip(GET, false).await {
+            Err(H1Error::ClosedEarly) => {}
+            Err(e) => panic!("expected ClosedEarly, got {e}"),
+            Ok(_) => panic!("expected ClosedEarly, got a response"),
+        }
+    }
+
+    #[tokio::test]
+    async fn truncated_body_is_an_error() {
+        let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
+        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap());
+        let err = c.roundtrip(GET, false).await.err().expect("error");
+        assert!(matches!(err, H1Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof));
+    }
+}

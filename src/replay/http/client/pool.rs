@@ -1,0 +1,142 @@
+//! A virtual user's connections: at most `per_host` open to one host at a time (a browser's
+//! HTTP/1.1 limit; further requests wait for one), idle ones reused most-recent first and
+//! closed after the idle timeout or beyond the idle cap.
+
+use super::h1::Conn;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Idle connections older than this are probed for a close by the server before reuse.
+const PROBE_AFTER: Duration = Duration::from_millis(500);
+
+/// Limits of a user's pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    pub per_host: usize,
+    pub max_idle_per_host: usize,
+    pub idle_timeout: Duration,
+}
+
+struct HostPool {
+    host: String,
+    port: u16,
+    /// One permit per connection in use.
+    slots: Arc<Semaphore>,
+    /// Idle connections, oldest first, with the time each went idle.
+    idle: Vec<(Conn, Instant)>,
+    /// Requests waiting for a slot: the idle cap does not close connections they will take.
+    waiting: usize,
+}
+
+pub struct Pool {
+    limits: PoolLimits,
+    /// Few hosts per user (usually one): a vector beats a map.
+    hosts: Mutex<Vec<HostPool>>,
+}
+
+struct Waiting<'p> {
+    pool: &'p Pool,
+    host: &'p str,
+    port: u16,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.pool
+            .with_host(self.host, self.port, |h| h.waiting -= 1);
+    }
+}
+
+/// The right to use one connection to a host; held for a request's duration.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Pool {
+    pub fn new(limits: PoolLimits) -> Self {
+        Pool {
+            limits,
+            hosts: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn with_host<R>(&self, host: &str, port: u16, f: impl FnOnce(&mut HostPool) -> R) -> R {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let index = match hosts.iter().position(|h| h.port == port && h.host == host) {
+            Some(i) => i,
+            None => {
+                hosts.push(HostPool {
+                    host: host.to_string(),
+                    port,
+                    slots: Arc::new(Semaphore::new(self.limits.per_host.max(1))),
+                    idle: Vec::new(),
+                    waiting: 0,
+                });
+                hosts.len() - 1
+            }
+        };
+        f(&mut hosts[index])
+    }
+
+    /// Waits for a free connection slot to `host:port`.
+    pub async fn slot(&self, host: &str, port: u16) -> Slot {
+        let slots = self.with_host(host, port, |h| h.slots.clone());
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Slot { _permit: permit };
+        }
+        self.with_host(host, port, |h| h.waiting += 1);
+        // Counted out on drop too: a request timing out while it waits stops waiting.
+        let _waiting = Waiting {
+            pool: self,
+            host,
+            port,
+        };
+        let permit = slots.acquire_owned().await;
+        Slot {
+            _permit: permit.expect("pool semaphore never closed"),
+        }
+    }
+
+    /// The most recently used idle connection that still looks alive; expired and dead ones
+    /// are closed on the way.
+    pub fn take_idle(&self, host: &str, port: u16) -> Option<Conn> {
+        let now = Instant::now();
+        let timeout = self.limits.idle_timeout;
+        self.with_host(host, port, |h| {
+            h.idle
+                .retain(|(_, since)| now.duration_since(*since) < timeout);
+            while let Some((conn, since)) = h.idle.pop() {
+                // A connection used moments ago is trusted (a stale one is retried anyway);
+                // probing it would cost a syscall per request.
+                if now.duration_since(since) < PROBE_AFTER || conn.is_reusable() {
+                    return Some(conn);
+                }
+            }
+            None
+        })
+    }
+
+    /// Returns a connection after a complete exchange; beyond the idle cap the oldest closes.
+    pub fn put_idle(&self, host: &str, port: u16, mut conn: Conn) {
+        conn.park();
+        let cap = self.limits.max_idle_per_host;
+        self.with_host(host, port, |h| {
+            let cap = cap.max(h.waiting);
+            if cap == 0 {
+                return;
+            }
+            if h.idle.len() >= cap {
+                h.idle.remove(0);
+            }
+            h.idle.push((conn, Instant::now()));
+        });
+    }
+
+    /// Idle connections held.
+    #[cfg(test)]
+    pub fn idle_count(&self) -> usize {
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts.iter().map(|h| h.idle.len()).sum()
+    }
+}
