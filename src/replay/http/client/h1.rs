@@ -112,8 +112,7 @@ impl Conn {
         let mut received = !self.buf.is_empty();
         loop {
             if !self.buf.is_empty() {
-                if let Some((len, head)) = parse_head(&self.buf)? {
-                    self.buf.advance(len);
+                if let Some(head) = take_head(&mut self.buf)? {
                     return Ok(head);
                 }
                 if self.buf.len() > MAX_HEAD {
@@ -208,22 +207,40 @@ fn is_stale(e: &io::Error) -> bool {
 
 type Head = (u16, u8, HeaderMap);
 
-/// Parses a complete response head at the start of `buf`: its length and content.
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, Head)>, H1Error> {
-    let mut small = [httparse::EMPTY_HEADER; 48];
-    match parse_with(buf, &mut small) {
-        Err(H1Error::Malformed("too many headers")) => {
-            let mut large = vec![httparse::EMPTY_HEADER; 512];
-            parse_with(buf, &mut large)
-        }
-        other => other,
-    }
+/// Parsed head fields as offsets into the buffer, so header values can share its bytes.
+struct HeadIndex {
+    len: usize,
+    status: u16,
+    version: u8,
+    fields: Vec<(HeaderName, std::ops::Range<usize>)>,
 }
 
-fn parse_with<'b>(
+/// Parses a complete response head at the start of `buf` (taking it off the buffer): its
+/// status, version and headers, whose values share the read buffer's bytes (no copy).
+fn take_head(buf: &mut BytesMut) -> Result<Option<Head>, H1Error> {
+    let mut small = [httparse::EMPTY_HEADER; 48];
+    let index = match index_head(buf, &mut small) {
+        Err(H1Error::Malformed("too many headers")) => {
+            let mut large = vec![httparse::EMPTY_HEADER; 512];
+            index_head(buf, &mut large)?
+        }
+        other => other?,
+    };
+    let Some(index) = index else { return Ok(None) };
+    let head = buf.split_to(index.len).freeze();
+    let mut headers = HeaderMap::with_capacity(index.fields.len());
+    for (name, range) in index.fields {
+        let value = HeaderValue::from_maybe_shared(head.slice(range))
+            .map_err(|_| H1Error::Malformed("bad header value"))?;
+        headers.append(name, value);
+    }
+    Ok(Some((index.status, index.version, headers)))
+}
+
+fn index_head<'b>(
     buf: &'b [u8],
     slots: &mut [httparse::Header<'b>],
-) -> Result<Option<(usize, Head)>, H1Error> {
+) -> Result<Option<HeadIndex>, H1Error> {
     let mut resp = httparse::Response::new(slots);
     let len = match resp.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
@@ -233,15 +250,20 @@ fn parse_with<'b>(
     };
     let status = resp.code.ok_or(H1Error::Malformed("no status"))?;
     let version = resp.version.unwrap_or(1);
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    let base = buf.as_ptr() as usize;
+    let mut fields = Vec::with_capacity(resp.headers.len());
     for h in resp.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| H1Error::Malformed("bad header name"))?;
-        let value =
-            HeaderValue::from_bytes(h.value).map_err(|_| H1Error::Malformed("bad header value"))?;
-        headers.append(name, value);
+        let start = h.value.as_ptr() as usize - base;
+        fields.push((name, start..start + h.value.len()));
     }
-    Ok(Some((len, (status, version, headers))))
+    Ok(Some(HeadIndex {
+        len,
+        status,
+        version,
+        fields,
+    }))
 }
 
 fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
