@@ -14,6 +14,7 @@ use super::cookies::UserJar;
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind};
 use bytes::Bytes;
 use h1::{Conn, H1Error, RawResponse};
+pub use pool::SocketBudget;
 use pool::{Pool, PoolLimits};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, LOCATION};
 use reqwest::Method;
@@ -21,6 +22,7 @@ use std::io::{self, Read as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use url::{Host, Url};
 
 /// Settings shared by every user's client.
@@ -36,6 +38,8 @@ pub struct ClientOptions {
     pub max_idle_per_host: usize,
     /// An idle connection unused this long is closed.
     pub idle_timeout: Duration,
+    /// Sockets all users together may hold open (shared by every clone of these options).
+    pub sockets: SocketBudget,
     pub user_agent: String,
 }
 
@@ -47,6 +51,7 @@ impl Default for ClientOptions {
             connections_per_host: 6,
             max_idle_per_host: 1,
             idle_timeout: Duration::from_secs(90),
+            sockets: SocketBudget::default(),
             user_agent: format!("throng/{} (virtual user)", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -83,12 +88,15 @@ pub struct UserClient {
     jar: UserJar,
     cache: Mutex<AssetCache>,
     recorder: Recorder,
+    sockets: SocketBudget,
     user_agent: HeaderValue,
     timeout: Duration,
     connect_timeout: Duration,
 }
 
 const MAX_REDIRECTS: usize = 10;
+/// How often a request waiting for the socket budget looks for an idle connection of its own.
+const BUDGET_RECHECK: Duration = Duration::from_millis(20);
 /// A timer firing later than this is "late" (coordinated omission); below it is scheduler jitter.
 const LATE_AFTER: Duration = Duration::from_millis(10);
 
@@ -133,6 +141,7 @@ impl UserClient {
             jar: UserJar::default(),
             cache: Mutex::new(AssetCache::new(opts.cache)),
             recorder,
+            sockets: opts.sockets.clone(),
             user_agent: HeaderValue::from_str(&opts.user_agent)?,
             timeout: opts.timeout,
             connect_timeout: opts.timeout.min(Duration::from_secs(10)),
@@ -274,7 +283,16 @@ impl UserClient {
         loop {
             let (mut conn, reused) = match self.pool.take_idle(host, port) {
                 Some(conn) => (conn, true),
-                None => (self.connect(url, port).await?, false),
+                None => {
+                    // With the run's sockets all in use, wait for one; meanwhile one of
+                    // this user's own connections may come back to be reused.
+                    let budget = tokio::select! {
+                        biased;
+                        permit = self.sockets.take() => permit,
+                        _ = tokio::time::sleep(BUDGET_RECHECK) => continue,
+                    };
+                    (self.connect(url, port, budget).await?, false)
+                }
             };
             match conn.roundtrip(request, head).await {
                 Ok(raw) => {
@@ -283,15 +301,18 @@ impl UserClient {
                     }
                     return Ok(raw);
                 }
-                Err(H1Error::ClosedEarly) if reused => {
-                    continue;
-                }
+                Err(H1Error::ClosedEarly) if reused => continue,
                 Err(e) => return Err(HopError::Transport(e)),
             }
         }
     }
 
-    async fn connect(&self, url: &Url, port: u16) -> Result<Conn, HopError> {
+    async fn connect(
+        &self,
+        url: &Url,
+        port: u16,
+        budget: OwnedSemaphorePermit,
+    ) -> Result<Conn, HopError> {
         let addrs: Vec<std::net::SocketAddr> = match url.host() {
             Some(Host::Ipv4(ip)) => vec![(ip, port).into()],
             Some(Host::Ipv6(ip)) => vec![(ip, port).into()],
@@ -308,7 +329,7 @@ impl UserClient {
                     stream
                         .set_nodelay(true)
                         .map_err(|e| HopError::Transport(e.into()))?;
-                    return Ok(Conn::new(stream));
+                    return Ok(Conn::new(stream, Some(budget)));
                 }
                 Ok(Err(e)) => last = e,
                 Err(_) => return Err(HopError::Timeout),
@@ -523,6 +544,30 @@ mod tests {
         client.send(get(&url), &tag, &[]).await.unwrap();
         client.send(get(&url), &tag, &[]).await.unwrap();
         assert_eq!(accepted.load(Ordering::SeqCst), 6);
+    }
+
+    #[tokio::test]
+    async fn over_the_socket_budget_requests_wait_instead_of_failing() {
+        let (url, accepted) = slow_server(Duration::from_millis(20)).await;
+        let opts = ClientOptions {
+            sockets: SocketBudget::new(2),
+            ..ClientOptions::default()
+        };
+        let tag = Tag {
+            flow: Arc::from("f"),
+            step: None,
+        };
+        // Two users, six requests each, two sockets for both.
+        let a = UserClient::new(&opts, Sink::new().recorder(0)).unwrap();
+        let b = UserClient::new(&opts, Sink::new().recorder(1)).unwrap();
+        let burst = (0..12).map(|i| if i % 2 == 0 { &a } else { &b }.send(get(&url), &tag, &[]));
+        let results = futures::future::join_all(burst).await;
+        assert!(results.iter().all(|r| r.is_ok()));
+        assert!(accepted.load(Ordering::SeqCst) >= 2);
+        // Each user keeps one idle socket, so the budget is spent until they close.
+        assert_eq!(opts.sockets.available(), 0);
+        drop((a, b));
+        assert_eq!(opts.sockets.available(), 2);
     }
 
     #[test]

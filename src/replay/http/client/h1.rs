@@ -8,6 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Largest response head accepted (what hyper allows by default is similar).
 const MAX_HEAD: usize = 64 * 1024;
@@ -38,13 +39,16 @@ pub struct RawResponse {
 pub struct Conn {
     io: TcpStream,
     buf: BytesMut,
+    /// This socket's share of the run's socket budget, returned when the connection closes.
+    _budget: Option<OwnedSemaphorePermit>,
 }
 
 impl Conn {
-    pub fn new(io: TcpStream) -> Self {
+    pub fn new(io: TcpStream, budget: Option<OwnedSemaphorePermit>) -> Self {
         Conn {
             io,
             buf: BytesMut::new(),
+            _budget: budget,
         }
     }
 
@@ -338,7 +342,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end",
         ])
         .await;
-        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap());
+        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap(), None);
         let r = c.roundtrip(GET, false).await.unwrap();
         assert_eq!(
             (r.status, &r.body[..], r.keep_alive),
@@ -361,7 +365,7 @@ mod tests {
     #[tokio::test]
     async fn a_closed_idle_connection_is_stale() {
         let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]).await;
-        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap());
+        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap(), None);
         c.roundtrip(GET, false).await.unwrap();
         // The server closed after its only reply: the next request finds nothing.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -375,7 +379,7 @@ mod tests {
     #[tokio::test]
     async fn truncated_body_is_an_error() {
         let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
-        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap());
+        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap(), None);
         let err = c.roundtrip(GET, false).await.err().expect("error");
         assert!(matches!(err, H1Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof));
     }

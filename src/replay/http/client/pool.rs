@@ -7,6 +7,50 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// The sockets all users of a run may hold open together: the process's descriptor limit
+/// less room for everything else. Beyond it a new connection waits (as a browser's requests
+/// wait for its global socket limit) instead of failing with "too many open files", which
+/// would be a failure of throng, not of the target. Shared by cloning.
+#[derive(Debug, Clone)]
+pub struct SocketBudget(Arc<Semaphore>);
+
+impl SocketBudget {
+    pub fn new(sockets: usize) -> Self {
+        SocketBudget(Arc::new(Semaphore::new(sockets.max(1))))
+    }
+
+    /// 90% of the soft descriptor limit (raised to the hard limit at start-up), less 64.
+    pub fn from_fd_limit() -> Self {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct we pass.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+        let limit = if ok { lim.rlim_cur as usize } else { 1024 };
+        Self::new((limit / 10 * 9).saturating_sub(64).max(64))
+    }
+
+    /// A socket's share of the budget, waiting for one when the budget is spent.
+    pub async fn take(&self) -> OwnedSemaphorePermit {
+        self.0
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("socket budget never closed")
+    }
+
+    pub fn available(&self) -> usize {
+        self.0.available_permits()
+    }
+}
+
+impl Default for SocketBudget {
+    fn default() -> Self {
+        Self::from_fd_limit()
+    }
+}
+
 /// Idle connections older than this are probed for a close by the server before reuse.
 const PROBE_AFTER: Duration = Duration::from_millis(500);
 

@@ -1,0 +1,50 @@
+# Shared by bench/http-*.sh (sourced, not run): the release binary, the demo site in its own
+# process, an RSS sampler, and reading counters out of results.json.
+
+# Builds (or reuses) the release binary; a separate target dir keeps benchmarks off the
+# debug build's lock.
+throng_bin() {
+  if [ -n "${THRONG:-}" ]; then echo "$THRONG"; return; fi
+  local dir=${CARGO_TARGET_DIR:-/work/target-bench}
+  CARGO_TARGET_DIR=$dir cargo build --release --quiet >&2
+  echo "$dir/release/throng"
+}
+
+# Thousands of users need thousands of sockets, in throng and in the demo site.
+raise_fd_limit() {
+  ulimit -Hn 1048576 2>/dev/null || true
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+}
+
+# start_demo_site BIN PORT LATENCY: the demo site in its own process; sets DEMO_PID.
+start_demo_site() {
+  "$1" demo-site --port "$2" --latency-ms "$3" >"$OUT/demo-site.log" 2>&1 &
+  DEMO_PID=$!
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$2/" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "demo site did not start on port $2" >&2
+  return 1
+}
+
+# sample_rss PID EVERY FILE: appends "elapsed_s rss_kb hwm_kb established_conns" until PID exits.
+sample_rss() {
+  local pid=$1 every=$2 file=$3 start
+  start=$(date +%s.%N)
+  while kill -0 "$pid" 2>/dev/null; do
+    local status rss hwm conns now
+    status=$(cat "/proc/$pid/status" 2>/dev/null) || break
+    rss=$(awk '/^VmRSS:/ {print $2}' <<<"$status")
+    hwm=$(awk '/^VmHWM:/ {print $2}' <<<"$status")
+    conns=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
+    now=$(date +%s.%N)
+    printf '%.0f %s %s %s\n' "$(echo "$now - $start" | bc)" "$rss" "$hwm" "$conns" >>"$file"
+    sleep "$every"
+  done
+}
+
+# counter RESULTS NAME: a run counter from results.json (0 when absent).
+counter() {
+  jq -r --arg k "$2" '.summary.counters[$k] // 0' "$1"
+}
