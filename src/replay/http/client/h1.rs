@@ -105,11 +105,19 @@ impl Conn {
         }
     }
 
+    /// Reads what the socket has. The buffer is allocated only once bytes are there: a
+    /// request waiting on a slow server holds no buffer (thousands of them may wait at once).
     async fn read_more(&mut self, want: usize) -> io::Result<usize> {
-        if self.buf.capacity() - self.buf.len() < want.min(READ_CHUNK) {
-            self.buf.reserve(want.max(READ_CHUNK));
+        loop {
+            self.io.readable().await?;
+            if self.buf.capacity() - self.buf.len() < want.min(READ_CHUNK) {
+                self.buf.reserve(want.max(READ_CHUNK));
+            }
+            match self.io.try_read_buf(&mut self.buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return result,
+            }
         }
-        self.io.read_buf(&mut self.buf).await
     }
 
     async fn read_head(&mut self) -> Result<(u16, u8, HeaderMap), H1Error> {
@@ -139,6 +147,13 @@ impl Conn {
             if self.read_more(missing).await? == 0 {
                 return Err(eof());
             }
+        }
+        // A body that arrived with its head is copied out, so the response does not pin the
+        // whole read buffer; a large one was read into space reserved for it.
+        if self.buf.capacity() > 2 * len {
+            let body = Bytes::copy_from_slice(&self.buf[..len]);
+            self.buf.advance(len);
+            return Ok(body);
         }
         Ok(self.buf.split_to(len).freeze())
     }
@@ -220,7 +235,7 @@ struct HeadIndex {
 }
 
 /// Parses a complete response head at the start of `buf` (taking it off the buffer): its
-/// status, version and headers, whose values share the read buffer's bytes (no copy).
+/// status, version and headers, whose values share one copy of the head.
 fn take_head(buf: &mut BytesMut) -> Result<Option<Head>, H1Error> {
     let mut small = [httparse::EMPTY_HEADER; 48];
     let index = match index_head(buf, &mut small) {
@@ -231,7 +246,9 @@ fn take_head(buf: &mut BytesMut) -> Result<Option<Head>, H1Error> {
         other => other?,
     };
     let Some(index) = index else { return Ok(None) };
-    let head = buf.split_to(index.len).freeze();
+    // The head gets its own allocation: header values share it, not the read buffer.
+    let head = Bytes::copy_from_slice(&buf[..index.len]);
+    buf.advance(index.len);
     let mut headers = HeaderMap::with_capacity(index.fields.len());
     for (name, range) in index.fields {
         let value = HeaderValue::from_maybe_shared(head.slice(range))
