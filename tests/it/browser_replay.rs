@@ -388,3 +388,44 @@ async fn killing_a_browser_mid_run_loses_its_sessions_replaces_it_and_leaves_no_
     assert_eq!(live_in_groups(&all_pids), Vec::<u32>::new());
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_browser_is_killed_its_session_lost_and_the_next_one_runs() {
+    let site = demo().await;
+    let base = site.base_url();
+    let flow = prepared(
+        &base,
+        serde_json::json!({"title": "t", "steps": [{"type": "navigate", "url": format!("{base}/")}]}),
+    );
+    let sink = Sink::new();
+    let pool = BrowserPool::launch(options(1, 1), sink.clone())
+        .await
+        .expect("pool");
+    let hung = pool.browser_pids().await;
+    let run = {
+        let (pool, sink, flow) = (pool.clone(), sink.clone(), flow.clone());
+        tokio::spawn(async move {
+            run_sessions(&pool, &sink, &flow, 1, 1, Duration::from_secs(120)).await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // SAFETY: kill(2) on a process group this test's pool started; SIGSTOP freezes it.
+    unsafe { libc::kill(-(hung[0] as i32), libc::SIGSTOP) };
+    let first = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the watchdog ends the session")
+        .unwrap();
+    assert_eq!(first, vec![SessionOutcome::Lost]);
+    let second = run_sessions(&pool, &sink, &flow, 1, 1, Duration::ZERO).await;
+    assert_eq!(second, vec![SessionOutcome::Completed]);
+    let now = pool.browser_pids().await;
+    pool.shutdown().await;
+    let summary = sink.finish();
+    assert_eq!(summary.counters.get("browsers.hung"), Some(&1));
+    assert_eq!(summary.counters.get("sessions.lost"), Some(&1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut groups = hung.clone();
+    groups.extend(now);
+    assert_eq!(live_in_groups(&groups), Vec::<u32>::new());
+    site.shutdown().await;
+}

@@ -13,9 +13,10 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// Estimated memory one session costs (renderer + share of browser/GPU/network processes),
-/// measured with bench/browser-scale.sh; used to cap the default pool size.
-const MB_PER_SESSION: u64 = 120;
+/// Memory one session costs (renderer + share of browser, GPU and network processes):
+/// 42-56 MB PSS measured with bench/browser-scale.sh; doubled for headroom. Caps the
+/// default pool size.
+const MB_PER_SESSION: u64 = 100;
 
 struct Slot {
     proc: Mutex<Option<Arc<ChromeProcess>>>,
@@ -223,15 +224,16 @@ impl Drop for ActiveGuard<'_> {
     }
 }
 
-/// (processes, sessions per process): explicit values win; otherwise from the cores (more
-/// processes spread the per-process CDP handler cost) and the available memory.
+/// (processes, sessions per process): explicit values win. By default one process per core
+/// (at least two, so one crash loses at most half the sessions): measured, the CPU per page
+/// load is the same with 2 or 6 processes while each extra process costs memory; throng's
+/// own CDP handling stays near 3% of the CPU at 25 pages per process.
 fn pool_size(processes: Option<usize>, per_process: Option<usize>) -> (usize, usize) {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per = per_process.unwrap_or(12).max(1);
+    let per = per_process.unwrap_or(25).max(1);
     let procs = processes.unwrap_or_else(|| {
-        let by_cores = (cores * 3).clamp(2, 32);
         let by_memory = (available_mb() / MB_PER_SESSION / per as u64).max(1) as usize;
-        by_cores.min(by_memory)
+        cores.clamp(2, 32).min(by_memory)
     });
     (procs.max(1), per)
 }

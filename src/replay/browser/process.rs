@@ -357,6 +357,10 @@ pub(crate) fn chrome_args(spec: &LaunchSpec, profile: &Path) -> Vec<String> {
         // Chromium refuses to start its sandbox as root.
         args.push("--no-sandbox".into());
     }
+    // Escape hatch for experiments and odd environments: extra switches, space-separated.
+    if let Ok(extra) = std::env::var("THRONG_CHROME_ARGS") {
+        args.extend(extra.split_whitespace().map(str::to_string));
+    }
     args.push("about:blank".into());
     args
 }
