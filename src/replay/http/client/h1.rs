@@ -6,7 +6,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::io;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -327,6 +327,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<usize>, H1Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
     /// Serves each accepted connection the canned `replies` (one per request read) then closes.
