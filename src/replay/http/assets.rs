@@ -116,7 +116,6 @@ pub async fn fetch_all(
         // At most `parallel` in flight, like a browser's per-host connection limit.
         let mut pending = wave.into_iter();
         let mut in_flight = FuturesUnordered::new();
-        let mut responses = Vec::new();
         loop {
             while in_flight.len() < parallel.max(1) {
                 let Some((url, conditional)) = pending.next() else {
@@ -124,12 +123,11 @@ pub async fn fetch_all(
                 };
                 in_flight.push(fetch_one(client, url, tag, conditional));
             }
-            match in_flight.next().await {
-                Some(done) => responses.push(done),
-                None => break,
-            }
-        }
-        for (url, response) in responses {
+            // Each response is used and dropped as it arrives: a page's assets are not all
+            // held at once (thousands of users loading pages together would hold them all).
+            let Some((url, response)) = in_flight.next().await else {
+                break;
+            };
             match response {
                 Ok(resp) => {
                     result.fetched += 1;

@@ -12,8 +12,8 @@ use tokio::sync::OwnedSemaphorePermit;
 
 /// Largest response head accepted (what hyper allows by default is similar).
 const MAX_HEAD: usize = 64 * 1024;
-/// Read buffer reserved per read when the body length is unknown.
-const READ_CHUNK: usize = 8 * 1024;
+/// Bytes read at a time when the length to come is unknown (a head, a chunk, a body to EOF).
+const STACK_READ: usize = 4 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum H1Error {
@@ -105,15 +105,23 @@ impl Conn {
         }
     }
 
-    /// Reads what the socket has. The buffer is allocated only once bytes are there: a
-    /// request waiting on a slow server holds no buffer (thousands of them may wait at once).
+    /// Reads what the socket has, holding on to no more memory than the bytes read: nothing
+    /// while a request waits on a slow server (thousands may wait at once), and no 8 KB
+    /// buffer under a 300-byte reply. A known remainder of `want` bytes is read into space
+    /// reserved for exactly that; anything else goes through a small stack buffer.
     async fn read_more(&mut self, want: usize) -> io::Result<usize> {
         loop {
             self.io.readable().await?;
-            if self.buf.capacity() - self.buf.len() < want.min(READ_CHUNK) {
-                self.buf.reserve(want.max(READ_CHUNK));
-            }
-            match self.io.try_read_buf(&mut self.buf) {
+            let result = if want > STACK_READ {
+                self.buf.reserve(want);
+                self.io.try_read_buf(&mut self.buf)
+            } else {
+                let mut chunk = [0u8; STACK_READ];
+                self.io.try_read(&mut chunk).inspect(|&n| {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                })
+            };
+            match result {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 result => return result,
             }
@@ -131,7 +139,7 @@ impl Conn {
                     return Err(H1Error::Malformed("response head too large"));
                 }
             }
-            match self.read_more(READ_CHUNK).await {
+            match self.read_more(STACK_READ).await {
                 Ok(0) if !received => return Err(H1Error::ClosedEarly),
                 Ok(0) => return Err(eof()),
                 Ok(_) => received = true,
@@ -159,7 +167,7 @@ impl Conn {
     }
 
     async fn read_to_eof(&mut self) -> Result<Bytes, H1Error> {
-        while self.read_more(READ_CHUNK).await? > 0 {}
+        while self.read_more(STACK_READ).await? > 0 {}
         Ok(std::mem::take(&mut self.buf).freeze())
     }
 
@@ -173,7 +181,7 @@ impl Conn {
             if self.buf.len() > MAX_HEAD {
                 return Err(H1Error::Malformed("chunk line too long"));
             }
-            if self.read_more(READ_CHUNK).await? == 0 {
+            if self.read_more(STACK_READ).await? == 0 {
                 return Err(eof());
             }
         }
