@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Throughput: a one-request flow with zero think time. nginx (Debian's, one worker, access_log
 # off) serves a small static file on loopback; wrk, oha and `throng run URL` each drive it
-# with the same connection count for the same duration, in the same run, ROUNDS times in
-# rotating order. Prints each tool's requests/s per round, the medians, and the ratios
-# throng/wrk (target >= 0.9) and throng/oha (target >= 1.0).
+# with the same connection count for the same duration, back to back, ROUNDS times in
+# rotating order. Prints per round each tool's requests/s and CPU time per request (user +
+# system, from /usr/bin/time) and the ratios throng/wrk (target >= 0.9) and throng/oha
+# (target >= 1.0); then the medians. Ratios are taken within a round, so load from other
+# processes on the machine hits the three tools alike as far as possible.
 #
 # Pinning: nginx on CPU 0, the load generator on CPU 1 (each tool gets one core, as throng's
 # users would on a 2-core box with the target elsewhere). PIN=0 runs unpinned.
@@ -57,12 +59,25 @@ URL="http://127.0.0.1:$PORT/index.html"
 for _ in $(seq 50); do curl -sf "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "$URL" >/dev/null || { echo "nginx did not start" >&2; exit 1; }
 
-run_wrk() { $CLIENT_CPU wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" | awk '/^Requests\/sec:/ {print $2}'; }
-run_oha() { $CLIENT_CPU oha -z "$DURATION" -c "$CONNS" --no-tui "$URL" | awk '/Requests\/sec:/ {print $2}'; }
+# Each prints "requests_per_second cpu_seconds" (the tool's user + system CPU time).
+timed() { /usr/bin/time -f "%U %S" -o "$OUT/cpu" "$@"; }
+cpu() { awk '{print $1 + $2}' "$OUT/cpu"; }
+run_wrk() {
+  local rps
+  rps=$(timed $CLIENT_CPU wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" | awk '/^Requests\/sec:/ {print $2}')
+  echo "$rps $(cpu)"
+}
+run_oha() {
+  local rps
+  rps=$(timed $CLIENT_CPU oha -z "$DURATION" -c "$CONNS" --no-tui "$URL" | awk '/Requests\/sec:/ {print $2}')
+  echo "$rps $(cpu)"
+}
 run_throng() {
-  $CLIENT_CPU "$BIN" run "$URL" --users "$CONNS" --duration "$DURATION" -q --out "$OUT/throng" >/dev/null 2>&1
-  jq -r '([.summary.entries[] | select(.kind == "document") | .count] | add) / (.summary.duration_ms / 1000)' \
-    "$OUT/throng/results.json"
+  timed $CLIENT_CPU "$BIN" run "$URL" --users "$CONNS" --duration "$DURATION" -q --out "$OUT/throng" >/dev/null 2>&1
+  local rps
+  rps=$(jq -r '([.summary.entries[] | select(.kind == "document") | .count] | add) / (.summary.duration_ms / 1000)' \
+    "$OUT/throng/results.json")
+  echo "$rps $(cpu)"
 }
 
 echo "machine: $(nproc) cores ($(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')), kernel $(uname -r)"
@@ -70,24 +85,34 @@ echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), $(wrk -v 2>&1 | head -1 | awk '{p
 echo "$URL: $CONNS connections, $DURATION each, $ROUNDS rounds, pinning: $([ "$PIN" = 1 ] && echo 'nginx CPU 0, client CPU 1' || echo none)"
 $CLIENT_CPU wrk -t1 -c"$CONNS" -d2s "$URL" >/dev/null # warm-up
 
-declare -A RESULTS
+SECS=${DURATION%s}
+declare -A RPS CPUUS
+RATIO_W=""
+RATIO_O=""
 TOOLS=(wrk oha throng)
 for round in $(seq "$ROUNDS"); do
   line="round $round:"
+  declare -A this=()
   for i in 0 1 2; do
     tool=${TOOLS[$(( (i + round - 1) % 3 ))]}
-    rps=$("run_$tool")
-    RESULTS[$tool]="${RESULTS[$tool]:-} $rps"
-    line="$line $tool $(printf '%.0f' "$rps")"
+    read -r rps cpus < <("run_$tool")
+    this[$tool]=$rps
+    RPS[$tool]="${RPS[$tool]:-} $rps"
+    # CPU microseconds the tool spent per request.
+    us=$(echo "$cpus * 1000000 / ($rps * $SECS)" | bc -l)
+    CPUUS[$tool]="${CPUUS[$tool]:-} $us"
+    line="$line  $tool $(printf '%.0f/s %.1fus' "$rps" "$us")"
     sleep 1
   done
-  echo "$line"
+  RATIO_W="$RATIO_W $(echo "${this[throng]} / ${this[wrk]}" | bc -l)"
+  RATIO_O="$RATIO_O $(echo "${this[throng]} / ${this[oha]}" | bc -l)"
+  echo "$line  throng/wrk $(printf '%.2f' "$(echo "${this[throng]} / ${this[wrk]}" | bc -l)")  throng/oha $(printf '%.2f' "$(echo "${this[throng]} / ${this[oha]}" | bc -l)")"
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-W=$(median <<<"${RESULTS[wrk]}")
-O=$(median <<<"${RESULTS[oha]}")
-T=$(median <<<"${RESULTS[throng]}")
-printf 'median requests/s: wrk %.0f  oha %.0f  throng %.0f\n' "$W" "$O" "$T"
-printf 'throng/wrk %.2f (target >= 0.90)   throng/oha %.2f (target >= 1.00)\n' \
-  "$(echo "$T / $W" | bc -l)" "$(echo "$T / $O" | bc -l)"
+printf 'median requests/s:       wrk %.0f  oha %.0f  throng %.0f\n' \
+  "$(median <<<"${RPS[wrk]}")" "$(median <<<"${RPS[oha]}")" "$(median <<<"${RPS[throng]}")"
+printf 'median CPU per request:  wrk %.1f us  oha %.1f us  throng %.1f us\n' \
+  "$(median <<<"${CPUUS[wrk]}")" "$(median <<<"${CPUUS[oha]}")" "$(median <<<"${CPUUS[throng]}")"
+printf 'median of per-round ratios: throng/wrk %.2f (target >= 0.90)   throng/oha %.2f (target >= 1.00)\n' \
+  "$(median <<<"$RATIO_W")" "$(median <<<"$RATIO_O")"
