@@ -28,18 +28,20 @@ start_demo_site() {
   return 1
 }
 
-# sample_rss PID EVERY FILE: appends "elapsed_s rss_kb hwm_kb established_conns" until PID exits.
+# sample_rss PID EVERY FILE: appends "elapsed_s rss_kb hwm_kb open_fds cpu_s" until PID exits
+# (cpu_s: the process's user + system CPU seconds so far).
 sample_rss() {
   local pid=$1 every=$2 file=$3 start
   start=$(date +%s.%N)
   while kill -0 "$pid" 2>/dev/null; do
-    local status rss hwm conns now
+    local status rss hwm conns cpu now
     status=$(cat "/proc/$pid/status" 2>/dev/null) || break
     rss=$(awk '/^VmRSS:/ {print $2}' <<<"$status")
     hwm=$(awk '/^VmHWM:/ {print $2}' <<<"$status")
     conns=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat" 2>/dev/null) || cpu=0
     now=$(date +%s.%N)
-    printf '%.0f %s %s %s\n' "$(echo "$now - $start" | bc)" "$rss" "$hwm" "$conns" >>"$file"
+    printf '%.0f %s %s %s %s\n' "$(echo "$now - $start" | bc)" "$rss" "$hwm" "$conns" "$cpu" >>"$file"
     sleep "$every"
   done
 }

@@ -44,7 +44,7 @@ peak_kb=$(cat "$OUT/maxrss")
 started=$(counter "$R" users.started)
 failed_start=$(counter "$R" users.failed_to_start)
 echo
-echo "samples (elapsed s, throng RSS KB, HWM KB, open fds):"
+echo "samples (elapsed s, throng RSS KB, HWM KB, open fds, CPU s):"
 awk 'NR % 6 == 1' "$OUT/rss.txt"
 echo
 jq -r '.summary.counters | to_entries[] | "  \(.key): \(.value)"' "$R"
@@ -54,6 +54,7 @@ jq -r '.summary.series | "requests \(map(.requests) | add), failed \(map(.failur
 jq -r '[.summary.entries[] | select(.kind == "page-load")] | "page loads \(map(.count) | add), failed \(map(.failures) | add)"' "$R"
 demo_peak=$(awk '{print $3}' "$OUT/demo-rss.txt" | sort -n | tail -1)
 echo "demo site peak RSS: $((demo_peak / 1024)) MiB"
+echo "CPU seconds used: throng $(tail -1 "$OUT/rss.txt" | awk '{print $5}'), demo site $(tail -1 "$OUT/demo-rss.txt" | awk '{print $5}') (2 cores x ${DURATION})"
 echo "throng peak RSS (ru_maxrss): $((peak_kb / 1024)) MiB; users.started $started of $USERS; users.failed_to_start $failed_start"
 echo "results: $OUT"
 ok=1
