@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 use super::aggregator::State;
-use super::key::{MetricKey, Outcome};
+use super::key::{MetricKey, Outcome, SampleKind};
 use super::serialize::duration_us;
 use super::shard::{Cell, Shard};
 use super::summary::RunSummary;
@@ -81,6 +81,33 @@ pub struct Sink {
 pub struct Recorder {
     inner: Arc<Inner>,
     shard: usize,
+    /// Set for an arrival that started late: see [`Recorder::starting_late`].
+    late_start: Option<Arc<LateStart>>,
+}
+
+/// A late arrival's lateness, applied until its first step that sent requests has ended.
+#[derive(Debug, Default)]
+struct LateStart {
+    /// Microseconds; 0 once the user runs on its own clock.
+    us: AtomicU64,
+    sent: AtomicBool,
+}
+
+impl LateStart {
+    /// The lateness a sample of `kind` is corrected by; the step sample that follows the
+    /// first requests is the last one corrected.
+    fn lateness(&self, kind: SampleKind) -> Option<Duration> {
+        let us = self.us.load(Ordering::Relaxed);
+        if us == 0 {
+            return None;
+        }
+        if kind != SampleKind::Step {
+            self.sent.store(true, Ordering::Relaxed);
+        } else if self.sent.load(Ordering::Relaxed) {
+            self.us.store(0, Ordering::Relaxed);
+        }
+        Some(Duration::from_micros(us))
+    }
 }
 
 impl Default for Sink {
@@ -117,6 +144,7 @@ impl Sink {
         Recorder {
             inner: self.inner.clone(),
             shard: (user_id % SHARDS as u64) as usize,
+            late_start: None,
         }
     }
 
@@ -254,7 +282,32 @@ impl Sink {
 }
 
 impl Recorder {
+    /// Coordinated omission for an arrival (open model) that started `late`: the samples of
+    /// its first step that sends requests (those requests, the page load, the step, and any
+    /// step before it) are recorded raw and from the intended start (raw + `late`), as
+    /// [`Recorder::record_late`] does. Later steps run on the user's own clock.
+    pub fn starting_late(&self, late: Duration) -> Recorder {
+        let us = duration_us(late);
+        Recorder {
+            inner: self.inner.clone(),
+            shard: self.shard,
+            late_start: (us > 0).then(|| {
+                Arc::new(LateStart {
+                    us: AtomicU64::new(u64::from(us)),
+                    sent: AtomicBool::new(false),
+                })
+            }),
+        }
+    }
+
+    fn start_lateness(&self, key: &MetricKey) -> Option<Duration> {
+        self.late_start.as_ref()?.lateness(key.kind)
+    }
+
     pub fn record(&self, key: &MetricKey, latency: Duration, outcome: Outcome) {
+        if let Some(late) = self.start_lateness(key) {
+            return self.record_late(key, latency, latency + late, outcome);
+        }
         let us = duration_us(latency);
         self.with_cell(key, |c| c.push(us, outcome));
     }
@@ -270,6 +323,25 @@ impl Recorder {
     ) {
         let (r, c) = (duration_us(raw), duration_us(corrected));
         self.with_cell(key, |cell| cell.push_late(r, c, outcome));
+    }
+
+    /// A response's sample and its body bytes, in one visit to the key's cell.
+    pub fn record_response(
+        &self,
+        key: &MetricKey,
+        latency: Duration,
+        outcome: Outcome,
+        bytes: u64,
+    ) {
+        if let Some(late) = self.start_lateness(key) {
+            self.record_late(key, latency, latency + late, outcome);
+            return self.add_bytes(key, bytes);
+        }
+        let us = duration_us(latency);
+        self.with_cell(key, |c| {
+            c.push(us, outcome);
+            c.bytes += bytes;
+        });
     }
 
     pub fn add_bytes(&self, key: &MetricKey, bytes: u64) {

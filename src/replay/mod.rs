@@ -3,7 +3,10 @@
 
 pub mod browser;
 pub mod http;
+mod step_cache;
 pub mod vars;
+
+pub use step_cache::{CachedUrl, StepCache};
 
 pub use vars::{VarSources, Vars};
 
@@ -25,6 +28,8 @@ pub struct PreparedFlow {
     pub sources: Arc<VarSources>,
     /// HTTP mode: scan documents for assets when the recording lists none.
     pub discover_assets: bool,
+    /// Step labels and fixed URLs computed once for every iteration.
+    pub cache: StepCache,
 }
 
 impl PreparedFlow {
@@ -38,6 +43,7 @@ impl PreparedFlow {
             .collect();
         PreparedFlow {
             name: Arc::from(name),
+            cache: StepCache::new(&flow, &origin),
             flow,
             origin,
             pollers,

@@ -53,8 +53,10 @@ impl ModeRunner {
     pub async fn run_session(&self, user: &UserState, session: Session<'_>) -> SessionOutcome {
         match (self, user) {
             (ModeRunner::Http(r), UserState::Http(u)) => r.run_session(u, session).await,
+            // Boxed: the browser session's large future would otherwise size (and be
+            // initialized in) every HTTP iteration's future too.
             (ModeRunner::Browser(pool), UserState::Browser) => {
-                from_browser(pool.run_session(to_browser(session)).await)
+                from_browser(Box::pin(pool.run_session(to_browser(session))).await)
             }
             _ => SessionOutcome::Failed("user state of another mode".into()),
         }

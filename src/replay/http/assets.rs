@@ -163,6 +163,7 @@ async fn fetch_one(
         headers: Vec::new(),
         body: None,
         kind: SampleKind::Static,
+        name: None,
     };
     let response = client.send(req, tag, &conditional).await;
     (url, response)

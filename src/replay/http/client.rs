@@ -65,6 +65,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
     pub kind: SampleKind,
+    /// The metric name of the first hop when the flow precomputed it (see `StepCache`).
+    pub name: Option<Arc<str>>,
 }
 
 /// A response read to its end.
@@ -190,13 +192,16 @@ impl UserClient {
         let mut url = req.url;
         let mut body = req.body;
         let mut headers = req.headers;
+        let mut name = req.name;
         for _ in 0..=MAX_REDIRECTS {
             let key = MetricKey {
                 mode: Mode::Http,
                 flow: tag.flow.clone(),
                 step: tag.step,
                 kind: req.kind,
-                name: Arc::from(request_name(method.as_str(), url.as_str())),
+                name: name
+                    .take()
+                    .unwrap_or_else(|| Arc::from(request_name(method.as_str(), url.as_str()))),
             };
             let hop = Hop {
                 method: &method,
@@ -246,8 +251,13 @@ impl UserClient {
                 self.jar
                     .store_from(raw.headers.get_all("set-cookie").iter(), hop.url);
                 let outcome = Outcome::from_status(raw.status);
-                self.record(key, elapsed, late, outcome);
-                self.recorder.add_bytes(key, raw.body.len() as u64);
+                let bytes = raw.body.len() as u64;
+                if late >= LATE_AFTER {
+                    self.record(key, elapsed, late, outcome);
+                    self.recorder.add_bytes(key, bytes);
+                } else {
+                    self.recorder.record_response(key, elapsed, outcome, bytes);
+                }
                 Ok(Response {
                     status: raw.status,
                     headers: raw.headers,
@@ -522,6 +532,7 @@ mod tests {
             headers: Vec::new(),
             body: None,
             kind: SampleKind::Static,
+            name: None,
         }
     }
 

@@ -11,26 +11,30 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-/// The timers of the page a user has open; dropped or stopped when the page changes.
+/// The timers of the page a user has open; dropped or stopped when the page changes. Holds
+/// nothing until a timer starts (most pages have none, and every page load makes one).
+#[derive(Default)]
 pub struct OpenPage {
-    stop: CancellationToken,
-    tasks: JoinSet<()>,
+    timers: Option<(CancellationToken, JoinSet<()>)>,
 }
 
 impl OpenPage {
-    pub fn new(parent: &CancellationToken) -> Self {
-        OpenPage {
-            stop: parent.child_token(),
-            tasks: JoinSet::new(),
-        }
-    }
-
     /// Starts a poller firing every `period` (first fire one period from now), with its
-    /// request already filled in.
-    pub fn start(&mut self, client: Arc<UserClient>, poller: &Poller, request: Request, tag: Tag) {
+    /// request already filled in; it stops when the page closes or `cancel` fires.
+    pub fn start(
+        &mut self,
+        cancel: &CancellationToken,
+        client: Arc<UserClient>,
+        poller: &Poller,
+        request: Request,
+        tag: Tag,
+    ) {
         let period = Duration::from_millis(poller.period_ms.max(1));
-        let stop = self.stop.clone();
-        self.tasks.spawn(async move {
+        let (stop, tasks) = self
+            .timers
+            .get_or_insert_with(|| (cancel.child_token(), JoinSet::new()));
+        let stop = stop.clone();
+        tasks.spawn(async move {
             let mut intended = Instant::now() + period;
             loop {
                 tokio::select! {
@@ -50,14 +54,21 @@ impl OpenPage {
     }
 
     /// Stops every timer of the page and waits for them to end.
-    pub async fn close(mut self) {
-        self.stop.cancel();
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn close(self) {
+        if let Some((stop, mut tasks)) = self.timers {
+            stop.cancel();
+            while tasks.join_next().await.is_some() {}
+        }
     }
 }
 
-/// The request a poller sends (url already filled in).
-pub fn poll_request(poller: &Poller, url: Url, body: Option<String>) -> Request {
+/// The request a poller sends (url already filled in; `name`: its precomputed metric name).
+pub fn poll_request(
+    poller: &Poller,
+    url: Url,
+    body: Option<String>,
+    name: Option<Arc<str>>,
+) -> Request {
     Request {
         method: Method::from_bytes(poller.method.as_bytes()).unwrap_or(Method::GET),
         url,
@@ -68,5 +79,6 @@ pub fn poll_request(poller: &Poller, url: Url, body: Option<String>) -> Request 
             .collect(),
         body,
         kind: SampleKind::Polling,
+        name,
     }
 }

@@ -8,7 +8,7 @@ use super::poller::{poll_request, OpenPage};
 use super::HttpRunner;
 use crate::flow::{Action, Check, Network, RecordedRequest, RequestKind, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
-use crate::replay::{page_name, step_label, Session, SessionOutcome};
+use crate::replay::{page_name, step_label, CachedUrl, Session, SessionOutcome};
 use reqwest::Method;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,12 +50,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 break;
             }
             let started = Instant::now();
-            let result = self.run_step(index, step).await;
-            let key = self.key(
-                Some(index as u32),
-                SampleKind::Step,
-                step_label(index, step),
-            );
+            let label = self.label(index, step);
+            let result = self.run_step(index, step, &label).await;
+            let key = self.key(Some(index as u32), SampleKind::Step, label);
             let step_outcome = result.as_ref().err().map_or(Outcome::Ok, |f| f.outcome);
             self.s
                 .recorder
@@ -88,18 +85,24 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         }
     }
 
-    fn key(&self, step: Option<u32>, kind: SampleKind, name: String) -> MetricKey {
+    fn key(&self, step: Option<u32>, kind: SampleKind, name: Arc<str>) -> MetricKey {
         MetricKey {
             mode: Mode::Http,
             flow: self.s.flow.name.clone(),
             step,
             kind,
-            name: Arc::from(name),
+            name,
         }
     }
 
-    async fn run_step(&mut self, index: usize, step: &Step) -> StepResult {
-        let label = step_label(index, step);
+    fn label(&self, index: usize, step: &Step) -> Arc<str> {
+        match self.s.flow.cache.label(index) {
+            Some(label) => label.clone(),
+            None => Arc::from(step_label(index, step)),
+        }
+    }
+
+    async fn run_step(&mut self, index: usize, step: &Step, label: &str) -> StepResult {
         let tag = Tag {
             flow: self.s.flow.name.clone(),
             step: Some(index as u32),
@@ -133,15 +136,17 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let mut has_document = false;
         let mut last_document_url: Option<Url> = None;
         let requests = &network.requests;
+        let flow = self.s.flow;
         let mut i = 0;
         while i < requests.len() {
             let recorded = &requests[i];
+            let cached = flow.cache.request(index, i, &recorded.url);
             i += 1;
             if recorded.external && !self.runner.host_allowed_str(&recorded.url) {
                 self.runner.sink.count("requests.blocked", 1);
                 continue;
             }
-            let request = self.fill(recorded, &label)?;
+            let request = self.fill(recorded, cached, label)?;
             if recorded.kind == RequestKind::Document {
                 // A browser reached this document already by following the previous redirect.
                 if last_document_url.as_ref() == Some(&request.url) && request.method == Method::GET
@@ -151,7 +156,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 }
                 let recorded_assets = take_assets(requests, &mut i);
                 let response = self
-                    .load_page(request, recorded_assets, &tag, &label)
+                    .load_page(request, cached, recorded_assets, &tag, label)
                     .await?;
                 last_document_url = Some(response.final_url.clone());
                 self.apply_extractions(recorded, &response);
@@ -176,9 +181,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 }
             }
         }
-        self.start_pollers(network, &tag, &label)?;
+        self.start_pollers(index, network, &tag, label)?;
         match main_response {
-            Some(response) => check_response(&step.checks, &response, &label),
+            Some(response) => check_response(&step.checks, &response, label),
             None if step.checks.is_empty() => Ok(()),
             None => Err(StepFailure {
                 outcome: Outcome::CheckFailed,
@@ -190,16 +195,21 @@ impl<'s, 'a> HttpSession<'s, 'a> {
     }
 
     /// Document, its assets (recorded or discovered) and the page-load sample; the old page's
-    /// pollers stop when the new document arrives.
+    /// pollers stop when the new document arrives. `cached`: the document's URL precomputed.
     async fn load_page(
         &mut self,
         request: Request,
+        cached: Option<&CachedUrl>,
         recorded_assets: Vec<Url>,
         tag: &Tag,
         label: &str,
     ) -> Result<Response, StepFailure> {
         let started = Instant::now();
-        let requested_page = page_name(request.url.as_str());
+        let page_of = |url: &Url| match cached {
+            Some(c) if c.url == *url => c.page_name.clone(),
+            _ => Arc::from(page_name(url.as_str())),
+        };
+        let requested_page = page_of(&request.url);
         let response = match self.client.send(request, tag, &[]).await {
             Ok(r) => r,
             Err(outcome) => {
@@ -243,51 +253,52 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         } else {
             Outcome::Ok
         };
-        let key = self.key(
-            tag.step,
-            SampleKind::PageLoad,
-            page_name(response.final_url.as_str()),
-        );
+        let key = self.key(tag.step, SampleKind::PageLoad, page_of(&response.final_url));
         self.s.recorder.record(&key, started.elapsed(), outcome);
         if response.status >= 400 {
             return Err(StepFailure {
                 outcome,
-                message: format!(
-                    "step {label}: {} answered {}",
-                    page_name(response.final_url.as_str()),
-                    response.status
-                ),
+                message: format!("step {label}: {} answered {}", key.name, response.status),
             });
         }
-        self.page = Some(OpenPage::new(self.s.cancel));
+        self.page = Some(OpenPage::default());
         Ok(response)
     }
 
-    fn start_pollers(&mut self, network: &Network, tag: &Tag, label: &str) -> StepResult {
+    fn start_pollers(
+        &mut self,
+        step: usize,
+        network: &Network,
+        tag: &Tag,
+        label: &str,
+    ) -> StepResult {
         if network.polling.is_empty() {
             return Ok(());
         }
         let mut filled = Vec::new();
-        for poller in &network.polling {
-            let url = self.fill_url(&poller.url, label)?;
+        for (i, poller) in network.polling.iter().enumerate() {
+            let (url, name) = match self.s.flow.cache.poller(step, i, &poller.url) {
+                Some(c) => (c.url.clone(), Some(c.request_name.clone())),
+                None => (self.fill_url(&poller.url, label)?, None),
+            };
             let body = match &poller.body {
                 Some(b) => Some(self.fill_str(b, label)?),
                 None => None,
             };
-            filled.push((poller, url, body));
+            filled.push((poller, url, body, name));
         }
-        let page = self
-            .page
-            .get_or_insert_with(|| OpenPage::new(self.s.cancel));
-        for (poller, url, body) in filled {
+        let cancel = self.s.cancel;
+        let page = self.page.get_or_insert_with(OpenPage::default);
+        for (poller, url, body, name) in filled {
             if !self.runner.host_allowed(&url) {
                 self.runner.sink.count("requests.blocked", 1);
                 continue;
             }
             page.start(
+                cancel,
                 self.client.clone(),
                 poller,
-                poll_request(poller, url, body),
+                poll_request(poller, url, body, name),
                 tag.clone(),
             );
         }
@@ -307,8 +318,17 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         }
     }
 
-    fn fill(&self, recorded: &RecordedRequest, label: &str) -> Result<Request, StepFailure> {
-        let url = self.fill_url(&recorded.url, label)?;
+    /// The request to send: variables filled in, the URL parsed (or taken from `cached`).
+    fn fill(
+        &self,
+        recorded: &RecordedRequest,
+        cached: Option<&CachedUrl>,
+        label: &str,
+    ) -> Result<Request, StepFailure> {
+        let (url, name) = match cached {
+            Some(c) => (c.url.clone(), Some(c.request_name.clone())),
+            None => (self.fill_url(&recorded.url, label)?, None),
+        };
         let mut headers = Vec::with_capacity(recorded.headers.len());
         for (name, value) in &recorded.headers {
             headers.push((name.clone(), self.fill_str(value, label)?));
@@ -326,6 +346,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             headers,
             body,
             kind: SampleKind::from_request_kind(recorded.kind),
+            name,
         })
     }
 
