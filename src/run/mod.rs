@@ -5,6 +5,7 @@
 mod control;
 mod runner;
 mod users;
+mod workers;
 
 pub use control::RunControl;
 pub use runner::{ModeRunner, UserState};
@@ -21,6 +22,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use users::{user_loop, UserCtx};
+use workers::UserRuntimes;
 
 /// A flow and its share of the users.
 #[derive(Debug, Clone)]
@@ -79,8 +81,15 @@ pub async fn execute_with(
         failures: Default::default(),
         draining: Default::default(),
     });
+    // HTTP users are CPU-bound on throng itself: they get per-core runtimes. Browser users
+    // mostly wait on Chromium and stay on the main runtime with the CDP handlers.
+    let user_runtimes = match spec.mode {
+        Mode::Http => Some(UserRuntimes::per_core()?),
+        Mode::Browser => None,
+    };
     let mut scheduler = Scheduler {
         ctx: ctx.clone(),
+        user_runtimes,
         tasks: JoinSet::new(),
         active: BTreeMap::new(),
         run_token: stop.child_token(),
@@ -93,6 +102,7 @@ pub async fn execute_with(
         Arrival::Rate { .. } => scheduler.open_model(&stop).await,
     }
     scheduler.stop_all().await;
+    drop(scheduler.user_runtimes.take());
     ctx.runner.shutdown().await;
     for (message, n) in ctx.failures.lock().expect("failures lock").iter() {
         sink.count(&format!("session failure: {message}"), *n);
@@ -105,8 +115,20 @@ pub async fn execute_with(
     Ok(summary)
 }
 
+/// How long until arrival number `launched + 1` is due, at `rate` per second with `due`
+/// arrivals integrated so far; at least 1 ms (the timer's grain), at most a tick.
+fn next_arrival_in(rate: f64, due: f64, launched: u64) -> Duration {
+    let missing = (launched + 1) as f64 - due;
+    if rate <= 0.0 || missing / rate >= TICK.as_secs_f64() {
+        return TICK;
+    }
+    Duration::from_secs_f64((missing / rate).max(0.001))
+}
+
 struct Scheduler {
     ctx: Arc<UserCtx>,
+    /// Where users run (None: on the current runtime).
+    user_runtimes: Option<UserRuntimes>,
     tasks: JoinSet<u64>,
     /// Running users by id, with the token that makes each leave.
     active: BTreeMap<u64, CancellationToken>,
@@ -117,17 +139,23 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn spawn_user(&mut self, iterations: Option<u64>) {
+    /// Starts a user; `intended` is an arrival's planned start (open model), from which a
+    /// late start is measured.
+    fn spawn_user(&mut self, iterations: Option<u64>, intended: Option<Instant>) {
         let id = self.next_id;
         self.next_id += 1;
         let token = self.run_token.child_token();
         self.active.insert(id, token.clone());
         let flow = self.ctx.flows[self.mix.pick(id)].flow.clone();
         let ctx = self.ctx.clone();
-        self.tasks.spawn(async move {
-            user_loop(ctx, id, flow, token, iterations).await;
+        let user = async move {
+            user_loop(ctx, id, flow, token, iterations, intended).await;
             id
-        });
+        };
+        match &self.user_runtimes {
+            Some(runtimes) => self.tasks.spawn_on(user, runtimes.next()),
+            None => self.tasks.spawn(user),
+        };
     }
 
     fn reap(&mut self) {
@@ -184,13 +212,13 @@ impl Scheduler {
             match plan.iterations {
                 None => {
                     while self.active.len() < target {
-                        self.spawn_user(None);
+                        self.spawn_user(None, None);
                     }
                 }
                 Some(n) => {
                     while slots_started < target {
                         slots_started += 1;
-                        self.spawn_user(Some(n));
+                        self.spawn_user(Some(n), None);
                     }
                     let planned = (stages.peak().round() as usize).max(target);
                     if self.active.is_empty() && slots_started >= planned {
@@ -207,7 +235,9 @@ impl Scheduler {
     }
 
     /// Starts new one-iteration users at the planned arrival rate; arrivals beyond
-    /// `max_users` running are counted as dropped, never silently skipped.
+    /// `max_users` running are counted as dropped, never silently skipped. Each arrival
+    /// carries its planned start: a user that starts late (a busy machine, a stalled
+    /// runtime) records its first step against it (coordinated omission).
     async fn open_model(&mut self, stop: &CancellationToken) {
         let plan = self.ctx.plan.clone();
         let Arrival::Rate { stages, max_users } = &plan.arrival else {
@@ -219,24 +249,30 @@ impl Scheduler {
         let mut last = Duration::ZERO;
         let mut launched = 0u64;
         loop {
+            // Wake for the next arrival (estimated at the current rate), at most a tick away.
+            let wait = next_arrival_in(stages.target_at(last), due, launched);
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(TICK) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
             self.reap();
             let elapsed = start.elapsed().min(total);
-            // Trapezoid integral of the rate over the tick.
+            // Trapezoid integral of the rate over the interval.
             let (r0, r1) = (stages.target_at(last), stages.target_at(elapsed));
+            let before = due;
             due += (r0 + r1) / 2.0 * (elapsed - last).as_secs_f64();
-            last = elapsed;
             while (launched as f64) < due.floor() {
                 launched += 1;
+                // Where in this interval the integral reached this arrival.
+                let share = ((launched as f64 - before) / (due - before)).clamp(0.0, 1.0);
+                let intended = start + last + (elapsed - last).mul_f64(share);
                 if self.active.len() < *max_users as usize {
-                    self.spawn_user(Some(1));
+                    self.spawn_user(Some(1), Some(intended));
                 } else {
                     self.ctx.sink.count("arrivals.dropped", 1);
                 }
             }
+            last = elapsed;
             if elapsed >= total {
                 return;
             }
@@ -273,5 +309,21 @@ impl Scheduler {
             }
         }
         self.active.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_arrival_wait_follows_the_rate_within_a_tick() {
+        // 100/s with 0.5 integrated: the first arrival is due in 5 ms.
+        assert_eq!(next_arrival_in(100.0, 0.5, 0), Duration::from_millis(5));
+        // Overdue arrivals: wake at the timer's grain, not in a busy loop.
+        assert_eq!(next_arrival_in(100.0, 3.2, 0), Duration::from_millis(1));
+        // Slow or zero rates: one tick at most.
+        assert_eq!(next_arrival_in(1.0, 0.0, 0), TICK);
+        assert_eq!(next_arrival_in(0.0, 0.0, 0), TICK);
     }
 }

@@ -8,10 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Distinct failure messages kept for the report; beyond that they are only counted.
 const MAX_FAILURE_MESSAGES: usize = 50;
+/// An arrival starting later than this after its planned start is late (coordinated
+/// omission); below it is timer grain. The HTTP client uses the same bound for pollers.
+const LATE_AFTER: Duration = Duration::from_millis(10);
 
 /// What every user of a run shares.
 pub(super) struct UserCtx {
@@ -42,9 +46,16 @@ pub(super) async fn user_loop(
     flow: Arc<PreparedFlow>,
     cancel: CancellationToken,
     iterations: Option<u64>,
+    intended: Option<Instant>,
 ) {
     let sink = &ctx.sink;
-    let recorder = sink.recorder(id);
+    let recorder = match intended.map(|at| at.elapsed()) {
+        Some(late) if late >= LATE_AFTER => {
+            sink.count("arrivals.late", 1);
+            sink.recorder(id).starting_late(late)
+        }
+        _ => sink.recorder(id),
+    };
     let user = match ctx.runner.new_user(recorder.clone()) {
         Ok(u) => u,
         Err(e) => {

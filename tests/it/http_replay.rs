@@ -351,3 +351,68 @@ fn flow_whose_origin_is_down_fails_sessions_with_a_clear_reason() {
     );
     assert!(out_dir.join("results.json").exists());
 }
+
+/// Coordinated omission in the open model: arrivals due while the run's runtime is stalled
+/// start late, and their first page is recorded from the planned start as well as raw.
+#[test]
+fn late_arrivals_record_their_first_page_from_the_planned_start() {
+    // The demo site on its own runtime, so the stall below delays throng only.
+    let site = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = site.block_on(support::demo());
+    let base = server.base_url();
+    let run_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let summary = run_rt.block_on(async {
+        // A blocked scheduler: nothing on this runtime runs for 400 ms, while about eight
+        // arrivals fall due.
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            std::thread::sleep(Duration::from_millis(400));
+        });
+        let plan = LoadPlan {
+            arrival: Arrival::Rate {
+                stages: Stages::ramp_and_hold_rate(20.0, Duration::ZERO, Duration::from_secs(1))
+                    .unwrap(),
+                max_users: 100,
+            },
+            iterations: Some(1),
+            think: ThinkPolicy::Recorded { scale: 0.0 },
+            dwell: Some(Duration::ZERO),
+            grace: Duration::from_secs(10),
+        };
+        run_flow(&base, "browse.json", plan).await
+    });
+    let late = counter(&summary, "arrivals.late");
+    assert!(late >= 1, "arrivals due during the stall start late");
+    assert_eq!(
+        counter(&summary, "sessions.completed"),
+        counter(&summary, "users.started")
+    );
+    let page_load = |step: u32| {
+        summary
+            .entries
+            .iter()
+            .find(|e| e.kind == SampleKind::PageLoad && e.step == Some(step))
+            .unwrap_or_else(|| panic!("page load of step {step}"))
+    };
+    let first = page_load(1);
+    let corrected = first
+        .corrected
+        .as_ref()
+        .expect("the first page of late arrivals is corrected");
+    assert!(
+        corrected.mean_ms > first.latency.mean_ms,
+        "corrected {corrected:?} vs raw {:?}",
+        first.latency
+    );
+    // Only the first page: after it, a user runs on its own clock.
+    assert!(page_load(4).corrected.is_none());
+    assert_eq!(throng_counts(&summary), server.stats().routes);
+    site.block_on(server.shutdown());
+}
