@@ -293,16 +293,12 @@ impl UserClient {
         loop {
             let (mut conn, reused) = match self.pool.take_idle(host, port) {
                 Some(conn) => (conn, true),
-                None => {
-                    // With the run's sockets all in use, wait for one; meanwhile one of
-                    // this user's own connections may come back to be reused.
-                    let budget = tokio::select! {
-                        biased;
-                        permit = self.sockets.take() => permit,
-                        _ = tokio::time::sleep(BUDGET_RECHECK) => continue,
-                    };
-                    (self.connect(url, port, budget).await?, false)
-                }
+                // Boxed: the rare path's large future (budget wait, DNS, connect) would
+                // otherwise be part of, and be moved with, every request's future.
+                None => match Box::pin(self.open(url, port)).await? {
+                    Some(conn) => (conn, false),
+                    None => continue,
+                },
             };
             match conn.roundtrip(request, head).await {
                 Ok(raw) => {
@@ -315,6 +311,17 @@ impl UserClient {
                 Err(e) => return Err(HopError::Transport(e)),
             }
         }
+    }
+
+    /// A new connection once the run's socket budget allows one; `None` when the budget
+    /// stayed spent for a while (one of this user's own connections may have come back).
+    async fn open(&self, url: &Url, port: u16) -> Result<Option<Conn>, HopError> {
+        let budget = tokio::select! {
+            biased;
+            permit = self.sockets.take() => permit,
+            _ = tokio::time::sleep(BUDGET_RECHECK) => return Ok(None),
+        };
+        self.connect(url, port, budget).await.map(Some)
     }
 
     async fn connect(

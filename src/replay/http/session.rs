@@ -234,19 +234,21 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         } else {
             Vec::new()
         };
-        let allowed = |u: &Url| self.runner.host_allowed(u);
-        let fetched = assets::fetch_all(
-            &self.client,
-            assets,
-            tag,
-            self.runner.options.client.connections_per_host,
-            &allowed,
-        )
-        .await;
-        if fetched.blocked > 0 {
-            self.runner
-                .sink
-                .count("requests.blocked", fetched.blocked as u64);
+        if !assets.is_empty() {
+            let allowed = |u: &Url| self.runner.host_allowed(u);
+            let fetched = assets::fetch_all(
+                &self.client,
+                assets,
+                tag,
+                self.runner.options.client.connections_per_host,
+                &allowed,
+            )
+            .await;
+            if fetched.blocked > 0 {
+                self.runner
+                    .sink
+                    .count("requests.blocked", fetched.blocked as u64);
+            }
         }
         let outcome = if response.status >= 400 {
             Outcome::Status(response.status)
