@@ -176,6 +176,7 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
         client: ClientOptions {
             timeout: flag_duration("--timeout", &args.timeout)?,
             cache: !args.no_cache,
+            insecure: args.insecure,
             ..ClientOptions::default()
         },
         allow_hosts: args.allow_host.clone(),

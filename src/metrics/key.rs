@@ -181,6 +181,9 @@ pub enum Outcome {
     CheckFailed,
     /// A request to a host not allowed by the run.
     Blocked,
+    /// The TLS handshake or session failed (a certificate not trusted, expired or for another
+    /// name; a protocol error or alert).
+    Tls,
     /// Anything else.
     Error,
 }
@@ -209,6 +212,7 @@ impl Outcome {
             Outcome::Reset => "reset".into(),
             Outcome::CheckFailed => "check-failed".into(),
             Outcome::Blocked => "blocked".into(),
+            Outcome::Tls => "tls".into(),
             Outcome::Error => "error".into(),
         }
     }
@@ -261,5 +265,7 @@ mod tests {
         assert_eq!(Outcome::from_status(404), Outcome::Status(404));
         assert_eq!(Outcome::from_status(302), Outcome::Ok);
         assert_eq!(Outcome::Status(503).label(), "status 503");
+        assert_eq!(Outcome::Tls.label(), "tls");
+        assert_eq!(serde_json::to_string(&Outcome::Tls).unwrap(), "\"tls\"");
     }
 }

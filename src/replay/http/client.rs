@@ -2,27 +2,30 @@
 //! request, follows redirects hop by hop (each hop is a request the server saw, so each is
 //! recorded once), and turns transport errors into outcome categories.
 //!
-//! HTTP/1.1 over plain TCP, written for load: a per-user pool ([`pool`]) of lean connections
-//! ([`h1`]) driven inside the user's own task (no connection task, no channel per request),
-//! requests serialized straight into one buffer, cookies from the user's jar.
+//! HTTP/1.1 over TCP or TLS (rustls, [`tls`]), written for load: a per-user pool ([`pool`]) of
+//! lean connections ([`h1`]) driven inside the user's own task (no connection task, no channel
+//! per request), requests serialized straight into one buffer, cookies from the user's jar.
+//! A TLS handshake is part of the latency of the request that opened the connection, as a
+//! browser's connection setup is.
 
 mod h1;
 mod pool;
+mod tls;
 
 use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind};
 use bytes::Bytes;
-use h1::{Conn, H1Error, RawResponse};
+use h1::{Conn, H1Error, RawResponse, Transport};
 pub use pool::SocketBudget;
-use pool::{Pool, PoolLimits};
+use pool::{Origin, Pool, PoolLimits};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, LOCATION};
 use reqwest::Method;
 use std::io::{self, Read as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+pub use tls::SharedTls;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use url::{Host, Url};
 
 /// Settings shared by every user's client.
@@ -41,6 +44,11 @@ pub struct ClientOptions {
     /// Sockets all users together may hold open (shared by every clone of these options).
     pub sockets: SocketBudget,
     pub user_agent: String,
+    /// Accept any TLS certificate (`--insecure`, like curl -k): for self-signed test hosts.
+    pub insecure: bool,
+    /// The run's TLS configuration, built on the first https connection and shared by every
+    /// clone of these options.
+    pub tls: SharedTls,
 }
 
 impl Default for ClientOptions {
@@ -53,6 +61,8 @@ impl Default for ClientOptions {
             idle_timeout: Duration::from_secs(90),
             sockets: SocketBudget::default(),
             user_agent: format!("throng/{} (virtual user)", env!("CARGO_PKG_VERSION")),
+            insecure: false,
+            tls: SharedTls::default(),
         }
     }
 }
@@ -94,6 +104,10 @@ pub struct UserClient {
     user_agent: HeaderValue,
     timeout: Duration,
     connect_timeout: Duration,
+    tls: SharedTls,
+    insecure: bool,
+    /// This user's TLS connector (its own session cache), made on its first https connection.
+    tls_connector: Mutex<Option<tokio_rustls::TlsConnector>>,
 }
 
 const MAX_REDIRECTS: usize = 10;
@@ -127,6 +141,8 @@ enum HopError {
     Invalid,
     Timeout,
     Transport(H1Error),
+    /// The TLS handshake failed.
+    Handshake(io::Error),
 }
 
 impl UserClient {
@@ -147,6 +163,9 @@ impl UserClient {
             user_agent: HeaderValue::from_str(&opts.user_agent)?,
             timeout: opts.timeout,
             connect_timeout: opts.timeout.min(Duration::from_secs(10)),
+            tls: opts.tls.clone(),
+            insecure: opts.insecure,
+            tls_connector: Mutex::new(None),
         })
     }
 
@@ -154,6 +173,8 @@ impl UserClient {
     pub fn new_session(&self) {
         self.jar.clear();
         self.cache.lock().expect("cache lock").clear();
+        // A new person's browser has no TLS sessions to resume.
+        self.tls_connector.lock().expect("tls lock").take();
     }
 
     pub fn cache_lookup(&self, url: &str, now: Instant) -> Lookup {
@@ -272,6 +293,12 @@ impl UserClient {
                     HopError::Transport(H1Error::Io(io)) => classify(&io),
                     HopError::Transport(H1Error::ClosedEarly) => Outcome::Reset,
                     HopError::Transport(H1Error::Malformed(_)) => Outcome::Error,
+                    HopError::Handshake(io) => match classify(&io) {
+                        // The peer hung up mid-handshake: it refused the TLS session.
+                        Outcome::Reset if io.kind() == io::ErrorKind::UnexpectedEof => Outcome::Tls,
+                        Outcome::Error => Outcome::Tls,
+                        other => other,
+                    },
                 };
                 self.record(key, elapsed, late, outcome);
                 Err(outcome)
@@ -287,15 +314,18 @@ impl UserClient {
         request: &[u8],
         head: bool,
     ) -> Result<RawResponse, HopError> {
-        let host = url.host_str().unwrap_or_default();
-        let port = url.port_or_known_default().unwrap_or(80);
-        let _slot = self.pool.slot(host, port).await;
+        let origin = Origin {
+            host: url.host_str().unwrap_or_default(),
+            port: url.port_or_known_default().unwrap_or(80),
+            tls: url.scheme() == "https",
+        };
+        let _slot = self.pool.slot(origin).await;
         loop {
-            let (mut conn, reused) = match self.pool.take_idle(host, port) {
+            let (mut conn, reused) = match self.pool.take_idle(origin) {
                 Some(conn) => (conn, true),
-                // Boxed: the rare path's large future (budget wait, DNS, connect) would
-                // otherwise be part of, and be moved with, every request's future.
-                None => match Box::pin(self.open(url, port)).await? {
+                // Boxed: the rare path's large future (budget wait, DNS, connect, handshake)
+                // would otherwise be part of, and be moved with, every request's future.
+                None => match Box::pin(self.open(url, origin)).await? {
                     Some(conn) => (conn, false),
                     None => continue,
                 },
@@ -303,7 +333,7 @@ impl UserClient {
             match conn.roundtrip(request, head).await {
                 Ok(raw) => {
                     if raw.keep_alive {
-                        self.pool.put_idle(host, port, conn);
+                        self.pool.put_idle(origin, conn);
                     }
                     return Ok(raw);
                 }
@@ -315,21 +345,22 @@ impl UserClient {
 
     /// A new connection once the run's socket budget allows one; `None` when the budget
     /// stayed spent for a while (one of this user's own connections may have come back).
-    async fn open(&self, url: &Url, port: u16) -> Result<Option<Conn>, HopError> {
+    async fn open(&self, url: &Url, origin: Origin<'_>) -> Result<Option<Conn>, HopError> {
         let budget = tokio::select! {
             biased;
             permit = self.sockets.take() => permit,
             _ = tokio::time::sleep(BUDGET_RECHECK) => return Ok(None),
         };
-        self.connect(url, port, budget).await.map(Some)
+        let tcp = self.connect(url, origin.port).await?;
+        let io = if origin.tls {
+            Transport::Tls(Box::new(self.handshake(url, tcp).await?))
+        } else {
+            Transport::Plain(tcp)
+        };
+        Ok(Some(Conn::new(io, Some(budget))))
     }
 
-    async fn connect(
-        &self,
-        url: &Url,
-        port: u16,
-        budget: OwnedSemaphorePermit,
-    ) -> Result<Conn, HopError> {
+    async fn connect(&self, url: &Url, port: u16) -> Result<TcpStream, HopError> {
         let addrs: Vec<std::net::SocketAddr> = match url.host() {
             Some(Host::Ipv4(ip)) => vec![(ip, port).into()],
             Some(Host::Ipv6(ip)) => vec![(ip, port).into()],
@@ -346,7 +377,7 @@ impl UserClient {
                     stream
                         .set_nodelay(true)
                         .map_err(|e| HopError::Transport(e.into()))?;
-                    return Ok(Conn::new(stream, Some(budget)));
+                    return Ok(stream);
                 }
                 Ok(Err(e)) => last = e,
                 Err(_) => return Err(HopError::Timeout),
@@ -355,11 +386,35 @@ impl UserClient {
         Err(HopError::Transport(last.into()))
     }
 
-    /// The request as bytes on the wire; `None` when it cannot be sent as given (plain
-    /// HTTP only: this build has no TLS, as the reqwest client before it had none).
+    /// A TLS session over `tcp` with the host of `url` (SNI and certificate name), ALPN
+    /// http/1.1, within the connect timeout.
+    async fn handshake(
+        &self,
+        url: &Url,
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, HopError> {
+        let name = url
+            .host()
+            .as_ref()
+            .and_then(tls::server_name)
+            .ok_or(HopError::Invalid)?;
+        let connector = self
+            .tls_connector
+            .lock()
+            .expect("tls lock")
+            .get_or_insert_with(|| self.tls.user_connector(self.insecure))
+            .clone();
+        match tokio::time::timeout(self.connect_timeout, connector.connect(name, tcp)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(HopError::Handshake(e)),
+            Err(_) => Err(HopError::Timeout),
+        }
+    }
+
+    /// The request as bytes on the wire; `None` when it cannot be sent as given.
     fn encode(&self, hop: &Hop<'_>) -> Option<Vec<u8>> {
         let url = hop.url;
-        if url.scheme() != "http" {
+        if !matches!(url.scheme(), "http" | "https") {
             return None;
         }
         let host = url.host_str()?;
@@ -480,6 +535,9 @@ fn redirect_target(response: &Response, base: &Url) -> Option<Url> {
 
 /// Maps a transport error to its failure category.
 pub fn classify(e: &io::Error) -> Outcome {
+    if tls::is_tls_error(e) {
+        return Outcome::Tls;
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => Outcome::Refused,
         io::ErrorKind::ConnectionReset

@@ -1,19 +1,25 @@
-//! One HTTP/1.1 keep-alive connection: writes a serialized request, reads the response head
-//! (httparse) and body (Content-Length, chunked, or to EOF). Lean on purpose: one write and
-//! usually one read per request, and an idle connection holds no buffer (10,000 users' idle
-//! sockets must not cost 16 KB each, as a general-purpose client's buffers do).
+//! One HTTP/1.1 keep-alive connection, plain or TLS: writes a serialized request, reads the
+//! response head (httparse) and body (Content-Length, chunked, or to EOF). Lean on purpose: one
+//! write and usually one read per request, and an idle plain connection holds no buffer (10,000
+//! users' idle sockets must not cost 16 KB each, as a general-purpose client's buffers do; a TLS
+//! connection has rustls's buffers, which only https targets pay for).
 
 use bytes::{Buf, Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::io;
-use tokio::io::AsyncWriteExt;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_rustls::client::TlsStream;
 
 /// Largest response head accepted (what hyper allows by default is similar).
 const MAX_HEAD: usize = 64 * 1024;
 /// Bytes read at a time when the length to come is unknown (a head, a chunk, a body to EOF).
 const STACK_READ: usize = 4 * 1024;
+/// Most plaintext one TLS record carries.
+const TLS_RECORD: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum H1Error {
@@ -36,15 +42,29 @@ pub struct RawResponse {
     pub keep_alive: bool,
 }
 
+/// What a connection runs over. An enum, not a trait object: the plain path keeps its direct
+/// `readable()` + `try_read` on the socket; the TLS stream is boxed so a plain connection stays
+/// small.
+pub enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl From<TcpStream> for Transport {
+    fn from(tcp: TcpStream) -> Self {
+        Transport::Plain(tcp)
+    }
+}
+
 pub struct Conn {
-    io: TcpStream,
+    io: Transport,
     buf: BytesMut,
     /// This socket's share of the run's socket budget, returned when the connection closes.
     _budget: Option<OwnedSemaphorePermit>,
 }
 
 impl Conn {
-    pub fn new(io: TcpStream, budget: Option<OwnedSemaphorePermit>) -> Self {
+    pub fn new(io: Transport, budget: Option<OwnedSemaphorePermit>) -> Self {
         Conn {
             io,
             buf: BytesMut::new(),
@@ -54,9 +74,23 @@ impl Conn {
 
     /// Whether an idle connection still looks usable: the peer has not closed it and sent
     /// nothing unasked. Costs no syscall unless the socket became readable.
-    pub fn is_reusable(&self) -> bool {
+    pub fn is_reusable(&mut self) -> bool {
         let mut probe = [0u8; 1];
-        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        match &mut self.io {
+            Transport::Plain(tcp) => {
+                matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+            // Polled once, not read raw: the socket may hold TLS records that are not data
+            // (a session ticket), which rustls consumes; only plaintext, an alert or a close
+            // make the connection unusable.
+            Transport::Tls(tls) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                let mut probe = ReadBuf::new(&mut probe);
+                Pin::new(&mut **tls)
+                    .poll_read(&mut cx, &mut probe)
+                    .is_pending()
+            }
+        }
     }
 
     /// Drops the read buffer of an idle connection (its body bytes live on in the response).
@@ -71,7 +105,15 @@ impl Conn {
         request: &[u8],
         head_request: bool,
     ) -> Result<RawResponse, H1Error> {
-        if let Err(e) = self.io.write_all(request).await {
+        let sent = match &mut self.io {
+            Transport::Plain(tcp) => tcp.write_all(request).await,
+            // rustls may hold back part of a record until flushed.
+            Transport::Tls(tls) => match tls.write_all(request).await {
+                Ok(()) => tls.flush().await,
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = sent {
             return Err(if is_stale(&e) {
                 H1Error::ClosedEarly
             } else {
@@ -110,14 +152,21 @@ impl Conn {
     /// buffer under a 300-byte reply. A known remainder of `want` bytes is read into space
     /// reserved for exactly that; anything else goes through a small stack buffer.
     async fn read_more(&mut self, want: usize) -> io::Result<usize> {
+        let tcp = match &mut self.io {
+            Transport::Plain(tcp) => tcp,
+            Transport::Tls(tls) => {
+                let buf = &mut self.buf;
+                return std::future::poll_fn(|cx| poll_read_tls(tls, cx, buf, want)).await;
+            }
+        };
         loop {
-            self.io.readable().await?;
+            tcp.readable().await?;
             let result = if want > STACK_READ {
                 self.buf.reserve(want);
-                self.io.try_read_buf(&mut self.buf)
+                tcp.try_read_buf(&mut self.buf)
             } else {
                 let mut chunk = [0u8; STACK_READ];
-                self.io.try_read(&mut chunk).inspect(|&n| {
+                tcp.try_read(&mut chunk).inspect(|&n| {
                     self.buf.extend_from_slice(&chunk[..n]);
                 })
             };
@@ -214,6 +263,41 @@ impl Conn {
             self.buf.advance(size + 2);
         }
     }
+}
+
+/// [`Conn::read_more`] over TLS, with the same buffer policy (the stack chunk lives in this
+/// poll only, not in the request's future). A peer closing without a TLS close_notify, as many
+/// servers do after `Connection: close`, reads as a plain end of stream.
+fn poll_read_tls(
+    tls: &mut TlsStream<TcpStream>,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+    want: usize,
+) -> Poll<io::Result<usize>> {
+    let result = if want > STACK_READ {
+        // Space for the whole remainder, as on the plain path, filled a record at a time.
+        buf.reserve(want);
+        let start = buf.len();
+        buf.resize(start + want.min(TLS_RECORD), 0);
+        let mut read = ReadBuf::new(&mut buf[start..]);
+        let polled = Pin::new(tls).poll_read(cx, &mut read);
+        let n = read.filled().len();
+        buf.truncate(start + n);
+        polled.map_ok(|()| n)
+    } else {
+        let mut chunk = [0u8; STACK_READ];
+        let mut read = ReadBuf::new(&mut chunk);
+        Pin::new(tls).poll_read(cx, &mut read).map_ok(|()| {
+            buf.extend_from_slice(read.filled());
+            read.filled().len()
+        })
+    };
+    result.map(|r| match r {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !super::tls::is_tls_error(&e) => {
+            Ok(0)
+        }
+        r => r,
+    })
 }
 
 fn eof() -> H1Error {
@@ -368,7 +452,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end",
         ])
         .await;
-        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap(), None);
+        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
         let r = c.roundtrip(GET, false).await.unwrap();
         assert_eq!(
             (r.status, &r.body[..], r.keep_alive),
@@ -391,7 +475,7 @@ mod tests {
     #[tokio::test]
     async fn a_closed_idle_connection_is_stale() {
         let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]).await;
-        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap(), None);
+        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
         c.roundtrip(GET, false).await.unwrap();
         // The server closed after its only reply: the next request finds nothing.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -405,7 +489,7 @@ mod tests {
     #[tokio::test]
     async fn truncated_body_is_an_error() {
         let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
-        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap(), None);
+        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
         let err = c.roundtrip(GET, false).await.err().expect("error");
         assert!(matches!(err, H1Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof));
     }

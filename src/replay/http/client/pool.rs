@@ -1,6 +1,6 @@
-//! A virtual user's connections: at most `per_host` open to one host at a time (a browser's
-//! HTTP/1.1 limit; further requests wait for one), idle ones reused most-recent first and
-//! closed after the idle timeout or beyond the idle cap.
+//! A virtual user's connections: at most `per_host` open to one origin (scheme, host, port) at
+//! a time (a browser's HTTP/1.1 limit; further requests wait for one), idle ones reused
+//! most-recent first and closed after the idle timeout or beyond the idle cap.
 
 use super::h1::Conn;
 use std::sync::{Arc, Mutex};
@@ -62,9 +62,18 @@ pub struct PoolLimits {
     pub idle_timeout: Duration,
 }
 
+/// Where a connection goes: http and https to one host and port never share connections.
+#[derive(Clone, Copy)]
+pub struct Origin<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub tls: bool,
+}
+
 struct HostPool {
     host: String,
     port: u16,
+    tls: bool,
     /// One permit per connection in use.
     slots: Arc<Semaphore>,
     /// Idle connections, oldest first, with the time each went idle.
@@ -81,14 +90,12 @@ pub struct Pool {
 
 struct Waiting<'p> {
     pool: &'p Pool,
-    host: &'p str,
-    port: u16,
+    origin: Origin<'p>,
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.pool
-            .with_host(self.host, self.port, |h| h.waiting -= 1);
+        self.pool.with_host(self.origin, |h| h.waiting -= 1);
     }
 }
 
@@ -105,14 +112,19 @@ impl Pool {
         }
     }
 
-    fn with_host<R>(&self, host: &str, port: u16, f: impl FnOnce(&mut HostPool) -> R) -> R {
+    fn with_host<R>(&self, origin: Origin<'_>, f: impl FnOnce(&mut HostPool) -> R) -> R {
+        let Origin { host, port, tls } = origin;
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let index = match hosts.iter().position(|h| h.port == port && h.host == host) {
+        let index = match hosts
+            .iter()
+            .position(|h| h.port == port && h.tls == tls && h.host == host)
+        {
             Some(i) => i,
             None => {
                 hosts.push(HostPool {
                     host: host.to_string(),
                     port,
+                    tls,
                     slots: Arc::new(Semaphore::new(self.limits.per_host.max(1))),
                     idle: Vec::new(),
                     waiting: 0,
@@ -123,19 +135,15 @@ impl Pool {
         f(&mut hosts[index])
     }
 
-    /// Waits for a free connection slot to `host:port`.
-    pub async fn slot(&self, host: &str, port: u16) -> Slot {
-        let slots = self.with_host(host, port, |h| h.slots.clone());
+    /// Waits for a free connection slot to `origin`.
+    pub async fn slot(&self, origin: Origin<'_>) -> Slot {
+        let slots = self.with_host(origin, |h| h.slots.clone());
         if let Ok(permit) = slots.clone().try_acquire_owned() {
             return Slot { _permit: permit };
         }
-        self.with_host(host, port, |h| h.waiting += 1);
+        self.with_host(origin, |h| h.waiting += 1);
         // Counted out on drop too: a request timing out while it waits stops waiting.
-        let _waiting = Waiting {
-            pool: self,
-            host,
-            port,
-        };
+        let _waiting = Waiting { pool: self, origin };
         let permit = slots.acquire_owned().await;
         Slot {
             _permit: permit.expect("pool semaphore never closed"),
@@ -144,13 +152,13 @@ impl Pool {
 
     /// The most recently used idle connection that still looks alive; expired and dead ones
     /// are closed on the way.
-    pub fn take_idle(&self, host: &str, port: u16) -> Option<Conn> {
+    pub fn take_idle(&self, origin: Origin<'_>) -> Option<Conn> {
         let now = Instant::now();
         let timeout = self.limits.idle_timeout;
-        self.with_host(host, port, |h| {
+        self.with_host(origin, |h| {
             h.idle
                 .retain(|(_, since)| now.duration_since(*since) < timeout);
-            while let Some((conn, since)) = h.idle.pop() {
+            while let Some((mut conn, since)) = h.idle.pop() {
                 // A connection used moments ago is trusted (a stale one is retried anyway);
                 // probing it would cost a syscall per request.
                 if now.duration_since(since) < PROBE_AFTER || conn.is_reusable() {
@@ -162,10 +170,10 @@ impl Pool {
     }
 
     /// Returns a connection after a complete exchange; beyond the idle cap the oldest closes.
-    pub fn put_idle(&self, host: &str, port: u16, mut conn: Conn) {
+    pub fn put_idle(&self, origin: Origin<'_>, mut conn: Conn) {
         conn.park();
         let cap = self.limits.max_idle_per_host;
-        self.with_host(host, port, |h| {
+        self.with_host(origin, |h| {
             let cap = cap.max(h.waiting);
             if cap == 0 {
                 return;
