@@ -293,12 +293,20 @@ impl UserClient {
                     HopError::Transport(H1Error::Io(io)) => classify(&io),
                     HopError::Transport(H1Error::ClosedEarly) => Outcome::Reset,
                     HopError::Transport(H1Error::Malformed(_)) => Outcome::Error,
-                    HopError::Handshake(io) => match classify(&io) {
-                        // The peer hung up mid-handshake: it refused the TLS session.
-                        Outcome::Reset if io.kind() == io::ErrorKind::UnexpectedEof => Outcome::Tls,
-                        Outcome::Error => Outcome::Tls,
-                        other => other,
-                    },
+                    HopError::Handshake(io) => {
+                        let outcome = match classify(&io) {
+                            // The peer hung up mid-handshake: it refused the TLS session.
+                            Outcome::Reset if io.kind() == io::ErrorKind::UnexpectedEof => {
+                                Outcome::Tls
+                            }
+                            Outcome::Error => Outcome::Tls,
+                            other => other,
+                        };
+                        if outcome == Outcome::Tls {
+                            tls::report_first_failure(hop.url, &io, self.insecure);
+                        }
+                        outcome
+                    }
                 };
                 self.record(key, elapsed, late, outcome);
                 Err(outcome)

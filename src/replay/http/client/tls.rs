@@ -9,6 +9,7 @@ use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio_rustls::TlsConnector;
 
@@ -161,6 +162,24 @@ pub fn server_name(host: &url::Host<&str>) -> Option<ServerName<'static>> {
         url::Host::Ipv4(ip) => Some(ServerName::IpAddress(std::net::IpAddr::V4(*ip).into())),
         url::Host::Ipv6(ip) => Some(ServerName::IpAddress(std::net::IpAddr::V6(*ip).into())),
     }
+}
+
+/// Says once per process why a TLS handshake failed (the run's report only counts them), so
+/// that a self-signed test host is recognised at once.
+pub fn report_first_failure(url: &url::Url, e: &std::io::Error, insecure: bool) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if SAID.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let hint = if insecure {
+        ""
+    } else {
+        " (--insecure accepts any certificate)"
+    };
+    tracing::error!(
+        "TLS handshake with {} failed: {e}{hint}; such requests count as `tls` failures",
+        url.origin().ascii_serialization()
+    );
 }
 
 /// Whether an I/O error carries a TLS failure (a bad certificate, a protocol error, an alert).
