@@ -35,7 +35,11 @@ for _ in $(seq 50); do
 done
 
 # Samples CPU (jiffies) and PSS of throng, its Chromium process groups and the demo site
-# until throng exits; prints "throng_cpu chrome_cpu demo_cpu chrome_pss_kb_peak throng_pss_kb_peak".
+# until throng exits; prints "throng_cpu chrome_cpu demo_cpu chrome_pss_kb_peak
+# throng_pss_kb_peak renderers_started split", split being Chromium CPU per process type
+# ("browser=J,renderer=J,..."), types from `--type=` (utility processes by sub-type).
+# A process that exits between samples would lose its last CPU: its parent's cutime
+# (the zygote reaps renderers) says how much it really used, so that is counted instead.
 SAMPLER=$(cat <<'PY'
 import os, sys, time
 throng, demo = int(sys.argv[1]), int(sys.argv[2])
@@ -45,7 +49,18 @@ def stat(pid):
     except OSError:
         return None
     f = s.rsplit(")", 1)[1].split()
-    return {"ppid": int(f[1]), "pgrp": int(f[2]), "cpu": int(f[11]) + int(f[12])}
+    return {"ppid": int(f[1]), "pgrp": int(f[2]), "cpu": int(f[11]) + int(f[12]),
+            "ccpu": int(f[13]) + int(f[14])}
+def ptype(pid):
+    try:
+        args = open(f"/proc/{pid}/cmdline").read().replace("\0", " ").split()
+    except OSError:
+        return "?"
+    t = next((a[7:] for a in args if a.startswith("--type=")), "browser")
+    if t == "utility":
+        sub = next((a.split("=", 1)[1] for a in args if a.startswith("--utility-sub-type=")), "")
+        t = "network" if "network" in sub.lower() else "utility"
+    return t
 def pss(pid):
     try:
         for line in open(f"/proc/{pid}/smaps_rollup"):
@@ -54,7 +69,7 @@ def pss(pid):
     except OSError:
         pass
     return 0
-groups, chrome_cpu, last = set(), {}, {}
+groups, info, last, threads = set(), {}, {}, {}
 pss_peak = throng_pss_peak = 0
 start = stat(throng)
 demo_start = stat(demo)["cpu"]
@@ -69,13 +84,43 @@ while True:
     total_pss = 0
     for p, s in stats.items():
         if s and s["pgrp"] in groups:
-            chrome_cpu[p] = max(chrome_cpu.get(p, 0), s["cpu"])
+            i = info.setdefault(p, {"type": ptype(p), "ppid": s["ppid"], "cpu": 0,
+                                    "c0": s["ccpu"], "c": s["ccpu"], "alive": True})
+            i["cpu"], i["c"] = max(i["cpu"], s["cpu"]), max(i["c"], s["ccpu"])
             total_pss += pss(p)
+            try:
+                for t in os.listdir(f"/proc/{p}/task"):
+                    ts = open(f"/proc/{p}/task/{t}/stat").read()
+                    name = ts[ts.index("(") + 1:ts.rindex(")")]
+                    tf = ts.rsplit(")", 1)[1].split()
+                    k = (i["type"], name, int(t))
+                    threads[k] = max(threads.get(k, 0), int(tf[11]) + int(tf[12]))
+            except (OSError, ValueError):
+                pass
+    for p, i in info.items():
+        i["alive"] = p in stats and stats[p] is not None
     pss_peak = max(pss_peak, total_pss)
     throng_pss_peak = max(throng_pss_peak, pss(throng))
     time.sleep(0.5)
-print(last["throng"] - start["cpu"], sum(chrome_cpu.values()), last["demo"] - demo_start,
-      pss_peak, throng_pss_peak)
+split = {}
+for p, i in info.items():
+    split[i["type"]] = split.get(i["type"], 0) + i["cpu"]
+    parent = info.get(i["ppid"])
+    if parent and not i["alive"]:
+        split[i["type"]] -= i["cpu"]  # counted in full through the parent's cutime below
+for p, i in info.items():
+    # Children reaped by a zygote are renderers; by the browser, its helper processes.
+    t = "renderer" if i["type"] == "zygote" else "helpers"
+    split[t] = split.get(t, 0) + i["c"] - i["c0"]
+renderers = sum(1 for i in info.values() if i["type"] == "renderer")
+by_thread = {}
+for (t, name, _), v in threads.items():
+    by_thread[f"{t}:{name}"] = by_thread.get(f"{t}:{name}", 0) + v
+top = sorted(by_thread.items(), key=lambda kv: -kv[1])[:10]
+print(last["throng"] - start["cpu"], sum(split.values()), last["demo"] - demo_start,
+      pss_peak, throng_pss_peak, renderers,
+      ",".join(f"{k}={v}" for k, v in sorted(split.items()) if v),
+      ",".join(f"{k.replace(' ', '_')}={v}" for k, v in top))
 PY
 )
 
@@ -90,7 +135,7 @@ for N in "${COUNTS[@]}"; do
     --target "http://127.0.0.1:$PORT" --users "$N" --ramp "$RAMP" --duration "$DURATION" \
     --quiet $EXTRA >"$LOG" 2>&1 &
   RUN=$!
-  read -r T_CPU C_CPU D_CPU PSS_KB T_PSS_KB < <(python3 -c "$SAMPLER" "$RUN" "$DEMO")
+  read -r T_CPU C_CPU D_CPU PSS_KB T_PSS_KB RENDERERS SPLIT THREADS < <(python3 -c "$SAMPLER" "$RUN" "$DEMO")
   wait "$RUN" || true
   # "  browser  page-load  count fail err rps p50 p90 p95 p99 max"
   read -r LOADS P50 P95 < <(awk '$1=="browser" && $2=="page-load" {print $3, $7, $9; exit}' "$LOG")
@@ -110,6 +155,14 @@ for N in "${COUNTS[@]}"; do
   PER_LOAD=$(awk -v t="$TOTAL" -v hz="$HZ" -v n="$LOADS" 'BEGIN {printf "%.0f", n ? 1000*t/hz/n : 0}')
   printf "%8s %8s %8s %8s %8s %8s %8s %8s %8s %10s %7s %s\n" "$N" "$LOADS" "$P50" "$P95" "$RATIO" \
     "$TPCT" "$CPCT" "$DPCT" "$CPU_S" "$PER_LOAD" "$PSS" "$FAILED $OK"
+  # Where Chromium's CPU went: ms per page load by process type, and renderers started.
+  SPLIT_MS=$(echo "$SPLIT" | tr ',' '\n' | awk -F= -v hz="$HZ" -v n="$LOADS" \
+    'NF==2 {printf "%s%s=%.0f", sep, $1, n ? 1000*$2/hz/n : 0; sep=" "}')
+  echo "         chromium ms/load by process: $SPLIT_MS; renderers started: $RENDERERS"
+  # The busiest threads (process type:thread name), sampled (exits lose their last 0.5 s).
+  THREADS_MS=$(echo "$THREADS" | tr ',' '\n' | awk -F= -v hz="$HZ" -v n="$LOADS" \
+    'NF==2 {printf "%s%s=%.0f", sep, $1, n ? 1000*$2/hz/n : 0; sep=" "}')
+  echo "         busiest threads, ms/load: $THREADS_MS"
 done
 echo "throng PSS at the last count: $((T_PSS_KB / 1024)) MB; logs in $OUT"
 echo "largest passing session count: $BEST"
