@@ -29,25 +29,27 @@ start_demo_site() {
 }
 
 # sample_rss PID EVERY FILE: appends "elapsed_s rss_kb hwm_kb open_fds cpu_s anon_kb file_kb
-# threads" until PID exits (cpu_s: the process's user + system CPU seconds so far; anon_kb: the
-# heap, stacks and other private memory; file_kb: mapped file pages, mostly the binary's code,
-# which grow as code paths run for the first time).
+# threads huge_kb" until PID exits (cpu_s: the process's user + system CPU seconds so far;
+# anon_kb: the heap, stacks and other private memory; file_kb: mapped file pages, mostly the
+# binary's code; huge_kb: anonymous memory in transparent huge pages, which mimalloc asks for on
+# its arena, so the heap's RSS moves in 2 MiB steps).
 sample_rss() {
   local pid=$1 every=$2 file=$3 start
   start=$(date +%s.%N)
   while kill -0 "$pid" 2>/dev/null; do
-    local status rss hwm conns cpu now anon mapped threads
+    local status rss hwm conns cpu now anon mapped threads huge
     status=$(cat "/proc/$pid/status" 2>/dev/null) || break
     rss=$(awk '/^VmRSS:/ {print $2}' <<<"$status")
     hwm=$(awk '/^VmHWM:/ {print $2}' <<<"$status")
     anon=$(awk '/^RssAnon:/ {print $2}' <<<"$status")
     mapped=$(awk '/^RssFile:/ {print $2}' <<<"$status")
     threads=$(awk '/^Threads:/ {print $2}' <<<"$status")
+    huge=$(awk '/^AnonHugePages:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null) || huge=0
     conns=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
     cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat" 2>/dev/null) || cpu=0
     now=$(date +%s.%N)
-    printf '%.0f %s %s %s %s %s %s %s\n' "$(echo "$now - $start" | bc)" "$rss" "$hwm" "$conns" "$cpu" \
-      "$anon" "$mapped" "$threads" >>"$file"
+    printf '%.0f %s %s %s %s %s %s %s %s\n' "$(echo "$now - $start" | bc)" "$rss" "$hwm" "$conns" "$cpu" \
+      "$anon" "$mapped" "$threads" "${huge:-0}" >>"$file"
     sleep "$every"
   done
 }

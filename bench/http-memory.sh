@@ -41,8 +41,8 @@ sample_rss "$RUN_PID" "$EVERY" "$OUT/rss.txt" &
 wait "$RUN_PID" || echo "throng exited with $?"
 sleep 1
 
-echo "elapsed_s rss_mib anon_mib file_mib open_fds cpu_s (every 60 s)"
-awk -v e="$EVERY" 'NR == 1 || ($1 % 60) < e {printf "%9s %7.1f %8.1f %8.1f %8s %6s\n", $1, $2 / 1024, $6 / 1024, $7 / 1024, $4, $5}' "$OUT/rss.txt"
+echo "elapsed_s rss_mib anon_mib file_mib thp_mib open_fds cpu_s (every 60 s)"
+awk -v e="$EVERY" 'NR == 1 || ($1 % 60) < e {printf "%9s %7.1f %8.1f %8.1f %7.1f %8s %6s\n", $1, $2 / 1024, $6 / 1024, $7 / 1024, $9 / 1024, $4, $5}' "$OUT/rss.txt"
 growth() { # growth FROM_S LABEL: RSS growth from the first sample at FROM_S onwards
   awk -v from="$1" -v label="$2" '
     $1 >= from && base == "" {base = $2; at = $1}
