@@ -3,11 +3,13 @@
 //! the plan's end or cancellation (Ctrl-C), always handing back what was measured.
 
 mod control;
+mod heap;
 mod runner;
 mod users;
 mod workers;
 
 pub use control::RunControl;
+pub use heap::heap_without_huge_pages;
 pub use runner::{ModeRunner, UserState};
 
 use crate::metrics::{Mode, RunSummary, Sink};
@@ -63,6 +65,8 @@ pub async fn execute_with(
     control: RunControl,
 ) -> anyhow::Result<RunSummary> {
     let stop = control.stop_token().clone();
+    // Before the users' memory is touched: RSS then follows the heap in 4 KiB pages.
+    heap_without_huge_pages();
     let origins: Vec<_> = spec.flows.iter().map(|f| f.flow.origin.clone()).collect();
     let runner = ModeRunner::start(
         spec.mode,
