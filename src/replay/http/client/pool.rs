@@ -1,13 +1,9 @@
 //! A virtual user's connections: at most `per_host` open to one origin (scheme, host, port) at
 //! a time (a browser's HTTP/1.1 limit; further requests wait for one), idle ones reused
-//! most-recent first and closed after the idle timeout or beyond the idle cap. When the run's
-//! socket budget is spent, the longest-listed idle connection of any user is closed for a new
-//! one, as Chromium does at its socket limit, instead of every page load queueing behind
-//! sockets that users in think time are not using.
+//! most-recent first and closed after the idle timeout or beyond the idle cap.
 
 use super::h1::Conn;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -15,29 +11,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// less room for everything else. Beyond it a new connection waits (as a browser's requests
 /// wait for its global socket limit) instead of failing with "too many open files", which
 /// would be a failure of throng, not of the target. Shared by cloning.
-#[derive(Clone)]
-pub struct SocketBudget(Arc<BudgetInner>);
-
-struct BudgetInner {
-    sockets: Arc<Semaphore>,
-    /// Pools holding idle connections, longest listed first (each pool at most once).
-    idle: Mutex<VecDeque<Weak<PoolShared>>>,
-}
-
-impl std::fmt::Debug for SocketBudget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocketBudget")
-            .field("available", &self.available())
-            .finish()
-    }
-}
+#[derive(Debug, Clone)]
+pub struct SocketBudget(Arc<Semaphore>);
 
 impl SocketBudget {
     pub fn new(sockets: usize) -> Self {
-        SocketBudget(Arc::new(BudgetInner {
-            sockets: Arc::new(Semaphore::new(sockets.max(1))),
-            idle: Mutex::new(VecDeque::new()),
-        }))
+        SocketBudget(Arc::new(Semaphore::new(sockets.max(1))))
     }
 
     /// 90% of the soft descriptor limit (raised to the hard limit at start-up), less 64.
@@ -55,69 +34,15 @@ impl SocketBudget {
     /// A socket's share of the budget, waiting for one when the budget is spent.
     pub async fn take(&self) -> OwnedSemaphorePermit {
         self.0
-            .sockets
             .clone()
             .acquire_owned()
             .await
             .expect("socket budget never closed")
     }
 
-    /// A socket's share when one is free now; failing that, an idle connection of some user
-    /// is closed to free one (the caller may still lose the race for it to a waiter).
-    pub fn try_take(&self) -> Option<OwnedSemaphorePermit> {
-        loop {
-            if let Ok(permit) = self.0.sockets.clone().try_acquire_owned() {
-                return Some(permit);
-            }
-            if !self.close_one_idle() {
-                return None;
-            }
-        }
-    }
-
     pub fn available(&self) -> usize {
-        self.0.sockets.available_permits()
+        self.0.available_permits()
     }
-
-    /// Closes the oldest idle connection of the longest-listed pool; false when no user
-    /// holds an idle connection.
-    fn close_one_idle(&self) -> bool {
-        loop {
-            let Some(listed) = lock(&self.0.idle).pop_front() else {
-                return false;
-            };
-            let Some(pool) = listed.upgrade() else {
-                continue;
-            };
-            let closed = {
-                let mut hosts = lock(&pool.hosts);
-                let oldest = hosts
-                    .list
-                    .iter_mut()
-                    .filter(|h| !h.idle.is_empty())
-                    .min_by_key(|h| h.idle[0].1)
-                    .map(|h| h.idle.remove(0).0);
-                if hosts.list.iter().any(|h| !h.idle.is_empty()) {
-                    lock(&self.0.idle).push_back(listed);
-                } else {
-                    hosts.listed = false;
-                }
-                oldest
-            };
-            // Closed (and its budget share returned) outside the pool's lock.
-            if closed.is_some() {
-                return true;
-            }
-        }
-    }
-
-    fn list_idle(&self, pool: Weak<PoolShared>) {
-        lock(&self.0.idle).push_back(pool);
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Default for SocketBudget {
@@ -159,20 +84,8 @@ struct HostPool {
 
 pub struct Pool {
     limits: PoolLimits,
-    shared: Arc<PoolShared>,
-    budget: SocketBudget,
-}
-
-/// The part of a pool other users may reach, to close an idle connection.
-struct PoolShared {
-    hosts: Mutex<Hosts>,
-}
-
-struct Hosts {
     /// Few hosts per user (usually one): a vector beats a map.
-    list: Vec<HostPool>,
-    /// Whether the pool is in the budget's list of pools with idle connections.
-    listed: bool,
+    hosts: Mutex<Vec<HostPool>>,
 }
 
 struct Waiting<'p> {
@@ -192,35 +105,16 @@ pub struct Slot {
 }
 
 impl Pool {
-    pub fn new(limits: PoolLimits, budget: SocketBudget) -> Self {
+    pub fn new(limits: PoolLimits) -> Self {
         Pool {
             limits,
-            shared: Arc::new(PoolShared {
-                hosts: Mutex::new(Hosts {
-                    list: Vec::new(),
-                    listed: false,
-                }),
-            }),
-            budget,
+            hosts: Mutex::new(Vec::new()),
         }
     }
 
     fn with_host<R>(&self, origin: Origin<'_>, f: impl FnOnce(&mut HostPool) -> R) -> R {
-        self.with_hosts(origin, |host, _| f(host))
-    }
-
-    /// Like `with_host`, with the pool's listing flag too.
-    fn with_hosts<R>(
-        &self,
-        origin: Origin<'_>,
-        f: impl FnOnce(&mut HostPool, &mut bool) -> R,
-    ) -> R {
         let Origin { host, port, tls } = origin;
-        let mut guard = lock(&self.shared.hosts);
-        let Hosts {
-            list: hosts,
-            listed,
-        } = &mut *guard;
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         let index = match hosts
             .iter()
             .position(|h| h.port == port && h.tls == tls && h.host == host)
@@ -238,7 +132,7 @@ impl Pool {
                 hosts.len() - 1
             }
         };
-        f(&mut hosts[index], listed)
+        f(&mut hosts[index])
     }
 
     /// Waits for a free connection slot to `origin`.
@@ -279,29 +173,22 @@ impl Pool {
     pub fn put_idle(&self, origin: Origin<'_>, mut conn: Conn) {
         conn.park();
         let cap = self.limits.max_idle_per_host;
-        let closed = self.with_hosts(origin, |h, listed| {
+        self.with_host(origin, |h| {
             let cap = cap.max(h.waiting);
             if cap == 0 {
-                return Some(conn);
+                return;
             }
-            let closed = (h.idle.len() >= cap).then(|| h.idle.remove(0).0);
+            if h.idle.len() >= cap {
+                h.idle.remove(0);
+            }
             h.idle.push((conn, Instant::now()));
-            if !*listed {
-                *listed = true;
-                self.budget.list_idle(Arc::downgrade(&self.shared));
-            }
-            closed
         });
-        drop(closed);
     }
 
     /// Idle connections held.
     #[cfg(test)]
     pub fn idle_count(&self) -> usize {
-        lock(&self.shared.hosts)
-            .list
-            .iter()
-            .map(|h| h.idle.len())
-            .sum()
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts.iter().map(|h| h.idle.len()).sum()
     }
 }
