@@ -4,6 +4,7 @@ use super::args::{DemoArgs, DemoModeArg, DemoSiteArgs, ModeArg, RunArgs};
 use super::config::{self, InputError, Output};
 use crate::demo::{self, DemoConfig};
 use crate::metrics::{Mode, RunSummary, Sink};
+use crate::plan::Arrival;
 use crate::report::{self, RunMeta};
 use crate::run::{self, RunControl, RunSpec};
 use anyhow::Context;
@@ -77,6 +78,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let flow_names = args.flows.iter().chain(&args.weighted).cloned().collect();
     let plan_text = plan.describe();
     let spec = config::run_spec(flows, plan, mode, &args.replay)?;
+    if let Some(warning) = socket_warning(&spec) {
+        eprintln!("{warning}");
+    }
     if let Some(bind) = super::reports::ui_addr(&args.ui) {
         let meta = RunMeta::new(flow_names, vec![mode], plan_text, 0);
         return super::reports::run_with_dashboard(spec, &output, meta, bind).await;
@@ -84,6 +88,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let summary = run_with_progress(spec, &output).await?;
     let meta = RunMeta::new(flow_names, vec![mode], plan_text, summary.started_unix_ms);
     finish(&summary, &output, &meta)
+}
+
+/// HTTP users each keep a connection open and open up to six per page load. When the peak
+/// user count could need more sockets than the descriptor limit leaves, requests queue for
+/// sockets inside throng and the latencies include that wait: say so before the run.
+fn socket_warning(spec: &RunSpec) -> Option<String> {
+    if spec.mode != Mode::Http {
+        return None;
+    }
+    let peak_users = match &spec.plan.arrival {
+        Arrival::Users(stages) => stages.peak().ceil() as usize,
+        Arrival::Rate { max_users, .. } => *max_users as usize,
+    };
+    let sockets = spec.http.client.sockets.available();
+    (peak_users * 2 > sockets).then(|| {
+        format!(
+            "throng: warning: {peak_users} users may need more than the {sockets} sockets the \
+             open-file limit allows (`ulimit -n`); requests will then wait for a socket and \
+             their latencies include the wait. Raise the limit or spread users over machines."
+        )
+    })
 }
 
 /// Runs a spec with the live progress line and Ctrl-C handling.
@@ -260,4 +285,46 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         summary.started_unix_ms,
     );
     finish(&summary, &output, &meta)
+}
+
+#[cfg(test)]
+mod socket_warning_tests {
+    use super::*;
+    use crate::plan::{LoadPlan, Stages};
+    use crate::replay::http::{ClientOptions, HttpOptions, SocketBudget};
+
+    fn spec(users: u32, sockets: usize, mode: Mode) -> RunSpec {
+        let second = Duration::from_secs(1);
+        RunSpec {
+            flows: Vec::new(),
+            plan: LoadPlan {
+                arrival: Arrival::Users(Stages::ramp_and_hold(users, second, second).unwrap()),
+                iterations: None,
+                think: Default::default(),
+                dwell: None,
+                grace: second,
+            },
+            mode,
+            http: HttpOptions {
+                client: ClientOptions {
+                    sockets: SocketBudget::new(sockets),
+                    ..ClientOptions::default()
+                },
+                ..HttpOptions::default()
+            },
+            browser: Default::default(),
+        }
+    }
+
+    #[test]
+    fn warns_when_peak_users_could_outgrow_the_socket_budget() {
+        let warning = socket_warning(&spec(600, 1000, Mode::Http)).expect("a warning");
+        assert!(
+            warning.contains("600 users") && warning.contains("1000 sockets"),
+            "{warning}"
+        );
+        assert!(!warning.contains('\n'));
+        assert_eq!(socket_warning(&spec(400, 1000, Mode::Http)), None);
+        assert_eq!(socket_warning(&spec(600, 1000, Mode::Browser)), None);
+    }
 }
