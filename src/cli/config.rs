@@ -198,6 +198,7 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
         processes: args.processes,
         sessions_per_process: args.sessions_per_process,
         headed: args.headed,
+        insecure: args.insecure,
         allow_hosts: args.allow_host.clone(),
         step_timeout: flag_duration("--timeout", &args.timeout)?,
     })

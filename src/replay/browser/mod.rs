@@ -56,6 +56,8 @@ pub struct BrowserOptions {
     pub sessions_per_process: Option<usize>,
     /// Show windows (needs a display; full Chromium only).
     pub headed: bool,
+    /// `--insecure`: pages load from hosts with any certificate (self-signed test hosts).
+    pub insecure: bool,
     /// Hosts (`host` or `host:port`) pages may reach besides the flow's origin.
     pub allow_hosts: Vec<String>,
     /// Default step timeout (a step's or the flow's `timeout` wins).
@@ -70,6 +72,7 @@ impl Default for BrowserOptions {
             processes: None,
             sessions_per_process: None,
             headed: false,
+            insecure: false,
             allow_hosts: Vec::new(),
             step_timeout: Duration::from_secs(30),
         }

@@ -63,6 +63,7 @@ impl BrowserPool {
             kind,
             path: path.clone(),
             headed: opts.headed,
+            insecure: opts.insecure,
             request_timeout: opts.step_timeout.max(Duration::from_secs(30))
                 + Duration::from_secs(10),
         };

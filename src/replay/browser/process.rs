@@ -78,6 +78,8 @@ pub(crate) struct LaunchSpec {
     pub kind: BrowserKind,
     pub path: PathBuf,
     pub headed: bool,
+    /// Accept any certificate (`--insecure`, as HTTP mode does).
+    pub insecure: bool,
     /// CDP command timeout inside chromiumoxide (a safety net; steps have their own).
     pub request_timeout: Duration,
 }
@@ -357,6 +359,9 @@ pub(crate) fn chrome_args(spec: &LaunchSpec, profile: &Path) -> Vec<String> {
         // Chromium refuses to start its sandbox as root.
         args.push("--no-sandbox".into());
     }
+    if spec.insecure {
+        args.push("--ignore-certificate-errors".into());
+    }
     // Escape hatch for experiments and odd environments: extra switches, space-separated.
     if let Ok(extra) = std::env::var("THRONG_CHROME_ARGS") {
         args.extend(extra.split_whitespace().map(str::to_string));
@@ -484,4 +489,23 @@ fn spawn_watchdog(proc: Weak<ChromeProcess>, sink: Sink) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_runs_let_chromium_accept_any_certificate() {
+        let spec = |insecure| LaunchSpec {
+            kind: BrowserKind::HeadlessShell,
+            path: PathBuf::from("/usr/bin/chromium-headless-shell"),
+            headed: false,
+            insecure,
+            request_timeout: Duration::from_secs(30),
+        };
+        let flag = "--ignore-certificate-errors".to_string();
+        assert!(chrome_args(&spec(true), Path::new("/tmp/p")).contains(&flag));
+        assert!(!chrome_args(&spec(false), Path::new("/tmp/p")).contains(&flag));
+    }
 }
