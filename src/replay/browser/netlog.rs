@@ -78,6 +78,9 @@ pub(crate) fn failure_outcome(
         || has("ERR_CONNECTION_ABORTED")
     {
         Outcome::Reset
+    } else if has("ERR_CERT_") || has("ERR_SSL_") || has("ERR_BAD_SSL") {
+        // The same `tls` category HTTP mode reports for a failed handshake or certificate.
+        Outcome::Tls
     } else {
         Outcome::Error
     })
@@ -398,6 +401,9 @@ mod tests {
             failure_outcome("net::ERR_EMPTY_RESPONSE", false, None),
             Some(Outcome::Reset)
         );
+        for tls in ["net::ERR_CERT_AUTHORITY_INVALID", "net::ERR_SSL_PROTOCOL_ERROR"] {
+            assert_eq!(failure_outcome(tls, false, None), Some(Outcome::Tls));
+        }
         assert_eq!(
             failure_outcome("net::ERR_TIMED_OUT", false, None),
             Some(Outcome::Timeout)
