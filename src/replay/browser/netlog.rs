@@ -401,7 +401,10 @@ mod tests {
             failure_outcome("net::ERR_EMPTY_RESPONSE", false, None),
             Some(Outcome::Reset)
         );
-        for tls in ["net::ERR_CERT_AUTHORITY_INVALID", "net::ERR_SSL_PROTOCOL_ERROR"] {
+        for tls in [
+            "net::ERR_CERT_AUTHORITY_INVALID",
+            "net::ERR_SSL_PROTOCOL_ERROR",
+        ] {
             assert_eq!(failure_outcome(tls, false, None), Some(Outcome::Tls));
         }
         assert_eq!(
