@@ -174,13 +174,7 @@ impl Sink {
 
     /// Add `n` to a named run-level counter ("sessions.failed", "cdp.parse_errors", ...).
     pub fn count(&self, counter: &str, n: u64) {
-        let mut c = lock(&self.inner.counters);
-        match c.get_mut(counter) {
-            Some(v) => *v += n,
-            None => {
-                c.insert(counter.to_string(), n);
-            }
-        }
+        count_into(&self.inner, counter, n);
     }
 
     pub fn live(&self) -> LiveStats {
@@ -281,7 +275,23 @@ impl Sink {
     }
 }
 
+/// Adds `n` to a named run-level counter.
+fn count_into(inner: &Inner, counter: &str, n: u64) {
+    let mut c = lock(&inner.counters);
+    match c.get_mut(counter) {
+        Some(v) => *v += n,
+        None => {
+            c.insert(counter.to_string(), n);
+        }
+    }
+}
+
 impl Recorder {
+    /// Add `n` to a named run-level counter, as [`Sink::count`] does.
+    pub fn count(&self, counter: &str, n: u64) {
+        count_into(&self.inner, counter, n);
+    }
+
     /// Coordinated omission for an arrival (open model) that started `late`: the samples of
     /// its first step that sends requests (those requests, the page load, the step, and any
     /// step before it) are recorded raw and from the intended start (raw + `late`), as

@@ -14,7 +14,7 @@ const NAME_WIDTH: usize = 64;
 /// Counter names that signal trouble are flagged with '!' (they are always shown when non-zero).
 pub fn is_problem_counter(name: &str) -> bool {
     [
-        "fail", "error", "drop", "lost", "block", "panic", "timeout", "crash",
+        "fail", "error", "drop", "lost", "block", "panic", "timeout", "crash", "waited",
     ]
     .iter()
     .any(|w| name.contains(w))

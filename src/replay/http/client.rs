@@ -328,12 +328,13 @@ impl UserClient {
             tls: url.scheme() == "https",
         };
         let _slot = self.pool.slot(origin).await;
+        let mut waited = false;
         loop {
             let (mut conn, reused) = match self.pool.take_idle(origin) {
                 Some(conn) => (conn, true),
                 // Boxed: the rare path's large future (budget wait, DNS, connect, handshake)
                 // would otherwise be part of, and be moved with, every request's future.
-                None => match Box::pin(self.open(url, origin)).await? {
+                None => match Box::pin(self.open(url, origin, &mut waited)).await? {
                     Some(conn) => (conn, false),
                     None => continue,
                 },
@@ -353,7 +354,18 @@ impl UserClient {
 
     /// A new connection once the run's socket budget allows one; `None` when the budget
     /// stayed spent for a while (one of this user's own connections may have come back).
-    async fn open(&self, url: &Url, origin: Origin<'_>) -> Result<Option<Conn>, HopError> {
+    /// A request that finds the budget spent is counted once (`waited`): its latency then
+    /// includes throng's own wait for a socket, which the report must show.
+    async fn open(
+        &self,
+        url: &Url,
+        origin: Origin<'_>,
+        waited: &mut bool,
+    ) -> Result<Option<Conn>, HopError> {
+        if !*waited && self.sockets.available() == 0 {
+            *waited = true;
+            self.recorder.count("requests.waited_for_socket", 1);
+        }
         let budget = tokio::select! {
             biased;
             permit = self.sockets.take() => permit,
@@ -642,8 +654,9 @@ mod tests {
             step: None,
         };
         // Two users, six requests each, two sockets for both.
-        let a = UserClient::new(&opts, Sink::new().recorder(0)).unwrap();
-        let b = UserClient::new(&opts, Sink::new().recorder(1)).unwrap();
+        let sink = Sink::new();
+        let a = UserClient::new(&opts, sink.recorder(0)).unwrap();
+        let b = UserClient::new(&opts, sink.recorder(1)).unwrap();
         let burst = (0..12).map(|i| if i % 2 == 0 { &a } else { &b }.send(get(&url), &tag, &[]));
         let results = futures::future::join_all(burst).await;
         assert!(results.iter().all(|r| r.is_ok()));
@@ -652,6 +665,9 @@ mod tests {
         assert_eq!(opts.sockets.available(), 0);
         drop((a, b));
         assert_eq!(opts.sockets.available(), 2);
+        // The wait is in those requests' latencies: the report says how many waited.
+        let waited = sink.finish().counters["requests.waited_for_socket"];
+        assert!((1..=10).contains(&waited), "{waited}");
     }
 
     #[test]
