@@ -1,0 +1,146 @@
+//! Tests of the user client against real sockets: connection limits, the socket budget,
+//! request encoding.
+
+use super::*;
+use crate::metrics::Sink;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A keep-alive server answering every request after `delay`; counts connections.
+async fn slow_server(delay: Duration) -> (Url, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!("http://{}/x", listener.local_addr().unwrap())).unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                    while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        got.drain(..end + 4);
+                        tokio::time::sleep(delay).await;
+                        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if s.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+fn get(url: &Url) -> Request {
+    Request {
+        method: Method::GET,
+        url: url.clone(),
+        headers: Vec::new(),
+        body: None,
+        kind: SampleKind::Static,
+        name: None,
+    }
+}
+
+#[tokio::test]
+async fn a_burst_uses_at_most_six_connections_and_keeps_one_idle() {
+    let (url, accepted) = slow_server(Duration::from_millis(30)).await;
+    let client = UserClient::new(&ClientOptions::default(), Sink::new().recorder(0)).unwrap();
+    let tag = Tag {
+        flow: Arc::from("f"),
+        step: None,
+    };
+    let burst = (0..10).map(|_| client.send(get(&url), &tag, &[]));
+    let results = futures::future::join_all(burst).await;
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().is_ok_and(|r| r.status == 200)));
+    assert_eq!(accepted.load(Ordering::SeqCst), 6);
+    assert_eq!(client.pool.idle_count(), 1);
+    // The next requests reuse an idle connection instead of opening one.
+    client.send(get(&url), &tag, &[]).await.unwrap();
+    client.send(get(&url), &tag, &[]).await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test]
+async fn over_the_socket_budget_requests_wait_instead_of_failing() {
+    let (url, accepted) = slow_server(Duration::from_millis(20)).await;
+    let opts = ClientOptions {
+        sockets: SocketBudget::new(2),
+        ..ClientOptions::default()
+    };
+    let tag = Tag {
+        flow: Arc::from("f"),
+        step: None,
+    };
+    // Two users, six requests each, two sockets for both.
+    let sink = Sink::new();
+    let a = UserClient::new(&opts, sink.recorder(0)).unwrap();
+    let b = UserClient::new(&opts, sink.recorder(1)).unwrap();
+    let burst = (0..12).map(|i| if i % 2 == 0 { &a } else { &b }.send(get(&url), &tag, &[]));
+    let results = futures::future::join_all(burst).await;
+    assert!(results.iter().all(|r| r.is_ok()));
+    assert!(accepted.load(Ordering::SeqCst) >= 2);
+    // Each user keeps one idle socket, so the budget is spent until they close.
+    assert_eq!(opts.sockets.available(), 0);
+    drop((a, b));
+    assert_eq!(opts.sockets.available(), 2);
+    // The wait is in those requests' latencies: the report says how many waited.
+    let waited = sink.finish().counters["requests.waited_for_socket"];
+    assert!((1..=10).contains(&waited), "{waited}");
+}
+
+#[test]
+fn encodes_defaults_cookies_and_recorded_headers_once() {
+    let client = UserClient::new(&ClientOptions::default(), Sink::new().recorder(0)).unwrap();
+    let url = Url::parse("http://h:8080/p?q=1#frag").unwrap();
+    let set = [HeaderValue::from_static("sid=1; Path=/")];
+    client.jar.store_from(set.iter(), &url);
+    let headers = vec![
+        ("Accept".to_string(), "text/html".to_string()),
+        ("Cookie".to_string(), "stale=1".to_string()),
+    ];
+    let hop = Hop {
+        method: &Method::POST,
+        url: &url,
+        headers: &headers,
+        body: Some("a=b"),
+        extra_headers: &[("if-none-match", "\"e\"".to_string())],
+    };
+    let text = String::from_utf8(client.encode(&hop).unwrap()).unwrap();
+    assert!(
+        text.starts_with("POST /p?q=1 HTTP/1.1\r\nhost: h:8080\r\n"),
+        "{text}"
+    );
+    for line in [
+        "Accept: text/html",
+        "if-none-match: \"e\"",
+        "cookie: sid=1",
+        "content-length: 3",
+    ] {
+        assert!(
+            text.contains(&format!("{line}\r\n")),
+            "{line} missing in {text}"
+        );
+    }
+    assert!(!text.contains("stale") && !text.contains("*/*"), "{text}");
+    assert!(text.ends_with("\r\n\r\na=b"));
+    let bad = vec![("x-bad".to_string(), "a\r\nb".to_string())];
+    let hop = Hop {
+        headers: &bad,
+        body: None,
+        extra_headers: &[],
+        ..hop
+    };
+    assert!(client.encode(&hop).is_none());
+}
