@@ -279,10 +279,8 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         }
         let mut filled = Vec::new();
         for (i, poller) in network.polling.iter().enumerate() {
-            let (url, name) = match self.s.flow.cache.poller(step, i, &poller.url) {
-                Some(c) => (c.url.clone(), Some(c.request_name.clone())),
-                None => (self.fill_url(&poller.url, label)?, None),
-            };
+            let cached = self.s.flow.cache.poller(step, i, &poller.url);
+            let (url, name) = self.resolve_url(cached, &poller.url, label)?;
             let body = match &poller.body {
                 Some(b) => Some(self.fill_str(b, label)?),
                 None => None,
@@ -327,10 +325,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         cached: Option<&CachedUrl>,
         label: &str,
     ) -> Result<Request, StepFailure> {
-        let (url, name) = match cached {
-            Some(c) => (c.url.clone(), Some(c.request_name.clone())),
-            None => (self.fill_url(&recorded.url, label)?, None),
-        };
+        let (url, name) = self.resolve_url(cached, &recorded.url, label)?;
         let mut headers = Vec::with_capacity(recorded.headers.len());
         for (name, value) in &recorded.headers {
             headers.push((name.clone(), self.fill_str(value, label)?));
@@ -349,6 +344,19 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             body,
             kind: SampleKind::from_request_kind(recorded.kind),
             name,
+        })
+    }
+
+    /// A request's URL and, when it was precomputed, its metric name.
+    fn resolve_url(
+        &self,
+        cached: Option<&CachedUrl>,
+        template: &str,
+        label: &str,
+    ) -> Result<(Url, Option<Arc<str>>), StepFailure> {
+        Ok(match cached {
+            Some(c) => (c.url.clone(), Some(c.request_name.clone())),
+            None => (self.fill_url(template, label)?, None),
         })
     }
 
