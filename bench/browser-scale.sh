@@ -21,6 +21,7 @@ DURATION=${DURATION:-60s}
 RAMP=${RAMP:-15s}
 PORT=${PORT:-18080}
 EXTRA=${EXTRA:-}
+FLOW=${FLOW:-flows/shop.json}
 COUNTS=("$@")
 [ ${#COUNTS[@]} -eq 0 ] && COUNTS=(1 10 20 30 40 50 60 70)
 [ -x "$THRONG" ] || cargo build --release --quiet
@@ -131,7 +132,7 @@ BEST=0
 for N in "${COUNTS[@]}"; do
   LOG="$OUT/run-$N.log"
   # shellcheck disable=SC2086
-  THRONG_DEMO_PASSWORD=wonderland "$THRONG" run flows/shop.json --mode browser \
+  THRONG_DEMO_PASSWORD=wonderland "$THRONG" run "$FLOW" --mode browser \
     --target "http://127.0.0.1:$PORT" --users "$N" --ramp "$RAMP" --duration "$DURATION" \
     --quiet $EXTRA >"$LOG" 2>&1 &
   RUN=$!

@@ -89,8 +89,10 @@ fn raise_fd_limit() {
 }
 
 fn tracing_init() {
+    // chromiumoxide logs an ERROR whenever a browser's socket closes, including when throng
+    // closes it at the end of a run; throng itself counts and reports real browser faults.
     let filter = tracing_subscriber::EnvFilter::try_from_env("THRONG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,chromiumoxide=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

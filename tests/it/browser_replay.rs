@@ -429,3 +429,37 @@ async fn a_hung_browser_is_killed_its_session_lost_and_the_next_one_runs() {
     assert_eq!(live_in_groups(&groups), Vec::<u32>::new());
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_run_from_the_command_line_ends_without_error_lines() {
+    let server = demo().await;
+    let base = server.base_url();
+    let flow = crate::support::flow_path("browse.json");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+        .args([
+            "run",
+            flow.to_str().unwrap(),
+            "--mode",
+            "browser",
+            "--target",
+            &base,
+        ])
+        .args([
+            "--users",
+            "2",
+            "--iterations",
+            "1",
+            "--think-scale",
+            "0.1",
+            "--quiet",
+        ])
+        .output()
+        .await
+        .expect("throng runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Closing the browsers at the end is throng's doing, not an error to show the user.
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sessions.completed"));
+    server.shutdown().await;
+}
