@@ -170,9 +170,13 @@ pub struct ReplayArgs {
     /// HTTP mode: do not keep a per-user cache of static assets
     #[arg(long)]
     pub no_cache: bool,
-    /// HTTP mode: accept any TLS certificate (self-signed test hosts), like curl -k
+    /// Accept any TLS certificate (self-signed test hosts), like curl -k
     #[arg(long, short = 'k')]
     pub insecure: bool,
+    /// Trust the certificates in this PEM file besides the system's (a private CA, a
+    /// self-signed host), in both modes
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
     /// Let requests go to this host (host or host:port) besides the flow's own
     #[arg(long, value_name = "HOST")]
     pub allow_host: Vec<String>,

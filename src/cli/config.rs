@@ -6,7 +6,8 @@ use crate::flow::{self, Action, Flow, Network, RecordedRequest, RequestKind, Ste
 use crate::metrics::Mode;
 use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
-use crate::replay::http::{ClientOptions, HttpOptions};
+use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
+use crate::replay::trusted_certs::TrustedCerts;
 use crate::replay::{PreparedFlow, VarSources};
 use crate::report::Threshold;
 use crate::run::{FlowChoice, RunSpec};
@@ -177,10 +178,22 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
             timeout: flag_duration("--timeout", &args.timeout)?,
             cache: !args.no_cache,
             insecure: args.insecure,
+            tls: match trusted_certs(args)? {
+                Some(certs) => SharedTls::trusting(&certs),
+                None => SharedTls::default(),
+            },
             ..ClientOptions::default()
         },
         allow_hosts: args.allow_host.clone(),
     })
+}
+
+/// `--cacert FILE`, read and checked.
+fn trusted_certs(args: &ReplayArgs) -> Result<Option<TrustedCerts>, InputError> {
+    args.cacert
+        .as_deref()
+        .map(|path| TrustedCerts::load(path).map_err(|e| bad(format!("--cacert {e}"))))
+        .transpose()
 }
 
 pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> {
@@ -199,6 +212,7 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
         sessions_per_process: args.sessions_per_process,
         headed: args.headed,
         insecure: args.insecure,
+        trusted_spki: trusted_certs(args)?.map_or_else(Vec::new, |c| c.spki_hashes()),
         allow_hosts: args.allow_host.clone(),
         step_timeout: flag_duration("--timeout", &args.timeout)?,
     })

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod http;
 mod step_cache;
+pub mod trusted_certs;
 pub mod vars;
 
 pub use step_cache::{CachedUrl, StepCache};

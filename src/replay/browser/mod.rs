@@ -58,6 +58,8 @@ pub struct BrowserOptions {
     pub headed: bool,
     /// `--insecure`: pages load from hosts with any certificate (self-signed test hosts).
     pub insecure: bool,
+    /// `--cacert`: base64 SHA-256 public-key hashes of extra trusted certificates.
+    pub trusted_spki: Vec<String>,
     /// Hosts (`host` or `host:port`) pages may reach besides the flow's origin.
     pub allow_hosts: Vec<String>,
     /// Default step timeout (a step's or the flow's `timeout` wins).
@@ -73,6 +75,7 @@ impl Default for BrowserOptions {
             sessions_per_process: None,
             headed: false,
             insecure: false,
+            trusted_spki: Vec::new(),
             allow_hosts: Vec::new(),
             step_timeout: Duration::from_secs(30),
         }

@@ -64,6 +64,7 @@ impl BrowserPool {
             path: path.clone(),
             headed: opts.headed,
             insecure: opts.insecure,
+            trusted_spki: opts.trusted_spki.clone(),
             request_timeout: opts.step_timeout.max(Duration::from_secs(30))
                 + Duration::from_secs(10),
         };

@@ -80,6 +80,8 @@ pub(crate) struct LaunchSpec {
     pub headed: bool,
     /// Accept any certificate (`--insecure`, as HTTP mode does).
     pub insecure: bool,
+    /// `--cacert`: chains holding one of these public keys (base64 SHA-256) are accepted.
+    pub trusted_spki: Vec<String>,
     /// CDP command timeout inside chromiumoxide (a safety net; steps have their own).
     pub request_timeout: Duration,
 }
@@ -218,6 +220,8 @@ impl ChromeProcess {
         spawn_waiter(child, shared.clone());
 
         let config = HandlerConfig {
+            // chromiumoxide ignores certificate errors on every page unless told otherwise.
+            ignore_https_errors: spec.insecure,
             ignore_invalid_messages: false, // surfaced so the handler task can count them
             viewport: None,
             request_timeout: spec.request_timeout,
@@ -362,6 +366,11 @@ pub(crate) fn chrome_args(spec: &LaunchSpec, profile: &Path) -> Vec<String> {
     if spec.insecure {
         args.push("--ignore-certificate-errors".into());
     }
+    if !spec.trusted_spki.is_empty() {
+        // Honoured with a --user-data-dir, which every browser of a pool has.
+        let list = spec.trusted_spki.join(",");
+        args.push(format!("--ignore-certificate-errors-spki-list={list}"));
+    }
     // Escape hatch for experiments and odd environments: extra switches, space-separated.
     if let Ok(extra) = std::env::var("THRONG_CHROME_ARGS") {
         args.extend(extra.split_whitespace().map(str::to_string));
@@ -497,15 +506,28 @@ mod tests {
 
     #[test]
     fn insecure_runs_let_chromium_accept_any_certificate() {
-        let spec = |insecure| LaunchSpec {
+        let flag = "--ignore-certificate-errors".to_string();
+        assert!(chrome_args(&spec(true, vec![]), Path::new("/tmp/p")).contains(&flag));
+        assert!(!chrome_args(&spec(false, vec![]), Path::new("/tmp/p")).contains(&flag));
+    }
+
+    #[test]
+    fn cacert_keys_become_chromiums_spki_list() {
+        let keys = vec!["a2V5MQ==".to_string(), "a2V5Mg==".to_string()];
+        let args = chrome_args(&spec(false, keys), Path::new("/tmp/p"));
+        let flag = "--ignore-certificate-errors-spki-list=a2V5MQ==,a2V5Mg==".to_string();
+        assert!(args.contains(&flag), "{args:?}");
+        assert!(!args.contains(&"--ignore-certificate-errors".to_string()));
+    }
+
+    fn spec(insecure: bool, trusted_spki: Vec<String>) -> LaunchSpec {
+        LaunchSpec {
             kind: BrowserKind::HeadlessShell,
             path: PathBuf::from("/usr/bin/chromium-headless-shell"),
             headed: false,
             insecure,
+            trusted_spki,
             request_timeout: Duration::from_secs(30),
-        };
-        let flag = "--ignore-certificate-errors".to_string();
-        assert!(chrome_args(&spec(true), Path::new("/tmp/p")).contains(&flag));
-        assert!(!chrome_args(&spec(false), Path::new("/tmp/p")).contains(&flag));
+        }
     }
 }

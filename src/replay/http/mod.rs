@@ -9,7 +9,7 @@ mod extract;
 mod poller;
 mod session;
 
-pub use client::{classify, ClientOptions, SocketBudget};
+pub use client::{classify, ClientOptions, SharedTls, SocketBudget};
 
 use crate::metrics::{Recorder, Sink};
 use crate::replay::{Session, SessionOutcome};

@@ -3,6 +3,7 @@
 //! connection, and shared by every user; each user resumes only its own sessions, as one
 //! person's browser does, so a new session starts with a full handshake.
 
+use crate::replay::trusted_certs::TrustedCerts;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
 use rustls::crypto::{ring, CryptoProvider};
@@ -41,6 +42,16 @@ impl SharedTls {
         let shared = SharedTls::default();
         let _ = shared.0.verified.set(Arc::new(config(Some(roots), false)));
         shared
+    }
+
+    /// `--cacert`: the system's roots plus these certificates.
+    pub fn trusting(extra: &TrustedCerts) -> Self {
+        let mut roots = system_roots();
+        let (_, ignored) = roots.add_parsable_certificates(extra.certs.iter().cloned());
+        if ignored > 0 {
+            tracing::warn!("--cacert: {ignored} certificate(s) could not be used as roots");
+        }
+        Self::with_roots(roots)
     }
 
     /// The run-wide configuration; `insecure` accepts any certificate.
@@ -311,6 +322,19 @@ mod tests {
         let mut roots = RootCertStore::empty();
         roots.add(cert.clone()).unwrap();
         SharedTls::with_roots(roots)
+    }
+
+    #[tokio::test]
+    async fn cacert_trusts_its_certificates_besides_the_systems() {
+        let (port, cert, _) = https_server(&["localhost"], false).await;
+        let url = format!("https://localhost:{port}/");
+        let sink = Sink::new();
+        let system_only = client(SharedTls::default(), false, &sink);
+        assert!(system_only.send(get(&url), &tag(), &[]).await.is_err());
+        let extra = TrustedCerts { certs: vec![cert] };
+        let user = client(SharedTls::trusting(&extra), false, &sink);
+        let r = user.send(get(&url), &tag(), &[]).await.unwrap();
+        assert_eq!(r.status, 200);
     }
 
     #[tokio::test]
