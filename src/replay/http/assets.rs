@@ -7,7 +7,6 @@ use super::client::{Request, Tag, UserClient};
 use crate::metrics::Outcome;
 use crate::metrics::SampleKind;
 use futures::stream::{FuturesUnordered, StreamExt};
-use reqwest::Method;
 use scraper::{Html, Selector};
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -157,14 +156,7 @@ async fn fetch_one(
     tag: &Tag,
     conditional: Vec<(&'static str, String)>,
 ) -> (Url, Result<Response, Outcome>) {
-    let req = Request {
-        method: Method::GET,
-        url: url.clone(),
-        headers: Vec::new(),
-        body: None,
-        kind: SampleKind::Static,
-        name: None,
-    };
+    let req = Request::get(url.clone(), SampleKind::Static);
     let response = client.send(req, tag, &conditional).await;
     (url, response)
 }

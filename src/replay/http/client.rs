@@ -79,6 +79,20 @@ pub struct Request {
     pub name: Option<Arc<str>>,
 }
 
+impl Request {
+    /// A plain GET: no recorded headers, no body, named when sent.
+    pub fn get(url: Url, kind: SampleKind) -> Self {
+        Request {
+            method: Method::GET,
+            url,
+            headers: Vec::new(),
+            body: None,
+            kind,
+            name: None,
+        }
+    }
+}
+
 /// A response read to its end.
 #[derive(Debug)]
 pub struct Response {

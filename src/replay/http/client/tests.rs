@@ -4,7 +4,7 @@
 use super::*;
 use crate::metrics::Sink;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// A keep-alive server answering every request after `delay`; counts connections.
@@ -17,38 +17,47 @@ async fn slow_server(delay: Duration) -> (Url, Arc<AtomicUsize>) {
         loop {
             let (mut s, _) = listener.accept().await.unwrap();
             count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut got = Vec::new();
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                    while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                        got.drain(..end + 4);
-                        tokio::time::sleep(delay).await;
-                        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                        if s.write_all(reply).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
+            tokio::spawn(async move { answer_each_head(&mut s, delay, false, |_| {}).await });
         }
     });
     (url, accepted)
 }
 
-fn get(url: &Url) -> Request {
-    Request {
-        method: Method::GET,
-        url: url.clone(),
-        headers: Vec::new(),
-        body: None,
-        kind: SampleKind::Static,
-        name: None,
+/// Test servers' side of a connection: answers each request head 200 "ok" after `delay`
+/// (closing after the first when `close_each`), handing every head to `seen`.
+pub(super) async fn answer_each_head<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    delay: Duration,
+    close_each: bool,
+    mut seen: impl FnMut(String),
+) {
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            seen(String::from_utf8_lossy(&got[..end]).to_string());
+            got.drain(..end + 4);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if s.write_all(reply).await.is_err() {
+                return;
+            }
+            if close_each {
+                let _ = s.shutdown().await;
+                return;
+            }
+        }
     }
+}
+
+fn get(url: &Url) -> Request {
+    Request::get(url.clone(), SampleKind::Static)
 }
 
 #[tokio::test]

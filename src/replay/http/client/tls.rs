@@ -201,14 +201,14 @@ pub fn is_tls_error(e: &std::io::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::answer_each_head;
     use super::super::{ClientOptions, Request, Tag, UserClient};
     use super::*;
     use crate::metrics::{Outcome, SampleKind, Sink};
-    use reqwest::Method;
     use rustls::pki_types::PrivateKeyDer;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::time::Duration;
     use tokio::net::TcpListener;
     use url::Url;
 
@@ -264,27 +264,8 @@ mod tests {
                         conn.alpn_protocol().map(<[u8]>::to_vec),
                     );
                     seen.sessions.lock().unwrap().push(session);
-                    let mut buf = vec![0u8; 4096];
-                    let mut got = Vec::new();
-                    loop {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                        while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&got[..end]).to_string();
-                            seen.heads.lock().unwrap().push(head);
-                            got.drain(..end + 4);
-                            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                            if s.write_all(reply).await.is_err() {
-                                return;
-                            }
-                            if close_each {
-                                let _ = s.shutdown().await;
-                                return;
-                            }
-                        }
-                    }
+                    let heads = |head| seen.heads.lock().unwrap().push(head);
+                    answer_each_head(&mut s, Duration::ZERO, close_each, heads).await;
                 });
             }
         });
@@ -292,14 +273,7 @@ mod tests {
     }
 
     fn get(url: &str) -> Request {
-        Request {
-            method: Method::GET,
-            url: Url::parse(url).unwrap(),
-            headers: Vec::new(),
-            body: None,
-            kind: SampleKind::Document,
-            name: None,
-        }
+        Request::get(Url::parse(url).unwrap(), SampleKind::Document)
     }
 
     fn tag() -> Tag {
