@@ -179,20 +179,24 @@ async fn stages_ramp_users_up_and_down() {
     server.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn arrival_rate_starts_sessions_at_the_planned_rate() {
-    let server = support::demo().await;
-    let plan = LoadPlan {
+/// Open model: `rate` arrivals per second for `hold`, each running the flow once, no think time.
+fn arrivals_running_once(rate: f64, hold: Duration) -> LoadPlan {
+    LoadPlan {
         arrival: Arrival::Rate {
-            stages: Stages::ramp_and_hold_rate(5.0, Duration::ZERO, Duration::from_secs(2))
-                .unwrap(),
+            stages: Stages::ramp_and_hold_rate(rate, Duration::ZERO, hold).unwrap(),
             max_users: 100,
         },
         iterations: Some(1),
         think: ThinkPolicy::Recorded { scale: 0.0 },
         dwell: Some(Duration::ZERO),
         grace: Duration::from_secs(10),
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrival_rate_starts_sessions_at_the_planned_rate() {
+    let server = support::demo().await;
+    let plan = arrivals_running_once(5.0, Duration::from_secs(2));
     let summary = run_flow(&server.base_url(), "browse.json", plan).await;
     let started = counter(&summary, "users.started");
     assert!(
@@ -375,18 +379,12 @@ fn late_arrivals_record_their_first_page_from_the_planned_start() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             std::thread::sleep(Duration::from_millis(400));
         });
-        let plan = LoadPlan {
-            arrival: Arrival::Rate {
-                stages: Stages::ramp_and_hold_rate(20.0, Duration::ZERO, Duration::from_secs(1))
-                    .unwrap(),
-                max_users: 100,
-            },
-            iterations: Some(1),
-            think: ThinkPolicy::Recorded { scale: 0.0 },
-            dwell: Some(Duration::ZERO),
-            grace: Duration::from_secs(10),
-        };
-        run_flow(&base, "browse.json", plan).await
+        run_flow(
+            &base,
+            "browse.json",
+            arrivals_running_once(20.0, Duration::from_secs(1)),
+        )
+        .await
     });
     let late = counter(&summary, "arrivals.late");
     assert!(late >= 1, "arrivals due during the stall start late");
