@@ -176,6 +176,14 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
     Ok(HttpOptions {
         client: ClientOptions {
             timeout: flag_duration("--timeout", &args.timeout)?,
+            max_body: parse_size(&args.max_body)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "--max-body `{}`: expected a size such as 512KB, 10MB or 1GB",
+                        args.max_body
+                    ))
+                })?,
             cache: !args.no_cache,
             insecure: args.insecure,
             tls: match trusted_certs(args)? {
@@ -186,6 +194,25 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
         },
         allow_hosts: args.allow_host.clone(),
     })
+}
+
+/// A size in bytes: a number with an optional unit B, KB, MB or GB (powers of 1024; KiB,
+/// MiB and GiB are the same).
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: usize = digits.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1usize << shift)
 }
 
 /// `--cacert FILE`, read and checked.
@@ -381,4 +408,20 @@ pub fn run_spec(
         http: http_options(replay)?,
         browser: browser_options(replay)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("512KB"), Some(512 << 10));
+        assert_eq!(parse_size("10MB"), Some(10 << 20));
+        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_size("10TB"), None);
+        assert_eq!(parse_size("MB"), None);
+        assert_eq!(parse_size("99999999999999999999GB"), None);
+    }
 }

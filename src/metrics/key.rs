@@ -184,6 +184,13 @@ pub enum Outcome {
     /// The TLS handshake or session failed (a certificate not trusted, expired or for another
     /// name; a protocol error or alert).
     Tls,
+    /// The response broke HTTP/1.1 (a bad status line, header, chunk size or length).
+    Malformed,
+    /// The body (or its decompressed form) was larger than `--max-body`.
+    BodyTooLarge,
+    /// Still open at the run's hard deadline (the plan's end plus `--grace`, or shortly after
+    /// Ctrl-C): abandoned by throng, not answered by the target.
+    Cancelled,
     /// Anything else.
     Error,
 }
@@ -213,6 +220,9 @@ impl Outcome {
             Outcome::CheckFailed => "check-failed".into(),
             Outcome::Blocked => "blocked".into(),
             Outcome::Tls => "tls".into(),
+            Outcome::Malformed => "malformed".into(),
+            Outcome::BodyTooLarge => "body-too-large".into(),
+            Outcome::Cancelled => "cancelled".into(),
             Outcome::Error => "error".into(),
         }
     }
@@ -267,5 +277,15 @@ mod tests {
         assert_eq!(Outcome::Status(503).label(), "status 503");
         assert_eq!(Outcome::Tls.label(), "tls");
         assert_eq!(serde_json::to_string(&Outcome::Tls).unwrap(), "\"tls\"");
+        for o in [
+            Outcome::Malformed,
+            Outcome::BodyTooLarge,
+            Outcome::Cancelled,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.label())
+            );
+        }
     }
 }

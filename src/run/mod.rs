@@ -44,8 +44,15 @@ pub struct RunSpec {
 
 /// How the scheduler's loop ticks: fine enough for ramps and arrival rates.
 const TICK: Duration = Duration::from_millis(20);
-/// After cancellation, how long users get to reach a pause (in-flight requests finish).
-const STOP_WAIT: Duration = Duration::from_secs(40);
+/// After Ctrl-C, how long requests in flight get to finish (and be measured) before the
+/// hard deadline cancels them.
+const STOP_DRAIN: Duration = Duration::from_millis(1000);
+/// After the hard deadline, how long users get to wind down (pollers stopped, browser
+/// contexts disposed) before their tasks are aborted.
+const WIND_DOWN: Duration = Duration::from_millis(700);
+/// Most users started in one tick: a huge jump in the target (a step load, a live override)
+/// spreads over a few ticks instead of blocking the scheduler (and Ctrl-C) while it spawns.
+const SPAWN_PER_TICK: usize = 2_000;
 
 /// Runs the plan to its end (or until `stop` is cancelled) and returns the run's summary.
 /// Set-up failures (a browser that cannot start) are `Err`; failed requests are data.
@@ -68,9 +75,13 @@ pub async fn execute_with(
     // Before the users' memory is touched: RSS then follows the heap in 4 KiB pages.
     heap_without_huge_pages();
     let origins: Vec<_> = spec.flows.iter().map(|f| f.flow.origin.clone()).collect();
+    // The hard deadline: the plan's end plus the grace (or shortly after Ctrl-C).
+    let deadline = CancellationToken::new();
+    let mut http = spec.http.clone();
+    http.client.deadline = deadline.clone();
     let runner = ModeRunner::start(
         spec.mode,
-        spec.http.clone(),
+        http,
         spec.browser.clone(),
         sink.clone(),
         &origins,
@@ -97,6 +108,7 @@ pub async fn execute_with(
         tasks: JoinSet::new(),
         active: BTreeMap::new(),
         run_token: stop.child_token(),
+        deadline,
         next_id: 0,
         mix: FlowMix::new(&spec.flows.iter().map(|f| f.weight).collect::<Vec<_>>()),
         control,
@@ -105,7 +117,7 @@ pub async fn execute_with(
         Arrival::Users(_) => scheduler.closed_model(&stop).await,
         Arrival::Rate { .. } => scheduler.open_model(&stop).await,
     }
-    scheduler.stop_all().await;
+    scheduler.stop_all(&stop).await;
     drop(scheduler.user_runtimes.take());
     ctx.runner.shutdown().await;
     for (message, n) in ctx.failures.lock().expect("failures lock").iter() {
@@ -137,6 +149,8 @@ struct Scheduler {
     /// Running users by id, with the token that makes each leave.
     active: BTreeMap<u64, CancellationToken>,
     run_token: CancellationToken,
+    /// Cancels requests still open (see [`Scheduler::stop_all`]).
+    deadline: CancellationToken,
     next_id: u64,
     mix: FlowMix,
     control: RunControl,
@@ -215,12 +229,14 @@ impl Scheduler {
             self.control.publish_target(target);
             match plan.iterations {
                 None => {
-                    while self.active.len() < target {
+                    let want = target.min(self.active.len() + SPAWN_PER_TICK);
+                    while self.active.len() < want {
                         self.spawn_user(None, None);
                     }
                 }
                 Some(n) => {
-                    while slots_started < target {
+                    let want = target.min(slots_started + SPAWN_PER_TICK);
+                    while slots_started < want {
                         slots_started += 1;
                         self.spawn_user(Some(n), None);
                     }
@@ -283,33 +299,51 @@ impl Scheduler {
         }
     }
 
-    /// Lets users finish their iteration within the grace period, then makes every user leave
-    /// at its next pause (in-flight requests finish), then abandons stragglers.
-    async fn stop_all(&mut self) {
+    /// Lets users finish their iteration within the grace period (skipped, or cut short,
+    /// by Ctrl-C), then makes every user leave at its next pause. The hard deadline comes
+    /// right after the grace (or [`STOP_DRAIN`] after Ctrl-C, for requests in flight to
+    /// finish): requests still open are cancelled and recorded once as `cancelled`; users
+    /// not gone [`WIND_DOWN`] later are aborted.
+    async fn stop_all(&mut self, stop: &CancellationToken) {
         self.ctx
             .draining
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let grace_end = Instant::now() + self.ctx.plan.grace;
-        while !self.tasks.is_empty() && !self.run_token.is_cancelled() {
-            if tokio::time::timeout_at(grace_end, self.tasks.join_next())
-                .await
-                .is_err()
-            {
-                break;
+        while !self.tasks.is_empty() && !stop.is_cancelled() {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => {}
+                joined = tokio::time::timeout_at(grace_end, self.tasks.join_next()) => {
+                    if joined.is_err() {
+                        break;
+                    }
+                }
             }
         }
         self.run_token.cancel();
-        let deadline = Instant::now() + STOP_WAIT;
-        while !self.tasks.is_empty() {
-            match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
-                Ok(_) => {}
-                Err(_) => {
-                    self.ctx
-                        .sink
-                        .count("users.aborted", self.tasks.len() as u64);
-                    self.tasks.abort_all();
-                    while self.tasks.join_next().await.is_some() {}
+        if stop.is_cancelled() {
+            let drain_end = Instant::now() + STOP_DRAIN;
+            while !self.tasks.is_empty() {
+                if tokio::time::timeout_at(drain_end, self.tasks.join_next())
+                    .await
+                    .is_err()
+                {
+                    break;
                 }
+            }
+        }
+        self.deadline.cancel();
+        let end = Instant::now() + WIND_DOWN;
+        while !self.tasks.is_empty() {
+            if tokio::time::timeout_at(end, self.tasks.join_next())
+                .await
+                .is_err()
+            {
+                self.ctx
+                    .sink
+                    .count("users.aborted", self.tasks.len() as u64);
+                self.tasks.abort_all();
+                while self.tasks.join_next().await.is_some() {}
             }
         }
         self.active.clear();

@@ -26,7 +26,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 pub use tls::SharedTls;
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 use url::{Host, Url};
+
+/// Default `--max-body`: the most of one response body kept (and inflated) in memory.
+pub const DEFAULT_MAX_BODY: usize = 10 << 20;
 
 /// Settings shared by every user's client.
 #[derive(Debug, Clone)]
@@ -49,6 +53,66 @@ pub struct ClientOptions {
     /// The run's TLS configuration, built on the first https connection and shared by every
     /// clone of these options.
     pub tls: SharedTls,
+    /// `--max-body`: a response body (after decompression) larger than this fails as
+    /// `body-too-large`; the rest is not read.
+    pub max_body: usize,
+    /// The run's hard deadline: requests still open when it fires are abandoned and
+    /// recorded once as `cancelled`.
+    pub deadline: CancellationToken,
+    /// Where requests may go (every hop of a redirect chain is checked).
+    pub hosts: Arc<HostPolicy>,
+}
+
+/// The hosts requests may go to: the flows' own origins' hosts (any port, as browser mode's
+/// block list has it: http -> https on one host is one site) and `--allow-host` entries
+/// (`host` or `host:port`).
+#[derive(Debug, Clone, Default)]
+pub struct HostPolicy {
+    /// The host of every flow's (target) origin.
+    own: Vec<String>,
+    allowed: Vec<String>,
+    /// Allow everything (client tests that talk to ad-hoc servers).
+    any: bool,
+}
+
+impl HostPolicy {
+    pub fn new(origins: &[Url], allowed: &[String]) -> Self {
+        HostPolicy {
+            own: origins
+                .iter()
+                .filter_map(|o| o.host_str().map(str::to_string))
+                .collect(),
+            allowed: allowed.iter().map(|a| a.trim().to_string()).collect(),
+            any: false,
+        }
+    }
+
+    /// Every host allowed.
+    pub fn any() -> Self {
+        HostPolicy {
+            any: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn allows(&self, url: &Url) -> bool {
+        if self.any {
+            return true;
+        }
+        let Some(hp) = host_port(url) else {
+            return false;
+        };
+        let host = url.host_str().unwrap_or_default();
+        self.own.iter().any(|o| o == host) || self.allowed.iter().any(|a| *a == hp || a == host)
+    }
+}
+
+fn host_port(url: &Url) -> Option<String> {
+    Some(format!(
+        "{}:{}",
+        url.host_str()?,
+        url.port_or_known_default()?
+    ))
 }
 
 impl Default for ClientOptions {
@@ -63,6 +127,9 @@ impl Default for ClientOptions {
             user_agent: format!("throng/{} (virtual user)", env!("CARGO_PKG_VERSION")),
             insecure: false,
             tls: SharedTls::default(),
+            max_body: DEFAULT_MAX_BODY,
+            deadline: CancellationToken::new(),
+            hosts: Arc::new(HostPolicy::any()),
         }
     }
 }
@@ -122,6 +189,9 @@ pub struct UserClient {
     insecure: bool,
     /// This user's TLS connector (its own session cache), made on its first https connection.
     tls_connector: Mutex<Option<tokio_rustls::TlsConnector>>,
+    max_body: usize,
+    deadline: CancellationToken,
+    hosts: Arc<HostPolicy>,
 }
 
 const MAX_REDIRECTS: usize = 10;
@@ -157,6 +227,8 @@ enum HopError {
     Transport(H1Error),
     /// The TLS handshake failed.
     Handshake(io::Error),
+    /// The run's hard deadline came first.
+    Cancelled,
 }
 
 impl UserClient {
@@ -180,6 +252,9 @@ impl UserClient {
             tls: opts.tls.clone(),
             insecure: opts.insecure,
             tls_connector: Mutex::new(None),
+            max_body: opts.max_body,
+            deadline: opts.deadline.clone(),
+            hosts: opts.hosts.clone(),
         })
     }
 
@@ -189,6 +264,11 @@ impl UserClient {
         self.cache.lock().expect("cache lock").clear();
         // A new person's browser has no TLS sessions to resume.
         self.tls_connector.lock().expect("tls lock").take();
+    }
+
+    /// Whether the run's hard deadline has passed (no request may start).
+    pub fn past_deadline(&self) -> bool {
+        self.deadline.is_cancelled()
     }
 
     pub fn cache_lookup(&self, url: &str, now: Instant) -> Lookup {
@@ -203,7 +283,9 @@ impl UserClient {
     }
 
     /// Sends `req`, following redirects like a browser. Every hop is recorded as one sample.
-    /// `Err` carries the failure outcome (already recorded).
+    /// `Err` carries the failure outcome (already recorded). A hop to a host the run does not
+    /// allow is not sent: it is counted as `requests.blocked` (no sample) and ends the chain
+    /// with `Err(Blocked)`.
     pub async fn send(
         &self,
         req: Request,
@@ -223,12 +305,20 @@ impl UserClient {
         late: Duration,
         extra_headers: &[(&'static str, String)],
     ) -> Result<Response, Outcome> {
+        if self.past_deadline() {
+            // Never sent: nothing to record.
+            return Err(Outcome::Cancelled);
+        }
         let mut method = req.method;
         let mut url = req.url;
         let mut body = req.body;
         let mut headers = req.headers;
         let mut name = req.name;
         for _ in 0..=MAX_REDIRECTS {
+            if !self.hosts.allows(&url) {
+                self.recorder.count("requests.blocked", 1);
+                return Err(Outcome::Blocked);
+            }
             let key = MetricKey {
                 mode: Mode::Http,
                 flow: tag.flow.clone(),
@@ -271,11 +361,16 @@ impl UserClient {
         let result = match self.encode(&hop) {
             Some(bytes) => {
                 let head = *hop.method == Method::HEAD;
-                match tokio::time::timeout(self.timeout, self.exchange(hop.url, &bytes, head)).await
-                {
-                    Ok(Ok(raw)) => decode(raw).map_err(HopError::Transport),
-                    Ok(Err(e)) => Err(e),
-                    Err(_) => Err(HopError::Timeout),
+                let exchange =
+                    tokio::time::timeout(self.timeout, self.exchange(hop.url, &bytes, head));
+                tokio::select! {
+                    biased;
+                    _ = self.deadline.cancelled() => Err(HopError::Cancelled),
+                    done = exchange => match done {
+                        Ok(Ok(raw)) => decode(raw, self.max_body).map_err(HopError::Transport),
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(HopError::Timeout),
+                    },
                 }
             }
             None => Err(HopError::Invalid),
@@ -305,8 +400,10 @@ impl UserClient {
                     HopError::Invalid => Outcome::Error,
                     HopError::Timeout => Outcome::Timeout,
                     HopError::Transport(H1Error::Io(io)) => classify(&io),
+                    HopError::Cancelled => Outcome::Cancelled,
                     HopError::Transport(H1Error::ClosedEarly) => Outcome::Reset,
-                    HopError::Transport(H1Error::Malformed(_)) => Outcome::Error,
+                    HopError::Transport(H1Error::Malformed(_)) => Outcome::Malformed,
+                    HopError::Transport(H1Error::TooLarge(_)) => Outcome::BodyTooLarge,
                     HopError::Handshake(io) => {
                         let outcome = match classify(&io) {
                             // The peer hung up mid-handshake: it refused the TLS session.
@@ -353,7 +450,7 @@ impl UserClient {
                     None => continue,
                 },
             };
-            match conn.roundtrip(request, head).await {
+            match conn.roundtrip(request, head, self.max_body).await {
                 Ok(raw) => {
                     if raw.keep_alive {
                         self.pool.put_idle(origin, conn);
@@ -531,22 +628,34 @@ fn valid_header(name: &str, value: &str) -> bool {
         && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
-/// Undoes a gzip content-encoding, as reqwest's decoder did (the headers then describe the
-/// decoded body).
-fn decode(mut raw: RawResponse) -> Result<RawResponse, H1Error> {
-    let gzip = raw
-        .headers
-        .get(CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    if gzip && !raw.body.is_empty() {
-        let mut out = Vec::with_capacity(raw.body.len() * 4);
-        flate2::read::GzDecoder::new(&raw.body[..])
-            .read_to_end(&mut out)
-            .map_err(H1Error::Io)?;
-        raw.body = Bytes::from(out);
-        raw.headers.remove(CONTENT_ENCODING);
-        raw.headers.remove(CONTENT_LENGTH);
+/// Undoes a gzip (or deflate) content-encoding, as reqwest's decoder did (the headers then
+/// describe the decoded body). Inflating stops past `max_body` bytes: a small body that
+/// inflates beyond it (a "gzip bomb") fails as too large without ever being held whole.
+fn decode(mut raw: RawResponse, max_body: usize) -> Result<RawResponse, H1Error> {
+    let encoding = raw.headers.get(CONTENT_ENCODING).map(|v| v.as_bytes());
+    let is = |name: &[u8]| encoding.is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(name));
+    if raw.body.is_empty() || !(is(b"gzip") || is(b"deflate")) {
+        return Ok(raw);
     }
+    let limit = max_body as u64 + 1;
+    let mut out = Vec::with_capacity(raw.body.len().saturating_mul(4).min(max_body));
+    let read = if is(b"gzip") {
+        flate2::read::GzDecoder::new(&raw.body[..])
+            .take(limit)
+            .read_to_end(&mut out)
+    } else {
+        // HTTP's "deflate" is zlib-wrapped.
+        flate2::read::ZlibDecoder::new(&raw.body[..])
+            .take(limit)
+            .read_to_end(&mut out)
+    };
+    read.map_err(|_| H1Error::Malformed("body does not decompress"))?;
+    if out.len() > max_body {
+        return Err(H1Error::TooLarge(max_body));
+    }
+    raw.body = Bytes::from(out);
+    raw.headers.remove(CONTENT_ENCODING);
+    raw.headers.remove(CONTENT_LENGTH);
     Ok(raw)
 }
 
@@ -583,5 +692,7 @@ pub fn classify(e: &io::Error) -> Outcome {
     }
 }
 
+#[cfg(test)]
+mod h1_fuzz;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ mod extract;
 mod poller;
 mod session;
 
-pub use client::{classify, ClientOptions, SharedTls, SocketBudget};
+pub use client::{classify, ClientOptions, HostPolicy, SharedTls, SocketBudget, DEFAULT_MAX_BODY};
 
 use crate::metrics::{Recorder, Sink};
 use crate::replay::{Session, SessionOutcome};
@@ -29,8 +29,6 @@ pub struct HttpOptions {
 pub struct HttpRunner {
     options: HttpOptions,
     sink: Sink,
-    /// host:port of every flow's (target) origin.
-    own_hosts: Vec<String>,
 }
 
 /// One user's lasting state in HTTP mode: its client (connections survive iterations; cookies
@@ -40,13 +38,9 @@ pub struct HttpUser {
 }
 
 impl HttpRunner {
-    pub fn new(options: HttpOptions, sink: Sink, origins: &[Url]) -> Self {
-        let own_hosts = origins.iter().filter_map(host_port).collect();
-        HttpRunner {
-            options,
-            sink,
-            own_hosts,
-        }
+    pub fn new(mut options: HttpOptions, sink: Sink, origins: &[Url]) -> Self {
+        options.client.hosts = Arc::new(HostPolicy::new(origins, &options.allow_hosts));
+        HttpRunner { options, sink }
     }
 
     pub fn user(
@@ -66,27 +60,6 @@ impl HttpRunner {
 
     /// Requests go only to the flows' own hosts and those allowed with `--allow-host`.
     pub fn host_allowed(&self, url: &Url) -> bool {
-        let Some(hp) = host_port(url) else {
-            return false;
-        };
-        let host = url.host_str().unwrap_or_default();
-        self.own_hosts.contains(&hp)
-            || self
-                .options
-                .allow_hosts
-                .iter()
-                .any(|a| a == &hp || a == host)
+        self.options.client.hosts.allows(url)
     }
-
-    fn host_allowed_str(&self, url: &str) -> bool {
-        Url::parse(url).is_ok_and(|u| self.host_allowed(&u))
-    }
-}
-
-fn host_port(url: &Url) -> Option<String> {
-    Some(format!(
-        "{}:{}",
-        url.host_str()?,
-        url.port_or_known_default()?
-    ))
 }

@@ -52,6 +52,12 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             let started = Instant::now();
             let label = self.label(index, step);
             let result = self.run_step(index, step, &label).await;
+            if matches!(&result, Err(f) if f.outcome == Outcome::Cancelled) {
+                // The run's hard deadline: the request is counted as cancelled; the step
+                // and the session were abandoned by throng, not failed by the target.
+                outcome = SessionOutcome::Cancelled;
+                break;
+            }
             let key = self.key(Some(index as u32), SampleKind::Step, label);
             let step_outcome = result.as_ref().err().map_or(Outcome::Ok, |f| f.outcome);
             self.s
@@ -139,14 +145,25 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let flow = self.s.flow;
         let mut i = 0;
         while i < requests.len() {
+            if self.client.past_deadline() {
+                return Err(StepFailure {
+                    outcome: Outcome::Cancelled,
+                    message: format!("step {label}: cancelled at the run's end"),
+                });
+            }
             let recorded = &requests[i];
             let cached = flow.cache.request(index, i, &recorded.url);
             i += 1;
-            if recorded.external && !self.runner.host_allowed_str(&recorded.url) {
+            let request = self.fill(recorded, cached, label)?;
+            // Every request kind, recorded as external or not (the client checks every
+            // redirect hop too).
+            if !self.runner.host_allowed(&request.url) {
                 self.runner.sink.count("requests.blocked", 1);
+                if recorded.kind == RequestKind::Document {
+                    skip_assets(requests, &mut i);
+                }
                 continue;
             }
-            let request = self.fill(recorded, cached, label)?;
             if recorded.kind == RequestKind::Document {
                 // A browser reached this document already by following the previous redirect.
                 if last_document_url.as_ref() == Some(&request.url) && request.method == Method::GET
@@ -181,6 +198,12 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 }
             }
         }
+        if self.client.past_deadline() {
+            return Err(StepFailure {
+                outcome: Outcome::Cancelled,
+                message: format!("step {label}: cancelled at the run's end"),
+            });
+        }
         self.start_pollers(index, network, &tag, label)?;
         match main_response {
             Some(response) => check_response(&step.checks, &response, label),
@@ -212,6 +235,22 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let requested_page = page_of(&request.url);
         let response = match self.client.send(request, tag, &[]).await {
             Ok(r) => r,
+            // Not the target's failures: no page-load sample (the request is counted).
+            Err(Outcome::Cancelled) => {
+                return Err(StepFailure {
+                    outcome: Outcome::Cancelled,
+                    message: format!("step {label}: cancelled at the run's end"),
+                });
+            }
+            Err(Outcome::Blocked) => {
+                return Err(StepFailure {
+                    outcome: Outcome::Blocked,
+                    message: format!(
+                        "step {label}: document {requested_page} redirected to a host the run \
+                         does not allow (blocked; --allow-host HOST lets it through)"
+                    ),
+                });
+            }
             Err(outcome) => {
                 let key = self.key(tag.step, SampleKind::PageLoad, requested_page);
                 self.s.recorder.record(&key, started.elapsed(), outcome);

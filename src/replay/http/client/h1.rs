@@ -31,6 +31,10 @@ pub enum H1Error {
     /// reused keep-alive connection this is a stale socket and the request may be resent.
     #[error("connection closed before a response")]
     ClosedEarly,
+    /// The body (as sent, or as announced by Content-Length or a chunk size) is larger than
+    /// the run's `--max-body`: the rest is not read and the connection is dropped.
+    #[error("response body larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 /// A response read to its end.
@@ -99,11 +103,13 @@ impl Conn {
     }
 
     /// Sends `request` (head and body, already serialized) and reads the whole response.
-    /// `head_request`: the response to a HEAD has no body whatever its headers say.
+    /// `head_request`: the response to a HEAD has no body whatever its headers say. A body
+    /// over `max_body` bytes is not read (announced) or not read further (sent): `TooLarge`.
     pub async fn roundtrip(
         &mut self,
         request: &[u8],
         head_request: bool,
+        max_body: usize,
     ) -> Result<RawResponse, H1Error> {
         let sent = match &mut self.io {
             Transport::Plain(tcp) => tcp.write_all(request).await,
@@ -131,12 +137,15 @@ impl Conn {
             let body = if no_body {
                 Bytes::new()
             } else if is_chunked(&headers) {
-                self.read_chunked().await?
+                self.read_chunked(max_body).await?
             } else if let Some(len) = content_length(&headers)? {
+                if len > max_body {
+                    return Err(H1Error::TooLarge(max_body));
+                }
                 self.read_exact_body(len).await?
             } else {
                 keep_alive = false;
-                self.read_to_eof().await?
+                self.read_to_eof(max_body).await?
             };
             return Ok(RawResponse {
                 status,
@@ -215,8 +224,12 @@ impl Conn {
         Ok(self.buf.split_to(len).freeze())
     }
 
-    async fn read_to_eof(&mut self) -> Result<Bytes, H1Error> {
-        while self.read_more(STACK_READ).await? > 0 {}
+    async fn read_to_eof(&mut self, max_body: usize) -> Result<Bytes, H1Error> {
+        while self.read_more(STACK_READ).await? > 0 {
+            if self.buf.len() > max_body {
+                return Err(H1Error::TooLarge(max_body));
+            }
+        }
         Ok(std::mem::take(&mut self.buf).freeze())
     }
 
@@ -236,31 +249,34 @@ impl Conn {
         }
     }
 
-    async fn read_chunked(&mut self) -> Result<Bytes, H1Error> {
+    /// A chunked body; chunk sizes are checked against what is left of `max_body` before
+    /// any byte of the chunk is awaited or any space reserved for it.
+    async fn read_chunked(&mut self, max_body: usize) -> Result<Bytes, H1Error> {
         let mut body = BytesMut::new();
         loop {
             let line = self.read_line().await?;
-            let size_text = line[..].split(|b| *b == b';').next().unwrap_or_default();
-            let size = std::str::from_utf8(size_text)
-                .ok()
-                .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-                .ok_or(H1Error::Malformed("bad chunk size"))?;
+            let size = chunk_size(&line)?;
             if size == 0 {
                 // Trailers, up to the empty line.
                 while !self.read_line().await?.is_empty() {}
                 return Ok(body.freeze());
             }
-            while self.buf.len() < size + 2 {
-                let missing = size + 2 - self.buf.len();
+            if size > max_body.saturating_sub(body.len()) {
+                return Err(H1Error::TooLarge(max_body));
+            }
+            // size <= max_body, so neither sum overflows.
+            let framed = size + 2;
+            while self.buf.len() < framed {
+                let missing = framed - self.buf.len();
                 if self.read_more(missing).await? == 0 {
                     return Err(eof());
                 }
             }
             body.extend_from_slice(&self.buf[..size]);
-            if &self.buf[size..size + 2] != b"\r\n" {
+            if &self.buf[size..framed] != b"\r\n" {
                 return Err(H1Error::Malformed("chunk not followed by CRLF"));
             }
-            self.buf.advance(size + 2);
+            self.buf.advance(framed);
         }
     }
 }
@@ -404,16 +420,40 @@ fn is_chunked(headers: &HeaderMap) -> bool {
         .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
 }
 
+/// The size on a chunk line (extensions after `;` ignored): hex digits only, at most 16.
+fn chunk_size(line: &[u8]) -> Result<usize, H1Error> {
+    let text = line.split(|b| *b == b';').next().unwrap_or_default();
+    let text = text.trim_ascii();
+    if text.is_empty() || text.len() > 16 || !text.iter().all(u8::is_ascii_hexdigit) {
+        return Err(H1Error::Malformed("bad chunk size"));
+    }
+    let text = std::str::from_utf8(text).map_err(|_| H1Error::Malformed("bad chunk size"))?;
+    usize::from_str_radix(text, 16).map_err(|_| H1Error::Malformed("bad chunk size"))
+}
+
 fn content_length(headers: &HeaderMap) -> Result<Option<usize>, H1Error> {
     let Some(value) = headers.get("content-length") else {
         return Ok(None);
     };
-    value
-        .to_str()
-        .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        .map(Some)
-        .ok_or(H1Error::Malformed("bad content-length"))
+    let parse = |v: &HeaderValue| {
+        let text = v.as_bytes().trim_ascii();
+        if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+            return Err(H1Error::Malformed("bad content-length"));
+        }
+        // Digits only: a value too large for usize is larger than any --max-body.
+        Ok(std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse::<usize>().ok())
+            .unwrap_or(usize::MAX))
+    };
+    let len = parse(value)?;
+    // Several Content-Length fields must agree (RFC 9112 6.3), else the framing is unknown.
+    for other in headers.get_all("content-length").iter().skip(1) {
+        if parse(other)? != len {
+            return Err(H1Error::Malformed("conflicting content-length"));
+        }
+    }
+    Ok(Some(len))
 }
 
 #[cfg(test)]
@@ -442,6 +482,7 @@ mod tests {
     }
 
     const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+    const MAX: usize = 1 << 20;
 
     #[tokio::test]
     async fn reads_length_chunked_interim_and_no_body_responses_on_one_connection() {
@@ -453,22 +494,22 @@ mod tests {
         ])
         .await;
         let mut c = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
-        let r = c.roundtrip(GET, false).await.unwrap();
+        let r = c.roundtrip(GET, false, MAX).await.unwrap();
         assert_eq!(
             (r.status, &r.body[..], r.keep_alive),
             (200, &b"hello"[..], true)
         );
         c.park();
         assert!(c.is_reusable());
-        let r = c.roundtrip(GET, false).await.unwrap();
+        let r = c.roundtrip(GET, false, MAX).await.unwrap();
         assert_eq!(
             (r.status, &r.body[..], r.keep_alive),
             (200, &b"abcde"[..], true)
         );
-        let r = c.roundtrip(GET, false).await.unwrap();
+        let r = c.roundtrip(GET, false, MAX).await.unwrap();
         assert_eq!((r.status, r.body.len()), (304, 0));
         assert_eq!(r.headers["etag"], "\"e\"");
-        let r = c.roundtrip(GET, false).await.unwrap();
+        let r = c.roundtrip(GET, false, MAX).await.unwrap();
         assert_eq!((&r.body[..], r.keep_alive), (&b"to the end"[..], false));
     }
 
@@ -476,10 +517,10 @@ mod tests {
     async fn a_closed_idle_connection_is_stale() {
         let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]).await;
         let mut c = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
-        c.roundtrip(GET, false).await.unwrap();
+        c.roundtrip(GET, false, MAX).await.unwrap();
         // The server closed after its only reply: the next request finds nothing.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        match c.roundtrip(GET, false).await {
+        match c.roundtrip(GET, false, MAX).await {
             Err(H1Error::ClosedEarly) => {}
             Err(e) => panic!("expected ClosedEarly, got {e}"),
             Ok(_) => panic!("expected ClosedEarly, got a response"),
@@ -490,7 +531,7 @@ mod tests {
     async fn truncated_body_is_an_error() {
         let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
         let mut c = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
-        let err = c.roundtrip(GET, false).await.err().expect("error");
+        let err = c.roundtrip(GET, false, MAX).await.err().expect("error");
         assert!(matches!(err, H1Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof));
     }
 }

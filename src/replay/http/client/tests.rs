@@ -153,3 +153,55 @@ fn encodes_defaults_cookies_and_recorded_headers_once() {
     };
     assert!(client.encode(&hop).is_none());
 }
+
+fn gzipped(body: &[u8], encoding: &str) -> RawResponse {
+    use std::io::Write as _;
+    let compressed = if encoding == "gzip" {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(body).unwrap();
+        e.finish().unwrap()
+    } else {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(body).unwrap();
+        e.finish().unwrap()
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_ENCODING, HeaderValue::from_str(encoding).unwrap());
+    RawResponse {
+        status: 200,
+        headers,
+        body: Bytes::from(compressed),
+        keep_alive: true,
+    }
+}
+
+#[test]
+fn inflating_stops_at_the_body_limit() {
+    for encoding in ["gzip", "deflate"] {
+        let ok = decode(gzipped(&[b'a'; 1000], encoding), 1000).unwrap();
+        assert_eq!(ok.body.len(), 1000);
+        assert!(ok.headers.get(CONTENT_ENCODING).is_none());
+        // 64 MB of zeros, about 64 KB compressed: refused after the limit, never held whole.
+        let bomb = gzipped(&vec![0u8; 64 << 20], encoding);
+        assert!(bomb.body.len() < 1 << 20);
+        assert!(matches!(decode(bomb, 1 << 20), Err(H1Error::TooLarge(_))));
+    }
+    let mut garbled = gzipped(b"hello", "gzip");
+    garbled.body = Bytes::from_static(b"\x1f\x8bnot gzip");
+    assert!(matches!(decode(garbled, 1000), Err(H1Error::Malformed(_))));
+}
+
+#[test]
+fn host_policy_allows_the_origin_host_on_any_port_and_listed_hosts() {
+    let origin = Url::parse("http://127.0.0.1:8080/").unwrap();
+    let p = HostPolicy::new(
+        &[origin],
+        &["cdn.example:443".into(), "fonts.example".into()],
+    );
+    let ok = |u: &str| p.allows(&Url::parse(u).unwrap());
+    assert!(ok("http://127.0.0.1:8080/a") && ok("https://127.0.0.1/a"));
+    assert!(ok("https://cdn.example/x") && !ok("http://cdn.example/x"));
+    assert!(ok("http://fonts.example:81/f"));
+    assert!(!ok("http://localhost:8080/") && !ok("http://127.0.0.2:8080/"));
+    assert!(HostPolicy::any().allows(&Url::parse("http://anywhere/").unwrap()));
+}
