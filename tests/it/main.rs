@@ -1,5 +1,6 @@
 //! throng's integration tests: one binary, in-process where possible, against the demo site.
 
+mod browser_faults;
 mod browser_replay;
 mod cli;
 mod compare_dashboard;

@@ -88,6 +88,8 @@ pub(crate) fn failure_outcome(
 
 struct Start {
     ts: f64,
+    /// When throng read the start event (for requests never ended: see `cancel_open`).
+    read_at: Instant,
     method: String,
     url: String,
     kind: SampleKind,
@@ -95,8 +97,16 @@ struct Start {
 }
 
 enum End {
-    Finished { ts: f64, bytes: f64 },
-    Failed { ts: f64, outcome: Option<Outcome> },
+    Finished {
+        ts: f64,
+        bytes: f64,
+    },
+    Failed {
+        ts: f64,
+        outcome: Option<Outcome>,
+    },
+    /// Still open when the session ended: abandoned after this long.
+    Abandoned(Duration),
 }
 
 #[derive(Default)]
@@ -177,6 +187,7 @@ impl NetLog {
         let kind = classify(ev.r#type.as_ref(), &name, &self.pollers);
         self.pending.entry(id.clone()).or_default().start = Some(Start {
             ts,
+            read_at: Instant::now(),
             method,
             url,
             kind,
@@ -293,21 +304,26 @@ impl NetLog {
             self.sink.count("requests.from_cache", 1);
             return;
         }
-        let (end_ts, bytes, outcome) = match end {
-            End::Finished { ts, bytes } => {
-                (ts, bytes, Outcome::from_status(p.status.unwrap_or(200)))
-            }
+        let (latency, bytes, outcome) = match end {
+            End::Finished { ts, bytes } => (
+                ts - start.ts,
+                bytes,
+                Outcome::from_status(p.status.unwrap_or(200)),
+            ),
             End::Failed {
                 ts,
                 outcome: Some(o),
-            } => (ts, 0.0, o),
+            } => (ts - start.ts, 0.0, o),
             End::Failed { outcome: None, .. } => {
                 self.sink.count("requests.canceled", 1);
                 return;
             }
+            End::Abandoned(open) => (open.as_secs_f64(), 0.0, Outcome::Cancelled),
         };
         if outcome == Outcome::Blocked {
+            // Never sent: counted, as HTTP mode counts it, not a failure of the target.
             self.sink.count("requests.blocked", 1);
+            return;
         }
         let kind = match (start.kind, p.mime.as_deref()) {
             (SampleKind::Other, Some(mime)) if is_static_mime(mime) => SampleKind::Static,
@@ -320,10 +336,31 @@ impl NetLog {
             kind,
             request_name(&start.method, &start.url),
         );
-        let latency = Duration::from_secs_f64((end_ts - start.ts).max(0.0));
+        let latency = Duration::from_secs_f64(latency.max(0.0));
         self.recorder.record(&key, latency, outcome);
         if bytes > 0.0 {
             self.recorder.add_bytes(&key, bytes as u64);
+        }
+    }
+
+    /// Records every request still open (started, never ended) as `cancelled`, once: the
+    /// session is over (its deadline, a stalled server, an endless stream) and the browser
+    /// abandons them. Call after [`NetLog::settle`] with `all`.
+    pub fn cancel_open(&mut self) {
+        let open: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.start.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in open {
+            if let Some(p) = self.pending.remove(&id) {
+                let waited = p
+                    .start
+                    .as_ref()
+                    .map_or(Duration::ZERO, |s| s.read_at.elapsed());
+                self.finish(p, End::Abandoned(waited));
+            }
         }
     }
 

@@ -9,13 +9,18 @@ use super::steps::{StepError, StepRunner};
 use super::timing::{PageTimings, Report, BINDING, SCRIPT};
 use super::{Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
+use crate::replay::hosts::HostPolicy;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::fetch::{
+    self, EventRequestPaused, RequestPattern, RequestStage,
+};
 use chromiumoxide::cdp::browser_protocol::log::DisableParams as LogDisableParams;
 use chromiumoxide::cdp::browser_protocol::network::EnableParams as NetworkEnableParams;
 use chromiumoxide::cdp::browser_protocol::network::{
     BlockPattern, EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache,
     EventRequestWillBeSent, EventResponseReceived, SetBlockedUrLsParams,
 };
+use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
 use chromiumoxide::cdp::browser_protocol::page::{
     AddScriptToEvaluateOnNewDocumentParams, EventLoadEventFired,
 };
@@ -80,9 +85,14 @@ pub(crate) async fn run(env: SessionEnv<'_>, s: Session<'_>) -> SessionOutcome {
     let cancel = s.cancel.clone();
     let result = in_context(&env, &ctx, s).await;
     if !env.proc.is_dead() {
-        // Disposing the context closes its page and ends its listeners.
-        let _ =
-            tokio::time::timeout(cdp_timeout, env.proc.browser.dispose_browser_context(ctx)).await;
+        // Disposing the context closes its page and ends its listeners. At the run's end
+        // it is not waited for long (the browsers are closed right after).
+        let wait = if cancel.is_cancelled() {
+            Duration::from_millis(500)
+        } else {
+            cdp_timeout
+        };
+        let _ = tokio::time::timeout(wait, env.proc.browser.dispose_browser_context(ctx)).await;
     }
     match result {
         Ok(()) => SessionOutcome::Completed,
@@ -162,6 +172,18 @@ async fn in_context(
         url_patterns: Some(block_patterns(&s.flow.origin, env.allow_hosts)),
     };
     cdp(env, "block other hosts", page.execute(block)).await?;
+    // The block list does not apply to navigations (iframes, redirect hops of a document):
+    // those are paused and let through or failed here, host by host.
+    let hosts = HostPolicy::new(std::slice::from_ref(&s.flow.origin), env.allow_hosts);
+    let paused = cdp(env, "listen", page.event_listener::<EventRequestPaused>()).await?;
+    let gate = tokio::spawn(gate_documents(page.clone(), paused, hosts));
+    let documents = RequestPattern::builder()
+        .url_pattern("*")
+        .resource_type(ResourceType::Document)
+        .request_stage(RequestStage::Request)
+        .build();
+    let intercept = fetch::EnableParams::builder().pattern(documents).build();
+    cdp(env, "gate documents", page.execute(intercept)).await?;
     quiet(env, &page).await?;
 
     let result = StepRunner {
@@ -186,7 +208,33 @@ async fn in_context(
     }
     stop.cancel();
     let _ = collector.await;
+    gate.abort();
     result
+}
+
+/// Answers every paused document request: continued when its host is allowed, failed as
+/// blocked by the client otherwise (the failure then reaches the network log as `blocked`).
+async fn gate_documents(
+    page: Page,
+    mut paused: chromiumoxide::listeners::EventStream<EventRequestPaused>,
+    hosts: HostPolicy,
+) {
+    while let Some(ev) = paused.next().await {
+        let allowed = Url::parse(&ev.request.url).is_ok_and(|u| hosts.allows(&u));
+        let id = ev.request_id.clone();
+        let _ = if allowed {
+            page.execute(fetch::ContinueRequestParams::new(id))
+                .await
+                .map(|_| ())
+        } else {
+            page.execute(fetch::FailRequestParams::new(
+                id,
+                ErrorReason::BlockedByClient,
+            ))
+            .await
+            .map(|_| ())
+        };
+    }
 }
 
 /// Turns off what chromiumoxide enables on every page but throng never reads: the
@@ -313,9 +361,7 @@ async fn collect(
     }
     log.settle(Instant::now(), true);
     timings.finish();
-    if log.in_flight() > 0 {
-        tracing::trace!(open = log.in_flight(), "requests still open at session end");
-    }
+    log.cancel_open();
 }
 
 fn handle(log: &mut NetLog, timings: &mut PageTimings, state: &PageState, ev: Ev) {

@@ -41,6 +41,8 @@ pub(crate) enum StepError {
 enum Fail {
     Error(String),
     Check(String),
+    /// The step's main-frame document answered this status (>= 400).
+    Status(u16),
 }
 
 impl From<String> for Fail {
@@ -88,6 +90,10 @@ impl StepRunner<'_, '_> {
                 Ok(Ok(())) => (Outcome::Ok, None),
                 Ok(Err(Fail::Error(msg))) => (Outcome::Error, Some(msg)),
                 Ok(Err(Fail::Check(msg))) => (Outcome::CheckFailed, Some(msg)),
+                Ok(Err(Fail::Status(status))) => (
+                    Outcome::Status(status),
+                    Some(format!("the document answered {status}")),
+                ),
                 Err(_) => (
                     Outcome::Timeout,
                     Some(format!("{waiting} within {}", human(limit))),
@@ -298,6 +304,19 @@ impl StepRunner<'_, '_> {
                         "page title is {got}, expected {want:?}"
                     )));
                 }
+            }
+        }
+        // As in HTTP mode: a document answered with an error status fails its step (and
+        // the session), whatever the page shows.
+        let last = self
+            .state
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if last.step == self.state.step.load(Ordering::Relaxed) {
+            if let Some(status) = last.document.filter(|s| *s >= 400) {
+                return Err(Fail::Status(status));
             }
         }
         for check in &step.checks {
