@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::key::{MetricKey, Outcome, SampleKind};
-use super::serialize::{new_histogram, us_to_ms};
+use super::serialize::{new_histogram, record_us, us_to_ms};
 use super::shard::Cell;
 use super::summary::{round3, EntryParts, EntrySummary, RunSummary, SecondStats};
 
@@ -101,15 +101,15 @@ impl State {
             t.corrected = Some(t.raw.clone());
         }
         for &us in &cell.samples {
-            t.raw.saturating_record(u64::from(us));
+            record_us(&mut t.raw, u64::from(us), 1);
             if let Some(c) = &mut t.corrected {
-                c.saturating_record(u64::from(us));
+                record_us(c, u64::from(us), 1);
             }
         }
         for &(raw, corrected) in &cell.late {
-            t.raw.saturating_record(u64::from(raw));
+            record_us(&mut t.raw, u64::from(raw), 1);
             if let Some(c) = &mut t.corrected {
-                c.saturating_record(u64::from(corrected));
+                record_us(c, u64::from(corrected), 1);
             }
         }
 
@@ -127,10 +127,10 @@ impl State {
         };
         if let Some(h) = interval {
             for &us in &cell.samples {
-                h.saturating_record(u64::from(us));
+                record_us(h, u64::from(us), 1);
             }
             for &(_, corrected) in &cell.late {
-                h.saturating_record(u64::from(corrected));
+                record_us(h, u64::from(corrected), 1);
             }
         }
         cell.clear();

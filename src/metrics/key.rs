@@ -234,10 +234,15 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Request name: METHOD + " " + URL with query and fragment stripped (keeps key count small).
+/// Request name: METHOD + " " + URL with query and fragment stripped and ids in the path
+/// grouped as `{id}` (keeps key count small).
 pub fn request_name(method: &str, url: &str) -> String {
     let end = url.find(['?', '#']).unwrap_or(url.len());
-    format!("{} {}", method.to_ascii_uppercase(), &url[..end])
+    format!(
+        "{} {}",
+        method.to_ascii_uppercase(),
+        super::names::group_ids(&url[..end])
+    )
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod aggregator;
 mod key;
+mod names;
 mod serialize;
 mod shard;
 mod sink;
@@ -12,6 +13,7 @@ mod summary;
 mod tests;
 
 pub use key::{request_name, MetricKey, Mode, Outcome, SampleKind};
+pub use names::{group_ids, NAMES_PER_GROUP, OTHER_NAME};
 pub use serialize::{
     decode_histogram, encode_histogram, new_histogram, HIST_HIGH_US, HIST_LOW_US, HIST_SIGFIG,
 };

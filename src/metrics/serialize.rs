@@ -15,13 +15,28 @@ pub const HIST_HIGH_US: u64 = 3_600_000_000;
 /// Significant digits kept by every histogram.
 pub const HIST_SIGFIG: u8 = 3;
 
-/// A latency histogram in microseconds, 1 us .. 1 hour, 3 significant digits, fixed size.
+/// Where a new histogram's range starts: 2 ms; it grows (doubling) to the largest value
+/// recorded into it or added to it.
+const HIST_START_US: u64 = 2_048;
+
+/// A latency histogram in microseconds from 1 us, 3 significant digits, sized to what it
+/// holds: a fixed 1 us..1 h histogram is about 185 KB, one whose largest value is 100 ms
+/// about 64 KB, and one of a key that saw a single fast request about 16 KB. Histograms of
+/// different sizes still add (the target grows), so every histogram is addable to every other.
 pub fn new_histogram() -> Histogram<u64> {
-    let mut h = Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
+    let mut h = Histogram::new_with_bounds(HIST_LOW_US, HIST_START_US, HIST_SIGFIG)
         .expect("constant histogram bounds are valid");
-    // A fixed size keeps memory predictable and makes every histogram addable to every other.
-    h.auto(false);
+    h.auto(true);
     h
+}
+
+/// Records `n` samples of `us` microseconds, growing the histogram as needed; values above
+/// 1 h are recorded as 1 h (the range every histogram shares).
+pub fn record_us(h: &mut Histogram<u64>, us: u64, n: u64) {
+    let us = us.min(HIST_HIGH_US);
+    if h.record_n(us, n).is_err() {
+        h.saturating_record_n(us, n);
+    }
 }
 
 /// Microseconds of a duration, saturated into u32 (71 minutes, above the histogram's range).
@@ -36,9 +51,16 @@ pub fn us_to_ms(us: u64) -> f64 {
 
 /// Encode a histogram as HdrHistogram V2 (uncompressed) in standard base64.
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    // One header for every histogram whatever size it grew to, so equal contents encode
+    // equally (the copy lives only while encoding).
+    let mut canonical = Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
+        .expect("constant histogram bounds are valid");
+    for v in h.iter_recorded() {
+        canonical.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+    }
     let mut buf = Vec::new();
     V2Serializer::new()
-        .serialize(h, &mut buf)
+        .serialize(&canonical, &mut buf)
         .expect("serializing into a Vec cannot fail for a fixed-size histogram");
     base64::engine::general_purpose::STANDARD.encode(buf)
 }
@@ -54,7 +76,8 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, MetricsError> {
     // Re-home into the standard layout so histograms from any producer add without error.
     let mut h = new_histogram();
     for v in decoded.iter_recorded() {
-        h.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        // Clamped: a hostile file cannot grow the histogram past the 1 h range.
+        record_us(&mut h, v.value_iterated_to(), v.count_at_value());
     }
     Ok(h)
 }
@@ -98,12 +121,17 @@ mod tests {
     }
 
     #[test]
-    fn histograms_are_fixed_size_and_saturate() {
-        let mut h = new_histogram();
-        assert!(!h.is_auto_resize());
-        h.saturating_record(u64::from(u32::MAX));
-        assert_eq!(h.len(), 1);
-        assert!(h.max() >= HIST_HIGH_US);
+    fn histograms_start_small_grow_to_fit_and_stay_addable() {
+        let mut small = new_histogram();
+        small.record(900).unwrap();
+        let mut big = new_histogram();
+        record_us(&mut big, u64::from(u32::MAX), 1);
+        assert!(big.max() >= HIST_HIGH_US && big.max() < HIST_HIGH_US + HIST_HIGH_US / 500);
+        // A key with fast requests costs a fraction of a fixed 1 us..1 h histogram.
+        let fixed = Histogram::<u64>::new_with_bounds(1, HIST_HIGH_US, HIST_SIGFIG).unwrap();
+        assert!(small.distinct_values() * 6 < fixed.distinct_values());
+        small.add(&big).unwrap();
+        assert_eq!((small.len(), small.max()), (2, big.max()));
         assert_eq!(duration_us(Duration::from_secs(10_000)), u32::MAX);
     }
 }

@@ -133,15 +133,25 @@ pub struct Shard {
 
 impl Shard {
     /// Apply `f` to the key's cell, creating it on first use (the key is cloned only then).
-    /// Returns the cell's content when it became full, for the caller to fold outside the lock.
-    pub fn with_cell(&self, key: &MetricKey, f: impl FnOnce(&mut Cell)) -> Option<Cell> {
+    /// A key this shard has not seen is first put to `admit`, which may redirect it to
+    /// another key (its group's `other` name, see [`super::names`]). Returns the cell's
+    /// content, with the key it belongs to, when it became full, for the caller to fold
+    /// outside the lock.
+    pub fn with_cell(
+        &self,
+        key: &MetricKey,
+        admit: impl FnOnce(&MetricKey) -> Option<MetricKey>,
+        f: impl FnOnce(&mut Cell),
+    ) -> Option<(MetricKey, Cell)> {
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-        let cell = match cells.get_mut(key) {
-            Some(c) => c,
-            None => cells.entry(key.clone()).or_default(),
-        };
+        if let Some(cell) = cells.get_mut(key) {
+            f(cell);
+            return cell.is_full().then(|| (key.clone(), std::mem::take(cell)));
+        }
+        let key = admit(key).unwrap_or_else(|| key.clone());
+        let cell = cells.entry(key.clone()).or_default();
         f(cell);
-        cell.is_full().then(|| std::mem::take(cell))
+        cell.is_full().then(|| (key, std::mem::take(cell)))
     }
 }
 
@@ -174,11 +184,11 @@ mod tests {
         let key = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::Ajax, "GET /x");
         for i in 0..SAMPLE_CAP - 1 {
             assert!(shard
-                .with_cell(&key, |c| c.push(i as u32, Outcome::Ok))
+                .with_cell(&key, |_| None, |c| c.push(i as u32, Outcome::Ok))
                 .is_none());
         }
-        let full = shard
-            .with_cell(&key, |c| c.push(1, Outcome::Ok))
+        let (_, full) = shard
+            .with_cell(&key, |_| None, |c| c.push(1, Outcome::Ok))
             .expect("full");
         assert_eq!(full.samples.len(), SAMPLE_CAP);
         assert_eq!(full.count, SAMPLE_CAP as u64);

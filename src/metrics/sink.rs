@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 
 use super::aggregator::State;
 use super::key::{MetricKey, Outcome, SampleKind};
+use super::names::NameBudget;
 use super::serialize::duration_us;
 use super::shard::{Cell, Shard};
 use super::summary::RunSummary;
@@ -63,6 +64,8 @@ struct Inner {
     state: Mutex<State>,
     users: UserGauge,
     counters: Mutex<BTreeMap<String, u64>>,
+    /// Names admitted per group (taken only inside a shard lock, for keys new to it).
+    names: Mutex<NameBudget>,
     started: Instant,
     started_unix_ms: u64,
     finished: AtomicBool,
@@ -130,6 +133,7 @@ impl Sink {
                 state: Mutex::new(State::new(started)),
                 users: UserGauge::default(),
                 counters: Mutex::new(BTreeMap::new()),
+                names: Mutex::new(NameBudget::default()),
                 started,
                 started_unix_ms,
                 finished: AtomicBool::new(false),
@@ -359,9 +363,16 @@ impl Recorder {
     }
 
     fn with_cell(&self, key: &MetricKey, f: impl FnOnce(&mut Cell)) {
-        if let Some(mut full) = self.inner.shards[self.shard].with_cell(key, f) {
+        let admit = |key: &MetricKey| {
+            let (other, first) = lock(&self.inner.names).admit(key)?;
+            if first {
+                count_into(&self.inner, "metrics.names_folded_into_other", 1);
+            }
+            Some(other)
+        };
+        if let Some((key, mut full)) = self.inner.shards[self.shard].with_cell(key, admit, f) {
             // Shard lock released: take the state lock (aggregator order is state -> shard).
-            lock(&self.inner.state).fold(key, &mut full);
+            lock(&self.inner.state).fold(&key, &mut full);
         }
     }
 }

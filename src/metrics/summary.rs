@@ -179,7 +179,7 @@ pub(crate) fn add_hist(into: &mut Histogram<u64>, from: &Histogram<u64>) {
         // Only reachable with foreign layouts; re-record value by value instead.
         tracing::debug!("histogram add fell back to re-recording: {e:?}");
         for v in from.iter_recorded() {
-            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            super::serialize::record_us(into, v.value_iterated_to(), v.count_at_value());
         }
     }
 }

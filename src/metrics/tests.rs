@@ -339,3 +339,42 @@ fn totals_select_by_mode_and_kind() {
     assert_eq!(s.total(Some(Mode::Browser), None).count, 0);
     assert_eq!(s.modes(), vec![Mode::Http, Mode::Browser]);
 }
+
+#[test]
+fn unique_names_beyond_the_cap_fold_into_other_and_are_counted() {
+    let sink = Sink::new();
+    for user in 0..4u64 {
+        let rec = sink.recorder(user);
+        for i in 0..1_500 {
+            let name = format!("GET http://h/page/{}", words(i));
+            rec.record(&key(SampleKind::Document, &name), ms(1_000), Outcome::Ok);
+        }
+    }
+    let summary = sink.finish();
+    assert_eq!(summary.entries.len(), NAMES_PER_GROUP + 1);
+    let other = summary
+        .entries
+        .iter()
+        .find(|e| e.name == OTHER_NAME)
+        .expect("an other bucket");
+    assert_eq!(other.count, 4 * (1_500 - NAMES_PER_GROUP as u64));
+    let total: u64 = summary.entries.iter().map(|e| e.count).sum();
+    assert_eq!(total, 4 * 1_500);
+    assert_eq!(
+        summary.counters.get("metrics.names_folded_into_other"),
+        Some(&(1_500 - NAMES_PER_GROUP as u64))
+    );
+}
+
+/// A path segment of letters only (never grouped as an id): 0 -> "a", 26 -> "ba".
+fn words(mut i: usize) -> String {
+    let mut s = Vec::new();
+    loop {
+        s.push(b'a' + (i % 26) as u8);
+        i /= 26;
+        if i == 0 {
+            break;
+        }
+    }
+    String::from_utf8(s).unwrap()
+}

@@ -128,9 +128,10 @@ pub fn action_type(action: &crate::flow::Action) -> &'static str {
     }
 }
 
-/// The metric name of a page load (same in both modes): the document URL without query.
+/// The metric name of a page load (same in both modes): the document URL without query,
+/// ids in its path grouped as `{id}`.
 pub fn page_name(url: &str) -> String {
-    strip_query(url)
+    crate::metrics::group_ids(&strip_query(url))
 }
 
 fn strip_query(url: &str) -> String {

@@ -38,6 +38,22 @@ pub enum Fault {
     Reset,
     /// 302 to itself with a new query each time.
     RedirectLoop,
+    /// 302 to a path never seen before (letters only, so not grouped as an id).
+    UniquePaths,
+}
+
+/// Paths handed out by [`Fault::UniquePaths`], across connections.
+static UNIQUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn letters(mut i: u64) -> String {
+    let mut s = String::new();
+    loop {
+        s.push((b'a' + (i % 26) as u8) as char);
+        i /= 26;
+        if i == 0 {
+            return s;
+        }
+    }
 }
 
 /// A fault server on a free loopback port, serving until the test ends.
@@ -129,6 +145,14 @@ async fn serve(mut s: TcpStream, fault: Fault, bomb: &[u8]) {
                 let _ = s.set_linger(Some(Duration::ZERO));
                 return;
             }
+            Fault::UniquePaths => {
+                let n = UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let reply = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: /u/{}\r\nContent-Length: 0\r\n\r\n",
+                    letters(n)
+                );
+                s.write_all(reply.as_bytes()).await
+            }
             Fault::RedirectLoop => {
                 let reply = format!(
                     "HTTP/1.1 302 Found\r\nLocation: /loop?n={seen}\r\nContent-Length: 0\r\n\r\n"
@@ -139,7 +163,7 @@ async fn serve(mut s: TcpStream, fault: Fault, bomb: &[u8]) {
         if result.is_err() {
             return;
         }
-        if !matches!(fault, Fault::RedirectLoop) {
+        if !matches!(fault, Fault::RedirectLoop | Fault::UniquePaths) {
             // Framing is broken (or the body unread): close, as such a server would.
             return;
         }
@@ -298,4 +322,28 @@ async fn a_redirect_loop_is_bounded_and_every_hop_is_counted() {
         .map(|e| e.count)
         .sum();
     assert!(hops >= 11, "{hops} hops");
+}
+
+#[tokio::test]
+async fn redirects_to_ever_new_paths_keep_a_bounded_number_of_names() {
+    let (_, summary) = run_against(Fault::UniquePaths, 4, 3).await;
+    let names = summary
+        .entries
+        .iter()
+        .filter(|e| e.kind.is_request())
+        .count();
+    let hops: u64 = summary
+        .entries
+        .iter()
+        .filter(|e| e.kind.is_request())
+        .map(|e| e.count)
+        .sum();
+    let cap = throng::metrics::NAMES_PER_GROUP as u64;
+    assert!(hops > cap + 20, "only {hops} hops: the cap was not reached");
+    assert_eq!(names, throng::metrics::NAMES_PER_GROUP + 1);
+    assert!(summary
+        .entries
+        .iter()
+        .any(|e| e.name == throng::metrics::OTHER_NAME));
+    assert!(summary.counters["metrics.names_folded_into_other"] > 0);
 }
