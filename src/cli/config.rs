@@ -10,7 +10,7 @@ use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
 use crate::replay::trusted_certs::TrustedCerts;
 use crate::replay::{PreparedFlow, VarSources};
 use crate::report::Threshold;
-use crate::run::{FlowChoice, RunSpec};
+use crate::run::{capacity, FlowChoice, RunSpec};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,7 +124,7 @@ pub fn plan(
             scale: args.think_scale,
         },
     };
-    Ok(LoadPlan {
+    let plan = LoadPlan {
         arrival,
         iterations: args.iterations,
         think,
@@ -138,7 +138,21 @@ pub fn plan(
             None if open_model => Duration::from_secs(30),
             None => Duration::ZERO,
         },
-    })
+    };
+    // Before anything starts: a user count this machine cannot hold is bad input.
+    let flag = if args.plan.is_some() {
+        "--plan"
+    } else if args.stages.is_some() {
+        "--stages"
+    } else if open_model {
+        "--max-users"
+    } else {
+        "--users"
+    };
+    if let Some(available) = capacity::available_memory() {
+        capacity::check_fits(&plan, flag, available).map_err(bad)?;
+    }
+    Ok(plan)
 }
 
 /// `--var name=value` pairs.

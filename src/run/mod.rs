@@ -2,6 +2,7 @@
 //! target users; open model: arrival rate), assigns flows by weight, and stops gracefully on
 //! the plan's end or cancellation (Ctrl-C), always handing back what was measured.
 
+pub mod capacity;
 mod control;
 mod heap;
 mod runner;

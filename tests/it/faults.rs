@@ -347,3 +347,26 @@ async fn redirects_to_ever_new_paths_keep_a_bounded_number_of_names() {
         .any(|e| e.name == throng::metrics::OTHER_NAME));
     assert!(summary.counters["metrics.names_folded_into_other"] > 0);
 }
+
+#[test]
+fn absurd_user_counts_are_refused_before_any_load_with_exit_2() {
+    for args in [
+        &["-u", "10000000", "-d", "5s"][..],
+        &["--stages", "99999999999999999999@1s"],
+    ] {
+        let started = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+            .args(["run", "http://127.0.0.1:9/", "-q"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(args[0]) && stderr.contains("available"),
+            "{stderr}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
