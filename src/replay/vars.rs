@@ -138,8 +138,28 @@ impl VarSources {
     }
 }
 
+/// Largest CSV data file read (all its values are held in memory for the run).
+const MAX_CSV_BYTES: u64 = 256 << 20;
+
 fn read_csv_column(path: &Path, column: &str) -> Result<Vec<String>, String> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_reason(&e))?;
+    // Checked before opening: opening a FIFO blocks until a writer comes, and /dev/zero or
+    // a pipe never ends.
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(
+            "not a regular file (a FIFO, device or directory cannot be a data file)".into(),
+        );
+    }
+    if meta.len() > MAX_CSV_BYTES {
+        return Err(format!(
+            "{} MiB is larger than the {} MiB a data file may have",
+            meta.len() >> 20,
+            MAX_CSV_BYTES >> 20
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    // Bounded even if the file grows while it is read.
+    let mut reader = csv::Reader::from_reader(std::io::Read::take(file, MAX_CSV_BYTES));
     let headers = reader.headers().map_err(|e| csv_reason(&e))?.clone();
     let index = headers.iter().position(|h| h == column).ok_or_else(|| {
         format!(
@@ -268,6 +288,33 @@ mod tests {
         let mut v = Vars::new();
         s.draw(&mut v).unwrap();
         assert_eq!(v.get("password"), Some("pw"));
+    }
+
+    #[test]
+    fn a_data_file_that_is_not_a_regular_file_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("users.csv");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo only reads the NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Sparse: no disk used.
+        let big = std::fs::File::create(dir.path().join("big.csv")).unwrap();
+        big.set_len(MAX_CSV_BYTES + 1).unwrap();
+        for (dir, file, why) in [
+            (dir.path(), "users.csv", "not a regular file"),
+            (Path::new("/dev"), "zero", "not a regular file"),
+            (dir.path(), "big.csv", "larger than the 256 MiB"),
+        ] {
+            let flow: Flow = serde_json::from_value(serde_json::json!({
+                "title": "t", "steps": [],
+                "variables": [{"name": "user", "csv": {"file": file, "column": "name"}}]
+            }))
+            .unwrap();
+            let err = VarSources::prepare(&flow, dir, &HashMap::new())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{err}");
+        }
     }
 
     #[test]
