@@ -220,3 +220,18 @@ pub fn render_summary(
 pub fn print_summary(summary: &RunSummary, meta: &RunMeta, thresholds: &[ThresholdResult]) {
     print!("{}", render_summary(summary, meta, thresholds));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_problem_counter;
+
+    #[test]
+    fn cdp_parse_failures_are_flagged_only_for_methods_throng_needs() {
+        assert!(is_problem_counter(
+            "cdp.parse_errors.Network.loadingFinished"
+        ));
+        assert!(!is_problem_counter(
+            "cdp.ignored_unparsable.Network.requestWillBeSentExtraInfo"
+        ));
+    }
+}

@@ -271,3 +271,27 @@ async fn a_5xx_document_fails_the_session_in_browser_mode_as_in_http_mode() {
         .unwrap();
     assert_eq!(http.counters.get("sessions.failed"), Some(&1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdp_events_throng_never_reads_are_counted_by_method_but_not_flagged() {
+    let site = crate::support::demo().await;
+    let base = site.base_url();
+    let steps = serde_json::json!([
+        {"type": "navigate", "url": format!("{base}/")},
+        {"type": "navigate", "url": format!("{base}/login")}
+    ]);
+    let summary = run_browser(flow(&base, steps), 20, Some(1)).await;
+    site.shutdown().await;
+    assert_eq!(summary.counters.get("sessions.completed"), Some(&1));
+    let cdp: Vec<_> = summary
+        .counters
+        .keys()
+        .filter(|k| k.starts_with("cdp."))
+        .collect();
+    // Chromium 156 sends `Network.requestWillBeSentExtraInfo`, which chromiumoxide 0.9
+    // cannot parse; throng never reads it.
+    assert!(
+        !cdp.is_empty() && cdp.iter().all(|k| k.starts_with("cdp.ignored_unparsable.")),
+        "{cdp:?}"
+    );
+}

@@ -438,21 +438,23 @@ fn spawn_waiter(mut child: Child, shared: Arc<Shared>) {
 /// counted, never a reason to stop. It ends when the CDP socket closes.
 fn spawn_handler(mut handler: chromiumoxide::Handler, shared: Arc<Shared>, sink: Sink, seq: u64) {
     tokio::spawn(async move {
-        let mut parse_errors = 0u64;
+        // Methods already logged once.
+        let mut parse_errors = std::collections::HashSet::new();
         let mut burst = (Instant::now(), 0u32);
         while let Some(item) = handler.next().await {
             match item {
                 Ok(()) => {}
                 Err(CdpError::InvalidMessage(text, err)) => {
-                    parse_errors += 1;
-                    if parse_errors == 1 {
+                    let method = method_of(&text);
+                    let counter = parse_failure_counter(&method);
+                    if parse_errors.insert(method.clone()) {
                         tracing::info!(
                             browser = seq,
-                            method = %method_of(&text),
-                            "CDP message did not parse (counted as cdp.parse_errors): {err}"
+                            %method,
+                            "CDP message did not parse (counted as {counter}): {err}"
                         );
                     }
-                    sink.count("cdp.parse_errors", 1);
+                    sink.count(&counter, 1);
                 }
                 Err(e) => {
                     tracing::debug!(browser = seq, "CDP handler error: {e}");
@@ -469,6 +471,42 @@ fn spawn_handler(mut handler: chromiumoxide::Handler, shared: Arc<Shared>, sink:
         }
         shared.dead.cancel();
     });
+}
+
+/// CDP messages throng (or chromiumoxide under it) reads: a reply to a command (no method)
+/// or one of these events. One that fails to parse is a lost measurement.
+const NEEDED_EVENTS: [&str; 8] = [
+    "Network.requestWillBeSent",
+    "Network.responseReceived",
+    "Network.requestServedFromCache",
+    "Network.loadingFinished",
+    "Network.loadingFailed",
+    "Fetch.requestPaused",
+    "Page.loadEventFired",
+    "Runtime.bindingCalled",
+];
+/// Domains whose events chromiumoxide itself tracks (targets, frames, execution contexts).
+const NEEDED_DOMAINS: [&str; 4] = [
+    "Target.",
+    "Page.frame",
+    "Runtime.executionContext",
+    "Inspector.",
+];
+
+/// The counter a CDP message that did not parse goes to, by its method: `cdp.parse_errors.M`
+/// (flagged in the report) for one throng needs, `cdp.ignored_unparsable.M` for an event
+/// throng never reads (Chromium 156's `Network.requestWillBeSentExtraInfo`, say).
+pub(crate) fn parse_failure_counter(method: &str) -> String {
+    let needed = method == "?"
+        || NEEDED_EVENTS.contains(&method)
+        || NEEDED_DOMAINS.iter().any(|d| method.starts_with(d))
+        || method == "Page.lifecycleEvent"
+        || method == "Page.navigatedWithinDocument";
+    if needed {
+        format!("cdp.parse_errors.{method}")
+    } else {
+        format!("cdp.ignored_unparsable.{method}")
+    }
 }
 
 fn method_of(text: &str) -> String {
@@ -503,6 +541,24 @@ fn spawn_watchdog(proc: Weak<ChromeProcess>, sink: Sink) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unparsable_cdp_messages_are_counted_per_method_and_flagged_only_when_needed() {
+        let extra = parse_failure_counter("Network.requestWillBeSentExtraInfo");
+        assert_eq!(
+            extra,
+            "cdp.ignored_unparsable.Network.requestWillBeSentExtraInfo"
+        );
+        for needed in ["Network.loadingFinished", "Target.attachedToTarget", "?"] {
+            let c = parse_failure_counter(needed);
+            assert_eq!(c, format!("cdp.parse_errors.{needed}"));
+        }
+        assert_eq!(
+            method_of(r#"{"method":"Page.loadEventFired","params":{}}"#),
+            "Page.loadEventFired"
+        );
+        assert_eq!(method_of(r#"{"id":3,"result":{}}"#), "?");
+    }
 
     #[test]
     fn insecure_runs_let_chromium_accept_any_certificate() {
