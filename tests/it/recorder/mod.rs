@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod examples;
+mod fuzz;
 mod har;
 
 use crate::support;
