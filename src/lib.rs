@@ -13,7 +13,7 @@
 
 pub mod cli;
 pub mod demo;
-pub mod flow;
+pub use throng_flow as flow;
 pub mod metrics;
 pub mod plan;
 pub mod replay;

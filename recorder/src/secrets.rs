@@ -4,9 +4,8 @@
 
 use crate::capture::RawStep;
 use crate::correlate::{encoded_forms, unique_name};
-use crate::flow::{Action, Flow, Secret, Variable};
-use serde_json::Value;
 use std::collections::HashSet;
+use throng_flow::{Action, Flow, Variable};
 
 /// One secret: its variable name and the clear value to hide.
 #[derive(Debug, Clone)]
@@ -53,13 +52,8 @@ pub fn scrub(secret_steps: &[(usize, &RawStep)], flow: &mut Flow) {
                         value: value.clone(),
                     });
                 }
-                flow.variables.push(Variable {
-                    name: name.clone(),
-                    extract: None,
-                    secret: Some(Secret {
-                        env: env_name(&name),
-                    }),
-                });
+                flow.variables
+                    .push(Variable::secret(name.clone(), env_name(&name)));
                 name
             }
         };
@@ -81,14 +75,14 @@ fn password_hint(field: &str) -> &str {
     }
 }
 
-/// Rewrites every string of the flow that carries a secret value. Form fields are matched by
-/// value (so short secrets are caught too); longer values anywhere in any string.
+/// Rewrites every value-carrying field of the flow (URLs, typed text, headers, bodies) that
+/// holds a secret value. Form fields are matched by value (so short secrets are caught too);
+/// longer values anywhere in the field. Type tags, selectors and names are never touched.
 pub fn hide_values(secrets: &[SecretValue], flow: &mut Flow) {
     if secrets.is_empty() {
         return;
     }
-    let mut v = serde_json::to_value(&*flow).expect("flow serializes");
-    walk_strings(&mut v, &mut |s: &mut String| {
+    flow.for_each_value_mut(|_, s| {
         for secret in secrets {
             let with = format!("${{{}}}", secret.name);
             *s = replace_form_values(s, &secret.value, &with);
@@ -98,24 +92,14 @@ pub fn hide_values(secrets: &[SecretValue], flow: &mut Flow) {
                         *s = s.replace(&form, &with);
                     }
                 }
-                let json_escaped = serde_json::to_string(&secret.value).expect("string");
-                let inner = &json_escaped[1..json_escaped.len() - 1];
-                if s.contains(inner) {
+                let json_escaped = serde_json::to_string(&secret.value).unwrap_or_default();
+                let inner = json_escaped.trim_matches('"');
+                if !inner.is_empty() && s.contains(inner) {
                     *s = s.replace(inner, &with);
                 }
             }
         }
     });
-    *flow = serde_json::from_value(v).expect("flow round-trips");
-}
-
-fn walk_strings(v: &mut Value, f: &mut impl FnMut(&mut String)) {
-    match v {
-        Value::String(s) => f(s),
-        Value::Array(a) => a.iter_mut().for_each(|x| walk_strings(x, f)),
-        Value::Object(o) => o.values_mut().for_each(|x| walk_strings(x, f)),
-        _ => {}
-    }
 }
 
 /// In `a=1&b=2` text (query strings, form bodies), replaces values that decode to `secret`.
@@ -175,6 +159,27 @@ mod tests {
             replace_form_values("no pairs here", "xy", "${pw}"),
             "no pairs here"
         );
+    }
+
+    #[test]
+    fn a_password_equal_to_a_type_tag_or_kind_hides_only_values() {
+        let text = r##"{"title": "t", "steps": [
+            {"type": "navigate", "url": "http://h/login",
+             "network": {"requests": [{"kind": "document", "url": "http://h/login"},
+                                      {"kind": "ajax", "method": "POST", "url": "http://h/s", "body": "p=click"}]}},
+            {"type": "change", "selectors": [["#click"]], "value": "click"},
+            {"type": "click", "selectors": [["#go"]]}]}"##;
+        let mut flow = throng_flow::parse(text, "t.json").unwrap();
+        let secrets = [SecretValue {
+            name: "password".into(),
+            value: "click".into(),
+        }];
+        hide_values(&secrets, &mut flow);
+        let out = serde_json::to_string(&flow).unwrap();
+        assert!(out.contains(r#""type":"click""#), "{out}");
+        assert!(out.contains(r##"[["#click"]]"##), "{out}");
+        assert!(out.contains(r#""body":"p=${password}""#), "{out}");
+        assert!(out.contains(r#""value":"${password}""#), "{out}");
     }
 
     #[test]

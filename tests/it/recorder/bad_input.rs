@@ -159,11 +159,19 @@ fn a_devtools_recorder_export_imports_with_its_steps_kept() {
     std::fs::write(&path, serde_json::to_string(&export).unwrap()).unwrap();
     let flow = throng_recorder::import_file(&path).unwrap();
     let out = dir.path().join("flow.json");
-    throng_recorder::write_json_atomic(&out, &flow).unwrap();
+    throng_recorder::write_flow(&out, &flow).unwrap();
+    let flow = serde_json::to_value(&flow).unwrap();
     let loaded = throng::flow::load(&out).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(loaded.flow.steps.len(), 7);
     assert_eq!(flow["origin"], "http://127.0.0.1:8080");
-    assert_eq!(flow["steps"][2], export["steps"][2]);
+    // Every field kept (numbers by value: the typed model holds offsets as f64).
+    for field in ["type", "target", "selectors"] {
+        assert_eq!(
+            flow["steps"][2][field], export["steps"][2][field],
+            "{field}"
+        );
+    }
+    assert_eq!(flow["steps"][2]["offsetX"].as_f64(), Some(40.0));
     assert_eq!(flow["steps"][4]["value"], "${password}");
     assert!(!std::fs::read_to_string(&out)
         .unwrap()
