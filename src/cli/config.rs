@@ -9,7 +9,7 @@ use crate::replay::browser::{BrowserKind, BrowserOptions};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
 use crate::replay::trusted_certs::TrustedCerts;
 use crate::replay::{PreparedFlow, VarSources};
-use crate::report::Threshold;
+use crate::report::{Format, Threshold};
 use crate::run::{FlowChoice, RunSpec};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,9 +29,21 @@ fn bad(msg: impl Into<String>) -> InputError {
 /// Where results go and how the run is judged.
 #[derive(Debug, Clone, Default)]
 pub struct Output {
-    pub out_dir: Option<PathBuf>,
+    /// `--out DIR` or `--out -`.
+    pub destination: Option<Destination>,
+    /// `--format`: what is written to the destination.
+    pub formats: Vec<Format>,
     pub thresholds: Vec<Threshold>,
     pub quiet: bool,
+}
+
+/// Where the chosen formats are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// One file per format in this directory (checked writable before the run starts).
+    Dir(PathBuf),
+    /// The one chosen format on stdout; the summary table then goes to stderr.
+    Stdout,
 }
 
 fn flag_duration(flag: &str, text: &str) -> Result<Duration, InputError> {
@@ -165,11 +177,64 @@ pub fn output(args: &ReplayArgs) -> Result<Output, InputError> {
         .iter()
         .map(|t| Threshold::parse(t).map_err(|e| bad(format!("--threshold {e}"))))
         .collect::<Result<_, _>>()?;
+    let formats = formats(&args.format)?;
+    let destination = match args.out.as_deref() {
+        None => None,
+        Some(p) if p == Path::new("-") => {
+            if formats.len() != 1 {
+                return Err(bad(
+                    "--out -: name exactly one --format to write to stdout (json, csv, html or text)",
+                ));
+            }
+            Some(Destination::Stdout)
+        }
+        Some(dir) => {
+            writable_dir(dir)?;
+            Some(Destination::Dir(dir.to_path_buf()))
+        }
+    };
+    if destination.is_none() && !args.format.is_empty() {
+        return Err(bad("--format: also give --out DIR (or --out - for stdout)"));
+    }
     Ok(Output {
-        out_dir: args.out.clone(),
+        destination,
+        formats,
         thresholds,
         quiet: args.quiet,
     })
+}
+
+/// `--format json,csv,html,text` (default: json, csv and html).
+fn formats(names: &[String]) -> Result<Vec<Format>, InputError> {
+    if names.is_empty() {
+        return Ok(Format::FILES.to_vec());
+    }
+    let mut out = Vec::new();
+    for name in names.iter().flat_map(|n| n.split(',')) {
+        let f = Format::parse(name).ok_or_else(|| {
+            bad(format!(
+                "--format `{name}`: expected json, csv, html or text (comma-separated)"
+            ))
+        })?;
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
+/// `--out DIR` must be usable before any load is sent: created if missing, and writable.
+fn writable_dir(dir: &Path) -> Result<(), InputError> {
+    let fail = |why: String| bad(format!("--out {}: {why}", dir.display()));
+    if dir.exists() && !dir.is_dir() {
+        return Err(fail("exists and is not a directory".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create it: {e}")))?;
+    tempfile::Builder::new()
+        .prefix(".throng-check-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| fail(format!("cannot write there: {e}")))
 }
 
 pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {

@@ -6,11 +6,12 @@ mod args;
 mod commands;
 pub mod compare;
 pub mod config;
+mod lifecycle;
 mod record;
 mod reports;
 
 pub use args::Cli;
-pub use commands::{EXIT_BAD_INPUT, EXIT_RUN_ERROR, EXIT_THRESHOLD};
+pub use lifecycle::{EXIT_BAD_INPUT, EXIT_RUN_ERROR, EXIT_THRESHOLD};
 
 use args::Command;
 use clap::Parser;

@@ -64,6 +64,6 @@ pub fn import(file: &Path, out: &Path) -> anyhow::Result<ExitCode> {
 
 /// The written flow's one-line summary (loaded as `throng run` will load it, CSV files included).
 fn print_summary(out: &Path) -> anyhow::Result<ExitCode> {
-    println!("{}", crate::flow::load(out)?.summary());
+    super::lifecycle::say(crate::flow::load(out)?.summary())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -34,6 +34,7 @@ pub struct FlowChoice {
 }
 
 /// Everything a run needs, validated.
+#[derive(Clone)]
 pub struct RunSpec {
     pub flows: Vec<FlowChoice>,
     pub plan: LoadPlan,

@@ -9,7 +9,7 @@ use super::HttpRunner;
 use crate::flow::{Action, Check, Network, RecordedRequest, RequestKind, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
 use crate::replay::{page_name, step_label, CachedUrl, Session, SessionOutcome};
-use reqwest::Method;
+use http::Method;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
