@@ -12,6 +12,7 @@
 //! - [`metrics`]: samples -> sharded HDR histograms -> aggregator, per-second series.
 //! - [`report`]: terminal, JSON, CSV outputs and thresholds.
 //! - [`demo`]: the embedded demo shop used by `throng demo` and the tests.
+//! - [`serve`]: serving an axum app in the background (demo site, dashboard).
 
 pub mod cli;
 pub mod demo;
@@ -21,3 +22,4 @@ pub mod plan;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod serve;

@@ -305,6 +305,24 @@ fn get() -> String {
     "GET".to_string()
 }
 
+impl RecordedRequest {
+    /// The document GET a `navigate` step without recorded network stands for.
+    pub fn document_get(url: impl Into<String>) -> Self {
+        RecordedRequest {
+            id: None,
+            kind: RequestKind::Document,
+            resource_type: Some("Document".into()),
+            method: get(),
+            url: url.into(),
+            headers: BTreeMap::new(),
+            body: None,
+            status: None,
+            initiator: None,
+            external: false,
+        }
+    }
+}
+
 /// A request the page repeats on a timer while it is open.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -2,7 +2,7 @@
 //! names the flag or the file.
 
 use super::args::{BrowserArg, PlanArgs, ReplayArgs};
-use crate::flow::{self, Action, Flow, Network, RecordedRequest, RequestKind, Step};
+use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
 use crate::metrics::Mode;
 use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
@@ -343,30 +343,13 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
         timeout: None,
         variables: Vec::new(),
         steps: vec![Step {
-            action: Action::Navigate {
-                url: url.to_string(),
-            },
-            timeout: None,
-            asserted_events: Vec::new(),
-            frame: None,
-            target: None,
-            think_time_ms: None,
             network: Some(Network {
-                requests: vec![RecordedRequest {
-                    id: None,
-                    kind: RequestKind::Document,
-                    resource_type: Some("Document".into()),
-                    method: "GET".into(),
-                    url: url.to_string(),
-                    headers: Default::default(),
-                    body: None,
-                    status: None,
-                    initiator: None,
-                    external: false,
-                }],
+                requests: vec![RecordedRequest::document_get(url)],
                 polling: Vec::new(),
             }),
-            checks: Vec::new(),
+            ..Step::new(Action::Navigate {
+                url: url.to_string(),
+            })
         }],
         dwell_ms: None,
     };

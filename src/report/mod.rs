@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::{Mode, RunSummary};
 use compare::ModeFacts;
 
+pub use self::charts::esc;
 pub use self::csv::{HistoryCsvExporter, StatsCsvExporter};
 pub use self::diff::{diff, DiffReport, DiffRow};
 pub use self::html::{render_html, HtmlExporter};

@@ -43,6 +43,22 @@ pub struct RunSpec {
     pub browser: BrowserOptions,
 }
 
+impl RunSpec {
+    /// One flow with this plan and mode, default HTTP and browser options.
+    pub fn single(flow: PreparedFlow, plan: LoadPlan, mode: Mode) -> Self {
+        RunSpec {
+            flows: vec![FlowChoice {
+                flow: Arc::new(flow),
+                weight: 1,
+            }],
+            plan,
+            mode,
+            http: HttpOptions::default(),
+            browser: BrowserOptions::default(),
+        }
+    }
+}
+
 /// How the scheduler's loop ticks: fine enough for ramps and arrival rates.
 const TICK: Duration = Duration::from_millis(20);
 /// After cancellation, how long users get to reach a pause (in-flight requests finish).

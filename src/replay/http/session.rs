@@ -112,18 +112,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             (Some(net), _) => net,
             (None, Action::Navigate { url }) => {
                 synthesized = Network {
-                    requests: vec![RecordedRequest {
-                        id: None,
-                        kind: RequestKind::Document,
-                        resource_type: Some("Document".into()),
-                        method: "GET".into(),
-                        url: url.clone(),
-                        headers: Default::default(),
-                        body: None,
-                        status: None,
-                        initiator: None,
-                        external: false,
-                    }],
+                    requests: vec![RecordedRequest::document_get(url.clone())],
                     polling: Vec::new(),
                 };
                 &synthesized

@@ -19,14 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::{new_histogram, EntrySummary, LatencyStats, Mode, RunSummary, SampleKind};
 
 /// Request kinds shown as rows, in order.
-const KINDS: [SampleKind; 6] = [
-    SampleKind::Document,
-    SampleKind::Static,
-    SampleKind::Ajax,
-    SampleKind::Polling,
-    SampleKind::Beacon,
-    SampleKind::Other,
-];
+const KINDS: [SampleKind; 6] = SampleKind::REQUESTS;
 
 /// What generating the load cost this machine during one mode's run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
