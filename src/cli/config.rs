@@ -50,6 +50,15 @@ fn flag_duration(flag: &str, text: &str) -> Result<Duration, InputError> {
     parse_duration(text).map_err(|e| bad(format!("{flag}: {e}")))
 }
 
+/// `--timeout`: a request or step that may take no time at all would fail every time.
+fn timeout(args: &ReplayArgs) -> Result<Duration, InputError> {
+    let t = flag_duration("--timeout", &args.timeout)?;
+    if t.is_zero() {
+        return Err(bad("--timeout must be more than 0s (e.g. 30s)"));
+    }
+    Ok(t)
+}
+
 /// The load plan from `--users/--ramp/--duration`, `--stages` or `--arrival-rate`.
 pub fn plan(
     args: &PlanArgs,
@@ -240,7 +249,7 @@ fn writable_dir(dir: &Path) -> Result<(), InputError> {
 pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
     Ok(HttpOptions {
         client: ClientOptions {
-            timeout: flag_duration("--timeout", &args.timeout)?,
+            timeout: timeout(args)?,
             cache: !args.no_cache,
             insecure: args.insecure,
             tls: match trusted_certs(args)? {
@@ -251,6 +260,16 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
         },
         allow_hosts: args.allow_host.clone(),
     })
+}
+
+/// `--chrome PATH` must be a program that exists (checked before the run, not at the first
+/// browser launch).
+fn chrome_path(path: &Path) -> Result<PathBuf, InputError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(path.to_path_buf()),
+        Ok(_) => Err(bad(format!("--chrome {}: not a file", path.display()))),
+        Err(e) => Err(bad(format!("--chrome {}: {e}", path.display()))),
+    }
 }
 
 /// `--cacert FILE`, read and checked.
@@ -272,14 +291,14 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
             BrowserArg::HeadlessShell => BrowserKind::HeadlessShell,
             BrowserArg::Chromium => BrowserKind::Chromium,
         }),
-        chrome_path: args.chrome.clone(),
+        chrome_path: args.chrome.as_deref().map(chrome_path).transpose()?,
         processes: args.processes,
         sessions_per_process: args.sessions_per_process,
         headed: args.headed,
         insecure: args.insecure,
         trusted_spki: trusted_certs(args)?.map_or_else(Vec::new, |c| c.spki_hashes()),
         allow_hosts: args.allow_host.clone(),
-        step_timeout: flag_duration("--timeout", &args.timeout)?,
+        step_timeout: timeout(args)?,
     })
 }
 

@@ -155,6 +155,21 @@ pub fn finish(summary: &RunSummary, output: &Output, meta: &RunMeta) -> anyhow::
         }
         None => write_stdout(&text)?,
     }
+    let rates = summary.failure_rates(None);
+    if rates.every_session_failed() {
+        let why = summary
+            .most_common_failure()
+            .map_or(String::new(), |(m, n)| {
+                format!("; most common failure ({n}x): {m}")
+            });
+        eprintln!(
+            "throng: every session failed ({} of {}){why}",
+            rates.sessions.0, rates.sessions.1
+        );
+        if thresholds.iter().all(|r| r.passed) {
+            return Ok(ExitCode::from(EXIT_RUN_ERROR));
+        }
+    }
     Ok(exit_code(&thresholds))
 }
 

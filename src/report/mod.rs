@@ -64,7 +64,7 @@ impl RunMeta {
         started_unix_ms: u64,
     ) -> Self {
         RunMeta {
-            command_line: std::env::args().collect(),
+            command_line: redacted(std::env::args()),
             flows,
             modes,
             plan: plan.into(),
@@ -77,6 +77,41 @@ impl RunMeta {
     pub fn modes_text(&self) -> String {
         let m: Vec<&str> = self.modes.iter().map(|m| m.as_str()).collect();
         m.join("+")
+    }
+}
+
+/// Flags whose values are secrets (passwords, tokens): never stored or shown in clear.
+const SECRET_FLAGS: &[&str] = &["--var", "--token"];
+
+/// The command line with every `--var` value (and token) replaced by `***`: results.json,
+/// report.html and the dashboard show it, and `--var` carries passwords.
+pub fn redacted(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut secret_next = false;
+    for arg in args {
+        if secret_next {
+            secret_next = false;
+            out.push(hide_value(&arg));
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((flag, value)) if SECRET_FLAGS.contains(&flag) => {
+                out.push(format!("{flag}={}", hide_value(value)));
+            }
+            _ => {
+                secret_next = SECRET_FLAGS.contains(&arg.as_str());
+                out.push(arg);
+            }
+        }
+    }
+    out
+}
+
+/// `NAME=VALUE` keeps the name; anything else is hidden whole.
+fn hide_value(value: &str) -> String {
+    match value.split_once('=') {
+        Some((name, _)) => format!("{name}=***"),
+        None => "***".to_string(),
     }
 }
 
@@ -198,4 +233,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn var_values_and_tokens_never_reach_the_stored_command_line() {
+        let argv = [
+            "throng",
+            "run",
+            "f.json",
+            "--var",
+            "password=wonderland",
+            "--var=user=alice",
+            "--token",
+            "s3cret",
+            "--users",
+            "5",
+        ]
+        .map(String::from);
+        let line = redacted(argv).join(" ");
+        assert_eq!(
+            line,
+            "throng run f.json --var password=*** --var=user=*** --token *** --users 5"
+        );
+    }
 }

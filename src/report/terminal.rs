@@ -32,9 +32,22 @@ fn latency_cells(e: &EntrySummary) -> Vec<String> {
 /// One-line headline of a run.
 pub fn headline(summary: &RunSummary, meta: &RunMeta) -> String {
     let t = summary.total(None, None);
+    let rates = summary.failure_rates(None);
     let modes: Vec<&str> = summary.modes().iter().map(|m| m.as_str()).collect();
+    // Failed pages and sessions are named beside failed requests: a redirect loop fails every
+    // page while each hop answers.
+    let mut failed = String::new();
+    for (what, (f, n)) in [("pages", rates.page_loads), ("sessions", rates.sessions)] {
+        if f > 0 {
+            failed.push_str(&format!(
+                " · {} of {} {what} failed",
+                format::count(f),
+                format::count(n)
+            ));
+        }
+    }
     format!(
-        "{} requests · {} req/s · {} failed ({}) · peak {} users · {} · {}",
+        "{} requests · {} req/s · {} failed ({}){failed} · peak {} users · {} · {}",
         format::count(t.count),
         format::rate(summary.rps(None)),
         format::count(t.failures),

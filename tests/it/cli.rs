@@ -118,6 +118,21 @@ fn bad_flags_name_the_flag() {
         ),
         (vec!["run", "nope.json"], "nope.json"),
         (vec!["demo-site", "--latency-ms", "9-1"], "--latency-ms"),
+        (
+            vec!["run", "http://127.0.0.1:9/", "--timeout", "0s"],
+            "--timeout",
+        ),
+        (
+            vec![
+                "run",
+                "http://127.0.0.1:9/",
+                "--mode",
+                "browser",
+                "--chrome",
+                "/nonexistent/chromium",
+            ],
+            "--chrome /nonexistent/chromium",
+        ),
     ] {
         let (code, _, stderr) = throng(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
@@ -269,5 +284,41 @@ async fn sigterm_stops_a_run_like_ctrl_c_and_the_report_is_written() {
             .sum::<u64>()
     });
     assert!(requests >= 5, "{results}");
+    demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn var_values_are_not_stored_and_a_run_whose_every_session_failed_exits_1() {
+    let demo = crate::support::demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // A page that answers 404: every session fails at its first step.
+    let (code, _, stderr) = throng(&[
+        "run",
+        &format!("{}/no-such-page", demo.base_url()),
+        "-u",
+        "2",
+        "-d",
+        "1s",
+        "-q",
+        "--var",
+        "password=wonderland-9",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("every session failed"), "{stderr}");
+    assert!(stderr.contains("404"), "names the failure: {stderr}");
+    for file in ["results.json", "report.html"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(
+            !text.contains("wonderland-9"),
+            "{file} holds the --var value"
+        );
+        assert!(
+            text.contains("password=***"),
+            "{file} shows the redacted flag"
+        );
+    }
     demo.shutdown().await;
 }
