@@ -173,6 +173,7 @@ pub fn build(cap: &Capture) -> Flow {
         .map(|(i, s)| (i, *s))
         .collect();
     secrets::scrub(&secret_steps, &mut flow);
+    secrets::hide_credential_headers(&mut flow);
     flow
 }
 

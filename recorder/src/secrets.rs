@@ -5,7 +5,7 @@
 use crate::capture::RawStep;
 use crate::correlate::{encoded_forms, unique_name};
 use std::collections::HashSet;
-use throng_flow::{Action, Flow, Variable};
+use throng_flow::{Action, Flow, Place, Variable};
 
 /// One secret: its variable name and the clear value to hide.
 #[derive(Debug, Clone)]
@@ -60,6 +60,52 @@ pub fn scrub(secret_steps: &[(usize, &RawStep)], flow: &mut Flow) {
         if let Action::Change { value, .. } = &mut flow.steps[*i].action {
             *value = format!("${{{name}}}");
         }
+    }
+    hide_values(&secrets, flow);
+}
+
+/// Request headers that carry credentials (an API key or a bearer token is a password).
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+    "x-access-token",
+];
+
+/// Credentials sent in request headers (`Authorization: Bearer ...`, API keys) that
+/// correlation did not turn into an extracted `${variable}` become secret variables supplied at
+/// replay, like passwords: the flow keeps `Bearer ${authorization}`, never the token.
+pub fn hide_credential_headers(flow: &mut Flow) {
+    let mut taken: HashSet<String> = flow.variables.iter().map(|v| v.name.clone()).collect();
+    let mut secrets: Vec<SecretValue> = Vec::new();
+    flow.for_each_value(|site, value| {
+        let name = match site.place {
+            Place::RequestHeader { name, .. } | Place::PollerHeader { name, .. } => name,
+            _ => return,
+        };
+        if !CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) || value.contains("${")
+        {
+            return;
+        }
+        // Keep the scheme (`Bearer`, `Basic`, `Token`): only the credential is secret.
+        let credential = match value.split_once(' ') {
+            Some((scheme, rest)) if scheme.chars().all(|c| c.is_ascii_alphabetic()) => rest.trim(),
+            _ => value.trim(),
+        };
+        if credential.is_empty() || secrets.iter().any(|s| s.value == credential) {
+            return;
+        }
+        secrets.push(SecretValue {
+            name: unique_name(name, &mut taken),
+            value: credential.to_string(),
+        });
+    });
+    for s in &secrets {
+        flow.variables
+            .push(Variable::secret(s.name.clone(), env_name(&s.name)));
     }
     hide_values(&secrets, flow);
 }
@@ -180,6 +226,39 @@ mod tests {
         assert!(out.contains(r##"[["#click"]]"##), "{out}");
         assert!(out.contains(r#""body":"p=${password}""#), "{out}");
         assert!(out.contains(r#""value":"${password}""#), "{out}");
+    }
+
+    #[test]
+    fn bearer_tokens_and_api_keys_become_secret_variables() {
+        let text = r#"{"title": "t", "variables": [{"name": "token", "value": "t"}], "steps": [
+            {"type": "navigate", "url": "http://h/",
+             "network": {"requests": [
+                {"kind": "ajax", "url": "http://h/api/a", "headers": {"authorization": "Bearer eyJabc.def.ghi"}},
+                {"kind": "ajax", "url": "http://h/api/b?key=k-123456", "headers": {"x-api-key": "k-123456", "authorization": "Bearer eyJabc.def.ghi"}},
+                {"kind": "ajax", "url": "http://h/api/c", "headers": {"authorization": "Bearer ${token}"}}]}}]}"#;
+        let mut flow = throng_flow::parse(text, "t.json").unwrap();
+        hide_credential_headers(&mut flow);
+        let out = serde_json::to_string(&flow).unwrap();
+        assert!(
+            !out.contains("eyJabc") && !out.contains("k-123456"),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#""authorization":"Bearer ${authorization}""#),
+            "{out}"
+        );
+        assert!(
+            out.contains("key=${x_api_key}"),
+            "the key is hidden in the URL too: {out}"
+        );
+        let names: Vec<&str> = flow.variables.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["token", "authorization", "x_api_key"],
+            "a ${{token}} stays"
+        );
+        assert!(flow.variables[1..].iter().all(|v| v.secret.is_some()));
+        throng_flow::to_checked_json(&flow, "t.json").expect("the written flow loads");
     }
 
     #[test]

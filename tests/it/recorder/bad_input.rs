@@ -177,3 +177,39 @@ fn a_devtools_recorder_export_imports_with_its_steps_kept() {
         .unwrap()
         .contains("wonderland"));
 }
+
+#[test]
+fn a_har_with_a_bearer_token_imports_it_as_a_secret_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("api.har");
+    let entry = |t: &str, url: &str, rt: &str, mime: &str, auth: bool| {
+        let headers = if auth {
+            json!([{"name": "Authorization", "value": "Bearer tok-9f8e7d6c5b4a"}])
+        } else {
+            json!([])
+        };
+        json!({"startedDateTime": t, "time": 5, "_resourceType": rt,
+               "request": {"method": "GET", "url": url, "headers": headers},
+               "response": {"status": 200, "headers": [], "content": {"mimeType": mime}}})
+    };
+    let doc = json!({"log": {"version": "1.2", "entries": [
+        entry("2024-01-01T00:00:00.000Z", "http://127.0.0.1:8080/", "document", "text/html", false),
+        entry("2024-01-01T00:00:01.000Z", "http://127.0.0.1:8080/api/me", "fetch", "application/json", true),
+    ]}});
+    std::fs::write(&har, doc.to_string()).unwrap();
+    let flow = throng_recorder::import_file(&har).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("flow.json");
+    throng_recorder::write_flow(&out, &flow).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(!text.contains("tok-9f8e7d6c5b4a"), "{text}");
+    assert!(text.contains("Bearer ${authorization}"), "{text}");
+    let var = flow
+        .variables
+        .iter()
+        .find(|v| v.name == "authorization")
+        .expect("a secret variable");
+    assert_eq!(
+        var.secret.as_ref().and_then(|s| s.env.as_deref()),
+        Some("THRONG_AUTHORIZATION")
+    );
+}
