@@ -1,17 +1,15 @@
-//! The recording browser process: a full Chromium with a fresh temporary profile, in its own
-//! process group so that every exit path (normal, error, Ctrl-C, panic) can end all of it.
+//! The recording browser process: a full Chromium with a fresh temporary profile, started by
+//! `throng-chromium` (own process group, killed if throng dies, shared with the replay pool) so
+//! that every exit path (normal, error, Ctrl-C, panic) ends all of it.
 
 use crate::cdp::Cdp;
 use serde_json::json;
-use std::collections::VecDeque;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::oneshot;
+use throng_chromium::{Launcher, ProcessGroup, Profile};
 
-/// How long Chromium may take to print its DevTools address (2 busy cores start it slowly).
+/// How long Chromium may take to open its DevTools port (2 busy cores start it slowly).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the browser could not be started.
@@ -24,10 +22,11 @@ pub struct LaunchError {
 
 /// A running Chromium. Dropping it kills the whole process group.
 pub struct BrowserProcess {
-    child: tokio::process::Child,
-    pgid: i32,
+    group: Arc<ProcessGroup>,
+    /// Its thread's exit kills the browser (PR_SET_PDEATHSIG); kept as long as the browser.
+    _launcher: Launcher,
     /// Kept until the process is gone, then removed.
-    profile: Option<tempfile::TempDir>,
+    profile: Option<Profile>,
     /// The DevTools WebSocket URL (`ws://127.0.0.1:PORT/devtools/browser/ID`).
     pub ws_url: String,
 }
@@ -39,106 +38,69 @@ impl BrowserProcess {
             path: chrome.to_path_buf(),
             reason,
         };
-        let profile = tempfile::Builder::new()
-            .prefix("throng-record-")
-            .tempdir()
+        let profile = Profile::create("throng-record-")
             .map_err(|e| fail(format!("cannot create a temporary profile: {e}")))?;
-        let mut cmd = std::process::Command::new(chrome);
-        cmd.arg("--remote-debugging-port=0")
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args([
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-sync",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-features=Translate,MediaRouter,OptimizationHints",
-                "--password-store=basic",
-                "--use-mock-keychain",
-                "--disable-dev-shm-usage",
-            ]);
+        let mut args: Vec<String> = [
+            "--remote-debugging-port=0",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-sync",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-features=Translate,MediaRouter,OptimizationHints",
+            "--password-store=basic",
+            "--use-mock-keychain",
+            "--disable-dev-shm-usage",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
         if headless {
-            cmd.args(["--headless=new", "--window-size=1280,800"]);
+            args.extend(["--headless=new".into(), "--window-size=1280,800".into()]);
         }
-        // SAFETY: geteuid has no preconditions. Chromium refuses to run as root with its sandbox.
-        if unsafe { libc::geteuid() } == 0 {
-            cmd.arg("--no-sandbox");
+        if throng_chromium::is_root() {
+            // Chromium refuses to run as root with its sandbox.
+            args.push("--no-sandbox".into());
         }
-        cmd.arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe. If throng itself is killed, the kernel ends the
-        // browser too (its renderers follow their parent), so no Chromium outlives a recording.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = tokio::process::Command::from(cmd)
-            .kill_on_drop(true)
-            .spawn()
+        args.push("about:blank".into());
+        let launcher = Launcher::new().map_err(|e| fail(e.to_string()))?;
+        let mut child = launcher
+            .spawn(chrome, &args, &profile)
+            .await
             .map_err(|e| fail(e.to_string()))?;
-        let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (url_tx, url_rx) = oneshot::channel::<Result<String, String>>();
-        // Reads the DevTools address, then keeps draining stderr so Chromium never blocks on it.
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            let mut url_tx = Some(url_tx);
-            let mut tail: VecDeque<String> = VecDeque::new();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(at) = line.find("ws://") {
-                    if line.contains("DevTools listening on") {
-                        if let Some(tx) = url_tx.take() {
-                            let _ = tx.send(Ok(line[at..].trim().to_string()));
-                        }
-                        continue;
-                    }
-                }
-                tracing::debug!(target: "throng_recorder::chromium", "{line}");
-                if url_tx.is_some() {
-                    tail.push_back(line);
-                    if tail.len() > 3 {
-                        tail.pop_front();
-                    }
-                }
-            }
-            if let Some(tx) = url_tx.take() {
-                let last = tail.into_iter().collect::<Vec<_>>().join(" | ");
-                let _ = tx.send(Err(if last.is_empty() {
-                    "it exited before opening its DevTools port".to_string()
+        let ws_url = profile.devtools_url(&mut child, START_TIMEOUT).await;
+        let group = ProcessGroup::watch(child);
+        match ws_url {
+            Ok(ws_url) => Ok(BrowserProcess {
+                group,
+                _launcher: launcher,
+                profile: Some(profile),
+                ws_url,
+            }),
+            Err(exited) => {
+                group.kill();
+                let reason = if !headless && profile.says_no_display() {
+                    "no display to open a window on: record with --headless and drive it over \
+                     CDP, or run under a display (e.g. xvfb-run)"
+                        .to_string()
                 } else {
-                    format!("it exited before opening its DevTools port: {last}")
-                }));
+                    match exited {
+                        Some(status) => format!(
+                            "it exited before opening its DevTools port ({status}){}",
+                            profile.log_tail(3).replace('\n', " | ")
+                        ),
+                        None => format!("no DevTools address within {} s", START_TIMEOUT.as_secs()),
+                    }
+                };
+                Err(fail(reason))
             }
-        });
-        let mut process = BrowserProcess {
-            child,
-            pgid,
-            profile: Some(profile),
-            ws_url: String::new(),
-        };
-        match tokio::time::timeout(START_TIMEOUT, url_rx).await {
-            Ok(Ok(Ok(url))) => {
-                process.ws_url = url;
-                Ok(process)
-            }
-            Ok(Ok(Err(reason))) => Err(fail(reason)),
-            Ok(Err(_)) => Err(fail("it closed its error output unexpectedly".into())),
-            Err(_) => Err(fail(format!(
-                "no DevTools address within {} s",
-                START_TIMEOUT.as_secs()
-            ))),
         }
-        // On error `process` drops here and kills the group.
     }
 
     /// Waits until the main browser process has exited.
     pub async fn exited(&mut self) {
-        let _ = self.child.wait().await;
+        self.group.exited().cancelled().await;
     }
 
     /// Asks the browser to close, then makes sure every process of its group is gone and the
@@ -151,32 +113,21 @@ impl BrowserProcess {
             )
             .await;
         }
-        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+        if tokio::time::timeout(Duration::from_secs(5), self.group.exited().cancelled())
             .await
             .is_err()
         {
             tracing::warn!(target: "throng_recorder", "browser did not close in 5 s; killing it");
         }
         // Renderers and helpers share the group; they go too, even if the browser exited.
-        self.kill_group();
-        let _ = self.child.wait().await;
+        self.group.kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.group.exited().cancelled()).await;
         drop(self.profile.take());
-    }
-
-    fn kill_group(&mut self) {
-        if self.pgid > 0 {
-            // SAFETY: kill with a negative pid signals the process group we created.
-            unsafe {
-                libc::kill(-self.pgid, libc::SIGKILL);
-            }
-            // Never signal the number again: once the group is gone it may be reused.
-            self.pgid = 0;
-        }
     }
 }
 
 impl Drop for BrowserProcess {
     fn drop(&mut self) {
-        self.kill_group();
+        self.group.kill();
     }
 }

@@ -2,10 +2,12 @@
 //! pollers, navigations the steps caused, then correlation and secret scrubbing.
 
 use crate::capture::{origin_of, Capture, RawStep};
-use crate::flow::{Action, AssertedEvent, Flow, Kind, Network, Poller, Request, Step, FORMAT};
 use crate::network::{cdp_resource_type, detect_polling, kept_headers, kind_of, poll_key};
 use crate::{correlate, secrets};
 use std::collections::HashMap;
+use throng_flow::{
+    Action, AssertedEvent, Flow, Network, Poller, RecordedRequest, RequestKind, Step, FORMAT_V1,
+};
 
 /// Where a raw request ended up in the flow.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,7 +51,7 @@ pub fn build(cap: &Capture) -> Flow {
         .collect();
 
     let reqs = &cap.requests;
-    let kinds: Vec<Option<Kind>> = reqs
+    let kinds: Vec<Option<RequestKind>> = reqs
         .iter()
         .map(|r| kind_of(r.resource_type.as_deref(), r.mime.as_deref(), &r.url))
         .collect();
@@ -61,7 +63,7 @@ pub fn build(cap: &Capture) -> Flow {
     let mut doc_step: HashMap<&str, usize> = HashMap::new();
     for &i in &order {
         let r = &reqs[i];
-        if let (Some(doc), Some(Kind::Document)) = (r.doc.as_deref(), kinds[i]) {
+        if let (Some(doc), Some(RequestKind::Document)) = (r.doc.as_deref(), kinds[i]) {
             doc_step.entry(doc).or_insert_with(|| step_of(r.start_ms));
         }
     }
@@ -78,7 +80,7 @@ pub fn build(cap: &Capture) -> Flow {
         let step = step_of(r.start_ms);
         let external = origin_of(&r.url).as_deref() != Some(cap.origin.as_str());
         let key = poll_key(&r.method, &r.url);
-        if kind == Kind::Ajax {
+        if kind == RequestKind::Ajax {
             if let Some(&period) = polling.get(&key) {
                 let owner = r
                     .doc
@@ -91,7 +93,7 @@ pub fn build(cap: &Capture) -> Flow {
                         method: r.method.clone(),
                         url: r.url.clone(),
                         period_ms: period,
-                        headers: kept_headers(&r.headers, Kind::Polling),
+                        headers: kept_headers(&r.headers, RequestKind::Polling),
                         body: r.body.clone(),
                     });
                     net.polling.len() - 1
@@ -104,7 +106,7 @@ pub fn build(cap: &Capture) -> Flow {
             activity_end[step] = activity_end[step].max(end);
         }
         let net = steps[step].network.get_or_insert_with(Network::default);
-        net.requests.push(Request {
+        net.requests.push(RecordedRequest {
             id: None,
             kind,
             resource_type: r.resource_type.as_deref().map(cdp_resource_type),
@@ -125,6 +127,7 @@ pub fn build(cap: &Capture) -> Flow {
             steps[step].asserted_events = vec![AssertedEvent {
                 kind: "navigation".into(),
                 url: Some(r.final_url.clone()).filter(|u| !u.is_empty()),
+                title: None,
             }];
         }
     }
@@ -145,12 +148,14 @@ pub fn build(cap: &Capture) -> Flow {
     }
 
     let mut flow = Flow {
-        format: FORMAT.to_string(),
+        format: Some(FORMAT_V1.to_string()),
         title: cap.title.clone(),
         origin: Some(cap.origin.clone()).filter(|o| !o.is_empty()),
         selector_attribute: cap.selector_attribute.clone(),
+        timeout: None,
         variables: Vec::new(),
         steps,
+        dwell_ms: None,
     };
     let typed: Vec<&str> = raw_steps
         .iter()
@@ -168,6 +173,7 @@ pub fn build(cap: &Capture) -> Flow {
         .map(|(i, s)| (i, *s))
         .collect();
     secrets::scrub(&secret_steps, &mut flow);
+    secrets::hide_credential_headers(&mut flow);
     flow
 }
 
@@ -177,10 +183,10 @@ fn ordered_steps(steps: &[RawStep]) -> Vec<&RawStep> {
     v.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
     let mut out: Vec<&RawStep> = Vec::with_capacity(v.len());
     for s in v {
-        if let Action::DoubleClick { selectors, .. } = &s.action {
+        if let Action::DoubleClick(double) = &s.action {
             for _ in 0..2 {
                 let drop = matches!(out.last(), Some(p) if matches!(&p.action,
-                    Action::Click { selectors: ps, .. } if ps == selectors) && s.t_ms - p.t_ms < 800.0);
+                    Action::Click(click) if click.selectors == double.selectors) && s.t_ms - p.t_ms < 800.0);
                 if drop {
                     out.pop();
                 }
@@ -258,7 +264,7 @@ mod tests {
         // The key release owns nothing: the new page's requests stay with the key press.
         let kd = net(1);
         assert_eq!(kd.requests.len(), 3);
-        assert_eq!(kd.requests[0].kind, Kind::Document);
+        assert_eq!(kd.requests[0].kind, RequestKind::Document);
         assert!(kd.requests[2].external);
         assert_eq!(
             flow.steps[1].asserted_events[0].url.as_deref(),

@@ -1,7 +1,7 @@
 //! The raw recording: timed steps and timed requests with their responses, before they become a
 //! flow. Both the live recorder and the HAR import fill one of these; `build` turns it into a flow.
 
-use crate::flow::Action;
+use throng_flow::Action;
 
 /// Everything observed, in wall-clock milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Default)]

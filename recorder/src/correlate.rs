@@ -4,8 +4,8 @@
 
 use crate::build::Slot;
 use crate::capture::RawRequest;
-use crate::flow::{Extract, Flow, Kind, Variable};
 use std::collections::{HashMap, HashSet};
+use throng_flow::{Extract, Flow, RequestKind, Variable};
 
 /// A value found in a response and how to extract it again.
 #[derive(Debug, Clone)]
@@ -19,7 +19,7 @@ struct Candidate {
 /// Rewrites `flow` in place: adds variables, request ids and `${name}` references.
 pub fn correlate(
     reqs: &[RawRequest],
-    kinds: &[Option<Kind>],
+    kinds: &[Option<RequestKind>],
     slots: &[Slot],
     typed: &[&str],
     flow: &mut Flow,
@@ -27,12 +27,12 @@ pub fn correlate(
     let end_of = |i: usize| reqs[i].end_ms.unwrap_or(reqs[i].start_ms);
     let mut sources: Vec<usize> = (0..reqs.len())
         .filter(|&i| matches!(slots[i], Slot::Request { .. }))
-        .filter(|&i| matches!(kinds[i], Some(Kind::Document | Kind::Ajax)))
+        .filter(|&i| matches!(kinds[i], Some(RequestKind::Document | RequestKind::Ajax)))
         .filter(|&i| !reqs[i].failed)
         .collect();
     sources.sort_by(|&a, &b| end_of(a).total_cmp(&end_of(b)));
     let mut users: Vec<usize> = (0..reqs.len())
-        .filter(|&i| slots[i] != Slot::Dropped && kinds[i] != Some(Kind::Static))
+        .filter(|&i| slots[i] != Slot::Dropped && kinds[i] != Some(RequestKind::Static))
         .collect();
     users.sort_by(|&a, &b| reqs[a].start_ms.total_cmp(&reqs[b].start_ms));
     // Everything each request sent, to tell server-made values from ones the client sent first.
@@ -89,14 +89,13 @@ pub fn correlate(
                         .or_insert_with(|| format!("r{next}"))
                         .clone();
                     let name = unique_name(&c.hint, &mut names);
-                    flow.variables.push(Variable {
-                        name: name.clone(),
-                        extract: Some(Extract {
+                    flow.variables.push(Variable::extracted(
+                        name.clone(),
+                        Extract {
                             from: id,
                             ..c.rule.clone()
-                        }),
-                        secret: None,
-                    });
+                        },
+                    ));
                     name
                 })
                 .clone();

@@ -8,14 +8,15 @@
 //!   request kinds and pollers (`network`), correlation (`correlate`), secrets (`secrets`).
 //! - [`import_file`]: Recorder JSON and HAR 1.2 (`import`).
 //!
-//! This crate does not depend on `throng`; [`flow`] mirrors the flow format's field names.
+//! This crate does not depend on `throng`; both build on the one flow format crate,
+//! `throng-flow` (re-exported as [`flow`]), and every flow written here is checked by its loader.
 
 mod browser;
 mod build;
 mod capture;
 pub mod cdp;
 mod correlate;
-pub mod flow;
+pub use throng_flow as flow;
 mod import;
 mod live;
 mod network;
@@ -25,7 +26,6 @@ mod session;
 pub use browser::LaunchError;
 pub use import::{import_file, import_str, ImportError};
 
-use serde::Serialize;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
@@ -139,11 +139,44 @@ pub enum RecordError {
     },
     #[error("the browser exited during the recording; the {steps} steps recorded so far are in {}", out.display())]
     BrowserDied { out: PathBuf, steps: usize },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// Why a flow was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// throng's loader rejects the flow's text; the text is kept beside `path` for a bug report.
+    #[error("{source} (the flow was not written; its text is in {})", kept.display())]
+    Rejected {
+        source: flow::FlowError,
+        kept: PathBuf,
+    },
     #[error("cannot write {}: {source}", path.display())]
-    Write {
+    Io {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// Writes `flow` to `path` atomically, once its text loads in throng's own loader.
+pub fn write_flow(path: &Path, flow: &flow::Flow) -> Result<(), WriteError> {
+    let label = path.display().to_string();
+    let io = |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match flow::to_checked_json(flow, &label) {
+        Ok(text) => write_atomic(path, &text).map_err(io),
+        Err(source) => {
+            let mut kept = path.as_os_str().to_owned();
+            kept.push(".rejected");
+            let kept = PathBuf::from(kept);
+            let text = serde_json::to_string_pretty(flow).unwrap_or_default();
+            write_atomic(&kept, &text).map_err(io)?;
+            Err(WriteError::Rejected { source, kept })
+        }
+    }
 }
 
 /// Records a flow: opens the browser at `opts.url`, captures what the person (or a CDP client,
@@ -154,9 +187,9 @@ pub async fn record(opts: RecordOptions) -> Result<RecordSummary, RecordError> {
     session::run(opts).await
 }
 
-/// Writes `value` as pretty JSON to `path` atomically (temp file in the same folder, then rename),
-/// so a reader never sees half a flow, even if the recorder dies mid-write.
-pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+/// Writes `text` to `path` atomically (temp file in the same folder, then rename), so a reader
+/// never sees half a flow, even if the recorder dies mid-write.
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -166,8 +199,6 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> std::io::Result
         .prefix(".throng-flow-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-    text.push('\n');
     tmp.write_all(text.as_bytes())?;
     // A flow is an ordinary file (temp files start private): keep the old file's mode, else 0644.
     let mode = std::fs::metadata(path)

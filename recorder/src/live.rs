@@ -2,9 +2,9 @@
 //! navigations) into the raw recording. Pure bookkeeping; the session does the I/O.
 
 use crate::capture::{initiator_of, Capture, RawRequest, RawStep, SecretField};
-use crate::flow::Action;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
+use throng_flow::Action;
 
 /// The isolated world the capture script runs in.
 pub const WORLD: &str = "throng-recorder";

@@ -2,36 +2,36 @@
 //! polling detection (a request the page repeats on a steady period or from a timer).
 
 use crate::capture::RawRequest;
-use crate::flow::Kind;
 use std::collections::{BTreeMap, HashMap};
+use throng_flow::RequestKind;
 
 /// The kind of a request from its resource type (CDP or HAR spelling) and MIME type; `None` for
 /// requests a flow does not replay (preflights, WebSockets, prefetches, non-HTTP URLs).
-pub fn kind_of(resource_type: Option<&str>, mime: Option<&str>, url: &str) -> Option<Kind> {
+pub fn kind_of(resource_type: Option<&str>, mime: Option<&str>, url: &str) -> Option<RequestKind> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return None;
     }
     let rt = resource_type.unwrap_or("").to_ascii_lowercase();
     match rt.as_str() {
-        "document" => Some(Kind::Document),
+        "document" => Some(RequestKind::Document),
         "stylesheet" | "image" | "media" | "font" | "script" | "texttrack" | "manifest" => {
-            Some(Kind::Static)
+            Some(RequestKind::Static)
         }
-        "xhr" | "fetch" | "eventsource" => Some(Kind::Ajax),
-        "ping" | "cspviolationreport" | "beacon" => Some(Kind::Beacon),
+        "xhr" | "fetch" | "eventsource" => Some(RequestKind::Ajax),
+        "ping" | "cspviolationreport" | "beacon" => Some(RequestKind::Beacon),
         "preflight" | "websocket" | "signedexchange" | "prefetch" | "fedcm" => None,
         _ => Some(kind_from_mime(mime.unwrap_or(""))),
     }
 }
 
-fn kind_from_mime(mime: &str) -> Kind {
+fn kind_from_mime(mime: &str) -> RequestKind {
     let m = mime.to_ascii_lowercase();
     if m.starts_with("text/html") || m.starts_with("application/xhtml") {
-        Kind::Document
+        RequestKind::Document
     } else if m.contains("json") || m.contains("xml") || m.starts_with("text/plain") {
-        Kind::Ajax
+        RequestKind::Ajax
     } else {
-        Kind::Static
+        RequestKind::Static
     }
 }
 
@@ -56,7 +56,7 @@ pub fn cdp_resource_type(rt: &str) -> String {
 /// Headers a replay needs: content type, custom (x-*) and auth headers, `accept` of API calls.
 /// The browser's own (user agent, client hints, referer, cookies, encodings) are left to the
 /// replaying client.
-pub fn kept_headers(headers: &[(String, String)], kind: Kind) -> BTreeMap<String, String> {
+pub fn kept_headers(headers: &[(String, String)], kind: RequestKind) -> BTreeMap<String, String> {
     const DROP: &[&str] = &[
         "user-agent",
         "referer",
@@ -85,7 +85,7 @@ pub fn kept_headers(headers: &[(String, String)], kind: Kind) -> BTreeMap<String
             let drop = DROP.contains(&k.as_str())
                 || k.starts_with("sec-")
                 || k.starts_with(':')
-                || (k == "accept" && kind != Kind::Ajax && kind != Kind::Polling);
+                || (k == "accept" && kind != RequestKind::Ajax && kind != RequestKind::Polling);
             (!drop).then(|| (k, v.clone()))
         })
         .collect()
@@ -119,11 +119,11 @@ pub fn poll_key(method: &str, url: &str) -> String {
 /// Finds pollers: for each request key, the intervals between its repeats within one document.
 /// A key is a poller when it repeats on a steady period (at least two intervals, two thirds of
 /// them within 25% of the median) or repeats from a timer. Returns key -> period in ms.
-pub fn detect_polling(reqs: &[RawRequest], kinds: &[Option<Kind>]) -> HashMap<String, u64> {
+pub fn detect_polling(reqs: &[RawRequest], kinds: &[Option<RequestKind>]) -> HashMap<String, u64> {
     let mut groups: HashMap<(String, Option<String>), Vec<f64>> = HashMap::new();
     let mut timer_keys: HashMap<String, bool> = HashMap::new();
     for (r, k) in reqs.iter().zip(kinds) {
-        if *k != Some(Kind::Ajax) {
+        if *k != Some(RequestKind::Ajax) {
             continue;
         }
         let key = poll_key(&r.method, &r.url);
@@ -186,7 +186,7 @@ mod tests {
             // A new page restarts the timer: its first tick must not count as an interval.
             req("http://h/api/n", "d2", 7300.0),
         ];
-        let kinds = vec![Some(Kind::Ajax); reqs.len()];
+        let kinds = vec![Some(RequestKind::Ajax); reqs.len()];
         let p = detect_polling(&reqs, &kinds);
         assert_eq!(p.len(), 1);
         let period = p["GET http://h/api/n"];
@@ -200,7 +200,7 @@ mod tests {
             req("http://h/api/cart/count", "d2", 2000.0),
             req("http://h/api/cart/count", "d3", 4000.0),
         ];
-        let kinds = vec![Some(Kind::Ajax); 3];
+        let kinds = vec![Some(RequestKind::Ajax); 3];
         assert!(detect_polling(&reqs, &kinds).is_empty());
     }
 
@@ -220,17 +220,20 @@ mod tests {
     fn kinds_follow_resource_type_then_mime() {
         assert_eq!(
             kind_of(Some("Script"), None, "http://h/a.js"),
-            Some(Kind::Static)
+            Some(RequestKind::Static)
         );
-        assert_eq!(kind_of(Some("fetch"), None, "http://h/a"), Some(Kind::Ajax));
+        assert_eq!(
+            kind_of(Some("fetch"), None, "http://h/a"),
+            Some(RequestKind::Ajax)
+        );
         assert_eq!(kind_of(Some("Preflight"), None, "http://h/a"), None);
         assert_eq!(
             kind_of(None, Some("text/html"), "http://h/"),
-            Some(Kind::Document)
+            Some(RequestKind::Document)
         );
         assert_eq!(
             kind_of(Some("other"), Some("application/json"), "http://h/"),
-            Some(Kind::Ajax)
+            Some(RequestKind::Ajax)
         );
         assert_eq!(kind_of(Some("Image"), None, "data:image/png,xx"), None);
     }

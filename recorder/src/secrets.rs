@@ -4,9 +4,8 @@
 
 use crate::capture::RawStep;
 use crate::correlate::{encoded_forms, unique_name};
-use crate::flow::{Action, Flow, Secret, Variable};
-use serde_json::Value;
 use std::collections::HashSet;
+use throng_flow::{Action, Flow, Place, Variable};
 
 /// One secret: its variable name and the clear value to hide.
 #[derive(Debug, Clone)]
@@ -53,19 +52,60 @@ pub fn scrub(secret_steps: &[(usize, &RawStep)], flow: &mut Flow) {
                         value: value.clone(),
                     });
                 }
-                flow.variables.push(Variable {
-                    name: name.clone(),
-                    extract: None,
-                    secret: Some(Secret {
-                        env: env_name(&name),
-                    }),
-                });
+                flow.variables
+                    .push(Variable::secret(name.clone(), env_name(&name)));
                 name
             }
         };
         if let Action::Change { value, .. } = &mut flow.steps[*i].action {
             *value = format!("${{{name}}}");
         }
+    }
+    hide_values(&secrets, flow);
+}
+
+/// Request headers that carry credentials (an API key or a bearer token is a password).
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+    "x-access-token",
+];
+
+/// Credentials sent in request headers (`Authorization: Bearer ...`, API keys) that
+/// correlation did not turn into an extracted `${variable}` become secret variables supplied at
+/// replay, like passwords: the flow keeps `Bearer ${authorization}`, never the token.
+pub fn hide_credential_headers(flow: &mut Flow) {
+    let mut taken: HashSet<String> = flow.variables.iter().map(|v| v.name.clone()).collect();
+    let mut secrets: Vec<SecretValue> = Vec::new();
+    flow.for_each_value(|site, value| {
+        let name = match site.place {
+            Place::RequestHeader { name, .. } | Place::PollerHeader { name, .. } => name,
+            _ => return,
+        };
+        if !CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) || value.contains("${")
+        {
+            return;
+        }
+        // Keep the scheme (`Bearer`, `Basic`, `Token`): only the credential is secret.
+        let credential = match value.split_once(' ') {
+            Some((scheme, rest)) if scheme.chars().all(|c| c.is_ascii_alphabetic()) => rest.trim(),
+            _ => value.trim(),
+        };
+        if credential.is_empty() || secrets.iter().any(|s| s.value == credential) {
+            return;
+        }
+        secrets.push(SecretValue {
+            name: unique_name(name, &mut taken),
+            value: credential.to_string(),
+        });
+    });
+    for s in &secrets {
+        flow.variables
+            .push(Variable::secret(s.name.clone(), env_name(&s.name)));
     }
     hide_values(&secrets, flow);
 }
@@ -81,14 +121,14 @@ fn password_hint(field: &str) -> &str {
     }
 }
 
-/// Rewrites every string of the flow that carries a secret value. Form fields are matched by
-/// value (so short secrets are caught too); longer values anywhere in any string.
+/// Rewrites every value-carrying field of the flow (URLs, typed text, headers, bodies) that
+/// holds a secret value. Form fields are matched by value (so short secrets are caught too);
+/// longer values anywhere in the field. Type tags, selectors and names are never touched.
 pub fn hide_values(secrets: &[SecretValue], flow: &mut Flow) {
     if secrets.is_empty() {
         return;
     }
-    let mut v = serde_json::to_value(&*flow).expect("flow serializes");
-    walk_strings(&mut v, &mut |s: &mut String| {
+    flow.for_each_value_mut(|_, s| {
         for secret in secrets {
             let with = format!("${{{}}}", secret.name);
             *s = replace_form_values(s, &secret.value, &with);
@@ -98,24 +138,14 @@ pub fn hide_values(secrets: &[SecretValue], flow: &mut Flow) {
                         *s = s.replace(&form, &with);
                     }
                 }
-                let json_escaped = serde_json::to_string(&secret.value).expect("string");
-                let inner = &json_escaped[1..json_escaped.len() - 1];
-                if s.contains(inner) {
+                let json_escaped = serde_json::to_string(&secret.value).unwrap_or_default();
+                let inner = json_escaped.trim_matches('"');
+                if !inner.is_empty() && s.contains(inner) {
                     *s = s.replace(inner, &with);
                 }
             }
         }
     });
-    *flow = serde_json::from_value(v).expect("flow round-trips");
-}
-
-fn walk_strings(v: &mut Value, f: &mut impl FnMut(&mut String)) {
-    match v {
-        Value::String(s) => f(s),
-        Value::Array(a) => a.iter_mut().for_each(|x| walk_strings(x, f)),
-        Value::Object(o) => o.values_mut().for_each(|x| walk_strings(x, f)),
-        _ => {}
-    }
 }
 
 /// In `a=1&b=2` text (query strings, form bodies), replaces values that decode to `secret`.
@@ -175,6 +205,60 @@ mod tests {
             replace_form_values("no pairs here", "xy", "${pw}"),
             "no pairs here"
         );
+    }
+
+    #[test]
+    fn a_password_equal_to_a_type_tag_or_kind_hides_only_values() {
+        let text = r##"{"title": "t", "steps": [
+            {"type": "navigate", "url": "http://h/login",
+             "network": {"requests": [{"kind": "document", "url": "http://h/login"},
+                                      {"kind": "ajax", "method": "POST", "url": "http://h/s", "body": "p=click"}]}},
+            {"type": "change", "selectors": [["#click"]], "value": "click"},
+            {"type": "click", "selectors": [["#go"]]}]}"##;
+        let mut flow = throng_flow::parse(text, "t.json").unwrap();
+        let secrets = [SecretValue {
+            name: "password".into(),
+            value: "click".into(),
+        }];
+        hide_values(&secrets, &mut flow);
+        let out = serde_json::to_string(&flow).unwrap();
+        assert!(out.contains(r#""type":"click""#), "{out}");
+        assert!(out.contains(r##"[["#click"]]"##), "{out}");
+        assert!(out.contains(r#""body":"p=${password}""#), "{out}");
+        assert!(out.contains(r#""value":"${password}""#), "{out}");
+    }
+
+    #[test]
+    fn bearer_tokens_and_api_keys_become_secret_variables() {
+        let text = r#"{"title": "t", "variables": [{"name": "token", "value": "t"}], "steps": [
+            {"type": "navigate", "url": "http://h/",
+             "network": {"requests": [
+                {"kind": "ajax", "url": "http://h/api/a", "headers": {"authorization": "Bearer eyJabc.def.ghi"}},
+                {"kind": "ajax", "url": "http://h/api/b?key=k-123456", "headers": {"x-api-key": "k-123456", "authorization": "Bearer eyJabc.def.ghi"}},
+                {"kind": "ajax", "url": "http://h/api/c", "headers": {"authorization": "Bearer ${token}"}}]}}]}"#;
+        let mut flow = throng_flow::parse(text, "t.json").unwrap();
+        hide_credential_headers(&mut flow);
+        let out = serde_json::to_string(&flow).unwrap();
+        assert!(
+            !out.contains("eyJabc") && !out.contains("k-123456"),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#""authorization":"Bearer ${authorization}""#),
+            "{out}"
+        );
+        assert!(
+            out.contains("key=${x_api_key}"),
+            "the key is hidden in the URL too: {out}"
+        );
+        let names: Vec<&str> = flow.variables.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["token", "authorization", "x_api_key"],
+            "a ${{token}} stays"
+        );
+        assert!(flow.variables[1..].iter().all(|v| v.secret.is_some()));
+        throng_flow::to_checked_json(&flow, "t.json").expect("the written flow loads");
     }
 
     #[test]

@@ -5,12 +5,12 @@
 use crate::browser::BrowserProcess;
 use crate::capture::{origin_of, Capture, RawStep};
 use crate::cdp::{Cdp, Event};
-use crate::flow::Action;
 use crate::live::{now_ms, Followup, Live, BINDING, WORLD};
-use crate::{build, write_json_atomic, EndReason, RecordError, RecordOptions, RecordSummary};
+use crate::{build, write_flow, EndReason, RecordError, RecordOptions, RecordSummary};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use throng_flow::Action;
 use tokio::sync::mpsc;
 
 const CAPTURE_JS: &str = include_str!("../js/capture.js");
@@ -172,10 +172,7 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let flow = build::build(&live.cap);
-    let result = write_json_atomic(&opts.out, &flow).map_err(|source| RecordError::Write {
-        path: opts.out.clone(),
-        source,
-    });
+    let result = write_flow(&opts.out, &flow);
     browser.shutdown(Some(&cdp)).await;
     result?;
     if live.bad_reports > 0 {
@@ -338,9 +335,6 @@ fn answer(live: &mut Live, a: Answer) {
 /// Builds and writes the flow; returns its number of steps.
 fn write(live: &Live, opts: &RecordOptions) -> Result<usize, RecordError> {
     let flow = build::build(&live.cap);
-    write_json_atomic(&opts.out, &flow).map_err(|source| RecordError::Write {
-        path: opts.out.clone(),
-        source,
-    })?;
+    write_flow(&opts.out, &flow)?;
     Ok(flow.steps.len())
 }

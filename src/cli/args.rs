@@ -205,9 +205,13 @@ pub struct ReplayArgs {
     /// Pass/fail rule for CI, e.g. 'p95(page-load)<800ms', 'errors<1%' (exit code 3 on failure)
     #[arg(long, value_name = "RULE")]
     pub threshold: Vec<String>,
-    /// Write results.json, stats.csv, history.csv and report.html here
+    /// Write results.json, stats.csv, history.csv and report.html here (`-`: the one
+    /// --format on stdout)
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// What --out holds: json, csv, html, text (comma-separated; default json,csv,html)
+    #[arg(long, value_name = "LIST")]
+    pub format: Vec<String>,
     /// No live progress line
     #[arg(short, long)]
     pub quiet: bool,

@@ -1,21 +1,17 @@
 //! Subcommand handlers: each turns validated config into work and an exit code.
 
 use super::args::{DemoArgs, DemoModeArg, DemoSiteArgs, ModeArg, RunArgs};
-use super::config::{self, InputError, Output};
+use super::config::{self, InputError};
+use super::lifecycle::{finish, run_with_progress, say, EXIT_BAD_INPUT};
 use crate::demo::{self, DemoConfig};
-use crate::metrics::{Mode, RunSummary, Sink};
+use crate::metrics::{Mode, RunSummary};
 use crate::plan::Arrival;
-use crate::report::{self, RunMeta};
-use crate::run::{self, RunControl, RunSpec};
+use crate::report::compare::ModeFacts;
+use crate::report::RunMeta;
+use crate::run::{self, RunSpec};
 use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-pub const EXIT_RUN_ERROR: u8 = 1;
-pub const EXIT_BAD_INPUT: u8 = 2;
-pub const EXIT_THRESHOLD: u8 = 3;
 
 /// The embedded example flow `throng demo` replays when no --flow is given.
 const DEMO_FLOW: &str = include_str!("../../flows/shop.json");
@@ -26,14 +22,15 @@ pub fn validate(flows: &[std::path::PathBuf]) -> Result<ExitCode, InputError> {
     let mut first_error = None;
     for path in flows {
         if is_json_schema(path) {
-            println!(
+            say(format_args!(
                 "{}: the flow JSON Schema (not a flow), skipped",
                 path.display()
-            );
+            ))
+            .map_err(|e| InputError(format!("stdout: {e}")))?;
             continue;
         }
         match crate::flow::load(path) {
-            Ok(loaded) => println!("{}", loaded.summary()),
+            Ok(loaded) => say(loaded.summary()).map_err(|e| InputError(format!("stdout: {e}")))?,
             Err(e) => {
                 eprintln!("{e}");
                 first_error.get_or_insert(e);
@@ -111,87 +108,6 @@ fn socket_warning(spec: &RunSpec) -> Option<String> {
     })
 }
 
-/// Runs a spec with the live progress line and Ctrl-C handling.
-pub async fn run_with_progress(spec: RunSpec, output: &Output) -> anyhow::Result<RunSummary> {
-    let control = RunControl::default();
-    let ctrl_c = stop_on_ctrl_c(control.clone());
-    let result = run_live(spec, output, Sink::new(), control).await;
-    ctrl_c.abort();
-    result
-}
-
-/// The first Ctrl-C stops the run gracefully (its report is still written); a second one
-/// exits at once.
-pub fn stop_on_ctrl_c(control: RunControl) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nstopping: users finish their requests, then the report is written (Ctrl-C again to force)");
-            control.stop();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("forced stop");
-                std::process::exit(130);
-            }
-        }
-    })
-}
-
-/// Runs a spec into `sink` with the live progress line (unless quiet), under `control`
-/// (stop, live user count). Ctrl-C is the caller's business ([`stop_on_ctrl_c`]).
-pub async fn run_live(
-    spec: RunSpec,
-    output: &Output,
-    sink: Sink,
-    control: RunControl,
-) -> anyhow::Result<RunSummary> {
-    let describe = format!(
-        "{} mode, {} flow(s), {}",
-        spec.mode.as_str(),
-        spec.flows.len(),
-        spec.plan.describe()
-    );
-    eprintln!("throng: {describe}");
-    let done = CancellationToken::new();
-    let progress = (!output.quiet).then(|| {
-        let sink = sink.clone();
-        let total = spec.plan.total();
-        let done = done.clone();
-        tokio::spawn(async move {
-            let bar = report::Progress::new(Some(total));
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => bar.tick(&sink.live()),
-                    _ = done.cancelled() => break,
-                }
-            }
-            bar.finish();
-        })
-    });
-    let result = run::execute_with(spec, sink, control.clone()).await;
-    done.cancel();
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
-    result
-}
-
-/// Prints the summary, writes the reports and decides the exit code from the thresholds.
-pub fn finish(summary: &RunSummary, output: &Output, meta: &RunMeta) -> anyhow::Result<ExitCode> {
-    let results = crate::report::evaluate_all(&output.thresholds, summary);
-    report::print_summary(summary, meta, &results);
-    if let Some(dir) = &output.out_dir {
-        let written = report::write_all(dir, summary, meta, &results)
-            .with_context(|| format!("writing reports to {}", dir.display()))?;
-        for path in written {
-            eprintln!("wrote {}", path.display());
-        }
-    }
-    if results.iter().any(|r| !r.passed) {
-        return Ok(ExitCode::from(EXIT_THRESHOLD));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub async fn demo_site(args: DemoSiteArgs) -> anyhow::Result<ExitCode> {
     let cfg = DemoConfig {
         bind: std::net::SocketAddr::new(args.bind, args.port),
@@ -256,6 +172,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         DemoModeArg::Both => &[Mode::Http, Mode::Browser],
     };
     let mut combined: Option<RunSummary> = None;
+    let mut mode_facts = Vec::new();
     for &mode in modes {
         let flows = vec![run::FlowChoice {
             flow: std::sync::Arc::new(flow.clone()),
@@ -263,6 +180,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }];
         let spec = config::run_spec(flows, plan.clone(), mode, &args.replay)?;
         let summary = run_with_progress(spec, &output).await?;
+        mode_facts.push(ModeFacts::of_run(mode, &summary));
         match &mut combined {
             Some(c) => c.merge(&summary),
             None => combined = Some(summary),
@@ -278,12 +196,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .map_or("flows/shop.json (built in)".to_string(), |p| {
             p.display().to_string()
         });
-    let meta = RunMeta::new(
-        vec![flow_name],
-        modes.to_vec(),
-        plan.describe(),
-        summary.started_unix_ms,
-    );
+    let meta = RunMeta {
+        mode_facts,
+        ..RunMeta::new(
+            vec![flow_name],
+            modes.to_vec(),
+            plan.describe(),
+            summary.started_unix_ms,
+        )
+    };
     finish(&summary, &output, &meta)
 }
 
@@ -292,6 +213,7 @@ mod socket_warning_tests {
     use super::*;
     use crate::plan::{LoadPlan, Stages};
     use crate::replay::http::{ClientOptions, HttpOptions, SocketBudget};
+    use std::time::Duration;
 
     fn spec(users: u32, sockets: usize, mode: Mode) -> RunSpec {
         let second = Duration::from_secs(1);

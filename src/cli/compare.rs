@@ -3,13 +3,12 @@
 //! comparison on the terminal and in report.html.
 
 use super::args::{Cli, Command, CompareArgs};
-use super::commands::{run_live, stop_on_ctrl_c, EXIT_THRESHOLD};
 use super::config::{self, InputError, Output};
+use super::lifecycle::{finish, run_live, StopOnSignal};
 use crate::metrics::{Mode, RunSummary, Sink};
-use crate::report::compare::{render_report_html, render_text, Comparison, ModeCost, ModeFacts};
-use crate::report::{self, RunMeta};
+use crate::report::compare::{Comparison, ModeCost, ModeFacts};
+use crate::report::RunMeta;
 use crate::run::{RunControl, RunSpec};
-use anyhow::Context;
 use clap::Parser;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -30,8 +29,10 @@ pub struct CompareOutcome {
     pub exit: ExitCode,
     /// None when a mode did not run (stopped with Ctrl-C before the browser phase).
     pub comparison: Option<Comparison>,
-    /// Both modes merged, with the per-mode facts as `compare.*` counters.
+    /// Both modes merged.
     pub summary: RunSummary,
+    /// What was run, with each mode's facts.
+    pub meta: RunMeta,
 }
 
 pub async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
@@ -73,13 +74,13 @@ async fn compare_observed(
     };
     let (http_spec, browser_spec) = (spec(Mode::Http)?, spec(Mode::Browser)?);
     let control = RunControl::default();
-    let ctrl_c = stop_on_ctrl_c(control.clone());
+    let signals = StopOnSignal::install(control.clone(), "the report is written");
     let runs = if args.concurrent {
         concurrent(http_spec, browser_spec, &output, &control, on_phase).await
     } else {
         sequential(http_spec, browser_spec, &output, &control, on_phase).await
     };
-    ctrl_c.abort();
+    drop(signals);
     let runs = runs?;
 
     let flow_names: Vec<String> = args.flows.iter().chain(&args.weighted).cloned().collect();
@@ -89,52 +90,39 @@ async fn compare_observed(
         summary.merge(b);
         modes.push(Mode::Browser);
     }
-    for ((s, cost), mode) in runs.iter().zip([Mode::Http, Mode::Browser]) {
-        let facts = ModeFacts {
+    let mode_facts = runs
+        .iter()
+        .zip([Mode::Http, Mode::Browser])
+        .map(|((s, cost), mode)| ModeFacts {
             cost: Some(*cost),
-            ..ModeFacts::of_run(s)
-        };
-        facts.write_counters(mode, &mut summary.counters);
-    }
+            ..ModeFacts::of_run(mode, s)
+        })
+        .collect();
     let how = if args.concurrent {
         "both at once"
     } else {
         "one after the other"
     };
-    let meta = RunMeta::new(
-        flow_names,
-        modes,
-        format!("{} ({how})", plan.describe()),
-        summary.started_unix_ms,
-    );
-    let results = report::evaluate_all(&output.thresholds, &summary);
-    report::print_summary(&summary, &meta, &results);
-    let comparison = Comparison::from_merged(&summary);
-    match &comparison {
-        Some(c) => print!("{}", render_text(c)),
-        None => eprintln!(
-            "throng compare: the browser mode did not run, so there is nothing to compare"
-        ),
-    }
-    if let Some(dir) = &output.out_dir {
-        let written = report::write_all(dir, &summary, &meta, &results)
-            .with_context(|| format!("writing reports to {}", dir.display()))?;
-        // report.html again, with the comparison section.
-        let html = render_report_html(&summary, &meta, &results);
-        report::write_atomic(&dir.join("report.html"), html.as_bytes())?;
-        for path in written {
-            eprintln!("wrote {}", path.display());
-        }
-    }
-    let exit = if results.iter().any(|r| !r.passed) {
-        ExitCode::from(EXIT_THRESHOLD)
-    } else {
-        ExitCode::SUCCESS
+    let meta = RunMeta {
+        mode_facts,
+        ..RunMeta::new(
+            flow_names,
+            modes,
+            format!("{} ({how})", plan.describe()),
+            summary.started_unix_ms,
+        )
     };
+    // The summary shows the comparison when both modes ran; say why when one did not.
+    let comparison = Comparison::from_merged(&summary, &meta.mode_facts);
+    if comparison.is_none() {
+        eprintln!("throng compare: the browser mode did not run, so there is nothing to compare");
+    }
+    let exit = finish(&summary, &output, &meta)?;
     Ok(CompareOutcome {
         exit,
         comparison,
         summary,
+        meta,
     })
 }
 

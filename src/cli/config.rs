@@ -2,14 +2,14 @@
 //! names the flag or the file.
 
 use super::args::{BrowserArg, PlanArgs, ReplayArgs};
-use crate::flow::{self, Action, Flow, Network, RecordedRequest, RequestKind, Step};
+use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
 use crate::metrics::Mode;
 use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
 use crate::replay::trusted_certs::TrustedCerts;
 use crate::replay::{PreparedFlow, VarSources};
-use crate::report::Threshold;
+use crate::report::{Format, Threshold};
 use crate::run::{capacity, FlowChoice, RunSpec};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,13 +29,34 @@ fn bad(msg: impl Into<String>) -> InputError {
 /// Where results go and how the run is judged.
 #[derive(Debug, Clone, Default)]
 pub struct Output {
-    pub out_dir: Option<PathBuf>,
+    /// `--out DIR` or `--out -`.
+    pub destination: Option<Destination>,
+    /// `--format`: what is written to the destination.
+    pub formats: Vec<Format>,
     pub thresholds: Vec<Threshold>,
     pub quiet: bool,
 }
 
+/// Where the chosen formats are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// One file per format in this directory (checked writable before the run starts).
+    Dir(PathBuf),
+    /// The one chosen format on stdout; the summary table then goes to stderr.
+    Stdout,
+}
+
 fn flag_duration(flag: &str, text: &str) -> Result<Duration, InputError> {
     parse_duration(text).map_err(|e| bad(format!("{flag}: {e}")))
+}
+
+/// `--timeout`: a request or step that may take no time at all would fail every time.
+fn timeout(args: &ReplayArgs) -> Result<Duration, InputError> {
+    let t = flag_duration("--timeout", &args.timeout)?;
+    if t.is_zero() {
+        return Err(bad("--timeout must be more than 0s (e.g. 30s)"));
+    }
+    Ok(t)
 }
 
 /// The load plan from `--users/--ramp/--duration`, `--stages` or `--arrival-rate`.
@@ -179,17 +200,70 @@ pub fn output(args: &ReplayArgs) -> Result<Output, InputError> {
         .iter()
         .map(|t| Threshold::parse(t).map_err(|e| bad(format!("--threshold {e}"))))
         .collect::<Result<_, _>>()?;
+    let formats = formats(&args.format)?;
+    let destination = match args.out.as_deref() {
+        None => None,
+        Some(p) if p == Path::new("-") => {
+            if formats.len() != 1 {
+                return Err(bad(
+                    "--out -: name exactly one --format to write to stdout (json, csv, html or text)",
+                ));
+            }
+            Some(Destination::Stdout)
+        }
+        Some(dir) => {
+            writable_dir(dir)?;
+            Some(Destination::Dir(dir.to_path_buf()))
+        }
+    };
+    if destination.is_none() && !args.format.is_empty() {
+        return Err(bad("--format: also give --out DIR (or --out - for stdout)"));
+    }
     Ok(Output {
-        out_dir: args.out.clone(),
+        destination,
+        formats,
         thresholds,
         quiet: args.quiet,
     })
 }
 
+/// `--format json,csv,html,text` (default: json, csv and html).
+fn formats(names: &[String]) -> Result<Vec<Format>, InputError> {
+    if names.is_empty() {
+        return Ok(Format::FILES.to_vec());
+    }
+    let mut out = Vec::new();
+    for name in names.iter().flat_map(|n| n.split(',')) {
+        let f = Format::parse(name).ok_or_else(|| {
+            bad(format!(
+                "--format `{name}`: expected json, csv, html or text (comma-separated)"
+            ))
+        })?;
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
+/// `--out DIR` must be usable before any load is sent: created if missing, and writable.
+fn writable_dir(dir: &Path) -> Result<(), InputError> {
+    let fail = |why: String| bad(format!("--out {}: {why}", dir.display()));
+    if dir.exists() && !dir.is_dir() {
+        return Err(fail("exists and is not a directory".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create it: {e}")))?;
+    tempfile::Builder::new()
+        .prefix(".throng-check-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| fail(format!("cannot write there: {e}")))
+}
+
 pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
     Ok(HttpOptions {
         client: ClientOptions {
-            timeout: flag_duration("--timeout", &args.timeout)?,
+            timeout: timeout(args)?,
             max_body: parse_size(&args.max_body)
                 .filter(|n| *n > 0)
                 .ok_or_else(|| {
@@ -229,6 +303,16 @@ pub fn parse_size(text: &str) -> Option<usize> {
     n.checked_mul(1usize << shift)
 }
 
+/// `--chrome PATH` must be a program that exists (checked before the run, not at the first
+/// browser launch).
+fn chrome_path(path: &Path) -> Result<PathBuf, InputError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(path.to_path_buf()),
+        Ok(_) => Err(bad(format!("--chrome {}: not a file", path.display()))),
+        Err(e) => Err(bad(format!("--chrome {}: {e}", path.display()))),
+    }
+}
+
 /// `--cacert FILE`, read and checked.
 fn trusted_certs(args: &ReplayArgs) -> Result<Option<TrustedCerts>, InputError> {
     args.cacert
@@ -248,14 +332,14 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
             BrowserArg::HeadlessShell => BrowserKind::HeadlessShell,
             BrowserArg::Chromium => BrowserKind::Chromium,
         }),
-        chrome_path: args.chrome.clone(),
+        chrome_path: args.chrome.as_deref().map(chrome_path).transpose()?,
         processes: args.processes,
         sessions_per_process: args.sessions_per_process,
         headed: args.headed,
         insecure: args.insecure,
         trusted_spki: trusted_certs(args)?.map_or_else(Vec::new, |c| c.spki_hashes()),
         allow_hosts: args.allow_host.clone(),
-        step_timeout: flag_duration("--timeout", &args.timeout)?,
+        step_timeout: timeout(args)?,
     })
 }
 
@@ -319,30 +403,13 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
         timeout: None,
         variables: Vec::new(),
         steps: vec![Step {
-            action: Action::Navigate {
-                url: url.to_string(),
-            },
-            timeout: None,
-            asserted_events: Vec::new(),
-            frame: None,
-            target: None,
-            think_time_ms: None,
             network: Some(Network {
-                requests: vec![RecordedRequest {
-                    id: None,
-                    kind: RequestKind::Document,
-                    resource_type: Some("Document".into()),
-                    method: "GET".into(),
-                    url: url.to_string(),
-                    headers: Default::default(),
-                    body: None,
-                    status: None,
-                    initiator: None,
-                    external: false,
-                }],
+                requests: vec![RecordedRequest::document_get(url)],
                 polling: Vec::new(),
             }),
-            checks: Vec::new(),
+            ..Step::new(Action::Navigate {
+                url: url.to_string(),
+            })
         }],
         dwell_ms: None,
     };

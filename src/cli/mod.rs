@@ -6,11 +6,12 @@ mod args;
 mod commands;
 pub mod compare;
 pub mod config;
+mod lifecycle;
 mod record;
 mod reports;
 
 pub use args::Cli;
-pub use commands::{EXIT_BAD_INPUT, EXIT_RUN_ERROR, EXIT_THRESHOLD};
+pub use lifecycle::{EXIT_BAD_INPUT, EXIT_RUN_ERROR, EXIT_THRESHOLD};
 
 use args::Command;
 use clap::Parser;
@@ -75,16 +76,16 @@ fn is_input_error(e: &anyhow::Error) -> bool {
 
 /// Thousands of virtual users need thousands of sockets: lift the soft limit to the hard one.
 fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current != lim.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: lim.maximum,
+                maximum: lim.maximum,
+            },
+        );
     }
 }
 

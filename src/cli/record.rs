@@ -1,11 +1,11 @@
-//! `throng record` and `throng import`: thin wrappers over the `throng-recorder` crate that
-//! check the written flow with throng's own loader.
+//! `throng record` and `throng import`: thin wrappers over the `throng-recorder` crate (which
+//! writes only flows throng's loader accepts) that print the written flow's summary line.
 
 use super::args::RecordArgs;
 use super::config::InputError;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use throng_recorder::{import_file, record as record_flow, write_json_atomic, RecordOptions};
+use throng_recorder::{import_file, record as record_flow, write_flow, RecordOptions};
 
 /// The recording browser: `--chrome`, then `$CHROME`, then full Chromium on PATH (a person
 /// records in the real browser, not the headless shell).
@@ -53,19 +53,17 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         summary.pollers,
         summary.variables
     );
-    check_written(&args.out)
+    print_summary(&args.out)
 }
 
 pub fn import(file: &Path, out: &Path) -> anyhow::Result<ExitCode> {
     let flow = import_file(file).map_err(|e| InputError(e.to_string()))?;
-    write_json_atomic(out, &flow)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-    check_written(out)
+    write_flow(out, &flow)?;
+    print_summary(out)
 }
 
-/// A written flow must load in throng; print its summary line.
-fn check_written(out: &Path) -> anyhow::Result<ExitCode> {
-    let loaded = crate::flow::load(out)?;
-    println!("{}", loaded.summary());
+/// The written flow's one-line summary (loaded as `throng run` will load it, CSV files included).
+fn print_summary(out: &Path) -> anyhow::Result<ExitCode> {
+    super::lifecycle::say(crate::flow::load(out)?.summary())?;
     Ok(ExitCode::SUCCESS)
 }

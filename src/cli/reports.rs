@@ -3,11 +3,10 @@
 //! dashboard).
 
 use super::args::UiArgs;
-use super::commands::{finish, run_live, EXIT_THRESHOLD};
 use super::config::{InputError, Output};
+use super::lifecycle::{finish, run_live, stop_signal, write_stdout, StopOnSignal, EXIT_THRESHOLD};
 use crate::metrics::Sink;
 use crate::plan::Arrival;
-use crate::report::compare::render_report_html;
 use crate::report::dashboard::{Dashboard, LiveControl, UiCommand, DEFAULT_ADDR};
 use crate::report::{self, RunMeta};
 use crate::run::{RunControl, RunSpec};
@@ -15,13 +14,12 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// `throng report results.json [-o report.html]`.
 pub fn report(results: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     let saved = report::read_results(results).map_err(|e| InputError(format!("{e:#}")))?;
-    let html = render_report_html(&saved.summary, &saved.meta, &saved.thresholds);
+    let html = report::render_html(&saved.summary, &saved.meta, &saved.thresholds);
     let path: PathBuf = match out {
         Some(p) => p.to_path_buf(),
         None => results
@@ -52,7 +50,7 @@ pub fn diff(base: &Path, new: &Path, tolerance: &str) -> anyhow::Result<ExitCode
     let read = |p: &Path| report::read_results(p).map_err(|e| InputError(format!("{e:#}")));
     let (b, n) = (read(base)?, read(new)?);
     let d = report::diff(&b.summary, &n.summary, tolerance);
-    print!("{d}");
+    write_stdout(d.to_string().as_bytes())?;
     Ok(if d.has_regressions() {
         ExitCode::from(EXIT_THRESHOLD)
     } else {
@@ -98,19 +96,9 @@ impl LiveControl for UiControl {
     }
 }
 
-fn respec(spec: &RunSpec) -> RunSpec {
-    RunSpec {
-        flows: spec.flows.clone(),
-        plan: spec.plan.clone(),
-        mode: spec.mode,
-        http: spec.http.clone(),
-        browser: spec.browser.clone(),
-    }
-}
-
 /// `throng run --ui`: the run starts at once behind the dashboard. The dashboard's Stop ends
 /// the run (reports are written) and keeps serving; Start runs the plan again. Ctrl-C stops
-/// the run, writes its reports and quits.
+/// (or SIGTERM) stops the run, writes its reports and quits.
 pub async fn run_with_dashboard(
     spec: RunSpec,
     output: &Output,
@@ -146,29 +134,17 @@ pub async fn run_with_dashboard(
             run_meta.clone(),
             Some(spec.plan.total()),
         );
-        let quit = Arc::new(AtomicBool::new(false));
-        let ctrl_c = {
-            let (control, quit) = (control.clone(), quit.clone());
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("\nstopping: users finish their requests, then the report is written and throng quits");
-                    quit.store(true, Ordering::Relaxed);
-                    control.stop();
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        eprintln!("forced stop");
-                        std::process::exit(130);
-                    }
-                }
-            })
-        };
-        let result = run_live(respec(&spec), output, sink, control).await;
-        ctrl_c.abort();
+        let signals =
+            StopOnSignal::install(control.clone(), "the report is written and throng quits");
+        let result = run_live(spec.clone(), output, sink, control).await;
+        let quit = signals.received();
+        drop(signals);
         let summary = result?;
         // Reports first: when the page says "finished", the files are there.
         let code = finish(&summary, output, &run_meta).context("finishing the run");
         dash.finished(summary);
         let code = code?;
-        if quit.load(Ordering::Relaxed) {
+        if quit {
             break code;
         }
         eprintln!(
@@ -176,7 +152,7 @@ pub async fn run_with_dashboard(
             dash.url()
         );
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break code,
+            _ = stop_signal() => break code,
             cmd = commands.recv() => match cmd {
                 Some(UiCommand::Start { users: u }) => users = u,
                 None => break code,

@@ -1,6 +1,7 @@
 //! HTML rendering for the shop's pages: one layout, small templates, escaping.
 
 use super::catalog::Product;
+use crate::report::esc;
 
 /// What the layout needs to know about the visitor.
 pub(crate) struct Visitor<'a> {
@@ -16,22 +17,6 @@ pub(crate) struct PageMeta<'a> {
     /// Current search text, echoed in the header's search box.
     pub q: &'a str,
     pub product_id: Option<u32>,
-}
-
-/// Escape text for HTML element content and quoted attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The full document. Every page links the same stylesheet, script, font, favicon and logo,

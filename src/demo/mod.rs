@@ -47,12 +47,11 @@ mod stats;
 
 pub use stats::Stats;
 
+use crate::serve::Served;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// How to run the demo site.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +82,7 @@ impl Default for DemoConfig {
 pub struct DemoServer {
     addr: SocketAddr,
     state: server::Shared,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    served: Served,
 }
 
 /// Bind and start serving in the background.
@@ -95,19 +93,11 @@ pub async fn spawn(cfg: DemoConfig) -> anyhow::Result<DemoServer> {
     let addr = listener.local_addr().context("reading the bound address")?;
     let state = Arc::new(server::AppState::new(&cfg));
     let app = server::router(state.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let served = Served::start(listener, app);
     Ok(DemoServer {
         addr,
         state,
-        stop,
-        task,
+        served,
     })
 }
 
@@ -132,14 +122,7 @@ impl DemoServer {
 
     /// Stop accepting, let in-flight requests finish (at most 5 s), then return.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let mut task = self.task;
-        if tokio::time::timeout(Duration::from_secs(5), &mut task)
-            .await
-            .is_err()
-        {
-            task.abort();
-        }
+        self.served.shutdown(Duration::from_secs(5)).await;
     }
 }
 

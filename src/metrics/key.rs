@@ -63,21 +63,34 @@ pub enum SampleKind {
 }
 
 impl SampleKind {
-    /// Every kind, in display order.
-    pub const ALL: [SampleKind; 12] = [
+    /// The request kinds (what [`SampleKind::is_request`] holds), in display order.
+    pub const REQUESTS: [SampleKind; 6] = [
         SampleKind::Document,
         SampleKind::Static,
         SampleKind::Ajax,
         SampleKind::Polling,
         SampleKind::Beacon,
         SampleKind::Other,
-        SampleKind::PageLoad,
-        SampleKind::Ttfb,
-        SampleKind::DomContentLoaded,
-        SampleKind::Fcp,
-        SampleKind::Lcp,
-        SampleKind::Step,
     ];
+
+    /// Every kind, in display order: the request kinds, then page timings and steps.
+    pub const ALL: [SampleKind; 12] = {
+        let r = Self::REQUESTS;
+        [
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            SampleKind::PageLoad,
+            SampleKind::Ttfb,
+            SampleKind::DomContentLoaded,
+            SampleKind::Fcp,
+            SampleKind::Lcp,
+            SampleKind::Step,
+        ]
+    };
 
     pub fn from_request_kind(k: RequestKind) -> Self {
         match k {
@@ -91,15 +104,7 @@ impl SampleKind {
 
     /// True for kinds that are one HTTP request each (they make up requests/s and error rates).
     pub fn is_request(self) -> bool {
-        matches!(
-            self,
-            SampleKind::Document
-                | SampleKind::Static
-                | SampleKind::Ajax
-                | SampleKind::Polling
-                | SampleKind::Beacon
-                | SampleKind::Other
-        )
+        Self::REQUESTS.contains(&self)
     }
 
     pub fn as_str(self) -> &'static str {

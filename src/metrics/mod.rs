@@ -19,7 +19,9 @@ pub use serialize::{
 };
 pub use shard::SAMPLE_CAP;
 pub use sink::{LiveStats, Recorder, Sink, UserGauge, SHARDS};
-pub use summary::{EntryParts, EntrySummary, LatencyStats, RunSummary, SecondStats, Totals};
+pub use summary::{
+    EntryParts, EntrySummary, FailureRates, LatencyStats, RunSummary, SecondStats, Totals,
+};
 
 /// Errors reading saved metrics.
 #[derive(Debug, thiserror::Error)]

@@ -255,6 +255,43 @@ impl Totals {
     }
 }
 
+/// What failed, out of how many, for each thing a run can fail at.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FailureRates {
+    /// (failed, total) requests of every request kind.
+    pub requests: (u64, u64),
+    /// (failed, total) page loads: a redirect loop or an error page fails the page, not a request.
+    pub page_loads: (u64, u64),
+    /// (failed or lost, ended) sessions (run-wide counters: the same for every mode).
+    pub sessions: (u64, u64),
+}
+
+impl FailureRates {
+    /// True when nothing was measured at all.
+    pub fn is_empty(&self) -> bool {
+        self.requests.1 == 0 && self.page_loads.1 == 0 && self.sessions.1 == 0
+    }
+
+    /// The worst failure rate of the three: a run whose every page failed is not "0% errors"
+    /// because each redirect hop answered.
+    pub fn worst_rate(&self) -> f64 {
+        [self.requests, self.page_loads, self.sessions]
+            .iter()
+            .map(|(f, n)| ratio(*f, *n))
+            .fold(0.0, f64::max)
+    }
+
+    /// The largest failure count of the three.
+    pub fn worst_count(&self) -> u64 {
+        self.requests.0.max(self.page_loads.0).max(self.sessions.0)
+    }
+
+    /// Every session that ended failed (none completed).
+    pub fn every_session_failed(&self) -> bool {
+        self.sessions.1 > 0 && self.sessions.0 == self.sessions.1
+    }
+}
+
 /// Round to 3 decimals: keeps saved numbers short and exactly parseable.
 pub(crate) fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
@@ -292,6 +329,27 @@ impl RunSummary {
             hist: parts.raw,
             corrected: parts.corrected,
         }
+    }
+
+    /// Failed requests, page loads and sessions of `mode` (all when None).
+    pub fn failure_rates(&self, mode: Option<Mode>) -> FailureRates {
+        let requests = self.total(mode, None);
+        let pages = self.total(mode, Some(SampleKind::PageLoad));
+        let counter = |k: &str| self.counters.get(k).copied().unwrap_or(0);
+        let failed = counter("sessions.failed") + counter("sessions.lost");
+        FailureRates {
+            requests: (requests.failures, requests.count),
+            page_loads: (pages.failures, pages.count),
+            sessions: (failed, failed + counter("sessions.completed")),
+        }
+    }
+
+    /// The most common session failure message, if any session failed.
+    pub fn most_common_failure(&self) -> Option<(&str, u64)> {
+        self.counters
+            .iter()
+            .filter_map(|(k, n)| Some((k.strip_prefix("session failure: ")?, *n)))
+            .max_by_key(|(_, n)| *n)
     }
 
     /// Requests per second over the whole run (request kinds only).

@@ -102,7 +102,7 @@ impl StepCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{Action, Network, RecordedRequest, RequestKind, Step};
+    use crate::flow::{Action, Network, RecordedRequest, Step};
 
     fn step(urls: &[&str]) -> Step {
         let mut step: Step = serde_json::from_value(serde_json::json!({
@@ -113,16 +113,8 @@ mod tests {
             requests: urls
                 .iter()
                 .map(|u| RecordedRequest {
-                    id: None,
-                    kind: RequestKind::Document,
-                    resource_type: None,
                     method: "get".into(),
-                    url: u.to_string(),
-                    headers: Default::default(),
-                    body: None,
-                    status: None,
-                    initiator: None,
-                    external: false,
+                    ..RecordedRequest::document_get(*u)
                 })
                 .collect(),
             polling: Vec::new(),

@@ -9,6 +9,7 @@ use super::charts::{
     distribution_ticks, esc, quantile_x, BarChart, Line, LineChart, Marker, DISTRIBUTION_QUANTILES,
     PALETTE,
 };
+use super::compare::{render_html_section, Comparison};
 use super::format;
 use super::knee::find_knee;
 use super::terminal::is_problem_counter;
@@ -538,6 +539,9 @@ pub fn render_html(summary: &RunSummary, meta: &RunMeta, thresholds: &[Threshold
     );
     out.push_str(&cards(summary));
     out.push_str(&thresholds_section(thresholds));
+    if let Some(c) = Comparison::from_merged(summary, &meta.mode_facts) {
+        out.push_str(&render_html_section(&c));
+    }
     out.push_str(r#"<section id="charts"><h2>Over time</h2>"#);
     out.push_str(&knee.unwrap_or_default());
     out.push_str(r#"<div class="charts">"#);

@@ -1,6 +1,6 @@
-//! Report outputs read from a finished RunSummary: terminal summary, results.json, stats.csv,
-//! history.csv, report.html (one [`Exporter`] per file format), thresholds, the live progress
-//! line and run diffs.
+//! Report outputs read from a finished RunSummary: the terminal summary, results.json,
+//! stats.csv, history.csv, report.html (one [`Exporter`] each, chosen by [`Format`]),
+//! thresholds, the live progress line and run diffs.
 
 mod charts;
 pub mod compare;
@@ -22,14 +22,16 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Mode, RunSummary};
+use compare::ModeFacts;
 
+pub use self::charts::esc;
 pub use self::csv::{HistoryCsvExporter, StatsCsvExporter};
 pub use self::diff::{diff, DiffReport, DiffRow};
 pub use self::html::{render_html, HtmlExporter};
 pub use self::json::{read_results, JsonExporter, Results};
 pub use self::knee::{find_knee, Knee};
 pub use self::progress::Progress;
-pub use self::terminal::{headline, print_summary, render_summary};
+pub use self::terminal::{headline, render_summary, TerminalExporter};
 pub use self::thresholds::{
     evaluate_all, Aggregate, Op, Threshold, ThresholdError, ThresholdResult,
 };
@@ -47,6 +49,10 @@ pub struct RunMeta {
     pub started_unix_ms: u64,
     /// throng's version.
     pub version: String,
+    /// Each mode's own duration, user-time and generator cost (`throng compare`: a merged
+    /// summary cannot hold them), so a saved run rebuilds the same comparison.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mode_facts: Vec<ModeFacts>,
 }
 
 impl RunMeta {
@@ -58,18 +64,54 @@ impl RunMeta {
         started_unix_ms: u64,
     ) -> Self {
         RunMeta {
-            command_line: std::env::args().collect(),
+            command_line: redacted(std::env::args()),
             flows,
             modes,
             plan: plan.into(),
             started_unix_ms,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            mode_facts: Vec::new(),
         }
     }
 
     pub fn modes_text(&self) -> String {
         let m: Vec<&str> = self.modes.iter().map(|m| m.as_str()).collect();
         m.join("+")
+    }
+}
+
+/// Flags whose values are secrets (passwords, tokens): never stored or shown in clear.
+const SECRET_FLAGS: &[&str] = &["--var", "--token"];
+
+/// The command line with every `--var` value (and token) replaced by `***`: results.json,
+/// report.html and the dashboard show it, and `--var` carries passwords.
+pub fn redacted(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut secret_next = false;
+    for arg in args {
+        if secret_next {
+            secret_next = false;
+            out.push(hide_value(&arg));
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((flag, value)) if SECRET_FLAGS.contains(&flag) => {
+                out.push(format!("{flag}={}", hide_value(value)));
+            }
+            _ => {
+                secret_next = SECRET_FLAGS.contains(&arg.as_str());
+                out.push(arg);
+            }
+        }
+    }
+    out
+}
+
+/// `NAME=VALUE` keeps the name; anything else is hidden whole.
+fn hide_value(value: &str) -> String {
+    match value.split_once('=') {
+        Some((name, _)) => format!("{name}=***"),
+        None => "***".to_string(),
     }
 }
 
@@ -81,49 +123,87 @@ pub struct ReportInput<'a> {
     pub thresholds: &'a [ThresholdResult],
 }
 
-/// One output file format (hyperfine-style): renders a run into the bytes of one file.
+/// An output a user can choose with `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    /// The summary table printed at the end (summary.txt as a file).
+    Text,
+    /// results.json: the full summary with mergeable histograms.
+    Json,
+    /// stats.csv (per name) and history.csv (per second).
+    Csv,
+    /// report.html with its charts.
+    Html,
+}
+
+impl Format {
+    /// The formats written to `--out DIR` when `--format` is not given.
+    pub const FILES: [Format; 3] = [Format::Json, Format::Csv, Format::Html];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "text" | "txt" => Some(Format::Text),
+            "json" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            "html" => Some(Format::Html),
+            _ => None,
+        }
+    }
+}
+
+/// One output (hyperfine-style): renders a run into the bytes of one file.
 pub trait Exporter {
     /// File name under the output directory, e.g. "stats.csv".
     fn file_name(&self) -> &'static str;
     fn render(&self, input: &ReportInput<'_>) -> anyhow::Result<Vec<u8>>;
 }
 
-/// Every file exporter, in the order files are written.
-pub fn exporters() -> Vec<Box<dyn Exporter>> {
-    vec![
-        Box::new(JsonExporter),
-        Box::new(StatsCsvExporter),
-        Box::new(HistoryCsvExporter),
-        Box::new(HtmlExporter),
-    ]
+/// The exporters of `format`, in the order their files are written.
+pub fn exporters(format: Format) -> Vec<Box<dyn Exporter>> {
+    match format {
+        Format::Text => vec![Box::new(TerminalExporter)],
+        Format::Json => vec![Box::new(JsonExporter)],
+        Format::Csv => vec![Box::new(StatsCsvExporter), Box::new(HistoryCsvExporter)],
+        Format::Html => vec![Box::new(HtmlExporter)],
+    }
 }
 
-/// Write results.json, stats.csv, history.csv and report.html into `dir` (created if needed),
-/// each atomically. Returns the paths written.
+/// Writes the files of `formats` into `dir` (created if needed), each atomically. Returns the
+/// paths written.
+pub fn write_files(
+    dir: &Path,
+    formats: &[Format],
+    input: &ReportInput<'_>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating output directory {}", dir.display()))?;
+    formats
+        .iter()
+        .flat_map(|f| exporters(*f))
+        .map(|e| {
+            let path = dir.join(e.file_name());
+            let bytes = e
+                .render(input)
+                .with_context(|| format!("rendering {}", e.file_name()))?;
+            write_atomic(&path, &bytes)?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// Write results.json, stats.csv, history.csv and report.html into `dir`.
 pub fn write_all(
     dir: &Path,
     summary: &RunSummary,
     meta: &RunMeta,
     thresholds: &[ThresholdResult],
 ) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating output directory {}", dir.display()))?;
     let input = ReportInput {
         summary,
         meta,
         thresholds,
     };
-    exporters()
-        .iter()
-        .map(|e| {
-            let path = dir.join(e.file_name());
-            let bytes = e
-                .render(&input)
-                .with_context(|| format!("rendering {}", e.file_name()))?;
-            write_atomic(&path, &bytes)?;
-            Ok(path)
-        })
-        .collect()
+    write_files(dir, &Format::FILES, &input)
 }
 
 /// Write a file atomically: a temporary file in the same directory, synced, then renamed over
@@ -153,4 +233,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn var_values_and_tokens_never_reach_the_stored_command_line() {
+        let argv = [
+            "throng",
+            "run",
+            "f.json",
+            "--var",
+            "password=wonderland",
+            "--var=user=alice",
+            "--token",
+            "s3cret",
+            "--users",
+            "5",
+        ]
+        .map(String::from);
+        let line = redacted(argv).join(" ");
+        assert_eq!(
+            line,
+            "throng run f.json --var password=*** --var=user=*** --token *** --users 5"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The live progress line: users, rps, p95, errors and a bar for the planned duration; on a
-//! non-terminal stdout, one plain line every 5 seconds instead.
+//! non-terminal stderr, one plain line every 5 seconds instead. It is drawn on stderr so that
+//! stdout carries only results (the summary, or `--out -`).
 
 use std::io::IsTerminal as _;
 use std::sync::Mutex;
@@ -11,7 +12,7 @@ use crate::metrics::LiveStats;
 
 use super::format;
 
-/// Interval between plain lines when stdout is not a terminal.
+/// Interval between plain lines when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 enum Draw {
@@ -28,21 +29,21 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar sized to `total` (a spinner when the run has no fixed length), drawn on stdout
+    /// A bar sized to `total` (a spinner when the run has no fixed length), drawn on stderr
     /// when it is a terminal; otherwise plain lines every 5 s.
     pub fn new(total: Option<Duration>) -> Self {
-        let draw = if std::io::stdout().is_terminal() {
+        let draw = if std::io::stderr().is_terminal() {
             let bar = match total {
                 Some(t) => ProgressBar::with_draw_target(
                     Some(t.as_secs().max(1)),
-                    ProgressDrawTarget::stdout(),
+                    ProgressDrawTarget::stderr(),
                 )
                 .with_style(
                     ProgressStyle::with_template("{elapsed_precise} [{bar:28}] {msg}")
                         .expect("static template")
                         .progress_chars("=> "),
                 ),
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout())
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
                     .with_style(
                         ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
                             .expect("static template"),
@@ -112,7 +113,7 @@ impl Progress {
                 };
                 if due {
                     *last = Some(now);
-                    println!("{}", Self::plain_line(live, self.total));
+                    eprintln!("{}", Self::plain_line(live, self.total));
                 }
             }
             Draw::Hidden => {}

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use crate::metrics::{EntrySummary, RunSummary, SampleKind};
 
+use super::compare::{render_text, Comparison};
 use super::format::{self, Table};
-use super::{RunMeta, ThresholdResult};
+use super::{Exporter, ReportInput, RunMeta, ThresholdResult};
 
 /// Longest request name shown in the terminal (full names are in the CSV/JSON/HTML).
 const NAME_WIDTH: usize = 64;
@@ -31,9 +32,22 @@ fn latency_cells(e: &EntrySummary) -> Vec<String> {
 /// One-line headline of a run.
 pub fn headline(summary: &RunSummary, meta: &RunMeta) -> String {
     let t = summary.total(None, None);
+    let rates = summary.failure_rates(None);
     let modes: Vec<&str> = summary.modes().iter().map(|m| m.as_str()).collect();
+    // Failed pages and sessions are named beside failed requests: a redirect loop fails every
+    // page while each hop answers.
+    let mut failed = String::new();
+    for (what, (f, n)) in [("pages", rates.page_loads), ("sessions", rates.sessions)] {
+        if f > 0 {
+            failed.push_str(&format!(
+                " · {} of {} {what} failed",
+                format::count(f),
+                format::count(n)
+            ));
+        }
+    }
     format!(
-        "{} requests · {} req/s · {} failed ({}) · peak {} users · {} · {}",
+        "{} requests · {} req/s · {} failed ({}){failed} · peak {} users · {} · {}",
         format::count(t.count),
         format::rate(summary.rps(None)),
         format::count(t.failures),
@@ -216,9 +230,22 @@ pub fn render_summary(
     out
 }
 
-/// Print the summary to stdout.
-pub fn print_summary(summary: &RunSummary, meta: &RunMeta, thresholds: &[ThresholdResult]) {
-    print!("{}", render_summary(summary, meta, thresholds));
+/// The summary shown at the end of a run (and summary.txt): the tables, then the HTTP vs
+/// browser comparison when both modes ran.
+pub struct TerminalExporter;
+
+impl Exporter for TerminalExporter {
+    fn file_name(&self) -> &'static str {
+        "summary.txt"
+    }
+
+    fn render(&self, input: &ReportInput<'_>) -> anyhow::Result<Vec<u8>> {
+        let mut text = render_summary(input.summary, input.meta, input.thresholds);
+        if let Some(c) = Comparison::from_merged(input.summary, &input.meta.mode_facts) {
+            text.push_str(&render_text(&c));
+        }
+        Ok(text.into_bytes())
+    }
 }
 
 #[cfg(test)]

@@ -163,18 +163,29 @@ impl Threshold {
         })
     }
 
-    /// Check the threshold against a run.
+    /// Check the threshold against a run. Over no samples it fails ("no samples"), except
+    /// `count`; `errors` and `errors%` without a kind take the worst of failed requests, page
+    /// loads and sessions.
     pub fn evaluate(&self, summary: &RunSummary) -> ThresholdResult {
         let totals = summary.total(self.mode, self.kind);
         let latency_hist = totals.corrected.as_ref().unwrap_or(&totals.hist);
         let ms = |us: u64| us as f64 / 1000.0;
+        let overall = self
+            .kind
+            .is_none()
+            .then(|| summary.failure_rates(self.mode));
+        let measured = match (&self.aggregate, overall) {
+            (Aggregate::Count, _) => true,
+            (Aggregate::Errors | Aggregate::ErrorRate, Some(rates)) => !rates.is_empty(),
+            _ => totals.count > 0,
+        };
         let value = match self.aggregate {
-            _ if totals.count == 0 && self.is_latency() => None,
+            _ if !measured => None,
             Aggregate::Quantile(q) => Some(ms(latency_hist.value_at_quantile(q))),
             Aggregate::Max => Some(ms(latency_hist.max())),
             Aggregate::Mean => Some(latency_hist.mean() / 1000.0),
-            Aggregate::ErrorRate => Some(totals.error_rate()),
-            Aggregate::Errors => Some(totals.failures as f64),
+            Aggregate::ErrorRate => Some(overall.map_or(totals.error_rate(), |r| r.worst_rate())),
+            Aggregate::Errors => Some(overall.map_or(totals.failures, |r| r.worst_count()) as f64),
             Aggregate::Count => Some(totals.count as f64),
             Aggregate::Rps => {
                 let secs = summary.duration.as_secs_f64();
@@ -195,13 +206,6 @@ impl Threshold {
             actual,
             value,
         }
-    }
-
-    fn is_latency(&self) -> bool {
-        matches!(
-            self.aggregate,
-            Aggregate::Quantile(_) | Aggregate::Max | Aggregate::Mean
-        )
     }
 
     fn format_value(&self, v: f64) -> String {
@@ -384,7 +388,38 @@ mod tests {
         let none = check("p95(polling)<1s");
         assert!(!none.passed);
         assert_eq!(none.actual, "no samples");
-        assert!(check("error_rate(polling)<1%").passed);
+        // A threshold over no samples fails: nothing measured is not "no errors".
+        let none = check("error_rate(polling)<1%");
+        assert!(!none.passed);
+        assert_eq!(none.actual, "no samples");
+        assert!(!check("rps(polling)>=0").passed);
+        assert!(
+            check("count(polling)<1").passed,
+            "count is a fact even at zero"
+        );
+        assert!(!t("errors<1%").evaluate(&RunSummary::default()).passed);
         assert_eq!(evaluate_all(&[t("p99<1s"), t("rps>1")], &s).len(), 2);
+    }
+
+    #[test]
+    fn failed_pages_and_sessions_count_as_errors_when_every_request_answered() {
+        // A redirect loop: every hop answers 302 (a successful request), every page fails.
+        let sink = Sink::new();
+        let rec = sink.recorder(0);
+        let hop = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::Document, "GET /loop");
+        let page = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::PageLoad, "GET /loop");
+        for _ in 0..20 {
+            rec.record(&hop, Duration::from_millis(1), Outcome::Ok);
+        }
+        rec.record(&page, Duration::from_millis(20), Outcome::Error);
+        sink.count("sessions.failed", 1);
+        let s = sink.finish();
+        let r = t("errors<1%").evaluate(&s);
+        assert!(!r.passed, "{r:?}");
+        assert_eq!(r.actual, "100.00%");
+        assert!(!t("errors<1").evaluate(&s).passed);
+        assert!(s.failure_rates(None).every_session_failed());
+        // A request-kind threshold keeps its own meaning.
+        assert!(t("errors(document)<1%").evaluate(&s).passed);
     }
 }

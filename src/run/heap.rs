@@ -22,7 +22,11 @@ fn no_huge_pages((start, len): (usize, usize)) {
     // SAFETY: madvise only changes paging advice for a range that is mapped (read from
     // /proc/self/maps just before); it neither unmaps nor changes contents.
     unsafe {
-        libc::madvise(start as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE);
+        let _ = rustix::mm::madvise(
+            start as *mut std::ffi::c_void,
+            len,
+            rustix::mm::Advice::LinuxNoHugepage,
+        );
     }
 }
 

@@ -35,12 +35,29 @@ pub struct FlowChoice {
 }
 
 /// Everything a run needs, validated.
+#[derive(Clone)]
 pub struct RunSpec {
     pub flows: Vec<FlowChoice>,
     pub plan: LoadPlan,
     pub mode: Mode,
     pub http: HttpOptions,
     pub browser: BrowserOptions,
+}
+
+impl RunSpec {
+    /// One flow with this plan and mode, default HTTP and browser options.
+    pub fn single(flow: PreparedFlow, plan: LoadPlan, mode: Mode) -> Self {
+        RunSpec {
+            flows: vec![FlowChoice {
+                flow: Arc::new(flow),
+                weight: 1,
+            }],
+            plan,
+            mode,
+            http: HttpOptions::default(),
+            browser: BrowserOptions::default(),
+        }
+    }
 }
 
 /// How the scheduler's loop ticks: fine enough for ramps and arrival rates.

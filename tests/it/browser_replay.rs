@@ -2,7 +2,7 @@
 //! the server's, every navigation has page-load metrics, an open tab keeps polling, a killed
 //! browser loses only its sessions and leaves no process behind.
 
-use crate::support::demo;
+use crate::support::{demo, wait_for};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -295,6 +295,19 @@ async fn requests_to_other_hosts_are_blocked_unless_allowed() {
     site.shutdown().await;
 }
 
+/// Waits (killed processes take a moment to exit) until no live process is left in `groups`.
+async fn no_process_left(groups: &[u32]) {
+    let left = wait_for(
+        "the browsers' processes to exit",
+        Duration::from_secs(10),
+        || async {
+            let live = live_in_groups(groups);
+            live.is_empty().then_some(())
+        },
+    );
+    left.await;
+}
+
 /// Process ids whose process group is one of `groups` and that are not zombies.
 fn live_in_groups(groups: &[u32]) -> Vec<u32> {
     let mut out = Vec::new();
@@ -333,17 +346,15 @@ async fn killing_a_browser_mid_run_loses_its_sessions_replaces_it_and_leaves_no_
             run_sessions(&pool, &sink, &flow, 12, 4, Duration::from_secs(2)).await
         })
     };
-    // Wait until both processes serve sessions, then kill one by pid.
-    let mut pids = Vec::new();
-    for _ in 0..100 {
-        pids = pool.browser_pids().await;
-        if pids.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(pids.len(), 2, "both browsers started");
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Wait until both processes serve sessions and pages load, then kill one by pid.
+    let pids = wait_for("both browsers", Duration::from_secs(10), || async {
+        Some(pool.browser_pids().await).filter(|p| p.len() == 2)
+    })
+    .await;
+    wait_for("pages loading", Duration::from_secs(30), || async {
+        (site.stats().total >= 4).then_some(())
+    })
+    .await;
     let victim = pids[0];
     // SAFETY: kill(2) on a process this test's pool started.
     unsafe { libc::kill(victim as i32, libc::SIGKILL) };
@@ -383,8 +394,7 @@ async fn killing_a_browser_mid_run_loses_its_sessions_replaces_it_and_leaves_no_
             >= 1
     );
     // No orphans: nothing left in any browser's process group (zombies aside).
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(live_in_groups(&all_pids), Vec::<u32>::new());
+    no_process_left(&all_pids).await;
     site.shutdown().await;
 }
 
@@ -407,7 +417,13 @@ async fn a_hung_browser_is_killed_its_session_lost_and_the_next_one_runs() {
             run_sessions(&pool, &sink, &flow, 1, 1, Duration::from_secs(120)).await
         })
     };
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Freeze the browser once its session is under way.
+    wait_for(
+        "the session's first request",
+        Duration::from_secs(30),
+        || async { (site.stats().total >= 1).then_some(()) },
+    )
+    .await;
     // SAFETY: kill(2) on a process group this test's pool started; SIGSTOP freezes it.
     unsafe { libc::kill(-(hung[0] as i32), libc::SIGSTOP) };
     let first = tokio::time::timeout(Duration::from_secs(60), run)
@@ -422,10 +438,9 @@ async fn a_hung_browser_is_killed_its_session_lost_and_the_next_one_runs() {
     let summary = sink.finish();
     assert_eq!(summary.counters.get("browsers.hung"), Some(&1));
     assert_eq!(summary.counters.get("sessions.lost"), Some(&1));
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut groups = hung.clone();
     groups.extend(now);
-    assert_eq!(live_in_groups(&groups), Vec::<u32>::new());
+    no_process_left(&groups).await;
     site.shutdown().await;
 }
 

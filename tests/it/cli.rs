@@ -118,6 +118,21 @@ fn bad_flags_name_the_flag() {
         ),
         (vec!["run", "nope.json"], "nope.json"),
         (vec!["demo-site", "--latency-ms", "9-1"], "--latency-ms"),
+        (
+            vec!["run", "http://127.0.0.1:9/", "--timeout", "0s"],
+            "--timeout",
+        ),
+        (
+            vec![
+                "run",
+                "http://127.0.0.1:9/",
+                "--mode",
+                "browser",
+                "--chrome",
+                "/nonexistent/chromium",
+            ],
+            "--chrome /nonexistent/chromium",
+        ),
     ] {
         let (code, _, stderr) = throng(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
@@ -131,4 +146,179 @@ fn a_secret_without_a_value_says_how_to_give_it() {
     let (code, _, stderr) = throng(&["run", "flows/shop.json", "-q", "--duration", "1s"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--var password=VALUE"), "{stderr}");
+}
+
+#[test]
+fn an_unusable_out_is_bad_input_before_any_load_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    // Port 9 (discard) on loopback: nothing listens, so a run that started would take 2 s.
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = throng(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "-d",
+        "2s",
+        "-q",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--out") && stderr.contains("not a directory"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("throng: http mode"),
+        "the run started: {stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    for (args, needle) in [
+        (vec!["--format", "yaml", "--out", "x"], "--format `yaml`"),
+        (vec!["--format", "json"], "--format: also give --out"),
+        (vec!["--out", "-"], "--out -: name exactly one --format"),
+    ] {
+        let mut all = vec!["run", "http://127.0.0.1:9/", "-q"];
+        all.extend(args);
+        let (code, _, stderr) = throng(&all);
+        assert_eq!(code, 2, "{all:?}: {stderr}");
+        assert!(stderr.contains(needle), "{all:?}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chosen_formats_go_to_the_out_dir_or_alone_to_stdout() {
+    let demo = crate::support::demo().await;
+    let url = format!("{}/", demo.base_url());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("only-json");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", url.as_str(), "-u", "2", "-d", "1s", "-q"];
+        args.extend(extra);
+        throng(&args)
+    };
+    let (code, stdout, stderr) = run(&["--format", "json,html", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["report.html", "results.json"]);
+    assert!(stdout.contains("requests ·"), "summary on stdout: {stdout}");
+    // `--out -`: stdout is exactly the one format; the summary moves to stderr.
+    let (code, stdout, stderr) = run(&["--format", "json", "--out", "-"]);
+    assert_eq!(code, 0, "{stderr}");
+    let results: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    assert_eq!(results["format"], "throng-results/1");
+    assert!(stderr.contains("requests ·"), "{stderr}");
+    demo.shutdown().await;
+}
+
+#[test]
+fn a_closed_stdout_is_a_normal_end() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_throng"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["validate"; 1])
+        .args(std::iter::repeat_n("flows/shop.json", 2000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close the pipe, as `| head -1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_run_like_ctrl_c_and_the_report_is_written() {
+    let demo = crate::support::demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_throng"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "run",
+            &format!("{}/", demo.base_url()),
+            "-u",
+            "2",
+            "-d",
+            "60s",
+            "-q",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // Wait until requests flow, then send SIGTERM (what Kubernetes and CI runners send).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while demo.stats().total < 5 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(demo.stats().total >= 5, "the run never sent requests");
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("SIGTERM: stopping"), "{stderr}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let requests = results["summary"]["entries"].as_array().map_or(0, |e| {
+        e.iter()
+            .map(|e| e["count"].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    });
+    assert!(requests >= 5, "{results}");
+    demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn var_values_are_not_stored_and_a_run_whose_every_session_failed_exits_1() {
+    let demo = crate::support::demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // A page that answers 404: every session fails at its first step.
+    let (code, _, stderr) = throng(&[
+        "run",
+        &format!("{}/no-such-page", demo.base_url()),
+        "-u",
+        "2",
+        "-d",
+        "1s",
+        "-q",
+        "--var",
+        "password=wonderland-9",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("every session failed"), "{stderr}");
+    assert!(stderr.contains("404"), "names the failure: {stderr}");
+    for file in ["results.json", "report.html"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(
+            !text.contains("wonderland-9"),
+            "{file} holds the --var value"
+        );
+        assert!(
+            text.contains("password=***"),
+            "{file} shows the redacted flag"
+        );
+    }
+    demo.shutdown().await;
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use throng::cli::config;
 use throng::metrics::{Mode, RunSummary, SampleKind, Sink};
 use throng::plan::{Arrival, LoadPlan, Stages, ThinkPolicy};
-use throng::run::{self, FlowChoice, RunSpec};
+use throng::run::{self, RunSpec};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -32,16 +32,7 @@ async fn run_flow(base: &str, flow_file: &str, plan: LoadPlan) -> RunSummary {
     let target = Url::parse(base).unwrap();
     let flow = config::prepare_flow(&support::flow_path(flow_file), Some(&target), &overrides())
         .expect("flow prepares");
-    let spec = RunSpec {
-        flows: vec![FlowChoice {
-            flow: Arc::new(flow),
-            weight: 1,
-        }],
-        plan,
-        mode: Mode::Http,
-        http: Default::default(),
-        browser: Default::default(),
-    };
+    let spec = RunSpec::single(flow, plan, Mode::Http);
     run::execute(spec, Sink::new(), CancellationToken::new())
         .await
         .expect("run completes")
@@ -132,18 +123,12 @@ async fn no_cache_refetches_assets_on_every_page() {
         &overrides(),
     )
     .unwrap();
-    let mut http: throng::replay::http::HttpOptions = Default::default();
-    http.client.cache = false;
-    let spec = RunSpec {
-        flows: vec![FlowChoice {
-            flow: Arc::new(flow),
-            weight: 1,
-        }],
-        plan: closed_plan(1, Some(1), Duration::from_secs(60), 0.0),
-        mode: Mode::Http,
-        http,
-        browser: Default::default(),
-    };
+    let mut spec = RunSpec::single(
+        flow,
+        closed_plan(1, Some(1), Duration::from_secs(60), 0.0),
+        Mode::Http,
+    );
+    spec.http.client.cache = false;
     let summary = run::execute(spec, Sink::new(), CancellationToken::new())
         .await
         .unwrap();
@@ -218,16 +203,11 @@ async fn cancellation_still_returns_what_was_measured() {
         &overrides(),
     )
     .unwrap();
-    let spec = RunSpec {
-        flows: vec![FlowChoice {
-            flow: Arc::new(flow),
-            weight: 1,
-        }],
-        plan: closed_plan(5, None, Duration::from_secs(600), 1.0),
-        mode: Mode::Http,
-        http: Default::default(),
-        browser: Default::default(),
-    };
+    let spec = RunSpec::single(
+        flow,
+        closed_plan(5, None, Duration::from_secs(600), 1.0),
+        Mode::Http,
+    );
     let stop = CancellationToken::new();
     let stopper = stop.clone();
     tokio::spawn(async move {
@@ -510,12 +490,9 @@ async fn serve_http1<S>(
 }
 
 fn https_run_spec(url: &str, insecure: bool, iterations: u64) -> RunSpec {
-    RunSpec {
-        flows: vec![FlowChoice {
-            flow: Arc::new(config::url_flow(url).unwrap()),
-            weight: 1,
-        }],
-        plan: LoadPlan {
+    let mut spec = RunSpec::single(
+        config::url_flow(url).unwrap(),
+        LoadPlan {
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(2, Duration::ZERO, Duration::from_secs(20)).unwrap(),
             ),
@@ -524,16 +501,10 @@ fn https_run_spec(url: &str, insecure: bool, iterations: u64) -> RunSpec {
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
         },
-        mode: Mode::Http,
-        http: throng::replay::http::HttpOptions {
-            client: throng::replay::http::ClientOptions {
-                insecure,
-                ..Default::default()
-            },
-            allow_hosts: Vec::new(),
-        },
-        browser: Default::default(),
-    }
+        Mode::Http,
+    );
+    spec.http.client.insecure = insecure;
+    spec
 }
 
 fn requests_by_outcome(summary: &RunSummary) -> (u64, BTreeMap<String, u64>) {

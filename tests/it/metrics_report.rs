@@ -169,6 +169,7 @@ fn meta() -> RunMeta {
         plan: "ramp 1 -> 60 users over 60s".into(),
         started_unix_ms: 1_700_000_000_000,
         version: "0.1.0".into(),
+        mode_facts: Vec::new(),
     }
 }
 

@@ -207,3 +207,23 @@ pub async fn check_flow_matches_site(name: &str) {
     );
     s.shutdown().await;
 }
+
+/// Polls `f` every 50 ms until it returns Some, or panics after `limit`: tests wait for a
+/// state, never a fixed time.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: std::time::Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

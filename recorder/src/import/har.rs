@@ -4,12 +4,12 @@
 
 use crate::build::build;
 use crate::capture::{initiator_of, origin_of, Capture, RawRequest, RawStep};
-use crate::flow::{Action, Secret, Variable};
 use crate::network::kind_of;
 use crate::secrets::{env_name, hide_values, SecretValue};
 use serde_json::Value;
+use throng_flow::{Action, Flow, Variable};
 
-pub fn import(v: &Value, title: &str) -> Result<Value, String> {
+pub fn import(v: &Value, title: &str) -> Result<Flow, String> {
     let log = v["log"].as_object().ok_or("\"log\" must be an object")?;
     let entries = log
         .get("entries")
@@ -40,7 +40,7 @@ pub fn import(v: &Value, title: &str) -> Result<Value, String> {
     if pages.is_empty() {
         for r in reqs.iter_mut() {
             if kind_of(r.resource_type.as_deref(), r.mime.as_deref(), &r.url)
-                == Some(crate::flow::Kind::Document)
+                == Some(throng_flow::RequestKind::Document)
             {
                 r.doc = Some(format!("doc{}", pages.len() + 1));
                 pages.push((r.doc.clone().expect("set"), r.start_ms));
@@ -64,7 +64,7 @@ pub fn import(v: &Value, title: &str) -> Result<Value, String> {
         let doc = reqs.iter_mut().find(|r| {
             r.doc.as_deref() == Some(id)
                 && kind_of(r.resource_type.as_deref(), r.mime.as_deref(), &r.url)
-                    == Some(crate::flow::Kind::Document)
+                    == Some(throng_flow::RequestKind::Document)
         });
         let url = match doc {
             Some(d) => {
@@ -98,16 +98,11 @@ pub fn import(v: &Value, title: &str) -> Result<Value, String> {
     };
     let mut flow = build(&cap);
     for s in &secrets {
-        flow.variables.push(Variable {
-            name: s.name.clone(),
-            extract: None,
-            secret: Some(Secret {
-                env: env_name(&s.name),
-            }),
-        });
+        flow.variables
+            .push(Variable::secret(s.name.clone(), env_name(&s.name)));
     }
     hide_values(&secrets, &mut flow);
-    serde_json::to_value(&flow).map_err(|e| e.to_string())
+    Ok(flow)
 }
 
 fn entry(e: &Value) -> Result<RawRequest, String> {

@@ -6,6 +6,7 @@ mod har;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use throng_flow::{Flow, FlowError};
 
 /// Why a file could not be imported; each renders as one line naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -30,10 +31,13 @@ pub enum ImportError {
     },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// A Recorder export that throng's loader rejects (located in the export itself).
+    #[error(transparent)]
+    Flow(#[from] FlowError),
 }
 
-/// Reads `path` and converts it to a flow (as JSON, format "throng-flow/1").
-pub fn import_file(path: &Path) -> Result<Value, ImportError> {
+/// Reads `path` and converts it to a flow.
+pub fn import_file(path: &Path) -> Result<Flow, ImportError> {
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
         path: path.to_path_buf(),
         source,
@@ -42,7 +46,7 @@ pub fn import_file(path: &Path) -> Result<Value, ImportError> {
 }
 
 /// Converts file contents; `path` names the file in errors and gives the flow its title.
-pub fn import_str(text: &str, path: &Path) -> Result<Value, ImportError> {
+pub fn import_str(text: &str, path: &Path) -> Result<Flow, ImportError> {
     let v: Value = serde_json::from_str(text).map_err(|e| {
         let (line, column) = (e.line(), e.column());
         if e.classify() == serde_json::error::Category::Eof {
@@ -71,7 +75,8 @@ pub fn import_str(text: &str, path: &Path) -> Result<Value, ImportError> {
     if v.get("log").is_some() {
         har::import(&v, &title).map_err(invalid)
     } else if v.get("steps").is_some() {
-        devtools::import(v, &title).map_err(invalid)
+        let label = path.display().to_string();
+        Ok(devtools::import(throng_flow::parse(text, &label)?))
     } else {
         Err(invalid(
             "neither a Chrome DevTools Recorder export (no \"steps\") nor a HAR file (no \"log\")"

@@ -1,12 +1,11 @@
-//! One Chromium process: its temporary profile, its own process group, its CDP handler task
-//! (which counts unparsable messages and never stops on an error), a hang watchdog, and a
-//! kill that takes every child process with it.
+//! One Chromium process of the pool: its CDP handler task (which counts unparsable messages and
+//! never stops on an error), a hang watchdog, and its life tied to throng's.
 //!
-//! Chromium is spawned here rather than by `chromiumoxide::Browser::launch` so that the
-//! flags are exactly ours, the browser leads its own process group (one `kill(-pgid)` ends
-//! zygotes, renderers and GPU process together), and it carries `PR_SET_PDEATHSIG`: the
-//! spawning thread is the pool's launcher thread, so if throng dies (even by SIGKILL) or
-//! drops the pool, the kernel kills the browsers too.
+//! Chromium is started by `throng-chromium` (shared with the recorder), not by
+//! `chromiumoxide::Browser::launch`, so that the flags are exactly ours, the browser leads its
+//! own process group (one kill ends zygotes, renderers and GPU process together), and it
+//! carries `PR_SET_PDEATHSIG` from the pool's launcher thread: if throng dies (even by SIGKILL)
+//! or drops the pool, the kernel kills the browsers too.
 
 use super::{BrowserError, BrowserKind};
 use crate::metrics::Sink;
@@ -15,14 +14,11 @@ use chromiumoxide::error::CdpError;
 use chromiumoxide::handler::HandlerConfig;
 use chromiumoxide::Browser;
 use futures::StreamExt;
-use std::io;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+pub(crate) use throng_chromium::Launcher;
+use throng_chromium::{ProcessGroup, Profile};
 use tokio_util::sync::CancellationToken;
 
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,44 +28,10 @@ const WATCHDOG_EVERY: Duration = Duration::from_secs(5);
 const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(20);
 
 const PROFILE_PREFIX: &str = "throng-chrome-";
-const OWNER_FILE: &str = "throng-owner";
 
-/// "pid starttime" of a process ("pid gone" once exited): pids are reused, start times are not.
-fn process_identity(pid: u32) -> String {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    match (fields.first(), fields.get(19)) {
-        (Some(state), Some(start)) if *state != "Z" => format!("{pid} {start}"),
-        _ => format!("{pid} gone"),
-    }
-}
-
-/// Removes temporary profiles left by a throng that was killed (SIGKILL skips every
-/// clean-up; the browsers themselves die with it through PR_SET_PDEATHSIG).
+/// Removes temporary profiles left by a throng that was killed.
 pub(crate) fn sweep_stale_profiles() {
-    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in dir.flatten() {
-        let path = entry.path();
-        let is_ours = entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(PROFILE_PREFIX);
-        let Ok(owner) = std::fs::read_to_string(path.join(OWNER_FILE)) else {
-            continue;
-        };
-        let alive = owner
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(|pid| process_identity(pid) == owner);
-        if is_ours && !alive {
-            let _ = std::fs::remove_dir_all(&path);
-        }
-    }
+    throng_chromium::sweep_stale_profiles(PROFILE_PREFIX);
 }
 
 /// What every process of a pool is started with.
@@ -86,63 +48,11 @@ pub(crate) struct LaunchSpec {
     pub request_timeout: Duration,
 }
 
-type Job = (Command, oneshot::Sender<io::Result<Child>>);
-
-/// The thread that spawns every browser of a pool. Its exit (pool dropped, or throng gone)
-/// delivers `PR_SET_PDEATHSIG` to the browsers it spawned.
-pub(crate) struct Launcher {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-}
-
-impl Launcher {
-    pub fn new() -> io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("throng-chrome-launcher".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })?;
-        Ok(Launcher {
-            tx: Mutex::new(Some(tx)),
-        })
-    }
-
-    async fn spawn(&self, cmd: Command) -> io::Result<Child> {
-        let (reply, rx) = oneshot::channel();
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        tx.ok_or_else(|| io::Error::other("pool is shut down"))?
-            .send((cmd, reply))
-            .map_err(|_| io::Error::other("launcher thread is gone"))?;
-        rx.await
-            .map_err(|_| io::Error::other("launcher thread is gone"))?
-    }
-
-    /// Ends the thread (browsers it spawned get SIGKILL from the kernel).
-    pub fn stop(&self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-    }
-}
-
-/// State shared with the waiter thread and the handler task.
+/// State shared with the handler task and the watchdog.
 struct Shared {
-    pid: u32,
+    group: Arc<ProcessGroup>,
     /// Cancelled when the browser is unusable: exited, killed, hung, or its CDP socket closed.
     dead: CancellationToken,
-    /// Cancelled once the leader has been reaped and its group killed.
-    exited: CancellationToken,
-    /// False once the group is known gone, so a later kill cannot hit a reused pgid.
-    group_alive: AtomicBool,
-}
-
-impl Shared {
-    fn kill_group(&self) {
-        if self.group_alive.load(Ordering::SeqCst) {
-            // SAFETY: kill(2) with a negative pid signals the process group we created.
-            unsafe { libc::kill(-(self.pid as i32), libc::SIGKILL) };
-        }
-    }
 }
 
 /// A running Chromium with its CDP connection.
@@ -150,7 +60,7 @@ pub(crate) struct ChromeProcess {
     pub seq: u64,
     pub browser: Browser,
     shared: Arc<Shared>,
-    profile: Mutex<Option<tempfile::TempDir>>,
+    profile: Mutex<Option<Profile>>,
 }
 
 impl ChromeProcess {
@@ -161,52 +71,22 @@ impl ChromeProcess {
         sink: &Sink,
         seq: u64,
     ) -> Result<Arc<Self>, BrowserError> {
-        let profile = tempfile::Builder::new()
-            .prefix(PROFILE_PREFIX)
-            .tempdir()
-            .map_err(BrowserError::Profile)?;
-        // Who owns this profile, so a later run can remove it if throng was killed.
-        let _ = std::fs::write(
-            profile.path().join(OWNER_FILE),
-            process_identity(std::process::id()),
-        );
-        let log_path = profile.path().join("chrome-stderr.log");
-        let log = std::fs::File::create(&log_path).map_err(BrowserError::Profile)?;
-        let mut cmd = Command::new(&spec.path);
-        cmd.args(chrome_args(spec, profile.path()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        let profile = Profile::create(PROFILE_PREFIX).map_err(BrowserError::Profile)?;
         let launch_err = |reason: String| BrowserError::Launch {
             path: spec.path.display().to_string(),
             reason,
         };
         let mut child = launcher
-            .spawn(cmd)
+            .spawn(&spec.path, &chrome_args(spec, profile.path()), &profile)
             .await
             .map_err(|e| launch_err(e.to_string()))?;
-        let shared = Arc::new(Shared {
-            pid: child.id(),
-            dead: CancellationToken::new(),
-            exited: CancellationToken::new(),
-            group_alive: AtomicBool::new(true),
-        });
-        let ws_url = match wait_for_devtools(profile.path(), &mut child).await {
+        let ws_url = profile.devtools_url(&mut child, LAUNCH_TIMEOUT).await;
+        let group = ProcessGroup::watch(child);
+        let ws_url = match ws_url {
             Ok(url) => url,
             Err(exited) => {
-                shared.kill_group();
-                let _ = child.wait();
-                let log = log_tail(&log_path);
+                group.kill();
+                let log = profile.log_tail(8);
                 return Err(match exited {
                     Some(status) => launch_err(format!("exited at start ({status}){log}")),
                     None => BrowserError::LaunchTimeout {
@@ -217,7 +97,20 @@ impl ChromeProcess {
                 });
             }
         };
-        spawn_waiter(child, shared.clone());
+        let shared = Arc::new(Shared {
+            group: group.clone(),
+            dead: CancellationToken::new(),
+        });
+        // The browser is unusable once its process group is gone.
+        tokio::spawn({
+            let dead = shared.dead.clone();
+            async move {
+                tokio::select! {
+                    _ = group.exited().cancelled() => dead.cancel(),
+                    _ = dead.cancelled() => {}
+                }
+            }
+        });
 
         let config = HandlerConfig {
             // chromiumoxide ignores certificate errors on every page unless told otherwise.
@@ -230,7 +123,7 @@ impl ChromeProcess {
         let (browser, handler) = match Browser::connect_with_config(&ws_url, config).await {
             Ok(pair) => pair,
             Err(e) => {
-                shared.kill_group();
+                shared.group.kill();
                 return Err(BrowserError::Connect(e.to_string()));
             }
         };
@@ -248,7 +141,7 @@ impl ChromeProcess {
 
     /// The process id of the browser (also its process group id).
     pub fn pid(&self) -> u32 {
-        self.shared.pid
+        self.shared.group.pid()
     }
 
     pub fn is_dead(&self) -> bool {
@@ -262,14 +155,18 @@ impl ChromeProcess {
 
     /// SIGKILL to the whole process group; marks the browser dead. Synchronous, for Drop.
     pub fn kill(&self) {
-        self.shared.kill_group();
+        self.shared.group.kill();
         self.shared.dead.cancel();
     }
 
     /// Kills the group, waits (briefly) until the leader is reaped, removes the profile.
     pub async fn close(&self) {
         self.kill();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.shared.exited.cancelled()).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.shared.group.exited().cancelled(),
+        )
+        .await;
         let profile = self
             .profile
             .lock()
@@ -358,8 +255,7 @@ pub(crate) fn chrome_args(spec: &LaunchSpec, profile: &Path) -> Vec<String> {
             BrowserKind::Chromium => "--headless=new".into(),
         });
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if throng_chromium::is_root() {
         // Chromium refuses to start its sandbox as root.
         args.push("--no-sandbox".into());
     }
@@ -377,61 +273,6 @@ pub(crate) fn chrome_args(spec: &LaunchSpec, profile: &Path) -> Vec<String> {
     }
     args.push("about:blank".into());
     args
-}
-
-/// Polls for `DevToolsActivePort` in the profile; `Err(Some(status))` if Chromium exited,
-/// `Err(None)` on timeout.
-async fn wait_for_devtools(
-    profile: &Path,
-    child: &mut Child,
-) -> Result<String, Option<std::process::ExitStatus>> {
-    let file = profile.join("DevToolsActivePort");
-    let deadline = Instant::now() + LAUNCH_TIMEOUT;
-    while Instant::now() < deadline {
-        if let Ok(text) = tokio::fs::read_to_string(&file).await {
-            let mut lines = text.lines();
-            if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
-                return Ok(format!("ws://127.0.0.1:{}{}", port.trim(), path.trim()));
-            }
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(Some(status));
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Err(None)
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("dbus")).collect();
-    let tail = lines[lines.len().saturating_sub(8)..].join("\n");
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("; its log ends:\n{tail}")
-    }
-}
-
-/// Reaps the leader, then kills what is left of its group (renderers of a crashed browser).
-fn spawn_waiter(mut child: Child, shared: Arc<Shared>) {
-    let spawned = std::thread::Builder::new()
-        .name(format!("throng-chrome-wait-{}", shared.pid))
-        .spawn({
-            let shared = shared.clone();
-            move || {
-                let _ = child.wait();
-                shared.kill_group();
-                shared.group_alive.store(false, Ordering::SeqCst);
-                shared.dead.cancel();
-                shared.exited.cancel();
-            }
-        });
-    if spawned.is_err() {
-        // No thread: nobody would notice the exit, so do not let this browser serve.
-        shared.kill_group();
-        shared.dead.cancel();
-    }
 }
 
 /// Drives chromiumoxide's handler for the browser's whole life; errors are logged or
@@ -463,7 +304,7 @@ fn spawn_handler(mut handler: chromiumoxide::Handler, shared: Arc<Shared>, sink:
                         burst = (Instant::now(), 0);
                     }
                     burst.1 += 1;
-                    if burst.1 > 1000 || shared.exited.is_cancelled() {
+                    if burst.1 > 1000 || shared.group.exited().is_cancelled() {
                         break;
                     }
                 }

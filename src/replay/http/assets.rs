@@ -161,17 +161,17 @@ async fn fetch_one(
     (url, response)
 }
 
-fn is_css(headers: &reqwest::header::HeaderMap) -> bool {
+fn is_css(headers: &http::header::HeaderMap) -> bool {
     headers
-        .get(reqwest::header::CONTENT_TYPE)
+        .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/css"))
 }
 
 /// Whether a response is an HTML document (worth scanning for assets).
-pub fn is_html(headers: &reqwest::header::HeaderMap) -> bool {
+pub fn is_html(headers: &http::header::HeaderMap) -> bool {
     headers
-        .get(reqwest::header::CONTENT_TYPE)
+        .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/html"))
 }

@@ -1,7 +1,7 @@
 //! A virtual user's HTTP cache for static assets: fresh entries are not refetched,
 //! stale ones are revalidated with their validators (ETag / Last-Modified).
 
-use reqwest::header::{HeaderMap, CACHE_CONTROL, ETAG, EXPIRES, LAST_MODIFIED};
+use http::header::{HeaderMap, CACHE_CONTROL, ETAG, EXPIRES, LAST_MODIFIED};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -107,14 +107,14 @@ impl AssetCache {
     }
 }
 
-fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+fn header_str(headers: &HeaderMap, name: http::header::HeaderName) -> Option<String> {
     headers.get(name)?.to_str().ok().map(str::to_string)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use http::header::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

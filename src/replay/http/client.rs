@@ -18,10 +18,10 @@ use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKin
 pub use crate::replay::hosts::HostPolicy;
 use bytes::Bytes;
 use h1::{Conn, H1Error, RawResponse, Transport};
+use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, LOCATION};
+use http::Method;
 pub use pool::SocketBudget;
 use pool::{Origin, Pool, PoolLimits};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, LOCATION};
-use reqwest::Method;
 use std::io::{self, Read as _, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -184,7 +184,7 @@ impl UserClient {
     pub fn new(
         opts: &ClientOptions,
         recorder: Recorder,
-    ) -> Result<Self, reqwest::header::InvalidHeaderValue> {
+    ) -> Result<Self, http::header::InvalidHeaderValue> {
         Ok(UserClient {
             pool: Pool::new(PoolLimits {
                 per_host: opts.connections_per_host,

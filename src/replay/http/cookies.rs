@@ -1,6 +1,6 @@
 //! A virtual user's cookie jar; cleared between sessions so each iteration starts fresh.
 
-use reqwest::header::HeaderValue;
+use http::header::HeaderValue;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use url::Url;

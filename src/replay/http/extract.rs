@@ -47,7 +47,7 @@ pub fn extract(rule: &Extract, response: &Response) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue};
+    use http::header::{HeaderMap, HeaderValue};
 
     fn response(body: &str) -> Response {
         let mut headers = HeaderMap::new();

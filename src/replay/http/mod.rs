@@ -43,10 +43,7 @@ impl HttpRunner {
         HttpRunner { options, sink }
     }
 
-    pub fn user(
-        &self,
-        recorder: Recorder,
-    ) -> Result<HttpUser, reqwest::header::InvalidHeaderValue> {
+    pub fn user(&self, recorder: Recorder) -> Result<HttpUser, http::header::InvalidHeaderValue> {
         Ok(HttpUser {
             client: Arc::new(UserClient::new(&self.options.client, recorder)?),
         })

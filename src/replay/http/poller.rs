@@ -3,7 +3,7 @@
 use super::client::{Request, Tag, UserClient};
 use crate::flow::Poller;
 use crate::metrics::SampleKind;
-use reqwest::Method;
+use http::Method;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;

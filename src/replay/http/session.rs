@@ -9,7 +9,7 @@ use super::HttpRunner;
 use crate::flow::{Action, Check, Network, RecordedRequest, RequestKind, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
 use crate::replay::{page_name, step_label, CachedUrl, Session, SessionOutcome};
-use reqwest::Method;
+use http::Method;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
@@ -118,18 +118,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             (Some(net), _) => net,
             (None, Action::Navigate { url }) => {
                 synthesized = Network {
-                    requests: vec![RecordedRequest {
-                        id: None,
-                        kind: RequestKind::Document,
-                        resource_type: Some("Document".into()),
-                        method: "GET".into(),
-                        url: url.clone(),
-                        headers: Default::default(),
-                        body: None,
-                        status: None,
-                        initiator: None,
-                        external: false,
-                    }],
+                    requests: vec![RecordedRequest::document_get(url.clone())],
                     polling: Vec::new(),
                 };
                 &synthesized

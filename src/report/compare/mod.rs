@@ -3,8 +3,8 @@
 //! what the target saw, the generator's own cost) and its terminal and HTML renderings.
 //!
 //! Per-mode facts a merged RunSummary cannot hold (each mode's duration, user-time and
-//! generator cost) travel as `compare.<mode>.*` counters, so `throng report results.json`
-//! rebuilds the same comparison from saved results.
+//! generator cost) are typed [`ModeFacts`] in the run's metadata (results.json `meta`), so
+//! `throng report results.json` rebuilds the same comparison from saved results.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,22 +12,18 @@ use hdrhistogram::Histogram;
 
 mod render;
 
-pub use render::{render_html_section, render_report_html, render_text};
+pub use render::{render_html_section, render_text};
+
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::{new_histogram, EntrySummary, LatencyStats, Mode, RunSummary, SampleKind};
 
 /// Request kinds shown as rows, in order.
-const KINDS: [SampleKind; 6] = [
-    SampleKind::Document,
-    SampleKind::Static,
-    SampleKind::Ajax,
-    SampleKind::Polling,
-    SampleKind::Beacon,
-    SampleKind::Other,
-];
+const KINDS: [SampleKind; 6] = SampleKind::REQUESTS;
 
 /// What generating the load cost this machine during one mode's run.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModeCost {
     /// CPU seconds (user + system) of throng itself.
     pub cpu_self_s: f64,
@@ -52,69 +48,28 @@ impl ModeCost {
 }
 
 /// Per-mode facts kept beside the entries.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModeFacts {
+    pub mode: Mode,
     pub duration_ms: u64,
     /// Integral of active users over time (user-milliseconds).
     pub user_ms: u64,
     pub peak_users: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<ModeCost>,
-}
-
-fn counter_key(mode: Mode, what: &str) -> String {
-    format!("compare.{mode}.{what}")
 }
 
 impl ModeFacts {
     /// Duration, user-time and peak users of a single-mode run.
-    pub fn of_run(summary: &RunSummary) -> Self {
+    pub fn of_run(mode: Mode, summary: &RunSummary) -> Self {
         ModeFacts {
+            mode,
             duration_ms: u64::try_from(summary.duration.as_millis()).unwrap_or(u64::MAX),
             user_ms: summary.series.iter().map(|s| s.users * s.interval_ms).sum(),
             peak_users: summary.peak_users,
             cost: None,
         }
-    }
-
-    /// Store as `compare.<mode>.*` counters (CPU in ms, memory in KB).
-    pub fn write_counters(&self, mode: Mode, counters: &mut BTreeMap<String, u64>) {
-        let mut put = |k: &str, v: u64| {
-            counters.insert(counter_key(mode, k), v);
-        };
-        put("duration_ms", self.duration_ms);
-        put("user_ms", self.user_ms);
-        put("peak_users", self.peak_users);
-        if let Some(c) = self.cost {
-            put("cpu_self_ms", (c.cpu_self_s * 1000.0).round() as u64);
-            put(
-                "cpu_children_ms",
-                (c.cpu_children_s * 1000.0).round() as u64,
-            );
-            put("mem_self_kb", (c.mem_self_mb * 1024.0).round() as u64);
-            put(
-                "mem_children_kb",
-                (c.mem_children_mb * 1024.0).round() as u64,
-            );
-            put("cost_shared", u64::from(c.shared));
-        }
-    }
-
-    /// Read back what [`ModeFacts::write_counters`] stored; None when it was not stored.
-    pub fn from_counters(mode: Mode, counters: &BTreeMap<String, u64>) -> Option<Self> {
-        let get = |k: &str| counters.get(&counter_key(mode, k)).copied();
-        let cost = get("cpu_self_ms").map(|cpu_self| ModeCost {
-            cpu_self_s: cpu_self as f64 / 1000.0,
-            cpu_children_s: get("cpu_children_ms").unwrap_or(0) as f64 / 1000.0,
-            mem_self_mb: get("mem_self_kb").unwrap_or(0) as f64 / 1024.0,
-            mem_children_mb: get("mem_children_kb").unwrap_or(0) as f64 / 1024.0,
-            shared: get("cost_shared").unwrap_or(0) > 0,
-        });
-        Some(ModeFacts {
-            duration_ms: get("duration_ms")?,
-            user_ms: get("user_ms")?,
-            peak_users: get("peak_users").unwrap_or(0),
-            cost,
-        })
     }
 
     pub fn user_minutes(&self) -> f64 {
@@ -296,25 +251,30 @@ impl Comparison {
         browser: &RunSummary,
         costs: (Option<ModeCost>, Option<ModeCost>),
     ) -> Self {
-        let mut hf = ModeFacts::of_run(http);
+        let mut hf = ModeFacts::of_run(Mode::Http, http);
         hf.cost = costs.0;
-        let mut bf = ModeFacts::of_run(browser);
+        let mut bf = ModeFacts::of_run(Mode::Browser, browser);
         bf.cost = costs.1;
         let mut merged = http.clone();
         merged.merge(browser);
         Self::build(&merged, hf, bf)
     }
 
-    /// The comparison held in a merged summary of both modes (as `throng compare` saves it);
-    /// None unless both modes have entries. Without saved per-mode facts, the run's duration
-    /// and per-second users stand in for both.
-    pub fn from_merged(summary: &RunSummary) -> Option<Self> {
+    /// The comparison of a merged summary of both modes with each mode's facts (as `throng
+    /// compare` saves them in the run's metadata); None unless both modes have entries.
+    /// Without saved per-mode facts, the run's duration and per-second users stand in.
+    pub fn from_merged(summary: &RunSummary, saved: &[ModeFacts]) -> Option<Self> {
         let modes = summary.modes();
         if !(modes.contains(&Mode::Http) && modes.contains(&Mode::Browser)) {
             return None;
         }
-        let fallback = ModeFacts::of_run(summary);
-        let facts = |m| ModeFacts::from_counters(m, &summary.counters).unwrap_or(fallback);
+        let facts = |m| {
+            saved
+                .iter()
+                .find(|f| f.mode == m)
+                .copied()
+                .unwrap_or_else(|| ModeFacts::of_run(m, summary))
+        };
         Some(Self::build(
             summary,
             facts(Mode::Http),
@@ -410,19 +370,17 @@ mod tests {
         assert_eq!(c.browser.mem_per_user_mb(), Some(100.0));
         assert_eq!(c.http.cpu_per_user_minute(), None);
 
-        // Saved as counters in a merged summary, the same comparison comes back.
+        // Saved as typed facts beside a merged summary (through JSON, as results.json keeps
+        // them), the same comparison comes back.
         let mut merged = http.clone();
         merged.merge(&browser);
-        c.http
-            .facts
-            .write_counters(Mode::Http, &mut merged.counters);
-        c.browser
-            .facts
-            .write_counters(Mode::Browser, &mut merged.counters);
-        let back = Comparison::from_merged(&merged).expect("both modes");
+        let saved: Vec<ModeFacts> =
+            serde_json::from_str(&serde_json::to_string(&[c.http.facts, c.browser.facts]).unwrap())
+                .unwrap();
+        let back = Comparison::from_merged(&merged, &saved).expect("both modes");
         assert_eq!(back.missing_from_http, c.missing_from_http);
         assert_eq!(back.browser.facts, c.browser.facts);
-        assert!(Comparison::from_merged(&http).is_none());
+        assert!(Comparison::from_merged(&http, &saved).is_none());
 
         let text = render_text(&c);
         assert!(text.contains("GET /api/poll") && text.contains("polling / user-minute"));

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::metrics::{RunSummary, SampleKind};
+use crate::metrics::SampleKind;
 
 use super::super::charts::{esc, BarChart, PALETTE};
 use super::super::format::{self, Table};
@@ -387,31 +387,5 @@ fn html_table(id: &str, headers: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str("</tr>");
     }
     out.push_str("</tbody></table></div>");
-    out
-}
-
-/// report.html with the comparison section (when the summary holds both modes).
-pub fn render_report_html(
-    summary: &RunSummary,
-    meta: &super::super::RunMeta,
-    thresholds: &[super::super::ThresholdResult],
-) -> String {
-    let page = super::super::render_html(summary, meta, thresholds);
-    match Comparison::from_merged(summary) {
-        Some(c) => insert_section(&page, &render_html_section(&c)),
-        None => page,
-    }
-}
-
-/// Puts a section before the charts (or at the end of the body).
-fn insert_section(page: &str, section: &str) -> String {
-    let at = page
-        .find(r#"<section id="charts">"#)
-        .or_else(|| page.rfind("</body>"))
-        .unwrap_or(page.len());
-    let mut out = String::with_capacity(page.len() + section.len());
-    out.push_str(&page[..at]);
-    out.push_str(section);
-    out.push_str(&page[at..]);
     out
 }

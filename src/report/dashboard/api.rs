@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::metrics::{RunSummary, SampleKind};
-use crate::report::{exporters, ReportInput};
+use crate::report::{exporters, Format, ReportInput};
 
 use super::{Shared, UiCommand};
 
@@ -223,7 +223,11 @@ pub(super) async fn download(State(s): St, Path(file): Path<String>) -> Response
     let Some((summary, meta)) = summary(&s) else {
         return (StatusCode::NOT_FOUND, "no run yet").into_response();
     };
-    let Some(exporter) = exporters().into_iter().find(|e| e.file_name() == file) else {
+    let Some(exporter) = Format::FILES
+        .into_iter()
+        .flat_map(exporters)
+        .find(|e| e.file_name() == file)
+    else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
     let input = ReportInput {

@@ -11,11 +11,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::serve::Served;
 use anyhow::Context as _;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 use crate::metrics::{RunSummary, Sink};
 
@@ -69,8 +69,7 @@ pub struct Dashboard {
     addr: SocketAddr,
     shared: Arc<Shared>,
     commands: Option<mpsc::UnboundedReceiver<UiCommand>>,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    served: Served,
 }
 
 impl Dashboard {
@@ -86,20 +85,12 @@ impl Dashboard {
             commands: tx,
         });
         let app = router(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let served = Served::start(listener, app);
         Ok(Dashboard {
             addr,
             shared,
             commands: Some(rx),
-            stop,
-            task,
+            served,
         })
     }
 
@@ -146,14 +137,7 @@ impl Dashboard {
 
     /// Stop serving (in-flight requests finish, at most 2 s).
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let mut task = self.task;
-        if tokio::time::timeout(Duration::from_secs(2), &mut task)
-            .await
-            .is_err()
-        {
-            task.abort();
-        }
+        self.served.shutdown(Duration::from_secs(2)).await;
     }
 }
 

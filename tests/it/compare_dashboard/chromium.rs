@@ -15,7 +15,6 @@ use chromiumoxide::Page;
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// A headless Chromium on its own profile, with a page whose console errors are collected.
 pub struct Checker {
@@ -149,21 +148,5 @@ impl Checker {
         let _ = self.browser.close().await;
         let _ = self.browser.wait().await;
         self.handler.abort();
-    }
-}
-
-/// Poll `f` every 200 ms until it returns Some, or panic after `limit`.
-pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -5,7 +5,8 @@
 mod chromium;
 
 use crate::support;
-use chromium::{wait_for, Checker};
+use crate::support::wait_for;
+use chromium::Checker;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

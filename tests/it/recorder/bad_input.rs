@@ -159,13 +159,57 @@ fn a_devtools_recorder_export_imports_with_its_steps_kept() {
     std::fs::write(&path, serde_json::to_string(&export).unwrap()).unwrap();
     let flow = throng_recorder::import_file(&path).unwrap();
     let out = dir.path().join("flow.json");
-    throng_recorder::write_json_atomic(&out, &flow).unwrap();
+    throng_recorder::write_flow(&out, &flow).unwrap();
+    let flow = serde_json::to_value(&flow).unwrap();
     let loaded = throng::flow::load(&out).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(loaded.flow.steps.len(), 7);
     assert_eq!(flow["origin"], "http://127.0.0.1:8080");
-    assert_eq!(flow["steps"][2], export["steps"][2]);
+    // Every field kept (numbers by value: the typed model holds offsets as f64).
+    for field in ["type", "target", "selectors"] {
+        assert_eq!(
+            flow["steps"][2][field], export["steps"][2][field],
+            "{field}"
+        );
+    }
+    assert_eq!(flow["steps"][2]["offsetX"].as_f64(), Some(40.0));
     assert_eq!(flow["steps"][4]["value"], "${password}");
     assert!(!std::fs::read_to_string(&out)
         .unwrap()
         .contains("wonderland"));
+}
+
+#[test]
+fn a_har_with_a_bearer_token_imports_it_as_a_secret_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("api.har");
+    let entry = |t: &str, url: &str, rt: &str, mime: &str, auth: bool| {
+        let headers = if auth {
+            json!([{"name": "Authorization", "value": "Bearer tok-9f8e7d6c5b4a"}])
+        } else {
+            json!([])
+        };
+        json!({"startedDateTime": t, "time": 5, "_resourceType": rt,
+               "request": {"method": "GET", "url": url, "headers": headers},
+               "response": {"status": 200, "headers": [], "content": {"mimeType": mime}}})
+    };
+    let doc = json!({"log": {"version": "1.2", "entries": [
+        entry("2024-01-01T00:00:00.000Z", "http://127.0.0.1:8080/", "document", "text/html", false),
+        entry("2024-01-01T00:00:01.000Z", "http://127.0.0.1:8080/api/me", "fetch", "application/json", true),
+    ]}});
+    std::fs::write(&har, doc.to_string()).unwrap();
+    let flow = throng_recorder::import_file(&har).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("flow.json");
+    throng_recorder::write_flow(&out, &flow).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(!text.contains("tok-9f8e7d6c5b4a"), "{text}");
+    assert!(text.contains("Bearer ${authorization}"), "{text}");
+    let var = flow
+        .variables
+        .iter()
+        .find(|v| v.name == "authorization")
+        .expect("a secret variable");
+    assert_eq!(
+        var.secret.as_ref().and_then(|s| s.env.as_deref()),
+        Some("THRONG_AUTHORIZATION")
+    );
 }

@@ -206,7 +206,8 @@ async fn a_har_of_the_shop_imports_with_pages_kinds_correlation_and_no_password(
     std::fs::write(&har_path, serde_json::to_string_pretty(&har).unwrap()).unwrap();
     let flow = throng_recorder::import_file(&har_path).unwrap_or_else(|e| panic!("{e}"));
     let flow_path = dir.path().join("from-har.json");
-    throng_recorder::write_json_atomic(&flow_path, &flow).unwrap();
+    throng_recorder::write_flow(&flow_path, &flow).unwrap();
+    let flow = serde_json::to_value(&flow).unwrap();
     let text = std::fs::read_to_string(&flow_path).unwrap();
     throng::flow::load(&flow_path).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert!(!text.contains("wonderland"), "password in clear:\n{text}");

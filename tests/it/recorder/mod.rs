@@ -412,18 +412,15 @@ async fn product_path(d: &Driver) -> String {
 async fn replay_http_once(base: &str, flow: &Path) -> std::collections::BTreeMap<String, u64> {
     use throng::metrics::{Mode, Sink};
     use throng::plan::{Arrival, LoadPlan, Stages, ThinkPolicy};
-    use throng::run::{FlowChoice, RunSpec};
+    use throng::run::RunSpec;
     let target = url::Url::parse(base).unwrap();
     let vars =
         std::collections::HashMap::from([("password".to_string(), "wonderland".to_string())]);
     let flow =
         throng::cli::config::prepare_flow(flow, Some(&target), &vars).expect("flow prepares");
-    let spec = RunSpec {
-        flows: vec![FlowChoice {
-            flow: Arc::new(flow),
-            weight: 1,
-        }],
-        plan: LoadPlan {
+    let spec = RunSpec::single(
+        flow,
+        LoadPlan {
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_secs(60)).unwrap(),
             ),
@@ -432,10 +429,8 @@ async fn replay_http_once(base: &str, flow: &Path) -> std::collections::BTreeMap
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
         },
-        mode: Mode::Http,
-        http: Default::default(),
-        browser: Default::default(),
-    };
+        Mode::Http,
+    );
     let summary = throng::run::execute(
         spec,
         Sink::new(),

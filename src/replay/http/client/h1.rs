@@ -5,7 +5,7 @@
 //! connection has rustls's buffers, which only https targets pay for).
 
 use bytes::{Buf, Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};

@@ -21,13 +21,11 @@ impl SocketBudget {
 
     /// 90% of the soft descriptor limit (raised to the hard limit at start-up), less 64.
     pub fn from_fd_limit() -> Self {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes the struct we pass.
-        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
-        let limit = if ok { lim.rlim_cur as usize } else { 1024 };
+        let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        let limit = lim
+            .current
+            .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX))
+            .min(1 << 20);
         Self::new((limit / 10 * 9).saturating_sub(64).max(64))
     }
 

@@ -1,5 +1,5 @@
-//! Flow files: the serde model, loading with located one-line errors, validation, origin
-//! rewriting and summaries.
+//! The throng flow format, shared by the `throng` binary and the recorder: the serde model, loading
+//! with located one-line errors, validation, origin rewriting, typed value visits and summaries.
 //!
 //! Loading runs in layers, each reporting `file:line:col: message`: JSON syntax (serde_json's
 //! position), step shapes on the raw JSON ([`shape`]), the typed model (serde_path_to_error's
@@ -14,7 +14,9 @@ mod origin;
 mod shape;
 mod summary;
 mod validate;
+mod values;
 mod vars;
+mod write;
 
 pub use error::{FlowError, Pos};
 pub use load::{load, parse, LoadedFlow};
@@ -22,4 +24,6 @@ pub use model::*;
 pub use origin::{origin, rewrite_origin};
 pub use summary::{summary, FlowSummary};
 pub use validate::{MAX_DWELL_MS, MAX_THINK_TIME_MS};
+pub use values::{Place, Site};
 pub use vars::{is_identifier, substitute, variables_used};
+pub use write::to_checked_json;

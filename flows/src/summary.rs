@@ -80,7 +80,7 @@ impl fmt::Display for FlowSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::parse;
+    use crate::parse;
 
     #[test]
     fn counts_requests_by_kind_in_kind_order() {

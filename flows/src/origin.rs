@@ -98,7 +98,7 @@ fn host_port(u: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::parse;
+    use crate::parse;
 
     const FLOW: &str = r#"{
       "title": "t",

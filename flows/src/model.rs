@@ -59,6 +59,22 @@ pub struct Step {
     pub checks: Vec<Check>,
 }
 
+impl Step {
+    /// A step with no think time, network or checks.
+    pub fn new(action: Action) -> Self {
+        Step {
+            action,
+            timeout: None,
+            asserted_events: Vec::new(),
+            frame: None,
+            target: None,
+            think_time_ms: None,
+            network: None,
+            checks: Vec::new(),
+        }
+    }
+}
+
 /// The Recorder step types, tagged by `type`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -128,6 +144,22 @@ pub enum Action {
         #[serde(default)]
         parameters: serde_json::Value,
     },
+}
+
+impl Action {
+    /// True for steps a person performs on the page (not navigate, setViewport and the like).
+    pub fn is_user_action(&self) -> bool {
+        !matches!(
+            self,
+            Action::SetViewport { .. }
+                | Action::Navigate { .. }
+                | Action::EmulateNetworkConditions { .. }
+                | Action::WaitForElement { .. }
+                | Action::WaitForExpression { .. }
+                | Action::Close
+                | Action::CustomStep { .. }
+        )
+    }
 }
 
 fn one() -> f64 {
@@ -273,6 +305,24 @@ fn get() -> String {
     "GET".to_string()
 }
 
+impl RecordedRequest {
+    /// The document GET a `navigate` step without recorded network stands for.
+    pub fn document_get(url: impl Into<String>) -> Self {
+        RecordedRequest {
+            id: None,
+            kind: RequestKind::Document,
+            resource_type: Some("Document".into()),
+            method: get(),
+            url: url.into(),
+            headers: BTreeMap::new(),
+            body: None,
+            status: None,
+            initiator: None,
+            external: false,
+        }
+    }
+}
+
 /// A request the page repeats on a timer while it is open.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -317,8 +367,41 @@ pub struct Variable {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<Secret>,
     /// How values from `oneOf`/`csv` are handed out.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "ValueOrder::is_default")]
     pub order: ValueOrder,
+}
+
+impl Variable {
+    /// A variable with only a name; set one source field after.
+    pub fn named(name: impl Into<String>) -> Self {
+        Variable {
+            name: name.into(),
+            extract: None,
+            one_of: None,
+            csv: None,
+            value: None,
+            secret: None,
+            order: ValueOrder::default(),
+        }
+    }
+
+    /// A value extracted at replay from a response (`extract.from` names the request id).
+    pub fn extracted(name: impl Into<String>, extract: Extract) -> Self {
+        Variable {
+            extract: Some(extract),
+            ..Variable::named(name)
+        }
+    }
+
+    /// A secret supplied at replay from `--var name=...` or the environment variable `env`.
+    pub fn secret(name: impl Into<String>, env: impl Into<String>) -> Self {
+        Variable {
+            secret: Some(Secret {
+                env: Some(env.into()),
+            }),
+            ..Variable::named(name)
+        }
+    }
 }
 
 /// Where an extracted value comes from.
@@ -366,4 +449,10 @@ pub enum ValueOrder {
     Random,
     /// Each value used at most once over the whole run; exhausted lists fail the iteration.
     Unique,
+}
+
+impl ValueOrder {
+    fn is_default(&self) -> bool {
+        *self == ValueOrder::default()
+    }
 }

@@ -1,0 +1,162 @@
+//! Typed visits over the value-carrying fields of a flow (URLs, typed text, request headers and
+//! bodies), so rewriting values (secret scrubbing, correlation, origin rewriting) never touches
+//! type tags, field names, selectors or kinds.
+
+use crate::model::{Action, Flow, Step};
+
+/// Which field of a step a visited value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place<'a> {
+    /// A `navigate` step's URL.
+    NavigateUrl,
+    /// The text a `change` step types.
+    TypedValue,
+    /// The URL of an asserted navigation.
+    AssertedUrl,
+    /// A recorded request's URL (`index` into `network.requests`).
+    RequestUrl { index: usize },
+    /// A recorded request header's value.
+    RequestHeader { index: usize, name: &'a str },
+    /// A recorded request's body.
+    RequestBody { index: usize },
+    /// What started a recorded request (a script or document URL, with its line).
+    RequestInitiator { index: usize },
+    /// A poller's URL (`index` into `network.polling`).
+    PollerUrl { index: usize },
+    /// A poller header's value.
+    PollerHeader { index: usize, name: &'a str },
+    /// A poller's body.
+    PollerBody { index: usize },
+}
+
+/// Where a visited value sits: its step and field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Site<'a> {
+    pub step: usize,
+    pub place: Place<'a>,
+}
+
+impl Flow {
+    /// Calls `f` on every value-carrying string of every step, in step order.
+    pub fn for_each_value_mut(&mut self, mut f: impl FnMut(Site<'_>, &mut String)) {
+        for (i, step) in self.steps.iter_mut().enumerate() {
+            step.for_each_value_mut(&mut |place, value| f(Site { step: i, place }, value));
+        }
+    }
+
+    /// Calls `f` on every value-carrying string of every step, in step order.
+    pub fn for_each_value(&self, mut f: impl FnMut(Site<'_>, &str)) {
+        for (i, step) in self.steps.iter().enumerate() {
+            step.for_each_value(&mut |place, value| f(Site { step: i, place }, value));
+        }
+    }
+}
+
+impl Step {
+    /// Calls `f` on every value-carrying string of this step.
+    pub fn for_each_value_mut(&mut self, f: &mut impl FnMut(Place<'_>, &mut String)) {
+        match &mut self.action {
+            Action::Navigate { url } => f(Place::NavigateUrl, url),
+            Action::Change { value, .. } => f(Place::TypedValue, value),
+            _ => {}
+        }
+        for event in &mut self.asserted_events {
+            if let Some(url) = &mut event.url {
+                f(Place::AssertedUrl, url);
+            }
+        }
+        let Some(net) = &mut self.network else { return };
+        for (index, r) in net.requests.iter_mut().enumerate() {
+            f(Place::RequestUrl { index }, &mut r.url);
+            for (name, value) in &mut r.headers {
+                f(Place::RequestHeader { index, name }, value);
+            }
+            if let Some(body) = &mut r.body {
+                f(Place::RequestBody { index }, body);
+            }
+            if let Some(initiator) = &mut r.initiator {
+                f(Place::RequestInitiator { index }, initiator);
+            }
+        }
+        for (index, p) in net.polling.iter_mut().enumerate() {
+            f(Place::PollerUrl { index }, &mut p.url);
+            for (name, value) in &mut p.headers {
+                f(Place::PollerHeader { index, name }, value);
+            }
+            if let Some(body) = &mut p.body {
+                f(Place::PollerBody { index }, body);
+            }
+        }
+    }
+
+    /// Calls `f` on every value-carrying string of this step.
+    pub fn for_each_value(&self, f: &mut impl FnMut(Place<'_>, &str)) {
+        match &self.action {
+            Action::Navigate { url } => f(Place::NavigateUrl, url),
+            Action::Change { value, .. } => f(Place::TypedValue, value),
+            _ => {}
+        }
+        for event in &self.asserted_events {
+            if let Some(url) = &event.url {
+                f(Place::AssertedUrl, url);
+            }
+        }
+        let Some(net) = &self.network else { return };
+        for (index, r) in net.requests.iter().enumerate() {
+            f(Place::RequestUrl { index }, &r.url);
+            for (name, value) in &r.headers {
+                f(Place::RequestHeader { index, name }, value);
+            }
+            if let Some(body) = &r.body {
+                f(Place::RequestBody { index }, body);
+            }
+            if let Some(initiator) = &r.initiator {
+                f(Place::RequestInitiator { index }, initiator);
+            }
+        }
+        for (index, p) in net.polling.iter().enumerate() {
+            f(Place::PollerUrl { index }, &p.url);
+            for (name, value) in &p.headers {
+                f(Place::PollerHeader { index, name }, value);
+            }
+            if let Some(body) = &p.body {
+                f(Place::PollerBody { index }, body);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse;
+
+    const FLOW: &str = r##"{"title": "t", "steps": [
+        {"type": "navigate", "url": "http://h/stat",
+         "network": {"requests": [{"kind": "document", "url": "http://h/stat", "headers": {"x-k": "stat"}, "body": "a=stat"}],
+                     "polling": [{"url": "http://h/p?stat", "periodMs": 1000}]}},
+        {"type": "change", "selectors": [["#stat"]], "value": "stat"},
+        {"type": "click", "selectors": [["#go"]], "assertedEvents": [{"type": "navigation", "url": "http://h/stat"}]}
+    ]}"##;
+
+    #[test]
+    fn rewriting_values_leaves_tags_selectors_and_kinds_alone() {
+        let mut flow = parse(FLOW, "t.json").unwrap();
+        let mut seen = 0;
+        flow.for_each_value_mut(|_, v| {
+            seen += 1;
+            *v = v.replace("stat", "${s}");
+        });
+        assert_eq!(
+            seen, 7,
+            "url, header, body, poller url, typed value, asserted url, navigate url"
+        );
+        let text = serde_json::to_string(&flow).unwrap();
+        assert!(text.contains(r##""selectors":[["#stat"]]"##), "{text}");
+        assert!(text.contains(r#""kind":"document""#), "{text}");
+        assert!(text.contains(r#""value":"${s}""#), "{text}");
+        assert!(!text.contains("h/stat"), "{text}");
+        let mut read = 0;
+        flow.for_each_value(|_, v| read += usize::from(v.contains("${s}")));
+        assert_eq!(read, 7);
+    }
+}
