@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
-/// The seeds: a HAR of the demo shop, a Recorder export and a throng flow (which has `steps`,
-/// so it goes through the Recorder importer too).
+/// The seeds: a HAR of the demo shop, two Recorder exports and a throng flow (which has
+/// `steps`, so it goes through the Recorder importer too).
 fn seeds() -> Vec<(PathBuf, String)> {
     [
         "import/shop.har",
         "flows/recorder_export.json",
+        "flows/recorder_throttled.json",
         "flows/throng_full.json",
     ]
     .iter()
@@ -93,7 +94,7 @@ proptest! {
 
     #[test]
     fn any_json_node_of_another_type_imports_or_fails_in_one_line(
-        seed in 0..3usize,
+        seed in 0..4usize,
         edits in prop::collection::vec((any::<prop::sample::Index>(), odd_value()), 1..4),
     ) {
         let (path, text) = &seeds()[seed];
@@ -107,7 +108,7 @@ proptest! {
 
     #[test]
     fn mutated_bytes_import_or_fail_in_one_line(
-        seed in 0..3usize,
+        seed in 0..4usize,
         cuts in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
     ) {
         let (path, text) = &seeds()[seed];
