@@ -167,8 +167,8 @@ pub struct ReplayArgs {
     /// Request timeout (HTTP mode) and default step timeout (browser mode)
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub timeout: String,
-    /// HTTP mode: largest response body kept (after decompression), e.g. 512KB, 10MB, 1GB;
-    /// a larger one is not read further and fails as `body-too-large`
+    /// HTTP mode: largest response body kept (documents, AJAX, stylesheets; after
+    /// decompression), e.g. 512KB, 10MB, 1GB; a larger one fails as `body-too-large`
     #[arg(long, value_name = "SIZE", default_value = "10MB")]
     pub max_body: String,
     /// HTTP mode: do not keep a per-user cache of static assets

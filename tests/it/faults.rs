@@ -40,6 +40,8 @@ pub enum Fault {
     RedirectLoop,
     /// 302 to a path never seen before (letters only, so not grouped as an id).
     UniquePaths,
+    /// A 40 MB image (any path): an asset nothing reads, larger than `--max-body`.
+    BigImage,
 }
 
 /// Paths handed out by [`Fault::UniquePaths`], across connections.
@@ -127,9 +129,11 @@ async fn serve(mut s: TcpStream, fault: Fault, bomb: &[u8]) {
                     Err(e) => Err(e),
                 }
             }
-            Fault::BigBody => {
+            Fault::BigBody | Fault::BigImage => {
                 let len = 40usize << 20;
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {len}\r\n\r\n"
+                );
                 let mut r = s.write_all(head.as_bytes()).await;
                 let chunk = vec![b'x'; 64 << 10];
                 for _ in 0..len / chunk.len() {
@@ -369,4 +373,41 @@ fn absurd_user_counts_are_refused_before_any_load_with_exit_2() {
         );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
+}
+
+#[tokio::test]
+async fn a_large_asset_nothing_reads_is_counted_not_kept_nor_failed() {
+    let addr = fault_server(Fault::BigImage).await;
+    let base = format!("http://{addr}");
+    // The document is the image server too: only the static request matters here.
+    let flow = throng::flow::parse(
+        &serde_json::json!({"title": "t", "steps": [{"type": "navigate", "url": format!("{base}/"),
+            "network": {"requests": [
+                {"kind": "static", "method": "GET", "url": format!("{base}/big.png")}]}}]})
+        .to_string(),
+        "t.json",
+    )
+    .unwrap();
+    let flow = config::prepare(
+        flow,
+        "t",
+        "t.json",
+        std::path::Path::new("."),
+        None,
+        &Default::default(),
+    )
+    .unwrap();
+    let mut spec = url_spec(&format!("{base}/"), 1, 30);
+    spec.flows[0].flow = Arc::new(flow);
+    spec.plan.iterations = Some(2);
+    let summary = run::execute(spec, Sink::new(), CancellationToken::new())
+        .await
+        .unwrap();
+    let image = summary
+        .entries
+        .iter()
+        .find(|e| e.name.ends_with("/big.png"))
+        .expect("the image was fetched");
+    assert_eq!((image.count, image.failures), (2, 0), "{image:?}");
+    assert_eq!(image.bytes, 2 * (40 << 20));
 }

@@ -11,24 +11,26 @@
 mod h1;
 mod pool;
 mod tls;
+mod wire;
 
 use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind};
 pub use crate::replay::hosts::HostPolicy;
 use bytes::Bytes;
-use h1::{Conn, H1Error, RawResponse, Transport};
-use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, LOCATION};
+use h1::{BodyLimit, Conn, H1Error, Keep, RawResponse, Transport};
+use http::header::{HeaderMap, HeaderValue, LOCATION};
 use http::Method;
 pub use pool::SocketBudget;
 use pool::{Origin, Pool, PoolLimits};
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 pub use tls::SharedTls;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use url::{Host, Url};
+use wire::{decode, is_managed_header, put_header, valid_header};
 
 /// Default `--max-body`: the most of one response body kept (and inflated) in memory.
 pub const DEFAULT_MAX_BODY: usize = 10 << 20;
@@ -148,25 +150,6 @@ const MAX_REDIRECTS: usize = 10;
 const BUDGET_RECHECK: Duration = Duration::from_millis(20);
 /// A timer firing later than this is "late" (coordinated omission); below it is scheduler jitter.
 const LATE_AFTER: Duration = Duration::from_millis(10);
-
-/// Headers the client manages itself (recorded values would be wrong or stale).
-fn is_managed_header(name: &str) -> bool {
-    name.starts_with(':')
-        || [
-            "host",
-            "content-length",
-            "connection",
-            "cookie",
-            "accept-encoding",
-            "if-none-match",
-            "if-modified-since",
-            "keep-alive",
-            "transfer-encoding",
-            "upgrade",
-        ]
-        .iter()
-        .any(|m| m.eq_ignore_ascii_case(name))
-}
 
 /// Why a hop got no response.
 enum HopError {
@@ -310,8 +293,16 @@ impl UserClient {
         let result = match self.encode(&hop) {
             Some(bytes) => {
                 let head = *hop.method == Method::HEAD;
+                let limit = BodyLimit {
+                    max: self.max_body,
+                    keep: match key.kind {
+                        SampleKind::Static => Keep::Css,
+                        SampleKind::Polling => Keep::Never,
+                        _ => Keep::Always,
+                    },
+                };
                 let exchange =
-                    tokio::time::timeout(self.timeout, self.exchange(hop.url, &bytes, head));
+                    tokio::time::timeout(self.timeout, self.exchange(hop.url, &bytes, head, limit));
                 tokio::select! {
                     biased;
                     _ = self.deadline.cancelled() => Err(HopError::Cancelled),
@@ -330,7 +321,12 @@ impl UserClient {
                 self.jar
                     .store_from(raw.headers.get_all("set-cookie").iter(), hop.url);
                 let outcome = Outcome::from_status(raw.status);
-                let bytes = raw.body.len() as u64;
+                // What the body was as received, unless it was kept (and decoded).
+                let bytes = if raw.body.is_empty() {
+                    raw.received
+                } else {
+                    raw.body.len() as u64
+                };
                 if late >= LATE_AFTER {
                     self.record(key, elapsed, late, outcome);
                     self.recorder.add_bytes(key, bytes);
@@ -381,6 +377,7 @@ impl UserClient {
         url: &Url,
         request: &[u8],
         head: bool,
+        limit: BodyLimit,
     ) -> Result<RawResponse, HopError> {
         let origin = Origin {
             host: url.host_str().unwrap_or_default(),
@@ -399,7 +396,7 @@ impl UserClient {
                     None => continue,
                 },
             };
-            match conn.roundtrip(request, head, self.max_body).await {
+            match conn.roundtrip(request, head, limit).await {
                 Ok(raw) => {
                     if raw.keep_alive {
                         self.pool.put_idle(origin, conn);
@@ -559,53 +556,6 @@ impl UserClient {
             self.recorder.record(key, elapsed, outcome);
         }
     }
-}
-
-fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// A header that can go on the wire: a token name, a value without line breaks.
-fn valid_header(name: &str, value: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
-        && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
-}
-
-/// Undoes a gzip (or deflate) content-encoding, as reqwest's decoder did (the headers then
-/// describe the decoded body). Inflating stops past `max_body` bytes: a small body that
-/// inflates beyond it (a "gzip bomb") fails as too large without ever being held whole.
-fn decode(mut raw: RawResponse, max_body: usize) -> Result<RawResponse, H1Error> {
-    let encoding = raw.headers.get(CONTENT_ENCODING).map(|v| v.as_bytes());
-    let is = |name: &[u8]| encoding.is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(name));
-    if raw.body.is_empty() || !(is(b"gzip") || is(b"deflate")) {
-        return Ok(raw);
-    }
-    let limit = max_body as u64 + 1;
-    let mut out = Vec::with_capacity(raw.body.len().saturating_mul(4).min(max_body));
-    let read = if is(b"gzip") {
-        flate2::read::GzDecoder::new(&raw.body[..])
-            .take(limit)
-            .read_to_end(&mut out)
-    } else {
-        // HTTP's "deflate" is zlib-wrapped.
-        flate2::read::ZlibDecoder::new(&raw.body[..])
-            .take(limit)
-            .read_to_end(&mut out)
-    };
-    read.map_err(|_| H1Error::Malformed("body does not decompress"))?;
-    if out.len() > max_body {
-        return Err(H1Error::TooLarge(max_body));
-    }
-    raw.body = Bytes::from(out);
-    raw.headers.remove(CONTENT_ENCODING);
-    raw.headers.remove(CONTENT_LENGTH);
-    Ok(raw)
 }
 
 /// One request of a redirect chain.

@@ -37,11 +37,34 @@ pub enum H1Error {
     TooLarge(usize),
 }
 
+/// Which response bodies are kept in memory; the others are read and dropped as they
+/// arrive (only counted), so a 200 MB image or video costs no memory and is no failure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Keep {
+    /// Documents and AJAX: extraction, checks and asset discovery read them.
+    Always,
+    /// Static assets: a stylesheet is read for its fonts, nothing else is.
+    Css,
+    /// Polling: nothing reads a poll's answer.
+    Never,
+}
+
+/// How much of a response body is kept, and which.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit {
+    /// A kept body over this many bytes fails as `TooLarge`.
+    pub max: usize,
+    pub keep: Keep,
+}
+
 /// A response read to its end.
 pub struct RawResponse {
     pub status: u16,
     pub headers: HeaderMap,
+    /// Empty when the body was not kept (see [`Keep`]).
     pub body: Bytes,
+    /// Body bytes received (as sent, before any content decoding).
+    pub received: u64,
     /// Whether the connection may carry another request.
     pub keep_alive: bool,
 }
@@ -103,14 +126,16 @@ impl Conn {
     }
 
     /// Sends `request` (head and body, already serialized) and reads the whole response.
-    /// `head_request`: the response to a HEAD has no body whatever its headers say. A body
-    /// over `max_body` bytes is not read (announced) or not read further (sent): `TooLarge`.
+    /// `head_request`: the response to a HEAD has no body whatever its headers say. A kept
+    /// body over `limit.max` bytes is not read (announced) or not read further (sent):
+    /// `TooLarge`; a body not kept is read and dropped, whatever its size.
     pub async fn roundtrip(
         &mut self,
         request: &[u8],
         head_request: bool,
-        max_body: usize,
+        limit: BodyLimit,
     ) -> Result<RawResponse, H1Error> {
+        let max_body = limit.max;
         let sent = match &mut self.io {
             Transport::Plain(tcp) => tcp.write_all(request).await,
             // rustls may hold back part of a record until flushed.
@@ -134,23 +159,32 @@ impl Conn {
             }
             let no_body = head_request || status == 204 || status == 304 || status < 200;
             let mut keep_alive = keeps_alive(version, &headers);
-            let body = if no_body {
-                Bytes::new()
+            let keep = match limit.keep {
+                Keep::Always => true,
+                Keep::Css => is_css(&headers),
+                Keep::Never => false,
+            };
+            let (body, received) = if no_body {
+                (Bytes::new(), 0)
             } else if is_chunked(&headers) {
-                self.read_chunked(max_body).await?
+                self.read_chunked(max_body, keep).await?
             } else if let Some(len) = content_length(&headers)? {
-                if len > max_body {
+                if !keep {
+                    (Bytes::new(), self.discard(len as u64).await?)
+                } else if len > max_body {
                     return Err(H1Error::TooLarge(max_body));
+                } else {
+                    (self.read_exact_body(len).await?, len as u64)
                 }
-                self.read_exact_body(len).await?
             } else {
                 keep_alive = false;
-                self.read_to_eof(max_body).await?
+                self.read_to_eof(max_body, keep).await?
             };
             return Ok(RawResponse {
                 status,
                 headers,
                 body,
+                received,
                 keep_alive: keep_alive && self.buf.is_empty(),
             });
         }
@@ -224,13 +258,36 @@ impl Conn {
         Ok(self.buf.split_to(len).freeze())
     }
 
-    async fn read_to_eof(&mut self, max_body: usize) -> Result<Bytes, H1Error> {
-        while self.read_more(STACK_READ).await? > 0 {
-            if self.buf.len() > max_body {
+    async fn read_to_eof(&mut self, max_body: usize, keep: bool) -> Result<(Bytes, u64), H1Error> {
+        let mut received = self.buf.len() as u64;
+        loop {
+            if !keep {
+                self.buf.clear();
+            } else if self.buf.len() > max_body {
                 return Err(H1Error::TooLarge(max_body));
             }
+            match self.read_more(STACK_READ).await? {
+                0 => break,
+                n => received += n as u64,
+            }
         }
-        Ok(std::mem::take(&mut self.buf).freeze())
+        Ok((std::mem::take(&mut self.buf).freeze(), received))
+    }
+
+    /// Reads `len` body bytes and drops them, a few KB at a time.
+    async fn discard(&mut self, len: u64) -> Result<u64, H1Error> {
+        let mut left = len;
+        loop {
+            let n = left.min(self.buf.len() as u64);
+            self.buf.advance(n as usize);
+            left -= n;
+            if left == 0 {
+                return Ok(len);
+            }
+            if self.read_more(STACK_READ).await? == 0 {
+                return Err(eof());
+            }
+        }
     }
 
     async fn read_line(&mut self) -> Result<BytesMut, H1Error> {
@@ -249,17 +306,26 @@ impl Conn {
         }
     }
 
-    /// A chunked body; chunk sizes are checked against what is left of `max_body` before
-    /// any byte of the chunk is awaited or any space reserved for it.
-    async fn read_chunked(&mut self, max_body: usize) -> Result<Bytes, H1Error> {
+    /// A chunked body; when kept, chunk sizes are checked against what is left of
+    /// `max_body` before any byte of the chunk is awaited or any space reserved for it.
+    async fn read_chunked(&mut self, max_body: usize, keep: bool) -> Result<(Bytes, u64), H1Error> {
         let mut body = BytesMut::new();
+        let mut received = 0u64;
         loop {
             let line = self.read_line().await?;
             let size = chunk_size(&line)?;
+            received = received.saturating_add(size as u64);
             if size == 0 {
                 // Trailers, up to the empty line.
                 while !self.read_line().await?.is_empty() {}
-                return Ok(body.freeze());
+                return Ok((body.freeze(), received));
+            }
+            if !keep {
+                self.discard(size as u64).await?;
+                if !self.read_line().await?.is_empty() {
+                    return Err(H1Error::Malformed("chunk not followed by CRLF"));
+                }
+                continue;
             }
             if size > max_body.saturating_sub(body.len()) {
                 return Err(H1Error::TooLarge(max_body));
@@ -410,6 +476,12 @@ fn keeps_alive(version: u8, headers: &HeaderMap) -> bool {
     }
 }
 
+fn is_css(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/css"))
+}
+
 fn is_chunked(headers: &HeaderMap) -> bool {
     headers
         .get_all("transfer-encoding")
@@ -457,81 +529,5 @@ fn content_length(headers: &HeaderMap) -> Result<Option<usize>, H1Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::AsyncReadExt;
-    use tokio::net::TcpListener;
-
-    /// Serves each accepted connection the canned `replies` (one per request read) then closes.
-    async fn server(replies: Vec<&'static [u8]>) -> std::net::SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 4096];
-            for reply in replies {
-                let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = s.read(&mut buf).await.unwrap();
-                    got.extend_from_slice(&buf[..n]);
-                }
-                s.write_all(reply).await.unwrap();
-            }
-        });
-        addr
-    }
-
-    const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
-    const MAX: usize = 1 << 20;
-
-    #[tokio::test]
-    async fn reads_length_chunked_interim_and_no_body_responses_on_one_connection() {
-        let addr = server(vec![
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
-            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n",
-            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\nETag: \"e\"\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end",
-        ])
-        .await;
-        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
-        let r = c.roundtrip(GET, false, MAX).await.unwrap();
-        assert_eq!(
-            (r.status, &r.body[..], r.keep_alive),
-            (200, &b"hello"[..], true)
-        );
-        c.park();
-        assert!(c.is_reusable());
-        let r = c.roundtrip(GET, false, MAX).await.unwrap();
-        assert_eq!(
-            (r.status, &r.body[..], r.keep_alive),
-            (200, &b"abcde"[..], true)
-        );
-        let r = c.roundtrip(GET, false, MAX).await.unwrap();
-        assert_eq!((r.status, r.body.len()), (304, 0));
-        assert_eq!(r.headers["etag"], "\"e\"");
-        let r = c.roundtrip(GET, false, MAX).await.unwrap();
-        assert_eq!((&r.body[..], r.keep_alive), (&b"to the end"[..], false));
-    }
-
-    #[tokio::test]
-    async fn a_closed_idle_connection_is_stale() {
-        let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]).await;
-        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
-        c.roundtrip(GET, false, MAX).await.unwrap();
-        // The server closed after its only reply: the next request finds nothing.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        match c.roundtrip(GET, false, MAX).await {
-            Err(H1Error::ClosedEarly) => {}
-            Err(e) => panic!("expected ClosedEarly, got {e}"),
-            Ok(_) => panic!("expected ClosedEarly, got a response"),
-        }
-    }
-
-    #[tokio::test]
-    async fn truncated_body_is_an_error() {
-        let addr = server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
-        let mut c = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
-        let err = c.roundtrip(GET, false, MAX).await.err().expect("error");
-        assert!(matches!(err, H1Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof));
-    }
-}
+#[path = "h1_tests.rs"]
+mod tests;

@@ -2,7 +2,7 @@
 //! real responses, hostile sizes), reading ends with a response or an error, never a panic,
 //! never a body over the limit, never more memory reserved than the limit allows.
 
-use super::h1::{Conn, H1Error};
+use super::h1::{BodyLimit, Conn, H1Error, Keep};
 use proptest::prelude::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -40,7 +40,14 @@ fn read_response(bytes: Vec<u8>) -> Result<(u16, usize), H1Error> {
         let mut conn = Conn::new(TcpStream::connect(addr).await.unwrap().into(), None);
         let read = tokio::time::timeout(
             std::time::Duration::from_secs(5),
-            conn.roundtrip(GET, false, MAX),
+            conn.roundtrip(
+                GET,
+                false,
+                BodyLimit {
+                    max: MAX,
+                    keep: Keep::Always,
+                },
+            ),
         )
         .await
         .expect("the reader ends once the server closed");

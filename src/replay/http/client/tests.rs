@@ -155,6 +155,7 @@ fn encodes_defaults_cookies_and_recorded_headers_once() {
 }
 
 fn gzipped(body: &[u8], encoding: &str) -> RawResponse {
+    use http::header::CONTENT_ENCODING;
     use std::io::Write as _;
     let compressed = if encoding == "gzip" {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -170,6 +171,7 @@ fn gzipped(body: &[u8], encoding: &str) -> RawResponse {
     RawResponse {
         status: 200,
         headers,
+        received: compressed.len() as u64,
         body: Bytes::from(compressed),
         keep_alive: true,
     }
@@ -177,6 +179,7 @@ fn gzipped(body: &[u8], encoding: &str) -> RawResponse {
 
 #[test]
 fn inflating_stops_at_the_body_limit() {
+    use http::header::CONTENT_ENCODING;
     for encoding in ["gzip", "deflate"] {
         let ok = decode(gzipped(&[b'a'; 1000], encoding), 1000).unwrap();
         assert_eq!(ok.body.len(), 1000);
