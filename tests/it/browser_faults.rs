@@ -295,3 +295,49 @@ async fn cdp_events_throng_never_reads_are_counted_by_method_but_not_flagged() {
         "{cdp:?}"
     );
 }
+
+#[tokio::test]
+async fn http_mode_blocks_other_hosts_for_ajax_and_redirect_hops_and_counts_them() {
+    let site = Site::start().await;
+    let base = site.base();
+    let other = format!("http://localhost:{}", site.addr.port());
+    // Recorded without `external` (a hand-edited or imported flow): the host decides.
+    let steps = serde_json::json!([
+        {"type": "navigate", "url": format!("{base}/ok"), "network": {"requests": [
+            {"kind": "document", "method": "GET", "url": format!("{base}/ok")},
+            {"kind": "ajax", "method": "GET", "url": format!("{other}/api")}]}},
+        {"type": "navigate", "url": format!("{base}/redirect")}
+    ]);
+    let spec = RunSpec {
+        flows: vec![FlowChoice {
+            flow: flow(&base, steps),
+            weight: 1,
+        }],
+        plan: LoadPlan {
+            arrival: Arrival::Users(
+                Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_secs(20)).unwrap(),
+            ),
+            iterations: Some(1),
+            think: ThinkPolicy::Recorded { scale: 0.0 },
+            dwell: Some(Duration::ZERO),
+            grace: Duration::ZERO,
+        },
+        mode: Mode::Http,
+        http: Default::default(),
+        browser: Default::default(),
+    };
+    let summary = run::execute(spec, Sink::new(), CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(site.paths_on("localhost"), Vec::<String>::new());
+    assert_eq!(site.paths_on("127.0.0.1"), ["/ok", "/redirect"]);
+    assert_eq!(summary.counters.get("requests.blocked"), Some(&2));
+    assert_eq!(failures(&summary), BTreeMap::new());
+    // The redirect led off the allowed hosts: the step (and session) says so.
+    let failure = summary
+        .counters
+        .keys()
+        .find(|k| k.starts_with("session failure:"))
+        .expect("the session failed");
+    assert!(failure.contains("--allow-host"), "{failure}");
+}
