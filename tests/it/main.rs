@@ -4,6 +4,7 @@ mod browser_replay;
 mod cli;
 mod compare_dashboard;
 mod demo_site;
+mod distributed;
 mod flow_files;
 mod http_replay;
 mod metrics_report;
