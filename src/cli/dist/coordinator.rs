@@ -2,7 +2,7 @@
 //! workers, starts them at one instant, merges what they report into one live view and one
 //! report, moves a lost worker's share to the others, and stops them all on Ctrl-C/SIGTERM.
 
-use super::hub::{router, Hub, Status};
+use super::hub::{merged, router, Hub, Status};
 use super::protocol::{now_unix_ms, Assignment};
 use crate::cli::config::{InputError, Output};
 use crate::cli::lifecycle::{finish, StopOnSignal};
@@ -143,7 +143,7 @@ async fn follow(hub: &Hub, c: &Coordination, control: &RunControl, quiet: bool) 
     let mut ordered_stop_at: Option<Instant> = None;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (merged, all_ended) = {
+        let (parts, all_ended) = {
             let planned = planned_users(hub, started);
             let mut run = hub.lock();
             let mut lost_now = Vec::new();
@@ -169,8 +169,9 @@ async fn follow(hub: &Hub, c: &Coordination, control: &RunControl, quiet: bool) 
                 run.stop = true;
             }
             let ended = run.live().next().is_none();
-            (run.merged(), ended)
+            (run.parts(), ended)
         };
+        let merged = merged(&parts);
         if let Some(bar) = &bar {
             bar.tick(&live_stats(&merged, hub, started));
         }
@@ -202,7 +203,8 @@ async fn follow(hub: &Hub, c: &Coordination, control: &RunControl, quiet: bool) 
     if let Some(bar) = bar {
         bar.finish();
     }
-    hub.lock().merged()
+    let parts = hub.lock().parts();
+    merged(&parts)
 }
 
 /// The closed model's user target now (0 for an arrival rate: its users come and go).

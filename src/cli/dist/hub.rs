@@ -86,17 +86,28 @@ impl Run {
         }
     }
 
-    /// Every worker's summary merged: percentiles from merged histograms.
-    pub fn merged(&self) -> RunSummary {
-        let mut all = RunSummary::default();
-        for w in self.workers.values() {
-            all.merge(&w.summary);
-        }
-        for (k, v) in &self.counters {
-            *all.counters.entry(k.clone()).or_default() += v;
-        }
-        all
+    /// What merging needs, copied out so the merge itself runs without the lock.
+    pub fn parts(&self) -> Vec<RunSummary> {
+        let own = RunSummary {
+            counters: self.counters.clone(),
+            ..RunSummary::default()
+        };
+        self.workers
+            .values()
+            .map(|w| w.summary.clone())
+            .chain(std::iter::once(own))
+            .collect()
     }
+}
+
+/// Every worker's summary merged (percentiles from merged histograms), with the
+/// coordinator's own counters.
+pub fn merged(parts: &[RunSummary]) -> RunSummary {
+    let mut all = RunSummary::default();
+    for p in parts {
+        all.merge(p);
+    }
+    all
 }
 
 /// Shared between the server's handlers and the coordinator's loop.
@@ -242,11 +253,22 @@ async fn assignment(State(hub): St, headers: HeaderMap, Query(q): Query<WorkerQu
     }
 }
 
-async fn report(State(hub): St, headers: HeaderMap, Json(r): Json<Report>) -> Response {
+async fn report(State(hub): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     if !hub.authorized(&headers) {
         return refused();
     }
+    let r: Report = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad report: {e}")).into_response(),
+    };
     let mut run = hub.lock();
+    // What distribution costs the network: bytes per worker per second (docs/benchmarks.md).
+    *run.counters
+        .entry("coordinator.report_bytes".into())
+        .or_default() += body.len() as u64;
+    *run.counters
+        .entry("coordinator.reports".into())
+        .or_default() += 1;
     let stop = run.stop;
     let users_override = run.users_override;
     let Some(w) = run.workers.get_mut(&r.worker_id) else {
