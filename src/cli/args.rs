@@ -1,6 +1,7 @@
 //! Raw command-line arguments (clap derive); validated into typed configs in `config`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -21,6 +22,11 @@ pub enum Command {
     /// Replay flows (or one URL) under a load plan, in HTTP or browser mode
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Run a coordinator's share of a distributed run (`run --workers N --listen ADDR`)
+    #[command(
+        after_help = "Examples:\n  throng worker --connect http://10.0.0.5:7070   # THRONG_TOKEN in the environment"
+    )]
+    Worker(WorkerArgs),
     /// Replay a flow in HTTP mode and in browser mode under the same plan, side by side
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
@@ -97,7 +103,7 @@ const COMPARE_EXAMPLES: &str = "Examples:
   throng compare flows/browse.json --users 10 --duration 2m --concurrent --out results/
   throng compare flows/browse.json --target http://127.0.0.1:9000 --users 2 --iterations 1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum ModeArg {
     Http,
     Browser,
@@ -110,7 +116,7 @@ pub enum DemoModeArg {
     Both,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum BrowserArg {
     /// chromium-headless-shell (cheaper; default when installed)
     HeadlessShell,
@@ -161,8 +167,8 @@ pub struct PlanArgs {
     pub grace: Option<String>,
 }
 
-/// Mode and target flags shared by `run` and `demo`.
-#[derive(Debug, Clone, Args)]
+/// Mode and target flags shared by `run` and `demo` (sent to the workers of a distributed run).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct ReplayArgs {
     /// Request timeout (HTTP mode) and default step timeout (browser mode)
     #[arg(long, value_name = "DURATION", default_value = "30s")]
@@ -237,6 +243,58 @@ pub struct RunArgs {
     pub replay: ReplayArgs,
     #[command(flatten)]
     pub ui: UiArgs,
+    #[command(flatten)]
+    pub dist: DistArgs,
+}
+
+/// A distributed run: this process coordinates `--workers` worker processes.
+#[derive(Debug, Clone, Args)]
+pub struct DistArgs {
+    /// Coordinate this many workers (`throng worker --connect ...`) instead of running users
+    #[arg(long, value_name = "N", requires = "listen")]
+    pub workers: Option<u32>,
+    /// Address workers connect to, e.g. 127.0.0.1:7070 or 0.0.0.0:7070 (needs a token)
+    #[arg(long, value_name = "ADDR", requires = "workers")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Shared secret workers and coordinator prove to each other (required beyond loopback)
+    #[arg(
+        long,
+        env = "THRONG_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// How long to wait for every worker to join
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub wait_workers: String,
+    /// Keep serving the results to workers and `GET /v1/results` this long after the run
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub linger: String,
+}
+
+/// `throng worker`: runs a coordinator's share of a distributed run.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The coordinator, e.g. http://127.0.0.1:7070
+    #[arg(long, value_name = "URL")]
+    pub connect: String,
+    /// Shared secret (as given to the coordinator)
+    #[arg(
+        long,
+        env = "THRONG_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Name shown in the coordinator's per-worker rows (default: host name and pid)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Browser binary on this machine (the coordinator's is not used)
+    #[arg(long, value_name = "PATH")]
+    pub chrome: Option<PathBuf>,
+    /// How long to keep trying to join
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub wait: String,
 }
 
 /// The live dashboard.

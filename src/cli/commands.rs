@@ -74,6 +74,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let output = config::output(&args.replay)?;
     let flow_names = args.flows.iter().chain(&args.weighted).cloned().collect();
     let plan_text = plan.describe();
+    if args.dist.workers.is_some() {
+        let meta = RunMeta::new(flow_names, vec![mode], plan_text, 0);
+        return super::dist::coordinate(&args, plan, overrides, &output, meta).await;
+    }
+    config::check_capacity(&args.plan, &plan)?;
     let spec = config::run_spec(flows, plan, mode, &args.replay)?;
     if let Some(warning) = socket_warning(&spec) {
         eprintln!("{warning}");
@@ -165,6 +170,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let plan = config::plan(&args.plan, 5, "20s")?;
+    config::check_capacity(&args.plan, &plan)?;
     let output = config::output(&args.replay)?;
     let modes: &[Mode] = match args.mode {
         DemoModeArg::Http => &[Mode::Http],

@@ -62,6 +62,7 @@ async fn compare_observed(
 ) -> anyhow::Result<CompareOutcome> {
     let overrides = config::vars(&args.replay)?;
     let plan = config::plan(&args.plan, 1, "30s")?;
+    config::check_capacity(&args.plan, &plan)?;
     let output = config::output(&args.replay)?;
     let spec = |mode| -> anyhow::Result<RunSpec> {
         let flows = config::flows(

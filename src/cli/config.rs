@@ -160,20 +160,25 @@ pub fn plan(
             None => Duration::ZERO,
         },
     };
-    // Before anything starts: a user count this machine cannot hold is bad input.
+    Ok(plan)
+}
+
+/// Before anything starts: a user count this machine cannot hold (all of it, in a run that
+/// is not spread over workers) is bad input, naming the flag that set it.
+pub fn check_capacity(args: &PlanArgs, plan: &LoadPlan) -> Result<(), InputError> {
     let flag = if args.plan.is_some() {
         "--plan"
     } else if args.stages.is_some() {
         "--stages"
-    } else if open_model {
+    } else if matches!(plan.arrival, Arrival::Rate { .. }) {
         "--max-users"
     } else {
         "--users"
     };
-    if let Some(available) = capacity::available_memory() {
-        capacity::check_fits(&plan, flag, available).map_err(bad)?;
+    match capacity::available_memory() {
+        Some(available) => capacity::check_fits(plan, flag, available).map_err(bad),
+        None => Ok(()),
     }
-    Ok(plan)
 }
 
 /// `--var name=value` pairs.

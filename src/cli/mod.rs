@@ -2,11 +2,12 @@
 //! Errors print as one line (`throng: ...`, the cause chain joined) with exit code 2 for bad
 //! input and 1 for run failures.
 
-mod args;
+pub mod args;
 mod commands;
 pub mod compare;
 pub mod config;
-mod lifecycle;
+mod dist;
+pub mod lifecycle;
 mod record;
 mod reports;
 
@@ -51,6 +52,7 @@ pub fn main() -> ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => commands::run(args).await,
+        Command::Worker(args) => dist::worker::work(args).await,
         Command::Demo(args) => commands::demo(args).await,
         Command::Compare(args) => compare::compare(args).await,
         Command::Report { results, out } => reports::report(&results, out.as_deref()),

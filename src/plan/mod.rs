@@ -4,19 +4,21 @@
 mod duration;
 mod file;
 mod mix;
+mod share;
 mod stages;
 mod think;
 
 pub use duration::{format_duration, parse_duration};
 pub use file::load_plan_file;
 pub use mix::FlowMix;
+pub use share::Share;
 pub use stages::{Stage, Stages};
 pub use think::ThinkPolicy;
 
 use std::time::Duration;
 
 /// How virtual users arrive.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Arrival {
     /// Closed model: keep the target number of users running (each loops over its flow).
     Users(Stages),
@@ -26,7 +28,7 @@ pub enum Arrival {
 }
 
 /// The whole load plan of a run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadPlan {
     pub arrival: Arrival,
     /// Iterations per user in the closed model (None: until the plan ends).

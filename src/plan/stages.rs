@@ -4,14 +4,14 @@ use super::duration::{format_duration, parse_duration};
 use std::time::Duration;
 
 /// Move linearly from the previous stage's target to `target` over `duration`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stage {
     pub target: f64,
     pub duration: Duration,
 }
 
 /// Piecewise-linear targets over time, starting from 0.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Stages(pub Vec<Stage>);
 
 impl Stages {

@@ -3,7 +3,7 @@
 use rand::Rng;
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ThinkPolicy {
     /// The recorded pause times `scale` (1.0 = as recorded, 0 = none).
     Recorded {

@@ -106,6 +106,43 @@ impl VarSources {
         Ok(None)
     }
 
+    /// Replaces every CSV variable of `flow` by the list of its column's values (same order),
+    /// so the flow carries its data with it (to the workers of a distributed run).
+    pub fn inline_csv(flow: &mut Flow, flow_dir: &Path) -> Result<(), VarError> {
+        for var in &mut flow.variables {
+            let Some(csv) = var.csv.take() else { continue };
+            let values =
+                read_csv_column(&flow_dir.join(&csv.file), &csv.column).map_err(|reason| {
+                    VarError::Csv {
+                        name: var.name.clone(),
+                        file: csv.file.clone(),
+                        reason,
+                    }
+                })?;
+            var.one_of = Some(values);
+        }
+        Ok(())
+    }
+
+    /// Keeps this worker's share of every `unique` list (rows i, i+k, ... for worker i of k),
+    /// so no value is used twice across the workers of a distributed run.
+    pub fn keep_share(&mut self, share: crate::plan::Share) {
+        for (_, source) in &mut self.sources {
+            if let Source::List {
+                values,
+                order: ValueOrder::Unique,
+                ..
+            } = source
+            {
+                let mut n = 0u64;
+                values.retain(|_| {
+                    n += 1;
+                    share.owns(n - 1)
+                });
+            }
+        }
+    }
+
     /// Draws this iteration's data values. Fails (as data, for the caller to count) when a
     /// `unique` list is exhausted.
     pub fn draw(&self, vars: &mut Vars) -> Result<(), String> {

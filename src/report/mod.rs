@@ -53,6 +53,23 @@ pub struct RunMeta {
     /// summary cannot hold them), so a saved run rebuilds the same comparison.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mode_facts: Vec<ModeFacts>,
+    /// A distributed run's workers, beside the merged view (never instead of it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerRow>,
+}
+
+/// One worker of a distributed run: what it ran and what it cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRow {
+    pub name: String,
+    /// done, lost (its share moved on) or running.
+    pub status: String,
+    pub peak_users: u64,
+    pub requests: u64,
+    pub failures: u64,
+    /// throng's own CPU seconds and peak memory on the worker.
+    pub cpu_s: f64,
+    pub mem_mb: f64,
 }
 
 impl RunMeta {
@@ -71,6 +88,7 @@ impl RunMeta {
             started_unix_ms,
             version: env!("CARGO_PKG_VERSION").to_string(),
             mode_facts: Vec::new(),
+            workers: Vec::new(),
         }
     }
 

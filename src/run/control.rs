@@ -1,8 +1,11 @@
-//! Live control of a running plan (the dashboard's buttons): a user-count override consulted
-//! by the closed-model scheduler, the scheduler's current target for display, and the stop token.
+//! Live control of a running plan (the dashboard's buttons, a distributed run's coordinator): a
+//! user-count override consulted by the closed-model scheduler, the scheduler's current target
+//! for display, this process's share of the plan, and the stop token.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use crate::plan::Share;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// "No override": follow the plan.
@@ -20,6 +23,9 @@ struct Inner {
     users: AtomicU32,
     target: AtomicU32,
     stop: CancellationToken,
+    share: Mutex<Share>,
+    /// How far into the plan this process starts (a worker joining a run under way), ms.
+    plan_offset_ms: AtomicU64,
 }
 
 impl Default for RunControl {
@@ -36,6 +42,8 @@ impl RunControl {
                 users: AtomicU32::new(FOLLOW_PLAN),
                 target: AtomicU32::new(0),
                 stop,
+                share: Mutex::new(Share::WHOLE),
+                plan_offset_ms: AtomicU64::new(0),
             }),
         }
     }
@@ -57,6 +65,26 @@ impl RunControl {
     /// The user count the scheduler is aiming at right now (plan or override).
     pub fn target(&self) -> u32 {
         self.inner.target.load(Ordering::Relaxed)
+    }
+
+    /// This process's share of the plan (users, arrivals); a distributed run moves a lost
+    /// worker's share by changing the others'.
+    pub fn set_share(&self, share: Share) {
+        *self.inner.share.lock().unwrap_or_else(|e| e.into_inner()) = share;
+    }
+
+    pub fn share(&self) -> Share {
+        *self.inner.share.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start `offset` into the plan (set before the run starts).
+    pub fn set_plan_offset(&self, offset: Duration) {
+        let ms = u64::try_from(offset.as_millis()).unwrap_or(u64::MAX);
+        self.inner.plan_offset_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub fn plan_offset(&self) -> Duration {
+        Duration::from_millis(self.inner.plan_offset_ms.load(Ordering::Relaxed))
     }
 
     pub(crate) fn publish_target(&self, target: usize) {

@@ -14,7 +14,7 @@ pub use heap::heap_without_huge_pages;
 pub use runner::{ModeRunner, UserState};
 
 use crate::metrics::{Mode, RunSummary, Sink};
-use crate::plan::{Arrival, FlowMix, LoadPlan};
+use crate::plan::{Arrival, FlowMix, LoadPlan, Share};
 use crate::replay::browser::BrowserOptions;
 use crate::replay::http::HttpOptions;
 use crate::replay::PreparedFlow;
@@ -128,6 +128,7 @@ pub async fn execute_with(
         run_token: stop.child_token(),
         deadline,
         next_id: 0,
+        in_share: (Share::WHOLE, 0),
         mix: FlowMix::new(&spec.flows.iter().map(|f| f.weight).collect::<Vec<_>>()),
         control,
     };
@@ -147,6 +148,22 @@ pub async fn execute_with(
     let summary = sink.finish();
     aggregator.abort();
     Ok(summary)
+}
+
+/// Arrivals due from the plan's start to `at`: the integral of the rate (exact for the
+/// piecewise-linear stages: trapezoids per stage).
+fn arrivals_due(stages: &crate::plan::Stages, at: Duration) -> f64 {
+    let mut due = 0.0;
+    let mut t = Duration::ZERO;
+    for stage in &stages.0 {
+        if t >= at {
+            break;
+        }
+        let end = (t + stage.duration).min(at);
+        due += (stages.target_at(t) + stages.target_at(end)) / 2.0 * (end - t).as_secs_f64();
+        t += stage.duration;
+    }
+    due
 }
 
 /// How long until arrival number `launched + 1` is due, at `rate` per second with `due`
@@ -170,6 +187,8 @@ struct Scheduler {
     /// Cancels requests still open (see [`Scheduler::stop_all`]).
     deadline: CancellationToken,
     next_id: u64,
+    /// Users started under the current share (their plan-wide numbers pick their flows).
+    in_share: (Share, u64),
     mix: FlowMix,
     control: RunControl,
 }
@@ -182,7 +201,15 @@ impl Scheduler {
         self.next_id += 1;
         let token = self.run_token.child_token();
         self.active.insert(id, token.clone());
-        let flow = self.ctx.flows[self.mix.pick(id)].flow.clone();
+        // Users are numbered plan-wide (worker i of k starts users i, i+k, ...), so weighted
+        // flows keep their global shares however the plan is spread.
+        let share = self.control.share();
+        if self.in_share.0 != share {
+            self.in_share = (share, 0);
+        }
+        let plan_seq = share.nth(self.in_share.1);
+        self.in_share.1 += 1;
+        let flow = self.ctx.flows[self.mix.pick(plan_seq)].flow.clone();
         let ctx = self.ctx.clone();
         let user = async move {
             user_loop(ctx, id, flow, token, iterations, intended).await;
@@ -227,7 +254,7 @@ impl Scheduler {
         let plan = self.ctx.plan.clone();
         let stages = plan.stages();
         let total = stages.total();
-        let start = Instant::now();
+        let start = Instant::now() - self.control.plan_offset();
         let mut slots_started = 0usize;
         loop {
             tokio::select! {
@@ -239,11 +266,13 @@ impl Scheduler {
             if elapsed >= total {
                 return;
             }
-            // A live override (the dashboard) wins over the plan until cleared.
-            let target = match self.control.users_override() {
+            // A live override (the dashboard) wins over the plan until cleared; a worker runs
+            // its share of either.
+            let share = self.control.share();
+            let target = share.part(match self.control.users_override() {
                 Some(n) => n as usize,
                 None => stages.target_at(elapsed).round() as usize,
-            };
+            });
             self.control.publish_target(target);
             match plan.iterations {
                 None => {
@@ -258,7 +287,7 @@ impl Scheduler {
                         slots_started += 1;
                         self.spawn_user(Some(n), None);
                     }
-                    let planned = (stages.peak().round() as usize).max(target);
+                    let planned = share.part(stages.peak().round() as usize).max(target);
                     if self.active.is_empty() && slots_started >= planned {
                         return;
                     }
@@ -282,10 +311,12 @@ impl Scheduler {
             return;
         };
         let total = stages.total();
-        let start = Instant::now();
-        let mut due = 0.0f64;
-        let mut last = Duration::ZERO;
-        let mut launched = 0u64;
+        let offset = self.control.plan_offset().min(total);
+        let start = Instant::now() - offset;
+        // A worker joining under way starts at the arrivals already due.
+        let mut due = arrivals_due(stages, offset);
+        let mut last = offset;
+        let mut launched = due.floor() as u64;
         loop {
             // Wake for the next arrival (estimated at the current rate), at most a tick away.
             let wait = next_arrival_in(stages.target_at(last), due, launched);
@@ -304,7 +335,12 @@ impl Scheduler {
                 // Where in this interval the integral reached this arrival.
                 let share = ((launched as f64 - before) / (due - before)).clamp(0.0, 1.0);
                 let intended = start + last + (elapsed - last).mul_f64(share);
-                if self.active.len() < *max_users as usize {
+                // Arrival number `launched - 1` of the whole plan: one worker's, or ours.
+                let mine = self.control.share();
+                if !mine.owns(launched - 1) {
+                    continue;
+                }
+                if self.active.len() < mine.part(*max_users as usize) {
                     self.spawn_user(Some(1), Some(intended));
                 } else {
                     self.ctx.sink.count("arrivals.dropped", 1);
@@ -371,6 +407,15 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrivals_due_integrate_ramps_and_holds() {
+        let stages = crate::plan::Stages::parse("10@10s,10@10s").unwrap();
+        // A ramp from 0 to 10/s over 10 s brings 50 arrivals, then 10/s.
+        assert!((arrivals_due(&stages, Duration::from_secs(10)) - 50.0).abs() < 1e-9);
+        assert!((arrivals_due(&stages, Duration::from_secs(15)) - 100.0).abs() < 1e-9);
+        assert_eq!(arrivals_due(&stages, Duration::ZERO), 0.0);
+    }
 
     #[test]
     fn next_arrival_wait_follows_the_rate_within_a_tick() {

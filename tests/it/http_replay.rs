@@ -324,10 +324,12 @@ fn flow_whose_origin_is_down_fails_sessions_with_a_clear_reason() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "no threshold given: the run itself succeeded; {stdout}"
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Every session failed: the run fails even without a threshold, naming the failure.
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("every session failed") && stderr.contains("Refused"),
+        "{stderr}"
     );
     assert!(
         stdout.contains("document request failed (Refused)"),
@@ -607,7 +609,8 @@ fn an_untrusted_certificate_is_a_tls_failure_unless_insecure() {
     // Without --insecure the self-signed certificate fails the check: counted, reported.
     let out = run(&[], &dir.path().join("strict"));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // Every session failed (each of the 3 iterations): exit 1 even without a threshold.
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("tls"), "{stdout}");
     let (count, failures) = requests_by_outcome(&results(&dir.path().join("strict")));
     assert_eq!(count, 3);

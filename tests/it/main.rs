@@ -5,6 +5,7 @@ mod browser_replay;
 mod cli;
 mod compare_dashboard;
 mod demo_site;
+mod distributed;
 mod faults;
 mod flow_files;
 mod http_replay;

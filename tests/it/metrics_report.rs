@@ -170,6 +170,7 @@ fn meta() -> RunMeta {
         started_unix_ms: 1_700_000_000_000,
         version: "0.1.0".into(),
         mode_facts: Vec::new(),
+        workers: Vec::new(),
     }
 }
 

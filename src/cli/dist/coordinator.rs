@@ -1,0 +1,255 @@
+//! `throng run ... --workers N --listen ADDR`: this process runs no users; it waits for N
+//! workers, starts them at one instant, merges what they report into one live view and one
+//! report, moves a lost worker's share to the others, and stops them all on Ctrl-C/SIGTERM.
+
+use super::hub::{merged, router, Hub, Status};
+use super::protocol::{now_unix_ms, Assignment};
+use crate::cli::config::{InputError, Output};
+use crate::cli::lifecycle::{finish, StopOnSignal};
+use crate::metrics::{LiveStats, RunSummary};
+use crate::report::{self, RunMeta, WorkerRow};
+use crate::run::RunControl;
+use crate::serve::Served;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A worker silent this long is lost (workers report every second).
+const LOST_AFTER: Duration = Duration::from_secs(5);
+/// Time between the start order and the start itself, so every worker has it in hand.
+const START_LEAD: Duration = Duration::from_millis(1500);
+/// After the plan (and grace), how long workers get to send their final reports.
+const FINAL_WAIT: Duration = Duration::from_secs(60);
+
+/// How the coordinator runs.
+pub struct Coordination {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
+    pub workers: u32,
+    pub wait_workers: Duration,
+    pub linger: Duration,
+    /// The plan's length plus grace (when workers should be done by themselves).
+    pub plan_total: Duration,
+}
+
+/// Runs a distributed run to its end and returns the exit code (thresholds on merged data).
+pub async fn coordinate(
+    c: Coordination,
+    template: Assignment,
+    output: &Output,
+    meta: RunMeta,
+) -> anyhow::Result<ExitCode> {
+    if c.token.is_none() && !c.listen.ip().is_loopback() {
+        return Err(InputError(format!(
+            "--listen {}: a coordinator reachable beyond loopback needs --token (or THRONG_TOKEN)",
+            c.listen
+        ))
+        .into());
+    }
+    let listener = tokio::net::TcpListener::bind(c.listen)
+        .await
+        .with_context(|| format!("--listen {}: cannot listen", c.listen))?;
+    let addr = listener.local_addr()?;
+    let hub = Hub::new(c.token.clone(), template);
+    let served = Served::start(listener, router(hub.clone()));
+    // Tests and scripts read this line to start workers.
+    eprintln!(
+        "coordinator: listening on http://{addr}; waiting for {} workers",
+        c.workers
+    );
+
+    let control = RunControl::default();
+    let signals = StopOnSignal::install(control.clone(), "every worker's report is collected");
+    let joined = wait_for_workers(&hub, &c, &control).await;
+    if joined < c.workers as usize && !control.is_stopped() {
+        served.shutdown(Duration::from_secs(1)).await;
+        anyhow::bail!(
+            "only {joined} of {} workers joined within {} (--wait-workers)",
+            c.workers,
+            crate::plan::format_duration(c.wait_workers)
+        );
+    }
+    start_all(&hub);
+    let summary = follow(&hub, &c, &control, output.quiet).await;
+    drop(signals);
+
+    let meta = RunMeta {
+        workers: worker_rows(&hub),
+        ..RunMeta {
+            started_unix_ms: summary.started_unix_ms,
+            ..meta
+        }
+    };
+    let code = finish(&summary, output, &meta);
+    let thresholds = report::evaluate_all(&output.thresholds, &summary);
+    let results = report::Exporter::render(
+        &report::JsonExporter,
+        &report::ReportInput {
+            summary: &summary,
+            meta: &meta,
+            thresholds: &thresholds,
+        },
+    );
+    *hub.results.lock().unwrap_or_else(|e| e.into_inner()) = results.ok();
+    if !c.linger.is_zero() {
+        eprintln!(
+            "coordinator: results at http://{addr}/v1/results for {}",
+            crate::plan::format_duration(c.linger)
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(c.linger) => {}
+            _ = crate::cli::lifecycle::stop_signal() => {}
+        }
+    }
+    served.shutdown(Duration::from_secs(2)).await;
+    code
+}
+
+async fn wait_for_workers(hub: &Hub, c: &Coordination, control: &RunControl) -> usize {
+    let deadline = Instant::now() + c.wait_workers;
+    loop {
+        let joined = hub.lock().live().count();
+        if joined >= c.workers as usize || Instant::now() >= deadline || control.is_stopped() {
+            return joined;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One start instant for everyone (on the coordinator's clock; each worker converts it with
+/// the offset it measured when it joined).
+fn start_all(hub: &Hub) {
+    let start = now_unix_ms() + START_LEAD.as_millis() as u64;
+    let mut run = hub.lock();
+    run.started_unix_ms = Some(start);
+    for w in run.workers.values_mut() {
+        if w.status == Status::Waiting {
+            w.status = Status::Running;
+            w.start_unix_ms = start;
+        }
+    }
+    run.reshare();
+    drop(run);
+    hub.changed.notify_waiters();
+}
+
+/// Watches the run until every worker is done or lost: the merged progress line, lost workers
+/// (their share moves on), the stop order. Returns the merged summary.
+async fn follow(hub: &Hub, c: &Coordination, control: &RunControl, quiet: bool) -> RunSummary {
+    let started = Instant::now() + START_LEAD;
+    let bar = (!quiet).then(|| report::Progress::new(Some(c.plan_total)));
+    let mut ordered_stop_at: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (parts, all_ended) = {
+            let planned = planned_users(hub, started);
+            let mut run = hub.lock();
+            let mut lost_now = Vec::new();
+            for (id, w) in run.workers.iter_mut() {
+                if w.status == Status::Running && w.last_seen.elapsed() > LOST_AFTER {
+                    w.status = Status::Lost;
+                    // Its running sessions: as it last reported, or its share of the plan's
+                    // users if it died before reporting them.
+                    let share = w.share.map_or(0, |s| s.part(planned) as u64);
+                    lost_now.push((*id, w.name.clone(), w.users.max(share)));
+                }
+            }
+            for (id, name, users) in &lost_now {
+                eprintln!("coordinator: worker {id} ({name}) lost with {users} users; its share moves to the others");
+                let _ = id;
+                *run.counters.entry("workers.lost".into()).or_default() += 1;
+                *run.counters.entry("sessions.lost".into()).or_default() += users;
+            }
+            if !lost_now.is_empty() {
+                run.reshare();
+            }
+            if control.is_stopped() && !run.stop {
+                run.stop = true;
+            }
+            let ended = run.live().next().is_none();
+            (run.parts(), ended)
+        };
+        let merged = merged(&parts);
+        if let Some(bar) = &bar {
+            bar.tick(&live_stats(&merged, hub, started));
+        }
+        if all_ended {
+            break;
+        }
+        // Past the plan (and grace) the workers end by themselves; a stop order ends them now.
+        // Either way they get a bounded time to report, then the rest is lost.
+        let end_by = started + c.plan_total;
+        if control.is_stopped() || Instant::now() > end_by {
+            let at = *ordered_stop_at.get_or_insert_with(Instant::now);
+            if control.is_stopped() {
+                hub.lock().stop = true;
+            }
+            if at.elapsed() > FINAL_WAIT {
+                let mut run = hub.lock();
+                let mut late = 0;
+                for w in run.workers.values_mut() {
+                    if matches!(w.status, Status::Running | Status::Waiting) {
+                        w.status = Status::Lost;
+                        late += 1;
+                    }
+                }
+                *run.counters.entry("workers.lost".into()).or_default() += late;
+                break;
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let parts = hub.lock().parts();
+    merged(&parts)
+}
+
+/// The closed model's user target now (0 for an arrival rate: its users come and go).
+fn planned_users(hub: &Hub, started: Instant) -> usize {
+    match &hub.plan().arrival {
+        crate::plan::Arrival::Users(stages) => {
+            let at = Instant::now().saturating_duration_since(started);
+            let users = hub.lock().users_override;
+            users.map_or_else(|| stages.target_at(at).round() as usize, |u| u as usize)
+        }
+        crate::plan::Arrival::Rate { .. } => 0,
+    }
+}
+
+/// The progress line's numbers from the merged view.
+fn live_stats(merged: &RunSummary, hub: &Hub, started: Instant) -> LiveStats {
+    let users = hub.lock().live().map(|(_, w)| w.users).sum();
+    let last = merged.series.last();
+    let totals = merged.total(None, None);
+    LiveStats {
+        elapsed: started.elapsed(),
+        users,
+        rps: last.map_or(0.0, |s| s.rps),
+        p95_ms: last.and_then(|s| s.p95_ms),
+        errors: totals.failures,
+        requests: totals.count,
+    }
+}
+
+/// One row per worker for the report.
+fn worker_rows(hub: &Arc<Hub>) -> Vec<WorkerRow> {
+    let run = hub.lock();
+    run.workers
+        .values()
+        .map(|w| {
+            let t = w.summary.total(None, None);
+            WorkerRow {
+                name: w.name.clone(),
+                status: format!("{:?}", w.status).to_ascii_lowercase(),
+                peak_users: w.summary.peak_users,
+                requests: t.count,
+                failures: t.failures,
+                cpu_s: w.cpu_s,
+                mem_mb: w.mem_mb,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,108 @@
+//! Distributed runs: one coordinator (`throng run ... --workers N --listen ADDR`) and N workers
+//! (`throng worker --connect URL`), a shared token proven both ways. The coordinator holds the
+//! plan, flows and data; workers hold nothing until they join, run exact shares of the plan,
+//! and report mergeable summaries once a second, so every output is of the whole run.
+
+mod coordinator;
+mod hub;
+pub mod protocol;
+pub mod worker;
+
+use super::args::RunArgs;
+use super::config::{self, InputError, Output};
+use crate::plan::{parse_duration, LoadPlan};
+use crate::replay::VarSources;
+use crate::report::RunMeta;
+use coordinator::Coordination;
+use protocol::{Assignment, ShippedFlow};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// `throng run ... --workers N --listen ADDR`: validates the run as a local one would, then
+/// coordinates it.
+pub async fn coordinate(
+    args: &RunArgs,
+    plan: LoadPlan,
+    vars: HashMap<String, String>,
+    output: &Output,
+    meta: RunMeta,
+) -> anyhow::Result<ExitCode> {
+    let dist = &args.dist;
+    let duration = |flag: &str, text: &str| {
+        parse_duration(text).map_err(|e| InputError(format!("{flag}: {e}")))
+    };
+    let workers = dist.workers.unwrap_or(1);
+    if workers == 0 {
+        return Err(InputError("--workers must be at least 1".into()).into());
+    }
+    let c = Coordination {
+        listen: dist
+            .listen
+            .ok_or_else(|| InputError("--workers needs --listen ADDR".into()))?,
+        token: dist.token.clone().filter(|t| !t.is_empty()),
+        workers,
+        wait_workers: duration("--wait-workers", &dist.wait_workers)?,
+        linger: duration("--linger", &dist.linger)?,
+        plan_total: plan.total() + plan.grace,
+    };
+    let cacert = match &args.replay.cacert {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| InputError(format!("--cacert {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let template = Assignment {
+        start_unix_ms: 0,
+        plan_offset_ms: 0,
+        share: crate::plan::Share::WHOLE,
+        mode: args.mode,
+        plan,
+        flows: shipped_flows(args)?,
+        target: args.target.clone(),
+        vars,
+        replay: args.replay.clone(),
+        cacert,
+    };
+    coordinator::coordinate(c, template, output, meta).await
+}
+
+/// The run's flows as workers get them: parsed and checked here, CSV data inlined.
+fn shipped_flows(args: &RunArgs) -> Result<Vec<ShippedFlow>, InputError> {
+    let mut out = Vec::new();
+    let items = args.flows.iter().map(|f| (f.clone(), 1)).chain(
+        args.weighted
+            .iter()
+            .map(|w| config::weighted(w).map(|(p, n)| (p.display().to_string(), n)))
+            .collect::<Result<Vec<_>, _>>()?,
+    );
+    for (item, weight) in items {
+        if item.starts_with("http://") || item.starts_with("https://") {
+            out.push(ShippedFlow {
+                name: item.clone(),
+                label: item.clone(),
+                weight,
+                url: Some(item),
+                flow: None,
+            });
+            continue;
+        }
+        let path = Path::new(&item);
+        let mut flow = crate::flow::load(path)
+            .map_err(|e| InputError(e.to_string()))?
+            .flow;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        VarSources::inline_csv(&mut flow, dir).map_err(|e| InputError(format!("{item}: {e}")))?;
+        out.push(ShippedFlow {
+            name: path
+                .file_stem()
+                .map_or_else(|| "flow".into(), |s| s.to_string_lossy().into_owned()),
+            label: item.clone(),
+            weight,
+            url: None,
+            flow: Some(flow),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,402 @@
+//! Distributed runs with real processes on loopback: a coordinator and its workers (each given
+//! only the coordinator's address and the token, as a pod would be) against the demo site.
+
+use crate::support::{demo, wait_for};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use url::Url;
+
+const TOKEN: &str = "test-token-5d1c";
+
+fn throng() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_throng"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+/// A coordinator process, its address, and its stderr (once it has ended).
+struct Coordinator {
+    child: Child,
+    addr: String,
+    stderr: tokio::sync::oneshot::Receiver<String>,
+}
+
+/// Starts a coordinator with `args` on a free port.
+async fn coordinator(args: &[&str]) -> Coordinator {
+    let mut child = throng()
+        .args(["run", "--listen", "127.0.0.1:0", "--token", TOKEN])
+        .args(args)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the coordinator prints its address")
+            .unwrap()
+            .expect("the coordinator is running");
+        if let Some(rest) = line.strip_prefix("coordinator: listening on ") {
+            break rest.split(';').next().unwrap().to_string();
+        }
+    };
+    // Keep draining its stderr so it never blocks on a full pipe.
+    let (tx, stderr) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            all.push_str(&l);
+            all.push('\n');
+        }
+        let _ = tx.send(all);
+    });
+    Coordinator {
+        child,
+        addr,
+        stderr,
+    }
+}
+
+impl Coordinator {
+    /// Waits for the end: exit code and what it wrote on stderr after its address.
+    async fn end(self) -> (i32, String) {
+        let (code, _, _) = exit_of(self.child).await;
+        (code, self.stderr.await.unwrap_or_default())
+    }
+}
+
+fn worker(addr: &str, name: &str, tmp: &Path) -> Child {
+    throng()
+        .args(["worker", "--connect", addr, "--name", name])
+        .env("THRONG_TOKEN", TOKEN)
+        .env("TMPDIR", tmp)
+        .spawn()
+        .unwrap()
+}
+
+async fn exit_of(child: Child) -> (i32, String, String) {
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the process ends")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Requests throng counted, by "METHOD /path" (the demo's own route key).
+fn throng_counts(results: &serde_json::Value) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for e in results["summary"]["entries"].as_array().unwrap() {
+        let kind = e["kind"].as_str().unwrap();
+        if !["document", "static", "ajax", "polling", "beacon", "other"].contains(&kind) {
+            continue;
+        }
+        let (method, url) = e["name"].as_str().unwrap().split_once(' ').unwrap();
+        let path = Url::parse(url).unwrap().path().to_string();
+        *counts.entry(format!("{method} {path}")).or_default() += e["count"].as_u64().unwrap();
+    }
+    counts
+}
+
+fn read_results(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+}
+
+/// Live processes whose command line mentions `needle` (zombies aside).
+fn live_with(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+        if !zombie && String::from_utf8_lossy(&cmdline).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_add_up_to_exactly_what_the_site_saw_and_thresholds_judge_the_merged_run() {
+    let site = demo().await;
+    let target = site.base_url();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    // 7 users over 3 workers: shares 3, 2 and 2. Two iterations of browse.json (3 documents
+    // each) make 42 documents in all, at most 18 on any one worker: only the merged run can
+    // pass this threshold.
+    let coord = coordinator(&[
+        "flows/browse.json",
+        "--target",
+        &target,
+        "-u",
+        "7",
+        "-d",
+        "60s",
+        "--iterations",
+        "2",
+        "--think-scale",
+        "0.1",
+        "--dwell",
+        "0s",
+        "--workers",
+        "3",
+        "-q",
+        "--threshold",
+        "count(document)>=42",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    let workers: Vec<Child> = (0..3)
+        .map(|i| worker(&coord.addr, &format!("w{i}"), tmp.path()))
+        .collect();
+    let (code, stderr) = coord.end().await;
+    let mut starts = Vec::new();
+    for w in workers {
+        let (wcode, _, werr) = exit_of(w).await;
+        assert_eq!(wcode, 0, "{werr}");
+        let at = werr
+            .split("started at ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("no start time: {werr}"));
+        starts.push(at);
+    }
+    let spread = starts.iter().max().unwrap() - starts.iter().min().unwrap();
+    assert!(
+        spread <= 50,
+        "workers started {spread} ms apart: {starts:?}"
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let results = read_results(&out);
+    assert_eq!(
+        throng_counts(&results),
+        site.stats().routes,
+        "merged counts = the site's"
+    );
+    let rows = results["meta"]["workers"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let mut peaks: Vec<u64> = rows
+        .iter()
+        .map(|r| r["peak_users"].as_u64().unwrap())
+        .collect();
+    peaks.sort();
+    assert_eq!(peaks, [2, 2, 3], "user shares add up to the plan");
+    let requests = |r: &serde_json::Value| r["requests"].as_u64().unwrap();
+    assert!(rows.iter().all(|r| r["status"] == "done"));
+    let merged_docs: u64 = results["summary"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "document")
+        .map(|e| e["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(merged_docs, 42);
+    let merged_requests: u64 = throng_counts(&results).values().sum();
+    assert_eq!(rows.iter().map(requests).sum::<u64>(), merged_requests);
+    assert_eq!(results["thresholds"][0]["passed"], true);
+    site.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_is_counted_lost_and_its_share_moves_on() {
+    let site = demo().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let coord = coordinator(&[
+        "flows/browse.json",
+        "--target",
+        &site.base_url(),
+        "-u",
+        "4",
+        "-d",
+        "15s",
+        "--think-scale",
+        "0.2",
+        "--workers",
+        "2",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    let mut victim = worker(&coord.addr, "victim", tmp.path());
+    let survivor = worker(&coord.addr, "survivor", tmp.path());
+    // Once the run is under way (and has reported its users), kill -9 one worker.
+    wait_for(
+        "load from both workers",
+        Duration::from_secs(30),
+        || async { (site.stats().total >= 40).then_some(()) },
+    )
+    .await;
+    victim.start_kill().unwrap();
+    let victim_err = exit_of(victim).await.2;
+    let (code, stderr) = coord.end().await;
+    let (scode, _, serr) = exit_of(survivor).await;
+    assert_eq!(scode, 0, "{serr}");
+    assert!(
+        serr.contains("share now 1 of 1"),
+        "the survivor took the whole plan: {serr}"
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let results = read_results(&out);
+    assert_eq!(results["summary"]["counters"]["workers.lost"], 1);
+    let rows = results["meta"]["workers"].as_array().unwrap();
+    let lost = rows.iter().find(|r| r["name"] == "victim").unwrap();
+    assert_eq!(lost["status"], "lost");
+    let counters = &results["summary"]["counters"];
+    assert!(
+        counters["sessions.lost"].as_u64().unwrap_or(0) >= 1,
+        "{counters}\n{stderr}\nvictim: {victim_err}"
+    );
+    site.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_workers_stop_within_10s_of_losing_their_coordinator_and_leave_no_chromium() {
+    let site = demo().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut coord = coordinator(&[
+        "flows/browse.json",
+        "--target",
+        &site.base_url(),
+        "--mode",
+        "browser",
+        "-u",
+        "1",
+        "-d",
+        "120s",
+        "--workers",
+        "1",
+        "-q",
+    ])
+    .await;
+    let w = worker(&coord.addr, "orphan", tmp.path());
+    wait_for("browser load", Duration::from_secs(60), || async {
+        (site.stats().total >= 5).then_some(())
+    })
+    .await;
+    assert!(
+        !live_with(tmp.path().to_str().unwrap()).is_empty(),
+        "Chromium runs under TMPDIR"
+    );
+    coord.child.start_kill().unwrap();
+    let _ = coord.child.wait().await;
+    let killed_at = std::time::Instant::now();
+    let (code, _, stderr) = exit_of(w).await;
+    assert!(
+        stderr.contains("coordinator unreachable"),
+        "the worker stopped for its coordinator: {stderr}"
+    );
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(60),
+        "the worker ended its load soon after its coordinator went away"
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // Nothing more reaches the site once the worker is gone, and no browser is left.
+    let seen = site.stats().total;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(site.stats().total, seen);
+    wait_for("no Chromium left", Duration::from_secs(10), || async {
+        live_with(tmp.path().to_str().unwrap())
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    site.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_the_token_is_refused_and_too_few_workers_is_one_clear_error() {
+    let coord = coordinator(&[
+        "http://127.0.0.1:9/",
+        "-d",
+        "2s",
+        "--workers",
+        "2",
+        "--wait-workers",
+        "2s",
+        "-q",
+    ])
+    .await;
+    let (code, _, stderr) = exit_of(
+        throng()
+            .args(["worker", "--connect", &coord.addr, "--wait", "1s"])
+            .env("THRONG_TOKEN", "wrong")
+            .spawn()
+            .unwrap(),
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("401"), "{stderr}");
+    let (code, text) = coord.end().await;
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("only 0 of 2 workers joined within 2s"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_browser_workers_add_up_to_exactly_what_the_site_saw() {
+    let site = demo().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let coord = coordinator(&[
+        "flows/browse.json",
+        "--target",
+        &site.base_url(),
+        "--mode",
+        "browser",
+        "-u",
+        "3",
+        "-d",
+        "90s",
+        "--iterations",
+        "1",
+        "--think-scale",
+        "0.1",
+        "--dwell",
+        "0s",
+        "--workers",
+        "3",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    let workers: Vec<Child> = (0..3)
+        .map(|i| worker(&coord.addr, &format!("b{i}"), tmp.path()))
+        .collect();
+    let (code, stderr) = coord.end().await;
+    for w in workers {
+        let (wcode, _, werr) = exit_of(w).await;
+        assert_eq!(wcode, 0, "{werr}");
+    }
+    assert_eq!(code, 0, "{stderr}");
+    let results = read_results(&out);
+    assert_eq!(
+        throng_counts(&results),
+        site.stats().routes,
+        "merged counts = the site's"
+    );
+    let rows = results["meta"]["workers"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["peak_users"] == 1), "{rows:?}");
+    site.shutdown().await;
+}
