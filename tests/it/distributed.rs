@@ -190,6 +190,14 @@ async fn three_workers_add_up_to_exactly_what_the_site_saw_and_thresholds_judge_
         site.stats().routes,
         "merged counts = the site's"
     );
+    // The merged run starts when the workers did and lasts about the plan, not since 1970.
+    let started = results["summary"]["started_unix_ms"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(now - started < 120_000, "started {started}, now {now}");
+    assert!(results["summary"]["duration_ms"].as_u64().unwrap() < 120_000);
     let rows = results["meta"]["workers"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     let mut peaks: Vec<u64> = rows

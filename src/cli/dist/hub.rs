@@ -86,26 +86,23 @@ impl Run {
         }
     }
 
-    /// What merging needs, copied out so the merge itself runs without the lock.
-    pub fn parts(&self) -> Vec<RunSummary> {
-        let own = RunSummary {
-            counters: self.counters.clone(),
-            ..RunSummary::default()
-        };
-        self.workers
-            .values()
-            .map(|w| w.summary.clone())
-            .chain(std::iter::once(own))
-            .collect()
+    /// What merging needs (the workers' summaries, the coordinator's counters), copied out
+    /// so the merge itself runs without the lock.
+    pub fn parts(&self) -> (Vec<RunSummary>, BTreeMap<String, u64>) {
+        let summaries = self.workers.values().map(|w| w.summary.clone()).collect();
+        (summaries, self.counters.clone())
     }
 }
 
 /// Every worker's summary merged (percentiles from merged histograms), with the
-/// coordinator's own counters.
-pub fn merged(parts: &[RunSummary]) -> RunSummary {
+/// coordinator's own counters. A worker that never reported adds nothing (not even a start).
+pub fn merged((summaries, counters): &(Vec<RunSummary>, BTreeMap<String, u64>)) -> RunSummary {
     let mut all = RunSummary::default();
-    for p in parts {
-        all.merge(p);
+    for s in summaries.iter().filter(|s| s.started_unix_ms > 0) {
+        all.merge(s);
+    }
+    for (k, v) in counters {
+        *all.counters.entry(k.clone()).or_default() += v;
     }
     all
 }
