@@ -117,7 +117,7 @@ async fn k8s_coordinator_and_workers_run_as_the_manifests_say() {
             "--wait-workers",
             "30s",
             "--linger",
-            "0s",
+            "5s",
             "-q",
         ])
         .output()
@@ -165,9 +165,13 @@ async fn k8s_coordinator_and_workers_run_as_the_manifests_say() {
             break rest.split(';').next().unwrap().to_string();
         }
     };
+    let (lingering, mut served_at) = tokio::sync::mpsc::channel::<String>(1);
     let drain = tokio::spawn(async move {
         let mut all = String::new();
         while let Ok(Some(l)) = lines.next_line().await {
+            if let Some(rest) = l.strip_prefix("coordinator: results at ") {
+                let _ = lingering.try_send(rest.split(' ').next().unwrap().to_string());
+            }
             all.push_str(&l);
             all.push('\n');
         }
@@ -187,6 +191,25 @@ async fn k8s_coordinator_and_workers_run_as_the_manifests_say() {
         .map(|_| throng(&wargs, &wenv, tmp.path()))
         .collect();
 
+    // While it lingers, the results are served to whoever holds the Secret's token.
+    let url = tokio::time::timeout(Duration::from_secs(120), served_at.recv())
+        .await
+        .expect("the coordinator serves its results")
+        .expect("the coordinator is running");
+    let client = reqwest::Client::new();
+    let refused = client.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let served: Value = client
+        .get(&url)
+        .bearer_auth(secret["stringData"]["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let status = tokio::time::timeout(Duration::from_secs(120), coord.wait())
         .await
         .expect("the coordinator ends")
@@ -204,6 +227,7 @@ async fn k8s_coordinator_and_workers_run_as_the_manifests_say() {
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("results/results.json")).unwrap())
             .unwrap();
+    assert_eq!(served["summary"], results["summary"], "served = written");
     let rows = results["meta"]["workers"].as_array().unwrap();
     let mut peaks: Vec<u64> = rows
         .iter()
