@@ -7,6 +7,7 @@
 #
 #   deploy/run-image-demo.sh
 #   USERS=4 DURATION=20s deploy/run-image-demo.sh
+#   WORKERS=2 deploy/run-image-demo.sh     # a coordinator and 2 workers, one container each
 #
 #   BINARY   throng binary to put in the image (default target/release/throng, built if missing)
 #   BASE     base image (default localhost/debian-base:bookworm, made by make-base.sh if missing)
@@ -42,14 +43,30 @@ done
 [ -n "$url" ] || { echo "run-image-demo: the demo site did not start: $(cat "$log")" >&2; exit 1; }
 echo "run-image-demo: demo site at $url" >&2
 
+locked=(--network host --read-only --cap-drop ALL --security-opt no-new-privileges --shm-size 256m)
+run=(run /flows/shop.json --mode browser --var password=wonderland --target "$url"
+  -u "$USERS" -d "$DURATION" --quiet)
 started=$(date +%s%N)
 set +e
-podman run --rm --network host \
-  --read-only --cap-drop ALL --security-opt no-new-privileges --shm-size 256m \
-  -v "$repo/flows:/flows:ro" \
-  "$IMAGE" run /flows/shop.json --mode browser --var password=wonderland \
-  --target "$url" -u "$USERS" -d "$DURATION" --quiet
-code=$?
+if [ -n "${WORKERS:-}" ]; then
+  # The distributed run: the coordinator runs no users; each worker gets only the address
+  # and the token, as the Kubernetes pods of `throng k8s` do.
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  token="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  pids=()
+  for i in $(seq 1 "$WORKERS"); do
+    podman run --rm "${locked[@]}" -e THRONG_TOKEN="$token" "$IMAGE" \
+      worker --connect "http://127.0.0.1:$port" --name "container-$i" >/dev/null 2>&1 &
+    pids+=($!)
+  done
+  podman run --rm "${locked[@]}" -e THRONG_TOKEN="$token" -v "$repo/flows:/flows:ro" "$IMAGE" \
+    "${run[@]}" --workers "$WORKERS" --listen "127.0.0.1:$port" --wait-workers 60s
+  code=$?
+  for pid in "${pids[@]}"; do wait "$pid" || code=1; done
+else
+  podman run --rm "${locked[@]}" -v "$repo/flows:/flows:ro" "$IMAGE" "${run[@]}"
+  code=$?
+fi
 set -e
 elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 size="$(podman image inspect --format '{{.Size}}' "$IMAGE")"
