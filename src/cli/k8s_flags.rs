@@ -141,6 +141,7 @@ fn replay_flags(
 ) -> Result<(), InputError> {
     let ReplayArgs {
         timeout,
+        max_body,
         no_cache,
         insecure,
         cacert,
@@ -157,6 +158,7 @@ fn replay_flags(
         quiet,
     } = replay;
     f.push("--timeout", timeout);
+    f.push("--max-body", max_body);
     f.switch("--no-cache", *no_cache);
     f.switch("--insecure", *insecure);
     if let Some(path) = cacert {
@@ -281,6 +283,8 @@ mod tests {
                 "4s",
                 "--timeout",
                 "9s",
+                "--max-body",
+                "2MB",
                 "--no-cache",
                 "-k",
                 "--cacert",
