@@ -5,7 +5,7 @@
 # per second, bytes per report), so the path to hundreds of machines is measured.
 #
 # Usage: bench/dist-scale.sh      Env: WORKERS (100), USERS (= WORKERS), DURATION (30s),
-#        PORT (18390), FLOW (flows/shop.json), THRONG (a built binary; default: release build)
+#        PORT (18490), FLOW (flows/shop.json), THRONG (a built binary; default: release build)
 # Run it under `flock /tmp/throng-bench.lock`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 WORKERS=${WORKERS:-100}
 USERS=${USERS:-$WORKERS}
 DURATION=${DURATION:-30s}
-PORT=${PORT:-18390}
+PORT=${PORT:-18490}
 FLOW=${FLOW:-flows/shop.json}
 BIN=$(throng_bin)
 OUT=$(mktemp -d /tmp/throng-dist-scale.XXXXXX)
