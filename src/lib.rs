@@ -12,11 +12,14 @@
 //! - [`metrics`]: samples -> sharded HDR histograms -> aggregator, per-second series.
 //! - [`report`]: terminal, JSON, CSV outputs and thresholds.
 //! - [`demo`]: the embedded demo shop used by `throng demo` and the tests.
+//! - [`k8s`]: Kubernetes manifests for a distributed run (`throng k8s`), pods sized from
+//!   their share of the plan.
 //! - [`serve`]: serving an axum app in the background (demo site, dashboard).
 
 pub mod cli;
 pub mod demo;
 pub use throng_flow as flow;
+pub mod k8s;
 pub mod metrics;
 pub mod plan;
 pub mod replay;

@@ -77,6 +77,9 @@ pub enum Command {
         after_help = "Examples:\n  throng record http://127.0.0.1:8080/ -o flows/mine.json\n  throng record http://127.0.0.1:8080/ -o flows/mine.json --headless"
     )]
     Record(RecordArgs),
+    /// Write Kubernetes manifests for a distributed run: coordinator, workers, Secret, files
+    #[command(after_help = K8S_EXAMPLES, mut_arg("out", |a| a.short(None)))]
+    K8s(K8sArgs),
     /// Convert a Chrome DevTools Recorder export or a HAR file into a flow
     #[command(
         after_help = "Examples:\n  throng import recording.json -o flows/checkout.json\n  throng import session.har -o flows/session.json"
@@ -102,6 +105,12 @@ const COMPARE_EXAMPLES: &str = "Examples:
   throng compare flows/shop.json --users 5 --duration 1m --var password=wonderland
   throng compare flows/browse.json --users 10 --duration 2m --concurrent --out results/
   throng compare flows/browse.json --target http://127.0.0.1:9000 --users 2 --iterations 1";
+
+const K8S_EXAMPLES: &str = "Examples:
+  throng k8s flows/shop.json --workers 4 --image registry.example/throng:1 --users 200 --duration 10m \\
+      --var password=wonderland --target http://shop.staging:8080 -o run.yaml
+  throng k8s flows/shop.json --mode browser --workers 10 --image throng:1 --users 100 --ramp 2m -d 15m -o run.yaml
+Then: kubectl apply -f run.yaml; kubectl logs -f job/NAME-coordinator";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum ModeArg {
@@ -380,4 +389,55 @@ pub struct RecordArgs {
     /// Browser binary (default: chromium on PATH)
     #[arg(long, value_name = "PATH")]
     pub chrome: Option<PathBuf>,
+}
+
+/// `throng k8s`: the flags of `throng run`, plus where and how to run it on Kubernetes.
+#[derive(Debug, Clone, Args)]
+pub struct K8sArgs {
+    /// Flow files (or one http:// URL for a one-request flow)
+    #[arg(value_name = "FLOW_OR_URL")]
+    pub flows: Vec<String>,
+    /// A flow with a weight, FILE:WEIGHT (repeatable)
+    #[arg(long = "flow", value_name = "FILE[:WEIGHT]")]
+    pub weighted: Vec<String>,
+    /// Replay mode
+    #[arg(short, long, value_enum, default_value = "http")]
+    pub mode: ModeArg,
+    /// Replay against this origin instead of the recorded one (as seen from the pods)
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Worker pods; the plan's users are split over them
+    #[arg(long, value_name = "N")]
+    pub workers: u32,
+    /// Container image with throng in it (deploy/build-image.sh)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// Write the manifests to this file (mode 0600: it holds the Secret); default stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Prefix of the objects' names (default: throng-FLOW)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Namespace of every object (default: kubectl's current one)
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The coordinator's port: workers, dashboard and results
+    #[arg(long, value_name = "PORT", default_value_t = 8089)]
+    pub port: u16,
+    /// How long the coordinator waits for every worker (image pulls included)
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub wait_workers: String,
+    /// How long the coordinator keeps serving the dashboard and results after the run
+    #[arg(long, value_name = "DURATION", default_value = "15m")]
+    pub linger: String,
+    /// How long finished Jobs (their pods and logs) are kept
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub ttl: String,
+    /// Write the results to this PersistentVolumeClaim (default: the coordinator pod's disk)
+    #[arg(long, value_name = "CLAIM")]
+    pub results_claim: Option<String>,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub replay: ReplayArgs,
 }

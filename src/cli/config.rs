@@ -233,7 +233,7 @@ pub fn output(args: &ReplayArgs) -> Result<Output, InputError> {
 }
 
 /// `--format json,csv,html,text` (default: json, csv and html).
-fn formats(names: &[String]) -> Result<Vec<Format>, InputError> {
+pub fn formats(names: &[String]) -> Result<Vec<Format>, InputError> {
     if names.is_empty() {
         return Ok(Format::FILES.to_vec());
     }

@@ -7,6 +7,8 @@ mod commands;
 pub mod compare;
 pub mod config;
 mod dist;
+mod k8s;
+mod k8s_flags;
 pub mod lifecycle;
 mod record;
 mod reports;
@@ -65,6 +67,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::DemoSite(args) => commands::demo_site(args).await,
         Command::Record(args) => record::record(args).await,
         Command::Import { file, out } => record::import(&file, &out),
+        Command::K8s(args) => k8s::k8s(args),
     }
 }
 

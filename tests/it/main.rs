@@ -9,6 +9,8 @@ mod distributed;
 mod faults;
 mod flow_files;
 mod http_replay;
+mod k8s;
+mod k8s_pods;
 mod metrics_report;
 mod recorder;
 mod support;

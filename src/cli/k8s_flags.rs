@@ -1,0 +1,408 @@
+//! The coordinator's command line for `throng k8s`: the user's run flags written back, with
+//! local paths replaced by their place in the pod and `--var` values by references to the
+//! Secret (Kubernetes expands `$(NAME)` from the container's environment).
+
+use super::args::{K8sArgs, ModeArg, PlanArgs, ReplayArgs};
+use super::config::{self, InputError};
+use crate::k8s::{Bundle, SecretEnv, RESULTS_DIR};
+use clap::ValueEnum;
+use std::path::Path;
+
+/// Environment variable holding a `--var` value in the coordinator's container.
+pub fn var_env(name: &str) -> String {
+    format!("THRONG_VAR_{name}")
+}
+
+/// Key of a `--var` value in the Secret.
+pub fn var_key(name: &str) -> String {
+    format!("var-{name}")
+}
+
+pub fn is_url(text: &str) -> bool {
+    text.starts_with("http://") || text.starts_with("https://")
+}
+
+/// Kubernetes expands `$(NAME)` in a container's arguments; the user's own text is escaped.
+fn literal(text: &str) -> String {
+    text.replace("$(", "$$(")
+}
+
+struct Flags<'a> {
+    out: Vec<String>,
+    files: &'a Bundle,
+}
+
+impl Flags<'_> {
+    fn push(&mut self, flag: &str, value: impl AsRef<str>) {
+        self.out.push(flag.to_string());
+        self.out.push(literal(value.as_ref()));
+    }
+
+    fn opt(&mut self, flag: &str, value: Option<impl ToString>) {
+        if let Some(v) = value {
+            self.push(flag, v.to_string());
+        }
+    }
+
+    fn switch(&mut self, flag: &str, on: bool) {
+        if on {
+            self.out.push(flag.to_string());
+        }
+    }
+
+    /// A bundled file's path in the pod.
+    fn file(&self, local: &Path) -> Result<String, InputError> {
+        self.files
+            .pod_path(local)
+            .map(|p| literal(&p))
+            .ok_or_else(|| InputError(format!("{}: not among the bundled files", local.display())))
+    }
+}
+
+/// `run FLOW... [run flags]` for the coordinator, without the distributed flags.
+pub fn run_flags(
+    args: &K8sArgs,
+    files: &Bundle,
+    vars: &[SecretEnv],
+) -> Result<Vec<String>, InputError> {
+    let mut f = Flags {
+        out: vec!["run".into()],
+        files,
+    };
+    for item in &args.flows {
+        let arg = if is_url(item) {
+            literal(item)
+        } else {
+            f.file(Path::new(item))?
+        };
+        f.out.push(arg);
+    }
+    for item in &args.weighted {
+        let (path, weight) = config::weighted(item)?;
+        let flow = f.file(&path)?;
+        f.out.push("--flow".into());
+        f.out.push(format!("{flow}:{weight}"));
+    }
+    f.push("--mode", value_name(args.mode));
+    f.opt("--target", args.target.as_ref());
+    plan_flags(&mut f, &args.plan)?;
+    replay_flags(&mut f, &args.replay, vars)?;
+    Ok(f.out)
+}
+
+fn value_name(v: impl ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
+fn plan_flags(f: &mut Flags<'_>, plan: &PlanArgs) -> Result<(), InputError> {
+    // Destructured so a new plan flag cannot be forgotten here.
+    let PlanArgs {
+        users,
+        ramp,
+        duration,
+        stages,
+        plan,
+        arrival_rate,
+        max_users,
+        iterations,
+        think_scale,
+        think,
+        dwell,
+        grace,
+    } = plan;
+    f.opt("--users", *users);
+    f.opt("--ramp", ramp.as_ref());
+    f.opt("--duration", duration.as_ref());
+    f.opt("--stages", stages.as_ref());
+    if let Some(path) = plan {
+        let pod = f.file(path)?;
+        f.out.extend(["--plan".into(), pod]);
+    }
+    f.opt("--arrival-rate", *arrival_rate);
+    if arrival_rate.is_some() || plan.is_some() {
+        f.push("--max-users", max_users.to_string());
+    }
+    f.opt("--iterations", *iterations);
+    if *think_scale != 1.0 {
+        f.push("--think-scale", think_scale.to_string());
+    }
+    f.opt("--think", think.as_ref());
+    f.opt("--dwell", dwell.as_ref());
+    f.opt("--grace", grace.as_ref());
+    Ok(())
+}
+
+fn replay_flags(
+    f: &mut Flags<'_>,
+    replay: &ReplayArgs,
+    vars: &[SecretEnv],
+) -> Result<(), InputError> {
+    let ReplayArgs {
+        timeout,
+        max_body,
+        no_cache,
+        insecure,
+        cacert,
+        allow_host,
+        vars: var_pairs,
+        chrome,
+        browser,
+        processes,
+        sessions_per_process,
+        headed,
+        threshold,
+        out: _,
+        format,
+        quiet,
+    } = replay;
+    f.push("--timeout", timeout);
+    f.push("--max-body", max_body);
+    f.switch("--no-cache", *no_cache);
+    f.switch("--insecure", *insecure);
+    if let Some(path) = cacert {
+        let pod = f.file(path)?;
+        f.out.extend(["--cacert".into(), pod]);
+    }
+    for host in allow_host {
+        f.push("--allow-host", host);
+    }
+    // Values stay in the Secret: the argument names the environment variable holding it.
+    for pair in var_pairs {
+        let name = pair.split_once('=').map_or(pair.as_str(), |(n, _)| n);
+        let env = var_env(name);
+        if vars.iter().any(|v| v.env == env) {
+            f.out.push("--var".into());
+            f.out.push(format!("{name}=$({env})"));
+        }
+    }
+    f.opt("--chrome", chrome.as_ref().map(|p| p.display()));
+    f.opt("--browser", browser.map(value_name));
+    f.opt("--processes", *processes);
+    f.opt("--sessions-per-process", *sessions_per_process);
+    if *headed {
+        return Err(InputError(
+            "--headed: pods have no display; drop it for Kubernetes".into(),
+        ));
+    }
+    for rule in threshold {
+        f.push("--threshold", rule);
+    }
+    for list in format {
+        f.push("--format", list);
+    }
+    f.switch("--quiet", *quiet);
+    f.push("--out", RESULTS_DIR);
+    Ok(())
+}
+
+/// The distributed run's own flags: the coordinator listens on every interface of its pod.
+pub fn coordinator_flags(args: &K8sArgs) -> Vec<String> {
+    vec![
+        "--workers".into(),
+        args.workers.to_string(),
+        "--listen".into(),
+        format!("0.0.0.0:{}", args.port),
+        "--wait-workers".into(),
+        literal(&args.wait_workers),
+        "--linger".into(),
+        literal(&args.linger),
+    ]
+}
+
+/// Mode flag value for messages.
+pub fn mode_name(mode: ModeArg) -> String {
+    value_name(mode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::args::{Command, RunArgs};
+    use crate::cli::Cli;
+    use clap::Parser as _;
+    use std::path::PathBuf;
+
+    fn k8s_args(flags: &[&str]) -> K8sArgs {
+        let argv = ["throng", "k8s", "--workers", "2", "--image", "t"];
+        match Cli::try_parse_from(argv.iter().chain(flags))
+            .unwrap()
+            .command
+        {
+            Command::K8s(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn run_args(flags: &[String]) -> RunArgs {
+        match Cli::try_parse_from(std::iter::once("throng".to_string()).chain(flags.to_vec()))
+            .unwrap_or_else(|e| panic!("{flags:?}: {e}"))
+            .command
+        {
+            Command::Run(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn repo(path: &str) -> String {
+        format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// The coordinator's flags parse as `throng run` flags that mean what the user asked for,
+    /// with files at their place in the pod and `--var` values left in the Secret.
+    #[test]
+    fn coordinator_flags_round_trip_through_throng_run() {
+        let (shop, browse, plan) = (
+            repo("flows/shop.json"),
+            repo("flows/browse.json"),
+            repo("flows/schema.json"),
+        );
+        let cases: Vec<Vec<&str>> = vec![
+            vec![
+                &shop,
+                "--flow",
+                &browse,
+                "--mode",
+                "browser",
+                "--target",
+                "http://t:1",
+                "--users",
+                "7",
+                "--ramp",
+                "5s",
+                "-d",
+                "1m",
+                "--iterations",
+                "3",
+                "--think-scale",
+                "0.5",
+                "--dwell",
+                "2s",
+                "--grace",
+                "4s",
+                "--timeout",
+                "9s",
+                "--max-body",
+                "2MB",
+                "--no-cache",
+                "-k",
+                "--cacert",
+                &browse,
+                "--allow-host",
+                "cdn.test",
+                "--var",
+                "password=p",
+                "--chrome",
+                "/usr/bin/x",
+                "--browser",
+                "chromium",
+                "--processes",
+                "2",
+                "--sessions-per-process",
+                "5",
+                "--threshold",
+                "errors<1%",
+                "--format",
+                "json,html",
+                "-q",
+            ],
+            vec![
+                "--flow",
+                &shop,
+                "--arrival-rate",
+                "2.5",
+                "--ramp",
+                "10s",
+                "-d",
+                "1m",
+                "--max-users",
+                "50",
+                "--think",
+                "1s..2s",
+            ],
+            vec![&shop, "--plan", &plan, "--max-users", "40"],
+            vec!["http://127.0.0.1:9/x", "--stages", "1@5s,3@10s"],
+        ];
+        for flags in cases {
+            let args = k8s_args(&flags);
+            let mut local = vec![
+                PathBuf::from(&shop),
+                PathBuf::from(&browse),
+                PathBuf::from(&plan),
+            ];
+            local.dedup();
+            let files = Bundle::new(&local).unwrap();
+            let vars = vec![SecretEnv {
+                env: var_env("password"),
+                key: var_key("password"),
+                value: "p".into(),
+            }];
+            let mut out = run_flags(&args, &files, &vars).unwrap();
+            out.extend(coordinator_flags(&args));
+            let parsed = run_args(&out);
+            assert_eq!(parsed.dist.workers, Some(2));
+            assert_eq!(parsed.dist.listen, Some("0.0.0.0:8089".parse().unwrap()));
+            assert_eq!(
+                (
+                    parsed.dist.wait_workers.as_str(),
+                    parsed.dist.linger.as_str()
+                ),
+                ("5m", "15m")
+            );
+            let (mut got_plan, mut want_plan) = (parsed.plan.clone(), args.plan.clone());
+            got_plan.plan = None;
+            want_plan.plan = None;
+            assert_eq!(format!("{got_plan:?}"), format!("{want_plan:?}"));
+            assert_eq!(parsed.mode, args.mode);
+            assert_eq!(parsed.target, args.target);
+            let pod = |p: &str| files.pod_path(Path::new(p)).unwrap();
+            let expected_flows: Vec<String> = args
+                .flows
+                .iter()
+                .map(|f| if is_url(f) { f.clone() } else { pod(f) })
+                .collect();
+            assert_eq!(parsed.flows, expected_flows);
+            let expected_weighted: Vec<String> = args
+                .weighted
+                .iter()
+                .map(|w| format!("{}:1", pod(w)))
+                .collect();
+            assert_eq!(parsed.weighted, expected_weighted);
+            if let Some(p) = &args.plan.plan {
+                assert_eq!(
+                    parsed.plan.plan.as_deref(),
+                    Some(Path::new(&pod(&p.display().to_string())))
+                );
+            }
+            let mut expected = args.replay.clone();
+            expected.vars = expected
+                .vars
+                .iter()
+                .map(|_| "password=$(THRONG_VAR_password)".to_string())
+                .collect();
+            expected.out = Some(PathBuf::from(RESULTS_DIR));
+            expected.cacert = expected
+                .cacert
+                .map(|c| PathBuf::from(pod(&c.display().to_string())));
+            assert_eq!(format!("{:?}", parsed.replay), format!("{expected:?}"));
+        }
+    }
+
+    #[test]
+    fn the_coordinator_listens_on_every_interface_of_its_pod() {
+        let args = k8s_args(&[
+            "x.json",
+            "--port",
+            "9000",
+            "--wait-workers",
+            "1m",
+            "--linger",
+            "2m",
+        ]);
+        assert_eq!(
+            coordinator_flags(&args).join(" "),
+            "--workers 2 --listen 0.0.0.0:9000 --wait-workers 1m --linger 2m"
+        );
+    }
+}
