@@ -5,13 +5,15 @@
 # throng's processes share CPU 1, so both set-ups get the same core. Rounds alternate the two
 # set-ups; ratios are taken within a round. Target: dist/single <= 1.05.
 #
-# Usage: bench/dist-overhead.sh        Env: USERS (40), DURATION (10s), ROUNDS (3), PORT (18290)
+# Usage: bench/dist-overhead.sh        Env: USERS (40), DURATION (10s), ROUNDS (3), PORT (18290),
+#        WORKERS (2; 1 measures the protocol alone, without two processes sharing the core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/http-common.sh
 USERS=${USERS:-40}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
+WORKERS=${WORKERS:-2}
 PORT=${PORT:-18290}
 BIN=$(throng_bin)
 OUT=$(mktemp -d /tmp/throng-dist-overhead.XXXXXX)
@@ -36,16 +38,16 @@ single() {
 distributed() {
   local dir=$OUT/dist-$1 port=$((PORT + 1))
   THRONG_TOKEN=bench /usr/bin/time -f "%U %S" -o "$dir.coord.time" taskset -c 1 "$BIN" "${LOAD[@]}" \
-    --workers 2 --listen "127.0.0.1:$port" --out "$dir" >"$dir.coord.log" 2>&1 &
+    --workers "$WORKERS" --listen "127.0.0.1:$port" --out "$dir" >"$dir.coord.log" 2>&1 &
   local coord=$!
   sleep 0.5
-  for w in 1 2; do
+  for w in $(seq "$WORKERS"); do
     THRONG_TOKEN=bench /usr/bin/time -f "%U %S" -o "$dir.w$w.time" taskset -c 1 "$BIN" worker \
       --connect "http://127.0.0.1:$port" --name "w$w" >"$dir.w$w.log" 2>&1 &
   done
   wait
   local cpu
-  cpu=$(cat "$dir.coord.time" "$dir.w1.time" "$dir.w2.time" | awk '{s += $1 + $2} END {print s}')
+  cpu=$(cat "$dir.coord.time" "$dir".w*.time | awk '{s += $1 + $2} END {print s}')
   local bytes reports
   bytes=$(counter "$dir/results.json" coordinator.report_bytes)
   reports=$(counter "$dir/results.json" coordinator.reports)
