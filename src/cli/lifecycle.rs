@@ -3,6 +3,7 @@
 //! thresholds) and exit codes.
 
 use super::config::{Destination, Output};
+use crate::health;
 use crate::metrics::{RunSummary, Sink};
 use crate::report::{self, ReportInput, RunMeta, ThresholdResult};
 use crate::run::{self, RunControl, RunSpec};
@@ -116,7 +117,13 @@ pub async fn run_live(
             bar.finish();
         })
     });
+    if let Some(fit) = health::browser_fit(&spec, health::cores()).filter(|f| f.overloaded()) {
+        eprintln!("{}", fit.warning());
+    }
+    // The generator's own CPU, every run: live line, summary, results, metrics.
+    let sampler = health::Sampler::start(Some(sink.clone()), Default::default());
     let result = run::execute_with(spec, sink, control).await;
+    drop(sampler);
     done.cancel();
     if let Some(p) = progress {
         let _ = p.await;

@@ -75,6 +75,13 @@ impl State {
         self.totals.len()
     }
 
+    /// Every key's count, failure outcomes and raw histogram.
+    pub fn visit(&self, mut f: impl FnMut(&MetricKey, u64, &[(Outcome, u64)], &Histogram<u64>)) {
+        for (key, t) in &self.totals {
+            f(key, t.count, &t.outcomes, &t.raw);
+        }
+    }
+
     /// Fold a drained cell into the key's totals and the current interval, then clear it
     /// (keeping its buffers' capacity).
     pub fn fold(&mut self, key: &MetricKey, cell: &mut Cell) {
@@ -210,6 +217,7 @@ impl State {
             entries,
             series: self.series.clone(),
             counters,
+            generator: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::generator::GeneratorHealth;
 use super::key::{MetricKey, Mode, SampleKind};
 use super::serialize::{decode_histogram, duration_ms, encode_histogram, new_histogram, us_to_ms};
 use super::MetricsError;
@@ -226,6 +227,9 @@ pub struct RunSummary {
     pub entries: Vec<EntrySummary>,
     pub series: Vec<SecondStats>,
     pub counters: BTreeMap<String, u64>,
+    /// The load generator's own CPU during the run, and whether it was saturated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorHealth>,
 }
 
 /// Totals over a selection of entries.
@@ -423,6 +427,11 @@ impl RunSummary {
             *self.counters.entry(k.clone()).or_default() += v;
         }
         self.peak_users += other.peak_users;
+        match (&mut self.generator, &other.generator) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.generator = Some(theirs.clone()),
+            _ => {}
+        }
         self.started_unix_ms = start;
         self.duration = duration;
     }

@@ -231,6 +231,10 @@ fn live_stats(merged: &RunSummary, hub: &Hub, started: Instant) -> LiveStats {
         p95_ms: last.and_then(|s| s.p95_ms),
         errors: totals.failures,
         requests: totals.count,
+        generator: merged
+            .generator
+            .as_ref()
+            .and_then(|g| g.samples.last().copied()),
     }
 }
 
