@@ -4,7 +4,7 @@
 
 use super::args::{Cli, Command, CompareArgs};
 use super::config::{self, InputError, Output};
-use super::lifecycle::{finish, run_live, StopOnSignal};
+use super::lifecycle::{close_export, finish, run_live, StopOnSignal};
 use crate::health::{Sampler, SamplerOptions};
 use crate::metrics::{Mode, RunSummary, Sink};
 use crate::report::compare::{Comparison, ModeCost, ModeFacts};
@@ -117,7 +117,9 @@ async fn compare_observed(
     if comparison.is_none() {
         eprintln!("throng compare: the browser mode did not run, so there is nothing to compare");
     }
-    let exit = finish(&summary, &output, &meta)?;
+    let exit = finish(&summary, &output, &meta);
+    close_export(&output).await;
+    let exit = exit?;
     Ok(CompareOutcome {
         exit,
         comparison,

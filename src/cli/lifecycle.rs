@@ -120,6 +120,9 @@ pub async fn run_live(
     if let Some(fit) = health::browser_fit(&spec, health::cores()).filter(|f| f.overloaded()) {
         eprintln!("{}", fit.warning());
     }
+    if let Some(exporter) = &output.exporter {
+        exporter.attach(sink.clone(), spec.mode);
+    }
     // The generator's own CPU, every run: live line, summary, results, metrics.
     let sampler = health::Sampler::start(Some(sink.clone()), Default::default());
     let result = run::execute_with(spec, sink, control).await;
@@ -178,6 +181,13 @@ pub fn finish(summary: &RunSummary, output: &Output, meta: &RunMeta) -> anyhow::
         }
     }
     Ok(exit_code(&thresholds))
+}
+
+/// After a command's last run: the exporter's final push and linger (nothing without one).
+pub async fn close_export(output: &Output) {
+    if let Some(exporter) = &output.exporter {
+        exporter.close().await;
+    }
 }
 
 /// Writes to stdout; a closed stdout (`throng validate flows/*.json | head -1`) is a normal

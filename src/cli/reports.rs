@@ -4,7 +4,9 @@
 
 use super::args::UiArgs;
 use super::config::{InputError, Output};
-use super::lifecycle::{finish, run_live, stop_signal, write_stdout, StopOnSignal, EXIT_THRESHOLD};
+use super::lifecycle::{
+    close_export, finish, run_live, stop_signal, write_stdout, StopOnSignal, EXIT_THRESHOLD,
+};
 use crate::metrics::Sink;
 use crate::plan::Arrival;
 use crate::report::dashboard::{Dashboard, LiveControl, UiCommand, DEFAULT_ADDR};
@@ -159,6 +161,7 @@ pub async fn run_with_dashboard(
             },
         }
     };
+    close_export(output).await;
     dash.shutdown().await;
     Ok(code)
 }

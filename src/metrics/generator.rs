@@ -62,7 +62,7 @@ pub struct GeneratorHealth {
     pub cores: u32,
     /// Per-second samples.
     pub samples: Vec<GeneratorSample>,
-    /// Seconds (elapsed, rounded up) in which the generator saturated the machine.
+    /// Seconds (elapsed, rounded) in which the generator saturated the machine.
     pub saturated_seconds: Vec<u64>,
     /// Seconds in which the machine was busy with other processes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -77,7 +77,7 @@ pub struct GeneratorHealth {
 impl GeneratorHealth {
     /// Builds the verdict from the samples.
     pub fn from_samples(cores: u32, samples: &[GeneratorSample], interval_s: &[f64]) -> Self {
-        let second = |s: &GeneratorSample| s.t_ms.div_ceil(1000);
+        let second = |s: &GeneratorSample| (s.t_ms + 500) / 1000;
         let mut peak: f64 = 0.0;
         for w in samples.windows(PEAK_WINDOW.min(samples.len()).max(1)) {
             let mean = w.iter().map(GeneratorSample::generator).sum::<f64>() / w.len() as f64;
@@ -143,13 +143,17 @@ impl GeneratorHealth {
 
     /// One line for the summary: the peak, and when saturated which seconds and what to do.
     pub fn verdict(&self, peak_users: u64) -> String {
+        let browsers = if self.cpu_children_s > 0.0 {
+            format!(", its browsers {:.1} s", self.cpu_children_s)
+        } else {
+            String::new()
+        };
         let peak = format!(
-            "CPU peak {:.0}% of {} core{} (throng {:.1} s, its browsers {:.1} s of CPU)",
+            "CPU peak {:.0}% of {} core{} (throng {:.1} s{browsers} of CPU)",
             self.peak_cpu * 100.0,
             self.cores,
             if self.cores == 1 { "" } else { "s" },
             self.cpu_throng_s,
-            self.cpu_children_s
         );
         let mut line = if self.saturated() {
             let holds = (peak_users > 0 && self.peak_cpu > 0.0)
