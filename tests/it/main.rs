@@ -12,5 +12,6 @@ mod http_replay;
 mod k8s;
 mod k8s_pods;
 mod metrics_report;
+mod prometheus;
 mod recorder;
 mod support;
