@@ -142,29 +142,33 @@ impl GeneratorHealth {
     }
 
     /// One line for the summary: the peak, and when saturated which seconds and what to do.
-    pub fn verdict(&self, peak_users: u64) -> String {
+    /// `page_loads` (the run's) gives the measured CPU per page load.
+    pub fn verdict(&self, page_loads: u64) -> String {
         let browsers = if self.cpu_children_s > 0.0 {
             format!(", its browsers {:.1} s", self.cpu_children_s)
         } else {
             String::new()
         };
+        let per_load = if page_loads > 0 && self.cpu_children_s > 0.0 {
+            format!(
+                "; {:.0} ms of CPU per page load",
+                (self.cpu_throng_s + self.cpu_children_s) * 1000.0 / page_loads as f64
+            )
+        } else {
+            String::new()
+        };
         let peak = format!(
-            "CPU peak {:.0}% of {} core{} (throng {:.1} s{browsers} of CPU)",
+            "CPU peak {:.0}% of {} core{} (throng {:.1} s{browsers} of CPU{per_load})",
             self.peak_cpu * 100.0,
             self.cores,
             if self.cores == 1 { "" } else { "s" },
             self.cpu_throng_s,
         );
         let mut line = if self.saturated() {
-            let holds = (peak_users > 0 && self.peak_cpu > 0.0)
-                .then(|| (peak_users as f64 * 0.8 / self.peak_cpu).floor() as u64)
-                .filter(|n| *n < peak_users)
-                .map(|n| format!(" (this machine holds about {n} users of this flow)"))
-                .unwrap_or_default();
             format!(
                 "! generator saturated for {} s at {}: machine CPU {:.0}%, {peak}. The latencies \
-                 measure the generator as well as the target: run fewer users per machine{holds}, \
-                 or spread them over more machines",
+                 measure the generator as well as the target: run fewer users per machine, or \
+                 spread them over more machines",
                 self.saturated_seconds.len(),
                 seconds_text(&self.saturated_seconds),
                 self.machine_mean(true) * 100.0
@@ -245,12 +249,15 @@ mod tests {
             "{}",
             h.cpu_children_s
         );
-        let v = h.verdict(40);
+        let v = h.verdict(20);
         assert!(
             v.starts_with("! generator saturated for 3 s at 1-3 s"),
             "{v}"
         );
-        assert!(v.contains("holds about 33 users"), "{v}");
+        assert!(
+            v.contains("(throng 0.6 s, its browsers 6.1 s of CPU; 335 ms of CPU per page load)"),
+            "{v}"
+        );
         assert!(
             v.contains("busy with other processes for 1 s at 5 s"),
             "{v}"

@@ -372,6 +372,15 @@ impl RunSummary {
         }
     }
 
+    /// Page loads measured (both modes).
+    pub fn page_loads(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter(|e| e.kind == SampleKind::PageLoad)
+            .map(|e| e.count)
+            .sum()
+    }
+
     /// Modes present in the entries.
     pub fn modes(&self) -> Vec<Mode> {
         let mut m: Vec<Mode> = self.entries.iter().map(|e| e.mode).collect();

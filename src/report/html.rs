@@ -544,7 +544,7 @@ pub fn render_html(summary: &RunSummary, meta: &RunMeta, thresholds: &[Threshold
         let _ = write!(
             out,
             r#"<section id="generator"><h2>Generator health</h2><p class="{class}">{}</p></section>"#,
-            esc(&g.verdict(summary.peak_users))
+            esc(&g.verdict(summary.page_loads()))
         );
     }
     out.push_str(&thresholds_section(thresholds));

@@ -78,7 +78,7 @@ pub fn render_summary(
     );
     let _ = writeln!(out, "{}", headline(summary, meta));
     if let Some(g) = &summary.generator {
-        let _ = writeln!(out, "{}", g.verdict(summary.peak_users));
+        let _ = writeln!(out, "{}", g.verdict(summary.page_loads()));
     }
 
     // Per mode and flow: one row per (step, kind, name).

@@ -8,6 +8,7 @@ mod demo_site;
 mod distributed;
 mod faults;
 mod flow_files;
+mod generator_health;
 mod http_replay;
 mod k8s;
 mod k8s_pods;

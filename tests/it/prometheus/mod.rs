@@ -85,7 +85,8 @@ impl Prom {
         let mut url = url::Url::parse(&format!("http://{}/api/v1/query", self.addr)).unwrap();
         url.query_pairs_mut().append_pair("query", expr);
         if let Some(t) = at {
-            url.query_pairs_mut().append_pair("time", &format!("{t:.3}"));
+            url.query_pairs_mut()
+                .append_pair("time", &format!("{t:.3}"));
         }
         let body: Value = reqwest::Client::new()
             .get(url)
@@ -139,13 +140,19 @@ pub fn unix_now() -> f64 {
 
 /// Runs the throng binary with `args` (plus `--out DIR -q`) and reads its results.json.
 pub async fn run_throng(args: &[String], out: &Path) -> Finished {
+    let mut args = args.to_vec();
+    args.push("-q".into());
+    run_throng_loud(&args, out).await.0
+}
+
+/// Runs the throng binary with `args` (plus `--out DIR`); also returns its stdout.
+pub async fn run_throng_loud(args: &[String], out: &Path) -> (Finished, String) {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
         .arg("--out")
         .arg(out)
-        .arg("-q")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -158,12 +165,16 @@ pub async fn run_throng(args: &[String], out: &Path) -> Finished {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let text = std::fs::read_to_string(out.join("results.json"))
         .unwrap_or_else(|e| panic!("results.json: {e}\n{stderr}"));
-    Finished {
+    let finished = Finished {
         code: output.status.code().unwrap_or(-1),
         stderr,
         summary: RunSummary::from_json(&text).unwrap(),
         exited_at,
-    }
+    };
+    (
+        finished,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 /// The demo shop flow against `base`, 4 users for 4 s.
