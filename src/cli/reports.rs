@@ -110,7 +110,8 @@ pub async fn run_with_dashboard(
     let mut dash = Dashboard::serve(bind).await?;
     if !bind.ip().is_loopback() {
         eprintln!(
-            "warning: the dashboard listens on {} with no authentication",
+            "warning: the dashboard listens on {}: anyone who can reach it can open the page \
+             and control the run",
             dash.addr()
         );
     }
