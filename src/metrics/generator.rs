@@ -123,6 +123,21 @@ impl GeneratorHealth {
         chosen.iter().map(|s| s.machine).sum::<f64>() / chosen.len() as f64
     }
 
+    /// The same health with every time `ms` later (a run that started later in a merge).
+    pub fn shifted(&self, ms: u64) -> GeneratorHealth {
+        let mut g = self.clone();
+        for s in &mut g.samples {
+            s.t_ms += ms;
+        }
+        let secs = (ms + 500) / 1000;
+        for list in [&mut g.saturated_seconds, &mut g.crowded_seconds] {
+            for t in list.iter_mut() {
+                *t += secs;
+            }
+        }
+        g
+    }
+
     /// Combine two runs' health (a merged summary): samples side by side, the worse peak.
     pub fn merge(&mut self, other: &GeneratorHealth) {
         self.cores = self.cores.max(other.cores);
@@ -265,6 +280,20 @@ mod tests {
         let one = GeneratorHealth::from_samples(2, &samples[3..5], &[1.0; 2]);
         assert!(!one.saturated(), "a single second is a start-up spike");
         assert!(one.verdict(1).starts_with("generator: not saturated"));
+    }
+
+    #[test]
+    fn merged_runs_keep_their_seconds_on_one_clock() {
+        let a = GeneratorHealth::from_samples(
+            2,
+            &[s(1, 0.99, 0.1, 0.85), s(2, 0.99, 0.1, 0.85)],
+            &[1.0; 2],
+        );
+        let mut m = a.clone();
+        m.merge(&a.shifted(10_000));
+        assert_eq!(m.saturated_seconds, vec![1, 2, 11, 12]);
+        assert_eq!(m.samples.last().unwrap().t_ms, 12_000);
+        assert!((m.cpu_children_s - 2.0 * a.cpu_children_s).abs() < 1e-9);
     }
 
     #[test]

@@ -436,11 +436,22 @@ impl RunSummary {
             *self.counters.entry(k.clone()).or_default() += v;
         }
         self.peak_users += other.peak_users;
-        match (&mut self.generator, &other.generator) {
-            (Some(mine), Some(theirs)) => mine.merge(theirs),
-            (None, Some(theirs)) => self.generator = Some(theirs.clone()),
-            _ => {}
-        }
+        // Both runs' generator samples on the merged run's clock.
+        let mine = self
+            .generator
+            .take()
+            .map(|g| g.shifted(self.started_unix_ms.saturating_sub(start)));
+        let theirs = other
+            .generator
+            .as_ref()
+            .map(|g| g.shifted(other.started_unix_ms.saturating_sub(start)));
+        self.generator = match (mine, theirs) {
+            (Some(mut m), Some(t)) => {
+                m.merge(&t);
+                Some(m)
+            }
+            (m, t) => m.or(t),
+        };
         self.started_unix_ms = start;
         self.duration = duration;
     }
