@@ -7,14 +7,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use hdrhistogram::Histogram;
+use crate::metrics::{Buckets, Mode, Outcome, SampleKind, Sink, BUCKET_BOUNDS_US};
 
-use crate::metrics::{Mode, Outcome, SampleKind, Sink};
-
-/// Upper bounds of the latency buckets, seconds (`+Inf` is added).
-pub const BUCKETS_S: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-];
+/// Upper bounds of the latency buckets, seconds (`+Inf` is added): the metrics module's.
+pub const BUCKETS_S: [f64; BUCKET_BOUNDS_US.len()] = {
+    let mut out = [0.0; BUCKET_BOUNDS_US.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = BUCKET_BOUNDS_US[i] as f64 / 1e6;
+        i += 1;
+    }
+    out
+};
 
 /// Every metric family name throng exports (the Grafana dashboard's queries use only these).
 pub const FAMILY_NAMES: [&str; 13] = [
@@ -89,39 +93,13 @@ impl Family {
         self.samples.push(Sample {
             name: format!("{}_sum", self.name),
             labels: labels.clone(),
-            value: h.sum_s,
+            value: h.sum_us as f64 / 1e6,
         });
         self.samples.push(Sample {
             name: format!("{}_count", self.name),
             labels,
-            value: h.count as f64,
+            value: cumulative as f64,
         });
-    }
-}
-
-/// Bucket counts of one series (not cumulative), the sum of its values and its count.
-#[derive(Clone, Debug, Default)]
-struct Buckets {
-    counts: [u64; BUCKETS_S.len() + 1],
-    sum_s: f64,
-    count: u64,
-}
-
-impl Buckets {
-    /// Adds an HDR histogram. Each recorded value is placed by its highest equivalent value,
-    /// the value HDR's own percentiles report, so a percentile in results.json lies in the
-    /// bucket Prometheus finds it in.
-    fn add(&mut self, h: &Histogram<u64>) {
-        for v in h.iter_recorded() {
-            let s = v.value_iterated_to() as f64 / 1e6;
-            let i = BUCKETS_S
-                .iter()
-                .position(|b| s <= *b)
-                .unwrap_or(BUCKETS_S.len());
-            self.counts[i] += v.count_at_value();
-        }
-        self.sum_s += h.mean() * h.len() as f64 / 1e6;
-        self.count += h.len();
     }
 }
 
@@ -190,7 +168,7 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
 
     for src in sources {
         let mode = src.mode.as_str();
-        src.sink.visit_totals(|key, count, outcomes, hist| {
+        src.sink.visit_totals(|key, count, outcomes, buckets| {
             let flow = || key.flow.to_string();
             let name = || key.name.to_string();
             if key.kind.is_request() {
@@ -210,10 +188,10 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
                 for &(o, n) in outcomes {
                     add(o, n);
                 }
-                durations.entry(base).or_default().add(hist);
+                durations.entry(base).or_default().add(buckets);
             } else if key.kind == SampleKind::PageLoad {
                 let l = vec![("mode", mode.into()), ("flow", flow()), ("page", name())];
-                page_loads.entry(l).or_default().add(hist);
+                page_loads.entry(l).or_default().add(buckets);
             } else if let Some(vital) = vital_name(key.kind) {
                 let l = vec![
                     ("mode", mode.into()),
@@ -221,7 +199,7 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
                     ("vital", vital.into()),
                     ("page", name()),
                 ];
-                vitals.entry(l).or_default().add(hist);
+                vitals.entry(l).or_default().add(buckets);
             }
         });
         users.push(vec![("mode", mode.into())], src.sink.users().get() as f64);

@@ -2,6 +2,7 @@
 //! series, and a serializable, mergeable [`RunSummary`]. Both replay modes record here.
 
 mod aggregator;
+mod buckets;
 mod generator;
 mod key;
 mod names;
@@ -13,6 +14,7 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
+pub use buckets::{Buckets, BUCKET_BOUNDS_US};
 pub use generator::{seconds_text, GeneratorHealth, GeneratorSample};
 pub use key::{request_name, MetricKey, Mode, Outcome, SampleKind};
 pub use names::{group_ids, NAMES_PER_GROUP, OTHER_NAME};

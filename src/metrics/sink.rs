@@ -7,9 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
-use hdrhistogram::Histogram;
-
 use super::aggregator::State;
+use super::buckets::Buckets;
 use super::generator::{GeneratorHealth, GeneratorSample};
 use super::key::{MetricKey, Mode, Outcome, SampleKind};
 use super::names::NameBudget;
@@ -258,12 +257,9 @@ impl Sink {
     }
 
     /// Visits every key's run totals: its failure outcomes (count - failures are ok) and raw
-    /// latency histogram, under the aggregator's lock (keep `f` short). Before the run ends
-    /// the shards are folded in first; after it, the totals are exactly the summary's.
-    pub fn visit_totals(
-        &self,
-        mut f: impl FnMut(&MetricKey, u64, &[(Outcome, u64)], &Histogram<u64>),
-    ) {
+    /// latencies in fixed buckets, under the aggregator's lock (keep `f` short). Before the
+    /// run ends the shards are folded in first; after it, the totals are exactly the summary's.
+    pub fn visit_totals(&self, mut f: impl FnMut(&MetricKey, u64, &[(Outcome, u64)], &Buckets)) {
         if !self.is_finished() {
             self.drain(false);
         }

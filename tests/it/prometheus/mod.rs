@@ -285,7 +285,12 @@ async fn prometheus_scrape_sees_exactly_the_totals_of_results_json() {
     // The generator's CPU was exported, and a light run is not saturated.
     let cpu = prom.query("throng_generator_cpu_ratio", at).await.unwrap();
     assert_eq!(cpu.len(), 3, "throng, chromium, machine: {cpu:?}");
-    assert_eq!(prom.value("max(throng_generator_saturated)", at).await, 0.0);
+    let saturated = prom
+        .value("max(throng_generator_saturated_seconds_total)", at)
+        .await;
+    let g = run.summary.generator.as_ref().expect("sampled");
+    assert_eq!(saturated, g.saturated_seconds.len() as f64);
+    assert!(!g.saturated(), "{g:?}");
     dashboard::every_query_evaluates(&prom, at).await;
 }
 
