@@ -5,9 +5,11 @@
 //! stripped), steps are summed away, and failure outcomes are the few report categories.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use crate::metrics::{Buckets, Mode, Outcome, SampleKind, Sink, BUCKET_BOUNDS_US};
+use crate::metrics::{
+    Buckets, GeneratorSample, Mode, Outcome, RunSummary, SampleKind, Sink, BUCKET_BOUNDS_US,
+};
 
 /// Upper bounds of the latency buckets, seconds (`+Inf` is added): the metrics module's.
 pub const BUCKETS_S: [f64; BUCKET_BOUNDS_US.len()] = {
@@ -103,12 +105,137 @@ impl Family {
     }
 }
 
-/// A run the exporter reads: its sink and its mode (the sink's samples say it too, but a
-/// run with no samples yet still has users).
+/// A run the exporter reads.
 #[derive(Clone)]
-pub struct Source {
-    pub sink: Sink,
-    pub mode: Mode,
+pub enum Source {
+    /// A run in this process: its sink, read live, and its mode (a run with no samples yet
+    /// still has users).
+    Live { sink: Sink, mode: Mode },
+    /// A merged view its owner keeps up to date (a distributed run's coordinator).
+    Merged { view: MergedView, mode: Mode },
+}
+
+impl Source {
+    pub fn mode(&self) -> Mode {
+        match self {
+            Source::Live { mode, .. } | Source::Merged { mode, .. } => *mode,
+        }
+    }
+}
+
+/// A merged summary of a run whose samples live elsewhere (workers), with its user count.
+#[derive(Clone, Default)]
+pub struct MergedView(Arc<Mutex<(RunSummary, u64, bool)>>);
+
+impl MergedView {
+    /// The run as it stands: its merged summary, active users, and whether it ended.
+    pub fn update(&self, summary: RunSummary, users: u64, finished: bool) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = (summary, users, finished);
+    }
+}
+
+/// One key's totals, from a sink or a merged summary.
+struct KeyTotals {
+    mode: Mode,
+    flow: String,
+    kind: SampleKind,
+    name: String,
+    count: u64,
+    /// Failure label ("status 503", "timeout") -> count.
+    failures: Vec<(String, u64)>,
+    buckets: Buckets,
+}
+
+/// What a source holds now, in one shape.
+struct Snapshot {
+    keys: Vec<KeyTotals>,
+    users: u64,
+    /// (mode, flow, outcome, count); a merged view knows sessions only by outcome.
+    sessions: Vec<(Mode, String, String, u64)>,
+    counters: BTreeMap<String, u64>,
+    elapsed_s: f64,
+    finished: bool,
+    generator: Option<GeneratorSample>,
+    saturated_seconds: usize,
+}
+
+impl Snapshot {
+    fn of(source: &Source) -> Snapshot {
+        match source {
+            Source::Live { sink, .. } => {
+                let mut keys = Vec::new();
+                sink.visit_totals(|key, count, outcomes, buckets| {
+                    keys.push(KeyTotals {
+                        mode: key.mode,
+                        flow: key.flow.to_string(),
+                        kind: key.kind,
+                        name: key.name.to_string(),
+                        count,
+                        failures: outcomes.iter().map(|(o, n)| (o.label(), *n)).collect(),
+                        buckets: buckets.clone(),
+                    });
+                });
+                let live = sink.live();
+                Snapshot {
+                    keys,
+                    users: sink.users().get(),
+                    sessions: sink
+                        .sessions()
+                        .into_iter()
+                        .map(|((m, f, o), n)| (m, f.to_string(), o.to_string(), n))
+                        .collect(),
+                    counters: sink.counters(),
+                    elapsed_s: live.elapsed.as_secs_f64(),
+                    finished: sink.is_finished(),
+                    generator: live.generator,
+                    saturated_seconds: sink.generator().map_or(0, |h| h.saturated_seconds.len()),
+                }
+            }
+            Source::Merged { view, mode } => {
+                let guard = view.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (summary, users, finished) = &*guard;
+                let keys = summary
+                    .entries
+                    .iter()
+                    .filter_map(|e| {
+                        let hist = e.histogram().ok()?;
+                        Some(KeyTotals {
+                            mode: e.mode,
+                            flow: e.flow.clone(),
+                            kind: e.kind,
+                            name: e.name.clone(),
+                            count: e.count,
+                            failures: e.failures_by_outcome.clone().into_iter().collect(),
+                            buckets: Buckets::of_histogram(&hist),
+                        })
+                    })
+                    .collect();
+                let sessions = ["completed", "failed", "lost", "abandoned"]
+                    .iter()
+                    .filter_map(|o| {
+                        let n = *summary.counters.get(&format!("sessions.{o}"))?;
+                        Some((*mode, "(all)".to_string(), o.to_string(), n))
+                    })
+                    .collect();
+                Snapshot {
+                    keys,
+                    users: *users,
+                    sessions,
+                    counters: summary.counters.clone(),
+                    elapsed_s: summary.duration.as_secs_f64(),
+                    finished: *finished,
+                    generator: summary
+                        .generator
+                        .as_ref()
+                        .and_then(|g| g.samples.last().copied()),
+                    saturated_seconds: summary
+                        .generator
+                        .as_ref()
+                        .map_or(0, |g| g.saturated_seconds.len()),
+                }
+            }
+        }
+    }
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -167,63 +294,65 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
     );
 
     for src in sources {
-        let mode = src.mode.as_str();
-        src.sink.visit_totals(|key, count, outcomes, buckets| {
-            let flow = || key.flow.to_string();
-            let name = || key.name.to_string();
-            if key.kind.is_request() {
+        let snap = Snapshot::of(src);
+        let mode = src.mode().as_str();
+        for k in snap.keys {
+            if k.kind.is_request() {
                 let base: Labels = vec![
-                    ("mode", mode.into()),
-                    ("flow", flow()),
-                    ("kind", key.kind.as_str().into()),
-                    ("name", name()),
+                    ("mode", k.mode.as_str().into()),
+                    ("flow", k.flow),
+                    ("kind", k.kind.as_str().into()),
+                    ("name", k.name),
                 ];
-                let failures: u64 = outcomes.iter().map(|(_, n)| n).sum();
-                let mut add = |outcome: Outcome, n: u64| {
+                let failed: u64 = k.failures.iter().map(|(_, n)| n).sum();
+                let mut add = |outcome: String, n: u64| {
                     let mut l = base.clone();
-                    l.push(("outcome", outcome.label()));
+                    l.push(("outcome", outcome));
                     *requests.entry(l).or_default() += n;
                 };
-                add(Outcome::Ok, count.saturating_sub(failures));
-                for &(o, n) in outcomes {
+                add(Outcome::Ok.label(), k.count.saturating_sub(failed));
+                for (o, n) in k.failures {
                     add(o, n);
                 }
-                durations.entry(base).or_default().add(buckets);
-            } else if key.kind == SampleKind::PageLoad {
-                let l = vec![("mode", mode.into()), ("flow", flow()), ("page", name())];
-                page_loads.entry(l).or_default().add(buckets);
-            } else if let Some(vital) = vital_name(key.kind) {
+                durations.entry(base).or_default().add(&k.buckets);
+            } else if k.kind == SampleKind::PageLoad {
                 let l = vec![
-                    ("mode", mode.into()),
-                    ("flow", flow()),
-                    ("vital", vital.into()),
-                    ("page", name()),
+                    ("mode", k.mode.as_str().into()),
+                    ("flow", k.flow),
+                    ("page", k.name),
                 ];
-                vitals.entry(l).or_default().add(buckets);
+                page_loads.entry(l).or_default().add(&k.buckets);
+            } else if let Some(vital) = vital_name(k.kind) {
+                let l = vec![
+                    ("mode", k.mode.as_str().into()),
+                    ("flow", k.flow),
+                    ("vital", vital.into()),
+                    ("page", k.name),
+                ];
+                vitals.entry(l).or_default().add(&k.buckets);
             }
-        });
-        users.push(vec![("mode", mode.into())], src.sink.users().get() as f64);
-        for ((m, flow, outcome), n) in src.sink.sessions() {
+        }
+        users.push(vec![("mode", mode.into())], snap.users as f64);
+        for (m, flow, outcome, n) in snap.sessions {
             let l = vec![
                 ("mode", m.as_str().into()),
-                ("flow", flow_text(&flow)),
-                ("outcome", outcome.into()),
+                ("flow", flow),
+                ("outcome", outcome),
             ];
             sessions.push(l, n as f64);
         }
-        for (name, n) in src.sink.counters() {
+        for (name, n) in snap.counters {
             // Failure messages are free text (and capped in the report): not label values.
             if !name.starts_with("session failure") {
                 events.push(vec![("mode", mode.into()), ("event", name)], n as f64);
             }
         }
-        let live = src.sink.live();
-        elapsed.push(vec![("mode", mode.into())], live.elapsed.as_secs_f64());
+        elapsed.push(vec![("mode", mode.into())], snap.elapsed_s);
         finished.push(
             vec![("mode", mode.into())],
-            f64::from(u8::from(src.sink.is_finished())),
+            f64::from(u8::from(snap.finished)),
         );
-        if let Some(g) = live.generator {
+        if let Some(g) = snap.generator {
             for (process, v) in [
                 ("throng", g.throng),
                 ("chromium", g.children),
@@ -235,11 +364,7 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
                 vec![("mode", mode.into())],
                 f64::from(u8::from(g.saturated())),
             );
-            let n = src
-                .sink
-                .generator()
-                .map_or(0, |h| h.saturated_seconds.len());
-            saturated_s.push(vec![("mode", mode.into())], n as f64);
+            saturated_s.push(vec![("mode", mode.into())], snap.saturated_seconds as f64);
         }
     }
 
@@ -283,8 +408,4 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
         families.push(f);
     }
     families
-}
-
-fn flow_text(flow: &Arc<str>) -> String {
-    flow.to_string()
 }

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::metrics::{Mode, Sink};
-pub use families::{Family, Source, FAMILY_NAMES};
+pub use families::{Family, MergedView, Source, FAMILY_NAMES};
 
 /// What to export, from the command line.
 #[derive(Clone, Debug, PartialEq)]
@@ -131,16 +131,40 @@ impl Exporter {
         let first = {
             let mut sources = lock(&self.inner.sources);
             let first = sources.is_empty();
-            sources.retain(|s| s.mode != mode);
+            sources.retain(|s| s.mode() != mode);
             if first {
                 *lock(&self.inner.run_label) = run_label(sink.started_unix_ms());
             }
-            sources.push(Source { sink, mode });
+            sources.push(Source::Live { sink, mode });
             first
         };
         if first {
             self.spawn_tasks();
         }
+    }
+
+    /// Exports a run whose samples are merged elsewhere (a distributed run's coordinator
+    /// keeps the returned view up to date); starts the endpoint and remote write like
+    /// [`Exporter::attach`].
+    pub fn attach_merged(&self, mode: Mode, started_unix_ms: u64) -> MergedView {
+        let view = MergedView::default();
+        let first = {
+            let mut sources = lock(&self.inner.sources);
+            let first = sources.is_empty();
+            sources.retain(|s| s.mode() != mode);
+            if first {
+                *lock(&self.inner.run_label) = run_label(started_unix_ms);
+            }
+            sources.push(Source::Merged {
+                view: view.clone(),
+                mode,
+            });
+            first
+        };
+        if first {
+            self.spawn_tasks();
+        }
+        view
     }
 
     /// The families now (what a scrape returns).

@@ -84,7 +84,7 @@ mod tests {
         rec.record(&again, Duration::from_millis(40), Outcome::Status(503));
         rec.record(&again, Duration::from_millis(700), Outcome::Ok);
         let text = render(&gather(
-            &[Source {
+            &[Source::Live {
                 sink: sink.clone(),
                 mode: Mode::Http,
             }],
@@ -124,7 +124,7 @@ mod tests {
         assert!(text.contains("throng_run_finished{mode=\"http\"} 0\n"));
         sink.finish();
         let text = render(&gather(
-            &[Source {
+            &[Source::Live {
                 sink,
                 mode: Mode::Http,
             }],

@@ -43,6 +43,19 @@ impl Buckets {
         self.sum_us += us;
     }
 
+    /// The buckets of a whole histogram (a merged or saved run), by walking it; the sum is
+    /// HDR's (values at their bucket's highest equivalent).
+    pub fn of_histogram(hist: &Histogram<u64>) -> Buckets {
+        let mut b = Buckets::default();
+        for v in hist.iter_recorded() {
+            let value = v.value_iterated_to();
+            let i = BUCKET_BOUNDS_US.partition_point(|bound| *bound < value);
+            b.counts[i] += v.count_at_value();
+            b.sum_us += value * v.count_at_value();
+        }
+        b
+    }
+
     pub fn add(&mut self, other: &Buckets) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;

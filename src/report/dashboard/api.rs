@@ -282,7 +282,7 @@ pub(super) async fn download(State(s): St, Path(file): Path<String>) -> Response
 
 /// The shown run for Prometheus (the same families as `--metrics`).
 pub(super) async fn metrics(State(s): St) -> Response {
-    let source = s.lock().as_ref().map(|c| crate::export::Source {
+    let source = s.lock().as_ref().map(|c| crate::export::Source::Live {
         sink: c.sink.clone(),
         mode: c
             .meta
