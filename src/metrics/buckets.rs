@@ -72,6 +72,7 @@ impl Buckets {
 mod tests {
     use super::*;
     use crate::metrics::new_histogram;
+    use crate::metrics::serialize::record_us;
 
     #[test]
     fn a_percentile_lies_in_the_bucket_of_its_rank() {
@@ -79,7 +80,7 @@ mod tests {
         let mut b = Buckets::default();
         // Values around a bound: 1000 us is on it, 1000.x us are HDR-equivalent to above it.
         for us in [999u64, 1000, 1001, 1003, 2_600, 60_000, 200_000_000] {
-            h.saturating_record(us);
+            record_us(&mut h, us, 1);
             b.record(&h, us);
         }
         assert_eq!(b.count(), 7);
