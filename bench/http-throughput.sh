@@ -10,8 +10,13 @@
 # Pinning: nginx on CPU 0, the load generator on CPU 1 (each tool gets one core, as throng's
 # users would on a 2-core box with the target elsewhere). PIN=0 runs unpinned.
 #
+# The cost of exporting: TOOLS="throng throng_export" runs throng plain and throng with
+# `--metrics` (scraped every second by a Prometheus on CPU 0) and `--remote-write` (into the
+# same Prometheus, every 5 s), and prints the CPU per request of each and their ratio.
+#
 # Usage: bench/http-throughput.sh
 # Env:   CONNS (50), DURATION (10s), ROUNDS (3), PORT (18190), PIN (1),
+#        TOOLS ("wrk oha throng"; also throng_export),
 #        THRONG (a built binary; default: cargo build --release into /work/target-bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +28,11 @@ ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18190}
 PIN=${PIN:-1}
 BIN=$(throng_bin)
+read -r -a TOOLS <<<"${TOOLS:-wrk oha throng}"
+has() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "nginx is missing (apt-get install nginx)" >&2; exit 1; }
-command -v oha >/dev/null || cargo install oha --locked --quiet
+if has oha; then command -v oha >/dev/null || cargo install oha --locked --quiet; fi
 OUT=$(mktemp -d /tmp/throng-http-throughput.XXXXXX)
 chmod 755 "$OUT" # the nginx worker runs as nobody
 raise_fd_limit
@@ -59,6 +66,25 @@ URL="http://127.0.0.1:$PORT/index.html"
 for _ in $(seq 50); do curl -sf "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "$URL" >/dev/null || { echo "nginx did not start" >&2; exit 1; }
 
+# For throng_export: a Prometheus beside nginx that scrapes --metrics every second and
+# accepts remote write.
+METRICS_PORT=$((PORT + 1))
+PROM_PORT=$((PORT + 2))
+if has throng_export; then
+  command -v prometheus >/dev/null || { echo "prometheus is missing (apt-get install prometheus)" >&2; exit 1; }
+  cat >"$OUT/prometheus.yml" <<CONF
+global: {scrape_interval: 1s, scrape_timeout: 900ms}
+scrape_configs:
+  - job_name: throng
+    static_configs: [{targets: ['127.0.0.1:$METRICS_PORT']}]
+CONF
+  $SERVER_CPU prometheus --config.file="$OUT/prometheus.yml" --storage.tsdb.path="$OUT/prom" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver >"$OUT/prom.log" 2>&1 &
+  PROM_PID=$!
+  trap 'kill $NGINX_PID $PROM_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
 # Each prints "requests_per_second cpu_seconds" (the tool's user + system CPU time).
 timed() { /usr/bin/time -f "%U %S" -o "$OUT/cpu" "$@"; }
 cpu() { awk '{print $1 + $2}' "$OUT/cpu"; }
@@ -73,46 +99,66 @@ run_oha() {
   echo "$rps $(cpu)"
 }
 run_throng() {
-  timed $CLIENT_CPU "$BIN" run "$URL" --users "$CONNS" --duration "$DURATION" -q --out "$OUT/throng" >/dev/null 2>&1
+  timed $CLIENT_CPU "$BIN" run "$URL" --users "$CONNS" --duration "$DURATION" -q --out "$OUT/throng" "$@" >/dev/null 2>&1
   local rps
   rps=$(jq -r '([.summary.entries[] | select(.kind == "document") | .count] | add) / (.summary.duration_ms / 1000)' \
     "$OUT/throng/results.json")
   echo "$rps $(cpu)"
 }
 
+run_throng_export() {
+  run_throng --metrics "127.0.0.1:$METRICS_PORT" --metrics-linger 0s \
+    --remote-write "http://127.0.0.1:$PROM_PORT/api/v1/write"
+}
+
 echo "machine: $(nproc) cores ($(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')), kernel $(uname -r)"
-echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}'), $(oha --version), $("$BIN" --version)"
-echo "$URL: $CONNS connections, $DURATION each, $ROUNDS rounds, pinning: $([ "$PIN" = 1 ] && echo 'nginx CPU 0, client CPU 1' || echo none)"
+echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}'), $(has oha && oha --version), $("$BIN" --version)"
+echo "$URL: $CONNS connections, $DURATION each, $ROUNDS rounds, tools: ${TOOLS[*]}, pinning: $([ "$PIN" = 1 ] && echo 'nginx CPU 0, client CPU 1' || echo none)"
 $CLIENT_CPU wrk -t1 -c"$CONNS" -d2s "$URL" >/dev/null # warm-up
 
 SECS=${DURATION%s}
 declare -A RPS CPUUS
 RATIO_W=""
 RATIO_O=""
-TOOLS=(wrk oha throng)
+RATIO_E=""
+N=${#TOOLS[@]}
+ratio() { printf '%.3f' "$(echo "$1 / $2" | bc -l)"; }
 for round in $(seq "$ROUNDS"); do
   line="round $round:"
-  declare -A this=()
-  for i in 0 1 2; do
-    tool=${TOOLS[$(( (i + round - 1) % 3 ))]}
+  declare -A this=() cost=()
+  for i in $(seq 0 $((N - 1))); do
+    tool=${TOOLS[$(( (i + round - 1) % N ))]}
     read -r rps cpus < <("run_$tool")
     this[$tool]=$rps
     RPS[$tool]="${RPS[$tool]:-} $rps"
     # CPU microseconds the tool spent per request.
     us=$(echo "$cpus * 1000000 / ($rps * $SECS)" | bc -l)
+    cost[$tool]=$us
     CPUUS[$tool]="${CPUUS[$tool]:-} $us"
-    line="$line  $tool $(printf '%.0f/s %.1fus' "$rps" "$us")"
+    line="$line  $tool $(printf '%.0f/s %.2fus' "$rps" "$us")"
     sleep 1
   done
-  RATIO_W="$RATIO_W $(echo "${this[throng]} / ${this[wrk]}" | bc -l)"
-  RATIO_O="$RATIO_O $(echo "${this[throng]} / ${this[oha]}" | bc -l)"
-  echo "$line  throng/wrk $(printf '%.2f' "$(echo "${this[throng]} / ${this[wrk]}" | bc -l)")  throng/oha $(printf '%.2f' "$(echo "${this[throng]} / ${this[oha]}" | bc -l)")"
+  if has wrk && has throng; then
+    RATIO_W="$RATIO_W $(ratio "${this[throng]}" "${this[wrk]}")"
+    line="$line  throng/wrk $(ratio "${this[throng]}" "${this[wrk]}")"
+  fi
+  if has oha && has throng; then
+    RATIO_O="$RATIO_O $(ratio "${this[throng]}" "${this[oha]}")"
+    line="$line  throng/oha $(ratio "${this[throng]}" "${this[oha]}")"
+  fi
+  if has throng_export && has throng; then
+    RATIO_E="$RATIO_E $(ratio "${cost[throng_export]}" "${cost[throng]}")"
+    line="$line  CPU/request export/plain $(ratio "${cost[throng_export]}" "${cost[throng]}")"
+  fi
+  echo "$line"
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-printf 'median requests/s:       wrk %.0f  oha %.0f  throng %.0f\n' \
-  "$(median <<<"${RPS[wrk]}")" "$(median <<<"${RPS[oha]}")" "$(median <<<"${RPS[throng]}")"
-printf 'median CPU per request:  wrk %.1f us  oha %.1f us  throng %.1f us\n' \
-  "$(median <<<"${CPUUS[wrk]}")" "$(median <<<"${CPUUS[oha]}")" "$(median <<<"${CPUUS[throng]}")"
-printf 'median of per-round ratios: throng/wrk %.2f (target >= 0.90)   throng/oha %.2f (target >= 1.00)\n' \
-  "$(median <<<"$RATIO_W")" "$(median <<<"$RATIO_O")"
+for tool in "${TOOLS[@]}"; do
+  printf 'median %-14s %8.0f requests/s  %6.2f us CPU per request\n' "$tool" \
+    "$(median <<<"${RPS[$tool]}")" "$(median <<<"${CPUUS[$tool]}")"
+done
+[ -n "$RATIO_W" ] && printf 'median of per-round ratios: throng/wrk %.2f (target >= 0.90)\n' "$(median <<<"$RATIO_W")"
+[ -n "$RATIO_O" ] && printf 'median of per-round ratios: throng/oha %.2f (target >= 1.00)\n' "$(median <<<"$RATIO_O")"
+[ -n "$RATIO_E" ] && printf 'median of per-round ratios: CPU per request with/without exporting %.3f (target <= 1.03)\n' "$(median <<<"$RATIO_E")"
+true

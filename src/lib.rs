@@ -9,7 +9,9 @@
 //! - [`plan`]: load plans: stages, arrival rate, think time, flow mix.
 //! - [`run`]: the virtual-user scheduler, cancellation and graceful stop.
 //! - [`replay`]: one runner per mode (plain HTTP, headless Chromium).
+//! - [`health`]: the generator's own CPU sampled during every run; browser-fit estimate.
 //! - [`metrics`]: samples -> sharded HDR histograms -> aggregator, per-second series.
+//! - [`export`]: live metrics for Prometheus (scrape endpoint, remote write).
 //! - [`report`]: terminal, JSON, CSV outputs and thresholds.
 //! - [`demo`]: the embedded demo shop used by `throng demo` and the tests.
 //! - [`k8s`]: Kubernetes manifests for a distributed run (`throng k8s`), pods sized from
@@ -18,6 +20,8 @@
 
 pub mod cli;
 pub mod demo;
+pub mod export;
+pub mod health;
 pub use throng_flow as flow;
 pub mod k8s;
 pub mod metrics;

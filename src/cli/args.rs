@@ -230,6 +230,18 @@ pub struct ReplayArgs {
     /// No live progress line
     #[arg(short, long)]
     pub quiet: bool,
+    /// Serve live metrics for Prometheus at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// After the run, keep serving the final metric values this long (the last scrape)
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub metrics_linger: String,
+    /// Push live metrics with Prometheus remote write, e.g. http://127.0.0.1:9090/api/v1/write
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Option<String>,
+    /// Time between remote-write pushes (a final push is made when the run ends)
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub remote_write_interval: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -2,7 +2,7 @@
 
 use super::args::{DemoArgs, DemoModeArg, DemoSiteArgs, ModeArg, RunArgs};
 use super::config::{self, InputError};
-use super::lifecycle::{finish, run_with_progress, say, EXIT_BAD_INPUT};
+use super::lifecycle::{close_export, finish, run_with_progress, say, EXIT_BAD_INPUT};
 use crate::demo::{self, DemoConfig};
 use crate::metrics::{Mode, RunSummary};
 use crate::plan::Arrival;
@@ -89,7 +89,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let summary = run_with_progress(spec, &output).await?;
     let meta = RunMeta::new(flow_names, vec![mode], plan_text, summary.started_unix_ms);
-    finish(&summary, &output, &meta)
+    let code = finish(&summary, &output, &meta);
+    close_export(&output).await;
+    code
 }
 
 /// HTTP users each keep a connection open and open up to six per page load. When the peak

@@ -4,16 +4,15 @@
 
 use super::args::{Cli, Command, CompareArgs};
 use super::config::{self, InputError, Output};
-use super::lifecycle::{finish, run_live, StopOnSignal};
+use super::lifecycle::{close_export, finish, run_live, StopOnSignal};
+use crate::health::{Sampler, SamplerOptions};
 use crate::metrics::{Mode, RunSummary, Sink};
 use crate::report::compare::{Comparison, ModeCost, ModeFacts};
 use crate::report::RunMeta;
 use crate::run::{RunControl, RunSpec};
 use clap::Parser;
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Where a compare run is, for observers (tests count the target's requests per mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +117,9 @@ async fn compare_observed(
     if comparison.is_none() {
         eprintln!("throng compare: the browser mode did not run, so there is nothing to compare");
     }
-    let exit = finish(&summary, &output, &meta)?;
+    let exit = finish(&summary, &output, &meta);
+    close_export(&output).await;
+    let exit = exit?;
     Ok(CompareOutcome {
         exit,
         comparison,
@@ -195,197 +196,33 @@ fn phase_control(parent: &RunControl) -> RunControl {
     RunControl::new(parent.stop_token().child_token())
 }
 
-/// Samples the generator's cost while a phase runs: throng's CPU (getrusage) and resident
-/// memory, and the CPU and memory of every process it started (its /proc descendants: the
-/// Chromium browser, zygote, renderer and utility processes).
-struct CostProbe {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<Sampled>,
-    self_cpu0: f64,
-    children_cpu0: f64,
-}
-
-#[derive(Default)]
-struct Sampled {
-    mem_self_peak: f64,
-    mem_children_peak: f64,
-    /// Last cumulative CPU seconds per descendant (pid, start time), minus what it had
-    /// used before the phase.
-    children_cpu: HashMap<(u32, u64), f64>,
-}
-
-const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+/// The generator's cost while a phase runs, from the health sampler: throng's CPU and
+/// resident memory, and the CPU and memory (PSS) of every process it started (the Chromium
+/// browser, zygote, renderer and utility processes).
+struct CostProbe(Sampler);
 
 impl CostProbe {
     fn start() -> Self {
-        let stop = CancellationToken::new();
-        let before: HashMap<(u32, u64), f64> = procfs::descendants(std::process::id())
-            .into_iter()
-            .map(|p| ((p.pid, p.start), p.cpu_s))
-            .collect();
-        let task = {
-            let stop = stop.clone();
-            tokio::task::spawn_blocking(move || {
-                let mut s = Sampled::default();
-                loop {
-                    sample(&mut s, &before);
-                    if wait_or_stop(&stop, SAMPLE_EVERY) {
-                        sample(&mut s, &before);
-                        return s;
-                    }
-                }
-            })
-        };
-        CostProbe {
-            stop,
-            task,
-            self_cpu0: procfs::rusage_cpu_s(libc::RUSAGE_SELF),
-            children_cpu0: procfs::rusage_cpu_s(libc::RUSAGE_CHILDREN),
-        }
+        CostProbe(Sampler::start(
+            None,
+            SamplerOptions {
+                every: Duration::from_millis(500),
+                pss: true,
+            },
+        ))
     }
 
     async fn finish(self) -> ModeCost {
-        let self_cpu = procfs::rusage_cpu_s(libc::RUSAGE_SELF) - self.self_cpu0;
-        let reaped = procfs::rusage_cpu_s(libc::RUSAGE_CHILDREN) - self.children_cpu0;
-        self.stop.cancel();
-        let s = self.task.await.unwrap_or_default();
-        let sampled: f64 = s.children_cpu.values().sum();
+        let sampler = self.0;
+        let cost = tokio::task::spawn_blocking(move || sampler.finish())
+            .await
+            .unwrap_or_default();
         ModeCost {
-            cpu_self_s: self_cpu,
-            // Sampling misses a process's last half second; reaped children's totals are
-            // exact but only cover processes already waited for. Take the larger.
-            cpu_children_s: sampled.max(reaped),
-            mem_self_mb: s.mem_self_peak,
-            mem_children_mb: s.mem_children_peak,
+            cpu_self_s: cost.cpu_self_s,
+            cpu_children_s: cost.cpu_children_s,
+            mem_self_mb: cost.mem_self_mb,
+            mem_children_mb: cost.mem_children_mb,
             shared: false,
         }
-    }
-}
-
-fn wait_or_stop(stop: &CancellationToken, d: Duration) -> bool {
-    let end = std::time::Instant::now() + d;
-    while std::time::Instant::now() < end {
-        if stop.is_cancelled() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    stop.is_cancelled()
-}
-
-fn sample(s: &mut Sampled, before: &HashMap<(u32, u64), f64>) {
-    s.mem_self_peak = s.mem_self_peak.max(procfs::rss_mb(std::process::id()));
-    let mut mem = 0.0;
-    for p in procfs::descendants(std::process::id()) {
-        let base = before.get(&(p.pid, p.start)).copied().unwrap_or(0.0);
-        s.children_cpu
-            .insert((p.pid, p.start), (p.cpu_s - base).max(0.0));
-        mem += procfs::pss_mb(p.pid);
-    }
-    s.mem_children_peak = s.mem_children_peak.max(mem);
-}
-
-/// Reading process CPU and memory from Linux's /proc (zeros elsewhere).
-mod procfs {
-    use std::collections::HashMap;
-
-    pub struct Proc {
-        pub pid: u32,
-        /// Start time in clock ticks since boot (tells a reused pid apart).
-        pub start: u64,
-        pub cpu_s: f64,
-    }
-
-    fn ticks_per_s() -> f64 {
-        // SAFETY: sysconf only reads a configuration value.
-        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        if t > 0 {
-            t as f64
-        } else {
-            100.0
-        }
-    }
-
-    /// (ppid, start, cpu seconds) from /proc/PID/stat.
-    fn stat(pid: u32, tps: f64) -> Option<(u32, u64, f64)> {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The command name may hold spaces and parentheses: fields start after the last ')'.
-        let rest = &text[text.rfind(')')? + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // rest starts at field 3 (state): ppid is field 4, utime 14, stime 15, starttime 22.
-        let num = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok());
-        Some((num(4)? as u32, num(22)?, (num(14)? + num(15)?) as f64 / tps))
-    }
-
-    /// Every live descendant of `root`.
-    pub fn descendants(root: u32) -> Vec<Proc> {
-        let tps = ticks_per_s();
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        let mut by_parent: HashMap<u32, Vec<Proc>> = HashMap::new();
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some((ppid, start, cpu_s)) = stat(pid, tps) {
-                by_parent
-                    .entry(ppid)
-                    .or_default()
-                    .push(Proc { pid, start, cpu_s });
-            }
-        }
-        let mut out = Vec::new();
-        let mut queue = vec![root];
-        while let Some(p) = queue.pop() {
-            for child in by_parent.remove(&p).unwrap_or_default() {
-                queue.push(child.pid);
-                out.push(child);
-            }
-        }
-        out
-    }
-
-    /// Resident memory of a process, MB.
-    pub fn rss_mb(pid: u32) -> f64 {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else {
-            return 0.0;
-        };
-        // SAFETY: sysconf only reads a configuration value.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as f64;
-        text.split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(0.0, |pages| pages * page / (1024.0 * 1024.0))
-    }
-
-    /// Proportional set size (shared pages split among their users), MB; RSS where the
-    /// kernel has no smaps_rollup. Summing PSS over Chromium's processes does not count
-    /// their shared libraries once per process.
-    pub fn pss_mb(pid: u32) -> f64 {
-        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
-            if let Some(kb) = text.lines().find_map(|l| {
-                l.strip_prefix("Pss:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            }) {
-                return kb / 1024.0;
-            }
-        }
-        rss_mb(pid)
-    }
-
-    /// User + system CPU seconds of this process (RUSAGE_SELF) or of its reaped children.
-    pub fn rusage_cpu_s(who: libc::c_int) -> f64 {
-        // SAFETY: getrusage fills the struct we pass; zeroed is a valid rusage.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        if unsafe { libc::getrusage(who, &mut ru) } != 0 {
-            return 0.0;
-        }
-        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        tv(ru.ru_utime) + tv(ru.ru_stime)
     }
 }

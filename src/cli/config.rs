@@ -2,6 +2,7 @@
 //! names the flag or the file.
 
 use super::args::{BrowserArg, PlanArgs, ReplayArgs};
+use crate::export::{ExportOptions, Exporter};
 use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
 use crate::metrics::Mode;
 use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
@@ -35,6 +36,8 @@ pub struct Output {
     pub formats: Vec<Format>,
     pub thresholds: Vec<Threshold>,
     pub quiet: bool,
+    /// `--metrics` / `--remote-write`: the command's live exporter.
+    pub exporter: Option<Exporter>,
 }
 
 /// Where the chosen formats are written.
@@ -229,7 +232,34 @@ pub fn output(args: &ReplayArgs) -> Result<Output, InputError> {
         formats,
         thresholds,
         quiet: args.quiet,
+        exporter: exporter(args)?,
     })
+}
+
+/// `--metrics`, `--metrics-linger`, `--remote-write`, `--remote-write-interval`: the scrape
+/// address is bound here, before any load.
+fn exporter(args: &ReplayArgs) -> Result<Option<Exporter>, InputError> {
+    if args.metrics.is_none() && args.remote_write.is_none() {
+        return Ok(None);
+    }
+    let remote_write = args
+        .remote_write
+        .as_deref()
+        .map(|u| Url::parse(u).map_err(|e| bad(format!("--remote-write `{u}`: {e}"))))
+        .transpose()?;
+    let interval = flag_duration("--remote-write-interval", &args.remote_write_interval)?;
+    if interval < Duration::from_millis(100) {
+        return Err(bad("--remote-write-interval must be at least 100ms"));
+    }
+    let options = ExportOptions {
+        listen: args.metrics,
+        linger: flag_duration("--metrics-linger", &args.metrics_linger)?,
+        remote_write,
+        interval,
+    };
+    Exporter::new(options)
+        .map(Some)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// `--format json,csv,html,text` (default: json, csv and html).

@@ -156,6 +156,10 @@ fn replay_flags(
         out: _,
         format,
         quiet,
+        metrics,
+        metrics_linger,
+        remote_write,
+        remote_write_interval,
     } = replay;
     f.push("--timeout", timeout);
     f.push("--max-body", max_body);
@@ -193,6 +197,16 @@ fn replay_flags(
         f.push("--format", list);
     }
     f.switch("--quiet", *quiet);
+    // The coordinator exports the merged run: a pod's scrape address is its own choice
+    // (e.g. 0.0.0.0:9464), as given.
+    if let Some(addr) = metrics {
+        f.push("--metrics", addr.to_string());
+        f.push("--metrics-linger", metrics_linger);
+    }
+    if let Some(url) = remote_write {
+        f.push("--remote-write", url);
+        f.push("--remote-write-interval", remote_write_interval);
+    }
     f.push("--out", RESULTS_DIR);
     Ok(())
 }
@@ -306,6 +320,14 @@ mod tests {
                 "--format",
                 "json,html",
                 "-q",
+                "--metrics",
+                "0.0.0.0:9464",
+                "--metrics-linger",
+                "30s",
+                "--remote-write",
+                "http://prom:9090/api/v1/write",
+                "--remote-write-interval",
+                "10s",
             ],
             vec![
                 "--flow",

@@ -3,6 +3,7 @@
 //! thresholds) and exit codes.
 
 use super::config::{Destination, Output};
+use crate::health;
 use crate::metrics::{RunSummary, Sink};
 use crate::report::{self, ReportInput, RunMeta, ThresholdResult};
 use crate::run::{self, RunControl, RunSpec};
@@ -116,7 +117,16 @@ pub async fn run_live(
             bar.finish();
         })
     });
+    if let Some(fit) = health::browser_fit(&spec, health::cores()).filter(|f| f.overloaded()) {
+        eprintln!("{}", fit.warning());
+    }
+    if let Some(exporter) = &output.exporter {
+        exporter.attach(sink.clone(), spec.mode);
+    }
+    // The generator's own CPU, every run: live line, summary, results, metrics.
+    let sampler = health::Sampler::start(Some(sink.clone()), Default::default());
     let result = run::execute_with(spec, sink, control).await;
+    drop(sampler);
     done.cancel();
     if let Some(p) = progress {
         let _ = p.await;
@@ -171,6 +181,13 @@ pub fn finish(summary: &RunSummary, output: &Output, meta: &RunMeta) -> anyhow::
         }
     }
     Ok(exit_code(&thresholds))
+}
+
+/// After a command's last run: the exporter's final push and linger (nothing without one).
+pub async fn close_export(output: &Output) {
+    if let Some(exporter) = &output.exporter {
+        exporter.close().await;
+    }
 }
 
 /// Writes to stdout; a closed stdout (`throng validate flows/*.json | head -1`) is a normal

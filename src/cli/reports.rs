@@ -4,7 +4,9 @@
 
 use super::args::UiArgs;
 use super::config::{InputError, Output};
-use super::lifecycle::{finish, run_live, stop_signal, write_stdout, StopOnSignal, EXIT_THRESHOLD};
+use super::lifecycle::{
+    close_export, finish, run_live, stop_signal, write_stdout, StopOnSignal, EXIT_THRESHOLD,
+};
 use crate::metrics::Sink;
 use crate::plan::Arrival;
 use crate::report::dashboard::{Dashboard, LiveControl, UiCommand, DEFAULT_ADDR};
@@ -108,7 +110,8 @@ pub async fn run_with_dashboard(
     let mut dash = Dashboard::serve(bind).await?;
     if !bind.ip().is_loopback() {
         eprintln!(
-            "warning: the dashboard listens on {} with no authentication",
+            "warning: the dashboard listens on {}: anyone who can reach it can open the page \
+             and control the run",
             dash.addr()
         );
     }
@@ -159,6 +162,7 @@ pub async fn run_with_dashboard(
             },
         }
     };
+    close_export(output).await;
     dash.shutdown().await;
     Ok(code)
 }

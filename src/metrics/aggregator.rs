@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::buckets::Buckets;
 use super::key::{MetricKey, Outcome, SampleKind};
 use super::serialize::{new_histogram, record_us, us_to_ms};
 use super::shard::Cell;
@@ -17,6 +18,8 @@ struct KeyTotals {
     bytes: u64,
     outcomes: Vec<(Outcome, u64)>,
     raw: Histogram<u64>,
+    /// The raw latencies in fixed buckets (exporters).
+    buckets: Buckets,
     /// Created on the first late sample as a copy of `raw`: on-time samples count as corrected.
     corrected: Option<Histogram<u64>>,
 }
@@ -29,6 +32,7 @@ impl KeyTotals {
             bytes: 0,
             outcomes: Vec::new(),
             raw: new_histogram(),
+            buckets: Buckets::default(),
             corrected: None,
         }
     }
@@ -75,6 +79,13 @@ impl State {
         self.totals.len()
     }
 
+    /// Every key's count, failure outcomes and raw latency buckets.
+    pub fn visit(&self, mut f: impl FnMut(&MetricKey, u64, &[(Outcome, u64)], &Buckets)) {
+        for (key, t) in &self.totals {
+            f(key, t.count, &t.outcomes, &t.buckets);
+        }
+    }
+
     /// Fold a drained cell into the key's totals and the current interval, then clear it
     /// (keeping its buffers' capacity).
     pub fn fold(&mut self, key: &MetricKey, cell: &mut Cell) {
@@ -102,12 +113,14 @@ impl State {
         }
         for &us in &cell.samples {
             record_us(&mut t.raw, u64::from(us), 1);
+            t.buckets.record(&t.raw, u64::from(us));
             if let Some(c) = &mut t.corrected {
                 record_us(c, u64::from(us), 1);
             }
         }
         for &(raw, corrected) in &cell.late {
             record_us(&mut t.raw, u64::from(raw), 1);
+            t.buckets.record(&t.raw, u64::from(raw));
             if let Some(c) = &mut t.corrected {
                 record_us(c, u64::from(corrected), 1);
             }
@@ -210,6 +223,7 @@ impl State {
             entries,
             series: self.series.clone(),
             counters,
+            generator: None,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! series, and a serializable, mergeable [`RunSummary`]. Both replay modes record here.
 
 mod aggregator;
+mod buckets;
+mod generator;
 mod key;
 mod names;
 mod serialize;
@@ -12,13 +14,15 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
+pub use buckets::{Buckets, BUCKET_BOUNDS_US};
+pub use generator::{seconds_text, GeneratorHealth, GeneratorSample};
 pub use key::{request_name, MetricKey, Mode, Outcome, SampleKind};
 pub use names::{group_ids, NAMES_PER_GROUP, OTHER_NAME};
 pub use serialize::{
     decode_histogram, encode_histogram, new_histogram, HIST_HIGH_US, HIST_LOW_US, HIST_SIGFIG,
 };
 pub use shard::SAMPLE_CAP;
-pub use sink::{LiveStats, Recorder, Sink, UserGauge, SHARDS};
+pub use sink::{LiveStats, Recorder, SessionCounts, Sink, UserGauge, SHARDS};
 pub use summary::{
     EntryParts, EntrySummary, FailureRates, LatencyStats, RunSummary, SecondStats, Totals,
 };

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 use super::aggregator::State;
-use super::key::{MetricKey, Outcome, SampleKind};
+use super::buckets::Buckets;
+use super::generator::{GeneratorHealth, GeneratorSample};
+use super::key::{MetricKey, Mode, Outcome, SampleKind};
 use super::names::NameBudget;
 use super::serialize::duration_us;
 use super::shard::{Cell, Shard};
@@ -57,7 +59,28 @@ pub struct LiveStats {
     pub p95_ms: Option<f64>,
     pub errors: u64,
     pub requests: u64,
+    /// The generator's CPU over the last sampled second, when sampled.
+    pub generator: Option<GeneratorSample>,
 }
+
+/// The sampler's per-second readings of the generator's CPU.
+#[derive(Default)]
+struct GeneratorLog {
+    cores: u32,
+    samples: Vec<GeneratorSample>,
+    /// Length of each sample's interval, seconds.
+    intervals: Vec<f64>,
+}
+
+impl GeneratorLog {
+    fn health(&self) -> Option<GeneratorHealth> {
+        (!self.samples.is_empty())
+            .then(|| GeneratorHealth::from_samples(self.cores, &self.samples, &self.intervals))
+    }
+}
+
+/// Sessions ended, by (mode, flow, outcome label).
+pub type SessionCounts = BTreeMap<(Mode, Arc<str>, &'static str), u64>;
 
 struct Inner {
     shards: Vec<Shard>,
@@ -66,6 +89,8 @@ struct Inner {
     counters: Mutex<BTreeMap<String, u64>>,
     /// Names admitted per group (taken only inside a shard lock, for keys new to it).
     names: Mutex<NameBudget>,
+    sessions: Mutex<SessionCounts>,
+    generator: Mutex<GeneratorLog>,
     started: Instant,
     started_unix_ms: u64,
     finished: AtomicBool,
@@ -134,6 +159,8 @@ impl Sink {
                 users: UserGauge::default(),
                 counters: Mutex::new(BTreeMap::new()),
                 names: Mutex::new(NameBudget::default()),
+                sessions: Mutex::new(BTreeMap::new()),
+                generator: Mutex::new(GeneratorLog::default()),
                 started,
                 started_unix_ms,
                 finished: AtomicBool::new(false),
@@ -190,7 +217,54 @@ impl Sink {
             p95_ms: st.last_p95_ms,
             errors: st.failures_total,
             requests: st.requests_total,
+            generator: lock(&self.inner.generator).samples.last().copied(),
         }
+    }
+
+    /// A session of `flow` ended with `outcome` ("completed", "failed", "lost", "abandoned").
+    pub fn count_session(&self, mode: Mode, flow: &Arc<str>, outcome: &'static str) {
+        *lock(&self.inner.sessions)
+            .entry((mode, flow.clone(), outcome))
+            .or_default() += 1;
+    }
+
+    /// Sessions ended so far, by mode, flow and outcome.
+    pub fn sessions(&self) -> SessionCounts {
+        lock(&self.inner.sessions).clone()
+    }
+
+    /// Run-level counters so far.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        lock(&self.inner.counters).clone()
+    }
+
+    /// A generator CPU sample over the last `interval_s` seconds, on a machine of `cores`.
+    pub fn record_generator(&self, cores: u32, sample: GeneratorSample, interval_s: f64) {
+        let mut log = lock(&self.inner.generator);
+        log.cores = cores;
+        log.samples.push(sample);
+        log.intervals.push(interval_s);
+    }
+
+    /// The generator's health so far (None before the first sample).
+    pub fn generator(&self) -> Option<GeneratorHealth> {
+        lock(&self.inner.generator).health()
+    }
+
+    /// True once [`Sink::finish`] ran: the totals are final.
+    pub fn is_finished(&self) -> bool {
+        self.inner.finished.load(Ordering::Acquire)
+    }
+
+    /// Visits every key's run totals: its failure outcomes (count - failures are ok) and raw
+    /// latencies in fixed buckets, under the aggregator's lock (keep `f` short). Before the
+    /// run ends the shards are folded in first; after it, the totals are exactly the summary's.
+    pub fn visit_totals(&self, mut f: impl FnMut(&MetricKey, u64, &[(Outcome, u64)], &Buckets)) {
+        if !self.is_finished() {
+            self.drain(false);
+        }
+        let st = lock(&self.inner.state);
+        st.visit(|key, count, outcomes, hist| f(key, count, outcomes, hist));
     }
 
     /// Final drain and summary; later calls return the same summary.
@@ -205,12 +279,13 @@ impl Sink {
         // Whole milliseconds: the unit results.json stores.
         let duration = Duration::from_millis(millis(self.inner.started.elapsed()));
         let counters = lock(&self.inner.counters).clone();
-        let summary = lock(&self.inner.state).summary(
+        let mut summary = lock(&self.inner.state).summary(
             self.inner.started_unix_ms,
             duration,
             self.inner.users.peak(),
             counters,
         );
+        summary.generator = self.generator();
         *done = Some(summary.clone());
         summary
     }
@@ -228,12 +303,14 @@ impl Sink {
         self.drain(false);
         let duration = Duration::from_millis(millis(self.inner.started.elapsed()));
         let counters = lock(&self.inner.counters).clone();
-        lock(&self.inner.state).summary(
+        let mut summary = lock(&self.inner.state).summary(
             self.inner.started_unix_ms,
             duration,
             self.inner.users.peak(),
             counters,
-        )
+        );
+        summary.generator = self.generator();
+        summary
     }
 
     /// Wall-clock start of the run (when the sink was created), Unix milliseconds.

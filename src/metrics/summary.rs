@@ -6,6 +6,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::generator::GeneratorHealth;
 use super::key::{MetricKey, Mode, SampleKind};
 use super::serialize::{decode_histogram, duration_ms, encode_histogram, new_histogram, us_to_ms};
 use super::MetricsError;
@@ -226,6 +227,9 @@ pub struct RunSummary {
     pub entries: Vec<EntrySummary>,
     pub series: Vec<SecondStats>,
     pub counters: BTreeMap<String, u64>,
+    /// The load generator's own CPU during the run, and whether it was saturated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorHealth>,
 }
 
 /// Totals over a selection of entries.
@@ -368,6 +372,15 @@ impl RunSummary {
         }
     }
 
+    /// Page loads measured (both modes).
+    pub fn page_loads(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter(|e| e.kind == SampleKind::PageLoad)
+            .map(|e| e.count)
+            .sum()
+    }
+
     /// Modes present in the entries.
     pub fn modes(&self) -> Vec<Mode> {
         let mut m: Vec<Mode> = self.entries.iter().map(|e| e.mode).collect();
@@ -423,6 +436,22 @@ impl RunSummary {
             *self.counters.entry(k.clone()).or_default() += v;
         }
         self.peak_users += other.peak_users;
+        // Both runs' generator samples on the merged run's clock.
+        let mine = self
+            .generator
+            .take()
+            .map(|g| g.shifted(self.started_unix_ms.saturating_sub(start)));
+        let theirs = other
+            .generator
+            .as_ref()
+            .map(|g| g.shifted(other.started_unix_ms.saturating_sub(start)));
+        self.generator = match (mine, theirs) {
+            (Some(mut m), Some(t)) => {
+                m.merge(&t);
+                Some(m)
+            }
+            (m, t) => m.or(t),
+        };
         self.started_unix_ms = start;
         self.duration = duration;
     }

@@ -82,6 +82,19 @@ pub enum SessionOutcome {
     Cancelled,
 }
 
+impl SessionOutcome {
+    /// The outcome's name in metrics: completed, failed, lost or abandoned (the run
+    /// counters' `sessions.*` names).
+    pub fn label(&self) -> &'static str {
+        match self {
+            SessionOutcome::Completed => "completed",
+            SessionOutcome::Failed(_) => "failed",
+            SessionOutcome::Lost => "lost",
+            SessionOutcome::Cancelled => "abandoned",
+        }
+    }
+}
+
 /// The metric name of a step (same in both modes): `3 click [data-testid='go']`.
 pub fn step_label(index: usize, step: &crate::flow::Step) -> String {
     use crate::flow::Action;

@@ -538,6 +538,15 @@ pub fn render_html(summary: &RunSummary, meta: &RunMeta, thresholds: &[Threshold
         esc(&super::terminal::headline(summary, meta))
     );
     out.push_str(&cards(summary));
+    if let Some(g) = &summary.generator {
+        // Saturation goes first: it changes how every number below is read.
+        let class = if g.saturated() { "fail" } else { "muted" };
+        let _ = write!(
+            out,
+            r#"<section id="generator"><h2>Generator health</h2><p class="{class}">{}</p></section>"#,
+            esc(&g.verdict(summary.page_loads()))
+        );
+    }
     out.push_str(&thresholds_section(thresholds));
     if let Some(c) = Comparison::from_merged(summary, &meta.mode_facts) {
         out.push_str(&render_html_section(&c));

@@ -27,6 +27,7 @@ use compare::ModeFacts;
 pub use self::charts::esc;
 pub use self::csv::{HistoryCsvExporter, StatsCsvExporter};
 pub use self::diff::{diff, DiffReport, DiffRow};
+pub use self::format::utc;
 pub use self::html::{render_html, HtmlExporter};
 pub use self::json::{read_results, JsonExporter, Results};
 pub use self::knee::{find_knee, Knee};

@@ -71,14 +71,27 @@ impl Progress {
         } else {
             live.errors as f64 / live.requests as f64
         };
-        format!(
+        let mut line = format!(
             "users {} | {} req/s | p95 {} ms | errors {} ({})",
             live.users,
             format::rate(live.rps),
             format::opt_ms(live.p95_ms),
             format::count(live.errors),
             format::pct(rate)
-        )
+        );
+        match live.generator {
+            Some(g) if g.saturated() => line.push_str(&format!(
+                " | ! generator saturated: CPU {:.0}% (throng + browsers {:.0}%)",
+                g.machine * 100.0,
+                g.generator() * 100.0
+            )),
+            Some(g) if g.crowded() => line.push_str(&format!(
+                " | ! machine CPU {:.0}%, mostly other processes",
+                g.machine * 100.0
+            )),
+            _ => {}
+        }
+        line
     }
 
     /// The plain (non-TTY) line: elapsed, optional planned total, then the message.
@@ -131,6 +144,7 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::GeneratorSample;
 
     #[test]
     fn lines_show_users_rate_p95_and_errors() {
@@ -141,6 +155,7 @@ mod tests {
             p95_ms: Some(41.234),
             errors: 3,
             requests: 3000,
+            generator: None,
         };
         assert_eq!(
             Progress::message(&live),
@@ -150,6 +165,19 @@ mod tests {
             Progress::plain_line(&live, Some(Duration::from_secs(300))),
             "[1m 15s / 5m 00s] users 50 | 812.3 req/s | p95 41.2 ms | errors 3 (0.10%)"
         );
+        let busy = |throng, children| LiveStats {
+            generator: Some(GeneratorSample {
+                t_ms: 75_000,
+                machine: 0.97,
+                throng,
+                children,
+            }),
+            ..live.clone()
+        };
+        assert!(Progress::message(&busy(0.05, 0.9))
+            .ends_with(" | ! generator saturated: CPU 97% (throng + browsers 95%)"));
+        assert!(Progress::message(&busy(0.05, 0.1))
+            .ends_with(" | ! machine CPU 97%, mostly other processes"));
         let p = Progress::hidden();
         p.tick(&live);
         p.finish();

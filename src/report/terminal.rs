@@ -77,6 +77,9 @@ pub fn render_summary(
         meta.plan
     );
     let _ = writeln!(out, "{}", headline(summary, meta));
+    if let Some(g) = &summary.generator {
+        let _ = writeln!(out, "{}", g.verdict(summary.page_loads()));
+    }
 
     // Per mode and flow: one row per (step, kind, name).
     let mut groups: Vec<(String, Vec<&EntrySummary>)> = Vec::new();

@@ -29,6 +29,8 @@ pub enum Aggregate {
     /// Samples per second over the run.
     Rps,
     Count,
+    /// The generator's peak CPU (throng + its browsers), as a share of the machine.
+    GeneratorCpu,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,9 +138,13 @@ impl Threshold {
             "error_rate" | "error-rate" | "failure_rate" => Aggregate::ErrorRate,
             "rps" => Aggregate::Rps,
             "count" => Aggregate::Count,
+            "generator-cpu" | "generator_cpu" if selector.is_none() => Aggregate::GeneratorCpu,
+            "generator-cpu" | "generator_cpu" => {
+                return Err(err("generator-cpu takes no selector: it is the whole machine's".into()))
+            }
             p if p.starts_with('p') => {
                 let n: f64 = p[1..].parse().map_err(|_| {
-                    err(format!("unknown metric `{agg_text}` (expected pNN, max, mean, errors, error_rate, rps or count)"))
+                    err(format!("unknown metric `{agg_text}` (expected pNN, max, mean, errors, error_rate, rps, count or generator-cpu)"))
                 })?;
                 if !(0.0..=100.0).contains(&n) {
                     return Err(err(format!("percentile {n} is outside 0..100")));
@@ -148,7 +154,7 @@ impl Threshold {
             "" => return Err(err("missing metric before the comparison".into())),
             other => {
                 return Err(err(format!(
-                    "unknown metric `{other}` (expected pNN, max, mean, errors, error_rate, rps or count)"
+                    "unknown metric `{other}` (expected pNN, max, mean, errors, error_rate, rps, count or generator-cpu)"
                 )))
             }
         };
@@ -180,6 +186,7 @@ impl Threshold {
             _ => totals.count > 0,
         };
         let value = match self.aggregate {
+            Aggregate::GeneratorCpu => summary.generator.as_ref().map(|g| g.peak_cpu),
             _ if !measured => None,
             Aggregate::Quantile(q) => Some(ms(latency_hist.value_at_quantile(q))),
             Aggregate::Max => Some(ms(latency_hist.max())),
@@ -197,6 +204,9 @@ impl Threshold {
             }
         };
         let (passed, actual) = match value {
+            None if self.aggregate == Aggregate::GeneratorCpu => {
+                (false, "not sampled (no /proc)".to_string())
+            }
             None => (false, "no samples".to_string()),
             Some(v) => (self.op.holds(v, self.limit), self.format_value(v)),
         };
@@ -211,6 +221,7 @@ impl Threshold {
     fn format_value(&self, v: f64) -> String {
         match self.aggregate {
             Aggregate::ErrorRate => format!("{:.2}%", v * 100.0),
+            Aggregate::GeneratorCpu => format!("{:.0}%", v * 100.0),
             Aggregate::Errors | Aggregate::Count => format!("{v:.0}"),
             Aggregate::Rps => format!("{v:.1}/s"),
             _ => format!("{v:.1}ms"),
@@ -253,6 +264,12 @@ fn parse_value(aggregate: Aggregate, value: &str) -> Result<f64, String> {
             "s" => Ok(n * 1000.0),
             "m" | "min" => Ok(n * 60_000.0),
             u => Err(format!("unknown latency unit `{u}` (use us, ms, s or m)")),
+        },
+        Aggregate::GeneratorCpu => match unit.as_str() {
+            "%" => Ok(n / 100.0),
+            u => Err(format!(
+                "generator-cpu is a percentage of the machine, e.g. 80% (not `{n}{u}`)"
+            )),
         },
         Aggregate::ErrorRate => match unit.as_str() {
             "%" => Ok(n / 100.0),
@@ -399,6 +416,29 @@ mod tests {
         );
         assert!(!t("errors<1%").evaluate(&RunSummary::default()).passed);
         assert_eq!(evaluate_all(&[t("p99<1s"), t("rps>1")], &s).len(), 2);
+        let g = check("generator-cpu<80%");
+        assert!(!g.passed, "unsampled runs fail: {g:?}");
+        s.generator = Some(crate::metrics::GeneratorHealth {
+            peak_cpu: 0.934,
+            ..Default::default()
+        });
+        let g = t("generator-cpu<80%").evaluate(&s);
+        assert!(!g.passed);
+        assert_eq!(g.actual, "93%");
+        assert!(t("generator-cpu < 95%").evaluate(&s).passed);
+    }
+
+    #[test]
+    fn generator_cpu_takes_a_percentage_and_no_selector() {
+        let p = t("generator-cpu<80%");
+        assert_eq!((p.aggregate, p.limit), (Aggregate::GeneratorCpu, 0.8));
+        for (bad, hint) in [
+            ("generator-cpu<0.8", "percentage"),
+            ("generator-cpu(browser)<80%", "no selector"),
+        ] {
+            let msg = Threshold::parse(bad).unwrap_err().to_string();
+            assert!(msg.contains(hint), "{bad}: {msg}");
+        }
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub(super) async fn user_loop(
             dwell,
         };
         let outcome = ctx.runner.run_session(&user, session).await;
+        sink.count_session(ctx.runner.mode(), &flow.name, outcome.label());
         match outcome {
             SessionOutcome::Completed => sink.count("sessions.completed", 1),
             SessionOutcome::Failed(message) => {

@@ -322,3 +322,64 @@ async fn var_values_are_not_stored_and_a_run_whose_every_session_failed_exits_1(
     }
     demo.shutdown().await;
 }
+
+#[test]
+fn export_flags_are_checked_before_any_load() {
+    // A --metrics address already taken, a remote-write URL that is not http(s): bad input.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, _, stderr) = throng(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "--users",
+        "1",
+        "--duration",
+        "1s",
+        "-q",
+        "--metrics",
+        &addr,
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("--metrics {addr}: cannot listen there")),
+        "{stderr}"
+    );
+    for (args, hint) in [
+        (
+            vec!["--remote-write", "ftp://127.0.0.1/x"],
+            "--remote-write ftp://127.0.0.1/x: expected an http",
+        ),
+        (
+            vec!["--remote-write", "not a url"],
+            "--remote-write `not a url`",
+        ),
+        (
+            vec!["--metrics-linger", "soon", "--metrics", "127.0.0.1:0"],
+            "--metrics-linger",
+        ),
+        (
+            vec![
+                "--remote-write",
+                "http://127.0.0.1:9/w",
+                "--remote-write-interval",
+                "1ms",
+            ],
+            "at least 100ms",
+        ),
+    ] {
+        let mut all = vec![
+            "run",
+            "http://127.0.0.1:9/",
+            "--users",
+            "1",
+            "--duration",
+            "1s",
+            "-q",
+        ];
+        all.extend(args);
+        let (code, _, stderr) = throng(&all);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(hint), "{hint}: {stderr}");
+    }
+}

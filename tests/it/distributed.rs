@@ -408,3 +408,65 @@ async fn three_browser_workers_add_up_to_exactly_what_the_site_saw() {
     assert!(rows.iter().all(|r| r["peak_users"] == 1), "{rows:?}");
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_exports_the_merged_run_to_prometheus() {
+    use crate::prometheus::{free_port, unix_now, Prom};
+    let site = demo().await;
+    let target = site.base_url();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let prom = Prom::start(Some(metrics.parse().unwrap()), false).await;
+    let coord = coordinator(&[
+        "flows/browse.json",
+        "--target",
+        &target,
+        "-u",
+        "4",
+        "-d",
+        "4s",
+        "--think-scale",
+        "0.1",
+        "--workers",
+        "2",
+        "-q",
+        "--metrics",
+        &metrics,
+        "--metrics-linger",
+        "3s",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    let workers: Vec<Child> = (0..2)
+        .map(|i| worker(&coord.addr, &format!("w{i}"), tmp.path()))
+        .collect();
+    let (code, stderr) = coord.end().await;
+    let exited = unix_now();
+    for w in workers {
+        let (wcode, _, werr) = exit_of(w).await;
+        assert_eq!(wcode, 0, "{werr}");
+    }
+    assert_eq!(code, 0, "{stderr}");
+    let results = read_results(&out);
+    let total: u64 = throng_counts(&results).values().sum();
+    assert!(total > 20, "{total}");
+    // During the linger the coordinator served the merged, final values.
+    let at = Some(exited - 1.0);
+    assert_eq!(prom.value("min(throng_run_finished)", at).await, 1.0);
+    assert_eq!(
+        prom.value("sum(throng_requests_total)", at).await,
+        total as f64
+    );
+    // The workers' generator health reaches the merged view.
+    let cpu = prom.query("throng_generator_cpu_ratio", at).await.unwrap();
+    assert_eq!(cpu.len(), 3, "{cpu:?}");
+    assert!(
+        results["summary"]["generator"]["samples"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 2
+    );
+}

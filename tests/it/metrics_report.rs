@@ -158,6 +158,7 @@ pub fn fixture() -> RunSummary {
             ("users.started".to_string(), 60),
             ("sessions.failed".to_string(), 0),
         ]),
+        generator: None,
     }
 }
 

@@ -6,6 +6,7 @@ use super::hub::{merged, router, Hub, Status};
 use super::protocol::{now_unix_ms, Assignment};
 use crate::cli::config::{InputError, Output};
 use crate::cli::lifecycle::{finish, StopOnSignal};
+use crate::export::MergedView;
 use crate::metrics::{LiveStats, RunSummary};
 use crate::report::{self, RunMeta, WorkerRow};
 use crate::run::RunControl;
@@ -52,6 +53,10 @@ pub async fn coordinate(
         .await
         .with_context(|| format!("--listen {}: cannot listen", c.listen))?;
     let addr = listener.local_addr()?;
+    let mode = match template.mode {
+        crate::cli::args::ModeArg::Http => crate::metrics::Mode::Http,
+        crate::cli::args::ModeArg::Browser => crate::metrics::Mode::Browser,
+    };
     let hub = Hub::new(c.token.clone(), template);
     let served = Served::start(listener, router(hub.clone()));
     // Tests and scripts read this line to start workers.
@@ -72,7 +77,14 @@ pub async fn coordinate(
         );
     }
     start_all(&hub);
-    let summary = follow(&hub, &c, &control, output.quiet).await;
+    let view = output
+        .exporter
+        .as_ref()
+        .map(|e| e.attach_merged(mode, now_unix_ms()));
+    let summary = follow(&hub, &c, &control, output.quiet, view.as_ref()).await;
+    if let Some(v) = &view {
+        v.update(summary.clone(), 0, true);
+    }
     drop(signals);
 
     let meta = RunMeta {
@@ -103,6 +115,7 @@ pub async fn coordinate(
             _ = crate::cli::lifecycle::stop_signal() => {}
         }
     }
+    crate::cli::lifecycle::close_export(output).await;
     served.shutdown(Duration::from_secs(2)).await;
     code
 }
@@ -137,7 +150,13 @@ fn start_all(hub: &Hub) {
 
 /// Watches the run until every worker is done or lost: the merged progress line, lost workers
 /// (their share moves on), the stop order. Returns the merged summary.
-async fn follow(hub: &Hub, c: &Coordination, control: &RunControl, quiet: bool) -> RunSummary {
+async fn follow(
+    hub: &Hub,
+    c: &Coordination,
+    control: &RunControl,
+    quiet: bool,
+    view: Option<&MergedView>,
+) -> RunSummary {
     let started = Instant::now() + START_LEAD;
     let bar = (!quiet).then(|| report::Progress::new(Some(c.plan_total)));
     let mut ordered_stop_at: Option<Instant> = None;
@@ -172,8 +191,12 @@ async fn follow(hub: &Hub, c: &Coordination, control: &RunControl, quiet: bool) 
             (run.parts(), ended)
         };
         let merged = merged(&parts);
+        let live = live_stats(&merged, hub, started);
         if let Some(bar) = &bar {
-            bar.tick(&live_stats(&merged, hub, started));
+            bar.tick(&live);
+        }
+        if let Some(v) = view {
+            v.update(merged, live.users, false);
         }
         if all_ended {
             break;
@@ -231,6 +254,10 @@ fn live_stats(merged: &RunSummary, hub: &Hub, started: Instant) -> LiveStats {
         p95_ms: last.and_then(|s| s.p95_ms),
         errors: totals.failures,
         requests: totals.count,
+        generator: merged
+            .generator
+            .as_ref()
+            .and_then(|g| g.samples.last().copied()),
     }
 }
 

@@ -130,8 +130,11 @@ pub async fn work(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     );
     let signals = StopOnSignal::install(control.clone(), "the final report is sent");
     let sink = Sink::new();
+    // The worker's own CPU, in the summaries it reports (the coordinator merges them).
+    let sampler = crate::health::Sampler::start(Some(sink.clone()), Default::default());
     let run = tokio::spawn(run::execute_with(spec, sink.clone(), control.clone()));
     let summary = report_while_running(&channel, id, &sink, &control, run).await?;
+    drop(sampler);
     drop(signals);
     send_final(&channel, id, summary).await;
     Ok(ExitCode::SUCCESS)
@@ -200,6 +203,9 @@ fn build_spec(a: &Assignment, args: &WorkerArgs, dir: &Path) -> anyhow::Result<r
     replay.format.clear();
     replay.threshold.clear();
     replay.quiet = true;
+    // The coordinator exports the merged run; a worker exports nothing.
+    replay.metrics = None;
+    replay.remote_write = None;
     replay.cacert = match &a.cacert {
         Some(pem) => {
             let path = dir.join("cacert.pem");

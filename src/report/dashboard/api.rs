@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::metrics::{RunSummary, SampleKind};
 use crate::report::{exporters, Format, ReportInput};
 
-use super::{Shared, UiCommand};
+use super::{Shared, UiCommand, MAX_USERS};
 
 type St = State<Arc<Shared>>;
 
@@ -173,6 +173,16 @@ pub(super) struct UsersBody {
     users: Option<u32>,
 }
 
+/// A user count above the cap, refused.
+fn too_many(n: u32) -> Option<(StatusCode, Json<Value>)> {
+    (n > MAX_USERS).then(|| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"ok": false, "error": format!("{n} users: at most {MAX_USERS} from the dashboard")})),
+        )
+    })
+}
+
 pub(super) async fn users(State(s): St, Json(body): Json<UsersBody>) -> impl IntoResponse {
     let Some(n) = body.users else {
         return (
@@ -180,6 +190,9 @@ pub(super) async fn users(State(s): St, Json(body): Json<UsersBody>) -> impl Int
             Json(json!({"ok": false, "error": "expected {\"users\": N}"})),
         );
     };
+    if let Some(refused) = too_many(n) {
+        return refused;
+    }
     match s.lock().as_ref() {
         Some(c) if c.finished.is_none() => {
             if c.control.set_users(n) {
@@ -206,10 +219,19 @@ pub(super) async fn start(State(s): St, body: axum::body::Bytes) -> impl IntoRes
             Json(json!({"ok": false, "error": "a run is going: stop it first"})),
         );
     }
-    // An empty body (or no count) keeps the plan's user count.
-    let users = serde_json::from_slice::<UsersBody>(&body)
-        .ok()
-        .and_then(|b| b.users);
+    // An empty object (or no count) keeps the plan's user count.
+    let users = match serde_json::from_slice::<UsersBody>(&body) {
+        Ok(b) => b.users,
+        Err(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"ok": false, "error": "expected {} or {\"users\": N}"})),
+            )
+        }
+    };
+    if let Some(refused) = users.and_then(too_many) {
+        return refused;
+    }
     match s.commands.send(UiCommand::Start { users }) {
         Ok(()) => (StatusCode::OK, Json(json!({"ok": true}))),
         Err(_) => (
@@ -256,4 +278,19 @@ pub(super) async fn download(State(s): St, Path(file): Path<String>) -> Response
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
     }
+}
+
+/// The shown run for Prometheus (the same families as `--metrics`).
+pub(super) async fn metrics(State(s): St) -> Response {
+    let source = s.lock().as_ref().map(|c| crate::export::Source::Live {
+        sink: c.sink.clone(),
+        mode: c
+            .meta
+            .modes
+            .first()
+            .copied()
+            .unwrap_or(crate::metrics::Mode::Http),
+    });
+    let families = crate::export::families::gather(source.as_slice(), None);
+    crate::export::scrape_response(crate::export::text::render(&families))
 }

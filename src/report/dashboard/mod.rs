@@ -3,9 +3,14 @@
 //! (stop, start, change the user count) and downloads of the current snapshot.
 //!
 //! The dashboard only reads the run's [`Sink`]; it changes the run through [`LiveControl`],
-//! which the caller implements, and asks for new runs through [`UiCommand`]s.
+//! which the caller implements, and asks for new runs through [`UiCommand`]s. Other web pages
+//! are kept out by [`guard`]: a token only the page gets, Host and Origin checks, JSON only.
+//! `/metrics` serves the run for Prometheus (read-only, no token).
 
 mod api;
+mod guard;
+
+pub use guard::{MAX_USERS, TOKEN_HEADER};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,6 +60,10 @@ struct Current {
 struct Shared {
     current: Mutex<Option<Current>>,
     commands: mpsc::UnboundedSender<UiCommand>,
+    /// This dashboard's token: in the page, required by every API call and download.
+    token: String,
+    /// The bound address, for the Host check.
+    addr: SocketAddr,
 }
 
 impl Shared {
@@ -83,6 +92,8 @@ impl Dashboard {
         let shared = Arc::new(Shared {
             current: Mutex::new(None),
             commands: tx,
+            token: guard::new_token(),
+            addr,
         });
         let app = router(shared.clone());
         let served = Served::start(listener, app);
@@ -144,13 +155,32 @@ impl Dashboard {
 const PAGE: &str = include_str!("page.html");
 
 fn router(shared: Arc<Shared>) -> Router {
+    let page = PAGE.replace("{{TOKEN}}", &shared.token);
     Router::new()
-        .route("/", get(|| async { axum::response::Html(PAGE) }))
+        .route(
+            "/",
+            get(move || async move {
+                (
+                    // The page holds the token: no other site may frame or cache it.
+                    [
+                        ("x-frame-options", "DENY"),
+                        ("cache-control", "no-store"),
+                        ("referrer-policy", "no-referrer"),
+                    ],
+                    axum::response::Html(page),
+                )
+            }),
+        )
+        .route("/metrics", get(api::metrics))
         .route("/api/live", get(api::live))
         .route("/api/stats", get(api::stats))
         .route("/api/stop", post(api::stop))
         .route("/api/users", post(api::users))
         .route("/api/start", post(api::start))
         .route("/download/{file}", get(api::download))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            guard::check,
+        ))
         .with_state(shared)
 }

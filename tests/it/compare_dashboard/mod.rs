@@ -3,6 +3,7 @@
 //! Chromium (no console errors, charts with data points, live numbers moving, Stop working).
 
 mod chromium;
+mod dashboard_guard;
 
 use crate::support;
 use crate::support::wait_for;
@@ -373,13 +374,12 @@ async fn dashboard_shows_a_live_run_changes_users_and_stops_it() {
         total.to_string(),
         "the page shows the final count"
     );
-    // Downloads serve the same run.
-    let dl = reqwest::get(format!("{url}download/results.json"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Downloads serve the same run (the page's links carry its token).
+    let link: String = page
+        .eval("document.querySelector('a[href*=\"results.json\"]').href")
+        .await;
+    assert!(link.contains("?token="), "{link}");
+    let dl = reqwest::get(link).await.unwrap().text().await.unwrap();
     assert_eq!(
         RunSummary::from_json(&dl).unwrap().total(None, None).count,
         total

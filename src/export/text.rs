@@ -1,0 +1,139 @@
+//! The Prometheus text exposition format (version 0.0.4) of a family list.
+
+use std::fmt::Write as _;
+
+use super::families::Family;
+
+/// The scrape response's content type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Renders the families: `# HELP`, `# TYPE`, then one line per sample.
+pub fn render(families: &[Family]) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    for f in families {
+        if f.samples.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(f.help));
+        let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
+        for s in &f.samples {
+            out.push_str(&s.name);
+            if !s.labels.is_empty() {
+                out.push('{');
+                for (i, (k, v)) in s.labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{k}=\"{}\"", escape_value(v));
+                }
+                out.push('}');
+            }
+            let _ = writeln!(out, " {}", number(s.value));
+        }
+    }
+    out
+}
+
+/// A sample value: integers without a fraction, `+Inf`/`-Inf`/`NaN` as Prometheus spells them.
+pub fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        v.to_string()
+    }
+}
+
+fn escape_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::families::{gather, Source};
+    use super::*;
+    use crate::metrics::{MetricKey, Mode, Outcome, SampleKind, Sink};
+    use std::time::Duration;
+
+    #[test]
+    fn renders_counters_and_cumulative_buckets_with_escaped_labels() {
+        let sink = Sink::new();
+        let rec = sink.recorder(0);
+        let doc = MetricKey::new(
+            Mode::Http,
+            "shop",
+            Some(0),
+            SampleKind::Document,
+            "GET http://h/\"q\"",
+        );
+        let again = MetricKey::new(
+            Mode::Http,
+            "shop",
+            Some(3),
+            SampleKind::Document,
+            "GET http://h/\"q\"",
+        );
+        rec.record(&doc, Duration::from_millis(3), Outcome::Ok);
+        rec.record(&again, Duration::from_millis(40), Outcome::Status(503));
+        rec.record(&again, Duration::from_millis(700), Outcome::Ok);
+        let text = render(&gather(
+            &[Source::Live {
+                sink: sink.clone(),
+                mode: Mode::Http,
+            }],
+            None,
+        ));
+        let labels = r#"mode="http",flow="shop",kind="document",name="GET http://h/\"q\"""#;
+        // Two steps with the same name are one series.
+        assert!(
+            text.contains(&format!(
+                "throng_requests_total{{{labels},outcome=\"ok\"}} 2\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "throng_requests_total{{{labels},outcome=\"status 503\"}} 1\n"
+            )),
+            "{text}"
+        );
+        for (le, n) in [
+            ("0.0025", 0),
+            ("0.005", 1),
+            ("0.05", 2),
+            ("0.5", 2),
+            ("1", 3),
+            ("+Inf", 3),
+        ] {
+            let line =
+                format!("throng_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}\n");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert!(text.contains(&format!(
+            "throng_request_duration_seconds_count{{{labels}}} 3\n"
+        )));
+        assert!(text.contains("# TYPE throng_request_duration_seconds histogram\n"));
+        assert!(text.contains("throng_users{mode=\"http\"} 0\n"));
+        assert!(text.contains("throng_run_finished{mode=\"http\"} 0\n"));
+        sink.finish();
+        let text = render(&gather(
+            &[Source::Live {
+                sink,
+                mode: Mode::Http,
+            }],
+            Some(2),
+        ));
+        assert!(text.contains("throng_run_finished{mode=\"http\"} 1\n"));
+        assert!(text.contains("throng_remote_write_failures_total 2\n"));
+        assert_eq!(number(f64::INFINITY), "+Inf");
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(0.25), "0.25");
+    }
+}

@@ -1,0 +1,142 @@
+//! The load generator's own health: a /proc sampler run beside every run (throng's CPU, its
+//! Chromium processes', the machine's), the cost of a `compare` phase, and the estimate made
+//! before a browser run of whether its sessions fit this machine.
+//!
+//! Samples go to the run's [`crate::metrics::Sink`], which owns the verdict
+//! ([`crate::metrics::GeneratorHealth`]).
+
+mod procfs;
+mod sampler;
+
+pub use procfs::cores;
+pub use sampler::{GeneratorCost, Sampler, SamplerOptions};
+
+use crate::flow::{Action, RequestKind};
+use crate::plan::{Arrival, ThinkPolicy};
+use crate::replay::browser::BrowserKind;
+use crate::run::RunSpec;
+
+/// Chromium CPU per page load of the demo shop's pages with the headless shell, measured on a
+/// 2-core machine (docs/benchmarks.md, "Browser sessions": 200-260 ms).
+const CPU_PER_PAGE_LOAD_S: f64 = 0.23;
+/// A fresh isolated context with its renderer, started and disposed (benchmarks: ~124 ms).
+const CPU_PER_SESSION_S: f64 = 0.124;
+/// One poll of a page's poller (fetch, DOM update, repaint; benchmarks: 14-19 ms).
+const CPU_PER_POLL_S: f64 = 0.017;
+/// The full browser costs several times the headless shell per page (Chromium field notes).
+const FULL_BROWSER_FACTOR: f64 = 3.0;
+/// Time a page load itself takes, for the length of an iteration.
+const PAGE_LOAD_S: f64 = 0.3;
+/// Share of the machine a run may plan to use before the estimate warns.
+const FIT_SHARE: f64 = 0.8;
+
+/// How much of the machine a browser run's plan asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitEstimate {
+    /// Peak concurrent sessions the plan asks for (arrival rate: by Little's law).
+    pub sessions: f64,
+    /// Cores the plan needs at its peak.
+    pub cores_needed: f64,
+    pub cores: u32,
+    /// Sessions that fit within 80% of the machine.
+    pub holds: u64,
+}
+
+impl FitEstimate {
+    /// True when the plan asks for more than 80% of the machine.
+    pub fn overloaded(&self) -> bool {
+        self.cores_needed > FIT_SHARE * f64::from(self.cores)
+    }
+
+    /// The warning printed before the run.
+    pub fn warning(&self) -> String {
+        format!(
+            "throng: warning: {:.0} browser sessions need about {:.1} cores here (about {:.0} ms \
+             of Chromium CPU per page load) and this machine has {}: the generator will \
+             saturate and page loads will measure it, not only the site. It holds about {} \
+             sessions of this flow; run fewer per machine or spread them over machines.",
+            self.sessions,
+            self.cores_needed,
+            CPU_PER_PAGE_LOAD_S * 1000.0,
+            self.cores,
+            self.holds
+        )
+    }
+}
+
+/// Estimates a browser run's CPU at its peak from the flows (page loads, pollers, think
+/// times) and the measured cost per page load; None for HTTP runs.
+pub fn browser_fit(spec: &RunSpec, cores: u32) -> Option<FitEstimate> {
+    if spec.mode != crate::metrics::Mode::Browser || spec.flows.is_empty() {
+        return None;
+    }
+    let factor = match spec.browser.kind {
+        Some(BrowserKind::Chromium) => FULL_BROWSER_FACTOR,
+        _ => 1.0,
+    };
+    // Weighted means over the flow mix: seconds per iteration and CPU per iteration.
+    let total_weight: f64 = spec.flows.iter().map(|f| f64::from(f.weight)).sum();
+    let (mut iter_s, mut iter_cpu) = (0.0, 0.0);
+    for choice in &spec.flows {
+        let w = f64::from(choice.weight) / total_weight.max(1.0);
+        let flow = &choice.flow.flow;
+        let think_s: f64 = flow
+            .steps
+            .iter()
+            .map(|s| mean_think(&spec.plan.think, s.think_time_ms))
+            .sum();
+        let loads = flow
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(s.action, Action::Navigate { .. })
+                    || s.network
+                        .as_ref()
+                        .is_some_and(|n| n.requests.iter().any(|r| r.kind == RequestKind::Document))
+            })
+            .count() as f64;
+        let dwell_s = spec
+            .plan
+            .dwell
+            .map_or(flow.dwell_ms.unwrap_or(0) as f64 / 1000.0, |d| {
+                d.as_secs_f64()
+            });
+        let seconds = (think_s + loads * PAGE_LOAD_S + dwell_s).max(PAGE_LOAD_S);
+        let polls_per_s: f64 = choice
+            .flow
+            .pollers
+            .iter()
+            .map(|p| 1000.0 / p.period_ms.max(100) as f64)
+            .sum();
+        iter_s += w * seconds;
+        iter_cpu += w
+            * factor
+            * (loads * CPU_PER_PAGE_LOAD_S
+                + CPU_PER_SESSION_S
+                + polls_per_s * seconds * CPU_PER_POLL_S);
+    }
+    let per_session = iter_cpu / iter_s;
+    let sessions = match &spec.plan.arrival {
+        Arrival::Users(stages) => stages.peak().ceil(),
+        Arrival::Rate { stages, max_users } => {
+            (stages.peak() * iter_s).ceil().min(f64::from(*max_users))
+        }
+    };
+    let cores_needed = sessions * per_session;
+    Some(FitEstimate {
+        sessions,
+        cores_needed,
+        cores,
+        holds: (FIT_SHARE * f64::from(cores) / per_session).floor() as u64,
+    })
+}
+
+fn mean_think(policy: &ThinkPolicy, recorded_ms: Option<u64>) -> f64 {
+    match policy {
+        ThinkPolicy::Recorded { scale } => {
+            recorded_ms.unwrap_or(0) as f64 / 1000.0 * scale.max(0.0)
+        }
+        ThinkPolicy::Fixed(d) => d.as_secs_f64(),
+        ThinkPolicy::Range(lo, hi) => (lo.as_secs_f64() + hi.as_secs_f64()) / 2.0,
+    }
+}
