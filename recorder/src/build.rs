@@ -24,6 +24,9 @@ pub enum Slot {
 /// the network stack's); this much slack keeps them with their step.
 const CLOCK_SLACK_MS: f64 = 3.0;
 
+/// A shorter pause after the last step is the time it took to close the window, not reading.
+const MIN_DWELL_MS: f64 = 500.0;
+
 /// Builds the flow from everything captured.
 pub fn build(cap: &Capture) -> Flow {
     let raw_steps = ordered_steps(&cap.steps);
@@ -147,6 +150,14 @@ pub fn build(cap: &Capture) -> Flow {
         steps[i].think_time_ms = Some(think.max(0.0).round() as u64);
     }
 
+    // The tab left open after the last step (its pollers running) is part of the flow.
+    let dwell_ms = match (cap.end_ms, times.last(), activity_end.last()) {
+        (Some(end), Some(&t), Some(&a)) => {
+            let idle = end - t.max(a);
+            (idle >= MIN_DWELL_MS).then(|| idle.round() as u64)
+        }
+        _ => None,
+    };
     let mut flow = Flow {
         format: Some(FORMAT_V1.to_string()),
         title: cap.title.clone(),
@@ -155,7 +166,7 @@ pub fn build(cap: &Capture) -> Flow {
         timeout: None,
         variables: Vec::new(),
         steps,
-        dwell_ms: None,
+        dwell_ms,
     };
     let typed: Vec<&str> = raw_steps
         .iter()

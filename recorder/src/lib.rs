@@ -86,8 +86,11 @@ impl RecordOptions {
 pub enum EndReason {
     /// The recorded tab (the window) was closed.
     TabClosed,
-    /// The browser process went away (a person closed the last window, or it crashed).
+    /// The browser exited cleanly: a person closed the last window, or a CDP client sent
+    /// `Browser.close` (the normal end of a headless recording).
     BrowserExited,
+    /// The browser process died (a crash, a kill): an error, though what was recorded is written.
+    BrowserCrashed,
     /// `RecordOptions::stop` was cancelled.
     Stopped,
     /// Ctrl-C.

@@ -95,6 +95,7 @@ pub fn import(v: &Value, title: &str) -> Result<Flow, String> {
         selector_attribute: None,
         steps,
         requests: reqs,
+        end_ms: None,
     };
     let mut flow = build(&cap);
     for s in &secrets {
