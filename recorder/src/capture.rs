@@ -13,6 +13,8 @@ pub struct Capture {
     pub selector_attribute: Option<String>,
     pub steps: Vec<RawStep>,
     pub requests: Vec<RawRequest>,
+    /// Write the flow without correlations (`--no-correlate`).
+    pub no_correlate: bool,
     /// When the recording ended (the window closed, Ctrl-C): the page stayed open until then.
     pub end_ms: Option<f64>,
 }

@@ -44,6 +44,7 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
         title,
         origin,
         selector_attribute: opts.selector_attributes.first().cloned(),
+        no_correlate: opts.no_correlate,
         ..Default::default()
     });
     let session = match setup(&cdp, &opts, &mut live).await {
@@ -177,14 +178,14 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let flow = build::build(&live.cap);
-    let result = write_flow(&opts.out, &flow);
+    let built = build::build_report(&live.cap);
+    let result = write_flow(&opts.out, &built.flow);
     browser.shutdown(Some(&cdp)).await;
     result?;
     if live.bad_reports > 0 {
         tracing::warn!(target: "throng_recorder", "{} capture reports could not be read", live.bad_reports);
     }
-    let summary = RecordSummary::of(&flow, opts.out.clone(), ended, ws_url);
+    let summary = RecordSummary::of(&built, opts.out.clone(), ended, ws_url);
     if ended == EndReason::BrowserCrashed {
         return Err(RecordError::BrowserDied {
             out: opts.out.clone(),

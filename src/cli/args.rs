@@ -90,6 +90,9 @@ pub enum Command {
         /// Where to write the flow
         #[arg(short, long)]
         out: PathBuf,
+        /// Replay recorded values as they were: no extraction rules, no `${variables}` for them
+        #[arg(long)]
+        no_correlate: bool,
     },
 }
 
@@ -389,6 +392,9 @@ pub struct RecordArgs {
     /// Browser binary (default: chromium on PATH)
     #[arg(long, value_name = "PATH")]
     pub chrome: Option<PathBuf>,
+    /// Replay recorded values as they were: no extraction rules, no `${variables}` for them
+    #[arg(long)]
+    pub no_correlate: bool,
 }
 
 /// `throng k8s`: the flags of `throng run`, plus where and how to run it on Kubernetes.
