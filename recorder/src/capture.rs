@@ -51,8 +51,9 @@ pub struct SecretField {
     pub named: bool,
 }
 
-/// One request with what came back. Redirect chains are one entry: the first hop's request
-/// with the final hop's response (replay clients follow redirects themselves).
+/// One request with what came back. A navigation's redirect hops are one entry each (with the
+/// status each hop answered); other redirect chains are one entry: the first hop's request with
+/// the final hop's response (replay clients follow redirects themselves).
 #[derive(Debug, Clone, Default)]
 pub struct RawRequest {
     /// The document the request belongs to (CDP loaderId, HAR pageref).

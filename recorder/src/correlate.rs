@@ -141,7 +141,12 @@ pub fn correlate(
                 .clone();
             replace_in_slot(flow, slots[u], &forms, &format!("${{{name}}}"), &origin);
             if let Some(n) = notes.iter_mut().find(|n| n.name == name) {
-                let at = format!("step {} {} {}", step_of(slots[u]) + 1, reqs[u].method, reqs[u].url);
+                let at = format!(
+                    "step {} {} {}",
+                    step_of(slots[u]) + 1,
+                    reqs[u].method,
+                    reqs[u].url
+                );
                 if !n.used.contains(&at) {
                     n.used.push(at);
                 }
@@ -408,7 +413,9 @@ fn origin_len(url: &str, origin: &str) -> usize {
 }
 
 fn has_whole(text: &str, forms: &[String], skip: usize) -> bool {
-    forms.iter().any(|f| !whole_matches(text, f, skip).is_empty())
+    forms
+        .iter()
+        .any(|f| !whole_matches(text, f, skip).is_empty())
 }
 
 fn replace_whole(text: &mut String, forms: &[String], with: &str, skip: usize) {
@@ -427,11 +434,15 @@ fn slot_contains(flow: &Flow, slot: Slot, forms: &[String], origin: &str) -> boo
         Slot::Dropped => false,
         Slot::Request { step, index } => {
             let r = &flow.steps[step].network.as_ref().expect("slot").requests[index];
-            has_url(&r.url) || r.body.as_deref().is_some_and(has) || r.headers.values().any(|v| has(v))
+            has_url(&r.url)
+                || r.body.as_deref().is_some_and(has)
+                || r.headers.values().any(|v| has(v))
         }
         Slot::Poller { step, index } => {
             let p = &flow.steps[step].network.as_ref().expect("slot").polling[index];
-            has_url(&p.url) || p.body.as_deref().is_some_and(has) || p.headers.values().any(|v| has(v))
+            has_url(&p.url)
+                || p.body.as_deref().is_some_and(has)
+                || p.headers.values().any(|v| has(v))
         }
     }
 }
@@ -519,16 +530,35 @@ mod tests {
         let at = whole_matches(url, "44171abc", origin_len(url, origin));
         assert_eq!(at.len(), 2, "the path segment and the query value: {at:?}");
         // Part of the origin, a field name, or a longer value: never.
-        assert!(whole_matches("http://h:44171/", "44171", origin_len("http://h:44171/", "")).is_empty());
+        assert!(whole_matches(
+            "http://h:44171/",
+            "44171",
+            origin_len("http://h:44171/", "")
+        )
+        .is_empty());
         assert!(whole_matches("tok3n12345=1&a=2", "tok3n12345", 0).is_empty());
         assert!(whole_matches("a=xtok3n12345", "tok3n12345", 0).is_empty());
         // Form values, JSON strings and bearer credentials: yes.
-        assert_eq!(whole_matches("csrf=tok3n12345&u=a", "tok3n12345", 0), vec![5]);
-        assert_eq!(whole_matches(r#"{"t":"tok3n12345"}"#, "tok3n12345", 0), vec![6]);
+        assert_eq!(
+            whole_matches("csrf=tok3n12345&u=a", "tok3n12345", 0),
+            vec![5]
+        );
+        assert_eq!(
+            whole_matches(r#"{"t":"tok3n12345"}"#, "tok3n12345", 0),
+            vec![6]
+        );
         assert_eq!(whole_matches("Bearer tok3n12345", "tok3n12345", 0), vec![7]);
         let mut u = url.to_string();
-        replace_whole(&mut u, &["44171abc".into()], "${id}", origin_len(url, origin));
-        assert_eq!(u, "http://127.0.0.1:44171/movies/${id}?genre=${id}&x=44171abcd");
+        replace_whole(
+            &mut u,
+            &["44171abc".into()],
+            "${id}",
+            origin_len(url, origin),
+        );
+        assert_eq!(
+            u,
+            "http://127.0.0.1:44171/movies/${id}?genre=${id}&x=44171abcd"
+        );
     }
 
     #[test]
