@@ -662,16 +662,8 @@ async fn http_mode_checks_the_asserted_navigation_like_a_browser() {
         let flow = asserting_flow(&base, landed, asserted, title);
         std::fs::write(&file, flow.to_string()).unwrap();
         let prepared = config::prepare_flow(&file, None, &HashMap::new()).expect("flow prepares");
-        let spec = RunSpec {
-            flows: vec![FlowChoice {
-                flow: Arc::new(prepared),
-                weight: 1,
-            }],
-            plan: closed_plan(1, Some(1), Duration::from_secs(30), 1.0),
-            mode: Mode::Http,
-            http: Default::default(),
-            browser: Default::default(),
-        };
+        let plan = closed_plan(1, Some(1), Duration::from_secs(30), 1.0);
+        let spec = RunSpec::single(prepared, plan, Mode::Http);
         let summary = run::execute(spec, Sink::new(), CancellationToken::new())
             .await
             .expect("run completes");
