@@ -170,6 +170,10 @@ pub struct PlanArgs {
     /// Replace recorded think times: a fixed time or a range, e.g. 1s or 500ms..3s
     #[arg(long, value_name = "TIME", conflicts_with = "think_scale")]
     pub think: Option<String>,
+    /// Vary each recorded think time uniformly within ±FRACTION of it (0 = exactly as recorded)
+    /// and spread users' first steps, so users started together do not move in lockstep
+    #[arg(long, value_name = "FRACTION", default_value_t = crate::plan::DEFAULT_THINK_JITTER)]
+    pub think_jitter: f64,
     /// Keep the tab open this long after the last step (pollers keep running)
     #[arg(long, value_name = "DURATION")]
     pub dwell: Option<String>,

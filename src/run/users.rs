@@ -70,6 +70,18 @@ pub(super) async fn user_loop(
         .plan
         .dwell
         .unwrap_or_else(|| Duration::from_millis(flow.flow.dwell_ms.unwrap_or(0)));
+    // Users started together spread their first steps (closed model; arrivals are spread by
+    // their rate already).
+    if intended.is_none() {
+        let total: u64 = flow.flow.steps.iter().filter_map(|s| s.think_time_ms).sum();
+        let spread = ctx.plan.think.start_spread(total);
+        if !spread.is_zero() {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(spread) => {}
+            }
+        }
+    }
     let mut vars = Vars::new();
     let mut done = 0u64;
     // Draining (the plan ended) stops new iterations, but a user that just arrived still

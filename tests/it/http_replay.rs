@@ -22,7 +22,10 @@ fn closed_plan(users: u32, iterations: Option<u64>, total: Duration, think_scale
     LoadPlan {
         arrival: Arrival::Users(Stages::ramp_and_hold(users, Duration::ZERO, total).unwrap()),
         iterations,
-        think: ThinkPolicy::Recorded { scale: think_scale },
+        think: ThinkPolicy::Recorded {
+            scale: think_scale,
+            jitter: 0.0,
+        },
         dwell: Some(Duration::from_millis(2500)),
         grace: Duration::ZERO,
     }
@@ -152,7 +155,10 @@ async fn stages_ramp_users_up_and_down() {
     let plan = LoadPlan {
         arrival: Arrival::Users(Stages::parse("4@1s,4@1s,0@1s").unwrap()),
         iterations: None,
-        think: ThinkPolicy::Recorded { scale: 0.02 },
+        think: ThinkPolicy::Recorded {
+            scale: 0.02,
+            jitter: 0.0,
+        },
         dwell: Some(Duration::ZERO),
         grace: Duration::ZERO,
     };
@@ -172,7 +178,10 @@ fn arrivals_running_once(rate: f64, hold: Duration) -> LoadPlan {
             max_users: 100,
         },
         iterations: Some(1),
-        think: ThinkPolicy::Recorded { scale: 0.0 },
+        think: ThinkPolicy::Recorded {
+            scale: 0.0,
+            jitter: 0.0,
+        },
         dwell: Some(Duration::ZERO),
         grace: Duration::from_secs(10),
     }
@@ -499,7 +508,10 @@ fn https_run_spec(url: &str, insecure: bool, iterations: u64) -> RunSpec {
                 Stages::ramp_and_hold(2, Duration::ZERO, Duration::from_secs(20)).unwrap(),
             ),
             iterations: Some(iterations),
-            think: ThinkPolicy::Recorded { scale: 0.0 },
+            think: ThinkPolicy::Recorded {
+                scale: 0.0,
+                jitter: 0.0,
+            },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
         },

@@ -11,6 +11,7 @@ mod flow_files;
 mod http_replay;
 mod k8s;
 mod k8s_pods;
+mod lockstep;
 mod metrics_report;
 mod recorder;
 mod support;

@@ -445,7 +445,10 @@ async fn replay_http_once(base: &str, flow: &Path) -> std::collections::BTreeMap
                 Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_secs(60)).unwrap(),
             ),
             iterations: Some(1),
-            think: ThinkPolicy::Recorded { scale: 0.05 },
+            think: ThinkPolicy::Recorded {
+                scale: 0.05,
+                jitter: 0.0,
+            },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
         },
