@@ -79,7 +79,7 @@ async fn twenty_users_started_together_do_not_move_in_lockstep() {
     let series = per_second(&exact, 1, 13);
     eprintln!("jitter 0, seconds 1-13: {series:?}");
     assert!(
-        series.iter().any(|&n| n == 0),
+        series.contains(&0),
         "lockstep leaves silent seconds: {series:?}"
     );
 }
