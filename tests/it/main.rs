@@ -13,5 +13,6 @@ mod k8s;
 mod k8s_pods;
 mod lockstep;
 mod metrics_report;
+mod real_apps;
 mod recorder;
 mod support;
