@@ -322,3 +322,27 @@ async fn var_values_are_not_stored_and_a_run_whose_every_session_failed_exits_1(
     }
     demo.shutdown().await;
 }
+
+#[test]
+fn demo_ends_with_the_servers_count_beside_throngs() {
+    let (code, stdout, stderr) = throng(&[
+        "demo",
+        "--mode",
+        "http",
+        "--users",
+        "3",
+        "--duration",
+        "6s",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    let nums: Vec<u64> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        last.starts_with("server saw ") && nums.len() == 2 && nums[0] == nums[1] && nums[0] > 0,
+        "{last}"
+    );
+}
