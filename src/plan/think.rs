@@ -54,13 +54,14 @@ impl ThinkPolicy {
     }
 
     /// A closed-model user's wait before its first step: uniform in [0, S), S the flow's scaled
-    /// think time per iteration (at most 10 s), so users started together spread out at once.
-    /// Zero without jitter (`--think-jitter 0` replays exactly as recorded).
-    pub fn start_spread(&self, flow_think_ms: u64) -> Duration {
+    /// think time per iteration (at most 10 s and at most `cap`), so users started together
+    /// spread out at once. Zero without jitter (`--think-jitter 0` replays exactly as recorded).
+    pub fn start_spread(&self, flow_think_ms: u64, cap: Duration) -> Duration {
         match self {
             ThinkPolicy::Recorded { scale, jitter } if *jitter > 0.0 => {
                 let span = Duration::from_secs_f64(flow_think_ms as f64 / 1000.0 * scale.max(0.0))
-                    .min(MAX_START_SPREAD);
+                    .min(MAX_START_SPREAD)
+                    .min(cap);
                 if span.is_zero() {
                     Duration::ZERO
                 } else {
@@ -101,7 +102,7 @@ mod tests {
         };
         assert_eq!(p.think_time(Some(1000)), Duration::from_millis(500));
         assert_eq!(p.think_time(None), Duration::ZERO);
-        assert_eq!(p.start_spread(5000), Duration::ZERO);
+        assert_eq!(p.start_spread(5000, Duration::MAX), Duration::ZERO);
     }
 
     #[test]
@@ -120,7 +121,7 @@ mod tests {
             draws.iter().map(|d| (d * 1000.0) as u64).collect();
         assert!(distinct.len() > 500, "the draws vary");
         assert!(draws.iter().any(|d| *d < 0.6) && draws.iter().any(|d| *d > 1.4));
-        let spreads: Vec<Duration> = (0..200).map(|_| p.start_spread(30_000)).collect();
+        let spreads: Vec<Duration> = (0..200).map(|_| p.start_spread(30_000, Duration::MAX)).collect();
         assert!(spreads.iter().all(|s| *s < Duration::from_secs(10)));
         assert!(spreads.iter().any(|s| *s > Duration::from_secs(5)));
     }

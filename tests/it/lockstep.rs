@@ -10,13 +10,18 @@ use throng::run::{self, RunSpec};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-/// Three pages, three seconds of reading before each, no pollers, no dwell.
+/// Three calls, three seconds of reading before each, one request each (no assets, whose
+/// first fetch per session would add bursts of their own), no pollers, no dwell.
 fn pages_flow(base: &str) -> serde_json::Value {
     let nav = |path: &str, think: u64| serde_json::json!({"type": "navigate", "url": format!("{base}{path}"), "thinkTimeMs": think});
     serde_json::json!({
         "title": "pages",
         "origin": base,
-        "steps": [nav("/", 3000), nav("/search?q=lamp", 3000), nav("/", 3000)]
+        "steps": [
+            nav("/api/cart/count", 3000),
+            nav("/api/notifications", 3000),
+            nav("/api/cart/count", 3000)
+        ]
     })
 }
 
