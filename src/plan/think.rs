@@ -121,7 +121,9 @@ mod tests {
             draws.iter().map(|d| (d * 1000.0) as u64).collect();
         assert!(distinct.len() > 500, "the draws vary");
         assert!(draws.iter().any(|d| *d < 0.6) && draws.iter().any(|d| *d > 1.4));
-        let spreads: Vec<Duration> = (0..200).map(|_| p.start_spread(30_000, Duration::MAX)).collect();
+        let spreads: Vec<Duration> = (0..200)
+            .map(|_| p.start_spread(30_000, Duration::MAX))
+            .collect();
         assert!(spreads.iter().all(|s| *s < Duration::from_secs(10)));
         assert!(spreads.iter().any(|s| *s > Duration::from_secs(5)));
     }
