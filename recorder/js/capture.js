@@ -101,12 +101,15 @@
   }
   function roleOf(el) { return el.getAttribute('role') || implicitRole(el); }
   function textOf(el) { return (el.innerText || el.textContent || '').replace(/\s+/g, ' ').trim(); }
+  // The text as written, not as CSS shows it (`text-transform: uppercase` shows "Log out" as
+  // "LOG OUT"; accessible names and text selectors use the written text).
+  function writtenText(el) { return (el.textContent || '').replace(/\s+/g, ' ').trim(); }
   function accessibleName(el) {
     var v = el.getAttribute('aria-label');
     if (v) { return v.trim(); }
     var ids = el.getAttribute('aria-labelledby');
     if (ids) {
-      var parts = ids.split(/\s+/).map(function (id) { var l = document.getElementById(id); return l ? textOf(l) : ''; });
+      var parts = ids.split(/\s+/).map(function (id) { var l = document.getElementById(id); return l ? writtenText(l) : ''; });
       v = parts.join(' ').trim();
       if (v) { return v; }
     }
@@ -114,10 +117,10 @@
     if (tag === 'input' || tag === 'select' || tag === 'textarea') {
       if (el.id) {
         var lab = document.querySelector('label[for=' + cssString(el.id) + ']');
-        if (lab) { return textOf(lab); }
+        if (lab) { return writtenText(lab); }
       }
       var wrap = el.closest('label');
-      if (wrap) { return textOf(wrap); }
+      if (wrap) { return writtenText(wrap); }
       var type = (el.getAttribute('type') || '').toLowerCase();
       if (['button', 'submit', 'reset'].indexOf(type) >= 0 && el.value) { return el.value.trim(); }
       return (el.getAttribute('placeholder') || el.getAttribute('title') || '').trim();
@@ -125,7 +128,7 @@
     if (tag === 'img') { return (el.getAttribute('alt') || '').trim(); }
     var role = roleOf(el);
     if (['button', 'link', 'heading', 'tab', 'menuitem', 'option', 'checkbox', 'radio'].indexOf(role) >= 0) {
-      return textOf(el) || (el.getAttribute('title') || '').trim();
+      return writtenText(el) || (el.getAttribute('title') || '').trim();
     }
     return (el.getAttribute('title') || '').trim();
   }
@@ -149,15 +152,31 @@
     classes.forEach(function (c) { out.push(tag + '.' + c); });
     if (classes.length > 1) { out.push(tag + '.' + classes.join('.')); }
     var href = tag === 'a' && el.getAttribute('href');
-    if (href && href.length < 100) { out.push('a[href=' + cssString(href) + ']'); }
+    // An absolute link to this site names it by its path: the origin changes under --target.
+    var own = location.origin + '/';
+    if (href && href.indexOf(own) === 0) {
+      out.push('a[href$=' + cssString(href.slice(own.length - 1)) + ']');
+    } else if (href && href.length < 100 && !/^[a-z][a-z0-9+.-]*:\/\//i.test(href)) {
+      out.push('a[href=' + cssString(href) + ']');
+    }
     var type = el.getAttribute('type');
     if (type) { out.push(tag + '[type=' + cssString(type) + ']'); }
     out.push(tag);
     return out;
   }
+  function stableId(e) { return e.id && /^[A-Za-z][\w-]*$/.test(e.id) && !/\d{3,}/.test(e.id); }
   function cssSelector(el) {
     var cands = localCandidates(el);
     for (var i = 0; i < cands.length; i++) { if (unique(cands[i], el)) { return cands[i]; } }
+    // Scoped by the nearest ancestor with a stable id before any position chain.
+    for (var a = el.parentElement; a && a.localName !== 'html'; a = a.parentElement) {
+      if (!stableId(a)) { continue; }
+      var scoped = cands.concat([el.localName + ':nth-of-type(' + nthOfType(el) + ')']);
+      for (var k = 0; k < scoped.length; k++) {
+        if (scoped[k] !== el.localName && unique('#' + a.id + ' ' + scoped[k], el)) { return '#' + a.id + ' ' + scoped[k]; }
+      }
+      break;
+    }
     // Climb: the element's own part plus the shortest unique path through its ancestors.
     var parts = [], cur = el;
     while (cur && cur.nodeType === 1 && cur.localName !== 'html') {
@@ -184,15 +203,15 @@
     return 'xpath//' + parts.join('/');
   }
   function textSelector(el) {
-    var text = textOf(el);
+    var text = writtenText(el);
     if (!text || text.length > 64 || el.localName === 'input' || el.localName === 'textarea' || el.localName === 'select') { return null; }
     // A text selector finds the innermost elements containing the text: it must find this one.
     var hits = 0, all = document.body ? document.body.querySelectorAll('*') : [];
     for (var i = 0; i < all.length && hits < 2; i++) {
       var e = all[i];
-      if ((e.textContent || '').indexOf(text) < 0 || textOf(e).indexOf(text) < 0) { continue; }
+      if (writtenText(e).indexOf(text) < 0) { continue; }
       var inner = false;
-      for (var c = e.firstElementChild; c && !inner; c = c.nextElementSibling) { inner = textOf(c).indexOf(text) >= 0; }
+      for (var c = e.firstElementChild; c && !inner; c = c.nextElementSibling) { inner = writtenText(c).indexOf(text) >= 0; }
       if (!inner) { hits += (e === el || el.contains(e)) ? 1 : 2; }
     }
     return hits === 1 ? 'text/' + text : null;
@@ -325,14 +344,29 @@
   }, true);
 
   // ---- scrolls caused by a person (wheel, keys, scrollbar, touch), debounced ----
-  ['wheel', 'mousedown', 'touchmove', 'pointerdown'].forEach(function (t) {
+  var lastPress = { t: 0, target: null };
+  ['wheel', 'touchmove'].forEach(function (t) {
     window.addEventListener(t, function (e) { if (e.isTrusted) { lastUserInput = Date.now(); } }, { capture: true, passive: true });
   });
+  // A press scrolls only the element it lands on (dragging its scrollbar).
+  ['mousedown', 'pointerdown'].forEach(function (t) {
+    window.addEventListener(t, function (e) { if (e.isTrusted) { lastPress = { t: Date.now(), target: e.composedPath()[0] }; } }, { capture: true, passive: true });
+  });
+  // What a person can scroll: shown, with a size (resize detectors scroll hidden boxes).
+  function visibleBox(el) {
+    var r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2) { return false; }
+    if (el.checkVisibility) { return el.checkVisibility({ opacityProperty: true, visibilityProperty: true }); }
+    var cs = getComputedStyle(el);
+    return cs.visibility !== 'hidden' && cs.opacity !== '0';
+  }
   var scrollTimers = new Map();
   window.addEventListener('scroll', function (e) {
     // Only scrolls right after a person's input: not script scrolls or scroll anchoring.
-    if (Date.now() - lastUserInput > 700) { return; }
     var target = e.target === document ? null : e.target;
+    var pressed = Date.now() - lastPress.t <= 700 && (!target || lastPress.target === target);
+    if (Date.now() - lastUserInput > 700 && !pressed) { return; }
+    if (target && target.nodeType === 1 && !visibleBox(target)) { return; }
     var key = target || document;
     clearTimeout(scrollTimers.get(key));
     scrollTimers.set(key, setTimeout(function () {

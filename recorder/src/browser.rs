@@ -98,9 +98,10 @@ impl BrowserProcess {
         }
     }
 
-    /// Waits until the main browser process has exited.
-    pub async fn exited(&mut self) {
+    /// Waits until the main browser process has exited; its exit status when it could be read.
+    pub async fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.group.exited().cancelled().await;
+        self.group.status()
     }
 
     /// Asks the browser to close, then makes sure every process of its group is gone and the

@@ -24,8 +24,27 @@ pub enum Slot {
 /// the network stack's); this much slack keeps them with their step.
 const CLOCK_SLACK_MS: f64 = 3.0;
 
+/// A shorter pause after the last step is the time it took to close the window, not reading.
+const MIN_DWELL_MS: f64 = 500.0;
+
+/// A built flow with what the recorder decided on the user's behalf.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub flow: Flow,
+    /// The values that became `${variables}` (printed by `record` and `import`).
+    pub correlations: Vec<correlate::Correlation>,
+    /// Why the correlations were dropped: the correlated flow did not pass throng's loader.
+    pub dropped: Option<String>,
+}
+
 /// Builds the flow from everything captured.
 pub fn build(cap: &Capture) -> Flow {
+    build_report(cap).flow
+}
+
+/// Builds the flow and says which correlations it made; a flow that would not load with them is
+/// written without them (and `dropped` says why).
+pub fn build_report(cap: &Capture) -> Built {
     let raw_steps = ordered_steps(&cap.steps);
     let times: Vec<f64> = raw_steps.iter().map(|s| s.t_ms).collect();
     // A key release causes nothing its press did not: requests stay with the key down.
@@ -147,6 +166,14 @@ pub fn build(cap: &Capture) -> Flow {
         steps[i].think_time_ms = Some(think.max(0.0).round() as u64);
     }
 
+    // The tab left open after the last step (its pollers running) is part of the flow.
+    let dwell_ms = match (cap.end_ms, times.last(), activity_end.last()) {
+        (Some(end), Some(&t), Some(&a)) => {
+            let idle = end - t.max(a);
+            (idle >= MIN_DWELL_MS).then(|| idle.round() as u64)
+        }
+        _ => None,
+    };
     let mut flow = Flow {
         format: Some(FORMAT_V1.to_string()),
         title: cap.title.clone(),
@@ -155,7 +182,7 @@ pub fn build(cap: &Capture) -> Flow {
         timeout: None,
         variables: Vec::new(),
         steps,
-        dwell_ms: None,
+        dwell_ms,
     };
     let typed: Vec<&str> = raw_steps
         .iter()
@@ -165,16 +192,37 @@ pub fn build(cap: &Capture) -> Flow {
             _ => None,
         })
         .collect();
-    correlate::correlate(reqs, &kinds, &slots, &typed, &mut flow);
     let secret_steps: Vec<(usize, &RawStep)> = raw_steps
         .iter()
         .enumerate()
         .filter(|(_, s)| s.secret.is_some())
         .map(|(i, s)| (i, *s))
         .collect();
+    let mut plain = flow.clone();
+    secrets::scrub(&secret_steps, &mut plain);
+    secrets::hide_credential_headers(&mut plain);
+    if cap.no_correlate {
+        return Built {
+            flow: plain,
+            correlations: Vec::new(),
+            dropped: None,
+        };
+    }
+    let correlations = correlate::correlate(reqs, &kinds, &slots, &typed, &mut flow);
     secrets::scrub(&secret_steps, &mut flow);
     secrets::hide_credential_headers(&mut flow);
-    flow
+    match throng_flow::to_checked_json(&flow, &cap.title) {
+        Err(e) if !correlations.is_empty() => Built {
+            flow: plain,
+            correlations: Vec::new(),
+            dropped: Some(e.to_string()),
+        },
+        _ => Built {
+            flow,
+            correlations,
+            dropped: None,
+        },
+    }
 }
 
 /// Steps in time order (stable), with a double click replacing the two clicks before it.

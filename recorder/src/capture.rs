@@ -13,6 +13,10 @@ pub struct Capture {
     pub selector_attribute: Option<String>,
     pub steps: Vec<RawStep>,
     pub requests: Vec<RawRequest>,
+    /// Write the flow without correlations (`--no-correlate`).
+    pub no_correlate: bool,
+    /// When the recording ended (the window closed, Ctrl-C): the page stayed open until then.
+    pub end_ms: Option<f64>,
 }
 
 /// One step as observed.
@@ -47,8 +51,9 @@ pub struct SecretField {
     pub named: bool,
 }
 
-/// One request with what came back. Redirect chains are one entry: the first hop's request
-/// with the final hop's response (replay clients follow redirects themselves).
+/// One request with what came back. A navigation's redirect hops are one entry each (with the
+/// status each hop answered); other redirect chains are one entry: the first hop's request with
+/// the final hop's response (replay clients follow redirects themselves).
 #[derive(Debug, Clone, Default)]
 pub struct RawRequest {
     /// The document the request belongs to (CDP loaderId, HAR pageref).

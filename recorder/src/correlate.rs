@@ -1,6 +1,9 @@
 //! Correlation: values a response handed out (hidden inputs such as CSRF tokens, meta tags, JSON
 //! fields, custom headers) that later requests send back become extraction rules and
 //! `${variables}`, so a replay sends the value its own session got instead of the recorded one.
+//! Only whole values count: a query or form value, a JSON string, a path segment, a header value
+//! or its credentials; never a piece of the origin, a field name or a longer text. A value that
+//! two loads of the same page handed out alike is static, not correlated.
 
 use crate::build::Slot;
 use crate::capture::RawRequest;
@@ -16,14 +19,35 @@ struct Candidate {
     hint: String,
 }
 
-/// Rewrites `flow` in place: adds variables, request ids and `${name}` references.
+/// One correlation made: the variable, where its value is extracted, where it is used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Correlation {
+    pub name: String,
+    pub from: String,
+    pub used: Vec<String>,
+}
+
+impl std::fmt::Display for Correlation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "${{{}}}: extracted from {}, used in {}",
+            self.name,
+            self.from,
+            self.used.join(", ")
+        )
+    }
+}
+
+/// Rewrites `flow` in place: adds variables, request ids and `${name}` references; returns the
+/// correlations made.
 pub fn correlate(
     reqs: &[RawRequest],
     kinds: &[Option<RequestKind>],
     slots: &[Slot],
     typed: &[&str],
     flow: &mut Flow,
-) {
+) -> Vec<Correlation> {
     let end_of = |i: usize| reqs[i].end_ms.unwrap_or(reqs[i].start_ms);
     let mut sources: Vec<usize> = (0..reqs.len())
         .filter(|&i| matches!(slots[i], Slot::Request { .. }))
@@ -44,12 +68,18 @@ pub fn correlate(
     let mut var_of: HashMap<(usize, String), String> = HashMap::new();
     let mut ids: HashMap<usize, String> = HashMap::new();
     let mut names: HashSet<String> = flow.variables.iter().map(|v| v.name.clone()).collect();
+    let mut notes: Vec<Correlation> = Vec::new();
+    let origin = flow.origin.clone().unwrap_or_default();
+    let statics = static_values(reqs, &sources);
 
     for &u in &users {
         while next_source < sources.len() && end_of(sources[next_source]) <= reqs[u].start_ms {
             let s = sources[next_source];
             next_source += 1;
             for c in candidates_of(s, &reqs[s]) {
+                if statics.contains(&(format!("{:?}", c.rule), c.value.clone())) {
+                    continue;
+                }
                 // A value the client sent before any response handed it out is the client's
                 // own (typed, or built by a script), not the server's.
                 let first_sighting = !by_value.contains_key(&c.value);
@@ -76,7 +106,7 @@ pub fn correlate(
                 continue;
             }
             let forms = encoded_forms(&c.value);
-            if !slot_contains(flow, slots[u], &forms) {
+            if !slot_contains(flow, slots[u], &forms, &origin) {
                 continue;
             }
             let rule_key = format!("{:?}", c.rule);
@@ -96,10 +126,31 @@ pub fn correlate(
                             ..c.rule.clone()
                         },
                     ));
+                    notes.push(Correlation {
+                        name: name.clone(),
+                        from: format!(
+                            "{} {} ({})",
+                            reqs[c.source].method,
+                            reqs[c.source].url,
+                            rule_text(&c.rule)
+                        ),
+                        used: Vec::new(),
+                    });
                     name
                 })
                 .clone();
-            replace_in_slot(flow, slots[u], &forms, &format!("${{{name}}}"));
+            replace_in_slot(flow, slots[u], &forms, &format!("${{{name}}}"), &origin);
+            if let Some(n) = notes.iter_mut().find(|n| n.name == name) {
+                let at = format!(
+                    "step {} {} {}",
+                    step_of(slots[u]) + 1,
+                    reqs[u].method,
+                    reqs[u].url
+                );
+                if !n.used.contains(&at) {
+                    n.used.push(at);
+                }
+            }
         }
     }
     for (source, id) in ids {
@@ -109,6 +160,48 @@ pub fn correlate(
             }
         }
     }
+    notes
+}
+
+fn step_of(slot: Slot) -> usize {
+    match slot {
+        Slot::Dropped => 0,
+        Slot::Request { step, .. } | Slot::Poller { step, .. } => step,
+    }
+}
+
+fn rule_text(r: &Extract) -> String {
+    if let Some(css) = &r.css {
+        format!("css {css}")
+    } else if let Some(p) = &r.json_pointer {
+        format!("JSON {p}")
+    } else if let Some(h) = &r.header {
+        format!("header {h}")
+    } else {
+        "regex".into()
+    }
+}
+
+/// (rule, value) pairs that two loads of the same URL handed out alike: static, not dynamic.
+fn static_values(reqs: &[RawRequest], sources: &[usize]) -> HashSet<(String, String)> {
+    let mut seen: HashMap<(String, String), HashMap<(String, String), usize>> = HashMap::new();
+    for &s in sources {
+        let r = &reqs[s];
+        if r.method != "GET" {
+            continue;
+        }
+        let per_url = seen.entry((r.method.clone(), r.url.clone())).or_default();
+        let mut once = HashSet::new();
+        for c in candidates_of(s, r) {
+            let key = (format!("{:?}", c.rule), c.value);
+            if once.insert(key.clone()) {
+                *per_url.entry(key).or_default() += 1;
+            }
+        }
+    }
+    seen.into_values()
+        .flat_map(|m| m.into_iter().filter(|(_, n)| *n >= 2).map(|(k, _)| k))
+        .collect()
 }
 
 /// A slot's place in replay order: step, then its requests, then its pollers.
@@ -268,45 +361,6 @@ fn html_candidates(body: &str, push: &mut impl FnMut(String, Extract, &str)) {
             push(value.to_string(), rule, name);
         }
     }
-    // Tokens written elsewhere (inline scripts, data attributes): a regex anchored on the text
-    // just before the first occurrence.
-    let token = regex::Regex::new(r#"[A-Za-z0-9_\-.~+/=]{16,}"#).expect("valid regex");
-    for m in token.find_iter(body) {
-        let value = m.as_str();
-        if found.contains(value) || !found.insert(value.to_string()) {
-            continue;
-        }
-        let mut from = m.start().saturating_sub(16);
-        while !body.is_char_boundary(from) {
-            from += 1;
-        }
-        let prefix = &body[from..m.start()];
-        if prefix.is_empty() {
-            continue;
-        }
-        let pattern = format!(
-            "{}([A-Za-z0-9_\\-.~+/=]{{{}}})",
-            regex::escape(prefix),
-            value.len()
-        );
-        let ok = regex::Regex::new(&pattern)
-            .ok()
-            .and_then(|re| re.captures(body))
-            .and_then(|c| c.get(1))
-            .is_some_and(|g| g.as_str() == value);
-        if ok {
-            let hint = prefix
-                .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .find(|w| w.chars().any(|c| c.is_ascii_alphabetic()))
-                .unwrap_or("token")
-                .to_string();
-            let rule = Extract {
-                regex: Some(pattern),
-                ..Default::default()
-            };
-            push(value.to_string(), rule, &hint);
-        }
-    }
 }
 
 /// The spellings a value takes in URLs and bodies: raw, form-encoded, percent-encoded.
@@ -323,40 +377,93 @@ pub fn encoded_forms(v: &str) -> Vec<String> {
     forms
 }
 
-fn slot_contains(flow: &Flow, slot: Slot, forms: &[String]) -> bool {
-    let has = |s: &str| forms.iter().any(|f| s.contains(f.as_str()));
-    match slot {
-        Slot::Dropped => false,
-        Slot::Request { step, index } => {
-            let r = &flow.steps[step].network.as_ref().expect("slot").requests[index];
-            has(&r.url) || r.body.as_deref().is_some_and(has) || r.headers.values().any(|v| has(v))
+/// Where `form` occurs in `text` as a whole value: bounded by delimiters on both sides (a query
+/// or form value, a JSON string, a path segment, a header value or its credentials part), never
+/// inside the origin (`skip` bytes at the start of a URL) and never followed by `=` (a name).
+fn whole_matches(text: &str, form: &str, skip: usize) -> Vec<usize> {
+    const BEFORE: &[u8] = b"=\"/ :,;\n\t";
+    const AFTER: &[u8] = b"&\"/?#,; \r\n\t}]";
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(form).map(|i| i + from) {
+        let end = at + form.len();
+        let before_ok = at == 0 || BEFORE.contains(&bytes[at - 1]);
+        let after_ok = end == bytes.len() || AFTER.contains(&bytes[end]);
+        if at >= skip && before_ok && after_ok {
+            out.push(at);
         }
-        Slot::Poller { step, index } => {
-            let p = &flow.steps[step].network.as_ref().expect("slot").polling[index];
-            has(&p.url) || p.body.as_deref().is_some_and(has) || p.headers.values().any(|v| has(v))
+        from = at + 1;
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    out
+}
+
+/// Bytes of `url` that are its origin (never correlated).
+fn origin_len(url: &str, origin: &str) -> usize {
+    if !origin.is_empty() && url.starts_with(origin) {
+        return origin.len();
+    }
+    url.find("://")
+        .map(|i| i + 3)
+        .map(|i| i + url[i..].find('/').unwrap_or(url.len() - i))
+        .unwrap_or(0)
+}
+
+fn has_whole(text: &str, forms: &[String], skip: usize) -> bool {
+    forms
+        .iter()
+        .any(|f| !whole_matches(text, f, skip).is_empty())
+}
+
+fn replace_whole(text: &mut String, forms: &[String], with: &str, skip: usize) {
+    for f in forms {
+        let at = whole_matches(text, f, skip);
+        for i in at.into_iter().rev() {
+            text.replace_range(i..i + f.len(), with);
         }
     }
 }
 
-fn replace_in_slot(flow: &mut Flow, slot: Slot, forms: &[String], with: &str) {
-    let rep = |s: &mut String| {
-        for f in forms {
-            if s.contains(f.as_str()) {
-                *s = s.replace(f.as_str(), with);
-            }
+fn slot_contains(flow: &Flow, slot: Slot, forms: &[String], origin: &str) -> bool {
+    let has = |s: &str| has_whole(s, forms, 0);
+    let has_url = |u: &str| has_whole(u, forms, origin_len(u, origin));
+    match slot {
+        Slot::Dropped => false,
+        Slot::Request { step, index } => {
+            let r = &flow.steps[step].network.as_ref().expect("slot").requests[index];
+            has_url(&r.url)
+                || r.body.as_deref().is_some_and(has)
+                || r.headers.values().any(|v| has(v))
         }
+        Slot::Poller { step, index } => {
+            let p = &flow.steps[step].network.as_ref().expect("slot").polling[index];
+            has_url(&p.url)
+                || p.body.as_deref().is_some_and(has)
+                || p.headers.values().any(|v| has(v))
+        }
+    }
+}
+
+fn replace_in_slot(flow: &mut Flow, slot: Slot, forms: &[String], with: &str, origin: &str) {
+    let rep = |s: &mut String| replace_whole(s, forms, with, 0);
+    let rep_url = |u: &mut String| {
+        let skip = origin_len(u, origin);
+        replace_whole(u, forms, with, skip)
     };
     match slot {
         Slot::Dropped => {}
         Slot::Request { step, index } => {
             let r = &mut flow.steps[step].network.as_mut().expect("slot").requests[index];
-            rep(&mut r.url);
+            rep_url(&mut r.url);
             r.body.iter_mut().for_each(rep);
             r.headers.values_mut().for_each(rep);
         }
         Slot::Poller { step, index } => {
             let p = &mut flow.steps[step].network.as_mut().expect("slot").polling[index];
-            rep(&mut p.url);
+            rep_url(&mut p.url);
             p.body.iter_mut().for_each(rep);
             p.headers.values_mut().for_each(rep);
         }
@@ -396,9 +503,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hidden_inputs_meta_and_inline_tokens_are_candidates() {
+    fn hidden_inputs_and_meta_are_candidates_page_text_is_not() {
         let html = r#"<html><head><meta name="csrf-token" content="m3ta7oken99"></head><body>
             <form><input type="hidden" name="csrf" value="abc123def456"><input name="q" value="lamp"></form>
+            <a href="http://127.0.0.1:44171/movies/movies">movies</a>
             <script>window.api = {key: "k9a8s7d6f5g4h3j2k1l0"};</script></body></html>"#;
         let r = RawRequest {
             mime: Some("text/html".into()),
@@ -412,13 +520,62 @@ mod tests {
         assert!(c
             .iter()
             .any(|c| c.value == "m3ta7oken99" && c.rule.attr.as_deref() == Some("content")));
-        let inline = c
-            .iter()
-            .find(|c| c.value == "k9a8s7d6f5g4h3j2k1l0")
-            .expect("inline");
-        let re = regex::Regex::new(inline.rule.regex.as_ref().unwrap()).unwrap();
-        assert_eq!(&re.captures(html).unwrap()[1], "k9a8s7d6f5g4h3j2k1l0");
-        assert!(!c.iter().any(|c| c.value == "lamp"));
+        assert_eq!(c.len(), 2, "no static page text: {c:?}");
+    }
+
+    #[test]
+    fn only_whole_values_outside_the_origin_match() {
+        let origin = "http://127.0.0.1:44171";
+        let url = "http://127.0.0.1:44171/movies/44171abc?genre=44171abc&x=44171abcd";
+        let at = whole_matches(url, "44171abc", origin_len(url, origin));
+        assert_eq!(at.len(), 2, "the path segment and the query value: {at:?}");
+        // Part of the origin, a field name, or a longer value: never.
+        assert!(whole_matches(
+            "http://h:44171/",
+            "44171",
+            origin_len("http://h:44171/", "")
+        )
+        .is_empty());
+        assert!(whole_matches("tok3n12345=1&a=2", "tok3n12345", 0).is_empty());
+        assert!(whole_matches("a=xtok3n12345", "tok3n12345", 0).is_empty());
+        // Form values, JSON strings and bearer credentials: yes.
+        assert_eq!(
+            whole_matches("csrf=tok3n12345&u=a", "tok3n12345", 0),
+            vec![5]
+        );
+        assert_eq!(
+            whole_matches(r#"{"t":"tok3n12345"}"#, "tok3n12345", 0),
+            vec![6]
+        );
+        assert_eq!(whole_matches("Bearer tok3n12345", "tok3n12345", 0), vec![7]);
+        let mut u = url.to_string();
+        replace_whole(
+            &mut u,
+            &["44171abc".into()],
+            "${id}",
+            origin_len(url, origin),
+        );
+        assert_eq!(
+            u,
+            "http://127.0.0.1:44171/movies/${id}?genre=${id}&x=44171abcd"
+        );
+    }
+
+    #[test]
+    fn a_value_two_loads_of_a_page_handed_out_alike_is_static() {
+        let page = |token: &str| RawRequest {
+            method: "GET".into(),
+            url: "http://h/form".into(),
+            mime: Some("text/html".into()),
+            response_body: Some(format!(
+                r#"<input type="hidden" name="build" value="b1d2e3f4g5"><input type="hidden" name="csrf" value="{token}">"#
+            )),
+            ..Default::default()
+        };
+        let reqs = vec![page("tok3n11111"), page("tok3n22222")];
+        let statics = static_values(&reqs, &[0, 1]);
+        assert!(statics.iter().any(|(_, v)| v == "b1d2e3f4g5"));
+        assert!(!statics.iter().any(|(_, v)| v.starts_with("tok3n")));
     }
 
     #[test]

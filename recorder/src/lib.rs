@@ -24,7 +24,7 @@ mod secrets;
 mod session;
 
 pub use browser::LaunchError;
-pub use import::{import_file, import_str, ImportError};
+pub use import::{import_file, import_file_with, import_str, ImportError, Imported};
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -53,6 +53,8 @@ pub struct RecordOptions {
     pub selector_attributes: Vec<String>,
     /// Fields (by name, id or test id) whose typed values are secrets, like passwords.
     pub secrets: Vec<String>,
+    /// Write no correlations (`--no-correlate`): recorded values are replayed as they were.
+    pub no_correlate: bool,
     /// Receives the DevTools WebSocket URL once the start page has loaded and capture runs.
     pub on_ready: Option<OnReady>,
     /// Ends the recording (as closing the window would).
@@ -74,6 +76,7 @@ impl RecordOptions {
                 .map(|s| s.to_string())
                 .collect(),
             secrets: Vec::new(),
+            no_correlate: false,
             on_ready: None,
             stop: CancellationToken::new(),
             ctrl_c: true,
@@ -86,8 +89,11 @@ impl RecordOptions {
 pub enum EndReason {
     /// The recorded tab (the window) was closed.
     TabClosed,
-    /// The browser process went away (a person closed the last window, or it crashed).
+    /// The browser exited cleanly: a person closed the last window, or a CDP client sent
+    /// `Browser.close` (the normal end of a headless recording).
     BrowserExited,
+    /// The browser process died (a crash, a kill): an error, though what was recorded is written.
+    BrowserCrashed,
     /// `RecordOptions::stop` was cancelled.
     Stopped,
     /// Ctrl-C.
@@ -104,12 +110,19 @@ pub struct RecordSummary {
     pub variables: usize,
     pub ended: EndReason,
     pub ws_url: String,
+    /// Each correlation made, one line: `${name}: extracted from ..., used in ...`.
+    pub correlations: Vec<String>,
+    /// Why the correlations were left out (the flow would not have loaded with them).
+    pub dropped: Option<String>,
 }
 
 impl RecordSummary {
-    fn of(flow: &flow::Flow, out: PathBuf, ended: EndReason, ws_url: String) -> Self {
+    fn of(built: &build::Built, out: PathBuf, ended: EndReason, ws_url: String) -> Self {
+        let flow = &built.flow;
         let nets = || flow.steps.iter().filter_map(|s| s.network.as_ref());
         RecordSummary {
+            correlations: built.correlations.iter().map(|c| c.to_string()).collect(),
+            dropped: built.dropped.clone(),
             out,
             steps: flow.steps.len(),
             requests: nets().map(|n| n.requests.len()).sum(),

@@ -178,10 +178,37 @@ impl Live {
             self.clock_offset_ms = wall * 1000.0 - ts * 1000.0;
         }
         let start = self.wall(p["timestamp"].as_f64()).unwrap_or_else(now_ms);
-        if p.get("redirectResponse").is_some() {
-            // The next hop of a redirect chain: the chain stays one request (see RawRequest).
+        if let Some(redirect) = p.get("redirectResponse") {
             if let Some(&i) = self.by_id.get(&id) {
-                self.cap.requests[i].final_url = url;
+                if self.cap.requests[i].resource_type.as_deref() != Some("Document") {
+                    // A script's or asset's redirect chain stays one request (its client
+                    // follows it in one call at replay).
+                    self.cap.requests[i].final_url = url;
+                    return None;
+                }
+                // A navigation's hops are recorded as the server answered each one.
+                let hop = &mut self.cap.requests[i];
+                hop.status = redirect["status"].as_u64().map(|s| s as u16);
+                hop.mime = redirect["mimeType"].as_str().map(String::from);
+                hop.response_headers = header_list(&redirect["headers"]);
+                hop.end_ms = Some(start);
+                let next = RawRequest {
+                    doc: hop.doc.clone(),
+                    main_document: hop.main_document,
+                    page_initiated: hop.page_initiated,
+                    method: req["method"].as_str().unwrap_or("GET").to_string(),
+                    final_url: url.clone(),
+                    url,
+                    headers: header_list(&req["headers"]),
+                    body: req["postData"].as_str().map(String::from),
+                    resource_type: hop.resource_type.clone(),
+                    initiator: hop.initiator.clone(),
+                    start_ms: start,
+                    ..Default::default()
+                };
+                self.cap.requests.push(next);
+                self.by_id.insert(id, self.cap.requests.len() - 1);
+                self.dirty = true;
                 return None;
             }
         }

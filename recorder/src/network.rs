@@ -12,6 +12,10 @@ pub fn kind_of(resource_type: Option<&str>, mime: Option<&str>, url: &str) -> Op
         return None;
     }
     let rt = resource_type.unwrap_or("").to_ascii_lowercase();
+    // The browser asks for icons by itself (no document, no script did): a page's asset.
+    if implicit_icon(url) {
+        return Some(RequestKind::Static);
+    }
     match rt.as_str() {
         "document" => Some(RequestKind::Document),
         "stylesheet" | "image" | "media" | "font" | "script" | "texttrack" | "manifest" => {
@@ -20,8 +24,22 @@ pub fn kind_of(resource_type: Option<&str>, mime: Option<&str>, url: &str) -> Op
         "xhr" | "fetch" | "eventsource" => Some(RequestKind::Ajax),
         "ping" | "cspviolationreport" | "beacon" => Some(RequestKind::Beacon),
         "preflight" | "websocket" | "signedexchange" | "prefetch" | "fedcm" => None,
+        // CDP's "Other" is what the browser fetched on its own: never a document (only
+        // navigations are), whatever an error page's MIME type says.
+        "other" => match kind_from_mime(mime.unwrap_or("")) {
+            RequestKind::Document => Some(RequestKind::Static),
+            k => Some(k),
+        },
         _ => Some(kind_from_mime(mime.unwrap_or(""))),
     }
+}
+
+/// `/favicon.ico` and the touch icons browsers request without being asked by the page.
+fn implicit_icon(url: &str) -> bool {
+    let path = url::Url::parse(url)
+        .map(|u| u.path().to_ascii_lowercase())
+        .unwrap_or_default();
+    path == "/favicon.ico" || (path.starts_with("/apple-touch-icon") && path.ends_with(".png"))
 }
 
 fn kind_from_mime(mime: &str) -> RequestKind {
@@ -236,5 +254,18 @@ mod tests {
             Some(RequestKind::Ajax)
         );
         assert_eq!(kind_of(Some("Image"), None, "data:image/png,xx"), None);
+        // The favicon the browser asked for, answered by an HTML 404 page.
+        assert_eq!(
+            kind_of(Some("Other"), Some("text/html"), "http://h/favicon.ico"),
+            Some(RequestKind::Static)
+        );
+        assert_eq!(
+            kind_of(None, Some("text/html"), "http://h/favicon.ico"),
+            Some(RequestKind::Static)
+        );
+        assert_eq!(
+            kind_of(Some("Other"), Some("text/html"), "http://h/x"),
+            Some(RequestKind::Static)
+        );
     }
 }

@@ -44,6 +44,7 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
         title,
         origin,
         selector_attribute: opts.selector_attributes.first().cloned(),
+        no_correlate: opts.no_correlate,
         ..Default::default()
     });
     let session = match setup(&cdp, &opts, &mut live).await {
@@ -134,12 +135,18 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
         }
     };
 
-    // A tab that goes away with its browser is the browser going away.
+    // The person stopped here: the time since the last step is the trailing dwell.
+    live.cap.end_ms = Some(now_ms());
+    // A tab that goes away with its browser is the browser going away; a browser that exits
+    // cleanly was closed (the usual end), one killed by a signal or failing crashed.
     let ended = match ended {
-        EndReason::TabClosed => {
-            match tokio::time::timeout(Duration::from_secs(1), browser.exited()).await {
-                Ok(()) => EndReason::BrowserExited,
-                Err(_) => EndReason::TabClosed,
+        EndReason::TabClosed | EndReason::BrowserExited => {
+            let wait = if ended == EndReason::TabClosed { 1 } else { 5 };
+            match tokio::time::timeout(Duration::from_secs(wait), browser.exited()).await {
+                Ok(Some(status)) if status.success() => EndReason::BrowserExited,
+                Ok(_) => EndReason::BrowserCrashed,
+                Err(_) if ended == EndReason::TabClosed => EndReason::TabClosed,
+                Err(_) => EndReason::BrowserCrashed,
             }
         }
         other => other,
@@ -171,16 +178,15 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let flow = build::build(&live.cap);
-    let result = write_flow(&opts.out, &flow);
+    let built = build::build_report(&live.cap);
+    let result = write_flow(&opts.out, &built.flow);
     browser.shutdown(Some(&cdp)).await;
     result?;
     if live.bad_reports > 0 {
         tracing::warn!(target: "throng_recorder", "{} capture reports could not be read", live.bad_reports);
     }
-    let summary = RecordSummary::of(&flow, opts.out.clone(), ended, ws_url);
-    if ended == EndReason::BrowserExited && opts.headless {
-        // Nobody closes a headless browser's window: it died.
+    let summary = RecordSummary::of(&built, opts.out.clone(), ended, ws_url);
+    if ended == EndReason::BrowserCrashed {
         return Err(RecordError::BrowserDied {
             out: opts.out.clone(),
             steps: summary.steps,

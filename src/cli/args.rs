@@ -90,6 +90,9 @@ pub enum Command {
         /// Where to write the flow
         #[arg(short, long)]
         out: PathBuf,
+        /// Replay recorded values as they were: no extraction rules, no `${variables}` for them
+        #[arg(long)]
+        no_correlate: bool,
     },
 }
 
@@ -167,6 +170,10 @@ pub struct PlanArgs {
     /// Replace recorded think times: a fixed time or a range, e.g. 1s or 500ms..3s
     #[arg(long, value_name = "TIME", conflicts_with = "think_scale")]
     pub think: Option<String>,
+    /// Vary each recorded think time uniformly within ±FRACTION of it (0 = exactly as recorded)
+    /// and spread users' first steps, so users started together do not move in lockstep
+    #[arg(long, value_name = "FRACTION", default_value_t = crate::plan::DEFAULT_THINK_JITTER)]
+    pub think_jitter: f64,
     /// Keep the tab open this long after the last step (pollers keep running)
     #[arg(long, value_name = "DURATION")]
     pub dwell: Option<String>,
@@ -401,6 +408,9 @@ pub struct RecordArgs {
     /// Browser binary (default: chromium on PATH)
     #[arg(long, value_name = "PATH")]
     pub chrome: Option<PathBuf>,
+    /// Replay recorded values as they were: no extraction rules, no `${variables}` for them
+    #[arg(long)]
+    pub no_correlate: bool,
 }
 
 /// `throng k8s`: the flags of `throng run`, plus where and how to run it on Kubernetes.

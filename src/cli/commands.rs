@@ -195,7 +195,6 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let stats = server.stats();
-    eprintln!("demo shop saw {} requests", stats.total);
     server.shutdown().await;
     let summary = combined.context("no mode ran")?;
     let flow_name = args
@@ -213,7 +212,68 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             summary.started_unix_ms,
         )
     };
-    finish(&summary, &output, &meta)
+    let code = finish(&summary, &output, &meta)?;
+    // The check users trust most, last: the target's own count beside throng's.
+    println!("{}", server_check(stats.total, &summary));
+    Ok(code)
+}
+
+/// "server saw N requests, throng counted N", or the difference and what explains it.
+fn server_check(server_total: u64, summary: &RunSummary) -> String {
+    let counter = |name: &str| summary.counters.get(name).copied().unwrap_or(0);
+    let measured: u64 = summary
+        .entries
+        .iter()
+        .filter(|e| e.kind.is_request())
+        .map(|e| e.count)
+        .sum();
+    let counted = measured;
+    let mut line = format!("server saw {server_total} requests, throng counted {counted}");
+    if counted != server_total {
+        let canceled = counter("requests.canceled");
+        let gap = server_total.abs_diff(counted);
+        let side = if server_total > counted {
+            "more on the server"
+        } else {
+            "more in throng"
+        };
+        line.push_str(&format!(": {gap} {side}"));
+        if canceled > 0 {
+            line.push_str(&format!(
+                "; the browser canceled {canceled} requests (a page left while loading), which may or may not have reached the server"
+            ));
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod server_check_tests {
+    use super::*;
+
+    fn summary(counters: &[(&str, u64)]) -> RunSummary {
+        let mut s: RunSummary = serde_json::from_value(serde_json::json!({
+            "started_unix_ms": 0, "duration_ms": 1000, "peak_users": 1,
+            "entries": [], "series": [], "counters": {}
+        }))
+        .unwrap();
+        for (k, v) in counters {
+            s.counters.insert(k.to_string(), *v);
+        }
+        s
+    }
+
+    #[test]
+    fn equal_counts_say_so_and_differences_are_explained() {
+        assert_eq!(
+            server_check(0, &summary(&[])),
+            "server saw 0 requests, throng counted 0"
+        );
+        let line = server_check(5, &summary(&[]));
+        assert!(line.contains(": 5 more on the server"), "{line}");
+        let line = server_check(4, &summary(&[("requests.canceled", 4)]));
+        assert!(line.contains("canceled 4 requests"), "{line}");
+    }
 }
 
 #[cfg(test)]

@@ -142,10 +142,17 @@ pub fn plan(
             args.think_scale
         )));
     }
+    if !(0.0..=1.0).contains(&args.think_jitter) {
+        return Err(bad(format!(
+            "--think-jitter {}: must be between 0 and 1",
+            args.think_jitter
+        )));
+    }
     let think = match &args.think {
         Some(text) => ThinkPolicy::parse_override(text).map_err(bad)?,
         None => ThinkPolicy::Recorded {
             scale: args.think_scale,
+            jitter: args.think_jitter,
         },
     };
     let plan = LoadPlan {

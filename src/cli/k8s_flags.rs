@@ -109,6 +109,7 @@ fn plan_flags(f: &mut Flags<'_>, plan: &PlanArgs) -> Result<(), InputError> {
         iterations,
         think_scale,
         think,
+        think_jitter,
         dwell,
         grace,
     } = plan;
@@ -129,6 +130,9 @@ fn plan_flags(f: &mut Flags<'_>, plan: &PlanArgs) -> Result<(), InputError> {
         f.push("--think-scale", think_scale.to_string());
     }
     f.opt("--think", think.as_ref());
+    if *think_jitter != crate::plan::DEFAULT_THINK_JITTER {
+        f.push("--think-jitter", think_jitter.to_string());
+    }
     f.opt("--dwell", dwell.as_ref());
     f.opt("--grace", grace.as_ref());
     Ok(())

@@ -66,7 +66,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Validate { flows } => Ok(commands::validate(&flows)?),
         Command::DemoSite(args) => commands::demo_site(args).await,
         Command::Record(args) => record::record(args).await,
-        Command::Import { file, out } => record::import(&file, &out),
+        Command::Import {
+            file,
+            out,
+            no_correlate,
+        } => record::import(&file, &out, no_correlate),
         Command::K8s(args) => k8s::k8s(args),
     }
 }

@@ -5,7 +5,7 @@ use super::args::RecordArgs;
 use super::config::InputError;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use throng_recorder::{import_file, record as record_flow, write_flow, RecordOptions};
+use throng_recorder::{import_file_with, record as record_flow, write_flow, RecordOptions};
 
 /// The recording browser: `--chrome`, then `$CHROME`, then full Chromium on PATH (a person
 /// records in the real browser, not the headless shell).
@@ -39,12 +39,14 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         opts.selector_attributes = args.selector_attribute;
     }
     opts.secrets = args.secret;
+    opts.no_correlate = args.no_correlate;
     opts.on_ready = Some(Box::new(|ws_url| {
         // Tests and other CDP clients read this line to drive a headless recording.
         println!("devtools: {ws_url}");
         eprintln!("recording: click through the site; close the window or press Ctrl-C to finish");
     }));
     let summary = record_flow(opts).await?;
+    print_correlations(&summary.correlations, summary.dropped.as_deref());
     eprintln!(
         "wrote {}: {} steps, {} requests, {} pollers, {} variables",
         summary.out.display(),
@@ -56,10 +58,21 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     print_summary(&args.out)
 }
 
-pub fn import(file: &Path, out: &Path) -> anyhow::Result<ExitCode> {
-    let flow = import_file(file).map_err(|e| InputError(e.to_string()))?;
-    write_flow(out, &flow)?;
+pub fn import(file: &Path, out: &Path, no_correlate: bool) -> anyhow::Result<ExitCode> {
+    let imported = import_file_with(file, no_correlate).map_err(|e| InputError(e.to_string()))?;
+    write_flow(out, &imported.flow)?;
+    print_correlations(&imported.correlations, imported.dropped.as_deref());
     print_summary(out)
+}
+
+/// What became a `${variable}` (and where), or why correlations were left out.
+fn print_correlations(lines: &[String], dropped: Option<&str>) {
+    for line in lines {
+        eprintln!("correlated {line}");
+    }
+    if let Some(why) = dropped {
+        eprintln!("correlations dropped (the flow would not load with them: {why}); recorded values are replayed as they were");
+    }
 }
 
 /// The written flow's one-line summary (loaded as `throng run` will load it, CSV files included).

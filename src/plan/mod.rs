@@ -13,7 +13,7 @@ pub use file::load_plan_file;
 pub use mix::FlowMix;
 pub use share::Share;
 pub use stages::{Stage, Stages};
-pub use think::ThinkPolicy;
+pub use think::{ThinkPolicy, DEFAULT_THINK_JITTER};
 
 use std::time::Duration;
 

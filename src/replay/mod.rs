@@ -151,3 +151,47 @@ fn strip_query(url: &str) -> String {
     let end = url.find(['?', '#']).unwrap_or(url.len());
     url[..end].to_string()
 }
+
+/// Whether a browser at `got` is on the document `want` names: compared as parsed URLs without
+/// their fragments (a `#section` link lands on the same document; network requests never carry
+/// the fragment, `location.href` does).
+pub fn same_document(got: &str, want: &str) -> bool {
+    let strip = |u: &str| match url::Url::parse(u) {
+        Ok(mut p) => {
+            p.set_fragment(None);
+            p.to_string()
+        }
+        Err(_) => u.split('#').next().unwrap_or(u).to_string(),
+    };
+    strip(got) == strip(want)
+}
+
+/// The text of an HTML document's first `<title>`, whitespace-trimmed, as `document.title` is.
+pub fn html_title(html: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("title").ok()?;
+    let t = doc.select(&sel).next()?.text().collect::<String>();
+    Some(t.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    #[test]
+    fn fragments_do_not_change_the_document() {
+        assert!(same_document("http://h/a?x=1#top", "http://h/a?x=1"));
+        assert!(same_document("http://h/a", "http://h/a#b"));
+        assert!(!same_document("http://h/a?x=2", "http://h/a?x=1"));
+        assert!(!same_document("http://h/login", "http://h/"));
+    }
+
+    #[test]
+    fn titles_are_trimmed_like_document_title() {
+        assert_eq!(
+            html_title("<html><head><title>\n  Log in |  Admin </title></head></html>").as_deref(),
+            Some("Log in | Admin")
+        );
+        assert_eq!(html_title("<p>no title</p>"), None);
+    }
+}

@@ -70,6 +70,23 @@ pub(super) async fn user_loop(
         .plan
         .dwell
         .unwrap_or_else(|| Duration::from_millis(flow.flow.dwell_ms.unwrap_or(0)));
+    // Users started together (no ramp) spread their first steps over at most a quarter of the
+    // plan (closed model; arrivals are spread by their rate already).
+    let stages = &ctx.plan.stages().0;
+    let together = stages
+        .first()
+        .is_some_and(|s| s.duration.is_zero() && s.target > 1.0);
+    if intended.is_none() && together {
+        let think: u64 = flow.flow.steps.iter().filter_map(|s| s.think_time_ms).sum();
+        let plan: Duration = stages.iter().map(|s| s.duration).sum();
+        let spread = ctx.plan.think.start_spread(think, plan / 4);
+        if !spread.is_zero() {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(spread) => {}
+            }
+        }
+    }
     let mut vars = Vars::new();
     let mut done = 0u64;
     // Draining (the plan ended) stops new iterations, but a user that just arrived still

@@ -382,4 +382,26 @@ fn export_flags_are_checked_before_any_load() {
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains(hint), "{hint}: {stderr}");
     }
+
+fn demo_ends_with_the_servers_count_beside_throngs() {
+    let (code, stdout, stderr) = throng(&[
+        "demo",
+        "--mode",
+        "http",
+        "--users",
+        "3",
+        "--duration",
+        "6s",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    let nums: Vec<u64> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        last.starts_with("server saw ") && nums.len() == 2 && nums[0] == nums[1] && nums[0] > 0,
+        "{last}"
+    );
 }

@@ -209,7 +209,10 @@ pub fn url_spec(url: &str, users: u32, secs: u64) -> RunSpec {
                 Stages::ramp_and_hold(users, Duration::ZERO, Duration::from_secs(secs)).unwrap(),
             ),
             iterations: None,
-            think: ThinkPolicy::Recorded { scale: 0.0 },
+            think: ThinkPolicy::Recorded {
+                scale: 0.0,
+                jitter: 0.0,
+            },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
         },

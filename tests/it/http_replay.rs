@@ -22,7 +22,10 @@ fn closed_plan(users: u32, iterations: Option<u64>, total: Duration, think_scale
     LoadPlan {
         arrival: Arrival::Users(Stages::ramp_and_hold(users, Duration::ZERO, total).unwrap()),
         iterations,
-        think: ThinkPolicy::Recorded { scale: think_scale },
+        think: ThinkPolicy::Recorded {
+            scale: think_scale,
+            jitter: 0.0,
+        },
         dwell: Some(Duration::from_millis(2500)),
         grace: Duration::ZERO,
     }
@@ -152,7 +155,10 @@ async fn stages_ramp_users_up_and_down() {
     let plan = LoadPlan {
         arrival: Arrival::Users(Stages::parse("4@1s,4@1s,0@1s").unwrap()),
         iterations: None,
-        think: ThinkPolicy::Recorded { scale: 0.02 },
+        think: ThinkPolicy::Recorded {
+            scale: 0.02,
+            jitter: 0.0,
+        },
         dwell: Some(Duration::ZERO),
         grace: Duration::ZERO,
     };
@@ -172,7 +178,10 @@ fn arrivals_running_once(rate: f64, hold: Duration) -> LoadPlan {
             max_users: 100,
         },
         iterations: Some(1),
-        think: ThinkPolicy::Recorded { scale: 0.0 },
+        think: ThinkPolicy::Recorded {
+            scale: 0.0,
+            jitter: 0.0,
+        },
         dwell: Some(Duration::ZERO),
         grace: Duration::from_secs(10),
     }
@@ -499,7 +508,10 @@ fn https_run_spec(url: &str, insecure: bool, iterations: u64) -> RunSpec {
                 Stages::ramp_and_hold(2, Duration::ZERO, Duration::from_secs(20)).unwrap(),
             ),
             iterations: Some(iterations),
-            think: ThinkPolicy::Recorded { scale: 0.0 },
+            think: ThinkPolicy::Recorded {
+                scale: 0.0,
+                jitter: 0.0,
+            },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
         },
@@ -623,4 +635,64 @@ fn an_untrusted_certificate_is_a_tls_failure_unless_insecure() {
     let (count, failures) = requests_by_outcome(&results(&dir.path().join("insecure")));
     assert_eq!((count, failures.len()), (3, 0));
     assert_eq!(host.tls_heads.lock().unwrap().len(), 3);
+}
+
+/// A flow whose click lands on `landed` while the recording asserted `asserted` (and `title`).
+fn asserting_flow(base: &str, landed: &str, asserted: &str, title: &str) -> serde_json::Value {
+    serde_json::json!({
+        "title": "asserting",
+        "origin": base,
+        "steps": [
+            {"type": "navigate", "url": format!("{base}/")},
+            {"type": "click", "selectors": [["a"]],
+             "assertedEvents": [{"type": "navigation", "url": format!("{base}{asserted}"), "title": title}],
+             "network": {"requests": [
+                {"kind": "document", "method": "GET", "url": format!("{base}{landed}"), "status": 200}]}}
+        ]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_mode_checks_the_asserted_navigation_like_a_browser() {
+    let server = support::demo().await;
+    let base = server.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // Where the recording landed, fragment and all: passes.
+        ("/", "/#top", "Home · Throng Shop", None),
+        // A login answering its form again lands elsewhere: the step fails.
+        ("/login", "/", "Home · Throng Shop", Some("navigated to")),
+        (
+            "/",
+            "/",
+            "Your account · Throng Shop",
+            Some("page title is"),
+        ),
+    ];
+    for (n, (landed, asserted, title, failure)) in cases.into_iter().enumerate() {
+        let file = dir.path().join(format!("asserting{n}.json"));
+        let flow = asserting_flow(&base, landed, asserted, title);
+        std::fs::write(&file, flow.to_string()).unwrap();
+        let prepared = config::prepare_flow(&file, None, &HashMap::new()).expect("flow prepares");
+        let plan = closed_plan(1, Some(1), Duration::from_secs(30), 1.0);
+        let spec = RunSpec::single(prepared, plan, Mode::Http);
+        let summary = run::execute(spec, Sink::new(), CancellationToken::new())
+            .await
+            .expect("run completes");
+        let reason = summary
+            .counters
+            .keys()
+            .find(|k| k.starts_with("session failure"))
+            .cloned();
+        match failure {
+            None => assert_eq!(reason, None, "case {n}: {:?}", summary.counters),
+            Some(why) => {
+                let reason =
+                    reason.unwrap_or_else(|| panic!("case {n} passed: {:?}", summary.counters));
+                assert!(reason.contains(why), "case {n}: {reason}");
+                assert_eq!(counter(&summary, "sessions.failed"), 1);
+            }
+        }
+    }
+    server.shutdown().await;
 }

@@ -205,6 +205,8 @@ pub struct ProcessGroup {
     alive: AtomicBool,
     /// Cancelled once the leader has been reaped and what was left of its group killed.
     exited: CancellationToken,
+    /// The leader's exit status, once reaped (a clean exit is a closed browser, not a crash).
+    status: std::sync::OnceLock<std::process::ExitStatus>,
 }
 
 impl ProcessGroup {
@@ -216,13 +218,16 @@ impl ProcessGroup {
             pid: child.id(),
             alive: AtomicBool::new(true),
             exited: CancellationToken::new(),
+            status: std::sync::OnceLock::new(),
         });
         let spawned = std::thread::Builder::new()
             .name(format!("throng-chrome-wait-{}", group.pid))
             .spawn({
                 let group = group.clone();
                 move || {
-                    let _ = child.wait();
+                    if let Ok(status) = child.wait() {
+                        let _ = group.status.set(status);
+                    }
                     group.kill();
                     group.alive.store(false, Ordering::SeqCst);
                     group.exited.cancel();
@@ -256,6 +261,11 @@ impl ProcessGroup {
     /// Cancelled once the leader is reaped and the group killed.
     pub fn exited(&self) -> &CancellationToken {
         &self.exited
+    }
+
+    /// The leader's exit status once it has been reaped.
+    pub fn status(&self) -> Option<std::process::ExitStatus> {
+        self.status.get().copied()
     }
 }
 

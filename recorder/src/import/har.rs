@@ -2,14 +2,14 @@
 //! entries (kinds from `_resourceType` or MIME type), think times come from the gaps between
 //! pages, and correlation, polling detection and password hiding run as for a live recording.
 
-use crate::build::build;
+use crate::build::{build_report, Built};
 use crate::capture::{initiator_of, origin_of, Capture, RawRequest, RawStep};
 use crate::network::kind_of;
 use crate::secrets::{env_name, hide_values, SecretValue};
 use serde_json::Value;
-use throng_flow::{Action, Flow, Variable};
+use throng_flow::{Action, Variable};
 
-pub fn import(v: &Value, title: &str) -> Result<Flow, String> {
+pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, String> {
     let log = v["log"].as_object().ok_or("\"log\" must be an object")?;
     let entries = log
         .get("entries")
@@ -95,14 +95,17 @@ pub fn import(v: &Value, title: &str) -> Result<Flow, String> {
         selector_attribute: None,
         steps,
         requests: reqs,
+        no_correlate,
+        end_ms: None,
     };
-    let mut flow = build(&cap);
+    let mut built = build_report(&cap);
+    let flow = &mut built.flow;
     for s in &secrets {
         flow.variables
             .push(Variable::secret(s.name.clone(), env_name(&s.name)));
     }
-    hide_values(&secrets, &mut flow);
-    Ok(flow)
+    hide_values(&secrets, flow);
+    Ok(built)
 }
 
 fn entry(e: &Value) -> Result<RawRequest, String> {

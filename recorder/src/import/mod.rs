@@ -36,17 +36,36 @@ pub enum ImportError {
     Flow(#[from] FlowError),
 }
 
+/// An imported flow and the correlations the import made (HAR files carry responses).
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub flow: Flow,
+    /// One line each: `${name}: extracted from ..., used in ...`.
+    pub correlations: Vec<String>,
+    /// Why correlations were left out (the flow would not have loaded with them).
+    pub dropped: Option<String>,
+}
+
 /// Reads `path` and converts it to a flow.
 pub fn import_file(path: &Path) -> Result<Flow, ImportError> {
+    import_file_with(path, false).map(|i| i.flow)
+}
+
+/// Reads `path` and converts it to a flow, with correlation unless `no_correlate`.
+pub fn import_file_with(path: &Path, no_correlate: bool) -> Result<Imported, ImportError> {
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    import_str(&text, path)
+    import_str_with(&text, path, no_correlate)
 }
 
 /// Converts file contents; `path` names the file in errors and gives the flow its title.
 pub fn import_str(text: &str, path: &Path) -> Result<Flow, ImportError> {
+    import_str_with(text, path, false).map(|i| i.flow)
+}
+
+fn import_str_with(text: &str, path: &Path, no_correlate: bool) -> Result<Imported, ImportError> {
     let v: Value = serde_json::from_str(text).map_err(|e| {
         let (line, column) = (e.line(), e.column());
         if e.classify() == serde_json::error::Category::Eof {
@@ -73,10 +92,19 @@ pub fn import_str(text: &str, path: &Path) -> Result<Flow, ImportError> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "imported".into());
     if v.get("log").is_some() {
-        har::import(&v, &title).map_err(invalid)
+        let built = har::import(&v, &title, no_correlate).map_err(invalid)?;
+        Ok(Imported {
+            flow: built.flow,
+            correlations: built.correlations.iter().map(|c| c.to_string()).collect(),
+            dropped: built.dropped,
+        })
     } else if v.get("steps").is_some() {
         let label = path.display().to_string();
-        Ok(devtools::import(throng_flow::parse(text, &label)?))
+        Ok(Imported {
+            flow: devtools::import(throng_flow::parse(text, &label)?),
+            correlations: Vec::new(),
+            dropped: None,
+        })
     } else {
         Err(invalid(
             "neither a Chrome DevTools Recorder export (no \"steps\") nor a HAR file (no \"log\")"

@@ -292,7 +292,10 @@ impl StepRunner<'_, '_> {
             // response) is not compared.
             if let Some(want) = event.url.as_ref().and_then(|u| self.fill(u).ok()) {
                 let got = self.eval("location.href").await?;
-                if got.as_str() != Some(want.as_str()) {
+                if !got
+                    .as_str()
+                    .is_some_and(|g| crate::replay::same_document(g, &want))
+                {
                     return Err(Fail::Check(format!("navigated to {got}, expected {want}")));
                 }
             }

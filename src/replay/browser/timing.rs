@@ -110,6 +110,13 @@ impl PageTimings {
                 if self.lcp.as_ref().is_some_and(|c| c.id != id) {
                     self.finish();
                 }
+                if is_error_page(&url) {
+                    // Chromium's own error page (refused, DNS, TLS...): a page that failed to
+                    // load, not a fast one.
+                    let key = key(SampleKind::PageLoad, &url);
+                    self.recorder.record(&key, ms(load), Outcome::Error);
+                    return;
+                }
                 for (kind, v) in [
                     (SampleKind::PageLoad, load),
                     (SampleKind::Ttfb, ttfb),
@@ -118,6 +125,7 @@ impl PageTimings {
                     self.recorder.record(&key(kind, &url), ms(v), Outcome::Ok);
                 }
             }
+            Report::Fcp { url, .. } | Report::Lcp { url, .. } if is_error_page(&url) => {}
             Report::Fcp { url, v, .. } => {
                 self.recorder
                     .record(&key(SampleKind::Fcp, &url), ms(v), Outcome::Ok);
@@ -140,6 +148,11 @@ impl PageTimings {
     }
 }
 
+/// Chromium's error pages (`chrome-error://chromewebdata/`) stand where a page failed to load.
+fn is_error_page(url: &str) -> bool {
+    url.starts_with("chrome-error:")
+}
+
 fn ms(v: f64) -> Duration {
     Duration::from_secs_f64(v.max(0.0) / 1000.0)
 }
@@ -156,5 +169,26 @@ mod tests {
         let lcp = r#"{"t":"lcp","id":"1.5","url":"http://h/","v":40}"#;
         assert!(matches!(Report::parse(lcp), Some(Report::Lcp { .. })));
         assert!(Report::parse("not json").is_none());
+    }
+
+    #[test]
+    fn an_error_page_is_a_failed_page_load() {
+        let sink = crate::metrics::Sink::new();
+        let mut t = PageTimings::new(Arc::from("f"), sink.recorder(1));
+        let report = |url: &str| Report::Nav {
+            id: "1".into(),
+            url: url.into(),
+            ttfb: 1.0,
+            dcl: 2.0,
+            load: 3.0,
+        };
+        t.on_report(report("chrome-error://chromewebdata/"), 1);
+        t.on_report(report("http://h/ok"), 1);
+        drop(t);
+        let summary = sink.finish();
+        let loads = summary.total(Some(Mode::Browser), Some(SampleKind::PageLoad));
+        assert_eq!((loads.count, loads.failures), (2, 1));
+        let ttfb = summary.total(Some(Mode::Browser), Some(SampleKind::Ttfb));
+        assert_eq!(ttfb.count, 1, "no timings for an error page");
     }
 }

@@ -95,6 +95,7 @@ pub async fn fetch_all(
     tag: &Tag,
     parallel: usize,
     allowed: &(dyn Fn(&Url) -> bool + Sync),
+    expected: &[(Url, u16)],
 ) -> AssetFetch {
     let mut result = AssetFetch::default();
     let mut queue = urls;
@@ -120,7 +121,8 @@ pub async fn fetch_all(
                 let Some((url, conditional)) = pending.next() else {
                     break;
                 };
-                in_flight.push(fetch_one(client, url, tag, conditional));
+                let expect = expected.iter().find(|(u, _)| *u == url).map(|(_, s)| *s);
+                in_flight.push(fetch_one(client, url, tag, conditional, expect));
             }
             // Each response is used and dropped as it arrives: a page's assets are not all
             // held at once (thousands of users loading pages together would hold them all).
@@ -131,7 +133,8 @@ pub async fn fetch_all(
                 Ok(resp) => {
                     result.fetched += 1;
                     client.cache_store(url.as_str(), resp.status, &resp.headers, Instant::now());
-                    if resp.status >= 400 {
+                    let recorded = expected.iter().any(|(u, s)| *u == url && *s == resp.status);
+                    if resp.status >= 400 && !recorded {
                         result.failed += 1;
                     }
                     if is_css(&resp.headers) && resp.status == 200 {
@@ -155,8 +158,12 @@ async fn fetch_one(
     url: Url,
     tag: &Tag,
     conditional: Vec<(&'static str, String)>,
+    expect: Option<u16>,
 ) -> (Url, Result<Response, Outcome>) {
-    let req = Request::get(url.clone(), SampleKind::Static);
+    let req = Request {
+        expect,
+        ..Request::get(url.clone(), SampleKind::Static)
+    };
     let response = client.send(req, tag, &conditional).await;
     (url, response)
 }

@@ -95,6 +95,9 @@ pub struct Request {
     pub kind: SampleKind,
     /// The metric name of the first hop when the flow precomputed it (see `StepCache`).
     pub name: Option<Arc<str>>,
+    /// An error status the recording saw (a missing favicon's 404): the same answer at replay
+    /// is what the site does, not a failure.
+    pub expect: Option<u16>,
 }
 
 impl Request {
@@ -107,6 +110,7 @@ impl Request {
             body: None,
             kind,
             name: None,
+            expect: None,
         }
     }
 }
@@ -266,6 +270,7 @@ impl UserClient {
                 headers: &headers,
                 body: body.as_deref(),
                 extra_headers,
+                expect: req.expect,
             };
             let response = self.send_once(&key, hop, late).await?;
             let Some(next) = redirect_target(&response, &url) else {
@@ -320,7 +325,11 @@ impl UserClient {
             Ok(raw) => {
                 self.jar
                     .store_from(raw.headers.get_all("set-cookie").iter(), hop.url);
-                let outcome = Outcome::from_status(raw.status);
+                let outcome = if hop.expect == Some(raw.status) {
+                    Outcome::Ok
+                } else {
+                    Outcome::from_status(raw.status)
+                };
                 // What the body was as received, unless it was kept (and decoded).
                 let bytes = if raw.body.is_empty() {
                     raw.received
@@ -565,6 +574,7 @@ struct Hop<'a> {
     headers: &'a [(String, String)],
     body: Option<&'a str>,
     extra_headers: &'a [(&'static str, String)],
+    expect: Option<u16>,
 }
 
 fn redirect_target(response: &Response, base: &Url) -> Option<Url> {

@@ -80,5 +80,6 @@ pub fn poll_request(
         body,
         kind: SampleKind::Polling,
         name,
+        expect: None,
     }
 }

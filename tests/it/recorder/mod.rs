@@ -2,6 +2,7 @@
 //! events, a HAR built from a real browser's network events and imported, and bad input.
 
 mod bad_input;
+mod ending;
 mod examples;
 mod fuzz;
 mod har;
@@ -347,13 +348,32 @@ async fn headless_recording_of_the_shop_replays_its_network_and_hides_the_passwo
             .any(|v| body.contains(&format!("${{{v}}}"))),
         "{body}"
     );
-    assert_eq!(post["status"], 200, "303 followed to the cart page");
+    // Each redirect hop as the server answered it: the POST's 303, then the page it led to.
+    assert_eq!(
+        post["status"], 303,
+        "the POST is recorded with its own status"
+    );
+    assert!(
+        requests(add).iter().any(|r| r["kind"] == "document"
+            && r["method"] == "GET"
+            && r["url"].as_str().unwrap().ends_with("/cart")
+            && r["status"] == 200),
+        "the hop the 303 led to is its own document: {add:#}"
+    );
 
     let (_, login) = step_with(&flow, "click", "[data-testid='login-submit']");
     let post = requests(login)
         .into_iter()
         .find(|r| r["method"] == "POST" && r["url"].as_str().unwrap().ends_with("/login"))
         .expect("login POST");
+    assert_eq!(post["status"], 303);
+    assert_eq!(
+        login["assertedEvents"][0]["url"]
+            .as_str()
+            .map(|u| u.ends_with("/account")),
+        Some(true),
+        "the step asserts where the redirect landed: {login:#}"
+    );
     let body = post["body"].as_str().unwrap();
     assert!(body.contains("username=alice"), "{body}");
     assert!(body.contains("password=${password}"), "{body}");
@@ -425,7 +445,10 @@ async fn replay_http_once(base: &str, flow: &Path) -> std::collections::BTreeMap
                 Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_secs(60)).unwrap(),
             ),
             iterations: Some(1),
-            think: ThinkPolicy::Recorded { scale: 0.05 },
+            think: ThinkPolicy::Recorded {
+                scale: 0.05,
+                jitter: 0.0,
+            },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
         },

@@ -125,6 +125,7 @@ fn encodes_defaults_cookies_and_recorded_headers_once() {
         headers: &headers,
         body: Some("a=b"),
         extra_headers: &[("if-none-match", "\"e\"".to_string())],
+        expect: None,
     };
     let text = String::from_utf8(client.encode(&hop).unwrap()).unwrap();
     assert!(
