@@ -133,7 +133,7 @@ pub fn browser_fit(spec: &RunSpec, cores: u32) -> Option<FitEstimate> {
 
 fn mean_think(policy: &ThinkPolicy, recorded_ms: Option<u64>) -> f64 {
     match policy {
-        ThinkPolicy::Recorded { scale } => {
+        ThinkPolicy::Recorded { scale, .. } => {
             recorded_ms.unwrap_or(0) as f64 / 1000.0 * scale.max(0.0)
         }
         ThinkPolicy::Fixed(d) => d.as_secs_f64(),

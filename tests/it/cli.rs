@@ -382,7 +382,9 @@ fn export_flags_are_checked_before_any_load() {
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains(hint), "{hint}: {stderr}");
     }
+}
 
+#[test]
 fn demo_ends_with_the_servers_count_beside_throngs() {
     let (code, stdout, stderr) = throng(&[
         "demo",
