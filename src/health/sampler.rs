@@ -174,6 +174,16 @@ fn sample_loop(sink: Option<Sink>, options: SamplerOptions, stopped: &mpsc::Rece
 mod tests {
     use super::*;
 
+    fn thread_cpu_s() -> f64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec we pass.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    }
+
     #[test]
     fn samples_reach_the_sink_and_the_cost_counts_our_cpu() {
         let sink = Sink::new();
@@ -184,9 +194,13 @@ mod tests {
                 pss: true,
             },
         );
+        // Spin until this thread has used 0.3 s of CPU (not of wall time: a loaded machine
+        // may give it less than that in 450 ms), at most 20 s.
         let t0 = Instant::now();
         let mut x = 0u64;
-        while t0.elapsed() < Duration::from_millis(450) {
+        while (thread_cpu_s() < 0.3 || t0.elapsed() < Duration::from_millis(450))
+            && t0.elapsed() < Duration::from_secs(20)
+        {
             x = x.wrapping_mul(31).wrapping_add(7);
         }
         std::hint::black_box(x);
