@@ -199,6 +199,11 @@ pub struct ReplayArgs {
     /// Accept any TLS certificate (self-signed test hosts), like curl -k
     #[arg(long, short = 'k')]
     pub insecure: bool,
+    /// HTTP mode: speak HTTP/1.1 only (by default HTTP/2 is offered on TLS connections, as
+    /// browsers do, and used when the server picks it)
+    #[arg(long)]
+    #[serde(default)]
+    pub http1: bool,
     /// Trust the certificates in this PEM file besides the system's (a private CA, a
     /// self-signed host), in both modes
     #[arg(long, value_name = "FILE")]

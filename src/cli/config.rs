@@ -316,6 +316,7 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
                 })?,
             cache: !args.no_cache,
             insecure: args.insecure,
+            http2: !args.http1,
             tls: match trusted_certs(args)? {
                 Some(certs) => SharedTls::trusting(&certs),
                 None => SharedTls::default(),

@@ -148,6 +148,7 @@ fn replay_flags(
         max_body,
         no_cache,
         insecure,
+        http1,
         cacert,
         allow_host,
         vars: var_pairs,
@@ -169,6 +170,7 @@ fn replay_flags(
     f.push("--max-body", max_body);
     f.switch("--no-cache", *no_cache);
     f.switch("--insecure", *insecure);
+    f.switch("--http1", *http1);
     if let Some(path) = cacert {
         let pod = f.file(path)?;
         f.out.extend(["--cacert".into(), pod]);

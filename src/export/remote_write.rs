@@ -154,7 +154,7 @@ async fn post_inner(url: &Url, body: Vec<u8>) -> Result<(), PushError> {
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| PushError::Url(e.to_string()))?;
     let response = if url.scheme() == "https" {
-        let connector = crate::replay::http::SharedTls::default().user_connector(false);
+        let connector = crate::replay::http::SharedTls::default().user_connector(false, false);
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| PushError::Url(e.to_string()))?;
         let tls = connector

@@ -14,6 +14,7 @@ mod k8s;
 mod k8s_pods;
 mod lockstep;
 mod metrics_report;
+mod nginx_h2;
 mod prometheus;
 mod real_apps;
 mod recorder;

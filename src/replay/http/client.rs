@@ -8,7 +8,9 @@
 //! A TLS handshake is part of the latency of the request that opened the connection, as a
 //! browser's connection setup is.
 
+mod encode;
 mod h1;
+mod http2;
 mod pool;
 mod tls;
 mod wire;
@@ -18,19 +20,22 @@ use super::cookies::UserJar;
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind};
 pub use crate::replay::hosts::HostPolicy;
 use bytes::Bytes;
+use encode::Hop;
 use h1::{BodyLimit, Conn, H1Error, Keep, RawResponse, Transport};
-use http::header::{HeaderMap, HeaderValue, LOCATION};
+use http::header::{HeaderMap, HeaderValue};
 use http::Method;
+use http2::{H2Conn, H2Failure};
 pub use pool::SocketBudget;
 use pool::{Origin, Pool, PoolLimits};
-use std::io::{self, Write as _};
+use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 pub use tls::SharedTls;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use url::{Host, Url};
-use wire::{decode, is_managed_header, put_header, valid_header};
+pub use wire::classify;
+use wire::{decode, redirect_target};
 
 /// Default `--max-body`: the most of one response body kept (and inflated) in memory.
 pub const DEFAULT_MAX_BODY: usize = 10 << 20;
@@ -64,6 +69,8 @@ pub struct ClientOptions {
     pub deadline: CancellationToken,
     /// Where requests may go (every hop of a redirect chain is checked).
     pub hosts: Arc<HostPolicy>,
+    /// Offer HTTP/2 by ALPN on TLS connections (`--http1` turns it off).
+    pub http2: bool,
 }
 
 impl Default for ClientOptions {
@@ -81,6 +88,7 @@ impl Default for ClientOptions {
             max_body: DEFAULT_MAX_BODY,
             deadline: CancellationToken::new(),
             hosts: Arc::new(HostPolicy::any()),
+            http2: true,
         }
     }
 }
@@ -147,9 +155,16 @@ pub struct UserClient {
     max_body: usize,
     deadline: CancellationToken,
     hosts: Arc<HostPolicy>,
+    http2: bool,
+    connections_per_host: usize,
 }
 
 const MAX_REDIRECTS: usize = 10;
+/// Requests a page keeps in flight on one HTTP/2 connection (Chromium sends every request it
+/// has; servers allow 100 to 128 streams at once).
+const H2_PARALLEL: usize = 100;
+/// Connections an HTTP/2 request may try when servers refuse it unprocessed (GOAWAY).
+const H2_ATTEMPTS: usize = 3;
 /// How often a request waiting for the socket budget looks for an idle connection of its own.
 const BUDGET_RECHECK: Duration = Duration::from_millis(20);
 /// A timer firing later than this is "late" (coordinated omission); below it is scheduler jitter.
@@ -191,6 +206,8 @@ impl UserClient {
             max_body: opts.max_body,
             deadline: opts.deadline.clone(),
             hosts: opts.hosts.clone(),
+            http2: opts.http2,
+            connections_per_host: opts.connections_per_host.max(1),
         })
     }
 
@@ -200,6 +217,18 @@ impl UserClient {
         self.cache.lock().expect("cache lock").clear();
         // A new person's browser has no TLS sessions to resume.
         self.tls_connector.lock().expect("tls lock").take();
+    }
+
+    /// How many requests to `url`'s origin a page has in flight at once: a browser's six
+    /// connections per host on HTTP/1.1, all of them (up to the server's stream limit, which
+    /// h2 enforces) on an HTTP/2 connection.
+    pub fn parallel_requests(&self, url: &Url) -> usize {
+        let origin = Origin::of(url);
+        if origin.tls && self.http2 && self.pool.h2(origin).is_some() {
+            H2_PARALLEL
+        } else {
+            self.connections_per_host
+        }
     }
 
     /// Whether the run's hard deadline has passed (no request may start).
@@ -295,30 +324,24 @@ impl UserClient {
         late: Duration,
     ) -> Result<Response, Outcome> {
         let started = Instant::now();
-        let result = match self.encode(&hop) {
-            Some(bytes) => {
-                let head = *hop.method == Method::HEAD;
-                let limit = BodyLimit {
-                    max: self.max_body,
-                    keep: match key.kind {
-                        SampleKind::Static => Keep::Css,
-                        SampleKind::Polling => Keep::Never,
-                        _ => Keep::Always,
-                    },
-                };
-                let exchange =
-                    tokio::time::timeout(self.timeout, self.exchange(hop.url, &bytes, head, limit));
-                tokio::select! {
-                    biased;
-                    _ = self.deadline.cancelled() => Err(HopError::Cancelled),
-                    done = exchange => match done {
-                        Ok(Ok(raw)) => decode(raw, self.max_body).map_err(HopError::Transport),
-                        Ok(Err(e)) => Err(e),
-                        Err(_) => Err(HopError::Timeout),
-                    },
-                }
-            }
-            None => Err(HopError::Invalid),
+        let head = *hop.method == Method::HEAD;
+        let limit = BodyLimit {
+            max: self.max_body,
+            keep: match key.kind {
+                SampleKind::Static => Keep::Css,
+                SampleKind::Polling => Keep::Never,
+                _ => Keep::Always,
+            },
+        };
+        let exchange = tokio::time::timeout(self.timeout, self.exchange(&hop, head, limit));
+        let result = tokio::select! {
+            biased;
+            _ = self.deadline.cancelled() => Err(HopError::Cancelled),
+            done = exchange => match done {
+                Ok(Ok(raw)) => decode(raw, self.max_body).map_err(HopError::Transport),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(HopError::Timeout),
+            },
         };
         let elapsed = started.elapsed();
         match result {
@@ -379,20 +402,27 @@ impl UserClient {
         }
     }
 
-    /// One request on a pooled connection (waiting for a free slot to the host); a reused
+    /// One request: over the origin's HTTP/2 connection when it has (or negotiates) one, else
+    /// on a pooled HTTP/1.1 connection (waiting for a free slot to the host); a reused
     /// connection the server had closed is replaced and the request resent, as browsers do.
     async fn exchange(
         &self,
-        url: &Url,
-        request: &[u8],
+        hop: &Hop<'_>,
         head: bool,
         limit: BodyLimit,
     ) -> Result<RawResponse, HopError> {
-        let origin = Origin {
-            host: url.host_str().unwrap_or_default(),
-            port: url.port_or_known_default().unwrap_or(80),
-            tls: url.scheme() == "https",
-        };
+        let url = hop.url;
+        let origin = Origin::of(url);
+        if origin.tls && self.http2 {
+            // Boxed: HTTP/1.1 requests should not carry the HTTP/2 path's future.
+            if let Some(raw) = Box::pin(self.exchange_h2(hop, origin, head, limit)).await? {
+                return Ok(raw);
+            }
+        }
+        let cookies = self.jar.header_for(url);
+        let request =
+            encode::h1(hop, &self.user_agent, cookies.as_deref()).ok_or(HopError::Invalid)?;
+        let request = &request[..];
         let _slot = self.pool.slot(origin).await;
         let mut waited = false;
         loop {
@@ -418,6 +448,79 @@ impl UserClient {
         }
     }
 
+    /// One request over the origin's HTTP/2 connection (opened, or found to speak HTTP/1.1,
+    /// on first use): `None` when the origin speaks HTTP/1.1. A request the server did not
+    /// process is sent again on a new connection, at most [`H2_ATTEMPTS`] times in all.
+    async fn exchange_h2(
+        &self,
+        hop: &Hop<'_>,
+        origin: Origin<'_>,
+        head: bool,
+        limit: BodyLimit,
+    ) -> Result<Option<RawResponse>, HopError> {
+        for _ in 0..H2_ATTEMPTS {
+            let Some(conn) = self.h2_conn(hop.url, origin).await? else {
+                return Ok(None);
+            };
+            let cookies = self.jar.header_for(hop.url);
+            let (request, body) =
+                encode::h2(hop, &self.user_agent, cookies.as_deref()).ok_or(HopError::Invalid)?;
+            match conn.roundtrip(request, body, head, limit).await {
+                Ok(raw) => return Ok(Some(raw)),
+                Err(H2Failure::Retry) => self.pool.drop_h2(origin, &conn),
+                Err(H2Failure::Failed(e)) => return Err(HopError::Transport(e)),
+            }
+        }
+        Err(HopError::Transport(H1Error::Io(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "HTTP/2 connections went away before answering",
+        ))))
+    }
+
+    /// The origin's HTTP/2 connection, opening one (TLS with ALPN) if it has none: one
+    /// connection at a time, so a page's burst shares it. `None` when the server chose
+    /// HTTP/1.1; that first connection then goes to the HTTP/1.1 pool.
+    async fn h2_conn(&self, url: &Url, origin: Origin<'_>) -> Result<Option<H2Conn>, HopError> {
+        if let Some(conn) = self.pool.h2(origin) {
+            return Ok(Some(conn));
+        }
+        let connecting = self.pool.connecting(origin);
+        let _opening = connecting.lock().await;
+        if let Some(conn) = self.pool.h2(origin) {
+            return Ok(Some(conn));
+        }
+        if self.pool.speaks_h1(origin) {
+            return Ok(None);
+        }
+        if self.sockets.available() == 0 {
+            self.recorder.count("requests.waited_for_socket", 1);
+        }
+        let budget = self.sockets.take().await;
+        let tcp = self.connect(url, origin.port).await?;
+        let tls = self.handshake(url, tcp).await?;
+        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+            self.pool.set_speaks_h1(origin);
+            self.count_connection(origin, "http1");
+            let conn = Conn::new(Transport::Tls(Box::new(tls)), Some(budget));
+            self.pool.put_idle(origin, conn);
+            return Ok(None);
+        }
+        self.count_connection(origin, "h2");
+        let handshake = H2Conn::handshake(tls, budget, self.deadline.clone());
+        let conn = tokio::time::timeout(self.connect_timeout, handshake)
+            .await
+            .map_err(|_| HopError::Timeout)?
+            .map_err(HopError::Transport)?;
+        self.pool.set_h2(origin, conn.clone());
+        Ok(Some(conn))
+    }
+
+    /// Counts a connection opened, by protocol and origin (`connections.h2.HOST:PORT`).
+    fn count_connection(&self, origin: Origin<'_>, protocol: &str) {
+        let name = format!("connections.{protocol}.{}:{}", origin.host, origin.port);
+        self.recorder.count(&name, 1);
+    }
+
     /// A new connection once the run's socket budget allows one; `None` when the budget
     /// stayed spent for a while (one of this user's own connections may have come back).
     /// A request that finds the budget spent is counted once (`waited`): its latency then
@@ -438,6 +541,7 @@ impl UserClient {
             _ = tokio::time::sleep(BUDGET_RECHECK) => return Ok(None),
         };
         let tcp = self.connect(url, origin.port).await?;
+        self.count_connection(origin, "http1");
         let io = if origin.tls {
             Transport::Tls(Box::new(self.handshake(url, tcp).await?))
         } else {
@@ -473,7 +577,7 @@ impl UserClient {
     }
 
     /// A TLS session over `tcp` with the host of `url` (SNI and certificate name), ALPN
-    /// http/1.1, within the connect timeout.
+    /// h2 and http/1.1 (http/1.1 only with `--http1`), within the connect timeout.
     async fn handshake(
         &self,
         url: &Url,
@@ -488,73 +592,13 @@ impl UserClient {
             .tls_connector
             .lock()
             .expect("tls lock")
-            .get_or_insert_with(|| self.tls.user_connector(self.insecure))
+            .get_or_insert_with(|| self.tls.user_connector(self.insecure, self.http2))
             .clone();
         match tokio::time::timeout(self.connect_timeout, connector.connect(name, tcp)).await {
             Ok(Ok(stream)) => Ok(stream),
             Ok(Err(e)) => Err(HopError::Handshake(e)),
             Err(_) => Err(HopError::Timeout),
         }
-    }
-
-    /// The request as bytes on the wire; `None` when it cannot be sent as given.
-    fn encode(&self, hop: &Hop<'_>) -> Option<Vec<u8>> {
-        let url = hop.url;
-        if !matches!(url.scheme(), "http" | "https") {
-            return None;
-        }
-        let host = url.host_str()?;
-        let body = hop.body.unwrap_or_default();
-        let mut out = Vec::with_capacity(256 + body.len());
-        out.extend_from_slice(hop.method.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(url.path().as_bytes());
-        if let Some(q) = url.query() {
-            out.push(b'?');
-            out.extend_from_slice(q.as_bytes());
-        }
-        out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        out.extend_from_slice(host.as_bytes());
-        if let Some(port) = url.port() {
-            let _ = write!(out, ":{port}");
-        }
-        out.extend_from_slice(b"\r\n");
-        let (mut has_ua, mut has_accept, mut has_range) = (false, false, false);
-        let recorded = hop
-            .headers
-            .iter()
-            .filter(|(n, _)| !is_managed_header(n))
-            .map(|(n, v)| (n.as_str(), v.as_str()));
-        let extra = hop.extra_headers.iter().map(|(n, v)| (*n, v.as_str()));
-        for (name, value) in recorded.chain(extra) {
-            if !valid_header(name, value) {
-                return None;
-            }
-            has_ua |= name.eq_ignore_ascii_case("user-agent");
-            has_accept |= name.eq_ignore_ascii_case("accept");
-            has_range |= name.eq_ignore_ascii_case("range");
-            put_header(&mut out, name, value.as_bytes());
-        }
-        // The defaults reqwest sent: its user agent and accept unless the request has its own,
-        // gzip unless a range is asked for.
-        if !has_ua {
-            put_header(&mut out, "user-agent", self.user_agent.as_bytes());
-        }
-        if !has_accept {
-            put_header(&mut out, "accept", b"*/*");
-        }
-        if !has_range {
-            put_header(&mut out, "accept-encoding", b"gzip");
-        }
-        if let Some(cookies) = self.jar.header_for(url) {
-            put_header(&mut out, "cookie", cookies.as_bytes());
-        }
-        if hop.body.is_some() || matches!(*hop.method, Method::POST | Method::PUT | Method::PATCH) {
-            let _ = write!(out, "content-length: {}\r\n", body.len());
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(body.as_bytes());
-        Some(out)
     }
 
     fn record(&self, key: &MetricKey, elapsed: Duration, late: Duration, outcome: Outcome) {
@@ -564,40 +608,6 @@ impl UserClient {
         } else {
             self.recorder.record(key, elapsed, outcome);
         }
-    }
-}
-
-/// One request of a redirect chain.
-struct Hop<'a> {
-    method: &'a Method,
-    url: &'a Url,
-    headers: &'a [(String, String)],
-    body: Option<&'a str>,
-    extra_headers: &'a [(&'static str, String)],
-    expect: Option<u16>,
-}
-
-fn redirect_target(response: &Response, base: &Url) -> Option<Url> {
-    if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
-        return None;
-    }
-    let location = response.headers.get(LOCATION)?.to_str().ok()?;
-    base.join(location).ok()
-}
-
-/// Maps a transport error to its failure category.
-pub fn classify(e: &io::Error) -> Outcome {
-    if tls::is_tls_error(e) {
-        return Outcome::Tls;
-    }
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => Outcome::Refused,
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::UnexpectedEof => Outcome::Reset,
-        io::ErrorKind::TimedOut => Outcome::Timeout,
-        _ => Outcome::Error,
     }
 }
 

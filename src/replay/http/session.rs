@@ -298,7 +298,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 &self.client,
                 assets,
                 tag,
-                self.runner.options.client.connections_per_host,
+                self.client.parallel_requests(&response.final_url),
                 &allowed,
                 &expected_assets,
             )

@@ -476,7 +476,7 @@ fn keeps_alive(version: u8, headers: &HeaderMap) -> bool {
     }
 }
 
-fn is_css(headers: &HeaderMap) -> bool {
+pub(super) fn is_css(headers: &HeaderMap) -> bool {
     headers
         .get("content-type")
         .is_some_and(|v| v.as_bytes().starts_with(b"text/css"))

@@ -1,8 +1,10 @@
 //! A virtual user's connections: at most `per_host` open to one origin (scheme, host, port) at
 //! a time (a browser's HTTP/1.1 limit; further requests wait for one), idle ones reused
-//! most-recent first and closed after the idle timeout or beyond the idle cap.
+//! most-recent first and closed after the idle timeout or beyond the idle cap. An https origin
+//! that negotiated HTTP/2 has instead one shared connection ([`H2Conn`]), found here too.
 
 use super::h1::Conn;
+use super::http2::H2Conn;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -68,6 +70,16 @@ pub struct Origin<'a> {
     pub tls: bool,
 }
 
+impl<'a> Origin<'a> {
+    pub fn of(url: &'a url::Url) -> Self {
+        Origin {
+            host: url.host_str().unwrap_or_default(),
+            port: url.port_or_known_default().unwrap_or(80),
+            tls: url.scheme() == "https",
+        }
+    }
+}
+
 struct HostPool {
     host: String,
     port: u16,
@@ -78,6 +90,13 @@ struct HostPool {
     idle: Vec<(Conn, Instant)>,
     /// Requests waiting for a slot: the idle cap does not close connections they will take.
     waiting: usize,
+    /// The origin's HTTP/2 connection, with when it was last used.
+    h2: Option<(H2Conn, Instant)>,
+    /// The origin answered ALPN with HTTP/1.1 (or none): no HTTP/2 is tried again.
+    speaks_h1: bool,
+    /// Held while a connection whose protocol is not yet known is opened, so that a page's
+    /// burst of requests waits for one connection instead of opening several.
+    connecting: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub struct Pool {
@@ -126,6 +145,9 @@ impl Pool {
                     slots: Arc::new(Semaphore::new(self.limits.per_host.max(1))),
                     idle: Vec::new(),
                     waiting: 0,
+                    h2: None,
+                    speaks_h1: false,
+                    connecting: Arc::new(tokio::sync::Mutex::new(())),
                 });
                 hosts.len() - 1
             }
@@ -181,6 +203,48 @@ impl Pool {
             }
             h.idle.push((conn, Instant::now()));
         });
+    }
+
+    /// The origin's HTTP/2 connection, if it has a live one (unused past the idle timeout, it
+    /// is let go and closes).
+    pub fn h2(&self, origin: Origin<'_>) -> Option<H2Conn> {
+        let now = Instant::now();
+        let timeout = self.limits.idle_timeout;
+        self.with_host(origin, |h| {
+            let (conn, used) = h.h2.as_mut()?;
+            if conn.is_open() && now.duration_since(*used) < timeout {
+                *used = now;
+                return Some(conn.clone());
+            }
+            h.h2 = None;
+            None
+        })
+    }
+
+    pub fn set_h2(&self, origin: Origin<'_>, conn: H2Conn) {
+        self.with_host(origin, |h| h.h2 = Some((conn, Instant::now())));
+    }
+
+    /// Forgets `conn` if it is still the origin's connection (it went away).
+    pub fn drop_h2(&self, origin: Origin<'_>, conn: &H2Conn) {
+        self.with_host(origin, |h| {
+            if h.h2.as_ref().is_some_and(|(c, _)| c.same(conn)) {
+                h.h2 = None;
+            }
+        });
+    }
+
+    pub fn speaks_h1(&self, origin: Origin<'_>) -> bool {
+        self.with_host(origin, |h| h.speaks_h1)
+    }
+
+    pub fn set_speaks_h1(&self, origin: Origin<'_>) {
+        self.with_host(origin, |h| h.speaks_h1 = true);
+    }
+
+    /// The lock held while the origin's first connection is opened.
+    pub fn connecting(&self, origin: Origin<'_>) -> Arc<tokio::sync::Mutex<()>> {
+        self.with_host(origin, |h| h.connecting.clone())
     }
 
     /// Idle connections held.

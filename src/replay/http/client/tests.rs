@@ -127,7 +127,9 @@ fn encodes_defaults_cookies_and_recorded_headers_once() {
         extra_headers: &[("if-none-match", "\"e\"".to_string())],
         expect: None,
     };
-    let text = String::from_utf8(client.encode(&hop).unwrap()).unwrap();
+    let cookies = client.jar.header_for(&url);
+    let encode = |hop: &Hop<'_>| encode::h1(hop, &client.user_agent, cookies.as_deref());
+    let text = String::from_utf8(encode(&hop).unwrap()).unwrap();
     assert!(
         text.starts_with("POST /p?q=1 HTTP/1.1\r\nhost: h:8080\r\n"),
         "{text}"
@@ -145,6 +147,18 @@ fn encodes_defaults_cookies_and_recorded_headers_once() {
     }
     assert!(!text.contains("stale") && !text.contains("*/*"), "{text}");
     assert!(text.ends_with("\r\n\r\na=b"));
+    // The same request as an HTTP/2 head: the same headers, lower-cased, the authority from
+    // the URL, no connection-specific ones.
+    let (h2, body) = encode::h2(&hop, &client.user_agent, cookies.as_deref()).unwrap();
+    assert_eq!(h2.uri().to_string(), "http://h:8080/p?q=1");
+    assert_eq!(body.as_deref(), Some(&b"a=b"[..]));
+    let h = h2.headers();
+    assert_eq!(h["accept"], "text/html");
+    assert_eq!(h["if-none-match"], "\"e\"");
+    assert_eq!(h["cookie"], "sid=1");
+    assert_eq!(h["content-length"], "3");
+    assert_eq!(h["accept-encoding"], "gzip");
+    assert!(!h.contains_key("host"));
     let bad = vec![("x-bad".to_string(), "a\r\nb".to_string())];
     let hop = Hop {
         headers: &bad,
@@ -152,7 +166,8 @@ fn encodes_defaults_cookies_and_recorded_headers_once() {
         extra_headers: &[],
         ..hop
     };
-    assert!(client.encode(&hop).is_none());
+    assert!(encode(&hop).is_none());
+    assert!(encode::h2(&hop, &client.user_agent, None).is_none());
 }
 
 fn gzipped(body: &[u8], encoding: &str) -> RawResponse {

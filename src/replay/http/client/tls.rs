@@ -65,10 +65,14 @@ impl SharedTls {
             .clone()
     }
 
-    /// A connector for one user: the run's configuration with the user's own session cache.
-    pub fn user_connector(&self, insecure: bool) -> TlsConnector {
+    /// A connector for one user: the run's configuration with the user's own session cache,
+    /// offering HTTP/2 before HTTP/1.1 when `http2` (as browsers do).
+    pub fn user_connector(&self, insecure: bool, http2: bool) -> TlsConnector {
         let mut config = (*self.config(insecure)).clone();
         config.resumption = Resumption::in_memory_sessions(USER_SESSIONS);
+        if http2 {
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
         TlsConnector::from(Arc::new(config))
     }
 }
@@ -243,7 +247,8 @@ mod tests {
                 PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
             )
             .unwrap();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // HTTP/1.1 only: a client offering h2 first falls back to it.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();

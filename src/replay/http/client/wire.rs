@@ -1,10 +1,16 @@
 //! Bytes on the wire: which request headers the client writes itself, how a header line is
-//! written and checked, and how an encoded response body is decoded (within `--max-body`).
+//! written and checked, how an encoded response body is decoded (within `--max-body`), where a
+//! redirect goes, and which failure category a transport error is.
 
 use super::h1::{H1Error, RawResponse};
+use super::tls;
+use crate::metrics::Outcome;
 use bytes::Bytes;
+use http::header::LOCATION;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use std::io;
 use std::io::Read as _;
+use url::Url;
 
 /// Headers the client manages itself (recorded values would be wrong or stale).
 pub(super) fn is_managed_header(name: &str) -> bool {
@@ -70,4 +76,28 @@ pub(super) fn decode(mut raw: RawResponse, max_body: usize) -> Result<RawRespons
     raw.headers.remove(CONTENT_ENCODING);
     raw.headers.remove(CONTENT_LENGTH);
     Ok(raw)
+}
+
+pub(super) fn redirect_target(response: &super::Response, base: &Url) -> Option<Url> {
+    if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = response.headers.get(LOCATION)?.to_str().ok()?;
+    base.join(location).ok()
+}
+
+/// Maps a transport error to its failure category.
+pub fn classify(e: &io::Error) -> Outcome {
+    if tls::is_tls_error(e) {
+        return Outcome::Tls;
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Outcome::Refused,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => Outcome::Reset,
+        io::ErrorKind::TimedOut => Outcome::Timeout,
+        _ => Outcome::Error,
+    }
 }

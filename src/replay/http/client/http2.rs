@@ -1,0 +1,215 @@
+//! HTTP/2 connections (the `h2` crate), negotiated by ALPN on TLS as a browser does: one
+//! connection per user and origin, every request to that origin a stream on it. Each
+//! connection is driven by its own task (h2 must be polled to move frames of every stream);
+//! the task holds the connection's share of the socket budget and ends when the user drops its
+//! last handle, the server closes, or the run's hard deadline fires.
+//!
+//! Flow control is h2's, with a browser's windows (Chromium opens 6 MB per stream and 15 MB
+//! per connection), and received data is released as it is read. A request the server refused
+//! without processing it (GOAWAY past its stream, REFUSED_STREAM) or that could not be started
+//! because the connection had gone away is retried on a new connection, as browsers do.
+
+use super::h1::{is_css, BodyLimit, H1Error, Keep, RawResponse};
+use bytes::{Bytes, BytesMut};
+use h2::client::SendRequest;
+use h2::Reason;
+use http::header::{HeaderMap, CONTENT_LENGTH};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
+/// Chromium's initial stream window (SETTINGS_INITIAL_WINDOW_SIZE).
+const STREAM_WINDOW: u32 = 6 * 1024 * 1024;
+/// Chromium's connection window (raised with a WINDOW_UPDATE after the preface).
+const CONNECTION_WINDOW: u32 = 15 * 1024 * 1024;
+
+/// A user's handle on one HTTP/2 connection; clones share it.
+#[derive(Clone)]
+pub struct H2Conn {
+    send: SendRequest<Bytes>,
+    /// Set by the driving task when the connection has ended.
+    closed: Arc<AtomicBool>,
+}
+
+/// Why an HTTP/2 exchange failed.
+pub enum H2Failure {
+    /// The server did not process the request (or the connection was gone before it was
+    /// sent): it may be sent again on a new connection.
+    Retry,
+    Failed(H1Error),
+}
+
+impl H2Conn {
+    /// The HTTP/2 preface and settings over an established (TLS) stream; spawns the task that
+    /// drives the connection.
+    pub async fn handshake<T>(
+        io: T,
+        budget: OwnedSemaphorePermit,
+        deadline: CancellationToken,
+    ) -> Result<H2Conn, H1Error>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send, connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .enable_push(false)
+            .handshake::<T, Bytes>(io)
+            .await
+            .map_err(failure)?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let done = closed.clone();
+        tokio::spawn(async move {
+            let _budget = budget;
+            tokio::select! {
+                ended = connection => {
+                    if let Err(e) = ended {
+                        tracing::debug!("HTTP/2 connection ended: {e}");
+                    }
+                }
+                _ = deadline.cancelled() => {}
+            }
+            done.store(true, Ordering::Release);
+        });
+        Ok(H2Conn { send, closed })
+    }
+
+    /// Whether `other` is a handle on this same connection.
+    pub fn same(&self, other: &H2Conn) -> bool {
+        Arc::ptr_eq(&self.closed, &other.closed)
+    }
+
+    /// Whether the connection may still carry requests (as far as is known without asking).
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
+    /// Sends one request (`body` as its DATA) and reads the response to its end, keeping the
+    /// body as `limit` says: a kept body over `limit.max` (announced or received) fails as
+    /// too large and the stream is reset; one not kept is read and dropped.
+    pub async fn roundtrip(
+        &self,
+        request: http::Request<()>,
+        body: Option<Bytes>,
+        head_request: bool,
+        limit: BodyLimit,
+    ) -> Result<RawResponse, H2Failure> {
+        let mut send = self
+            .send
+            .clone()
+            .ready()
+            .await
+            .map_err(|_| H2Failure::Retry)?;
+        let (response, mut stream) = send
+            .send_request(request, body.is_none())
+            .map_err(|_| H2Failure::Retry)?;
+        if let Some(body) = body {
+            // Buffered by h2 and sent as the peer's windows allow.
+            stream.send_data(body, true).map_err(stream_failure)?;
+        }
+        let response = response.await.map_err(stream_failure)?;
+        let (parts, mut recv) = response.into_parts();
+        let status = parts.status.as_u16();
+        let keep = match limit.keep {
+            Keep::Always => true,
+            Keep::Css => is_css(&parts.headers),
+            Keep::Never => false,
+        } && !head_request;
+        if keep && announced(&parts.headers).is_some_and(|len| len > limit.max as u64) {
+            return Err(H2Failure::Failed(H1Error::TooLarge(limit.max)));
+        }
+        let mut kept = BytesMut::new();
+        let mut received = 0u64;
+        while let Some(chunk) = recv.data().await {
+            let chunk = chunk.map_err(|e| H2Failure::Failed(failure(e)))?;
+            let n = chunk.len();
+            received += n as u64;
+            // Reading is consuming: the window opens again for what was read.
+            let _ = recv.flow_control().release_capacity(n);
+            if keep {
+                if kept.len() + n > limit.max {
+                    return Err(H2Failure::Failed(H1Error::TooLarge(limit.max)));
+                }
+                if kept.is_empty() && chunk.len() == n && recv.is_end_stream() {
+                    // The whole body in one frame: no copy.
+                    return Ok(raw(status, parts.headers, chunk, received));
+                }
+                kept.extend_from_slice(&chunk);
+            }
+        }
+        Ok(raw(status, parts.headers, kept.freeze(), received))
+    }
+}
+
+fn raw(status: u16, headers: HeaderMap, body: Bytes, received: u64) -> RawResponse {
+    RawResponse {
+        status,
+        headers,
+        body,
+        received,
+        keep_alive: true,
+    }
+}
+
+fn announced(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A stream's error: refused by the server before processing (retried), or a failure.
+fn stream_failure(e: h2::Error) -> H2Failure {
+    let refused = e.reason() == Some(Reason::REFUSED_STREAM)
+        // GOAWAY fails only the streams the server never processed.
+        || (e.is_go_away() && e.is_remote());
+    if refused {
+        H2Failure::Retry
+    } else {
+        H2Failure::Failed(failure(e))
+    }
+}
+
+/// The failure category of an h2 error, in HTTP/1.1's terms: I/O errors as they are, a stream
+/// or connection the peer reset or abandoned as a reset, a peer breaking the protocol as a
+/// malformed response.
+fn failure(e: h2::Error) -> H1Error {
+    if e.is_io() {
+        return match e.into_io() {
+            Some(io) => H1Error::Io(io),
+            None => H1Error::Malformed("HTTP/2 I/O error"),
+        };
+    }
+    if e.is_remote() || e.is_reset() || e.is_go_away() {
+        if !e.is_remote() && is_protocol_error(e.reason()) {
+            return H1Error::Malformed("HTTP/2 protocol error");
+        }
+        return H1Error::Io(io::Error::new(io::ErrorKind::ConnectionReset, e));
+    }
+    if is_protocol_error(e.reason()) || e.is_library() {
+        return H1Error::Malformed("HTTP/2 protocol error");
+    }
+    H1Error::Io(io::Error::other(e))
+}
+
+fn is_protocol_error(reason: Option<Reason>) -> bool {
+    matches!(
+        reason,
+        Some(
+            Reason::PROTOCOL_ERROR
+                | Reason::COMPRESSION_ERROR
+                | Reason::FRAME_SIZE_ERROR
+                | Reason::FLOW_CONTROL_ERROR
+        )
+    )
+}
+
+#[cfg(test)]
+#[path = "h2_tests.rs"]
+mod tests;
