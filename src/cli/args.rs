@@ -69,7 +69,7 @@ pub enum Command {
     /// Serve the embedded demo shop (loopback only unless --bind says otherwise)
     #[command(
         name = "demo-site",
-        after_help = "Examples:\n  throng demo-site --port 8080\n  throng demo-site --port 8080 --capacity 8 --slow-ms 20"
+        after_help = "Examples:\n  throng demo-site --port 8080\n  throng demo-site --port 8080 --capacity 8 --slow-ms 20\n  throng demo-site --port 8443 --tls --cert-out demo.pem"
     )]
     DemoSite(DemoSiteArgs),
     /// Record a flow by clicking through a site in Chromium
@@ -392,6 +392,12 @@ pub struct DemoSiteArgs {
     /// Requests served at once; more queue (a ramp then shows a knee)
     #[arg(long)]
     pub capacity: Option<usize>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a generated self-signed certificate
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: where the certificate's PEM is written (for --cacert)
+    #[arg(long, value_name = "FILE", default_value = "throng-demo-cert.pem")]
+    pub cert_out: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -122,7 +122,7 @@ pub async fn demo_site(args: DemoSiteArgs) -> anyhow::Result<ExitCode> {
         slow_ms: args.slow_ms,
         capacity: args.capacity,
     };
-    demo::serve_forever(cfg).await?;
+    demo::serve_forever(cfg, args.tls.then_some(args.cert_out.as_path())).await?;
     Ok(ExitCode::SUCCESS)
 }
 

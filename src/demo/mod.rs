@@ -83,6 +83,8 @@ pub struct DemoServer {
     addr: SocketAddr,
     state: server::Shared,
     served: Served,
+    /// Served over TLS with this self-signed certificate (PEM).
+    cert_pem: Option<String>,
 }
 
 /// Bind and start serving in the background.
@@ -98,6 +100,36 @@ pub async fn spawn(cfg: DemoConfig) -> anyhow::Result<DemoServer> {
         addr,
         state,
         served,
+        cert_pem: None,
+    })
+}
+
+/// Like [`spawn`], over HTTPS (HTTP/2 or HTTP/1.1 by ALPN) with a self-signed certificate
+/// generated for `localhost`, `127.0.0.1` and `::1` (see [`DemoServer::cert_pem`]).
+pub async fn spawn_tls(cfg: DemoConfig) -> anyhow::Result<DemoServer> {
+    let listener = tokio::net::TcpListener::bind(cfg.bind)
+        .await
+        .with_context(|| format!("binding the demo site to {}", cfg.bind))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    let key = rcgen::generate_simple_self_signed(names).context("generating a certificate")?;
+    let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(vec![key.cert.der().clone()], der)
+        .context("TLS certificate")?;
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let state = Arc::new(server::AppState::new(&cfg));
+    let app = server::router(state.clone());
+    let served = Served::start_tls(listener, app, Arc::new(tls));
+    Ok(DemoServer {
+        addr,
+        state,
+        served,
+        cert_pem: Some(key.cert.pem()),
     })
 }
 
@@ -106,9 +138,19 @@ impl DemoServer {
         self.addr
     }
 
-    /// `http://IP:PORT`, no trailing slash.
+    /// `http://IP:PORT` (`https://` over TLS), no trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.cert_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The self-signed certificate (PEM) of a site served over TLS: what `--cacert` trusts.
+    pub fn cert_pem(&self) -> Option<&str> {
+        self.cert_pem.as_deref()
     }
 
     /// The same data as `GET /__stats`.
@@ -126,9 +168,24 @@ impl DemoServer {
     }
 }
 
-/// Run the demo site until Ctrl-C (`throng demo-site`).
-pub async fn serve_forever(cfg: DemoConfig) -> anyhow::Result<()> {
-    let server = spawn(cfg).await?;
+/// Run the demo site until Ctrl-C (`throng demo-site`); with `tls`, over HTTPS with its
+/// certificate written to that file.
+pub async fn serve_forever(cfg: DemoConfig, tls: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let server = match tls {
+        Some(cert_file) => {
+            let server = spawn_tls(cfg).await?;
+            let pem = server.cert_pem().unwrap_or_default();
+            std::fs::write(cert_file, pem)
+                .with_context(|| format!("writing the certificate to {}", cert_file.display()))?;
+            println!(
+                "certificate: {} (trust it with --cacert {})",
+                cert_file.display(),
+                cert_file.display()
+            );
+            server
+        }
+        None => spawn(cfg).await?,
+    };
     println!(
         "throng demo shop on {}/  (stats: {}/__stats; Ctrl-C to stop)",
         server.base_url(),

@@ -4,6 +4,7 @@ mod browser_faults;
 mod browser_replay;
 mod cli;
 mod compare_dashboard;
+mod demo_h2;
 mod demo_site;
 mod distributed;
 mod faults;

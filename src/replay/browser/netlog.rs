@@ -43,6 +43,16 @@ pub(crate) fn classify(
     }
 }
 
+/// A CDP response protocol as HTTP mode names it (none for data:, blob: and the like).
+fn protocol_name(protocol: &str) -> Option<&'static str> {
+    match protocol {
+        "h2" => Some("h2"),
+        "http/1.1" | "http/1.0" => Some("http1"),
+        "h3" | "http/2+quic/43" => Some("h3"),
+        _ => None,
+    }
+}
+
 /// A response type that makes an `Other` request a static asset: full Chromium fetches the
 /// page's favicon with resource type Other (the headless shell does not fetch it at all).
 fn is_static_mime(mime: &str) -> bool {
@@ -143,6 +153,8 @@ pub(crate) struct NetLog {
     ends: VecDeque<(Instant, String, End)>,
     /// Ends that settled before their start was read (should not happen; kept a while).
     orphans: HashMap<String, (Instant, End)>,
+    /// Connections seen (Chromium's connection ids), each counted once by protocol and origin.
+    connections: HashSet<u64>,
     pub last: LastResponses,
 }
 
@@ -163,6 +175,7 @@ impl NetLog {
             pending: HashMap::new(),
             ends: VecDeque::new(),
             orphans: HashMap::new(),
+            connections: HashSet::new(),
             last: LastResponses::default(),
         }
     }
@@ -214,6 +227,9 @@ impl NetLog {
             ResourceType::Xhr | ResourceType::Fetch => self.last.ajax = Some(status),
             _ => {}
         }
+        if !cached {
+            self.count_connection(r.connection_id as u64, r.protocol.as_deref(), &r.url);
+        }
         let entry = self
             .pending
             .entry(ev.request_id.inner().clone())
@@ -221,6 +237,24 @@ impl NetLog {
         entry.status = Some(status);
         entry.mime = Some(ev.response.mime_type.clone());
         entry.cached |= cached;
+    }
+
+    /// Counts a connection the first time a response arrives on it, under the name HTTP mode
+    /// uses (`connections.h2.HOST:PORT`, `connections.http1.HOST:PORT`).
+    fn count_connection(&mut self, id: u64, protocol: Option<&str>, url: &str) {
+        let Some(protocol) = protocol.and_then(protocol_name) else {
+            return;
+        };
+        let Ok(url) = url::Url::parse(url) else {
+            return;
+        };
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return;
+        };
+        if id != 0 && self.connections.insert(id) {
+            self.sink
+                .count(&format!("connections.{protocol}.{host}:{port}"), 1);
+        }
     }
 
     pub fn on_cached(&mut self, ev: &EventRequestServedFromCache) {

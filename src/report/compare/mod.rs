@@ -58,6 +58,45 @@ pub struct ModeFacts {
     pub peak_users: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<ModeCost>,
+    /// Connections the mode opened to the target, by protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<Connections>,
+}
+
+/// Connections opened during one mode's run (counters `connections.PROTOCOL.HOST:PORT`,
+/// all origins) and the users that opened them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connections {
+    pub users: u64,
+    pub http1: u64,
+    pub h2: u64,
+}
+
+impl Connections {
+    fn of_run(summary: &RunSummary) -> Option<Self> {
+        let sum = |protocol: &str| {
+            let prefix = format!("connections.{protocol}.");
+            summary
+                .counters
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, v)| v)
+                .sum::<u64>()
+        };
+        let users = summary.counters.get("users.started").copied().unwrap_or(0);
+        let c = Connections {
+            users,
+            http1: sum("http1"),
+            h2: sum("h2"),
+        };
+        (users > 0 && c.http1 + c.h2 > 0).then_some(c)
+    }
+
+    /// Connections per user of one protocol.
+    pub fn per_user(&self, n: u64) -> f64 {
+        n as f64 / self.users.max(1) as f64
+    }
 }
 
 impl ModeFacts {
@@ -69,6 +108,7 @@ impl ModeFacts {
             user_ms: summary.series.iter().map(|s| s.users * s.interval_ms).sum(),
             peak_users: summary.peak_users,
             cost: None,
+            connections: Connections::of_run(summary),
         }
     }
 
@@ -386,5 +426,37 @@ mod tests {
         assert!(text.contains("GET /api/poll") && text.contains("polling / user-minute"));
         let html = render_html_section(&c);
         assert!(html.contains(r#"id="missing-from-http""#) && html.contains("GET /api/x"));
+    }
+
+    #[test]
+    fn shows_connections_per_user_by_protocol_and_mode() {
+        let mut http = run(Mode::Http, &[(SampleKind::Document, "GET /", 4)]);
+        let mut browser = run(Mode::Browser, &[(SampleKind::Document, "GET /", 4)]);
+        for (s, counters) in [
+            (
+                &mut http,
+                [("users.started", 4), ("connections.h2.h:443", 4)],
+            ),
+            (
+                &mut browser,
+                [("users.started", 4), ("connections.h2.h:443", 7)],
+            ),
+        ] {
+            s.counters.extend(counters.map(|(k, v)| (k.to_string(), v)));
+        }
+        http.counters.insert("connections.http1.cdn:80".into(), 6);
+        let c = Comparison::from_runs(&http, &browser, (None, None));
+        let conns = c.http.facts.connections.unwrap();
+        assert_eq!((conns.users, conns.h2, conns.http1), (4, 4, 6));
+        let text = render_text(&c);
+        let row = |label: &str| {
+            text.lines()
+                .find(|l| l.contains(label))
+                .unwrap_or_else(|| panic!("{label} in {text}"))
+                .to_string()
+        };
+        let h2 = row("connections per user, HTTP/2");
+        assert!(h2.contains("1.000") && h2.contains("1.750"), "{h2}");
+        assert!(row("connections per user, HTTP/1.1").contains("1.500"));
     }
 }

@@ -8,7 +8,7 @@ use crate::metrics::SampleKind;
 
 use super::super::charts::{esc, BarChart, PALETTE};
 use super::super::format::{self, Table};
-use super::{Comparison, KindStats, ModeCost, ModeSide, OnlyIn, KINDS};
+use super::{Comparison, Connections, KindStats, ModeCost, ModeSide, OnlyIn, KINDS};
 
 /// The terminal rendering.
 pub fn render_text(c: &Comparison) -> String {
@@ -202,6 +202,20 @@ fn headline_rows(c: &Comparison) -> Vec<Vec<String>> {
         b.mem_per_user_mb(),
         &mut rows,
     );
+    let conns =
+        |s: &ModeSide, f: fn(&Connections) -> u64| s.facts.connections.map(|c| c.per_user(f(&c)));
+    for (label, f) in [
+        (
+            "connections per user, HTTP/2",
+            (|c| c.h2) as fn(&Connections) -> u64,
+        ),
+        ("connections per user, HTTP/1.1", |c| c.http1),
+    ] {
+        let (hv, bv) = (conns(h, f), conns(b, f));
+        if hv.unwrap_or(0.0) + bv.unwrap_or(0.0) > 0.0 {
+            opt(label, hv, bv, &mut rows);
+        }
+    }
     rows
 }
 
