@@ -248,6 +248,48 @@ pub struct Network {
     pub requests: Vec<RecordedRequest>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub polling: Vec<Poller>,
+    /// Server-Sent Events streams (EventSource) the page keeps open while it is open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_sources: Vec<EventSource>,
+    /// WebSockets the page opened, with what it sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub web_sockets: Vec<WebSocket>,
+}
+
+/// A Server-Sent Events stream (`new EventSource(url)`): held open while the page is open.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSource {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Events received while recording (for comparison; replay counts its own).
+    #[serde(default)]
+    pub events: u64,
+}
+
+/// A WebSocket the page opened (`ws://` or `wss://`): the messages it sent, each at its
+/// offset from the opening, and how many it received while recording.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSocket {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent: Vec<WebSocketMessage>,
+    #[serde(default)]
+    pub received: u64,
+}
+
+/// A message a page sent over a WebSocket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSocketMessage {
+    /// Milliseconds after the socket opened.
+    pub offset_ms: u64,
+    /// The text, or base64 for a binary message.
+    pub data: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary: bool,
 }
 
 /// How a request is counted and replayed.

@@ -73,6 +73,37 @@ pub fn rewrite_origin(flow: &mut Flow, target: &Url) {
             rw(&mut poll.url);
             headers(&mut poll.headers);
         }
+        for stream in &mut net.event_sources {
+            rw(&mut stream.url);
+            headers(&mut stream.headers);
+        }
+        for ws in &mut net.web_sockets {
+            // ws:// and wss:// belong to the http:// and https:// origins.
+            let mut as_http = ws_to_http(&ws.url);
+            rw(&mut as_http);
+            ws.url = http_to_ws(&as_http);
+        }
+    }
+}
+
+fn ws_to_http(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else {
+        url.to_string()
+    }
+}
+
+/// The WebSocket URL of an http(s) URL (what [`ws_to_http`] undoes).
+pub fn http_to_ws(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        url.to_string()
     }
 }
 

@@ -96,6 +96,9 @@ enum Node {
     Network,
     Request,
     Poller,
+    EventSource,
+    WebSocket,
+    WebSocketMessage,
     Check,
     Variable,
     Extract,
@@ -140,6 +143,8 @@ fn known_shapes(r: &Reporter<'_>, v: &Value, path: &JsonPath, node: Node) -> Res
             &[
                 ("requests", Node::Request, true),
                 ("polling", Node::Poller, true),
+                ("eventSources", Node::EventSource, true),
+                ("webSockets", Node::WebSocket, true),
             ],
         ),
         Node::Request => (
@@ -158,6 +163,12 @@ fn known_shapes(r: &Reporter<'_>, v: &Value, path: &JsonPath, node: Node) -> Res
             &[],
         ),
         Node::Poller => (&["method", "url", "periodMs", "headers", "body"], &[]),
+        Node::EventSource => (&["url", "headers", "events"], &[]),
+        Node::WebSocket => (
+            &["url", "received"],
+            &[("sent", Node::WebSocketMessage, true)],
+        ),
+        Node::WebSocketMessage => (&["offsetMs", "data", "binary"], &[]),
         Node::Check => (&["status", "bodyContains", "bodyNotContains"], &[]),
         Node::Variable => (
             &["name", "oneOf", "value", "order"],

@@ -278,6 +278,16 @@ impl StepCtx<'_> {
             for (p, poll) in net.polling.iter().enumerate() {
                 self.poller(i, poll, &net_path.key("polling").index(p))?;
             }
+            let order = (i, usize::MAX);
+            for (e, stream) in net.event_sources.iter().enumerate() {
+                let ep = net_path.key("eventSources").index(e);
+                self.url(&stream.url, &ep.key("url"), true)?;
+                self.uses(&stream.url, &ep.key("url"), order)?;
+                self.headers(&stream.headers, &ep.key("headers"), order)?;
+            }
+            for (w, ws) in net.web_sockets.iter().enumerate() {
+                self.web_socket(ws, &net_path.key("webSockets").index(w), order)?;
+            }
         }
         for (c, check) in step.checks.iter().enumerate() {
             let cp = path.key("checks").index(c);
@@ -389,6 +399,36 @@ impl StepCtx<'_> {
         self.headers(&poll.headers, &path.key("headers"), order)?;
         if let Some(body) = &poll.body {
             self.uses(body, &path.key("body"), order)?;
+        }
+        Ok(())
+    }
+
+    fn web_socket(&self, ws: &WebSocket, path: &JsonPath, order: Order) -> Res {
+        let url_path = path.key("url");
+        let filled = substitute(&ws.url, |_| Some("x"));
+        match url::Url::parse(&filled) {
+            Ok(u) if matches!(u.scheme(), "ws" | "wss") => {}
+            _ => {
+                return Err(self.r.bad(
+                    &url_path,
+                    &format!("must be a ws or wss URL (got {})", quote(&ws.url)),
+                ))
+            }
+        }
+        self.uses(&ws.url, &url_path, order)?;
+        let mut last = 0;
+        for (m, message) in ws.sent.iter().enumerate() {
+            let mp = path.key("sent").index(m);
+            if message.offset_ms < last {
+                return Err(self.r.bad(
+                    &mp.key("offsetMs"),
+                    "must not be less than the previous message's",
+                ));
+            }
+            last = message.offset_ms;
+            if !message.binary {
+                self.uses(&message.data, &mp.key("data"), order)?;
+            }
         }
         Ok(())
     }

@@ -27,6 +27,14 @@ pub enum Place<'a> {
     PollerHeader { index: usize, name: &'a str },
     /// A poller's body.
     PollerBody { index: usize },
+    /// An EventSource's URL (`index` into `network.eventSources`).
+    EventSourceUrl { index: usize },
+    /// An EventSource header's value.
+    EventSourceHeader { index: usize, name: &'a str },
+    /// A WebSocket's URL (`index` into `network.webSockets`).
+    WebSocketUrl { index: usize },
+    /// A text message a page sent over a WebSocket (`message` into its `sent`).
+    WebSocketMessage { index: usize, message: usize },
 }
 
 /// Where a visited value sits: its step and field.
@@ -87,6 +95,20 @@ impl Step {
                 f(Place::PollerBody { index }, body);
             }
         }
+        for (index, e) in net.event_sources.iter_mut().enumerate() {
+            f(Place::EventSourceUrl { index }, &mut e.url);
+            for (name, value) in &mut e.headers {
+                f(Place::EventSourceHeader { index, name }, value);
+            }
+        }
+        for (index, ws) in net.web_sockets.iter_mut().enumerate() {
+            f(Place::WebSocketUrl { index }, &mut ws.url);
+            for (message, m) in ws.sent.iter_mut().enumerate() {
+                if !m.binary {
+                    f(Place::WebSocketMessage { index, message }, &mut m.data);
+                }
+            }
+        }
     }
 
     /// Calls `f` on every value-carrying string of this step.
@@ -123,6 +145,20 @@ impl Step {
                 f(Place::PollerBody { index }, body);
             }
         }
+        for (index, e) in net.event_sources.iter().enumerate() {
+            f(Place::EventSourceUrl { index }, &e.url);
+            for (name, value) in &e.headers {
+                f(Place::EventSourceHeader { index, name }, value);
+            }
+        }
+        for (index, ws) in net.web_sockets.iter().enumerate() {
+            f(Place::WebSocketUrl { index }, &ws.url);
+            for (message, m) in ws.sent.iter().enumerate() {
+                if !m.binary {
+                    f(Place::WebSocketMessage { index, message }, &m.data);
+                }
+            }
+        }
     }
 }
 
@@ -133,7 +169,9 @@ mod tests {
     const FLOW: &str = r##"{"title": "t", "steps": [
         {"type": "navigate", "url": "http://h/stat",
          "network": {"requests": [{"kind": "document", "url": "http://h/stat", "headers": {"x-k": "stat"}, "body": "a=stat"}],
-                     "polling": [{"url": "http://h/p?stat", "periodMs": 1000}]}},
+                     "polling": [{"url": "http://h/p?stat", "periodMs": 1000}],
+                     "eventSources": [{"url": "http://h/events?stat", "events": 3}],
+                     "webSockets": [{"url": "ws://h/ws?stat", "sent": [{"offsetMs": 5, "data": "{\"q\":\"stat\"}"}, {"offsetMs": 9, "data": "c3RhdA==", "binary": true}], "received": 4}]}},
         {"type": "change", "selectors": [["#stat"]], "value": "stat"},
         {"type": "click", "selectors": [["#go"]], "assertedEvents": [{"type": "navigation", "url": "http://h/stat"}]}
     ]}"##;
@@ -147,8 +185,9 @@ mod tests {
             *v = v.replace("stat", "${s}");
         });
         assert_eq!(
-            seen, 7,
-            "url, header, body, poller url, typed value, asserted url, navigate url"
+            seen, 10,
+            "url, header, body, poller url, event source url, websocket url and text message \
+             (not the binary one), typed value, asserted url, navigate url"
         );
         let text = serde_json::to_string(&flow).unwrap();
         assert!(text.contains(r##""selectors":[["#stat"]]"##), "{text}");
@@ -157,6 +196,8 @@ mod tests {
         assert!(!text.contains("h/stat"), "{text}");
         let mut read = 0;
         flow.for_each_value(|_, v| read += usize::from(v.contains("${s}")));
-        assert_eq!(read, 7);
+        assert_eq!(read, 10);
+        // The binary message is base64, never rewritten.
+        assert!(text.contains(r#""data":"c3RhdA==""#), "{text}");
     }
 }
