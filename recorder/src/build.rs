@@ -6,7 +6,8 @@ use crate::network::{cdp_resource_type, detect_polling, kept_headers, kind_of, p
 use crate::{correlate, secrets};
 use std::collections::HashMap;
 use throng_flow::{
-    Action, AssertedEvent, Flow, Network, Poller, RecordedRequest, RequestKind, Step, FORMAT_V1,
+    Action, AssertedEvent, EventSource, Flow, Network, Poller, RecordedRequest, RequestKind, Step,
+    WebSocket, WebSocketMessage, FORMAT_V1,
 };
 
 /// Where a raw request ended up in the flow.
@@ -97,15 +98,29 @@ pub fn build_report(cap: &Capture) -> Built {
             break;
         }
         let step = step_of(r.start_ms);
+        let owner = r
+            .doc
+            .as_deref()
+            .and_then(|d| doc_step.get(d).copied())
+            .unwrap_or(step);
+        if is_event_source(r.resource_type.as_deref()) {
+            // Held open while its page is: a stream of the page, not a request that never
+            // ended (a reconnection is the same stream).
+            let net = steps[owner].network.get_or_insert_with(Network::default);
+            match net.event_sources.iter_mut().find(|e| e.url == r.url) {
+                Some(e) => e.events += r.events,
+                None => net.event_sources.push(EventSource {
+                    url: r.url.clone(),
+                    headers: kept_headers(&r.headers, RequestKind::Ajax),
+                    events: r.events,
+                }),
+            }
+            continue;
+        }
         let external = origin_of(&r.url).as_deref() != Some(cap.origin.as_str());
         let key = poll_key(&r.method, &r.url);
         if kind == RequestKind::Ajax {
             if let Some(&period) = polling.get(&key) {
-                let owner = r
-                    .doc
-                    .as_deref()
-                    .and_then(|d| doc_step.get(d).copied())
-                    .unwrap_or(step);
                 let net = steps[owner].network.get_or_insert_with(Network::default);
                 let index = *poller_at.entry((owner, key)).or_insert_with(|| {
                     net.polling.push(Poller {
@@ -149,6 +164,33 @@ pub fn build_report(cap: &Capture) -> Built {
                 title: None,
             }];
         }
+    }
+
+    // WebSockets belong to the step whose document opened them.
+    for ws in &cap.web_sockets {
+        if steps.is_empty() || !(ws.url.starts_with("ws://") || ws.url.starts_with("wss://")) {
+            continue;
+        }
+        let owner = ws
+            .doc
+            .as_deref()
+            .and_then(|d| doc_step.get(d).copied())
+            .unwrap_or_else(|| step_of(ws.start_ms));
+        let opened = ws.open_ms.unwrap_or(ws.start_ms);
+        let net = steps[owner].network.get_or_insert_with(Network::default);
+        net.web_sockets.push(WebSocket {
+            url: ws.url.clone(),
+            sent: ws
+                .sent
+                .iter()
+                .map(|(at, data, binary)| WebSocketMessage {
+                    offset_ms: (at - opened).max(0.0).round() as u64,
+                    data: data.clone(),
+                    binary: *binary,
+                })
+                .collect(),
+            received: ws.received,
+        });
     }
 
     // Think time: the pause between the end of the previous step's activity and this step.
@@ -223,6 +265,10 @@ pub fn build_report(cap: &Capture) -> Built {
             dropped: None,
         },
     }
+}
+
+fn is_event_source(resource_type: Option<&str>) -> bool {
+    resource_type.is_some_and(|t| t.eq_ignore_ascii_case("eventsource"))
 }
 
 /// Steps in time order (stable), with a double click replacing the two clicks before it.

@@ -17,6 +17,24 @@ pub struct Capture {
     pub no_correlate: bool,
     /// When the recording ended (the window closed, Ctrl-C): the page stayed open until then.
     pub end_ms: Option<f64>,
+    /// WebSockets the pages opened.
+    pub web_sockets: Vec<RawWebSocket>,
+}
+
+/// One WebSocket as observed: where, when, what the page sent and how much it received.
+#[derive(Debug, Clone, Default)]
+pub struct RawWebSocket {
+    /// The main document open when the socket was created (its CDP loaderId).
+    pub doc: Option<String>,
+    pub url: String,
+    /// When it was created (ms since the Unix epoch).
+    pub start_ms: f64,
+    /// When the handshake completed: message offsets count from here.
+    pub open_ms: Option<f64>,
+    /// Messages sent: when, the payload (base64 when binary), binary or not.
+    pub sent: Vec<(f64, String, bool)>,
+    /// Text and binary messages received.
+    pub received: u64,
 }
 
 /// One step as observed.
@@ -78,6 +96,8 @@ pub struct RawRequest {
     pub start_ms: f64,
     pub end_ms: Option<f64>,
     pub failed: bool,
+    /// Server-Sent Events received on it (an EventSource).
+    pub events: u64,
     pub response_headers: Vec<(String, String)>,
     pub response_body: Option<String>,
 }

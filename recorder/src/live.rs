@@ -1,7 +1,7 @@
 //! Live capture: turns the recorded tab's CDP events (capture-script reports, network, frame
 //! navigations) into the raw recording. Pure bookkeeping; the session does the I/O.
 
-use crate::capture::{initiator_of, Capture, RawRequest, RawStep, SecretField};
+use crate::capture::{initiator_of, Capture, RawRequest, RawStep, RawWebSocket, SecretField};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use throng_flow::Action;
@@ -24,6 +24,10 @@ pub struct Live {
     pub cap: Capture,
     /// CDP request id -> index in `cap.requests`.
     by_id: HashMap<String, usize>,
+    /// CDP request id of a WebSocket -> index in `cap.web_sockets`.
+    ws_by_id: HashMap<String, usize>,
+    /// The main frame's current document (its loaderId).
+    main_doc: Option<String>,
     main_frame: Option<String>,
     /// The page asked for a top-level navigation (link, form, script) since the last document.
     nav_requested: bool,
@@ -105,6 +109,19 @@ impl Live {
                 r.failed = true;
                 None
             }
+            "Network.eventSourceMessageReceived" => {
+                let i = self.index(p)?;
+                self.cap.requests[i].events += 1;
+                self.dirty = true;
+                None
+            }
+            "Network.webSocketCreated"
+            | "Network.webSocketHandshakeResponseReceived"
+            | "Network.webSocketFrameSent"
+            | "Network.webSocketFrameReceived" => {
+                self.on_web_socket(method, p);
+                None
+            }
             "Page.frameRequestedNavigation" => {
                 if self.is_main(p["frameId"].as_str()) {
                     self.nav_requested = true;
@@ -153,6 +170,43 @@ impl Live {
             self.cap.requests[i].body = Some(body);
             self.dirty = true;
         }
+    }
+
+    /// A WebSocket's life: created (with the document it belongs to), opened, messages.
+    fn on_web_socket(&mut self, method: &str, p: &Value) {
+        let Some(id) = p["requestId"].as_str() else {
+            return;
+        };
+        if method == "Network.webSocketCreated" {
+            self.cap.web_sockets.push(RawWebSocket {
+                doc: self.main_doc.clone(),
+                url: p["url"].as_str().unwrap_or_default().to_string(),
+                start_ms: now_ms(),
+                ..Default::default()
+            });
+            self.ws_by_id
+                .insert(id.to_string(), self.cap.web_sockets.len() - 1);
+            self.dirty = true;
+            return;
+        }
+        let Some(&i) = self.ws_by_id.get(id) else {
+            return;
+        };
+        let at = self.wall(p["timestamp"].as_f64()).unwrap_or_else(now_ms);
+        let ws = &mut self.cap.web_sockets[i];
+        let frame = &p["response"];
+        // Opcode 1: text, 2: binary (payload in base64); control frames are not messages.
+        let opcode = frame["opcode"].as_u64().unwrap_or(0);
+        match method {
+            "Network.webSocketHandshakeResponseReceived" => ws.open_ms = Some(at),
+            "Network.webSocketFrameSent" if matches!(opcode, 1 | 2) => {
+                let data = frame["payloadData"].as_str().unwrap_or_default();
+                ws.sent.push((at, data.to_string(), opcode == 2));
+            }
+            "Network.webSocketFrameReceived" if matches!(opcode, 1 | 2) => ws.received += 1,
+            _ => return,
+        }
+        self.dirty = true;
     }
 
     fn index(&self, p: &Value) -> Option<usize> {
@@ -234,6 +288,9 @@ impl Live {
                     .push(RawStep::new(start, Action::Navigate { url: url.clone() }));
             }
             self.nav_requested = false;
+        }
+        if main_document {
+            self.main_doc = p["loaderId"].as_str().map(String::from);
         }
         let body = req["postData"].as_str().map(String::from);
         let missing_body = body.is_none() && req["hasPostData"].as_bool() == Some(true);

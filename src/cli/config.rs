@@ -448,7 +448,7 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
         steps: vec![Step {
             network: Some(Network {
                 requests: vec![RecordedRequest::document_get(url)],
-                polling: Vec::new(),
+                ..Network::default()
             }),
             ..Step::new(Action::Navigate {
                 url: url.to_string(),

@@ -31,6 +31,11 @@
 //! are served at once. Static assets are served at once with `Cache-Control: max-age`, `ETag`
 //! and `Last-Modified` (304 on `If-None-Match` / `If-Modified-Since`).
 //!
+//! Live page: `GET /live` opens an EventSource on `/api/live/events` (5 events, 100 ms apart,
+//! then held open) and a WebSocket on `/ws/live` (the page says hello on open and watches a
+//! product 300 ms later; the server sends 5 price ticks 100 ms apart and acknowledges every
+//! message), counted in [`LiveStats`].
+//!
 //! `GET /__stats` returns [`Stats`] (every request counted, keyed `"METHOD /path"` without the
 //! query, including 304s and 404s; the stats endpoints themselves excluded);
 //! `POST /__stats/reset` zeroes it.
@@ -40,12 +45,13 @@ mod assets;
 mod catalog;
 mod forms;
 mod html;
+mod live;
 mod pages;
 mod server;
 mod session;
 mod stats;
 
-pub use stats::Stats;
+pub use stats::{LiveStats, Stats};
 
 use crate::serve::Served;
 use anyhow::Context;

@@ -4,7 +4,7 @@ use super::assets::{Asset, Assets};
 use super::catalog::mix;
 use super::session::Sessions;
 use super::stats::Counters;
-use super::{api, forms, pages, DemoConfig};
+use super::{api, forms, live, pages, DemoConfig};
 use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
@@ -80,7 +80,12 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/api/related", get(api::related))
         .route("/api/orders", get(api::orders))
         .route("/api/notifications", get(api::notifications))
+        .route("/live", get(live::page))
         .route_layer(middleware::from_fn_with_state(st.clone(), work));
+    // Held open while the page is: no simulated work.
+    let streams = Router::new()
+        .route("/api/live/events", get(live::events))
+        .route("/ws/live", get(live::socket));
     let statics = Router::new()
         .route(
             "/static/app.css",
@@ -107,6 +112,7 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/__stats", get(stats))
         .route("/__stats/reset", post(reset));
     dynamic
+        .merge(streams)
         .merge(statics)
         .merge(admin)
         .fallback(pages::not_found)

@@ -15,6 +15,27 @@ pub struct Stats {
     pub routes: BTreeMap<String, u64>,
     /// Keyed by the numeric status as a string ("200", "304", "403", ...).
     pub statuses: BTreeMap<String, u64>,
+    /// The live page's streams: Server-Sent Events and WebSocket connections and messages.
+    #[serde(default)]
+    pub live: LiveStats,
+}
+
+/// Connections and messages of the live page's streams (`/api/live/events`, `/ws/live`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveStats {
+    /// Event streams opened.
+    pub sse_connections: u64,
+    /// Events sent on them.
+    pub sse_events: u64,
+    /// WebSockets opened (handshake completed).
+    pub ws_connections: u64,
+    /// Messages received from clients.
+    pub ws_messages_in: u64,
+    /// Messages sent to clients.
+    pub ws_messages_out: u64,
+    /// WebSockets the client closed (a close frame or the connection ending).
+    pub ws_closed: u64,
 }
 
 impl Stats {
@@ -41,6 +62,11 @@ impl Counters {
         s.total += 1;
         *s.routes.entry(format!("{method} {path}")).or_default() += 1;
         *s.statuses.entry(status.to_string()).or_default() += 1;
+    }
+
+    /// Adds to the live counters.
+    pub(crate) fn live(&self, f: impl FnOnce(&mut LiveStats)) {
+        f(&mut self.lock().live);
     }
 
     pub(crate) fn snapshot(&self) -> Stats {

@@ -60,21 +60,29 @@ pub enum SampleKind {
     Lcp,
     /// One flow step's duration.
     Step,
+    /// A Server-Sent Events stream opened (latency: to the response head).
+    #[serde(rename = "eventsource")]
+    EventSource,
+    /// A WebSocket opened (latency: connect and handshake).
+    #[serde(rename = "websocket")]
+    WebSocket,
 }
 
 impl SampleKind {
     /// The request kinds (what [`SampleKind::is_request`] holds), in display order.
-    pub const REQUESTS: [SampleKind; 6] = [
+    pub const REQUESTS: [SampleKind; 8] = [
         SampleKind::Document,
         SampleKind::Static,
         SampleKind::Ajax,
         SampleKind::Polling,
+        SampleKind::EventSource,
+        SampleKind::WebSocket,
         SampleKind::Beacon,
         SampleKind::Other,
     ];
 
     /// Every kind, in display order: the request kinds, then page timings and steps.
-    pub const ALL: [SampleKind; 12] = {
+    pub const ALL: [SampleKind; 14] = {
         let r = Self::REQUESTS;
         [
             r[0],
@@ -83,6 +91,8 @@ impl SampleKind {
             r[3],
             r[4],
             r[5],
+            r[6],
+            r[7],
             SampleKind::PageLoad,
             SampleKind::Ttfb,
             SampleKind::DomContentLoaded,
@@ -121,6 +131,8 @@ impl SampleKind {
             SampleKind::Fcp => "fcp",
             SampleKind::Lcp => "lcp",
             SampleKind::Step => "step",
+            SampleKind::EventSource => "eventsource",
+            SampleKind::WebSocket => "websocket",
         }
     }
 }

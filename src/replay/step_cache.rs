@@ -117,7 +117,7 @@ mod tests {
                     ..RecordedRequest::document_get(*u)
                 })
                 .collect(),
-            polling: Vec::new(),
+            ..Network::default()
         });
         step
     }

@@ -97,6 +97,7 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
         requests: reqs,
         no_correlate,
         end_ms: None,
+        web_sockets: Vec::new(),
     };
     let mut built = build_report(&cap);
     let flow = &mut built.flow;

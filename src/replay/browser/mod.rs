@@ -13,6 +13,7 @@ mod netlog;
 mod pool;
 mod process;
 mod session;
+mod sockets;
 mod steps;
 mod timing;
 

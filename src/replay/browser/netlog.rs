@@ -31,7 +31,8 @@ pub(crate) fn classify(
             | ResourceType::Media
             | ResourceType::TextTrack,
         ) => SampleKind::Static,
-        Some(ResourceType::Xhr | ResourceType::Fetch | ResourceType::EventSource) => {
+        Some(ResourceType::EventSource) => SampleKind::EventSource,
+        Some(ResourceType::Xhr | ResourceType::Fetch) => {
             if pollers.contains(name) {
                 SampleKind::Polling
             } else {
@@ -122,6 +123,8 @@ enum End {
 #[derive(Default)]
 struct Pending {
     start: Option<Start>,
+    /// When the response head arrived (CDP seconds): an event stream's sample ends there.
+    response_ts: Option<f64>,
     status: Option<u16>,
     mime: Option<String>,
     cached: bool,
@@ -235,6 +238,7 @@ impl NetLog {
             .entry(ev.request_id.inner().clone())
             .or_default();
         entry.status = Some(status);
+        entry.response_ts = Some(*ev.timestamp.inner());
         entry.mime = Some(ev.response.mime_type.clone());
         entry.cached |= cached;
     }
@@ -333,6 +337,23 @@ impl NetLog {
         if !(start.url.starts_with("http://") || start.url.starts_with("https://")) {
             return; // data:, blob:, chrome-extension: never reach the target
         }
+        if let (SampleKind::EventSource, Some(at), Some(status)) =
+            (start.kind, p.response_ts, p.status)
+        {
+            // A stream held open while the page was: measured to its response head, whenever
+            // and however the page later closed it (as HTTP mode measures it).
+            let key = MetricKey::new(
+                Mode::Browser,
+                self.flow.clone(),
+                Some(start.step),
+                SampleKind::EventSource,
+                request_name(&start.method, &start.url),
+            );
+            let latency = Duration::from_secs_f64((at - start.ts).max(0.0));
+            self.recorder
+                .record(&key, latency, Outcome::from_status(status));
+            return;
+        }
         if p.cached {
             // Served by the browser's cache: the target never saw it.
             self.sink.count("requests.from_cache", 1);
@@ -399,11 +420,24 @@ impl NetLog {
     }
 
     /// Requests started and not ended (a poll in flight, an endless stream).
+    /// Requests under way (an event stream, held open, is not one a step waits for).
     pub fn in_flight(&self) -> usize {
         self.pending
             .iter()
-            .filter(|(id, p)| p.start.is_some() && !self.ends.iter().any(|(_, e, _)| e == *id))
+            .filter(|(id, p)| {
+                p.start
+                    .as_ref()
+                    .is_some_and(|s| s.kind != SampleKind::EventSource)
+                    && !self.ends.iter().any(|(_, e, _)| e == *id)
+            })
             .count()
+    }
+
+    /// Whether `ev` starts a new document in the page's main frame (the page is leaving).
+    pub fn is_main_navigation(&self, ev: &EventRequestWillBeSent) -> bool {
+        ev.r#type == Some(ResourceType::Document)
+            && ev.request_id.inner() == ev.loader_id.inner()
+            && ev.frame_id.as_ref().map(|f| f.inner()) == Some(&self.main_frame)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use super::netlog::{LastResponses, NetLog};
 use super::process::ChromeProcess;
+use super::sockets::Sockets;
 use super::steps::{StepError, StepRunner};
 use super::timing::{PageTimings, Report, BINDING, SCRIPT};
 use super::{Session, SessionOutcome};
@@ -17,8 +18,11 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
 use chromiumoxide::cdp::browser_protocol::log::DisableParams as LogDisableParams;
 use chromiumoxide::cdp::browser_protocol::network::EnableParams as NetworkEnableParams;
 use chromiumoxide::cdp::browser_protocol::network::{
-    BlockPattern, EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache,
-    EventRequestWillBeSent, EventResponseReceived, SetBlockedUrLsParams,
+    BlockPattern, EventEventSourceMessageReceived, EventLoadingFailed, EventLoadingFinished,
+    EventRequestServedFromCache, EventRequestWillBeSent, EventResponseReceived,
+    EventWebSocketClosed, EventWebSocketCreated, EventWebSocketFrameReceived,
+    EventWebSocketFrameSent, EventWebSocketHandshakeResponseReceived,
+    EventWebSocketWillSendHandshakeRequest, SetBlockedUrLsParams,
 };
 use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
 use chromiumoxide::cdp::browser_protocol::page::{
@@ -148,10 +152,11 @@ async fn in_context(
         page.target_id().inner().clone(),
     );
     let timings = PageTimings::new(s.flow.name.clone(), s.recorder.clone());
+    let sockets = Sockets::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let stop = CancellationToken::new();
     let collector = tokio::spawn(collect(
         events,
-        netlog,
+        (netlog, sockets),
         timings,
         state.clone(),
         stop.clone(),
@@ -304,6 +309,18 @@ enum Ev {
     Failed(Arc<EventLoadingFailed>),
     Binding(Arc<EventBindingCalled>),
     Load,
+    /// A page's live connections (WebSockets, EventSource messages).
+    Live(LiveEv),
+}
+
+enum LiveEv {
+    Created(Arc<EventWebSocketCreated>),
+    Handshake(Arc<EventWebSocketWillSendHandshakeRequest>),
+    Answered(Arc<EventWebSocketHandshakeResponseReceived>),
+    Sent(Arc<EventWebSocketFrameSent>),
+    Received(Arc<EventWebSocketFrameReceived>),
+    Closed(Arc<EventWebSocketClosed>),
+    Message(Arc<EventEventSourceMessageReceived>),
 }
 
 async fn listen(
@@ -328,12 +345,27 @@ async fn listen(
     on!(EventLoadingFailed, Ev::Failed);
     on!(EventBindingCalled, Ev::Binding);
     on!(EventLoadEventFired, |_| Ev::Load);
+    on!(EventWebSocketCreated, |e| Ev::Live(LiveEv::Created(e)));
+    on!(EventWebSocketWillSendHandshakeRequest, |e| Ev::Live(
+        LiveEv::Handshake(e)
+    ));
+    on!(EventWebSocketHandshakeResponseReceived, |e| Ev::Live(
+        LiveEv::Answered(e)
+    ));
+    on!(EventWebSocketFrameSent, |e| Ev::Live(LiveEv::Sent(e)));
+    on!(EventWebSocketFrameReceived, |e| Ev::Live(LiveEv::Received(
+        e
+    )));
+    on!(EventWebSocketClosed, |e| Ev::Live(LiveEv::Closed(e)));
+    on!(EventEventSourceMessageReceived, |e| Ev::Live(
+        LiveEv::Message(e)
+    ));
     Ok(all)
 }
 
 async fn collect(
     mut events: SelectAll<BoxStream<'static, Ev>>,
-    mut log: NetLog,
+    (mut log, mut sockets): (NetLog, Sockets),
     mut timings: PageTimings,
     state: Arc<PageState>,
     stop: CancellationToken,
@@ -348,7 +380,7 @@ async fn collect(
         };
         tokio::select! {
             ev = events.next() => match ev {
-                Some(ev) => handle(&mut log, &mut timings, &state, ev),
+                Some(ev) => handle(&mut log, &mut sockets, &mut timings, &state, ev),
                 None => break, // the page is gone
             },
             _ = settle => log.settle(Instant::now(), false),
@@ -357,18 +389,39 @@ async fn collect(
     }
     // Whatever already arrived still counts.
     while let Some(Some(ev)) = events.next().now_or_never() {
-        handle(&mut log, &mut timings, &state, ev);
+        handle(&mut log, &mut sockets, &mut timings, &state, ev);
     }
+    sockets.finish();
     log.settle(Instant::now(), true);
     timings.finish();
     log.cancel_open();
 }
 
-fn handle(log: &mut NetLog, timings: &mut PageTimings, state: &PageState, ev: Ev) {
+fn handle(
+    log: &mut NetLog,
+    sockets: &mut Sockets,
+    timings: &mut PageTimings,
+    state: &PageState,
+    ev: Ev,
+) {
     let step = state.step.load(Ordering::Relaxed);
     log.set_step(step);
     match ev {
-        Ev::Start(e) => log.on_start(&e, step),
+        Ev::Start(e) => {
+            if log.is_main_navigation(&e) {
+                sockets.page_leaving();
+            }
+            log.on_start(&e, step)
+        }
+        Ev::Live(live) => match live {
+            LiveEv::Created(e) => sockets.on_created(&e, step),
+            LiveEv::Handshake(e) => sockets.on_handshake_request(&e),
+            LiveEv::Answered(e) => sockets.on_handshake_response(&e),
+            LiveEv::Sent(e) => sockets.on_sent(&e),
+            LiveEv::Received(e) => sockets.on_received(&e),
+            LiveEv::Closed(e) => sockets.on_closed(&e),
+            LiveEv::Message(e) => sockets.on_event_source_message(&e),
+        },
         Ev::Response(e) => {
             log.on_response(&e);
             *state.last.lock().unwrap_or_else(|e| e.into_inner()) = log.last.clone();

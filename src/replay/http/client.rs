@@ -12,8 +12,10 @@ mod encode;
 mod h1;
 mod http2;
 mod pool;
+mod stream;
 mod tls;
 mod wire;
+mod ws;
 
 use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
@@ -30,12 +32,14 @@ use pool::{Origin, Pool, PoolLimits};
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+pub use stream::open as open_stream;
 pub use tls::SharedTls;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use url::{Host, Url};
 pub use wire::classify;
 use wire::{decode, redirect_target};
+pub use ws::{run as run_web_socket, Outgoing};
 
 /// Default `--max-body`: the most of one response body kept (and inflated) in memory.
 pub const DEFAULT_MAX_BODY: usize = 10 << 20;
@@ -229,6 +233,11 @@ impl UserClient {
         } else {
             self.connections_per_host
         }
+    }
+
+    /// Adds to a run counter (what a page's streams count).
+    pub fn count(&self, counter: &str, n: u64) {
+        self.recorder.count(counter, n);
     }
 
     /// Whether the run's hard deadline has passed (no request may start).

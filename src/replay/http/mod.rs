@@ -6,6 +6,7 @@ mod cache;
 mod client;
 mod cookies;
 mod extract;
+mod live;
 mod poller;
 mod session;
 

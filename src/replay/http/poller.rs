@@ -1,4 +1,5 @@
-//! Background polling timers of an open page (the JavaScript `setInterval` a real tab runs).
+//! Background polling timers of an open page (the JavaScript `setInterval` a real tab runs),
+//! and the streams it holds open (EventSource, WebSocket), all stopped when the page closes.
 
 use super::client::{Request, Tag, UserClient};
 use crate::flow::Poller;
@@ -51,6 +52,18 @@ impl OpenPage {
                 // reported as coordinated-omission correction, not silently skipped.
             }
         });
+    }
+
+    /// Runs `task` (a stream the page holds open) until the page closes or `cancel` fires:
+    /// the token it is given is cancelled then.
+    pub fn hold<F>(&mut self, cancel: &CancellationToken, task: impl FnOnce(CancellationToken) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (stop, tasks) = self
+            .timers
+            .get_or_insert_with(|| (cancel.child_token(), JoinSet::new()));
+        tasks.spawn(task(stop.clone()));
     }
 
     /// Stops every timer of the page and waits for them to end.

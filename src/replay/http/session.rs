@@ -4,6 +4,7 @@
 use super::assets::{self, is_html};
 use super::client::{Request, Response, Tag, UserClient};
 use super::extract::extract;
+use super::live;
 use super::poller::{poll_request, OpenPage};
 use super::HttpRunner;
 use crate::flow::{Action, Check, Network, RecordedRequest, RequestKind, Step};
@@ -121,7 +122,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             (None, Action::Navigate { url }) => {
                 synthesized = Network {
                     requests: vec![RecordedRequest::document_get(url.clone())],
-                    polling: Vec::new(),
+                    ..Network::default()
                 };
                 &synthesized
             }
@@ -218,6 +219,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             });
         }
         self.start_pollers(index, network, &tag, label)?;
+        self.start_streams(network, &tag, label)?;
         if has_document {
             if let Some(response) = &main_response {
                 self.check_navigation(step, response, label)?;
@@ -395,6 +397,44 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 poll_request(poller, url, body, name),
                 tag.clone(),
             );
+        }
+        Ok(())
+    }
+
+    /// The page's EventSources and WebSockets, held open until the page closes.
+    fn start_streams(&mut self, network: &Network, tag: &Tag, label: &str) -> StepResult {
+        if network.event_sources.is_empty() && network.web_sockets.is_empty() {
+            return Ok(());
+        }
+        let cancel = self.s.cancel;
+        for stream in &network.event_sources {
+            let url = self.fill_url(&stream.url, label)?;
+            let mut headers = Vec::with_capacity(stream.headers.len());
+            for (name, value) in &stream.headers {
+                headers.push((name.clone(), self.fill_str(value, label)?));
+            }
+            let request = Request {
+                headers,
+                ..Request::get(url, SampleKind::EventSource)
+            };
+            let (client, tag) = (self.client.clone(), tag.clone());
+            let page = self.page.get_or_insert_with(OpenPage::default);
+            page.hold(cancel, |stop| {
+                live::event_source(client, request, tag, stop)
+            });
+        }
+        for ws in &network.web_sockets {
+            let url = self.fill_url(&ws.url, label)?;
+            let mut outgoing = Vec::with_capacity(ws.sent.len());
+            for m in &ws.sent {
+                outgoing.push(live::outgoing(m, |t| self.fill_str(t, label))?);
+            }
+            let origin = live::page_origin(&url);
+            let (client, tag) = (self.client.clone(), tag.clone());
+            let page = self.page.get_or_insert_with(OpenPage::default);
+            page.hold(cancel, |stop| {
+                live::web_socket(client, url, origin, outgoing, tag, stop)
+            });
         }
         Ok(())
     }

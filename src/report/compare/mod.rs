@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::{new_histogram, EntrySummary, LatencyStats, Mode, RunSummary, SampleKind};
 
 /// Request kinds shown as rows, in order.
-const KINDS: [SampleKind; 6] = SampleKind::REQUESTS;
+const KINDS: [SampleKind; 8] = SampleKind::REQUESTS;
 
 /// What generating the load cost this machine during one mode's run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -179,7 +179,16 @@ impl ModeSide {
                     latency: t.stats(),
                 }
             })
-            .filter(|k| k.count > 0 || !matches!(k.kind, SampleKind::Beacon | SampleKind::Other))
+            .filter(|k| {
+                k.count > 0
+                    || !matches!(
+                        k.kind,
+                        SampleKind::Beacon
+                            | SampleKind::Other
+                            | SampleKind::EventSource
+                            | SampleKind::WebSocket
+                    )
+            })
             .collect();
         let mut names: BTreeMap<String, (BTreeSet<SampleKind>, u64, u64, Histogram<u64>)> =
             BTreeMap::new();

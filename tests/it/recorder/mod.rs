@@ -6,6 +6,7 @@ mod ending;
 mod examples;
 mod fuzz;
 mod har;
+mod live;
 
 use crate::support;
 use serde_json::{json, Value};

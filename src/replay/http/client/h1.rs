@@ -57,6 +57,18 @@ pub struct BodyLimit {
     pub keep: Keep,
 }
 
+/// How a streamed response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Framing {
+    Chunked,
+    /// Bytes left.
+    Length(u64),
+    ToEof,
+}
+
+/// Largest chunk of a streamed body (an event stream's chunks are small).
+const MAX_STREAM_CHUNK: usize = 16 << 20;
+
 /// A response read to its end.
 pub struct RawResponse {
     pub status: u16,
@@ -136,21 +148,7 @@ impl Conn {
         limit: BodyLimit,
     ) -> Result<RawResponse, H1Error> {
         let max_body = limit.max;
-        let sent = match &mut self.io {
-            Transport::Plain(tcp) => tcp.write_all(request).await,
-            // rustls may hold back part of a record until flushed.
-            Transport::Tls(tls) => match tls.write_all(request).await {
-                Ok(()) => tls.flush().await,
-                Err(e) => Err(e),
-            },
-        };
-        if let Err(e) = sent {
-            return Err(if is_stale(&e) {
-                H1Error::ClosedEarly
-            } else {
-                e.into()
-            });
-        }
+        self.send(request).await?;
         loop {
             let (status, version, headers) = self.read_head().await?;
             // Interim responses (100 Continue, 103 Early Hints) precede the real one.
@@ -187,6 +185,94 @@ impl Conn {
                 received,
                 keep_alive: keep_alive && self.buf.is_empty(),
             });
+        }
+    }
+
+    /// Writes a serialized request; a peer that already closed is `ClosedEarly`.
+    async fn send(&mut self, request: &[u8]) -> Result<(), H1Error> {
+        let sent = match &mut self.io {
+            Transport::Plain(tcp) => tcp.write_all(request).await,
+            // rustls may hold back part of a record until flushed.
+            Transport::Tls(tls) => match tls.write_all(request).await {
+                Ok(()) => tls.flush().await,
+                Err(e) => Err(e),
+            },
+        };
+        sent.map_err(|e| {
+            if is_stale(&e) {
+                H1Error::ClosedEarly
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    /// Sends `request` and reads the response head only: the body is a stream the caller
+    /// reads with [`Conn::stream_chunk`] (an event stream held open).
+    pub async fn open_stream(
+        &mut self,
+        request: &[u8],
+    ) -> Result<(u16, HeaderMap, Framing), H1Error> {
+        self.send(request).await?;
+        loop {
+            let (status, _, headers) = self.read_head().await?;
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            let framing = if status == 204 || status == 304 {
+                Framing::Length(0)
+            } else if is_chunked(&headers) {
+                Framing::Chunked
+            } else if let Some(len) = content_length(&headers)? {
+                Framing::Length(len as u64)
+            } else {
+                Framing::ToEof
+            };
+            return Ok((status, headers, framing));
+        }
+    }
+
+    /// The next piece of a streamed body as it arrives; `None` at its end.
+    pub async fn stream_chunk(&mut self, framing: &mut Framing) -> Result<Option<Bytes>, H1Error> {
+        match framing {
+            Framing::Chunked => {
+                let size = chunk_size(&self.read_line().await?)?;
+                if size == 0 {
+                    while !self.read_line().await?.is_empty() {}
+                    *framing = Framing::Length(0);
+                    return Ok(None);
+                }
+                if size > MAX_STREAM_CHUNK {
+                    return Err(H1Error::TooLarge(MAX_STREAM_CHUNK));
+                }
+                while self.buf.len() < size + 2 {
+                    let missing = size + 2 - self.buf.len();
+                    if self.read_more(missing).await? == 0 {
+                        return Err(eof());
+                    }
+                }
+                let data = self.buf.split_to(size).freeze();
+                if &self.buf[..2] != b"\r\n" {
+                    return Err(H1Error::Malformed("chunk not followed by CRLF"));
+                }
+                self.buf.advance(2);
+                Ok(Some(data))
+            }
+            Framing::Length(0) => Ok(None),
+            Framing::Length(left) => {
+                if self.buf.is_empty() && self.read_more(STACK_READ).await? == 0 {
+                    return Err(eof());
+                }
+                let n = (*left).min(self.buf.len() as u64) as usize;
+                *left -= n as u64;
+                Ok(Some(self.buf.split_to(n).freeze()))
+            }
+            Framing::ToEof => {
+                if self.buf.is_empty() && self.read_more(STACK_READ).await? == 0 {
+                    return Ok(None);
+                }
+                Ok(Some(self.buf.split().freeze()))
+            }
         }
     }
 

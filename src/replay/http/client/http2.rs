@@ -87,6 +87,26 @@ impl H2Conn {
         !self.closed.load(Ordering::Acquire)
     }
 
+    /// Sends a GET-like request and returns at its response head: the body is a stream the
+    /// caller reads (and releases) as it arrives.
+    pub async fn open_stream(
+        &self,
+        request: http::Request<()>,
+    ) -> Result<(u16, HeaderMap, h2::RecvStream), H2Failure> {
+        let mut send = self
+            .send
+            .clone()
+            .ready()
+            .await
+            .map_err(|_| H2Failure::Retry)?;
+        let (response, _stream) = send
+            .send_request(request, true)
+            .map_err(|_| H2Failure::Retry)?;
+        let response = response.await.map_err(stream_failure)?;
+        let (parts, body) = response.into_parts();
+        Ok((parts.status.as_u16(), parts.headers, body))
+    }
+
     /// Sends one request (`body` as its DATA) and reads the response to its end, keeping the
     /// body as `limit` says: a kept body over `limit.max` (announced or received) fails as
     /// too large and the stream is reset; one not kept is read and dropped.
@@ -141,6 +161,18 @@ impl H2Conn {
             }
         }
         Ok(raw(status, parts.headers, kept.freeze(), received))
+    }
+}
+
+/// The next piece of a streamed HTTP/2 body, its window given back; `None` at its end.
+pub async fn stream_chunk(body: &mut h2::RecvStream) -> Result<Option<Bytes>, H1Error> {
+    match body.data().await {
+        None => Ok(None),
+        Some(Err(e)) => Err(failure(e)),
+        Some(Ok(chunk)) => {
+            let _ = body.flow_control().release_capacity(chunk.len());
+            Ok(Some(chunk))
+        }
     }
 }
 

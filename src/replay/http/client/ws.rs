@@ -1,0 +1,205 @@
+//! A page's WebSocket in HTTP mode (tokio-tungstenite over the user's own TCP or TLS
+//! connection, HTTP/1.1 as browsers open them): the handshake with the page's origin and the
+//! user's cookies is one `websocket` sample (connect, TLS and upgrade); then the recorded
+//! messages are sent at their offsets while messages received are counted, until the page
+//! closes (a close frame "going away", as a browser leaving the page sends) or the server does.
+//!
+//! Counters: `websocket.messages_out`, `websocket.messages_in`, and how each socket ended:
+//! `websocket.closed.page`, `websocket.closed.server` or `websocket.closed.error`.
+
+use super::{HopError, Tag, UserClient};
+use crate::metrics::{request_name, MetricKey, Mode, Outcome, SampleKind};
+use futures::{SinkExt, StreamExt};
+use http::header::{HeaderValue, COOKIE, ORIGIN, USER_AGENT};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// A byte stream a WebSocket runs over (plain TCP or TLS).
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Socket = WebSocketStream<Box<dyn Io>>;
+
+/// A message to send `at` after the socket opened.
+pub struct Outgoing {
+    pub at: Duration,
+    pub message: Message,
+}
+
+/// Opens the WebSocket at `url` (ws or wss) for a page of `page_origin`, sends `outgoing` on
+/// schedule and counts what comes back, until `stop` (the page closed) or the server closes.
+pub async fn run(
+    client: &UserClient,
+    url: Url,
+    page_origin: &str,
+    outgoing: Vec<Outgoing>,
+    tag: &Tag,
+    stop: CancellationToken,
+) {
+    if client.past_deadline() {
+        return;
+    }
+    if !client.hosts.allows(&url) {
+        client.recorder.count("requests.blocked", 1);
+        return;
+    }
+    let key = MetricKey {
+        mode: Mode::Http,
+        flow: tag.flow.clone(),
+        step: tag.step,
+        kind: SampleKind::WebSocket,
+        name: Arc::from(request_name("GET", url.as_str())),
+    };
+    let started = Instant::now();
+    let opening = tokio::time::timeout(client.timeout, open(client, &url, page_origin));
+    let opened = tokio::select! {
+        biased;
+        _ = client.deadline.cancelled() => Err(Outcome::Cancelled),
+        _ = stop.cancelled() => Err(Outcome::Cancelled),
+        done = opening => done.unwrap_or(Err(Outcome::Timeout)),
+    };
+    client.recorder.record(
+        &key,
+        started.elapsed(),
+        *opened.as_ref().err().unwrap_or(&Outcome::Ok),
+    );
+    let Ok(socket) = opened else { return };
+    let ended = exchange(client, socket, outgoing, &stop).await;
+    client.recorder.count(ended, 1);
+}
+
+/// TCP (and TLS for wss, ALPN http/1.1) and the upgrade, with the browser's headers.
+async fn open(client: &UserClient, url: &Url, page_origin: &str) -> Result<Socket, Outcome> {
+    let tls = url.scheme() == "wss";
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
+    let tcp = client
+        .connect(url, port)
+        .await
+        .map_err(|e| hop_outcome(&e))?;
+    // Not counted under `connections.*`: a WebSocket is its own sample (and CDP reports no
+    // connection for it in browser mode).
+    let io: Box<dyn Io> = if tls {
+        let name = url
+            .host()
+            .as_ref()
+            .and_then(super::tls::server_name)
+            .ok_or(Outcome::Error)?;
+        let connector = client.tls.user_connector(client.insecure, false);
+        match tokio::time::timeout(client.connect_timeout, connector.connect(name, tcp)).await {
+            Ok(Ok(stream)) => Box::new(stream),
+            Ok(Err(_)) => return Err(Outcome::Tls),
+            Err(_) => return Err(Outcome::Timeout),
+        }
+    } else {
+        Box::new(tcp)
+    };
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|_| Outcome::Error)?;
+    let headers = request.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(page_origin) {
+        headers.insert(ORIGIN, v);
+    }
+    headers.insert(USER_AGENT, client.user_agent.clone());
+    if let Some(cookies) = client.jar.header_for(&http_url(url)) {
+        if let Ok(v) = HeaderValue::from_str(&cookies) {
+            headers.insert(COOKIE, v);
+        }
+    }
+    match tokio_tungstenite::client_async_with_config(request, io, None).await {
+        Ok((socket, response)) => {
+            client.jar.store_from(
+                response.headers().get_all("set-cookie").iter(),
+                &http_url(url),
+            );
+            Ok(socket)
+        }
+        Err(WsError::Http(response)) => Err(Outcome::from_status(response.status().as_u16())),
+        Err(WsError::Io(e)) => Err(super::classify(&e)),
+        Err(WsError::Tls(_)) => Err(Outcome::Tls),
+        Err(WsError::Protocol(_) | WsError::HttpFormat(_) | WsError::Utf8(_)) => {
+            Err(Outcome::Malformed)
+        }
+        Err(_) => Err(Outcome::Error),
+    }
+}
+
+/// Sends and counts until the page or the server ends it; returns the counter saying which.
+async fn exchange(
+    client: &UserClient,
+    mut socket: Socket,
+    outgoing: Vec<Outgoing>,
+    stop: &CancellationToken,
+) -> &'static str {
+    let opened = tokio::time::Instant::now();
+    let mut outgoing = outgoing.into_iter().peekable();
+    loop {
+        let next_send = async {
+            match outgoing.peek() {
+                Some(o) => tokio::time::sleep_until(opened + o.at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => {
+                let close = CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "".into(),
+                };
+                // The page is gone either way: a close the server never reads is no failure.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    socket.close(Some(close)),
+                ).await;
+                return "websocket.closed.page";
+            }
+            () = next_send => {
+                let Some(o) = outgoing.next() else { continue };
+                if socket.send(o.message).await.is_err() {
+                    return "websocket.closed.error";
+                }
+                client.recorder.count("websocket.messages_out", 1);
+            }
+            incoming = socket.next() => match incoming {
+                Some(Ok(Message::Text(_) | Message::Binary(_))) => {
+                    client.recorder.count("websocket.messages_in", 1);
+                }
+                Some(Ok(Message::Close(_))) | None => return "websocket.closed.server",
+                Some(Ok(_)) => {}
+                Some(Err(_)) => return "websocket.closed.error",
+            },
+        }
+    }
+}
+
+/// The http(s) URL a ws(s) URL shares cookies with.
+fn http_url(url: &Url) -> Url {
+    let mut u = url.clone();
+    let scheme = if url.scheme() == "wss" {
+        "https"
+    } else {
+        "http"
+    };
+    let _ = u.set_scheme(scheme);
+    u
+}
+
+fn hop_outcome(e: &HopError) -> Outcome {
+    match e {
+        HopError::Timeout => Outcome::Timeout,
+        HopError::Transport(super::h1::H1Error::Io(io)) => super::classify(io),
+        _ => Outcome::Error,
+    }
+}

@@ -1,0 +1,221 @@
+//! A page's live connections in HTTP mode, held while the page is open: Server-Sent Events
+//! streams (an EventSource: the stream's opening is one `eventsource` sample, every event
+//! dispatched is counted as `eventsource.events`, and a stream the server ends is reopened
+//! after the `retry` delay, as a browser's EventSource does) and WebSockets (see
+//! [`super::client::run_web_socket`]).
+
+use super::client::{open_stream, run_web_socket, Outgoing, Request, Tag, UserClient};
+use crate::metrics::Outcome;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// Chromium's reconnection delay when the server gives no `retry:`.
+const DEFAULT_RETRY: Duration = Duration::from_secs(3);
+
+/// Holds the EventSource `request` open until `stop`, counting events.
+pub async fn event_source(
+    client: Arc<UserClient>,
+    request: Request,
+    tag: Tag,
+    stop: CancellationToken,
+) {
+    let mut parser = EventParser::default();
+    loop {
+        let opening = open_stream(&client, request.clone(), &tag);
+        let opened = tokio::select! {
+            _ = stop.cancelled() => return,
+            opened = opening => opened,
+        };
+        match opened {
+            Ok(mut stream) if stream.status == 200 && is_event_stream(&stream.headers) => loop {
+                let chunk = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    chunk = stream.body.next() => chunk,
+                };
+                match chunk {
+                    Ok(Some(bytes)) => {
+                        let events = parser.feed(&bytes);
+                        if events > 0 {
+                            client.count("eventsource.events", events);
+                        }
+                    }
+                    // Ended or broken: reconnect after the delay.
+                    Ok(None) | Err(_) => break,
+                }
+            },
+            // A wrong status or type fails the EventSource for good, as in a browser.
+            Ok(_) => return,
+            Err(Outcome::Blocked | Outcome::Cancelled) => return,
+            Err(_) => {}
+        }
+        parser.reset_event();
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(parser.retry) => {}
+        }
+    }
+}
+
+/// Holds a WebSocket open until `stop` (see [`run_web_socket`]).
+pub async fn web_socket(
+    client: Arc<UserClient>,
+    url: Url,
+    page_origin: String,
+    outgoing: Vec<Outgoing>,
+    tag: Tag,
+    stop: CancellationToken,
+) {
+    run_web_socket(&client, url, &page_origin, outgoing, &tag, stop).await;
+}
+
+/// A recorded message to send: text with its `${variables}` filled by `fill`, or binary
+/// (base64; sent empty if it does not decode).
+pub fn outgoing<E>(
+    recorded: &crate::flow::WebSocketMessage,
+    fill: impl FnOnce(&str) -> Result<String, E>,
+) -> Result<Outgoing, E> {
+    use base64::Engine as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let message = if recorded.binary {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&recorded.data)
+            .unwrap_or_default();
+        Message::Binary(bytes.into())
+    } else {
+        Message::Text(fill(&recorded.data)?.into())
+    };
+    Ok(Outgoing {
+        at: Duration::from_millis(recorded.offset_ms),
+        message,
+    })
+}
+
+/// The origin a page that opens `url` has (a same-origin socket: ws is http, wss https).
+pub fn page_origin(url: &Url) -> String {
+    let scheme = if url.scheme() == "wss" {
+        "https"
+    } else {
+        "http"
+    };
+    match url.port() {
+        Some(port) => format!("{scheme}://{}:{port}", url.host_str().unwrap_or_default()),
+        None => format!("{scheme}://{}", url.host_str().unwrap_or_default()),
+    }
+}
+
+fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
+}
+
+/// The `text/event-stream` format, as far as counting goes: lines (CRLF, LF or CR), an event
+/// dispatched at a blank line when it has data, `retry:` setting the reconnection delay.
+#[derive(Debug)]
+struct EventParser {
+    line: Vec<u8>,
+    /// The last byte was a CR (a following LF belongs to it).
+    after_cr: bool,
+    has_data: bool,
+    retry: Duration,
+}
+
+impl Default for EventParser {
+    fn default() -> Self {
+        EventParser {
+            line: Vec::new(),
+            after_cr: false,
+            has_data: false,
+            retry: DEFAULT_RETRY,
+        }
+    }
+}
+
+/// A line longer than this is cut (still parsed for its field name, never kept whole).
+const MAX_LINE: usize = 4096;
+
+impl EventParser {
+    /// Reads `bytes`; returns how many events they completed.
+    fn feed(&mut self, bytes: &[u8]) -> u64 {
+        let mut events = 0;
+        for &b in bytes {
+            if self.after_cr && b == b'\n' {
+                self.after_cr = false;
+                continue;
+            }
+            self.after_cr = b == b'\r';
+            if b == b'\n' || b == b'\r' {
+                events += u64::from(self.end_line());
+            } else if self.line.len() < MAX_LINE {
+                self.line.push(b);
+            }
+        }
+        events
+    }
+
+    /// Ends the current line; true when it dispatched an event.
+    fn end_line(&mut self) -> bool {
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            return std::mem::take(&mut self.has_data);
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(0) => return false, // a comment
+            Some(i) => (
+                &line[..i],
+                line[i + 1..].strip_prefix(b" ").unwrap_or(&line[i + 1..]),
+            ),
+            None => (&line[..], &b""[..]),
+        };
+        match field {
+            b"data" => self.has_data = true,
+            b"retry" => {
+                if let Some(ms) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+                    self.retry = Duration::from_millis(ms);
+                }
+            }
+            _ => {}
+        }
+        self.line = line;
+        self.line.clear();
+        false
+    }
+
+    /// A connection ended: a half-received event is dropped (not dispatched).
+    fn reset_event(&mut self) {
+        self.line.clear();
+        self.after_cr = false;
+        self.has_data = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_counted_at_blank_lines_when_they_have_data() {
+        let mut p = EventParser::default();
+        // Split anywhere: across a CRLF, inside a field name.
+        let stream = b": hello\r\n\r\ndata: {\"deal\":0}\r\n\r\nevent: x\ndat";
+        let (a, b) = stream.split_at(13);
+        assert_eq!(p.feed(a), 0);
+        assert_eq!(p.feed(b), 1);
+        assert_eq!(p.feed(b"a: 1\ndata: 2\n\n"), 1);
+        // CR alone ends lines too; an event without data is not dispatched.
+        assert_eq!(p.feed(b"data:x\r\rid: 3\r\r"), 1);
+        assert_eq!(p.feed(b"retry: 250\n\n"), 0);
+        assert_eq!(p.retry, Duration::from_millis(250));
+        // Data not ended by a blank line when the connection ends is no event.
+        p.feed(b"data: half\n");
+        p.reset_event();
+        assert_eq!(p.feed(b"\n"), 0);
+    }
+}
