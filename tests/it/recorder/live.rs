@@ -12,16 +12,19 @@ use throng::demo::LiveStats;
 /// Every message the live page gets: 5 deals, 5 ticks, 2 acknowledgements.
 const FEED: usize = 12;
 
-/// Runs `flow` with 2 users once each in `mode`, the page held open 1.5 s after loading;
+/// Runs `flow` with 2 users once each in `mode` (and `extra` flags), the page held open 1.5 s
+/// after loading;
 /// returns the counters and the number of samples per kind.
 async fn run(
     flow: &std::path::Path,
     base: &str,
     mode: &str,
+    extra: &[&std::ffi::OsStr],
 ) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
         .arg("run")
         .arg(flow)
+        .args(extra)
         .args([
             "--target", base, "--mode", mode, "--users", "2", "--ramp", "0s",
         ])
@@ -104,15 +107,27 @@ async fn recorded_websocket_and_event_stream_replay_in_both_modes_as_the_site_co
     assert_eq!(ws["received"], 7);
     throng::flow::load(&out).expect("the recorded flow loads");
 
-    for mode in ["http", "browser"] {
-        demo.reset_stats();
-        let (counters, kinds) = run(&out, &base, mode).await;
+    // Over HTTPS too: the event stream is an HTTP/2 stream, the socket a wss:// one.
+    let tls = throng::demo::spawn_tls(support::test_config())
+        .await
+        .unwrap();
+    let pem = dir.path().join("demo.pem");
+    std::fs::write(&pem, tls.cert_pem().unwrap()).unwrap();
+    let cacert = [std::ffi::OsStr::new("--cacert"), pem.as_os_str()];
+    let runs = [
+        (&demo, "http", &[][..]),
+        (&demo, "browser", &[][..]),
+        (&tls, "http", &cacert[..]),
+    ];
+    for (site, mode, extra) in runs {
+        site.reset_stats();
+        let (counters, kinds) = run(&out, &site.base_url(), mode, extra).await;
         // The sockets are closed by the pages; the site counts them once it has seen that.
         let live = wait_for(
             "the site to see both sockets closed",
             Duration::from_secs(10),
             || {
-                let live = demo.stats().live;
+                let live = site.stats().live;
                 async move { (live.ws_closed == 2).then_some(live) }
             },
         )
@@ -153,6 +168,15 @@ async fn recorded_websocket_and_event_stream_replay_in_both_modes_as_the_site_co
             "{mode}: {counters:?}"
         );
         assert_eq!(c("websocket.closed.page"), 2, "{mode}: {counters:?}");
+        if site.cert_pem().is_some() {
+            let port = site.addr().port();
+            assert_eq!(
+                c(&format!("connections.h2.127.0.0.1:{port}")),
+                2,
+                "{counters:?}"
+            );
+        }
     }
+    tls.shutdown().await;
     demo.shutdown().await;
 }
