@@ -204,6 +204,11 @@ pub struct ReplayArgs {
     #[arg(long)]
     #[serde(default)]
     pub http1: bool,
+    /// HTTP mode: threads the users run on (default: one per core, half of them when the
+    /// target is on this machine's loopback)
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub threads: Option<usize>,
     /// Trust the certificates in this PEM file besides the system's (a private CA, a
     /// self-signed host), in both modes
     #[arg(long, value_name = "FILE")]

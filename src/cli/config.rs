@@ -324,6 +324,10 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
             ..ClientOptions::default()
         },
         allow_hosts: args.allow_host.clone(),
+        threads: match args.threads {
+            Some(0) => return Err(bad("--threads must be at least 1")),
+            n => n,
+        },
     })
 }
 

@@ -149,6 +149,7 @@ fn replay_flags(
         no_cache,
         insecure,
         http1,
+        threads,
         cacert,
         allow_host,
         vars: var_pairs,
@@ -171,6 +172,7 @@ fn replay_flags(
     f.switch("--no-cache", *no_cache);
     f.switch("--insecure", *insecure);
     f.switch("--http1", *http1);
+    f.opt("--threads", *threads);
     if let Some(path) = cacert {
         let pod = f.file(path)?;
         f.out.extend(["--cacert".into(), pod]);

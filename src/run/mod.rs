@@ -117,7 +117,14 @@ pub async fn execute_with(
     // HTTP users are CPU-bound on throng itself: they get per-core runtimes. Browser users
     // mostly wait on Chromium and stay on the main runtime with the CDP handlers.
     let user_runtimes = match spec.mode {
-        Mode::Http => Some(UserRuntimes::per_core()?),
+        Mode::Http => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = spec
+                .http
+                .threads
+                .unwrap_or_else(|| crate::replay::http::user_threads(cores, &origins));
+            Some(UserRuntimes::start(threads)?)
+        }
         Mode::Browser => None,
     };
     let mut scheduler = Scheduler {

@@ -1,5 +1,5 @@
-//! Where HTTP-mode virtual users run: one single-threaded tokio runtime per core, users dealt
-//! out round-robin. A user's requests, timers and pollers then stay on one thread: no
+//! Where HTTP-mode virtual users run: single-threaded tokio runtimes (one per core, or fewer:
+//! see `replay::http::user_threads` and `--threads`), users dealt out round-robin. A user's requests, timers and pollers then stay on one thread: no
 //! work-stealing queues, no cross-thread wake-ups, which measured about 8% less CPU per
 //! request than the multi-threaded runtime (docs/benchmarks.md, "HTTP throughput").
 
@@ -40,11 +40,6 @@ impl UserRuntimes {
             stops,
             next: AtomicUsize::new(0),
         })
-    }
-
-    /// One per core this process may run on (its CPU affinity).
-    pub fn per_core() -> std::io::Result<Self> {
-        Self::start(thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     /// The runtime the next user goes to.

@@ -263,6 +263,15 @@ fn bad_stages_string_is_one_line_exit_2() {
 }
 
 #[test]
+fn zero_user_threads_is_one_line_exit_2() {
+    let (code, err) = one_line_error(&["run", "http://127.0.0.1:9/", "--threads", "0", "-q"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "throng: --threads must be at least 1")
+    );
+}
+
+#[test]
 fn missing_csv_file_is_one_line_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let flow = dir.path().join("csv.json");
