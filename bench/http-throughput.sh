@@ -14,10 +14,15 @@
 # `--metrics` (scraped every second by a Prometheus on CPU 0) and `--remote-write` (into the
 # same Prometheus, every 5 s), and prints the CPU per request of each and their ratio.
 #
+# HTTP/2: PROTO=h2 serves the file over TLS with HTTP/2 (a self-signed certificate); wrk then
+# speaks HTTP/1.1 over TLS (it has no HTTP/2), `throng` negotiates HTTP/2 (one connection per
+# user) and the tool `throng_h1` is throng with `--http1` over the same TLS.
+#
 # Usage: bench/http-throughput.sh
-# Env:   CONNS (50), DURATION (10s), ROUNDS (3), PORT (18190), PIN (1),
-#        TOOLS ("wrk oha throng"; also throng_export),
-#        THRONG (a built binary; default: cargo build --release into /work/target-bench)
+# Env:   CONNS (50), DURATION (10s), ROUNDS (3), PORT (18190), PIN (1), PROTO (h1; or h2),
+#        TOOLS ("wrk oha throng"; also throng_export, throng_h1),
+#        THRONG (a built binary; default: cargo build --release into /work/target-bench),
+#        THRONG_ARGS (extra flags for every throng run, e.g. "--threads 2")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/http-common.sh
@@ -27,6 +32,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18190}
 PIN=${PIN:-1}
+PROTO=${PROTO:-h1}
 BIN=$(throng_bin)
 read -r -a TOOLS <<<"${TOOLS:-wrk oha throng}"
 has() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
@@ -41,6 +47,18 @@ if [ "$PIN" = 1 ]; then SERVER_CPU="taskset -c 0"; CLIENT_CPU="taskset -c 1"; el
 # A small static file (~0.8 KB, like a small JSON or HTML reply).
 head -c 612 /dev/urandom | base64 -w 76 >"$OUT/index.html"
 mkdir -p "$OUT/tmp"
+LISTEN=""
+SCHEME=http
+TLS_FLAGS=()
+if [ "$PROTO" = h2 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
+  chmod 644 "$OUT/key.pem"
+  LISTEN="ssl http2; ssl_certificate $OUT/cert.pem; ssl_certificate_key $OUT/key.pem"
+  SCHEME=https
+  TLS_FLAGS=(--insecure)
+fi
 cat >"$OUT/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -56,15 +74,15 @@ http {
   open_file_cache max=16;
   client_body_temp_path $OUT/tmp; proxy_temp_path $OUT/tmp; fastcgi_temp_path $OUT/tmp;
   uwsgi_temp_path $OUT/tmp; scgi_temp_path $OUT/tmp;
-  server { listen 127.0.0.1:$PORT; root $OUT; location / { } }
+  server { listen 127.0.0.1:$PORT $LISTEN; root $OUT; location / { } }
 }
 CONF
 $SERVER_CPU nginx -c "$OUT/nginx.conf" -p "$OUT" &
 NGINX_PID=$!
 trap 'kill $NGINX_PID 2>/dev/null || true' EXIT
-URL="http://127.0.0.1:$PORT/index.html"
-for _ in $(seq 50); do curl -sf "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "$URL" >/dev/null || { echo "nginx did not start" >&2; exit 1; }
+URL="$SCHEME://127.0.0.1:$PORT/index.html"
+for _ in $(seq 50); do curl -ksf "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -ksf "$URL" >/dev/null || { echo "nginx did not start" >&2; exit 1; }
 
 # For throng_export: a Prometheus beside nginx that scrapes --metrics every second and
 # accepts remote write.
@@ -99,11 +117,16 @@ run_oha() {
   echo "$rps $(cpu)"
 }
 run_throng() {
-  timed $CLIENT_CPU "$BIN" run "$URL" --users "$CONNS" --duration "$DURATION" -q --out "$OUT/throng" "$@" >/dev/null 2>&1
+  timed $CLIENT_CPU "$BIN" run "$URL" --users "$CONNS" --duration "$DURATION" -q --out "$OUT/throng" \
+    ${TLS_FLAGS[@]+"${TLS_FLAGS[@]}"} ${THRONG_ARGS:-} "$@" >/dev/null 2>&1
   local rps
   rps=$(jq -r '([.summary.entries[] | select(.kind == "document") | .count] | add) / (.summary.duration_ms / 1000)' \
     "$OUT/throng/results.json")
   echo "$rps $(cpu)"
+}
+
+run_throng_h1() {
+  run_throng --http1
 }
 
 run_throng_export() {
@@ -113,7 +136,7 @@ run_throng_export() {
 
 echo "machine: $(nproc) cores ($(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')), kernel $(uname -r)"
 echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}'), $(has oha && oha --version), $("$BIN" --version)"
-echo "$URL: $CONNS connections, $DURATION each, $ROUNDS rounds, tools: ${TOOLS[*]}, pinning: $([ "$PIN" = 1 ] && echo 'nginx CPU 0, client CPU 1' || echo none)"
+echo "$URL ($PROTO): $CONNS connections, $DURATION each, $ROUNDS rounds, tools: ${TOOLS[*]}, pinning: $([ "$PIN" = 1 ] && echo 'nginx CPU 0, client CPU 1' || echo none)"
 $CLIENT_CPU wrk -t1 -c"$CONNS" -d2s "$URL" >/dev/null # warm-up
 
 SECS=${DURATION%s}
