@@ -16,11 +16,13 @@
 #
 # HTTP/2: PROTO=h2 serves the file over TLS with HTTP/2 (a self-signed certificate); wrk then
 # speaks HTTP/1.1 over TLS (it has no HTTP/2), `throng` negotiates HTTP/2 (one connection per
-# user) and the tool `throng_h1` is throng with `--http1` over the same TLS.
+# user) and the tool `throng_h1` is throng with `--http1` over the same TLS. The tool `h2load`
+# (nghttp2's, `apt-get install nghttp2-client`) is the HTTP/2 reference: one stream at a time per
+# connection (`-m1`), like throng's one-request users.
 #
 # Usage: bench/http-throughput.sh
 # Env:   CONNS (50), DURATION (10s), ROUNDS (3), PORT (18190), PIN (1), PROTO (h1; or h2),
-#        TOOLS ("wrk oha throng"; also throng_export, throng_h1),
+#        TOOLS ("wrk oha throng"; also throng_export, throng_h1, h2load),
 #        THRONG (a built binary; default: cargo build --release into /work/target-bench),
 #        THRONG_ARGS (extra flags for every throng run, e.g. "--threads 2")
 set -euo pipefail
@@ -38,6 +40,7 @@ read -r -a TOOLS <<<"${TOOLS:-wrk oha throng}"
 has() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "nginx is missing (apt-get install nginx)" >&2; exit 1; }
+if has h2load; then command -v h2load >/dev/null || { echo "h2load is missing (apt-get install nghttp2-client)" >&2; exit 1; }; fi
 if has oha; then command -v oha >/dev/null || cargo install oha --locked --quiet; fi
 OUT=$(mktemp -d /tmp/throng-http-throughput.XXXXXX)
 chmod 755 "$OUT" # the nginx worker runs as nobody
@@ -116,6 +119,11 @@ run_oha() {
   rps=$(timed $CLIENT_CPU oha -z "$DURATION" -c "$CONNS" --no-tui "$URL" | awk '/Requests\/sec:/ {print $2}')
   echo "$rps $(cpu)"
 }
+run_h2load() {
+  local rps
+  rps=$(timed $CLIENT_CPU h2load -t1 -m1 -c"$CONNS" -D "${DURATION%s}" "$URL" | awk '/^finished in/ {print $4}')
+  echo "$rps $(cpu)"
+}
 run_throng() {
   timed $CLIENT_CPU "$BIN" run "$URL" --users "$CONNS" --duration "$DURATION" -q --out "$OUT/throng" \
     ${TLS_FLAGS[@]+"${TLS_FLAGS[@]}"} ${THRONG_ARGS:-} "$@" >/dev/null 2>&1
@@ -144,6 +152,7 @@ declare -A RPS CPUUS
 RATIO_W=""
 RATIO_O=""
 RATIO_E=""
+RATIO_H=""
 N=${#TOOLS[@]}
 ratio() { printf '%.3f' "$(echo "$1 / $2" | bc -l)"; }
 for round in $(seq "$ROUNDS"); do
@@ -169,6 +178,10 @@ for round in $(seq "$ROUNDS"); do
     RATIO_O="$RATIO_O $(ratio "${this[throng]}" "${this[oha]}")"
     line="$line  throng/oha $(ratio "${this[throng]}" "${this[oha]}")"
   fi
+  if has h2load && has throng; then
+    RATIO_H="$RATIO_H $(ratio "${cost[throng]}" "${cost[h2load]}")"
+    line="$line  CPU/request throng/h2load $(ratio "${cost[throng]}" "${cost[h2load]}")"
+  fi
   if has throng_export && has throng; then
     RATIO_E="$RATIO_E $(ratio "${cost[throng_export]}" "${cost[throng]}")"
     line="$line  CPU/request export/plain $(ratio "${cost[throng_export]}" "${cost[throng]}")"
@@ -183,5 +196,6 @@ for tool in "${TOOLS[@]}"; do
 done
 [ -n "$RATIO_W" ] && printf 'median of per-round ratios: throng/wrk %.2f (target >= 0.90)\n' "$(median <<<"$RATIO_W")"
 [ -n "$RATIO_O" ] && printf 'median of per-round ratios: throng/oha %.2f (target >= 1.00)\n' "$(median <<<"$RATIO_O")"
+[ -n "$RATIO_H" ] && printf 'median of per-round ratios: CPU per request throng/h2load %.2f (target <= 1.10)\n' "$(median <<<"$RATIO_H")"
 [ -n "$RATIO_E" ] && printf 'median of per-round ratios: CPU per request with/without exporting %.3f (target <= 1.03)\n' "$(median <<<"$RATIO_E")"
 true
