@@ -153,17 +153,32 @@ fn is_admin(path: &str) -> bool {
     path == "/__stats" || path == "/__stats/reset"
 }
 
-/// Count every request but the stats endpoints, once its response is ready (so the status is
-/// known). A request whose client hangs up before the response is ready is not counted.
+/// Count every request but the stats endpoints as it arrives (what the server saw), and its
+/// status once the response is ready; a request whose client hangs up first (the handler is
+/// dropped) is counted with status 499, as nginx logs it.
 async fn count(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if is_admin(&path) {
+        return next.run(req).await;
+    }
+    st.counters.arrived(req.method().as_str(), &path);
+    let mut pending = PendingStatus(Some(st.clone()));
     let resp = next.run(req).await;
-    if !is_admin(&path) {
-        st.counters
-            .record(method.as_str(), &path, resp.status().as_u16());
+    if let Some(st) = pending.0.take() {
+        st.counters.answered(resp.status().as_u16());
     }
     resp
+}
+
+/// Records status 499 for a request dropped before its response was ready.
+struct PendingStatus(Option<Shared>);
+
+impl Drop for PendingStatus {
+    fn drop(&mut self) {
+        if let Some(st) = self.0.take() {
+            st.counters.answered(499);
+        }
+    }
 }
 
 /// Simulated server work: wait for a worker slot (capacity), then "compute" for the drawn

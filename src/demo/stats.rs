@@ -57,11 +57,22 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn record(&self, method: &str, path: &str, status: u16) {
+    /// Counts a request as it arrives, by route.
+    pub(crate) fn arrived(&self, method: &str, path: &str) {
         let mut s = self.lock();
         s.total += 1;
         *s.routes.entry(format!("{method} {path}")).or_default() += 1;
-        *s.statuses.entry(status.to_string()).or_default() += 1;
+    }
+
+    /// Counts the status a request was answered with.
+    pub(crate) fn answered(&self, status: u16) {
+        *self.lock().statuses.entry(status.to_string()).or_default() += 1;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn record(&self, method: &str, path: &str, status: u16) {
+        self.arrived(method, path);
+        self.answered(status);
     }
 
     /// Adds to the live counters.
