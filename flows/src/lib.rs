@@ -7,6 +7,7 @@
 
 mod context;
 mod error;
+mod literal;
 mod load;
 pub mod locate;
 pub mod model;

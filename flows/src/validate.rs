@@ -270,6 +270,12 @@ impl StepCtx<'_> {
             return Err(r.bad(&path.key("timeout"), "must be > 0"));
         }
         self.action(i, &step.action, path)?;
+        for (e, event) in step.asserted_events.iter().enumerate() {
+            let url = event.url.as_deref().unwrap_or_default();
+            let (key, form) = param_form(("url", url), ("urlTemplate", &event.url_template));
+            let ep = path.key("assertedEvents").index(e);
+            self.uses(form, &ep.key(key), (i, usize::MAX))?;
+        }
         if let Some(net) = &step.network {
             let net_path = path.key("network");
             for (k, req) in net.requests.iter().enumerate() {
@@ -331,11 +337,20 @@ impl StepCtx<'_> {
                     return Err(r.bad(&path.key("deviceScaleFactor"), "must be > 0"));
                 }
             }
-            Action::Navigate { url } => {
+            Action::Navigate { url, url_template } => {
                 self.url(url, &path.key("url"), false)?;
-                self.uses(url, &path.key("url"), (i, 0))?;
+                let (key, form) = param_form(("url", url), ("urlTemplate", url_template));
+                self.url(form, &path.key(key), false)?;
+                self.uses(form, &path.key(key), (i, 0))?;
             }
-            Action::Change { value, .. } => self.uses(value, &path.key("value"), (i, 0))?,
+            Action::Change {
+                value,
+                value_template,
+                ..
+            } => {
+                let (key, form) = param_form(("value", value), ("valueTemplate", value_template));
+                self.uses(form, &path.key(key), (i, 0))?;
+            }
             Action::Click(p) | Action::DoubleClick(p) => {
                 const BUTTONS: &[&str] = &["primary", "auxiliary", "secondary", "back", "forward"];
                 const DEVICES: &[&str] = &["mouse", "pen", "touch"];
@@ -514,6 +529,17 @@ impl StepCtx<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The field and text throng replays: a Recorder field's `...Template` when given, else the field.
+fn param_form<'a>(
+    (key, literal): (&'static str, &'a str),
+    (template_key, template): (&'static str, &'a Option<String>),
+) -> (&'static str, &'a str) {
+    match template {
+        Some(t) => (template_key, t),
+        None => (key, literal),
     }
 }
 
