@@ -178,18 +178,57 @@ async fn a_headless_recording_replays_unchanged_with_puppeteer_replay() {
     demo.shutdown().await;
 }
 
+/// shop.json as flows were written before templates: `${...}` in the Recorder fields.
+fn old_style_shop(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(support::flow_path("shop.json")).unwrap();
+    let mut flow: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut moved = 0;
+    let mut untemplate = |obj: &mut serde_json::Value, field: &str| {
+        let Some(o) = obj.as_object_mut() else { return };
+        if let Some(t) = o.remove(&format!("{field}Template")) {
+            o.insert(field.to_string(), t);
+            moved += 1;
+        }
+    };
+    for step in flow["steps"].as_array_mut().unwrap() {
+        untemplate(step, "value");
+        untemplate(step, "url");
+        let events = step
+            .get_mut("assertedEvents")
+            .and_then(|e| e.as_array_mut());
+        for event in events.into_iter().flatten() {
+            untemplate(event, "url");
+        }
+    }
+    assert_eq!(
+        moved, 4,
+        "q typed and asserted, pid asserted, password typed"
+    );
+    let path = dir.join("old-shop.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&flow).unwrap()).unwrap();
+    path
+}
+
 /// throng replays the parametrised form: each of 3 users types its own `${q}` (round robin
 /// over lamp, chair, desk, not the recorded "lamp"), opens the product the search answered
-/// (`${pid}`, asserted with `urlTemplate`) and signs in with `${password}`, in both modes.
+/// (`${pid}`, asserted with `urlTemplate`) and signs in with `${password}`, in both modes; a
+/// flow written before templates (`${q}` in the Recorder field itself) replays the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parametrised_flows_replay_with_throng_in_both_modes() {
     let demo = support::demo().await;
     let base = demo.base_url();
-    for mode in ["http", "browser"] {
+    let dir = tempfile::tempdir().unwrap();
+    let old = old_style_shop(dir.path());
+    for (flow, mode) in [
+        (support::flow_path("shop.json"), "http"),
+        (support::flow_path("shop.json"), "browser"),
+        (old.clone(), "http"),
+        (old, "browser"),
+    ] {
         demo.reset_stats();
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
             .arg("run")
-            .arg(support::flow_path("shop.json"))
+            .arg(&flow)
             .args(["--target", base.as_str(), "--mode", mode, "--users", "3"])
             .args([
                 "--iterations",
@@ -210,6 +249,7 @@ async fn parametrised_flows_replay_with_throng_in_both_modes() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let mode = format!("{mode} {}", flow.display());
         assert!(out.status.success(), "{mode}: {text}");
         let stats = demo.stats();
         assert_eq!(

@@ -83,7 +83,10 @@ async fn a_browser_that_dies_mid_recording_keeps_what_was_recorded_with_secrets_
     throng::flow::load(&out).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let flow: Value = serde_json::from_str(&text).unwrap();
     let (i, change) = step_with(&flow, "change", "[data-testid='search']");
-    assert_eq!(change["value"], "$THRONG_SEARCH", "a mask in the Recorder field");
+    assert_eq!(
+        change["value"], "$THRONG_SEARCH",
+        "a mask in the Recorder field"
+    );
     assert_eq!(change["valueTemplate"], "${search}");
     assert!(has_request(
         &steps(&flow)[i + 1],
