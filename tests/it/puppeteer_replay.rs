@@ -125,6 +125,49 @@ async fn the_demo_flows_replay_unchanged_with_puppeteer_replay() {
     demo.shutdown().await;
 }
 
+/// A Chrome Recorder export (the password typed in clear, as the Recorder stores it) through
+/// `throng import`: the imported flow masks the password and still replays in the Recorder's
+/// library, the extension supplying it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_recorder_export_replays_with_puppeteer_replay() {
+    let demo = support::demo().await;
+    let base = demo.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let chromium = chromium_for_puppeteer(dir.path());
+    let export = serde_json::json!({"title": "Sign in", "steps": [
+        {"type": "setViewport", "width": 1280, "height": 720, "deviceScaleFactor": 1,
+         "isMobile": false, "hasTouch": false, "isLandscape": false},
+        {"type": "navigate", "url": format!("{base}/login"),
+         "assertedEvents": [{"type": "navigation", "url": format!("{base}/login"), "title": "Sign in"}]},
+        {"type": "change", "value": "alice", "selectors": [["aria/Username"], ["[data-testid='username']"]], "target": "main"},
+        {"type": "change", "value": PASSWORD, "selectors": [["aria/Password"], ["[data-testid='password']"]], "target": "main"},
+        {"type": "click", "selectors": [["[data-testid='login-submit']"]], "offsetX": 10, "offsetY": 8,
+         "target": "main", "assertedEvents": [{"type": "navigation", "url": format!("{base}/account")}]}
+    ]});
+    let src = dir.path().join("export.json");
+    std::fs::write(&src, export.to_string()).unwrap();
+    let flow = dir.path().join("imported.json");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+        .arg("import")
+        .arg(&src)
+        .arg("-o")
+        .arg(&flow)
+        .output()
+        .await
+        .expect("throng runs");
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&flow).unwrap();
+    assert!(!text.contains(PASSWORD), "password in clear: {text}");
+
+    demo.reset_stats();
+    puppeteer_replay(&flow, &chromium, Some(("THRONG_PASSWORD", PASSWORD))).await;
+    let stats = demo.stats();
+    assert_eq!(stats.route("POST /login"), 1, "{stats:?}");
+    assert_eq!(stats.route("GET /account"), 1, "signed in: {stats:?}");
+    assert!(no_client_errors(&stats), "{stats:?}");
+    demo.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_headless_recording_replays_unchanged_with_puppeteer_replay() {
     let demo = support::demo().await;
