@@ -6,6 +6,7 @@
 //! path, located by [`locate`]), then semantics ([`validate`]).
 
 mod context;
+mod data_files;
 mod error;
 mod literal;
 mod load;

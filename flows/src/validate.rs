@@ -7,7 +7,6 @@ use super::locate::JsonPath;
 use super::model::*;
 use super::vars::{is_identifier, substitute, variables_used};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// Longest plausible pause before a step: anything longer is almost surely seconds mistaken
 /// for milliseconds or a recording left running.
@@ -576,45 +575,4 @@ fn check_method(r: &R<'_>, path: &JsonPath, method: &str) -> Res {
 /// RFC 9110 token characters (header names, methods).
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// CSV data files exist, have the named column and at least one row. Needs the file system,
-/// so only [`super::load`] runs it.
-pub(crate) fn check_data_files(flow: &Flow, r: &R<'_>, resolve: &dyn Fn(&str) -> PathBuf) -> Res {
-    for (i, v) in flow.variables.iter().enumerate() {
-        let Some(csv_src) = &v.csv else { continue };
-        let path = JsonPath::root().key("variables").index(i).key("csv");
-        let file = resolve(&csv_src.file);
-        let fail = |what: String| Err(r.bad(&path.key("file"), &what));
-        let reader = match std::fs::File::open(&file) {
-            Ok(f) => f,
-            Err(e) => {
-                let err = FlowError::read(&file.display().to_string(), &e);
-                return fail(format!("{}: {}", quote(&csv_src.file), err.message()));
-            }
-        };
-        let mut rdr = csv::Reader::from_reader(reader);
-        let headers = match rdr.headers() {
-            Ok(h) => h.clone(),
-            Err(e) => return fail(format!("{} is not valid CSV: {e}", quote(&csv_src.file))),
-        };
-        if !headers.iter().any(|h| h == csv_src.column) {
-            let cols: Vec<&str> = headers.iter().collect();
-            return Err(r.bad(
-                &path.key("column"),
-                &format!(
-                    "{} is not a column of {} (columns: {})",
-                    quote(&csv_src.column),
-                    quote(&csv_src.file),
-                    cols.join(", ")
-                ),
-            ));
-        }
-        match rdr.records().next() {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return fail(format!("{} is not valid CSV: {e}", quote(&csv_src.file))),
-            None => return fail(format!("{} has no data rows", quote(&csv_src.file))),
-        }
-    }
-    Ok(())
 }
