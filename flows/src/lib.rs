@@ -6,7 +6,9 @@
 //! path, located by [`locate`]), then semantics ([`validate`]).
 
 mod context;
+mod data_files;
 mod error;
+mod literal;
 mod load;
 pub mod locate;
 pub mod model;

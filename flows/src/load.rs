@@ -5,7 +5,7 @@ use super::context::Reporter;
 use super::error::{quote, FlowError, Pos};
 use super::locate::JsonPath;
 use super::model::Flow;
-use super::{shape, validate};
+use super::{data_files, shape, validate};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -84,7 +84,7 @@ fn parse_with(source: &str, label: &str, path: Option<&Path>) -> Result<Flow, Fl
     let flow: Flow = serde_path_to_error::deserialize(&value).map_err(|e| typed_error(&r, &e))?;
     validate::check(&flow, &r)?;
     if let Some(path) = path {
-        validate::check_data_files(&flow, &r, &|rel| resolve_beside(path, rel))?;
+        data_files::check_data_files(&flow, &r, &|rel| resolve_beside(path, rel))?;
     }
     Ok(flow)
 }

@@ -2,6 +2,12 @@
 //!
 //! Recorder fields keep their names and shapes so a Recorder export loads unchanged; throng's
 //! additions (`thinkTimeMs`, `network`, `variables`, `checks`, ...) are all optional.
+//!
+//! Recorder fields hold literal values (what the person typed, the URL visited), so Chrome's
+//! Recorder and @puppeteer/replay replay a throng flow as it is. Where throng parametrises one
+//! (`${variables}`), the parametrised form sits beside it in a `...Template` field (`urlTemplate`,
+//! `valueTemplate`), which throng's replay uses. A Recorder field that itself holds `${...}` and
+//! has no template (flows written before templates) is read as the template.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -92,14 +98,24 @@ pub enum Action {
         #[serde(default)]
         is_landscape: bool,
     },
+    #[serde(rename_all = "camelCase")]
     Navigate {
+        /// The URL the Recorder navigates to (literal).
         url: String,
+        /// throng's parametrised form of `url`, used by throng's replay.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url_template: Option<String>,
     },
     Click(Pointer),
     DoubleClick(Pointer),
+    #[serde(rename_all = "camelCase")]
     Change {
         selectors: Selectors,
+        /// The text the Recorder types (literal; a secret's is a mask, see [`secret_mask`]).
         value: String,
+        /// throng's parametrised form of `value`, used by throng's replay.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value_template: Option<String>,
     },
     KeyDown {
         key: String,
@@ -147,6 +163,43 @@ pub enum Action {
 }
 
 impl Action {
+    /// A `navigate` step's action with a literal URL.
+    pub fn navigate(url: impl Into<String>) -> Self {
+        Action::Navigate {
+            url: url.into(),
+            url_template: None,
+        }
+    }
+
+    /// A `change` step's action with a literal value.
+    pub fn change(selectors: Selectors, value: impl Into<String>) -> Self {
+        Action::Change {
+            selectors,
+            value: value.into(),
+            value_template: None,
+        }
+    }
+
+    /// The URL throng's replay navigates to (the template when there is one), for `navigate`.
+    pub fn replay_url(&self) -> Option<&str> {
+        match self {
+            Action::Navigate { url, url_template } => Some(replay_form(url, url_template)),
+            _ => None,
+        }
+    }
+
+    /// The text throng's replay types (the template when there is one), for `change`.
+    pub fn replay_value(&self) -> Option<&str> {
+        match self {
+            Action::Change {
+                value,
+                value_template,
+                ..
+            } => Some(replay_form(value, value_template)),
+            _ => None,
+        }
+    }
+
     /// True for steps a person performs on the page (not navigate, setViewport and the like).
     pub fn is_user_action(&self) -> bool {
         !matches!(
@@ -160,6 +213,22 @@ impl Action {
                 | Action::CustomStep { .. }
         )
     }
+}
+
+/// What throng's replay uses for a Recorder field: its template when it has one, else the field.
+pub fn replay_form<'a>(literal: &'a str, template: &'a Option<String>) -> &'a str {
+    template.as_deref().unwrap_or(literal)
+}
+
+/// What a Recorder field holds in place of a secret (it is never written in clear): `$ENV`,
+/// naming the environment variable the secret is read from (flows/replay-extension.mjs fills
+/// it in for @puppeteer/replay), or nothing for a secret supplied only with `--var`.
+pub fn secret_mask(secret: &Secret) -> String {
+    secret
+        .env
+        .as_ref()
+        .map(|env| format!("${env}"))
+        .unwrap_or_default()
 }
 
 fn one() -> f64 {
@@ -238,6 +307,26 @@ pub struct AssertedEvent {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// throng's parametrised form of `url`, compared by throng's replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_template: Option<String>,
+}
+
+impl AssertedEvent {
+    /// A navigation to `url` (literal).
+    pub fn navigation(url: Option<String>) -> Self {
+        AssertedEvent {
+            kind: "navigation".into(),
+            url,
+            title: None,
+            url_template: None,
+        }
+    }
+
+    /// The URL throng's replay expects (the template when there is one).
+    pub fn replay_url(&self) -> Option<&str> {
+        self.url_template.as_deref().or(self.url.as_deref())
+    }
 }
 
 /// What a step sent over the network when it was recorded.

@@ -11,7 +11,7 @@ pub fn origin(flow: &Flow) -> Option<Url> {
         return http_origin(o);
     }
     flow.steps.iter().find_map(|s| match &s.action {
-        Action::Navigate { url } => http_origin(url),
+        Action::Navigate { url, .. } => http_origin(url),
         _ => None,
     })
 }
@@ -54,11 +54,15 @@ pub fn rewrite_origin(flow: &mut Flow, target: &Url) {
         }
     };
     for step in &mut flow.steps {
-        if let Action::Navigate { url } = &mut step.action {
-            rw(url);
+        // Recorder fields and their templates alike: a rewritten flow replays on the target in
+        // Chrome's Recorder too.
+        if let Action::Navigate { url, url_template } = &mut step.action {
+            for u in std::iter::once(url).chain(url_template.as_mut()) {
+                rw(u);
+            }
         }
         for ev in &mut step.asserted_events {
-            if let Some(u) = ev.url.as_mut() {
+            for u in ev.url.iter_mut().chain(ev.url_template.as_mut()) {
                 rw(u);
             }
         }
@@ -179,7 +183,7 @@ mod tests {
             &mut flow,
             &Url::parse("https://test.local:9443/ignored").unwrap(),
         );
-        let Action::Navigate { url } = &flow.steps[0].action else {
+        let Action::Navigate { url, .. } = &flow.steps[0].action else {
             panic!("step 1 is a navigate")
         };
         assert_eq!(url, "https://test.local:9443/?q=${q}");
@@ -204,7 +208,7 @@ mod tests {
             "https://test.local:9443/api/notifications"
         );
         assert_eq!(net.polling[0].headers["Origin"], "https://test.local:9443");
-        let Action::Navigate { url } = &flow.steps[1].action else {
+        let Action::Navigate { url, .. } = &flow.steps[1].action else {
             panic!("step 2 is a navigate")
         };
         assert_eq!(url, "https://test.local:9443#top");
@@ -218,7 +222,7 @@ mod tests {
         let mut flow = parse(src, "t.json").unwrap();
         rewrite_origin(&mut flow, &Url::parse("http://127.0.0.1:3000").unwrap());
         assert_eq!(flow.origin.as_deref(), Some("http://127.0.0.1:3000"));
-        let Action::Navigate { url } = &flow.steps[0].action else {
+        let Action::Navigate { url, .. } = &flow.steps[0].action else {
             panic!("navigate")
         };
         assert_eq!(url, "http://127.0.0.1:3000/a");

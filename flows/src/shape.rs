@@ -42,9 +42,13 @@ fn action_fields(step_type: &str) -> &'static [(&'static str, Kind, bool)] {
             ("hasTouch", Bool, false),
             ("isLandscape", Bool, false),
         ],
-        "navigate" => &[("url", Str, true)],
+        "navigate" => &[("url", Str, true), ("urlTemplate", Str, false)],
         "click" | "doubleClick" => POINTER,
-        "change" => &[("selectors", Selectors, true), ("value", Str, true)],
+        "change" => &[
+            ("selectors", Selectors, true),
+            ("value", Str, true),
+            ("valueTemplate", Str, false),
+        ],
         "keyDown" | "keyUp" => &[("key", Str, true)],
         "scroll" => &[
             ("selectors", Selectors, false),
@@ -137,7 +141,7 @@ fn known_shapes(r: &Reporter<'_>, v: &Value, path: &JsonPath, node: Node) -> Res
                 ("checks", Node::Check, true),
             ],
         ),
-        Node::Event => (&["type", "url", "title"], &[]),
+        Node::Event => (&["type", "url", "title", "urlTemplate"], &[]),
         Node::Network => (
             &[],
             &[

@@ -7,7 +7,6 @@ use super::locate::JsonPath;
 use super::model::*;
 use super::vars::{is_identifier, substitute, variables_used};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// Longest plausible pause before a step: anything longer is almost surely seconds mistaken
 /// for milliseconds or a recording left running.
@@ -270,6 +269,12 @@ impl StepCtx<'_> {
             return Err(r.bad(&path.key("timeout"), "must be > 0"));
         }
         self.action(i, &step.action, path)?;
+        for (e, event) in step.asserted_events.iter().enumerate() {
+            let url = event.url.as_deref().unwrap_or_default();
+            let (key, form) = param_form(("url", url), ("urlTemplate", &event.url_template));
+            let ep = path.key("assertedEvents").index(e);
+            self.uses(form, &ep.key(key), (i, usize::MAX))?;
+        }
         if let Some(net) = &step.network {
             let net_path = path.key("network");
             for (k, req) in net.requests.iter().enumerate() {
@@ -331,11 +336,20 @@ impl StepCtx<'_> {
                     return Err(r.bad(&path.key("deviceScaleFactor"), "must be > 0"));
                 }
             }
-            Action::Navigate { url } => {
+            Action::Navigate { url, url_template } => {
                 self.url(url, &path.key("url"), false)?;
-                self.uses(url, &path.key("url"), (i, 0))?;
+                let (key, form) = param_form(("url", url), ("urlTemplate", url_template));
+                self.url(form, &path.key(key), false)?;
+                self.uses(form, &path.key(key), (i, 0))?;
             }
-            Action::Change { value, .. } => self.uses(value, &path.key("value"), (i, 0))?,
+            Action::Change {
+                value,
+                value_template,
+                ..
+            } => {
+                let (key, form) = param_form(("value", value), ("valueTemplate", value_template));
+                self.uses(form, &path.key(key), (i, 0))?;
+            }
             Action::Click(p) | Action::DoubleClick(p) => {
                 const BUTTONS: &[&str] = &["primary", "auxiliary", "secondary", "back", "forward"];
                 const DEVICES: &[&str] = &["mouse", "pen", "touch"];
@@ -517,6 +531,17 @@ impl StepCtx<'_> {
     }
 }
 
+/// The field and text throng replays: a Recorder field's `...Template` when given, else the field.
+fn param_form<'a>(
+    (key, literal): (&'static str, &'a str),
+    (template_key, template): (&'static str, &'a Option<String>),
+) -> (&'static str, &'a str) {
+    match template {
+        Some(t) => (template_key, t),
+        None => (key, literal),
+    }
+}
+
 fn one_of(r: &R<'_>, path: &JsonPath, value: Option<&str>, allowed: &[&str]) -> Res {
     match value {
         Some(v) if !allowed.contains(&v) => Err(r.bad(
@@ -550,45 +575,4 @@ fn check_method(r: &R<'_>, path: &JsonPath, method: &str) -> Res {
 /// RFC 9110 token characters (header names, methods).
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// CSV data files exist, have the named column and at least one row. Needs the file system,
-/// so only [`super::load`] runs it.
-pub(crate) fn check_data_files(flow: &Flow, r: &R<'_>, resolve: &dyn Fn(&str) -> PathBuf) -> Res {
-    for (i, v) in flow.variables.iter().enumerate() {
-        let Some(csv_src) = &v.csv else { continue };
-        let path = JsonPath::root().key("variables").index(i).key("csv");
-        let file = resolve(&csv_src.file);
-        let fail = |what: String| Err(r.bad(&path.key("file"), &what));
-        let reader = match std::fs::File::open(&file) {
-            Ok(f) => f,
-            Err(e) => {
-                let err = FlowError::read(&file.display().to_string(), &e);
-                return fail(format!("{}: {}", quote(&csv_src.file), err.message()));
-            }
-        };
-        let mut rdr = csv::Reader::from_reader(reader);
-        let headers = match rdr.headers() {
-            Ok(h) => h.clone(),
-            Err(e) => return fail(format!("{} is not valid CSV: {e}", quote(&csv_src.file))),
-        };
-        if !headers.iter().any(|h| h == csv_src.column) {
-            let cols: Vec<&str> = headers.iter().collect();
-            return Err(r.bad(
-                &path.key("column"),
-                &format!(
-                    "{} is not a column of {} (columns: {})",
-                    quote(&csv_src.column),
-                    quote(&csv_src.file),
-                    cols.join(", ")
-                ),
-            ));
-        }
-        match rdr.records().next() {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return fail(format!("{} is not valid CSV: {e}", quote(&csv_src.file))),
-            None => return fail(format!("{} has no data rows", quote(&csv_src.file))),
-        }
-    }
-    Ok(())
 }

@@ -1,8 +1,14 @@
 //! Typed visits over the value-carrying fields of a flow (URLs, typed text, request headers and
 //! bodies), so rewriting values (secret scrubbing, correlation, origin rewriting) never touches
 //! type tags, field names, selectors or kinds.
+//!
+//! Recorder fields (a navigate URL, typed text, an asserted URL) are visited in the form throng
+//! replays: the `...Template` beside the field when there is one, else the field. A rewrite
+//! that changes it lands in the template, so the Recorder field keeps its literal value (a flow
+//! written before templates, with `${...}` in the field itself, is rewritten in place).
 
 use crate::model::{Action, Flow, Step};
+use crate::vars::variables_used;
 
 /// Which field of a step a visited value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +70,23 @@ impl Step {
     /// Calls `f` on every value-carrying string of this step.
     pub fn for_each_value_mut(&mut self, f: &mut impl FnMut(Place<'_>, &mut String)) {
         match &mut self.action {
-            Action::Navigate { url } => f(Place::NavigateUrl, url),
-            Action::Change { value, .. } => f(Place::TypedValue, value),
+            Action::Navigate { url, url_template } => {
+                rewrite_param(url, url_template, &mut |v| f(Place::NavigateUrl, v));
+            }
+            Action::Change {
+                value,
+                value_template,
+                ..
+            } => rewrite_param(value, value_template, &mut |v| f(Place::TypedValue, v)),
             _ => {}
         }
         for event in &mut self.asserted_events {
-            if let Some(url) = &mut event.url {
-                f(Place::AssertedUrl, url);
+            match (&mut event.url, &mut event.url_template) {
+                (Some(url), template) => {
+                    rewrite_param(url, template, &mut |v| f(Place::AssertedUrl, v));
+                }
+                (None, Some(template)) => f(Place::AssertedUrl, template),
+                (None, None) => {}
             }
         }
         let Some(net) = &mut self.network else { return };
@@ -113,13 +129,14 @@ impl Step {
 
     /// Calls `f` on every value-carrying string of this step.
     pub fn for_each_value(&self, f: &mut impl FnMut(Place<'_>, &str)) {
-        match &self.action {
-            Action::Navigate { url } => f(Place::NavigateUrl, url),
-            Action::Change { value, .. } => f(Place::TypedValue, value),
-            _ => {}
+        if let Some(url) = self.action.replay_url() {
+            f(Place::NavigateUrl, url);
+        }
+        if let Some(value) = self.action.replay_value() {
+            f(Place::TypedValue, value);
         }
         for event in &self.asserted_events {
-            if let Some(url) = &event.url {
+            if let Some(url) = event.replay_url() {
                 f(Place::AssertedUrl, url);
             }
         }
@@ -162,6 +179,23 @@ impl Step {
     }
 }
 
+/// Runs `f` on the replay form of a Recorder field (`literal`, `template`): a change lands in
+/// the template (dropped again when it equals the literal), the literal stays as recorded. An
+/// old flow's field with `${...}` and no template is its own template, rewritten in place.
+fn rewrite_param(
+    literal: &mut String,
+    template: &mut Option<String>,
+    f: &mut dyn FnMut(&mut String),
+) {
+    if template.is_none() && !variables_used(literal).is_empty() {
+        f(literal);
+        return;
+    }
+    let mut form = template.clone().unwrap_or_else(|| literal.clone());
+    f(&mut form);
+    *template = (form != *literal).then_some(form);
+}
+
 #[cfg(test)]
 mod tests {
     use crate::parse;
@@ -192,12 +226,46 @@ mod tests {
         let text = serde_json::to_string(&flow).unwrap();
         assert!(text.contains(r##""selectors":[["#stat"]]"##), "{text}");
         assert!(text.contains(r#""kind":"document""#), "{text}");
-        assert!(text.contains(r#""value":"${s}""#), "{text}");
-        assert!(!text.contains("h/stat"), "{text}");
+        // Recorder fields keep their literal values; the rewritten form is their template.
+        assert!(
+            text.contains(r#""value":"stat","valueTemplate":"${s}""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""url":"http://h/stat","urlTemplate":"http://h/${s}""#),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("h/stat").count(),
+            2,
+            "navigate and asserted url: {text}"
+        );
         let mut read = 0;
         flow.for_each_value(|_, v| read += usize::from(v.contains("${s}")));
         assert_eq!(read, 10);
+        // Rewriting back to the literal drops the template.
+        flow.for_each_value_mut(|_, v| *v = v.replace("${s}", "stat"));
+        let text = serde_json::to_string(&flow).unwrap();
+        assert!(!text.contains("Template"), "{text}");
         // The binary message is base64, never rewritten.
         assert!(text.contains(r#""data":"c3RhdA==""#), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod old_flows {
+    use crate::parse;
+
+    #[test]
+    fn a_recorder_field_holding_a_placeholder_is_its_own_template() {
+        let text = r##"{"title": "t", "variables": [{"name": "q", "oneOf": ["a"]}], "steps": [
+            {"type": "navigate", "url": "http://h/?q=${q}"},
+            {"type": "change", "selectors": [["#q"]], "value": "${q}"}]}"##;
+        let mut flow = parse(text, "t.json").unwrap();
+        assert_eq!(flow.steps[1].action.replay_value(), Some("${q}"));
+        flow.for_each_value_mut(|_, v| *v = v.replace("${q}", "${q2}"));
+        let out = serde_json::to_string(&flow).unwrap();
+        assert!(!out.contains("Template"), "rewritten in place: {out}");
+        assert!(out.contains(r#""value":"${q2}""#), "{out}");
     }
 }

@@ -1,13 +1,17 @@
-//! Writing flows: the JSON text throng writes (pretty, newline-terminated), checked by the same
-//! loader that will read it back, so no tool of the workspace writes a flow throng rejects.
+//! Writing flows: the JSON text throng writes (pretty, newline-terminated), with secrets masked
+//! in Recorder fields, checked by the same loader that will read it back, so no tool of the
+//! workspace writes a flow throng rejects or a secret in clear.
 
 use crate::error::{FlowError, Pos};
 use crate::model::Flow;
 
-/// The text of `flow` as throng writes it, after loading that text back through [`crate::parse`];
+/// The text of `flow` as throng writes it (Recorder fields that carry a secret masked, see
+/// [`Flow::mask_secret_literals`]), after loading that text back through [`crate::parse`];
 /// `label` names the file in the error, which points at the line of the text.
 pub fn to_checked_json(flow: &Flow, label: &str) -> Result<String, FlowError> {
-    let mut text = serde_json::to_string_pretty(flow)
+    let mut flow = flow.clone();
+    flow.mask_secret_literals();
+    let mut text = serde_json::to_string_pretty(&flow)
         .map_err(|e| FlowError::syntax(label, Pos { line: 1, column: 1 }, &e.to_string()))?;
     text.push('\n');
     crate::parse(&text, label)?;
@@ -28,9 +32,7 @@ mod tests {
             selector_attribute: None,
             timeout: None,
             variables: vec![],
-            steps: vec![Step::new(Action::Navigate {
-                url: "http://127.0.0.1:1/${nope}".into(),
-            })],
+            steps: vec![Step::new(Action::navigate("http://127.0.0.1:1/${nope}"))],
             dwell_ms: None,
         };
         let err = to_checked_json(&flow, "out.json").unwrap_err().to_string();

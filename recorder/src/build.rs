@@ -158,11 +158,9 @@ pub fn build_report(cap: &Capture) -> Built {
         };
         // A navigation a click or key caused: the step must wait for it at replay.
         if r.main_document && r.page_initiated && steps[step].action.is_user_action() {
-            steps[step].asserted_events = vec![AssertedEvent {
-                kind: "navigation".into(),
-                url: Some(r.final_url.clone()).filter(|u| !u.is_empty()),
-                title: None,
-            }];
+            steps[step].asserted_events = vec![AssertedEvent::navigation(
+                Some(r.final_url.clone()).filter(|u| !u.is_empty()),
+            )];
         }
     }
 
@@ -312,9 +310,7 @@ mod tests {
 
     #[test]
     fn requests_go_to_their_step_and_think_time_counts_from_the_end_of_activity() {
-        let nav = Action::Navigate {
-            url: "http://h/".into(),
-        };
+        let nav = Action::navigate("http://h/");
         let key = |up: bool| {
             let key = "Enter".to_string();
             if up {

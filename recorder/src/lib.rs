@@ -185,7 +185,9 @@ pub fn write_flow(path: &Path, flow: &flow::Flow) -> Result<(), WriteError> {
             let mut kept = path.as_os_str().to_owned();
             kept.push(".rejected");
             let kept = PathBuf::from(kept);
-            let text = serde_json::to_string_pretty(flow).unwrap_or_default();
+            let mut masked = flow.clone();
+            masked.mask_secret_literals();
+            let text = serde_json::to_string_pretty(&masked).unwrap_or_default();
             write_atomic(&kept, &text).map_err(io)?;
             Err(WriteError::Rejected { source, kept })
         }

@@ -285,7 +285,7 @@ impl Live {
                 // Typed into the address bar, back/forward, reload, or a CDP client's navigate.
                 self.cap
                     .steps
-                    .push(RawStep::new(start, Action::Navigate { url: url.clone() }));
+                    .push(RawStep::new(start, Action::navigate(url.clone())));
             }
             self.nav_requested = false;
         }

@@ -1,6 +1,7 @@
 //! Secrets: passwords and `--secret NAME` fields never reach the flow file in clear. Each typed
 //! secret becomes a variable supplied at replay (`--var name=...` or `THRONG_<NAME>`), and every
-//! place its value went (the typed value, URLs, bodies, headers) is rewritten to `${name}`.
+//! place its value went (the typed value, URLs, bodies, headers) is rewritten to `${name}`; the
+//! Recorder fields themselves hold the mask `$THRONG_<NAME>` (flows/replay-extension.mjs).
 
 use crate::capture::RawStep;
 use crate::correlate::{encoded_forms, unique_name};
@@ -57,8 +58,9 @@ pub fn scrub(secret_steps: &[(usize, &RawStep)], flow: &mut Flow) {
                 name
             }
         };
-        if let Action::Change { value, .. } = &mut flow.steps[*i].action {
-            *value = format!("${{{name}}}");
+        // throng types the variable; the Recorder field is masked by `hide_values`.
+        if let Action::Change { value_template, .. } = &mut flow.steps[*i].action {
+            *value_template = Some(format!("${{{name}}}"));
         }
     }
     hide_values(&secrets, flow);
@@ -125,9 +127,13 @@ fn password_hint(field: &str) -> &str {
 /// holds a secret value. Form fields are matched by value (so short secrets are caught too);
 /// longer values anywhere in the field. Type tags, selectors and names are never touched.
 pub fn hide_values(secrets: &[SecretValue], flow: &mut Flow) {
-    if secrets.is_empty() {
-        return;
+    if !secrets.is_empty() {
+        replace_values(secrets, flow);
     }
+    flow.mask_secret_literals();
+}
+
+fn replace_values(secrets: &[SecretValue], flow: &mut Flow) {
     flow.for_each_value_mut(|_, s| {
         for secret in secrets {
             let with = format!("${{{}}}", secret.name);
@@ -209,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_password_equal_to_a_type_tag_or_kind_hides_only_values() {
-        let text = r##"{"title": "t", "steps": [
+        let text = r##"{"title": "t", "variables": [{"name": "password", "secret": {"env": "PW"}}], "steps": [
             {"type": "navigate", "url": "http://h/login",
              "network": {"requests": [{"kind": "document", "url": "http://h/login"},
                                       {"kind": "ajax", "method": "POST", "url": "http://h/s", "body": "p=click"}]}},
@@ -225,7 +231,10 @@ mod tests {
         assert!(out.contains(r#""type":"click""#), "{out}");
         assert!(out.contains(r##"[["#click"]]"##), "{out}");
         assert!(out.contains(r#""body":"p=${password}""#), "{out}");
-        assert!(out.contains(r#""value":"${password}""#), "{out}");
+        assert!(
+            out.contains(r#""value":"$PW","valueTemplate":"${password}""#),
+            "{out}"
+        );
     }
 
     #[test]

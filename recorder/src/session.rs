@@ -59,12 +59,7 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
     let t0 = now_ms();
     let viewport = viewport(&cdp, &session).await;
     live.push_step(RawStep::new(t0 - 1.0, viewport));
-    live.push_step(RawStep::new(
-        t0,
-        Action::Navigate {
-            url: opts.url.clone(),
-        },
-    ));
+    live.push_step(RawStep::new(t0, Action::navigate(opts.url.clone())));
     live.expecting_initial = true;
     let nav = cdp
         .call("Page.navigate", json!({"url": opts.url}), Some(&session))

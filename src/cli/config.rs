@@ -454,9 +454,7 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
                 requests: vec![RecordedRequest::document_get(url)],
                 ..Network::default()
             }),
-            ..Step::new(Action::Navigate {
-                url: url.to_string(),
-            })
+            ..Step::new(Action::navigate(url))
         }],
         dwell_ms: None,
     };

@@ -69,6 +69,7 @@ pub(crate) async fn search(
     Query(sq): Query<SearchQuery>,
 ) -> Response {
     let cur = st.sessions.ensure(&headers);
+    st.counters.searched(&sq.q);
     let results = catalog::search(&sq.q);
     let title = format!("Search: {}", sq.q);
     let m = PageMeta {

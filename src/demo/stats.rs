@@ -18,6 +18,10 @@ pub struct Stats {
     /// The live page's streams: Server-Sent Events and WebSocket connections and messages.
     #[serde(default)]
     pub live: LiveStats,
+    /// Search terms as the site received them (`GET /search?q=...`), with their counts: what
+    /// a replayed flow typed.
+    #[serde(default)]
+    pub searches: BTreeMap<String, u64>,
 }
 
 /// Connections and messages of the live page's streams (`/api/live/events`, `/ws/live`).
@@ -75,6 +79,11 @@ impl Counters {
         self.answered(status);
     }
 
+    /// Counts a search term.
+    pub(crate) fn searched(&self, q: &str) {
+        *self.lock().searches.entry(q.to_string()).or_default() += 1;
+    }
+
     /// Adds to the live counters.
     pub(crate) fn live(&self, f: impl FnOnce(&mut LiveStats)) {
         f(&mut self.lock().live);
@@ -105,7 +114,9 @@ mod tests {
         c.record("GET", "/", 200);
         c.record("GET", "/", 200);
         c.record("POST", "/login", 403);
+        c.searched("lamp");
         let s = c.snapshot();
+        assert_eq!(s.searches["lamp"], 1);
         assert_eq!(s.total, 3);
         assert_eq!(s.route("GET /"), 2);
         assert_eq!(s.route("POST /login"), 1);

@@ -104,7 +104,7 @@ pub fn step_label(index: usize, step: &crate::flow::Step) -> String {
             .unwrap_or_default()
     };
     let detail = match &step.action {
-        Action::Navigate { url } => strip_query(url),
+        Action::Navigate { .. } => strip_query(step.action.replay_url().unwrap_or_default()),
         Action::Click(p) | Action::DoubleClick(p) => first_selector(&p.selectors),
         Action::Change { selectors, .. } | Action::Hover { selectors } => first_selector(selectors),
         Action::WaitForElement { selectors, .. } => first_selector(selectors),

@@ -17,6 +17,7 @@ mod lockstep;
 mod metrics_report;
 mod nginx_h2;
 mod prometheus;
+mod puppeteer_replay;
 mod real_apps;
 mod recorder;
 mod support;

@@ -38,6 +38,7 @@ fn check_app(app: &str) {
         "browser replay: throng's count = server's log",
         "http replay with a wrong password fails",
         "browser replay with a wrong password fails",
+        "@puppeteer/replay replays the flow",
     ] {
         assert!(
             text.contains(&format!("ok   {app}: {check}")),

@@ -18,10 +18,15 @@ pub fn import(mut flow: Flow) -> Flow {
     let mut taken: HashSet<String> = flow.variables.iter().map(|v| v.name.clone()).collect();
     let mut secrets: Vec<SecretValue> = Vec::new();
     for step in &mut flow.steps {
-        let Action::Change { selectors, value } = &mut step.action else {
+        let Action::Change {
+            selectors,
+            value,
+            value_template,
+        } = &mut step.action
+        else {
             continue;
         };
-        if value.starts_with("${") || !mentions_password(selectors) {
+        if value_template.is_some() || value.starts_with("${") || !mentions_password(selectors) {
             continue;
         }
         let name = match secrets.iter().find(|s| s.value == *value) {
@@ -35,7 +40,8 @@ pub fn import(mut flow: Flow) -> Flow {
                 name
             }
         };
-        *value = format!("${{{name}}}");
+        // The Recorder field is masked by `hide_values`; throng types the variable.
+        *value_template = Some(format!("${{{name}}}"));
     }
     for s in &secrets {
         flow.variables
@@ -79,7 +85,9 @@ mod tests {
         assert_eq!(out["format"], FORMAT_V1);
         assert_eq!(out["origin"], "http://127.0.0.1:8080");
         assert_eq!(out["steps"][1], export["steps"][1]);
-        assert_eq!(out["steps"][2]["value"], "${password}");
+        // The Recorder types the mask (its replay extension fills it), throng the variable.
+        assert_eq!(out["steps"][2]["value"], "$THRONG_PASSWORD");
+        assert_eq!(out["steps"][2]["valueTemplate"], "${password}");
         assert_eq!(out["steps"][4]["type"], "emulateNetworkConditions");
         assert_eq!(out["variables"][0]["secret"]["env"], "THRONG_PASSWORD");
         assert!(!out.to_string().contains("hunter22"));

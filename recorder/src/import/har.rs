@@ -79,12 +79,12 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
             .filter(|r| r.doc.as_deref() == Some(id))
             .map(|r| r.start_ms)
             .fold(*start, f64::min);
-        steps.push(RawStep::new(first, Action::Navigate { url }));
+        steps.push(RawStep::new(first, Action::navigate(url)));
     }
     let origin = steps
         .iter()
         .find_map(|s| match &s.action {
-            Action::Navigate { url } => origin_of(url),
+            Action::Navigate { url, .. } => origin_of(url),
             _ => None,
         })
         .ok_or("no page with an http(s) document")?;

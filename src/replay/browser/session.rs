@@ -67,12 +67,9 @@ pub(crate) struct PageState {
     pub last: Mutex<LastResponses>,
 }
 
-/// Runs one session; never returns an `Err`: every ending is an outcome.
+/// Runs one session with the values its iteration drew (the caller draws, as for HTTP mode);
+/// never returns an `Err`: every ending is an outcome.
 pub(crate) async fn run(env: SessionEnv<'_>, s: Session<'_>) -> SessionOutcome {
-    if let Err(reason) = s.flow.sources.draw(s.vars) {
-        env.sink.count("iterations.no_data", 1);
-        return SessionOutcome::Failed(reason);
-    }
     let cdp_timeout = Duration::from_secs(30);
     let ctx = tokio::time::timeout(
         cdp_timeout,

@@ -149,8 +149,8 @@ impl StepRunner<'_, '_> {
         let frame = step.frame.as_deref();
         let mut clicked = None;
         match &step.action {
-            Action::Navigate { url } => {
-                let url = self.fill(url)?;
+            Action::Navigate { .. } => {
+                let url = self.fill(step.action.replay_url().unwrap_or_default())?;
                 let nav = self
                     .page
                     .execute(NavigateParams::new(url.clone()))
@@ -177,8 +177,8 @@ impl StepRunner<'_, '_> {
                 )
                 .await?;
             }
-            Action::Change { selectors, value } => {
-                let value = self.fill(value)?;
+            Action::Change { selectors, .. } => {
+                let value = self.fill(step.action.replay_value().unwrap_or_default())?;
                 self.locate(selectors, frame, None, waiting).await?;
                 let r = self
                     .dom("focus", selectors, frame, json!({ "value": value }))
@@ -290,7 +290,7 @@ impl StepRunner<'_, '_> {
             self.wait_load(loads_before, waiting, &no_nav).await;
             // A URL with a variable the browser run cannot know (extracted from a raw
             // response) is not compared.
-            if let Some(want) = event.url.as_ref().and_then(|u| self.fill(u).ok()) {
+            if let Some(want) = event.replay_url().and_then(|u| self.fill(u).ok()) {
                 let got = self.eval("location.href").await?;
                 if !got
                     .as_str()

@@ -119,9 +119,10 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let synthesized;
         let network = match (&step.network, &step.action) {
             (Some(net), _) => net,
-            (None, Action::Navigate { url }) => {
+            (None, Action::Navigate { .. }) => {
+                let url = step.action.replay_url().unwrap_or_default();
                 synthesized = Network {
-                    requests: vec![RecordedRequest::document_get(url.clone())],
+                    requests: vec![RecordedRequest::document_get(url)],
                     ..Network::default()
                 };
                 &synthesized
@@ -338,7 +339,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             .filter(|e| e.kind == "navigation")
         {
             // A URL with a variable this session has no value for is not compared.
-            if let Some(want) = event.url.as_ref().and_then(|u| self.s.vars.fill(u).ok()) {
+            if let Some(want) = event.replay_url().and_then(|u| self.s.vars.fill(u).ok()) {
                 if !same_document(response.final_url.as_str(), &want) {
                     return Err(StepFailure {
                         outcome: Outcome::CheckFailed,

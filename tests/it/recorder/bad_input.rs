@@ -83,7 +83,11 @@ async fn a_browser_that_dies_mid_recording_keeps_what_was_recorded_with_secrets_
     throng::flow::load(&out).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let flow: Value = serde_json::from_str(&text).unwrap();
     let (i, change) = step_with(&flow, "change", "[data-testid='search']");
-    assert_eq!(change["value"], "${search}");
+    assert_eq!(
+        change["value"], "$THRONG_SEARCH",
+        "a mask in the Recorder field"
+    );
+    assert_eq!(change["valueTemplate"], "${search}");
     assert!(has_request(
         &steps(&flow)[i + 1],
         "document",
@@ -172,7 +176,9 @@ fn a_devtools_recorder_export_imports_with_its_steps_kept() {
         );
     }
     assert_eq!(flow["steps"][2]["offsetX"].as_f64(), Some(40.0));
-    assert_eq!(flow["steps"][4]["value"], "${password}");
+    // The Recorder types the mask (flows/replay-extension.mjs fills it in), throng the variable.
+    assert_eq!(flow["steps"][4]["value"], "$THRONG_PASSWORD");
+    assert_eq!(flow["steps"][4]["valueTemplate"], "${password}");
     assert!(!std::fs::read_to_string(&out)
         .unwrap()
         .contains("wonderland"));

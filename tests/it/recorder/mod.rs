@@ -385,7 +385,11 @@ async fn headless_recording_of_the_shop_replays_its_network_and_hides_the_passwo
         "{body}"
     );
     let (_, pw) = step_with(&flow, "change", "[data-testid='password']");
-    assert_eq!(pw["value"], "${password}");
+    assert_eq!(
+        pw["value"], "$THRONG_PASSWORD",
+        "a mask in the Recorder field"
+    );
+    assert_eq!(pw["valueTemplate"], "${password}");
     let secret = vars
         .iter()
         .find(|v| v["name"] == "password")
