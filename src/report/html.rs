@@ -30,7 +30,8 @@ svg .grid line{stroke:var(--line);stroke-width:1}svg .nodata{font-size:14px}svg 
 table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:var(--card);position:sticky;top:0}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.name{word-break:break-all}.pass{color:var(--ok);font-weight:600}.fail{color:var(--bad);font-weight:600}tr.problem td{color:var(--bad)}
-.wrap{overflow-x:auto}
+.wrap{overflow-x:auto}ul.warn{color:var(--bad);font-weight:600}
+.shots{display:flex;flex-wrap:wrap;gap:12px}.shot{background:var(--card);border-radius:6px;padding:8px;max-width:420px}.shot img{width:100%;border:1px solid var(--line)}
 "#;
 
 /// An HTML table; headers starting with '>' are numeric (right-aligned).

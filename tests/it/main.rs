@@ -10,6 +10,7 @@ mod distributed;
 mod faults;
 mod flow_files;
 mod generator_health;
+mod http_cache;
 mod http_replay;
 mod k8s;
 mod k8s_pods;

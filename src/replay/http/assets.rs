@@ -10,7 +10,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use scraper::{Html, Selector};
 use std::collections::HashSet;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::SystemTime;
 use url::Url;
 
 /// Asset URLs an HTML document makes a browser fetch, in document order, deduplicated.
@@ -107,7 +107,7 @@ pub async fn fetch_all(
                 result.blocked += 1;
                 continue;
             }
-            match client.cache_lookup(url.as_str(), Instant::now()) {
+            match client.cache_lookup(url.as_str(), SystemTime::now()) {
                 Lookup::Fresh => result.from_cache += 1,
                 Lookup::Revalidate(headers) => wave.push((url, headers)),
                 Lookup::Miss => wave.push((url, Vec::new())),
@@ -132,7 +132,7 @@ pub async fn fetch_all(
             match response {
                 Ok(resp) => {
                     result.fetched += 1;
-                    client.cache_store(url.as_str(), resp.status, &resp.headers, Instant::now());
+                    client.cache_store(url.as_str(), resp.status, &resp.headers, SystemTime::now());
                     let recorded = expected.iter().any(|(u, s)| *u == url && *s == resp.status);
                     if resp.status >= 400 && !recorded {
                         result.failed += 1;

@@ -192,11 +192,17 @@ impl UserClient {
         self.deadline.is_cancelled()
     }
 
-    pub fn cache_lookup(&self, url: &str, now: Instant) -> Lookup {
+    pub fn cache_lookup(&self, url: &str, now: std::time::SystemTime) -> Lookup {
         self.cache.lock().expect("cache lock").lookup(url, now)
     }
 
-    pub fn cache_store(&self, url: &str, status: u16, headers: &HeaderMap, now: Instant) {
+    pub fn cache_store(
+        &self,
+        url: &str,
+        status: u16,
+        headers: &HeaderMap,
+        now: std::time::SystemTime,
+    ) {
         self.cache
             .lock()
             .expect("cache lock")

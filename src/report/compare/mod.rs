@@ -246,6 +246,19 @@ impl ModeSide {
         self.kinds.iter().find(|k| k.kind == kind)
     }
 
+    /// Static requests that reached the target per page (page loads, or documents where a
+    /// mode has no page-load samples); None without pages.
+    pub fn static_per_page(&self) -> Option<f64> {
+        let statics = self.kind(SampleKind::Static).map_or(0, |k| k.count);
+        let documents = self.kind(SampleKind::Document).map_or(0, |k| k.count);
+        let pages = if self.page_loads > 0 {
+            self.page_loads
+        } else {
+            documents
+        };
+        (pages > 0).then(|| statics as f64 / pages as f64)
+    }
+
     /// CPU seconds per user-minute of load generated.
     pub fn cpu_per_user_minute(&self) -> Option<f64> {
         let c = self.facts.cost?;
@@ -278,6 +291,34 @@ pub struct Comparison {
     pub missing_from_http: Vec<OnlyIn>,
     /// Requests the HTTP replay sent that no browser did.
     pub missing_from_browser: Vec<OnlyIn>,
+    /// Differences between the modes that make HTTP-mode load unlike the browsers' (one
+    /// sentence each), e.g. static requests per page far apart.
+    pub warnings: Vec<String>,
+}
+
+/// Static requests per page in HTTP mode over the browsers' outside this range: the HTTP
+/// replay fetches assets unlike a browser (caching, discovery), so its load is not theirs.
+pub const STATIC_RATIO_OK: (f64, f64) = (0.67, 1.5);
+
+fn warnings(http: &ModeSide, browser: &ModeSide) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(h), Some(b)) = (http.static_per_page(), browser.static_per_page()) {
+        let far = if b > 0.0 {
+            let r = h / b;
+            (r < STATIC_RATIO_OK.0 || r > STATIC_RATIO_OK.1)
+                .then(|| format!("http/browser {r:.2}x"))
+        } else {
+            (h >= 0.5).then(|| "browsers sent none".to_string())
+        };
+        if let Some(how) = far {
+            out.push(format!(
+                "static requests per page differ: http {h:.2}, browser {b:.2} ({how}): the HTTP \
+                 replay fetches (or revalidates) assets unlike the browsers, so its static load \
+                 is not theirs; check caching headers and the assets it discovers"
+            ));
+        }
+    }
+    out
 }
 
 fn only_in(side: &ModeSide, other: &ModeSide) -> Vec<OnlyIn> {
@@ -337,6 +378,7 @@ impl Comparison {
         Comparison {
             missing_from_http: only_in(&browser, &http),
             missing_from_browser: only_in(&http, &browser),
+            warnings: warnings(&http, &browser),
             http,
             browser,
         }
@@ -435,6 +477,41 @@ mod tests {
         assert!(text.contains("GET /api/poll") && text.contains("polling / user-minute"));
         let html = render_html_section(&c);
         assert!(html.contains(r#"id="missing-from-http""#) && html.contains("GET /api/x"));
+    }
+
+    #[test]
+    fn flags_static_requests_per_page_far_apart() {
+        let page = |mode, statics| {
+            run(
+                mode,
+                &[
+                    (SampleKind::Document, "GET /", 10),
+                    (SampleKind::PageLoad, "/", 10),
+                    (SampleKind::Static, "GET /a.css", statics),
+                ],
+            )
+        };
+        // 23 vs 10 static requests for 10 pages (Django's static files revalidated on
+        // every page by HTTP mode): flagged in both renderings.
+        let c = Comparison::from_runs(
+            &page(Mode::Http, 23),
+            &page(Mode::Browser, 10),
+            (None, None),
+        );
+        assert_eq!(c.http.static_per_page(), Some(2.3));
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("http 2.30, browser 1.00 (http/browser 2.30x)"));
+        let text = render_text(&c);
+        assert!(text.contains("! static requests per page differ"), "{text}");
+        assert!(render_html_section(&c).contains(r#"id="compare-warnings""#));
+        // Within 0.67..1.5: nothing said.
+        let c = Comparison::from_runs(
+            &page(Mode::Http, 12),
+            &page(Mode::Browser, 10),
+            (None, None),
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(!render_text(&c).contains("static requests per page differ"));
     }
 
     #[test]

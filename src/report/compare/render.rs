@@ -19,6 +19,9 @@ pub fn render_text(c: &Comparison) -> String {
         t.row(row);
     }
     out.push_str(&t.render("  "));
+    for w in &c.warnings {
+        let _ = writeln!(out, "  ! {w}");
+    }
 
     let _ = writeln!(out, "\n  Latency by kind (ms)");
     let mut t = Table::new(&[
@@ -128,6 +131,9 @@ fn headline_rows(c: &Comparison) -> Vec<Vec<String>> {
         }
         let v = |k: Option<&KindStats>| k.map_or(0.0, |k| k.per_user_minute);
         num(&format!("  {kind} / user-minute"), v(hk), v(bk), &two);
+    }
+    if let (Some(hs), Some(bs)) = (h.static_per_page(), b.static_per_page()) {
+        num("static requests / page", hs, bs, &two);
     }
     num("failures", h.failures as f64, b.failures as f64, &cnt);
     num("target saw: requests/s", h.target_rps, b.target_rps, &|v| {
@@ -296,6 +302,13 @@ pub fn render_html_section(c: &Comparison) -> String {
             })
             .collect(),
     };
+    if !c.warnings.is_empty() {
+        out.push_str(r#"<ul id="compare-warnings" class="warn">"#);
+        for w in &c.warnings {
+            let _ = write!(out, "<li>{}</li>", esc(w));
+        }
+        out.push_str("</ul>");
+    }
     let _ = write!(
         out,
         r#"<div class="charts" style="align-items:start">{}<div>{}</div></div>"#,
