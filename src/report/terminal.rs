@@ -15,7 +15,16 @@ const NAME_WIDTH: usize = 64;
 /// Counter names that signal trouble are flagged with '!' (they are always shown when non-zero).
 pub fn is_problem_counter(name: &str) -> bool {
     [
-        "fail", "error", "drop", "lost", "block", "panic", "timeout", "crash", "waited",
+        "fail",
+        "error",
+        "drop",
+        "lost",
+        "block",
+        "panic",
+        "timeout",
+        "crash",
+        "waited",
+        "unfinished",
     ]
     .iter()
     .any(|w| name.contains(w))

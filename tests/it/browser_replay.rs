@@ -215,6 +215,73 @@ async fn a_tab_open_20s_on_a_2s_poller_makes_10_polling_requests() {
     site.shutdown().await;
 }
 
+/// Sessions that end right after their last page's load event (dwell 0), and sessions that
+/// end just as the page's 2 s poller fires: every document has its page-load sample and
+/// every request the site saw is counted once (finished, or `cancelled` by the end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_ending_right_after_load_keep_every_page_load_and_request() {
+    let site = demo().await;
+    let base = site.base_url();
+    // Documents that load nothing after their load event: the session ends at once.
+    let quiet = prepared(
+        &base,
+        serde_json::json!({"title": "quiet", "steps": [
+            {"type": "navigate", "url": format!("{base}/api/featured")},
+            {"type": "navigate", "url": format!("{base}/api/stock?product=1")}
+        ]}),
+    );
+    // A page whose poller fires 2 s after load, as the session ends.
+    let polled = prepared(
+        &base,
+        serde_json::json!({"title": "polled", "steps": [
+            {"type": "navigate", "url": format!("{base}/search?q=lamp"),
+             "network": {"requests": [], "polling": [
+                 {"method": "GET", "url": format!("{base}/api/notifications"), "periodMs": 2000}]}}
+        ]}),
+    );
+    let sink = Sink::new();
+    let pool = BrowserPool::launch(options(1, 2), sink.clone())
+        .await
+        .expect("pool");
+    site.reset_stats();
+    let mut outcomes = run_sessions(&pool, &sink, &quiet, 8, 2, Duration::ZERO).await;
+    outcomes.extend(run_sessions(&pool, &sink, &polled, 4, 2, Duration::from_millis(2000)).await);
+    pool.shutdown().await;
+    let summary = sink.finish();
+    assert!(
+        outcomes.iter().all(|o| *o == SessionOutcome::Completed),
+        "{outcomes:?}"
+    );
+    let stats = site.stats();
+    let counted: u64 = counts_by_kind(&summary)
+        .iter()
+        .filter(|(k, _)| ["document", "static", "ajax", "polling"].contains(k))
+        .map(|(_, n)| n)
+        .sum();
+    let detail = || {
+        format!(
+            "site {:#?}\nthrong {:#?}\ncounters {:#?}",
+            stats.routes,
+            summary
+                .entries
+                .iter()
+                .map(|e| format!(
+                    "{} {} {} {:?}",
+                    e.kind, e.name, e.count, e.failures_by_outcome
+                ))
+                .collect::<Vec<_>>(),
+            summary.counters
+        )
+    };
+    assert_eq!(counted, stats.total, "{}", detail());
+    let page = |k: SampleKind| summary.total(Some(Mode::Browser), Some(k)).count;
+    assert_eq!(page(SampleKind::Document), 20, "{}", detail());
+    assert_eq!(page(SampleKind::PageLoad), 20, "{}", detail());
+    assert!(page(SampleKind::Ttfb) >= 16, "{}", detail());
+    assert_eq!(summary.counters.get("page_loads.unfinished"), None);
+    site.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_step_names_the_step_and_what_it_waited_for() {
     let site = demo().await;

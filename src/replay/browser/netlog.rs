@@ -159,6 +159,10 @@ pub(crate) struct NetLog {
     /// Connections seen (Chromium's connection ids), each counted once by protocol and origin.
     connections: HashSet<u64>,
     pub last: LastResponses,
+    /// The session is leaving its page: a request the browser cancels is the session's end
+    /// (a `cancelled` sample, as HTTP mode counts one cut off by the run's end), not a page
+    /// navigating away.
+    pub leaving: bool,
 }
 
 impl NetLog {
@@ -180,6 +184,7 @@ impl NetLog {
             orphans: HashMap::new(),
             connections: HashSet::new(),
             last: LastResponses::default(),
+            leaving: false,
         }
     }
 
@@ -281,7 +286,8 @@ impl NetLog {
             &ev.error_text,
             ev.canceled.unwrap_or(false),
             ev.blocked_reason.as_ref(),
-        );
+        )
+        .or(self.leaving.then_some(Outcome::Cancelled));
         let end = End::Failed {
             ts: *ev.timestamp.inner(),
             outcome,

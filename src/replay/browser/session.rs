@@ -12,6 +12,7 @@ use super::{Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
 use crate::replay::hosts::HostPolicy;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::emulation::SetScriptExecutionDisabledParams;
 use chromiumoxide::cdp::browser_protocol::fetch::{
     self, EventRequestPaused, RequestPattern, RequestStage,
 };
@@ -26,7 +27,7 @@ use chromiumoxide::cdp::browser_protocol::network::{
 };
 use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
 use chromiumoxide::cdp::browser_protocol::page::{
-    AddScriptToEvaluateOnNewDocumentParams, EventLoadEventFired,
+    AddScriptToEvaluateOnNewDocumentParams, EventLoadEventFired, NavigateParams,
 };
 use chromiumoxide::cdp::browser_protocol::performance::DisableParams as PerformanceDisableParams;
 use chromiumoxide::cdp::browser_protocol::target::{
@@ -37,7 +38,7 @@ use chromiumoxide::Page;
 use futures::stream::{BoxStream, SelectAll};
 use futures::{FutureExt, StreamExt};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -47,6 +48,11 @@ use url::Url;
 /// How long a finished session waits for requests in flight (a poll sent just before the
 /// end) so they are counted like the server counts them. Endless streams just time out.
 const LEAVE_GRACE: Duration = Duration::from_secs(2);
+/// How long a finished session waits for the timing reports of pages that fired their load
+/// event (the page's script sends them right after it).
+const REPORT_GRACE: Duration = Duration::from_secs(1);
+/// How long leaving the page (about:blank) may take before the context is disposed anyway.
+const LEAVE_LIMIT: Duration = Duration::from_secs(2);
 
 /// What the pool hands every session.
 pub(crate) struct SessionEnv<'p> {
@@ -64,6 +70,11 @@ pub(crate) struct PageState {
     pub loads: watch::Sender<u64>,
     /// Requests in flight (published by the collector after each event).
     pub in_flight: AtomicUsize,
+    /// Loaded documents whose timing report has not arrived (published like `in_flight`).
+    pub awaiting_reports: AtomicUsize,
+    /// The session is leaving its page: requests the browser cancels now are the session's
+    /// end (counted `cancelled`), not a page navigating away.
+    pub leaving: AtomicBool,
     pub last: Mutex<LastResponses>,
 }
 
@@ -130,6 +141,8 @@ async fn in_context(
         step: AtomicU32::new(0),
         loads: watch::channel(0).0,
         in_flight: AtomicUsize::new(0),
+        awaiting_reports: AtomicUsize::new(0),
+        leaving: AtomicBool::new(false),
         last: Mutex::new(LastResponses::default()),
     });
     // Listeners first, then the page-timing hook and host blocking, then (in the steps)
@@ -148,7 +161,7 @@ async fn in_context(
         pollers,
         page.target_id().inner().clone(),
     );
-    let timings = PageTimings::new(s.flow.name.clone(), s.recorder.clone());
+    let timings = PageTimings::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let sockets = Sockets::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let stop = CancellationToken::new();
     let collector = tokio::spawn(collect(
@@ -198,20 +211,59 @@ async fn in_context(
     }
     .run()
     .await;
-    if matches!(result, Ok(()) | Err(StepError::Failed(_))) {
-        let idle = state.clone();
-        let wait_idle = async move {
-            while idle.in_flight.load(Ordering::Relaxed) > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        // Let requests already sent finish (and be counted) before the context goes.
-        let _ = tokio::time::timeout(LEAVE_GRACE, wait_idle).await;
+    if !matches!(result, Err(StepError::Lost)) && !env.proc.is_dead() {
+        let ended = matches!(result, Ok(()) | Err(StepError::Failed(_)));
+        leave(&page, &state, ended).await;
     }
     stop.cancel();
     let _ = collector.await;
     gate.abort();
     result
+}
+
+/// Ends the page while every listener still runs, so each request the page sent is counted
+/// once: the timing reports of loaded pages arrive, the page's scripts stop (no timer sends
+/// another poll), requests already sent finish, then the page goes to about:blank and what
+/// is still open ends as `cancelled`. `ended`: the flow finished (or failed) rather than
+/// being cancelled by the run's end, which leaves at once.
+async fn leave(page: &Page, state: &PageState, ended: bool) {
+    let until = |done: fn(&PageState) -> bool, limit: Duration| async move {
+        let wait = async {
+            while !done(state) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    };
+    if ended {
+        until(
+            |s| s.awaiting_reports.load(Ordering::Relaxed) == 0,
+            REPORT_GRACE,
+        )
+        .await;
+    }
+    // At the run's end (cancelled) the browsers close right after: leave quickly.
+    let limit = if ended {
+        LEAVE_LIMIT
+    } else {
+        Duration::from_millis(500)
+    };
+    let _ = tokio::time::timeout(
+        limit,
+        page.execute(SetScriptExecutionDisabledParams::new(true)),
+    )
+    .await;
+    if ended {
+        until(|s| s.in_flight.load(Ordering::Relaxed) == 0, LEAVE_GRACE).await;
+    }
+    state.leaving.store(true, Ordering::Relaxed);
+    let _ = tokio::time::timeout(limit, page.execute(NavigateParams::new("about:blank"))).await;
+    // The cancellations of what was still open arrive within milliseconds.
+    until(
+        |s| s.in_flight.load(Ordering::Relaxed) == 0,
+        Duration::from_millis(500),
+    )
+    .await;
 }
 
 /// Answers every paused document request: continued when its host is allowed, failed as
@@ -305,7 +357,8 @@ enum Ev {
     Finished(Arc<EventLoadingFinished>),
     Failed(Arc<EventLoadingFailed>),
     Binding(Arc<EventBindingCalled>),
-    Load,
+    /// The main frame's load event (CDP monotonic seconds).
+    Load(f64),
     /// A page's live connections (WebSockets, EventSource messages).
     Live(LiveEv),
 }
@@ -341,7 +394,7 @@ async fn listen(
     on!(EventLoadingFinished, Ev::Finished);
     on!(EventLoadingFailed, Ev::Failed);
     on!(EventBindingCalled, Ev::Binding);
-    on!(EventLoadEventFired, |_| Ev::Load);
+    on!(EventLoadEventFired, |e| Ev::Load(*e.timestamp.inner()));
     on!(EventWebSocketCreated, |e| Ev::Live(LiveEv::Created(e)));
     on!(EventWebSocketWillSendHandshakeRequest, |e| Ev::Live(
         LiveEv::Handshake(e)
@@ -402,11 +455,20 @@ fn handle(
     ev: Ev,
 ) {
     let step = state.step.load(Ordering::Relaxed);
+    let leaving = state.leaving.load(Ordering::Relaxed);
     log.set_step(step);
+    log.leaving = leaving;
     match ev {
         Ev::Start(e) => {
             if log.is_main_navigation(&e) {
                 sockets.page_leaving();
+                timings.on_document(
+                    e.request_id.inner(),
+                    &e.request.url,
+                    *e.wall_time.inner(),
+                    *e.timestamp.inner(),
+                    step,
+                );
             }
             log.on_start(&e, step)
         }
@@ -432,11 +494,17 @@ fn handle(
             }
         }
         Ev::Binding(_) => {}
-        Ev::Load => {
+        Ev::Load(ts) => {
+            if !leaving {
+                timings.on_load(ts);
+            }
             state.loads.send_modify(|n| *n += 1);
         }
     }
     state.in_flight.store(log.in_flight(), Ordering::Relaxed);
+    state
+        .awaiting_reports
+        .store(timings.awaiting_reports(), Ordering::Relaxed);
 }
 
 #[cfg(test)]

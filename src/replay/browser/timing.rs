@@ -1,8 +1,13 @@
 //! Page-load samples: a script installed before any document loads reports Navigation
 //! Timing (TTFB, DOMContentLoaded, load), FCP and LCP of every top-level navigation through
 //! a CDP binding, so no navigation is missed and nothing polls the page.
+//!
+//! Every main-frame document is accounted for: one with no report (the page was closed
+//! right after its load event) is timed from CDP's own events (document request to load
+//! event, `page_loads.timed_by_cdp`), and one left before its load event is counted as
+//! `page_loads.unfinished`; none is dropped silently.
 
-use crate::metrics::{MetricKey, Mode, Outcome, Recorder, SampleKind};
+use crate::metrics::{MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
 use crate::replay::page_name;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,20 +76,108 @@ struct Candidate {
     ms: f64,
 }
 
+/// A main-frame document of the session until its page load is accounted for.
+struct Doc {
+    /// CDP request id of the navigation (its redirect hops share it).
+    request_id: String,
+    /// Wall time its first request started, ms since the epoch (the page's timeOrigin).
+    wall_ms: f64,
+    /// CDP monotonic time of its first request and of its load event, seconds.
+    start_ts: f64,
+    load_ts: Option<f64>,
+    url: String,
+    step: u32,
+}
+
 /// Turns a session's reports into page-load, TTFB, DOMContentLoaded, FCP and LCP samples,
 /// named by the page URL without query, as in HTTP mode.
 pub(crate) struct PageTimings {
     flow: Arc<str>,
     recorder: Recorder,
+    sink: Sink,
     lcp: Option<Candidate>,
+    /// Documents started and not reported yet, oldest first.
+    docs: Vec<Doc>,
 }
 
 impl PageTimings {
-    pub fn new(flow: Arc<str>, recorder: Recorder) -> Self {
+    pub fn new(flow: Arc<str>, recorder: Recorder, sink: Sink) -> Self {
         PageTimings {
             flow,
             recorder,
+            sink,
             lcp: None,
+            docs: Vec::new(),
+        }
+    }
+
+    /// A main-frame document request (`redirect`: a later hop of the same navigation).
+    pub fn on_document(&mut self, request_id: &str, url: &str, wall_s: f64, ts: f64, step: u32) {
+        if let Some(d) = self.docs.iter_mut().find(|d| d.request_id == request_id) {
+            d.url = url.to_string();
+            return;
+        }
+        self.docs.push(Doc {
+            request_id: request_id.to_string(),
+            wall_ms: wall_s * 1000.0,
+            start_ts: ts,
+            load_ts: None,
+            url: url.to_string(),
+            step,
+        });
+    }
+
+    /// The main frame's load event (CDP monotonic seconds): the latest document started
+    /// before it has loaded.
+    pub fn on_load(&mut self, ts: f64) {
+        if let Some(d) = self
+            .docs
+            .iter_mut()
+            .rev()
+            .find(|d| d.start_ts <= ts && d.load_ts.is_none())
+        {
+            d.load_ts = Some(ts);
+        }
+    }
+
+    /// Documents whose load event fired and whose report has not arrived yet.
+    pub fn awaiting_reports(&self) -> usize {
+        self.docs.iter().filter(|d| d.load_ts.is_some()).count()
+    }
+
+    /// The document a report with this time origin belongs to: the nearest start in wall
+    /// time; every older document is then settled (its report will not come).
+    fn take_doc(&mut self, id: &str) -> Option<Doc> {
+        let origin: f64 = id.parse().ok()?;
+        let i = (0..self.docs.len()).min_by(|&a, &b| {
+            let da = (self.docs[a].wall_ms - origin).abs();
+            let db = (self.docs[b].wall_ms - origin).abs();
+            da.total_cmp(&db)
+        })?;
+        let older: Vec<Doc> = self.docs.drain(..i).collect();
+        for d in older {
+            self.settle(d);
+        }
+        Some(self.docs.remove(0))
+    }
+
+    /// A document without a report: timed from CDP events if it loaded, else counted.
+    fn settle(&mut self, d: Doc) {
+        match d.load_ts {
+            Some(load) => {
+                let key = MetricKey::new(
+                    Mode::Browser,
+                    self.flow.clone(),
+                    Some(d.step),
+                    SampleKind::PageLoad,
+                    page_name(&d.url),
+                );
+                let secs = (load - d.start_ts).max(0.0);
+                self.recorder
+                    .record(&key, Duration::from_secs_f64(secs), Outcome::Ok);
+                self.sink.count("page_loads.timed_by_cdp", 1);
+            }
+            None => self.sink.count("page_loads.unfinished", 1),
         }
     }
 
@@ -108,8 +201,18 @@ impl PageTimings {
                 load,
             } => {
                 if self.lcp.as_ref().is_some_and(|c| c.id != id) {
-                    self.finish();
+                    self.finish_lcp();
                 }
+                let step = self.take_doc(&id).map_or(step, |d| d.step);
+                let key = |kind: SampleKind, url: &str| {
+                    MetricKey::new(
+                        Mode::Browser,
+                        flow.clone(),
+                        Some(step),
+                        kind,
+                        page_name(url),
+                    )
+                };
                 if is_error_page(&url) {
                     // Chromium's own error page (refused, DNS, TLS...): a page that failed to
                     // load, not a fast one.
@@ -132,7 +235,7 @@ impl PageTimings {
             }
             Report::Lcp { id, url, v } => {
                 if self.lcp.as_ref().is_some_and(|c| c.id != id) {
-                    self.finish();
+                    self.finish_lcp();
                 }
                 let key = key(SampleKind::Lcp, &url);
                 self.lcp = Some(Candidate { id, key, ms: v });
@@ -141,9 +244,17 @@ impl PageTimings {
     }
 
     /// Records the pending LCP (the page was left, or the session ends).
-    pub fn finish(&mut self) {
+    fn finish_lcp(&mut self) {
         if let Some(c) = self.lcp.take() {
             self.recorder.record(&c.key, ms(c.ms), Outcome::Ok);
+        }
+    }
+
+    /// The session ends: the pending LCP, and every document whose report never came.
+    pub fn finish(&mut self) {
+        self.finish_lcp();
+        for d in std::mem::take(&mut self.docs) {
+            self.settle(d);
         }
     }
 }
@@ -174,7 +285,7 @@ mod tests {
     #[test]
     fn an_error_page_is_a_failed_page_load() {
         let sink = crate::metrics::Sink::new();
-        let mut t = PageTimings::new(Arc::from("f"), sink.recorder(1));
+        let mut t = PageTimings::new(Arc::from("f"), sink.recorder(1), sink.clone());
         let report = |url: &str| Report::Nav {
             id: "1".into(),
             url: url.into(),
@@ -190,5 +301,50 @@ mod tests {
         assert_eq!((loads.count, loads.failures), (2, 1));
         let ttfb = summary.total(Some(Mode::Browser), Some(SampleKind::Ttfb));
         assert_eq!(ttfb.count, 1, "no timings for an error page");
+    }
+
+    #[test]
+    fn every_document_gets_a_page_load_or_is_counted_unfinished() {
+        let sink = crate::metrics::Sink::new();
+        let mut t = PageTimings::new(Arc::from("f"), sink.recorder(1), sink.clone());
+        // Document 1 (redirected once) reported; 2 loaded but closed before its report
+        // (timed from CDP: 0.25 s); 3 left before its load event.
+        t.on_document("a", "http://h/login", 1000.0, 10.0, 0);
+        t.on_document("a", "http://h/home", 1000.0, 10.0, 0);
+        t.on_load(10.5);
+        assert_eq!(t.awaiting_reports(), 1);
+        t.on_report(
+            Report::Nav {
+                id: "1000002.5".into(),
+                url: "http://h/home".into(),
+                ttfb: 1.0,
+                dcl: 2.0,
+                load: 480.0,
+            },
+            0,
+        );
+        assert_eq!(t.awaiting_reports(), 0);
+        t.on_document("b", "http://h/cart", 1001.0, 11.0, 1);
+        t.on_load(11.25);
+        t.on_document("c", "http://h/pay", 1002.0, 12.0, 2);
+        assert_eq!(t.awaiting_reports(), 1);
+        t.finish();
+        drop(t);
+        let summary = sink.finish();
+        let loads = summary.total(Some(Mode::Browser), Some(SampleKind::PageLoad));
+        assert_eq!((loads.count, loads.failures), (2, 0));
+        let cart = summary
+            .entries
+            .iter()
+            .find(|e| e.kind == SampleKind::PageLoad && e.name.ends_with("/cart"))
+            .expect("cart page load");
+        assert_eq!((cart.step, cart.count), (Some(1), 1));
+        assert!(
+            (cart.latency.p50_ms - 250.0).abs() < 2.0,
+            "{:?}",
+            cart.latency
+        );
+        assert_eq!(summary.counters.get("page_loads.timed_by_cdp"), Some(&1));
+        assert_eq!(summary.counters.get("page_loads.unfinished"), Some(&1));
     }
 }
