@@ -164,6 +164,9 @@ async fn in_context(
     let timings = PageTimings::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let sockets = Sockets::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let stop = CancellationToken::new();
+    // A session aborted mid-way (a user not gone at the end of the wind-down) still has
+    // its collector record what it saw.
+    let _stop_on_drop = stop.clone().drop_guard();
     let collector = tokio::spawn(collect(
         events,
         (netlog, sockets),
@@ -242,11 +245,11 @@ async fn leave(page: &Page, state: &PageState, ended: bool) {
         )
         .await;
     }
-    // At the run's end (cancelled) the browsers close right after: leave quickly.
+    // At the run's end (cancelled) users have 700 ms to wind down: leave quickly.
     let limit = if ended {
         LEAVE_LIMIT
     } else {
-        Duration::from_millis(500)
+        Duration::from_millis(200)
     };
     let _ = tokio::time::timeout(
         limit,
@@ -261,7 +264,7 @@ async fn leave(page: &Page, state: &PageState, ended: bool) {
     // The cancellations of what was still open arrive within milliseconds.
     until(
         |s| s.in_flight.load(Ordering::Relaxed) == 0,
-        Duration::from_millis(500),
+        limit.min(Duration::from_millis(500)),
     )
     .await;
 }
