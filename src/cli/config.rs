@@ -387,6 +387,8 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
         trusted_spki: trusted_certs(args)?.map_or_else(Vec::new, |c| c.spki_hashes()),
         allow_hosts: args.allow_host.clone(),
         step_timeout: timeout(args)?,
+        // Failed steps' screenshots go beside results.json (not with `--out -`).
+        failures_dir: args.out.clone().filter(|p| p != Path::new("-")),
     })
 }
 

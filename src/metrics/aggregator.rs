@@ -224,6 +224,7 @@ impl State {
             series: self.series.clone(),
             counters,
             generator: None,
+            failures: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod aggregator;
 mod buckets;
+mod failures;
 mod generator;
 mod key;
 mod names;
@@ -15,6 +16,10 @@ mod summary;
 mod tests;
 
 pub use buckets::{Buckets, BUCKET_BOUNDS_US};
+pub use failures::{
+    body_head, redact_values, FailureRecord, BODY_HEAD, CONSOLE_PER_FAILURE, FAILURES_PER_STEP,
+    FAILURES_TOTAL,
+};
 pub use generator::{seconds_text, GeneratorHealth, GeneratorSample};
 pub use key::{request_name, MetricKey, Mode, Outcome, SampleKind};
 pub use names::{group_ids, NAMES_PER_GROUP, OTHER_NAME};

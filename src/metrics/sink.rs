@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 
 use super::aggregator::State;
 use super::buckets::Buckets;
+use super::failures::{FailureLog, FailureRecord};
 use super::generator::{GeneratorHealth, GeneratorSample};
 use super::key::{MetricKey, Mode, Outcome, SampleKind};
 use super::names::NameBudget;
@@ -91,6 +92,7 @@ struct Inner {
     names: Mutex<NameBudget>,
     sessions: Mutex<SessionCounts>,
     generator: Mutex<GeneratorLog>,
+    failures: Mutex<FailureLog>,
     started: Instant,
     started_unix_ms: u64,
     finished: AtomicBool,
@@ -161,6 +163,7 @@ impl Sink {
                 names: Mutex::new(NameBudget::default()),
                 sessions: Mutex::new(BTreeMap::new()),
                 generator: Mutex::new(GeneratorLog::default()),
+                failures: Mutex::new(FailureLog::default()),
                 started,
                 started_unix_ms,
                 finished: AtomicBool::new(false),
@@ -286,8 +289,22 @@ impl Sink {
             counters,
         );
         summary.generator = self.generator();
+        summary.failures = lock(&self.inner.failures).kept.clone();
         *done = Some(summary.clone());
         summary
+    }
+
+    /// A slot to keep one more failure of this step (its number within the step, from 1),
+    /// or None when the step or the run keeps no more (see [`FAILURES_PER_STEP`]).
+    ///
+    /// [`FAILURES_PER_STEP`]: super::FAILURES_PER_STEP
+    pub fn reserve_failure(&self, mode: Mode, flow: &str, step: Option<u32>) -> Option<usize> {
+        lock(&self.inner.failures).reserve(mode, flow, step)
+    }
+
+    /// Keeps a failed step's record (after [`Sink::reserve_failure`] gave it a slot).
+    pub fn keep_failure(&self, record: FailureRecord) {
+        lock(&self.inner.failures).kept.push(record);
     }
 
     /// Fold what the shards hold into the totals now (without closing a series interval).

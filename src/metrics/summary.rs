@@ -230,6 +230,9 @@ pub struct RunSummary {
     /// The load generator's own CPU during the run, and whether it was saturated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator: Option<GeneratorHealth>,
+    /// Failed steps kept to show why (bounded: the first few per step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<super::FailureRecord>,
 }
 
 /// Totals over a selection of entries.
@@ -454,6 +457,7 @@ impl RunSummary {
         };
         self.started_unix_ms = start;
         self.duration = duration;
+        self.failures.extend(other.failures.iter().cloned());
     }
 
     /// Parse a RunSummary from JSON: either a bare summary or a results.json that holds one

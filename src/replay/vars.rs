@@ -243,6 +243,11 @@ impl Vars {
         self.values.get(name).map(String::as_str)
     }
 
+    /// Every value this user holds (what failure reports redact).
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.values().map(String::as_str)
+    }
+
     /// Replaces every `${name}` in `s`; `Err(name)` for the first one without a value.
     pub fn fill(&self, s: &str) -> Result<String, String> {
         if !s.contains("${") {

@@ -549,6 +549,7 @@ pub fn render_html(summary: &RunSummary, meta: &RunMeta, thresholds: &[Threshold
         );
     }
     out.push_str(&thresholds_section(thresholds));
+    out.push_str(&super::failed_steps::html_section(summary));
     if let Some(c) = Comparison::from_merged(summary, &meta.mode_facts) {
         out.push_str(&render_html_section(&c));
     }

@@ -7,6 +7,7 @@ pub mod compare;
 mod csv;
 pub mod dashboard;
 mod diff;
+mod failed_steps;
 mod format;
 mod html;
 mod json;

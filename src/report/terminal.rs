@@ -218,6 +218,8 @@ pub fn render_summary(
         }
     }
 
+    out.push_str(&super::failed_steps::text_section(summary));
+
     let counters: Vec<_> = summary.counters.iter().filter(|(_, v)| **v > 0).collect();
     if !counters.is_empty() {
         let _ = writeln!(out, "\nCounters");

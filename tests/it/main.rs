@@ -7,6 +7,7 @@ mod compare_dashboard;
 mod demo_h2;
 mod demo_site;
 mod distributed;
+mod failure_evidence;
 mod faults;
 mod flow_files;
 mod generator_health;

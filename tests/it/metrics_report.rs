@@ -159,6 +159,7 @@ pub fn fixture() -> RunSummary {
             ("sessions.failed".to_string(), 0),
         ]),
         generator: None,
+        failures: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! Recorder steps, `netlog` turns Network events into request samples, `timing` turns
 //! Navigation Timing into page-load samples.
 
+mod evidence;
 mod extract;
 mod find;
 mod netlog;
@@ -65,6 +66,8 @@ pub struct BrowserOptions {
     pub allow_hosts: Vec<String>,
     /// Default step timeout (a step's or the flow's `timeout` wins).
     pub step_timeout: Duration,
+    /// The run's output directory: failed steps' screenshots go to its `failures/`.
+    pub failures_dir: Option<PathBuf>,
 }
 
 impl Default for BrowserOptions {
@@ -79,6 +82,7 @@ impl Default for BrowserOptions {
             trusted_spki: Vec::new(),
             allow_hosts: Vec::new(),
             step_timeout: Duration::from_secs(30),
+            failures_dir: None,
         }
     }
 }

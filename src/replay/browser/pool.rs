@@ -30,6 +30,7 @@ pub struct BrowserPool {
     spec: LaunchSpec,
     allow_hosts: Vec<String>,
     step_timeout: Duration,
+    failures_dir: Option<PathBuf>,
     sink: Sink,
     launcher: Launcher,
     slots: Vec<Slot>,
@@ -78,6 +79,7 @@ impl BrowserPool {
             spec,
             allow_hosts: opts.allow_hosts,
             step_timeout: opts.step_timeout,
+            failures_dir: opts.failures_dir,
             sink,
             launcher,
             slots: (0..processes)
@@ -155,6 +157,7 @@ impl BrowserPool {
             sink: &self.sink,
             allow_hosts: &self.allow_hosts,
             step_timeout: self.step_timeout,
+            failures_dir: self.failures_dir.as_deref(),
         };
         let outcome = session::run(env, s).await;
         if outcome == SessionOutcome::Lost {

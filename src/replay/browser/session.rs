@@ -3,6 +3,7 @@
 //! A collector task drains every listener for the whole session (the channels are
 //! unbounded) and turns events into samples.
 
+use super::evidence::ConsoleErrors;
 use super::netlog::{LastResponses, NetLog};
 use super::process::ChromeProcess;
 use super::sockets::Sockets;
@@ -33,7 +34,9 @@ use chromiumoxide::cdp::browser_protocol::performance::DisableParams as Performa
 use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams,
 };
-use chromiumoxide::cdp::js_protocol::runtime::{AddBindingParams, EventBindingCalled};
+use chromiumoxide::cdp::js_protocol::runtime::{
+    AddBindingParams, EventBindingCalled, EventConsoleApiCalled, EventExceptionThrown,
+};
 use chromiumoxide::Page;
 use futures::stream::{BoxStream, SelectAll};
 use futures::{FutureExt, StreamExt};
@@ -60,6 +63,7 @@ pub(crate) struct SessionEnv<'p> {
     pub sink: &'p Sink,
     pub allow_hosts: &'p [String],
     pub step_timeout: Duration,
+    pub failures_dir: Option<&'p std::path::Path>,
 }
 
 /// State the collector publishes for the step runner.
@@ -75,6 +79,8 @@ pub(crate) struct PageState {
     /// The session is leaving its page: requests the browser cancels now are the session's
     /// end (counted `cancelled`), not a page navigating away.
     pub leaving: AtomicBool,
+    /// The page's console errors, the first few per step (shown when a step fails).
+    pub console: Mutex<ConsoleErrors>,
     pub last: Mutex<LastResponses>,
 }
 
@@ -143,6 +149,7 @@ async fn in_context(
         in_flight: AtomicUsize::new(0),
         awaiting_reports: AtomicUsize::new(0),
         leaving: AtomicBool::new(false),
+        console: Mutex::new(ConsoleErrors::default()),
         last: Mutex::new(LastResponses::default()),
     });
     // Listeners first, then the page-timing hook and host blocking, then (in the steps)
@@ -210,6 +217,7 @@ async fn in_context(
         proc: env.proc,
         sink: env.sink,
         default_timeout: env.step_timeout,
+        failures_dir: env.failures_dir,
         session: s,
     }
     .run()
@@ -362,6 +370,8 @@ enum Ev {
     Binding(Arc<EventBindingCalled>),
     /// The main frame's load event (CDP monotonic seconds).
     Load(f64),
+    Console(Arc<EventConsoleApiCalled>),
+    Exception(Arc<EventExceptionThrown>),
     /// A page's live connections (WebSockets, EventSource messages).
     Live(LiveEv),
 }
@@ -398,6 +408,8 @@ async fn listen(
     on!(EventLoadingFailed, Ev::Failed);
     on!(EventBindingCalled, Ev::Binding);
     on!(EventLoadEventFired, |e| Ev::Load(*e.timestamp.inner()));
+    on!(EventConsoleApiCalled, Ev::Console);
+    on!(EventExceptionThrown, Ev::Exception);
     on!(EventWebSocketCreated, |e| Ev::Live(LiveEv::Created(e)));
     on!(EventWebSocketWillSendHandshakeRequest, |e| Ev::Live(
         LiveEv::Handshake(e)
@@ -486,7 +498,7 @@ fn handle(
         },
         Ev::Response(e) => {
             log.on_response(&e);
-            *state.last.lock().unwrap_or_else(|e| e.into_inner()) = log.last.clone();
+            *lock(&state.last) = log.last.clone();
         }
         Ev::Cached(e) => log.on_cached(&e),
         Ev::Finished(e) => log.on_finished(&e),
@@ -497,6 +509,8 @@ fn handle(
             }
         }
         Ev::Binding(_) => {}
+        Ev::Console(e) => lock(&state.console).on_console(&e, step),
+        Ev::Exception(e) => lock(&state.console).on_exception(&e, step),
         Ev::Load(ts) => {
             if !leaving {
                 timings.on_load(ts);
@@ -508,6 +522,10 @@ fn handle(
     state
         .awaiting_reports
         .store(timings.awaiting_reports(), Ordering::Relaxed);
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! acting, per-step timeouts with a message saying what was awaited, think time and
 //! dwell with the page open, step durations recorded.
 
+use super::evidence;
 use super::extract::{evaluate, extract_from_page, page_extractions};
 use super::process::ChromeProcess;
 use super::session::PageState;
@@ -57,6 +58,7 @@ pub(crate) struct StepRunner<'a, 's> {
     pub proc: &'a ChromeProcess,
     pub sink: &'a Sink,
     pub default_timeout: Duration,
+    pub failures_dir: Option<&'a std::path::Path>,
     pub session: Session<'s>,
 }
 
@@ -113,7 +115,16 @@ impl StepRunner<'_, '_> {
                 .recorder
                 .record(&key, started.elapsed(), outcome);
             if let Some(msg) = error {
-                return Err(StepError::Failed(format!("step {label}: {msg}")));
+                let msg = format!("step {label}: {msg}");
+                let console = self
+                    .state
+                    .console
+                    .lock()
+                    .map(|c| c.around(i as u32))
+                    .unwrap_or_default();
+                let at = (&*flow.name, i as u32);
+                evidence::keep(self.page, self.sink, self.failures_dir, at, &msg, console).await;
+                return Err(StepError::Failed(msg));
             }
             if let Some(wanted) = extractions.get(&i) {
                 extract_from_page(self.page, self.session.vars, wanted).await;

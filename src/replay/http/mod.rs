@@ -5,6 +5,7 @@ mod assets;
 mod cache;
 mod client;
 mod cookies;
+mod evidence;
 mod extract;
 mod live;
 mod poller;

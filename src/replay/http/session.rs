@@ -3,6 +3,7 @@
 
 use super::assets::{self, is_html};
 use super::client::{Request, Response, Tag, UserClient};
+use super::evidence::{self, LastResponse};
 use super::extract::extract;
 use super::live;
 use super::poller::{poll_request, OpenPage};
@@ -30,6 +31,8 @@ pub(super) struct HttpSession<'s, 'a> {
     client: Arc<UserClient>,
     s: Session<'a>,
     page: Option<OpenPage>,
+    /// The current step's latest response, for the failure report.
+    last: Option<LastResponse>,
 }
 
 impl<'s, 'a> HttpSession<'s, 'a> {
@@ -39,6 +42,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             client,
             s,
             page: None,
+            last: None,
         }
     }
 
@@ -54,6 +58,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             }
             let started = Instant::now();
             let label = self.label(index, step);
+            self.last = None;
             let result = self.run_step(index, step, &label).await;
             if matches!(&result, Err(f) if f.outcome == Outcome::Cancelled) {
                 // The run's hard deadline: the request is counted as cancelled; the step
@@ -67,6 +72,15 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 .recorder
                 .record(&key, started.elapsed(), step_outcome);
             if let Err(failure) = result {
+                let at = (&*flow.name, index as u32);
+                let last = self.last.take();
+                evidence::keep(
+                    &self.runner.sink,
+                    at,
+                    &failure.message,
+                    last.as_ref(),
+                    self.s.vars,
+                );
                 outcome = SessionOutcome::Failed(failure.message);
                 break;
             }
@@ -208,6 +222,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 {
                     self.apply_extractions(recorded, &response);
                     if !has_document {
+                        self.last = Some(LastResponse::of(&response));
                         main_response = Some(response);
                     }
                 }
@@ -255,8 +270,16 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             _ => Arc::from(page_name(url.as_str())),
         };
         let requested_page = page_of(&request.url);
+        self.last = Some(LastResponse {
+            status: None,
+            url: request.url.to_string(),
+            body: Default::default(),
+        });
         let response = match self.client.send(request, tag, &[]).await {
-            Ok(r) => r,
+            Ok(r) => {
+                self.last = Some(LastResponse::of(&r));
+                r
+            }
             // Not the target's failures: no page-load sample (the request is counted).
             Err(Outcome::Cancelled) => {
                 return Err(StepFailure {
