@@ -11,6 +11,7 @@ mod k8s;
 mod k8s_flags;
 pub mod lifecycle;
 mod record;
+mod redact;
 mod reports;
 
 pub use args::Cli;
@@ -98,13 +99,31 @@ fn raise_fd_limit() {
     }
 }
 
+/// Logs on stderr as `THRONG_LOG` (or `RUST_LOG`) says, through the redactor: cookie and
+/// authorization values and the command line's secrets never reach the log.
 fn tracing_init() {
+    use tracing_subscriber::EnvFilter;
+    let wanted = ["THRONG_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()));
     // chromiumoxide logs an ERROR whenever a browser's socket closes, including when throng
     // closes it at the end of a run; throng itself counts and reports real browser faults.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("THRONG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,chromiumoxide=off"));
+    let mut filter = match &wanted {
+        Some(w) => EnvFilter::try_new(w).unwrap_or_else(|_| EnvFilter::new("error")),
+        None => EnvFilter::new("error,chromiumoxide=off"),
+    };
+    // The HTML parser's debug lines are whole pages (CSRF tokens, personal data): only when
+    // asked for by name.
+    for quiet in ["html5ever", "selectors"] {
+        if !wanted.as_deref().unwrap_or_default().contains(quiet) {
+            if let Ok(d) = format!("{quiet}=warn").parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
+    let redactor = std::sync::Arc::new(redact::Redactor::from_args(std::env::args()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(redact::RedactingStderr(redactor))
         .try_init();
 }

@@ -16,6 +16,7 @@ mod http_replay;
 mod k8s;
 mod k8s_pods;
 mod lockstep;
+mod log_redaction;
 mod metrics_report;
 mod nginx_h2;
 mod prometheus;
