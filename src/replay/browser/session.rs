@@ -473,6 +473,10 @@ fn handle(
     let leaving = state.leaving.load(Ordering::Relaxed);
     log.set_step(step);
     log.leaving = leaving;
+    if leaving {
+        // The session closes the page: its sockets close with it.
+        sockets.page_leaving();
+    }
     match ev {
         Ev::Start(e) => {
             if log.is_main_navigation(&e) {
