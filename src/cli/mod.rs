@@ -121,7 +121,9 @@ fn tracing_init() {
             }
         }
     }
-    let redactor = std::sync::Arc::new(redact::Redactor::from_args(std::env::args()));
+    let redactor = std::sync::Arc::new(redact::Redactor::from_args(
+        std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+    ));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(redact::RedactingStderr(redactor))

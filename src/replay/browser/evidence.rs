@@ -1,9 +1,10 @@
 //! What a failed browser step leaves behind: the page's URL and title, its console errors and
 //! uncaught exceptions (collected for the whole session, the first few per step), and a PNG
 //! screenshot written under the run's output directory (`failures/...png`). Bounded by the
-//! sink's per-step and total caps, and in time: a hung page cannot hold the session.
+//! sink's per-step and total caps, and in time: a hung page cannot hold the session. The
+//! session's variable values are redacted from the texts.
 
-use crate::metrics::{FailureRecord, Mode, Sink, CONSOLE_PER_FAILURE};
+use crate::metrics::{redact_values, FailureRecord, Mode, Sink, CONSOLE_PER_FAILURE};
 use chromiumoxide::cdp::js_protocol::runtime::{
     ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown, RemoteObject,
 };
@@ -87,6 +88,7 @@ pub(crate) async fn keep(
     (flow, step): (&str, u32),
     message: &str,
     console: Vec<String>,
+    secrets: &[&str],
 ) {
     let Some(n) = sink.reserve_failure(Mode::Browser, flow, Some(step)) else {
         return;
@@ -99,12 +101,8 @@ pub(crate) async fn keep(
     .ok()
     .and_then(|r| r.ok())
     .and_then(|r| r.into_value::<serde_json::Value>().ok());
-    let text = |k: &str| {
-        where_
-            .as_ref()
-            .and_then(|v| v[k].as_str())
-            .map(str::to_string)
-    };
+    let redact = |s: &str| redact_values(s, secrets.iter().copied());
+    let text = |k: &str| where_.as_ref().and_then(|v| v[k].as_str()).map(redact);
     let mut screenshot = None;
     if let Some(dir) = out_dir {
         let shot = tokio::time::timeout(
@@ -128,12 +126,12 @@ pub(crate) async fn keep(
         mode: Mode::Browser,
         flow: flow.to_string(),
         step: Some(step),
-        message: message.to_string(),
+        message: redact(message),
         url: text("url"),
         title: text("title"),
         status: None,
         body: None,
-        console,
+        console: console.iter().map(|c| redact(c)).collect(),
         screenshot,
     });
 }

@@ -123,7 +123,17 @@ impl StepRunner<'_, '_> {
                     .map(|c| c.around(i as u32))
                     .unwrap_or_default();
                 let at = (&*flow.name, i as u32);
-                evidence::keep(self.page, self.sink, self.failures_dir, at, &msg, console).await;
+                let secrets: Vec<&str> = self.session.vars.values().collect();
+                evidence::keep(
+                    self.page,
+                    self.sink,
+                    self.failures_dir,
+                    at,
+                    &msg,
+                    console,
+                    &secrets,
+                )
+                .await;
                 return Err(StepError::Failed(msg));
             }
             if let Some(wanted) = extractions.get(&i) {

@@ -67,6 +67,12 @@ impl Report {
     pub fn parse(payload: &str) -> Option<Self> {
         serde_json::from_str(payload).ok()
     }
+
+    fn url(&self) -> &str {
+        match self {
+            Report::Nav { url, .. } | Report::Fcp { url, .. } | Report::Lcp { url, .. } => url,
+        }
+    }
 }
 
 /// The latest LCP candidate of the current document, recorded when the page is left.
@@ -192,6 +198,10 @@ impl PageTimings {
                 page_name(url),
             )
         };
+        if r.url().starts_with("about:") {
+            // The blank page a session leaves to is no page load.
+            return;
+        }
         match r {
             Report::Nav {
                 id,
