@@ -231,6 +231,9 @@
   function actionable(node) {
     var el = node && node.nodeType === 1 ? node : node && node.parentElement;
     if (!el) { return null; }
+    // In a code editor a click places the caret: it is a click on the editor.
+    var ed = editorOf(el);
+    if (ed) { return ed; }
     var hit = el.closest(ACTIONABLE);
     if (hit) { return hit; }
     for (var a = el; a; a = a.parentElement) { if (testIdOf(a)) { return a; } }
@@ -261,7 +264,34 @@
     var t = (el.getAttribute('type') || 'text').toLowerCase();
     return ['checkbox', 'radio', 'button', 'submit', 'reset', 'image', 'file', 'hidden'].indexOf(t) < 0;
   }
-  function valueOf(el) { return el.isContentEditable && el.localName !== 'input' ? el.textContent : el.value; }
+  // Code editors draw their text in line elements and type through a hidden textarea (CodeMirror
+  // 5, Monaco, Ace) or a contenteditable (CodeMirror 6): their value is the text of their lines.
+  var EDITORS = '.CodeMirror, .cm-editor, .monaco-editor, .ace_editor';
+  var EDITOR_LINES = '.CodeMirror-code .CodeMirror-line, .cm-content .cm-line, .ace_text-layer .ace_line, .view-lines .view-line';
+  function editorOf(el) { return (el && el.closest && el.closest(EDITORS)) || null; }
+  // The element a typed value belongs to: the editor, the contenteditable host, or the field.
+  function fieldOf(el) {
+    var ed = editorOf(el);
+    if (ed) { return ed; }
+    if (el.isContentEditable && ['input', 'textarea', 'select'].indexOf(el.localName) < 0) {
+      while (el.parentElement && el.parentElement.isContentEditable) { el = el.parentElement; }
+    }
+    return el;
+  }
+  function editorText(ed) {
+    var lines = Array.prototype.slice.call(ed.querySelectorAll(EDITOR_LINES));
+    if (ed.classList.contains('monaco-editor')) {
+      lines.sort(function (a, b) { return a.getBoundingClientRect().top - b.getBoundingClientRect().top; });
+    }
+    return lines.map(function (l) { return l.textContent.replace(/\u200b/g, '').replace(/\u00a0/g, ' '); }).join('\n');
+  }
+  function valueOf(el) {
+    if (el.matches && el.matches(EDITORS)) { return editorText(el); }
+    if (el.isContentEditable && ['input', 'textarea', 'select'].indexOf(el.localName) < 0) {
+      return (el.innerText || '').replace(/\u200b/g, '').replace(/\n$/, '');
+    }
+    return el.value;
+  }
   function reportChange(el, started) {
     var value = valueOf(el);
     if (lastSent.get(el) === value) { return; }
@@ -281,12 +311,15 @@
   window.addEventListener('input', function (e) {
     if (!e.isTrusted) { return; }
     var el = e.composedPath()[0];
-    if (el && el.nodeType === 1 && isTextField(el) && !pending.has(el)) { pending.set(el, Date.now()); }
+    if (!el || el.nodeType !== 1 || !(isTextField(el) || editorOf(el))) { return; }
+    el = fieldOf(el);
+    if (!pending.has(el)) { pending.set(el, Date.now()); }
   }, true);
   window.addEventListener('change', function (e) {
     if (!e.isTrusted) { return; }
     var el = e.composedPath()[0];
     if (!el || el.nodeType !== 1 || !isTextField(el)) { return; }
+    el = fieldOf(el);
     var started = pending.get(el);
     pending.delete(el);
     reportChange(el, started);
@@ -318,21 +351,50 @@
   window.addEventListener('auxclick', function (e) { if (e.isTrusted && e.button === 1) { pointer('click', e); } }, true);
   window.addEventListener('dblclick', function (e) { if (e.isTrusted) { pointer('doubleClick', e); } }, true);
 
-  // ---- keys that mean something beyond typing ----
+  // ---- keys, as the Recorder writes them: keyDown/keyUp, modifiers as keys of their own ----
+  // Recorded: keys that act beyond typing (Enter, Tab, Escape, arrows, pages), any key with
+  // Control/Alt/Meta held (shortcuts: select all, copy, paste), and every key pressed outside a
+  // text field or editor (a page's own keys, Space on a button). Typing into a field or editor
+  // is its `change` step instead. A modifier is written only when a recorded key comes with it.
   var KEYS = ['Enter', 'Escape', 'Tab', 'ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight', 'PageUp', 'PageDown'];
+  var MODIFIERS = [['Control', 'ctrlKey'], ['Alt', 'altKey'], ['Meta', 'metaKey'], ['Shift', 'shiftKey']];
+  var IGNORED_KEYS = ['Dead', 'Unidentified', 'Process', 'CapsLock', 'NumLock', 'ScrollLock', 'AltGraph', 'Compose', 'Fn', 'FnLock', 'OS'];
+  var modifiersSent = {};  // modifier -> its keyDown was written
+  var keysSent = {};       // code -> the key its keyDown was written with
   var lastUserInput = 0;
+  function isModifier(key) { return MODIFIERS.some(function (m) { return m[0] === key; }); }
+  function recordedKey(e, el) {
+    if (KEYS.indexOf(e.key) >= 0 || e.ctrlKey || e.altKey || e.metaKey) { return true; }
+    return !(el && el.nodeType === 1 && (isTextField(el) || editorOf(el)));
+  }
   window.addEventListener('keydown', function (e) {
     if (!e.isTrusted) { return; }
     lastUserInput = Date.now();
     if (e.key === 'Enter' || e.key === ' ') { lastActivationKey = Date.now(); }
-    if (KEYS.indexOf(e.key) < 0) { return; }
+    if (!e.key || IGNORED_KEYS.indexOf(e.key) >= 0 || isModifier(e.key) || e.isComposing) { return; }
     var el = e.composedPath()[0];
-    if (el && el.nodeType === 1) { flushOne(el); }
+    if (!recordedKey(e, el)) { return; }
+    // What was typed before the key comes first (the key may submit it or move on).
+    if (el && el.nodeType === 1) { flushOne(fieldOf(el)); }
     lastAction = Date.now();
+    MODIFIERS.forEach(function (m) {
+      if (e[m[1]] && !modifiersSent[m[0]]) { modifiersSent[m[0]] = true; send({ type: 'keyDown', key: m[0] }); }
+    });
+    keysSent[e.code || e.key] = e.key;
     send({ type: 'keyDown', key: e.key });
   }, true);
   window.addEventListener('keyup', function (e) {
-    if (e.isTrusted && KEYS.indexOf(e.key) >= 0) { send({ type: 'keyUp', key: e.key }); }
+    if (!e.isTrusted) { return; }
+    if (isModifier(e.key)) {
+      if (modifiersSent[e.key]) { delete modifiersSent[e.key]; send({ type: 'keyUp', key: e.key }); }
+      return;
+    }
+    var code = e.code || e.key;
+    if (Object.prototype.hasOwnProperty.call(keysSent, code)) {
+      var key = keysSent[code];
+      delete keysSent[code];
+      send({ type: 'keyUp', key: key });
+    }
   }, true);
 
   // A submit that no recorded click or key explains: replay it as a click on the submitter.
@@ -382,4 +444,6 @@
   // Leaving the page: whatever was typed and not yet reported goes now.
   window.addEventListener('pagehide', function () { flush(null); }, true);
   globalThis.__throngFlush = function () { flush(null); };
+  // For tests of the selector builder: the selectors this script would write for an element.
+  globalThis.__throngSelectorsFor = selectorsFor;
 })(/*THRONG_CONFIG*/null);

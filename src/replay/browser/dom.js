@@ -209,6 +209,15 @@
     case 'focus': {
       // Before typing: focus and select the current value so typing replaces it.
       if (!el) return { found: false };
+      // A code editor (it types through its own hidden input) or a contenteditable: the
+      // caller selects all with real keys, so the editor's own handlers run.
+      const editor = el.closest('.CodeMirror, .cm-editor, .monaco-editor, .ace_editor');
+      if (editor || (el.isContentEditable && !['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName))) {
+        if (el.isContentEditable) el.focus();
+        let active = el.ownerDocument.activeElement;
+        while (active && active.shadowRoot && active.shadowRoot.activeElement) active = active.shadowRoot.activeElement;
+        return { found: true, done: false, editor: true, focused: !!active && el.contains(active) };
+      }
       el.focus();
       const tag = el.tagName;
       if (tag === 'SELECT') {
@@ -225,12 +234,6 @@
           return { found: true, done: true };
         }
         el.select();
-      } else if (el.isContentEditable) {
-        const range = el.ownerDocument.createRange();
-        range.selectNodeContents(el);
-        const sel = el.ownerDocument.getSelection();
-        sel.removeAllRanges();
-        sel.addRange(range);
       }
       return { found: true, done: false };
     }

@@ -10,6 +10,7 @@
 mod evidence;
 mod extract;
 mod find;
+mod keys;
 mod netlog;
 mod pool;
 mod process;

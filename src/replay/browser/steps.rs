@@ -5,6 +5,7 @@
 
 use super::evidence;
 use super::extract::{evaluate, extract_from_page, page_extractions};
+use super::keys::{held_after, key_event, CTRL};
 use super::process::ChromeProcess;
 use super::session::PageState;
 use super::Session;
@@ -15,13 +16,11 @@ use chromiumoxide::cdp::browser_protocol::emulation::{
     SetDeviceMetricsOverrideParams, SetTouchEmulationEnabledParams,
 };
 use chromiumoxide::cdp::browser_protocol::input::{
-    DispatchKeyEventParams, DispatchKeyEventType, DispatchMouseEventParams, DispatchMouseEventType,
-    InsertTextParams, MouseButton,
+    DispatchMouseEventParams, DispatchMouseEventType, InsertTextParams, MouseButton,
 };
 #[allow(deprecated)]
 use chromiumoxide::cdp::browser_protocol::network::EmulateNetworkConditionsParams;
 use chromiumoxide::cdp::browser_protocol::page::NavigateParams;
-use chromiumoxide::keys::USKEYBOARD_LAYOUT;
 use chromiumoxide::Page;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
@@ -81,7 +80,8 @@ impl StepRunner<'_, '_> {
             let started = Instant::now();
             let mut waiting = String::from("the step did not finish");
             let result = {
-                let exec = self.exec(step, &mut waiting);
+                let held = held_after(&flow.flow.steps[..i]);
+                let exec = self.exec(step, held, &mut waiting);
                 tokio::select! {
                     r = tokio::time::timeout(limit, exec) => r,
                     _ = self.session.cancel.cancelled() => return Err(StepError::Cancelled),
@@ -165,7 +165,8 @@ impl StepRunner<'_, '_> {
             .map_err(|name| Fail::Error(format!("variable `{name}` has no value")))
     }
 
-    async fn exec(&self, step: &Step, waiting: &mut String) -> Result<(), Fail> {
+    /// Runs one step; `held` are the modifier keys earlier steps hold down.
+    async fn exec(&self, step: &Step, held: i64, waiting: &mut String) -> Result<(), Fail> {
         let loads_before = *self.state.loads.borrow();
         let frame = step.frame.as_deref();
         let mut clicked = None;
@@ -200,11 +201,14 @@ impl StepRunner<'_, '_> {
             }
             Action::Change { selectors, .. } => {
                 let value = self.fill(step.action.replay_value().unwrap_or_default())?;
-                self.locate(selectors, frame, None, waiting).await?;
+                let (x, y) = self.locate(selectors, frame, None, waiting).await?;
                 let r = self
                     .dom("focus", selectors, frame, json!({ "value": value }))
                     .await?;
-                if r["done"] != json!(true) {
+                if r["editor"] == json!(true) {
+                    self.replace_editor_text(&value, (x, y), r["focused"] == json!(true))
+                        .await?;
+                } else if r["done"] != json!(true) {
                     self.page
                         .execute(InsertTextParams::new(value))
                         .await
@@ -212,8 +216,8 @@ impl StepRunner<'_, '_> {
                     self.dom("changed", selectors, frame, json!({})).await?;
                 }
             }
-            Action::KeyDown { key } => self.key(key, true).await?,
-            Action::KeyUp { key } => self.key(key, false).await?,
+            Action::KeyDown { key } => self.key(key, true, held).await?,
+            Action::KeyUp { key } => self.key(key, false, held).await?,
             Action::Scroll { selectors, x, y } => match selectors {
                 Some(sel) => {
                     self.locate(sel, frame, None, waiting).await?;
@@ -431,30 +435,52 @@ impl StepRunner<'_, '_> {
         Ok(())
     }
 
-    async fn key(&self, key: &str, down: bool) -> Result<(), Fail> {
-        let def = USKEYBOARD_LAYOUT.iter().find(|d| d.key == key);
-        let text = def
-            .and_then(|d| d.text.map(str::to_string))
-            .or_else(|| (key.chars().count() == 1).then(|| key.to_string()));
-        let kind = match (down, text.is_some()) {
-            (false, _) => DispatchKeyEventType::KeyUp,
-            (true, true) => DispatchKeyEventType::KeyDown,
-            (true, false) => DispatchKeyEventType::RawKeyDown,
-        };
-        let mut b = DispatchKeyEventParams::builder().r#type(kind).key(key);
-        if let Some(d) = def {
-            b = b.code(d.code).windows_virtual_key_code(d.key_code);
-        }
-        if let (true, Some(t)) = (down, text) {
-            b = b.text(t);
-        }
-        let params = b
-            .build()
-            .map_err(|e| Fail::Error(format!("key {key}: {e}")))?;
+    async fn key(&self, key: &str, down: bool, held: i64) -> Result<(), Fail> {
         self.page
-            .execute(params)
+            .execute(key_event(key, down, held))
             .await
             .map_err(|e| Fail::Error(format!("key {key}: {e}")))?;
+        Ok(())
+    }
+
+    /// A `change` into a code editor or contenteditable: focus it (a click where a person
+    /// would, when focusing the element is not enough), select all its text with Control+A as
+    /// the editor handles it, then type the new text over the selection.
+    async fn replace_editor_text(
+        &self,
+        value: &str,
+        (x, y): (f64, f64),
+        focused: bool,
+    ) -> Result<(), Fail> {
+        if !focused {
+            self.mouse(
+                DispatchMouseEventType::MouseMoved,
+                x,
+                y,
+                MouseButton::None,
+                0,
+            )
+            .await?;
+            for kind in [
+                DispatchMouseEventType::MousePressed,
+                DispatchMouseEventType::MouseReleased,
+            ] {
+                self.mouse(kind, x, y, MouseButton::Left, 1).await?;
+            }
+        }
+        self.key("Control", true, 0).await?;
+        self.key("a", true, CTRL).await?;
+        self.key("a", false, CTRL).await?;
+        self.key("Control", false, CTRL).await?;
+        if value.is_empty() {
+            self.key("Delete", true, 0).await?;
+            self.key("Delete", false, 0).await?;
+        } else {
+            self.page
+                .execute(InsertTextParams::new(value))
+                .await
+                .map_err(|e| format!("type: {e}"))?;
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@ mod ending;
 mod examples;
 mod fuzz;
 mod har;
+mod keyboard;
 mod live;
 
 use crate::support;
@@ -435,7 +436,20 @@ async fn product_path(d: &Driver) -> String {
 
 /// Replays a flow file once in HTTP mode against the demo site; returns the run's counters.
 async fn replay_http_once(base: &str, flow: &Path) -> std::collections::BTreeMap<String, u64> {
-    use throng::metrics::{Mode, Sink};
+    replay_once(base, flow, throng::metrics::Mode::Http, 0.05)
+        .await
+        .counters
+}
+
+/// Replays a flow file once (one user, one iteration) in `mode` against `base`, think times
+/// scaled by `think_scale` and not varied; returns the run's summary.
+async fn replay_once(
+    base: &str,
+    flow: &Path,
+    mode: throng::metrics::Mode,
+    think_scale: f64,
+) -> throng::metrics::RunSummary {
+    use throng::metrics::Sink;
     use throng::plan::{Arrival, LoadPlan, Stages, ThinkPolicy};
     use throng::run::RunSpec;
     let target = url::Url::parse(base).unwrap();
@@ -451,20 +465,19 @@ async fn replay_http_once(base: &str, flow: &Path) -> std::collections::BTreeMap
             ),
             iterations: Some(1),
             think: ThinkPolicy::Recorded {
-                scale: 0.05,
+                scale: think_scale,
                 jitter: 0.0,
             },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
         },
-        Mode::Http,
+        mode,
     );
-    let summary = throng::run::execute(
+    throng::run::execute(
         spec,
         Sink::new(),
         tokio_util::sync::CancellationToken::new(),
     )
     .await
-    .expect("replay runs");
-    summary.counters
+    .expect("replay runs")
 }
