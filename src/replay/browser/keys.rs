@@ -3,8 +3,12 @@
 //! down, editing `commands` for shortcuts), as Puppeteer's keyboard sends them.
 
 use crate::flow::{Action, Step};
-use chromiumoxide::cdp::browser_protocol::input::{DispatchKeyEventParams, DispatchKeyEventType};
+use chromiumoxide::cdp::browser_protocol::input::{
+    DispatchKeyEventParams, DispatchKeyEventType, DispatchMouseEventParams, DispatchMouseEventType,
+    InsertTextParams, MouseButton,
+};
 use chromiumoxide::keys::USKEYBOARD_LAYOUT;
+use chromiumoxide::Page;
 
 /// CDP modifier bits (`Input.dispatchKeyEvent` `modifiers`).
 pub(crate) const ALT: i64 = 1;
@@ -99,6 +103,55 @@ pub(crate) fn key_event(key: &str, down: bool, held: i64) -> DispatchKeyEventPar
         }
     }
     p
+}
+
+/// A `change` into a code editor or contenteditable: focus it (a click at `at`, where a person
+/// would, unless focusing the element was enough), select all its text with Control+A as the
+/// editor itself handles it, then type the new text over the selection.
+pub(crate) async fn replace_editor_text(
+    page: &Page,
+    value: &str,
+    at: (f64, f64),
+    focused: bool,
+) -> Result<(), String> {
+    let err = |e: chromiumoxide::error::CdpError| format!("type into the editor: {e}");
+    if !focused {
+        for (kind, clicks) in [
+            (DispatchMouseEventType::MouseMoved, 0),
+            (DispatchMouseEventType::MousePressed, 1),
+            (DispatchMouseEventType::MouseReleased, 1),
+        ] {
+            let mut p = DispatchMouseEventParams::new(kind, at.0, at.1);
+            if clicks > 0 {
+                p.button = Some(MouseButton::Left);
+                p.click_count = Some(clicks);
+            }
+            page.execute(p).await.map_err(err)?;
+        }
+    }
+    let keys = [
+        ("Control", true, 0),
+        ("a", true, CTRL),
+        ("a", false, CTRL),
+        ("Control", false, CTRL),
+    ];
+    for (key, down, held) in keys {
+        page.execute(key_event(key, down, held))
+            .await
+            .map_err(err)?;
+    }
+    if value.is_empty() {
+        for down in [true, false] {
+            page.execute(key_event("Delete", down, 0))
+                .await
+                .map_err(err)?;
+        }
+    } else {
+        page.execute(InsertTextParams::new(value))
+            .await
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

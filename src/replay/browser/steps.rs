@@ -5,7 +5,7 @@
 
 use super::evidence;
 use super::extract::{evaluate, extract_from_page, page_extractions};
-use super::keys::{held_after, key_event, CTRL};
+use super::keys::{held_after, key_event, replace_editor_text};
 use super::process::ChromeProcess;
 use super::session::PageState;
 use super::Session;
@@ -206,7 +206,7 @@ impl StepRunner<'_, '_> {
                     .dom("focus", selectors, frame, json!({ "value": value }))
                     .await?;
                 if r["editor"] == json!(true) {
-                    self.replace_editor_text(&value, (x, y), r["focused"] == json!(true))
+                    replace_editor_text(self.page, &value, (x, y), r["focused"] == json!(true))
                         .await?;
                 } else if r["done"] != json!(true) {
                     self.page
@@ -440,47 +440,6 @@ impl StepRunner<'_, '_> {
             .execute(key_event(key, down, held))
             .await
             .map_err(|e| Fail::Error(format!("key {key}: {e}")))?;
-        Ok(())
-    }
-
-    /// A `change` into a code editor or contenteditable: focus it (a click where a person
-    /// would, when focusing the element is not enough), select all its text with Control+A as
-    /// the editor handles it, then type the new text over the selection.
-    async fn replace_editor_text(
-        &self,
-        value: &str,
-        (x, y): (f64, f64),
-        focused: bool,
-    ) -> Result<(), Fail> {
-        if !focused {
-            self.mouse(
-                DispatchMouseEventType::MouseMoved,
-                x,
-                y,
-                MouseButton::None,
-                0,
-            )
-            .await?;
-            for kind in [
-                DispatchMouseEventType::MousePressed,
-                DispatchMouseEventType::MouseReleased,
-            ] {
-                self.mouse(kind, x, y, MouseButton::Left, 1).await?;
-            }
-        }
-        self.key("Control", true, 0).await?;
-        self.key("a", true, CTRL).await?;
-        self.key("a", false, CTRL).await?;
-        self.key("Control", false, CTRL).await?;
-        if value.is_empty() {
-            self.key("Delete", true, 0).await?;
-            self.key("Delete", false, 0).await?;
-        } else {
-            self.page
-                .execute(InsertTextParams::new(value))
-                .await
-                .map_err(|e| format!("type: {e}"))?;
-        }
         Ok(())
     }
 
