@@ -132,12 +132,20 @@
     }
     return (el.getAttribute('title') || '').trim();
   }
+  // Shown on the page: hidden copies (a table drawn twice, one per screen size) are not in the
+  // accessibility tree, and replay acts on the visible match.
+  function shown(el) {
+    if (!el.getClientRects().length) { return false; }
+    return el.checkVisibility ? el.checkVisibility({ visibilityProperty: true }) : getComputedStyle(el).visibility !== 'hidden';
+  }
   function ariaSelector(el) {
     var role = roleOf(el), name = accessibleName(el);
     if (!name || name.length > 80 || /["\[\]]/.test(name)) { return null; }
-    // Unique among elements that could carry the same role.
+    // Unique among shown elements that could carry the same role.
+    var onlyShown = shown(el);
     var same = 0, cands = document.querySelectorAll('a,button,input,select,textarea,summary,img,h1,h2,h3,h4,h5,h6,[role],[aria-label]');
     for (var i = 0; i < cands.length && same < 2; i++) {
+      if (onlyShown && cands[i] !== el && !shown(cands[i])) { continue; }
       if (roleOf(cands[i]) === role && accessibleName(cands[i]) === name) { same++; }
     }
     if (same !== 1) { return null; }
@@ -148,6 +156,17 @@
     if (el.id && /^[A-Za-z][\w-]*$/.test(el.id) && !/\d{3,}/.test(el.id)) { out.push('#' + el.id); }
     var name = el.getAttribute('name');
     if (name) { out.push(tag + '[name=' + cssString(name) + ']'); }
+    // Attributes a page keeps stable: labels, roles, its own data-* (not generated ids).
+    for (var i = 0; i < el.attributes.length; i++) {
+      var at = el.attributes[i].name, v = el.attributes[i].value;
+      var wanted = STABLE_ATTRS.indexOf(at) >= 0 || (/^data-[a-z][\w-]*$/.test(at) && CFG.attrs.indexOf(at) < 0);
+      if (wanted && v && v.length <= 60 && !/\d{3,}/.test(v) && !/^data-v-/.test(at)) {
+        out.push(tag + '[' + at + '=' + cssString(v) + ']');
+      }
+    }
+    if (tag === 'input' && ['submit', 'button', 'radio', 'checkbox'].indexOf((el.getAttribute('type') || '').toLowerCase()) >= 0 && el.getAttribute('value')) {
+      out.push(tag + '[value=' + cssString(el.getAttribute('value')) + ']');
+    }
     var classes = (el.getAttribute('class') || '').split(/\s+/).filter(function (c) { return /^[A-Za-z][\w-]*$/.test(c); });
     classes.forEach(function (c) { out.push(tag + '.' + c); });
     if (classes.length > 1) { out.push(tag + '.' + classes.join('.')); }
@@ -164,6 +183,7 @@
     out.push(tag);
     return out;
   }
+  var STABLE_ATTRS = ['aria-label', 'title', 'placeholder', 'alt', 'role', 'for', 'aria-controls'];
   function stableId(e) { return e.id && /^[A-Za-z][\w-]*$/.test(e.id) && !/\d{3,}/.test(e.id); }
   function cssSelector(el) {
     var cands = localCandidates(el);
@@ -205,24 +225,30 @@
   function textSelector(el) {
     var text = writtenText(el);
     if (!text || text.length > 64 || el.localName === 'input' || el.localName === 'textarea' || el.localName === 'select') { return null; }
-    // A text selector finds the innermost elements containing the text: it must find this one.
+    // A text selector finds the innermost elements containing the text: it must find this one
+    // (among shown elements, when this one is shown: replay acts on the visible match).
+    var onlyShown = shown(el);
     var hits = 0, all = document.body ? document.body.querySelectorAll('*') : [];
     for (var i = 0; i < all.length && hits < 2; i++) {
       var e = all[i];
       if (writtenText(e).indexOf(text) < 0) { continue; }
+      if (onlyShown && !shown(e) && !el.contains(e)) { continue; }
       var inner = false;
       for (var c = e.firstElementChild; c && !inner; c = c.nextElementSibling) { inner = writtenText(c).indexOf(text) >= 0; }
       if (!inner) { hits += (e === el || el.contains(e)) ? 1 : 2; }
     }
     return hits === 1 ? 'text/' + text : null;
   }
+  // Most robust first: test ids, accessible names, CSS by stable attributes, unique text; a
+  // CSS path by position among siblings and an xpath only after those.
   function selectorsFor(el) {
-    var out = [];
-    [testIdSelector, ariaSelector, cssSelector, xpathSelector, textSelector].forEach(function (f) {
-      var s = null;
-      try { s = f(el); } catch (e) { s = null; }
-      if (s && out.indexOf(s) < 0) { out.push(s); }
+    var found = [testIdSelector, ariaSelector, cssSelector, textSelector, xpathSelector].map(function (f) {
+      try { return f(el); } catch (e) { return null; }
     });
+    var positional = function (s) { return /:nth-of-type\(/.test(s) || s.indexOf('xpath/') === 0; };
+    var ordered = found.filter(function (s) { return s && !positional(s); }).concat(found.filter(function (s) { return s && positional(s); }));
+    var out = [];
+    ordered.forEach(function (s) { if (out.indexOf(s) < 0) { out.push(s); } });
     return out.map(function (s) { return [s]; });
   }
 

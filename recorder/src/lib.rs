@@ -25,6 +25,7 @@ mod session;
 
 pub use browser::LaunchError;
 pub use import::{import_file, import_file_with, import_str, ImportError, Imported};
+pub use session::capture_script;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

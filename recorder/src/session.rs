@@ -205,12 +205,7 @@ async fn setup(cdp: &Cdp, opts: &RecordOptions, live: &mut Live) -> Result<Strin
         .await
         .map_err(|e| e.to_string())?;
     let session = cdp.attach(&target).await.map_err(|e| e.to_string())?;
-    let config = json!({
-        "binding": BINDING,
-        "attrs": opts.selector_attributes,
-        "secrets": opts.secrets,
-    });
-    let source = CAPTURE_JS.replace("/*THRONG_CONFIG*/null", &config.to_string());
+    let source = capture_script(&opts.selector_attributes, &opts.secrets);
     let s = Some(session.as_str());
     let calls: [(&str, Value); 10] = [
         ("Page.enable", json!({})),
@@ -338,4 +333,16 @@ fn write(live: &Live, opts: &RecordOptions) -> Result<usize, RecordError> {
     let flow = build::build(&live.cap);
     write_flow(&opts.out, &flow)?;
     Ok(flow.steps.len())
+}
+
+/// The in-page capture script with its configuration filled in: the test-id attributes for
+/// selectors and the fields whose values are secrets. It reports through the `BINDING`
+/// binding and exposes `__throngSelectorsFor(element)` (the selectors it would write).
+pub fn capture_script(selector_attributes: &[String], secrets: &[String]) -> String {
+    let config = json!({
+        "binding": BINDING,
+        "attrs": selector_attributes,
+        "secrets": secrets,
+    });
+    CAPTURE_JS.replace("/*THRONG_CONFIG*/null", &config.to_string())
 }

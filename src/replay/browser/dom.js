@@ -150,21 +150,28 @@
     return { els: [], dx, dy };
   }
 
-  function resolve() {
-    const base = frameRoot(req.frame);
-    if (!base) return { els: [], dx: 0, dy: 0 };
-    for (const chain of req.chains || []) {
-      const hit = queryChain(base, chain);
-      if (hit.els.length) return hit;
-    }
-    return { els: [], dx: 0, dy: 0 };
-  }
-
   function visible(e) {
     const r = e.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) return false;
     const s = e.ownerDocument.defaultView.getComputedStyle(e);
     return s.visibility !== 'hidden' && s.display !== 'none';
+  }
+
+  // The first chain with a visible match (a page may draw a hidden copy of what a person
+  // clicked first in the document); else the first chain with any match.
+  function resolve() {
+    const base = frameRoot(req.frame);
+    if (!base) return { els: [], dx: 0, dy: 0 };
+    let first = null;
+    for (const chain of req.chains || []) {
+      const hit = queryChain(base, chain);
+      if (!hit.els.length) continue;
+      if (req.op === 'count') return hit;
+      const shown = hit.els.filter(visible);
+      if (shown.length) return { els: shown.concat(hit.els.filter((e) => !shown.includes(e))), dx: hit.dx, dy: hit.dy };
+      if (!first) first = hit;
+    }
+    return first || { els: [], dx: 0, dy: 0 };
   }
 
   if (req.op === 'hit') {
