@@ -3,7 +3,8 @@
 //! `${variables}`, so a replay sends the value its own session got instead of the recorded one.
 //! Only whole values count: a query or form value, a JSON string, a path segment, a header value
 //! or its credentials; never a piece of the origin, a field name or a longer text. A value that
-//! two loads of the same page handed out alike is static, not correlated.
+//! two loads of the same page handed out alike is static, not correlated, unless its field is
+//! named as a token (a CSRF token is often the same for a whole session).
 
 use crate::build::Slot;
 use crate::capture::RawRequest;
@@ -77,7 +78,9 @@ pub fn correlate(
             let s = sources[next_source];
             next_source += 1;
             for c in candidates_of(s, &reqs[s]) {
-                if statics.contains(&(format!("{:?}", c.rule), c.value.clone())) {
+                if statics.contains(&(format!("{:?}", c.rule), c.value.clone()))
+                    && !token_named(&c.hint)
+                {
                     continue;
                 }
                 // A value the client sent before any response handed it out is the client's
@@ -180,6 +183,15 @@ fn rule_text(r: &Extract) -> String {
     } else {
         "regex".into()
     }
+}
+
+/// A field or key named as a token: a session may keep it for all its pages, so two loads
+/// handing it out alike say nothing about it being static.
+fn token_named(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["csrf", "xsrf", "token", "nonce", "authenticity", "session"]
+        .iter()
+        .any(|t| n.contains(t))
 }
 
 /// (rule, value) pairs that two loads of the same URL handed out alike: static, not dynamic.
@@ -576,6 +588,9 @@ mod tests {
         let statics = static_values(&reqs, &[0, 1]);
         assert!(statics.iter().any(|(_, v)| v == "b1d2e3f4g5"));
         assert!(!statics.iter().any(|(_, v)| v.starts_with("tok3n")));
+        // A session's CSRF token is alike on every page of the session: still a token.
+        assert!(token_named("csrf") && token_named("authenticity_token"));
+        assert!(!token_named("build"));
     }
 
     #[test]

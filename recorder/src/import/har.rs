@@ -1,13 +1,34 @@
 //! HAR 1.2 -> flow: each page becomes a navigate step whose network list holds the page's
 //! entries (kinds from `_resourceType` or MIME type), think times come from the gaps between
 //! pages, and correlation, polling detection and password hiding run as for a live recording.
+//! A page is one navigation: a HAR page that holds several main-frame documents (Playwright's
+//! one page per tab) is split at each; a navigation's redirect hops stay as answered.
 
 use crate::build::{build_report, Built};
 use crate::capture::{initiator_of, origin_of, Capture, RawRequest, RawStep};
 use crate::network::kind_of;
 use crate::secrets::{env_name, hide_values, SecretValue};
 use serde_json::Value;
-use throng_flow::{Action, Variable};
+use throng_flow::{Action, RequestKind, Variable};
+
+/// One HAR entry as a request, with what splitting pages needs.
+struct Entry {
+    req: RawRequest,
+    /// Playwright's `_frameref`: the frame the request belongs to.
+    frame: Option<String>,
+    /// A redirect hop a navigation reached (not a navigation of its own).
+    hop: bool,
+}
+
+impl Entry {
+    fn is_document(&self) -> bool {
+        kind_of(
+            self.req.resource_type.as_deref(),
+            self.req.mime.as_deref(),
+            &self.req.url,
+        ) == Some(RequestKind::Document)
+    }
+}
 
 pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, String> {
     let log = v["log"].as_object().ok_or("\"log\" must be an object")?;
@@ -15,12 +36,18 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
         .get("entries")
         .and_then(Value::as_array)
         .ok_or("HAR without \"log.entries\"")?;
-    let mut reqs = Vec::with_capacity(entries.len());
+    let mut all = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        reqs.push(entry(e).map_err(|m| format!("entry {}: {m}", i + 1))?);
+        let req = entry(e).map_err(|m| format!("entry {}: {m}", i + 1))?;
+        let frame = e["_frameref"].as_str().map(String::from);
+        all.push(Entry {
+            req,
+            frame,
+            hop: false,
+        });
     }
-    reqs.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
-    let mut reqs = collapse_redirects(reqs);
+    all.sort_by(|a, b| a.req.start_ms.total_cmp(&b.req.start_ms));
+    let mut all = collapse_redirects(all);
 
     // Pages, in time order; a HAR without pages gets one per top-level HTML document.
     let mut pages: Vec<(String, f64)> = Vec::new();
@@ -38,14 +65,19 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
         pages.push((id, start));
     }
     if pages.is_empty() {
-        for r in reqs.iter_mut() {
-            if kind_of(r.resource_type.as_deref(), r.mime.as_deref(), &r.url)
-                == Some(throng_flow::RequestKind::Document)
-            {
-                r.doc = Some(format!("doc{}", pages.len() + 1));
-                pages.push((r.doc.clone().expect("set"), r.start_ms));
+        let main = all
+            .iter()
+            .find(|e| e.is_document())
+            .and_then(|e| e.frame.clone());
+        for e in all.iter_mut() {
+            let main_frame = main.is_none() || e.frame == main;
+            if e.is_document() && !e.hop && main_frame {
+                e.req.doc = Some(format!("doc{}", pages.len() + 1));
+                pages.push((e.req.doc.clone().expect("set"), e.req.start_ms));
             }
         }
+    } else {
+        pages = split_pages(pages, &mut all);
     }
     pages.sort_by(|a, b| a.1.total_cmp(&b.1));
     if pages.is_empty() {
@@ -55,32 +87,42 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
     let mut steps = Vec::new();
     for (k, (id, start)) in pages.iter().enumerate() {
         // Entries without a page go to the page open when they started.
-        for r in reqs.iter_mut().filter(|r| r.doc.is_none()) {
+        for e in all.iter_mut().filter(|e| e.req.doc.is_none()) {
             let next = pages.get(k + 1).map_or(f64::MAX, |p| p.1);
-            if r.start_ms >= *start && r.start_ms < next {
-                r.doc = Some(id.clone());
+            if e.req.start_ms >= *start && e.req.start_ms < next {
+                e.req.doc = Some(id.clone());
             }
         }
-        let doc = reqs.iter_mut().find(|r| {
-            r.doc.as_deref() == Some(id)
-                && kind_of(r.resource_type.as_deref(), r.mime.as_deref(), &r.url)
-                    == Some(throng_flow::RequestKind::Document)
-        });
-        let url = match doc {
-            Some(d) => {
-                d.main_document = true;
-                d.final_url.clone()
-            }
-            None => continue,
+        // The page's navigation: its first document and the redirect hops that followed it;
+        // the step loads where the last hop landed.
+        let docs: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].req.doc.as_deref() == Some(id) && all[i].is_document())
+            .collect();
+        let Some(&first_doc) = docs.first() else {
+            continue;
         };
+        let mut last = first_doc;
+        for &i in &docs[1..] {
+            let redirected = all[last]
+                .req
+                .status
+                .is_some_and(|s| (300..400).contains(&s));
+            if !(redirected && all[i].hop) {
+                break;
+            }
+            last = i;
+        }
+        all[first_doc].req.main_document = true;
+        let url = all[last].req.final_url.clone();
         // A page's step starts with its first request (the page record may be stamped later).
-        let first = reqs
+        let first = all
             .iter()
-            .filter(|r| r.doc.as_deref() == Some(id))
-            .map(|r| r.start_ms)
+            .filter(|e| e.req.doc.as_deref() == Some(id))
+            .map(|e| e.req.start_ms)
             .fold(*start, f64::min);
         steps.push(RawStep::new(first, Action::navigate(url)));
     }
+    let reqs: Vec<RawRequest> = all.into_iter().map(|e| e.req).collect();
     let origin = steps
         .iter()
         .find_map(|s| match &s.action {
@@ -164,16 +206,65 @@ fn pairs(v: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A HAR lists each redirect hop; a flow keeps the chain as its first request with the final
-/// response (replay clients follow redirects themselves).
-fn collapse_redirects(reqs: Vec<RawRequest>) -> Vec<RawRequest> {
-    let mut out: Vec<RawRequest> = Vec::with_capacity(reqs.len());
+/// Pages a HAR lists may hold several navigations: Playwright writes one page per tab, every
+/// entry with its frame (`_frameref`). Each main-frame document that is not a redirect hop
+/// starts a page of its own, with the entries that follow it.
+fn split_pages(pages: Vec<(String, f64)>, all: &mut [Entry]) -> Vec<(String, f64)> {
+    let mut out = Vec::with_capacity(pages.len());
+    for (id, start) in pages {
+        let of_page: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].req.doc.as_deref() == Some(id.as_str()))
+            .collect();
+        let main = of_page
+            .iter()
+            .find(|&&i| all[i].is_document())
+            .and_then(|&i| all[i].frame.clone());
+        let Some(main) = main else {
+            out.push((id, start));
+            continue;
+        };
+        let mut n = 0;
+        let mut current = id.clone();
+        for i in of_page {
+            let e = &mut all[i];
+            if e.is_document() && !e.hop && e.frame.as_deref() == Some(main.as_str()) {
+                n += 1;
+                if n == 1 {
+                    out.push((id.clone(), start));
+                } else {
+                    current = format!("{id} ({n})");
+                    out.push((current.clone(), e.req.start_ms));
+                }
+            }
+            e.req.doc = Some(current.clone());
+        }
+        if n == 0 {
+            out.push((id, start));
+        }
+    }
+    out
+}
+
+/// A HAR lists each redirect hop. A navigation keeps its hops as the server answered each
+/// one (replay follows them once); another request's chain becomes its first request with the
+/// final response (its client follows redirects in one call).
+fn collapse_redirects(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::with_capacity(entries.len());
     let mut open: Vec<(String, usize)> = Vec::new(); // (expected next URL, index in out)
-    for r in reqs {
-        if let Some(pos) = open.iter().position(|(u, _)| *u == r.url) {
+    for mut e in entries {
+        if let Some(pos) = open.iter().position(|(u, _)| *u == e.req.url) {
             let (_, at) = open.remove(pos);
-            let first = &mut out[at];
-            let redirected = r.status.is_some_and(|s| (300..400).contains(&s));
+            let redirected = e.req.status.is_some_and(|s| (300..400).contains(&s));
+            if out[at].is_document() {
+                e.hop = true;
+                if redirected && e.req.final_url != e.req.url {
+                    open.push((e.req.final_url.clone(), out.len()));
+                }
+                out.push(e);
+                continue;
+            }
+            let r = e.req;
+            let first = &mut out[at].req;
             first.status = r.status;
             first.mime = r.mime;
             first.end_ms = r.end_ms;
@@ -188,11 +279,12 @@ fn collapse_redirects(reqs: Vec<RawRequest>) -> Vec<RawRequest> {
             }
             continue;
         }
-        let redirected = r.status.is_some_and(|s| (300..400).contains(&s)) && r.final_url != r.url;
+        let redirected =
+            e.req.status.is_some_and(|s| (300..400).contains(&s)) && e.req.final_url != e.req.url;
         if redirected {
-            open.push((r.final_url.clone(), out.len()));
+            open.push((e.req.final_url.clone(), out.len()));
         }
-        out.push(r);
+        out.push(e);
     }
     out
 }
@@ -273,6 +365,60 @@ fn parse_time(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(
+        t: &str,
+        frame: &str,
+        ty: &str,
+        method: &str,
+        url: &str,
+        status: u16,
+        to: &str,
+    ) -> Value {
+        serde_json::json!({"pageref": "page@1", "_frameref": frame, "_resourceType": ty,
+            "startedDateTime": format!("2026-11-28T10:00:{t}Z"), "time": 20,
+            "request": {"method": method, "url": url, "headers": []},
+            "response": {"status": status, "headers": [], "redirectURL": to,
+                "content": {"mimeType": "text/html"}}})
+    }
+
+    #[test]
+    fn one_har_page_per_tab_splits_at_main_frame_documents_not_iframes_or_hops() {
+        let har = serde_json::json!({"log": {"pages": [{"id": "page@1", "startedDateTime": "2026-11-28T10:00:00.000Z"}],
+        "entries": [
+            entry("00.100", "f1", "document", "GET", "http://h/", 200, ""),
+            entry("00.300", "f2", "document", "GET", "http://h/frame", 200, ""),
+            entry("05.000", "f1", "document", "POST", "http://h/login", 302, "/home"),
+            entry("05.100", "f1", "document", "GET", "http://h/home", 200, ""),
+            entry("05.200", "f1", "script", "GET", "http://h/app.js", 200, ""),
+        ]}});
+        let flow = import(&har, "t", true).unwrap().flow;
+        let urls: Vec<&str> = flow
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Navigate { url } => Some(url.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(urls, ["http://h/", "http://h/home"]);
+        let second = flow.steps[1].network.as_ref().unwrap();
+        let docs: Vec<(&str, Option<u16>)> = second
+            .requests
+            .iter()
+            .filter(|r| r.kind == RequestKind::Document)
+            .map(|r| (r.url.as_str(), r.status))
+            .collect();
+        assert_eq!(
+            docs,
+            [("http://h/login", Some(302)), ("http://h/home", Some(200))]
+        );
+        // The think time is the gap between the first page's last activity and the POST.
+        let think = flow.steps[1].think_time_ms.unwrap();
+        assert!((4600..=4900).contains(&think), "{think}");
+        let first = flow.steps[0].network.as_ref().unwrap();
+        assert!(first.requests.iter().any(|r| r.url == "http://h/frame"));
+    }
 
     #[test]
     fn times_parse_with_fractions_and_offsets() {

@@ -271,3 +271,179 @@ async fn a_har_of_the_shop_imports_with_pages_kinds_correlation_and_no_password(
     assert_eq!(stats.route("POST /login"), 1, "{stats:?}");
     demo.shutdown().await;
 }
+
+/// A HAR as Playwright writes it (tests/fixtures/real-apps/har.mjs, real playwright-core and
+/// Chromium): a 7-page visit of the shop, one HAR page for the whole tab.
+fn playwright_har(base: &str, out: &std::path::Path, pause_ms: u64) {
+    let here =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-apps");
+    assert!(
+        here.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `bash .ci/setup`"
+    );
+    let chrome = ["/usr/bin/chromium-headless-shell", "/usr/bin/chromium"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("a Chromium");
+    let run = std::process::Command::new("node")
+        .arg(here.join("har.mjs"))
+        .arg(base)
+        .arg(out)
+        .arg(pause_ms.to_string())
+        .env("CHROME", chrome)
+        .output()
+        .expect("node runs");
+    assert!(
+        run.status.success(),
+        "har.mjs: {}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playwright_har_of_seven_pages_imports_as_seven_spaced_navigations() {
+    let demo = support::demo().await;
+    let base = demo.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let har_path = dir.path().join("visit.har");
+    let (b, p) = (base.clone(), har_path.clone());
+    tokio::task::spawn_blocking(move || playwright_har(&b, &p, 1000))
+        .await
+        .unwrap();
+    let har: Value = serde_json::from_str(&std::fs::read_to_string(&har_path).unwrap()).unwrap();
+    assert_eq!(
+        har["log"]["pages"].as_array().map(Vec::len),
+        Some(1),
+        "Playwright writes one page for the tab"
+    );
+
+    let flow = throng_recorder::import_file(&har_path).unwrap_or_else(|e| panic!("{e}"));
+    let flow_path = dir.path().join("from-har.json");
+    throng_recorder::write_flow(&flow_path, &flow).unwrap();
+    let text = std::fs::read_to_string(&flow_path).unwrap();
+    throng::flow::load(&flow_path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(!text.contains("wonderland"), "password in clear:\n{text}");
+    let flow = serde_json::to_value(&flow).unwrap();
+    let s = steps(&flow);
+
+    // One navigate step per page, in order; a page reached by a form POST loads where its
+    // redirect landed.
+    assert!(s.iter().all(|st| st["type"] == "navigate"), "{text}");
+    let paths: Vec<String> = s
+        .iter()
+        .map(|st| {
+            st["url"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches(&base)
+                .to_string()
+        })
+        .collect();
+    assert_eq!(paths.len(), 7, "{paths:?}");
+    assert_eq!(paths[0], "/");
+    assert!(paths[1].starts_with("/product/"), "{paths:?}");
+    assert_eq!(paths[2], "/search?q=lamp");
+    assert!(paths[3].starts_with("/product/"), "{paths:?}");
+    assert_eq!(&paths[4..], ["/cart", "/login", "/account"]);
+
+    // Think times from the gaps: the visit paused a second on every page.
+    let thinks: Vec<u64> = s[1..]
+        .iter()
+        .map(|st| st["thinkTimeMs"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(thinks.iter().all(|&t| t >= 600), "think times {thinks:?}");
+
+    // Entries under their page, redirect hops as answered.
+    assert!(has_request(&s[0], "ajax", "/api/featured"));
+    assert!(has_request(&s[1], "ajax", "/api/reviews"));
+    assert!(has_request(&s[2], "document", "/search?q=lamp"));
+    assert!(!has_request(&s[0], "document", "/product/"));
+    let cart: Vec<(String, u64)> = requests(&s[4])
+        .iter()
+        .filter(|r| r["kind"] == "document")
+        .map(|r| {
+            let url = r["url"].as_str().unwrap().trim_start_matches(&base);
+            (
+                format!("{} {url}", r["method"].as_str().unwrap()),
+                r["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cart,
+        [
+            ("POST /cart/add".to_string(), 303),
+            ("GET /cart".to_string(), 200)
+        ]
+    );
+    let login = requests(&s[6])
+        .into_iter()
+        .find(|r| r["method"] == "POST")
+        .expect("the login POST under the account page");
+    let body = login["body"].as_str().unwrap();
+    assert!(
+        body.contains("password=${password}") && body.contains("csrf=${csrf"),
+        "{body}"
+    );
+
+    // HTTP: the pages one after another, spaced by the think times (never back to back).
+    demo.reset_stats();
+    let started = std::time::Instant::now();
+    let summary = super::replay_once(&base, &flow_path, throng::metrics::Mode::Http, 1.0).await;
+    let took = started.elapsed();
+    assert_eq!(
+        summary
+            .counters
+            .get("sessions.failed")
+            .copied()
+            .unwrap_or(0),
+        0,
+        "{:?}",
+        summary.counters
+    );
+    let total: u64 = thinks.iter().sum();
+    assert!(
+        took.as_millis() as u64 >= total,
+        "7 pages in {took:?}, the think times add up to {total} ms"
+    );
+    let stats = demo.stats();
+    assert_eq!(stats.status(403), 0, "{stats:?}");
+    for route in [
+        "GET /",
+        "GET /search",
+        "POST /cart/add",
+        "GET /cart",
+        "POST /login",
+        "GET /account",
+    ] {
+        assert_eq!(stats.route(route), 1, "{route}: {stats:?}");
+    }
+
+    // Browser: every page loads (not only the first).
+    demo.reset_stats();
+    let summary = super::replay_once(&base, &flow_path, throng::metrics::Mode::Browser, 0.1).await;
+    assert_eq!(
+        summary
+            .counters
+            .get("sessions.failed")
+            .copied()
+            .unwrap_or(0),
+        0,
+        "{:?}",
+        summary.counters
+    );
+    let stats = demo.stats();
+    for route in ["GET /", "GET /search", "GET /cart", "GET /account"] {
+        assert_eq!(stats.route(route), 1, "{route}: {stats:?}");
+    }
+    let products: u64 = stats
+        .routes
+        .iter()
+        .filter(|(k, _)| k.starts_with("GET /product/"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(products, 2, "{stats:?}");
+    assert!(stats.route("GET /login") >= 1, "{stats:?}");
+    demo.shutdown().await;
+}
