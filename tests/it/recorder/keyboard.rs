@@ -1,5 +1,6 @@
 //! Keyboard: a page with a prefilled contenteditable editor, keyboard shortcuts of its own
-//! (Control+S saves, Control+A on a list, Escape) and a form where Tab accepts a suggestion,
+//! (Control+S saves, Control+A on a list, Escape), a form where Tab accepts a suggestion and a
+//! paste the page reports (Control+A, Control+C, Control+V through the browser's clipboard),
 //! recorded with real CDP key events and replayed: the server sees exactly the new text (not
 //! the old text with the new inside it) and what each key did, in browser and HTTP mode.
 
@@ -22,6 +23,7 @@ ul{border:1px solid #ccc;padding:8px 24px}</style></head>
   <label>City <input id="city" name="city" autocomplete="off"></label>
   <input type="hidden" id="code" name="code" value="">
   <label>Note <input id="note" name="note" autocomplete="off"></label>
+  <label>Copy <input id="copy" name="copy" autocomplete="off"></label>
   <button type="submit">Send</button>
 </form>
 <script>
@@ -36,6 +38,7 @@ document.addEventListener('keydown', (e) => {
     fetch('/key?k=select-all&rows=' + document.querySelectorAll('#mail li').length);
   }
 });
+document.addEventListener('paste', (e) => fetch('/key?k=paste&text=' + encodeURIComponent(e.clipboardData.getData('text'))));
 const city = document.getElementById('city');
 // Tab accepts the suggestion, as address forms do.
 city.addEventListener('keydown', (e) => {
@@ -165,6 +168,12 @@ async fn keys_and_editor_typing_replay_with_their_effects_and_only_the_new_text(
     d.press("Tab", "Tab", 9, "").await;
     d.type_text("rainy").await;
     d.think(200).await;
+    // Copy the note and paste it into the next field (the page sees the paste), Enter sends.
+    d.control('a').await;
+    d.control('c').await;
+    d.click("#copy").await;
+    d.control('v').await;
+    d.think(200).await;
     d.press("Enter", "Enter", 13, "\r").await;
     d.wait_for("the answer", "document.title === 'Thanks'")
         .await;
@@ -178,7 +187,8 @@ async fn keys_and_editor_typing_replay_with_their_effects_and_only_the_new_text(
         "POST /save SELECT title\nFROM films".to_string(),
         "GET /key k=select-all&rows=3".to_string(),
         "GET /key k=Escape".to_string(),
-        "POST /submit city=Paris&code=FR-75&note=rainy".to_string(),
+        "GET /key k=paste&text=rainy".to_string(),
+        "POST /submit city=Paris&code=FR-75&note=rainy&copy=rainy".to_string(),
     ];
     assert_eq!(recorded, want, "what the person did");
 
@@ -194,7 +204,7 @@ async fn keys_and_editor_typing_replay_with_their_effects_and_only_the_new_text(
             "keyUp Control".to_string(),
         ]
     };
-    for c in ["a", "s"] {
+    for c in ["a", "s", "c", "v"] {
         assert!(
             keys.windows(4).any(|w| w == shortcut(c)),
             "Control+{c} as four key steps: {keys:?}"
