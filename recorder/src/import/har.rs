@@ -397,7 +397,7 @@ mod tests {
             .steps
             .iter()
             .filter_map(|s| match &s.action {
-                Action::Navigate { url } => Some(url.as_str()),
+                Action::Navigate { url, .. } => Some(url.as_str()),
                 _ => None,
             })
             .collect();
