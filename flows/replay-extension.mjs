@@ -6,6 +6,8 @@
 //   THRONG_DEMO_PASSWORD=... npx @puppeteer/replay --extension flows/replay-extension.mjs flows/shop.json
 //
 // A flow without secrets needs no extension: `npx @puppeteer/replay flows/browse.json`.
+// It also types a `change` into a code editor (CodeMirror, Ace, Monaco) as throng does: a click
+// into the editor, Control+A, the new text over the selection.
 // A mask whose variable is unset fails the step with its name, rather than typing the mask.
 
 import fs from 'node:fs';
@@ -58,8 +60,38 @@ export function fillSecrets(step) {
   return step;
 }
 
+/// Code editors type through a hidden textarea or a contenteditable of their own, which the
+/// Recorder's `change` cannot fill (CodeMirror, Ace, Monaco).
+const EDITORS = '.CodeMirror, .cm-editor, .monaco-editor, .ace_editor';
+
 export default class ThrongSecrets extends PuppeteerRunnerOwningBrowserExtension {
   async runStep(step, flow) {
-    return super.runStep(fillSecrets(step), flow);
+    const filled = fillSecrets(step);
+    if (filled.type === 'change' && await this.#typeIntoEditor(filled)) return;
+    return super.runStep(filled, flow);
+  }
+
+  /// A `change` into a code editor, as throng's browser replay does it: a click into the
+  /// editor, Control+A, the new text typed over the selection. False when the step's element
+  /// is not in a code editor.
+  async #typeIntoEditor(step) {
+    const page = this.page;
+    for (const chain of step.selectors ?? []) {
+      const parts = Array.isArray(chain) ? chain : [chain];
+      if (parts.length !== 1) continue;
+      // Wait as the Recorder's own steps do (an editor is often built once the page loaded).
+      const el = await page.waitForSelector(parts[0], { timeout: 5000 }).catch(() => null);
+      if (!el) continue;
+      const root = await el.evaluateHandle((e, sel) => e.closest(sel), EDITORS);
+      if (!(await root.evaluate((r) => !!r))) return false;
+      await root.asElement().click();
+      await page.keyboard.down('Control');
+      await page.keyboard.press('KeyA', { commands: ['selectAll'] });
+      await page.keyboard.up('Control');
+      if (step.value === '') await page.keyboard.press('Delete');
+      else await page.keyboard.sendCharacter(step.value);
+      return true;
+    }
+    return false;
   }
 }

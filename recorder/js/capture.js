@@ -225,14 +225,14 @@
   function textSelector(el) {
     var text = writtenText(el);
     if (!text || text.length > 64 || el.localName === 'input' || el.localName === 'textarea' || el.localName === 'select') { return null; }
-    // A text selector finds the innermost elements containing the text: it must find this one
-    // (among shown elements, when this one is shown: replay acts on the visible match).
+    // A text selector finds the innermost elements containing the text. The Recorder's replay takes the first match in document order: it must be this one, and
+    // later ones hidden (a copy of a table drawn for another screen size).
     var onlyShown = shown(el);
     var hits = 0, all = document.body ? document.body.querySelectorAll('*') : [];
     for (var i = 0; i < all.length && hits < 2; i++) {
       var e = all[i];
       if (writtenText(e).indexOf(text) < 0) { continue; }
-      if (onlyShown && !shown(e) && !el.contains(e)) { continue; }
+      if (hits === 1 && onlyShown && !shown(e) && !el.contains(e)) { continue; }
       var inner = false;
       for (var c = e.firstElementChild; c && !inner; c = c.nextElementSibling) { inner = writtenText(c).indexOf(text) >= 0; }
       if (!inner) { hits += (e === el || el.contains(e)) ? 1 : 2; }
@@ -304,6 +304,12 @@
     }
     return el;
   }
+  // What a code editor types through (its hidden textarea, or its contenteditable): a change
+  // step names it, so a replay tool that fills fields (the Recorder's own) types there.
+  function inputOf(el) {
+    if (!(el.matches && el.matches(EDITORS))) { return el; }
+    return el.querySelector('textarea, [contenteditable=true], [contenteditable=""]') || el;
+  }
   function editorText(ed) {
     var lines = Array.prototype.slice.call(ed.querySelectorAll(EDITOR_LINES));
     if (ed.classList.contains('monaco-editor')) {
@@ -322,7 +328,7 @@
     var value = valueOf(el);
     if (lastSent.get(el) === value) { return; }
     lastSent.set(el, value);
-    var ev = { type: 'change', selectors: selectorsFor(el), value: value, t: started || Date.now() };
+    var ev = { type: 'change', selectors: selectorsFor(inputOf(el)), value: value, t: started || Date.now() };
     var secret = secretOf(el);
     if (secret) { ev.secret = secret; }
     send(ev);
@@ -390,7 +396,13 @@
   var lastUserInput = 0;
   function isModifier(key) { return MODIFIERS.some(function (m) { return m[0] === key; }); }
   function recordedKey(e, el) {
-    if (KEYS.indexOf(e.key) >= 0 || e.ctrlKey || e.altKey || e.metaKey) { return true; }
+    if (e.ctrlKey || e.altKey || e.metaKey) { return true; }
+    // In a code editor Enter, arrows and page keys are typing (a new line, the caret moving):
+    // part of the editor's `change`, unless a modifier makes them a shortcut (Shift+Enter).
+    if (KEYS.indexOf(e.key) >= 0 && e.key !== 'Tab' && e.key !== 'Escape' && el && el.nodeType === 1 && editorOf(el)) {
+      return e.shiftKey && e.key === 'Enter';
+    }
+    if (KEYS.indexOf(e.key) >= 0) { return true; }
     return !(el && el.nodeType === 1 && (isTextField(el) || editorOf(el)));
   }
   window.addEventListener('keydown', function (e) {

@@ -12,7 +12,8 @@ const DOM_JS: &str = include_str!("../../../src/replay/browser/dom.js");
 
 /// Snippets after what real apps draw: Glances's process table (drawn twice, one copy hidden
 /// per screen size), an icon toolbar, a dialog's close link, repeated table rows, a generated
-/// id, tabs, a scoped-style attribute.
+/// id, tabs, a scoped-style attribute. A `text/` selector is written only when its first match
+/// in document order is the element (the Recorder's replay acts on the first match).
 const PAGE: &str = r##"<!doctype html><html><head><meta charset="utf-8"><title>Snippets</title>
 <style>.d-lg-none{display:none} .toolbar svg{width:12px;height:12px}</style></head><body>
 <section id="processlist" class="plugin">
@@ -23,6 +24,8 @@ const PAGE: &str = r##"<!doctype html><html><head><meta charset="utf-8"><title>S
     <td scope="col" class="sortable sort"><span>CPU%</span></td><td scope="col" class="sortable"> MEM% </td><td scope="col"> VIRT </td><td scope="col"> PID </td>
   </tr></thead></table></div>
 </section>
+<section id="memory"><div class="wide"><table><tr><td class="sortable">RSS</td><td class="sortable">SWAP</td></tr></table></div>
+  <div class="d-lg-none"><table><tr><td class="sortable">RSS</td><td class="sortable">SWAP</td></tr></table></div></section>
 <div class="toolbar">
   <button class="btn" data-action="archive"><svg viewBox="0 0 10 10"><rect width="10" height="10"/></svg></button>
   <button class="btn" data-action="delete"><svg viewBox="0 0 10 10"><rect width="10" height="10"/></svg></button>
@@ -42,9 +45,15 @@ const PAGE: &str = r##"<!doctype html><html><head><meta charset="utf-8"><title>S
 /// (what, expression finding the element, the selector expected first)
 const CASES: &[(&str, &str, Option<&str>)] = &[
     (
+        // The Recorder's replay takes a text selector's first match, the hidden one: no text.
         "Glances's visible MEM% header (a hidden copy comes first in the document)",
         "[...document.querySelectorAll('.d-lg-block td')].find(e => e.textContent.trim() === 'MEM%')",
-        Some("text/MEM%"),
+        None,
+    ),
+    (
+        "a visible header whose hidden copy comes after it",
+        "[...document.querySelectorAll('.wide td')].find(e => e.textContent.trim() === 'RSS')",
+        Some("text/RSS"),
     ),
     (
         "an icon button named only by its data attribute",
