@@ -85,6 +85,11 @@ export default class ThrongSecrets extends PuppeteerRunnerOwningBrowserExtension
       const root = await el.evaluateHandle((e, sel) => e.closest(sel), EDITORS);
       if (!(await root.evaluate((r) => !!r))) return false;
       await root.asElement().click();
+      // CodeMirror focuses its input a moment after a click on selected text (a drag start).
+      await page.waitForFunction((r) => {
+        const a = r.ownerDocument.activeElement;
+        return r.contains(a) && (a.tagName === 'TEXTAREA' || a.isContentEditable);
+      }, { timeout: 2000 }, root).catch(() => {});
       await page.keyboard.down('Control');
       await page.keyboard.press('KeyA', { commands: ['selectAll'] });
       await page.keyboard.up('Control');

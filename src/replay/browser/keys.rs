@@ -128,6 +128,16 @@ pub(crate) async fn replace_editor_text(
             }
             page.execute(p).await.map_err(err)?;
         }
+        // CodeMirror focuses its input a moment after a click on selected text (a drag
+        // start): wait for a text input to have the focus, a second at most.
+        let focused = "(() => { const a = document.activeElement; \
+            return !!a && (a.tagName === 'TEXTAREA' || a.isContentEditable); })()";
+        for _ in 0..40 {
+            if super::extract::evaluate(page, focused).await.ok() == Some(true.into()) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
     }
     let keys = [
         ("Control", true, 0),
