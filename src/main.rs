@@ -7,5 +7,5 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    throng::cli::main()
+    throng::app::main()
 }

@@ -121,6 +121,15 @@ pub enum ModeArg {
     Browser,
 }
 
+impl From<ModeArg> for crate::metrics::Mode {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Http => crate::metrics::Mode::Http,
+            ModeArg::Browser => crate::metrics::Mode::Browser,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DemoModeArg {
     Http,
@@ -261,20 +270,34 @@ pub struct ReplayArgs {
     pub remote_write_interval: String,
 }
 
+/// What a run replays and against which origin: the flags `run`, `compare` and `k8s` share.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub struct FlowArgs {
     /// Flow files (or one http:// URL for a one-request flow)
     #[arg(value_name = "FLOW_OR_URL")]
-    pub flows: Vec<String>,
+    pub files: Vec<String>,
     /// A flow with a weight, FILE:WEIGHT (repeatable), e.g. --flow a.json:3 --flow b.json:1
     #[arg(long = "flow", value_name = "FILE[:WEIGHT]")]
     pub weighted: Vec<String>,
-    /// Replay mode
-    #[arg(short, long, value_enum, default_value = "http")]
-    pub mode: ModeArg,
     /// Replay against this origin instead of the recorded one, e.g. http://127.0.0.1:9000
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+}
+
+impl FlowArgs {
+    /// The flows as the user named them (files and URLs, then weighted ones), for reports.
+    pub fn names(&self) -> Vec<String> {
+        self.files.iter().chain(&self.weighted).cloned().collect()
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub flows: FlowArgs,
+    /// Replay mode
+    #[arg(short, long, value_enum, default_value = "http")]
+    pub mode: ModeArg,
     #[command(flatten)]
     pub plan: PlanArgs,
     #[command(flatten)]
@@ -348,15 +371,8 @@ pub struct UiArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    /// Flow files to replay in both modes
-    #[arg(value_name = "FLOW")]
-    pub flows: Vec<String>,
-    /// A flow with a weight, FILE:WEIGHT (repeatable)
-    #[arg(long = "flow", value_name = "FILE[:WEIGHT]")]
-    pub weighted: Vec<String>,
-    /// Replay against this origin instead of the recorded one, e.g. http://127.0.0.1:9000
-    #[arg(long, value_name = "URL")]
-    pub target: Option<String>,
+    #[command(flatten)]
+    pub flows: FlowArgs,
     /// Run both modes at the same time (default: HTTP first, then browser)
     #[arg(long)]
     pub concurrent: bool,
@@ -432,18 +448,12 @@ pub struct RecordArgs {
 /// `throng k8s`: the flags of `throng run`, plus where and how to run it on Kubernetes.
 #[derive(Debug, Clone, Args)]
 pub struct K8sArgs {
-    /// Flow files (or one http:// URL for a one-request flow)
-    #[arg(value_name = "FLOW_OR_URL")]
-    pub flows: Vec<String>,
-    /// A flow with a weight, FILE:WEIGHT (repeatable)
-    #[arg(long = "flow", value_name = "FILE[:WEIGHT]")]
-    pub weighted: Vec<String>,
+    /// What the pods replay (--target as seen from the pods)
+    #[command(flatten)]
+    pub flows: FlowArgs,
     /// Replay mode
     #[arg(short, long, value_enum, default_value = "http")]
     pub mode: ModeArg,
-    /// Replay against this origin instead of the recorded one (as seen from the pods)
-    #[arg(long, value_name = "URL")]
-    pub target: Option<String>,
     /// Worker pods; the plan's users are split over them
     #[arg(long, value_name = "N")]
     pub workers: u32,

@@ -1,9 +1,9 @@
 //! Validates raw arguments into one typed run configuration; every problem is one line that
 //! names the flag or the file.
 
-use super::args::{BrowserArg, PlanArgs, ReplayArgs};
-use crate::export::{ExportOptions, Exporter};
+use super::args::{BrowserArg, FlowArgs, PlanArgs, ReplayArgs};
 use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
+use crate::live::prometheus::{ExportOptions, Exporter};
 use crate::metrics::Mode;
 use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
@@ -38,6 +38,15 @@ pub struct Output {
     pub quiet: bool,
     /// `--metrics` / `--remote-write`: the command's live exporter.
     pub exporter: Option<Exporter>,
+}
+
+impl Output {
+    /// After a command's last run: the exporter's final push and linger (nothing without one).
+    pub async fn close_export(&self) {
+        if let Some(exporter) = &self.exporter {
+            exporter.close().await;
+        }
+    }
 }
 
 /// Where the chosen formats are written.
@@ -520,6 +529,42 @@ pub fn flows(
         ));
     }
     Ok(choices)
+}
+
+/// A command's run, validated: the flows prepared (variables, target), the plan, the outputs.
+/// The one place `run`, `compare`, `k8s` and a coordinator assemble a run from their flags.
+pub struct RunConfig {
+    /// `--var` values (and `THRONG_VAR_*`), already substituted into the flows.
+    pub vars: HashMap<String, String>,
+    pub flows: Vec<FlowChoice>,
+    pub plan: LoadPlan,
+    pub output: Output,
+    /// The flows as named on the command line, for reports.
+    pub flow_names: Vec<String>,
+}
+
+impl RunConfig {
+    /// Validates the shared flag groups; the plan defaults to one user for 30 s.
+    pub fn new(flows: &FlowArgs, plan: &PlanArgs, replay: &ReplayArgs) -> Result<Self, InputError> {
+        let vars = self::vars(replay)?;
+        Ok(RunConfig {
+            flows: self::flows(
+                &flows.files,
+                &flows.weighted,
+                flows.target.as_deref(),
+                &vars,
+            )?,
+            plan: self::plan(plan, 1, "30s")?,
+            output: output(replay)?,
+            flow_names: flows.names(),
+            vars,
+        })
+    }
+
+    /// The run of these flows in `mode`.
+    pub fn spec(&self, mode: Mode, replay: &ReplayArgs) -> Result<RunSpec, InputError> {
+        run_spec(self.flows.clone(), self.plan.clone(), mode, replay)
+    }
 }
 
 /// Assembles the run spec.

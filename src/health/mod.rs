@@ -12,17 +12,14 @@ pub use procfs::cores;
 pub use sampler::{GeneratorCost, Sampler, SamplerOptions};
 
 use crate::flow::{Action, RequestKind};
-use crate::plan::{Arrival, ThinkPolicy};
+use crate::plan::ThinkPolicy;
 use crate::replay::browser::BrowserKind;
 use crate::run::RunSpec;
 
-/// Chromium CPU per page load of the demo shop's pages with the headless shell, measured on a
-/// 2-core machine (docs/benchmarks.md, "Browser sessions": 200-260 ms).
-const CPU_PER_PAGE_LOAD_S: f64 = 0.23;
-/// A fresh isolated context with its renderer, started and disposed (benchmarks: ~124 ms).
-const CPU_PER_SESSION_S: f64 = 0.124;
-/// One poll of a page's poller (fetch, DOM update, repaint; benchmarks: 14-19 ms).
-const CPU_PER_POLL_S: f64 = 0.017;
+use crate::plan::costs::{
+    BROWSER_CPU_PER_PAGE_LOAD_S as CPU_PER_PAGE_LOAD_S, BROWSER_CPU_PER_POLL_S as CPU_PER_POLL_S,
+    BROWSER_CPU_PER_SESSION_S as CPU_PER_SESSION_S,
+};
 /// The full browser costs several times the headless shell per page (Chromium field notes).
 const FULL_BROWSER_FACTOR: f64 = 3.0;
 /// Time a page load itself takes, for the length of an iteration.
@@ -116,12 +113,7 @@ pub fn browser_fit(spec: &RunSpec, cores: u32) -> Option<FitEstimate> {
                 + polls_per_s * seconds * CPU_PER_POLL_S);
     }
     let per_session = iter_cpu / iter_s;
-    let sessions = match &spec.plan.arrival {
-        Arrival::Users(stages) => stages.peak().ceil(),
-        Arrival::Rate { stages, max_users } => {
-            (stages.peak() * iter_s).ceil().min(f64::from(*max_users))
-        }
-    };
+    let sessions = spec.plan.peak_concurrency(iter_s) as f64;
     let cores_needed = sessions * per_session;
     Some(FitEstimate {
         sessions,

@@ -3,6 +3,7 @@
 //! each pod sized from its share of the plan.
 
 pub mod bundle;
+pub mod flags;
 mod manifests;
 pub mod resources;
 

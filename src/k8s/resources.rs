@@ -36,31 +36,11 @@ impl Resources {
     }
 }
 
-/// Browser mode, per concurrent session: 25 sessions of the demo flow kept page loads within
-/// 2x of a single session's on 2 cores using 1.25 of them; 12 sessions per core leaves room
-/// for the bursts (docs/benchmarks.md, "Browser sessions"). The limit allows twice that,
-/// so bursts are not throttled into the measured latencies.
-pub const BROWSER_SESSIONS_PER_CORE: u64 = 12;
-/// Browser mode, memory per session: PSS was 226 MB for one session and 42 MB per session at
-/// 25 (browser, GPU and network processes shared), i.e. about 192 MB + 34 MB per session,
-/// plus throng's own 50 MB.
-pub const BROWSER_MIB_PER_SESSION: u64 = 36;
-/// The browser pool's own memory cap per session (100 MB): the limit leaves heavier pages
-/// than the demo shop's that much room before the pod is killed.
-pub const BROWSER_MIB_PER_SESSION_LIMIT: u64 = 100;
-/// Browser mode, fixed memory of a worker: throng plus the browser processes' shared part.
-pub const BROWSER_BASE_MIB: u64 = 256;
-
-/// HTTP mode, memory per user: 2,000 users of shop.json peaked at 67 MiB and 10,000 at
-/// 291 MiB (docs/benchmarks.md, "HTTP memory" and "HTTP scale"): about 28 KiB per user.
-pub const HTTP_KIB_PER_USER: u64 = 32;
-/// HTTP mode, fixed memory of a worker (throng's binary, runtime, metrics).
-pub const HTTP_BASE_MIB: u64 = 64;
-/// HTTP mode, CPU per 1,000 users: 10,000 shop.json users (think times, assets, a poller)
-/// used 0.6 of a core; requested at twice that.
-pub const HTTP_MILLICORES_PER_1000_USERS: u64 = 120;
-/// HTTP mode, fixed CPU of a worker.
-pub const HTTP_BASE_MILLICORES: u64 = 250;
+pub use crate::plan::costs::{
+    BROWSER_BASE_MIB, BROWSER_MIB_PER_SESSION, BROWSER_MIB_PER_SESSION_LIMIT,
+    BROWSER_SESSIONS_PER_CORE, HTTP_BASE_MIB, HTTP_BASE_MILLICORES, HTTP_KIB_PER_USER,
+    HTTP_MILLICORES_PER_1000_USERS,
+};
 
 /// What one worker needs for `share` concurrent users (sessions) in `mode`.
 pub fn worker(mode: Mode, share: u64) -> Resources {

@@ -1,6 +1,7 @@
 //! Load plans: who arrives when (stages of users or an arrival rate), how long they think,
 //! how many iterations they run and which flow each one follows.
 
+pub mod costs;
 mod duration;
 mod file;
 mod mix;
@@ -50,6 +51,26 @@ impl LoadPlan {
 
     pub fn total(&self) -> Duration {
         self.stages().total()
+    }
+
+    /// The most users the plan can have running at once: the peak of a user plan, or an
+    /// arrival plan's `max_users`.
+    pub fn peak_users(&self) -> u64 {
+        match &self.arrival {
+            Arrival::Users(stages) => stages.peak().ceil() as u64,
+            Arrival::Rate { max_users, .. } => u64::from(*max_users),
+        }
+    }
+
+    /// The users running at once when each session lasts `session_s` seconds: a user plan's
+    /// peak; an arrival plan's peak rate times the session's length, at most `max_users`.
+    pub fn peak_concurrency(&self, session_s: f64) -> u64 {
+        match &self.arrival {
+            Arrival::Users(_) => self.peak_users(),
+            Arrival::Rate { stages, max_users } => {
+                ((stages.peak() * session_s).ceil() as u64).clamp(1, u64::from(*max_users))
+            }
+        }
     }
 
     pub fn describe(&self) -> String {

@@ -2,7 +2,7 @@
 
 use crate::metrics::{EntrySummary, SecondStats};
 
-use super::{Exporter, ReportInput};
+use super::{Renderer, ReportInput};
 
 /// Header of stats.csv (steps are zero-based, as in results.json).
 pub const STATS_HEADER: [&str; 19] = [
@@ -109,9 +109,9 @@ fn write_csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> anyhow
 }
 
 /// Writes stats.csv.
-pub struct StatsCsvExporter;
+pub struct StatsCsvRenderer;
 
-impl Exporter for StatsCsvExporter {
+impl Renderer for StatsCsvRenderer {
     fn file_name(&self) -> &'static str {
         "stats.csv"
     }
@@ -122,9 +122,9 @@ impl Exporter for StatsCsvExporter {
 }
 
 /// Writes history.csv.
-pub struct HistoryCsvExporter;
+pub struct HistoryCsvRenderer;
 
-impl Exporter for HistoryCsvExporter {
+impl Renderer for HistoryCsvRenderer {
     fn file_name(&self) -> &'static str {
         "history.csv"
     }

@@ -13,7 +13,7 @@ use super::compare::{render_html_section, Comparison};
 use super::format;
 use super::knee::find_knee;
 use super::terminal::is_problem_counter;
-use super::{Exporter, ReportInput, RunMeta, ThresholdResult};
+use super::{Renderer, ReportInput, RunMeta, ThresholdResult};
 
 const STYLE: &str = r#"
 :root{--fg:#1d232a;--muted:#5b6670;--line:#dde2e6;--bg:#fff;--card:#f6f8fa;--ok:#0a7d38;--bad:#b00020}
@@ -568,9 +568,9 @@ pub fn render_html(summary: &RunSummary, meta: &RunMeta, thresholds: &[Threshold
 }
 
 /// Writes report.html.
-pub struct HtmlExporter;
+pub struct HtmlRenderer;
 
-impl Exporter for HtmlExporter {
+impl Renderer for HtmlRenderer {
     fn file_name(&self) -> &'static str {
         "report.html"
     }

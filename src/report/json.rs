@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::RunSummary;
 
-use super::{Exporter, ReportInput, RunMeta, ThresholdResult};
+use super::{Renderer, ReportInput, RunMeta, ThresholdResult};
 
 /// Format tag written into every results.json.
 pub const RESULTS_FORMAT: &str = "throng-results/1";
@@ -24,9 +24,9 @@ pub struct Results {
 }
 
 /// Writes results.json.
-pub struct JsonExporter;
+pub struct JsonRenderer;
 
-impl Exporter for JsonExporter {
+impl Renderer for JsonRenderer {
     fn file_name(&self) -> &'static str {
         "results.json"
     }

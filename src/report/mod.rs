@@ -1,18 +1,16 @@
 //! Report outputs read from a finished RunSummary: the terminal summary, results.json,
-//! stats.csv, history.csv, report.html (one [`Exporter`] each, chosen by [`Format`]),
+//! stats.csv, history.csv, report.html (one [`Renderer`] each, chosen by [`Format`]),
 //! thresholds, the live progress line and run diffs.
 
 mod charts;
 pub mod compare;
 mod csv;
-pub mod dashboard;
 mod diff;
 mod failed_steps;
-mod format;
+pub mod format;
 mod html;
 mod json;
 mod knee;
-mod progress;
 mod terminal;
 mod thresholds;
 
@@ -26,14 +24,13 @@ use crate::metrics::{Mode, RunSummary};
 use compare::ModeFacts;
 
 pub use self::charts::esc;
-pub use self::csv::{HistoryCsvExporter, StatsCsvExporter};
+pub use self::csv::{HistoryCsvRenderer, StatsCsvRenderer};
 pub use self::diff::{diff, DiffReport, DiffRow};
 pub use self::format::utc;
-pub use self::html::{render_html, HtmlExporter};
-pub use self::json::{read_results, JsonExporter, Results};
+pub use self::html::{render_html, HtmlRenderer};
+pub use self::json::{read_results, JsonRenderer, Results};
 pub use self::knee::{find_knee, Knee};
-pub use self::progress::Progress;
-pub use self::terminal::{headline, render_summary, TerminalExporter};
+pub use self::terminal::{headline, render_summary, TerminalRenderer};
 pub use self::thresholds::{
     evaluate_all, Aggregate, Op, Threshold, ThresholdError, ThresholdResult,
 };
@@ -172,19 +169,19 @@ impl Format {
 }
 
 /// One output (hyperfine-style): renders a run into the bytes of one file.
-pub trait Exporter {
+pub trait Renderer {
     /// File name under the output directory, e.g. "stats.csv".
     fn file_name(&self) -> &'static str;
     fn render(&self, input: &ReportInput<'_>) -> anyhow::Result<Vec<u8>>;
 }
 
 /// The exporters of `format`, in the order their files are written.
-pub fn exporters(format: Format) -> Vec<Box<dyn Exporter>> {
+pub fn renderers(format: Format) -> Vec<Box<dyn Renderer>> {
     match format {
-        Format::Text => vec![Box::new(TerminalExporter)],
-        Format::Json => vec![Box::new(JsonExporter)],
-        Format::Csv => vec![Box::new(StatsCsvExporter), Box::new(HistoryCsvExporter)],
-        Format::Html => vec![Box::new(HtmlExporter)],
+        Format::Text => vec![Box::new(TerminalRenderer)],
+        Format::Json => vec![Box::new(JsonRenderer)],
+        Format::Csv => vec![Box::new(StatsCsvRenderer), Box::new(HistoryCsvRenderer)],
+        Format::Html => vec![Box::new(HtmlRenderer)],
     }
 }
 
@@ -199,7 +196,7 @@ pub fn write_files(
         .with_context(|| format!("creating output directory {}", dir.display()))?;
     formats
         .iter()
-        .flat_map(|f| exporters(*f))
+        .flat_map(|f| renderers(*f))
         .map(|e| {
             let path = dir.join(e.file_name());
             let bytes = e

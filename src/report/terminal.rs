@@ -7,7 +7,7 @@ use crate::metrics::{EntrySummary, RunSummary, SampleKind};
 
 use super::compare::{render_text, Comparison};
 use super::format::{self, Table};
-use super::{Exporter, ReportInput, RunMeta, ThresholdResult};
+use super::{Renderer, ReportInput, RunMeta, ThresholdResult};
 
 /// Longest request name shown in the terminal (full names are in the CSV/JSON/HTML).
 const NAME_WIDTH: usize = 64;
@@ -246,9 +246,9 @@ pub fn render_summary(
 
 /// The summary shown at the end of a run (and summary.txt): the tables, then the HTTP vs
 /// browser comparison when both modes ran.
-pub struct TerminalExporter;
+pub struct TerminalRenderer;
 
-impl Exporter for TerminalExporter {
+impl Renderer for TerminalRenderer {
     fn file_name(&self) -> &'static str {
         "summary.txt"
     }

@@ -2,26 +2,18 @@
 //! memory available, checked before any load is sent (a run of 10 million users must be
 //! refused at once, not grow until the machine swaps).
 
-use crate::plan::{Arrival, LoadPlan};
+use crate::plan::costs::{HTTP_KIB_PER_USER, LOCAL_MEMORY_HEADROOM};
+use crate::plan::LoadPlan;
 
-/// Memory one virtual user may take in throng: 10,000 HTTP users of the demo flow peaked at
-/// 291 MiB (about 30 KiB each, docs/benchmarks.md "HTTP scale"), doubled for headroom. A
-/// browser user beyond the pool's sessions waits as a task; the pool itself is sized by
-/// memory already (`MB_PER_SESSION`).
-pub const BYTES_PER_USER: u64 = 64 << 10;
-
-/// The most users the plan can have running at once.
-pub fn peak_users(plan: &LoadPlan) -> f64 {
-    match &plan.arrival {
-        Arrival::Users(stages) => stages.peak().ceil(),
-        Arrival::Rate { max_users, .. } => f64::from(*max_users),
-    }
-}
+/// Memory one virtual user may take in throng: the measured cost with headroom. A browser
+/// user beyond the pool's sessions waits as a task; the pool itself is sized by memory
+/// already.
+pub const BYTES_PER_USER: u64 = (HTTP_KIB_PER_USER * LOCAL_MEMORY_HEADROOM) << 10;
 
 /// `Err` (one line naming `flag`, the flag that set the user count) when the plan's peak
 /// users would need more memory than `available` bytes.
 pub fn check_fits(plan: &LoadPlan, flag: &str, available: u64) -> Result<(), String> {
-    let users = peak_users(plan);
+    let users = plan.peak_users() as f64;
     let need = users * BYTES_PER_USER as f64;
     if need <= available as f64 {
         return Ok(());
@@ -63,7 +55,7 @@ fn human_bytes(b: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Stages;
+    use crate::plan::{Arrival, Stages};
     use std::time::Duration;
 
     fn plan(stages: Stages) -> LoadPlan {

@@ -6,6 +6,7 @@ pub mod capacity;
 mod control;
 mod heap;
 mod runner;
+pub mod signals;
 mod users;
 mod workers;
 

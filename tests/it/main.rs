@@ -15,6 +15,7 @@ mod http_cache;
 mod http_replay;
 mod k8s;
 mod k8s_pods;
+mod layers;
 mod lockstep;
 mod log_redaction;
 mod metrics_report;

@@ -13,10 +13,9 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// Memory one session costs (renderer + share of browser, GPU and network processes):
-/// 42-56 MB PSS measured with bench/browser-scale.sh; doubled for headroom. Caps the
-/// default pool size.
-const MB_PER_SESSION: u64 = 100;
+/// Memory one session may cost (renderer + share of browser, GPU and network processes):
+/// caps the default pool size.
+const MB_PER_SESSION: u64 = crate::plan::costs::BROWSER_MIB_PER_SESSION_LIMIT;
 
 struct Slot {
     proc: Mutex<Option<Arc<ChromeProcess>>>,

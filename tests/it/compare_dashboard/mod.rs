@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use throng::cli::compare::{compare_argv, Phase};
+use throng::app::compare::{compare_argv, Phase};
 use throng::demo::Stats;
 use throng::metrics::{Mode, RunSummary, SampleKind};
 

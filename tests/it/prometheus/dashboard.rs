@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use throng::export::FAMILY_NAMES;
+use throng::live::prometheus::FAMILY_NAMES;
 
 use super::{grafana_dashboard, Prom};
 

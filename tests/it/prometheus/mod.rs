@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use throng::export::families::BUCKETS_S;
+use throng::live::prometheus::families::BUCKETS_S;
 use throng::metrics::RunSummary;
 
 use crate::support;

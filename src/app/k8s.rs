@@ -1,13 +1,12 @@
 //! `throng k8s`: validates the run flags as `throng run` does, sizes the pods from the plan
 //! and writes the run's Kubernetes manifests.
 
-use super::args::{K8sArgs, ModeArg};
-use super::config::{self, InputError};
-use super::k8s_flags::{self, is_url, var_env, var_key};
+use crate::cli::args::K8sArgs;
+use crate::cli::config::{self, InputError};
 use crate::flow::Flow;
+use crate::k8s::flags::{self as k8s_flags, is_url, var_env, var_key};
 use crate::k8s::{self, resources, Bundle, RunManifests, SecretEnv};
-use crate::metrics::Mode;
-use crate::plan::{parse_duration, Arrival, LoadPlan, ThinkPolicy};
+use crate::plan::{parse_duration, LoadPlan, ThinkPolicy};
 use crate::run::FlowChoice;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -120,24 +119,14 @@ pub fn manifests(args: &K8sArgs) -> Result<RunManifests, InputError> {
         check_label(claim).map_err(|e| bad(format!("--results-claim {e}")))?;
     }
     // The same checks and defaults as `throng run`, on this machine's copies of the files.
-    let overrides = config::vars(&args.replay)?;
-    let flows = config::flows(
-        &args.flows,
-        &args.weighted,
-        args.target.as_deref(),
-        &overrides,
-    )?;
-    let plan = config::plan(&args.plan, 1, "30s")?;
-    let mode = match args.mode {
-        ModeArg::Http => Mode::Http,
-        ModeArg::Browser => Mode::Browser,
-    };
     let mut local = args.replay.clone();
     local.chrome = None; // a path in the image, not on this machine
     local.format.clear();
-    config::output(&local)?;
+    let run = config::RunConfig::new(&args.flows, &args.plan, &local)?;
+    let mode = args.mode.into();
     config::formats(&args.replay.format)?;
-    config::run_spec(flows.clone(), plan.clone(), mode, &local)?;
+    run.spec(mode, &local)?;
+    let (overrides, flows, plan) = (run.vars, run.flows, run.plan);
     let wait = flag_duration("--wait-workers", &args.wait_workers)?;
     let linger = flag_duration("--linger", &args.linger)?;
     let ttl = flag_duration("--ttl", &args.ttl)?;
@@ -173,8 +162,9 @@ pub fn manifests(args: &K8sArgs) -> Result<RunManifests, InputError> {
 }
 
 fn first_flow_stem(args: &K8sArgs) -> String {
-    let first = args.flows.first().cloned().or_else(|| {
-        args.weighted
+    let first = args.flows.files.first().cloned().or_else(|| {
+        args.flows
+            .weighted
             .first()
             .and_then(|w| config::weighted(w).ok())
             .map(|(p, _)| p.display().to_string())
@@ -213,11 +203,12 @@ fn check_label(text: &str) -> Result<(), String> {
 fn local_files(args: &K8sArgs) -> Result<Vec<PathBuf>, InputError> {
     let mut flows: Vec<PathBuf> = args
         .flows
+        .files
         .iter()
         .filter(|f| !is_url(f))
         .map(PathBuf::from)
         .collect();
-    for w in &args.weighted {
+    for w in &args.flows.weighted {
         flows.push(config::weighted(w)?.0);
     }
     let mut files = Vec::new();
@@ -278,18 +269,12 @@ fn secret_env(overrides: &HashMap<String, String>, flows: &[FlowChoice]) -> Vec<
 /// rate times how long a session lasts (think times, dwell, a second per step), at most
 /// `--max-users`.
 pub fn peak_concurrency(plan: &LoadPlan, flows: &[FlowChoice]) -> u64 {
-    match &plan.arrival {
-        Arrival::Users(stages) => stages.peak().ceil() as u64,
-        Arrival::Rate { stages, max_users } => {
-            let longest = flows
-                .iter()
-                .map(|c| session_length(&c.flow.flow, plan))
-                .max()
-                .unwrap_or(STEP_ALLOWANCE);
-            let peak = (stages.peak() * longest.as_secs_f64()).ceil() as u64;
-            peak.clamp(1, u64::from(*max_users))
-        }
-    }
+    let longest = flows
+        .iter()
+        .map(|c| session_length(&c.flow.flow, plan))
+        .max()
+        .unwrap_or(STEP_ALLOWANCE);
+    plan.peak_concurrency(longest.as_secs_f64())
 }
 
 /// How long one session of `flow` lasts on average under `plan`.

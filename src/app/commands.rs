@@ -1,11 +1,10 @@
 //! Subcommand handlers: each turns validated config into work and an exit code.
 
-use super::args::{DemoArgs, DemoModeArg, DemoSiteArgs, ModeArg, RunArgs};
-use super::config::{self, InputError};
-use super::lifecycle::{close_export, finish, run_with_progress, say, EXIT_BAD_INPUT};
+use super::lifecycle::{finish, run_with_progress, say, EXIT_BAD_INPUT};
+use crate::cli::args::{DemoArgs, DemoModeArg, DemoSiteArgs, RunArgs};
+use crate::cli::config::{self, InputError};
 use crate::demo::{self, DemoConfig};
 use crate::metrics::{Mode, RunSummary};
-use crate::plan::Arrival;
 use crate::report::compare::ModeFacts;
 use crate::report::RunMeta;
 use crate::run::{self, RunSpec};
@@ -59,27 +58,18 @@ fn is_json_schema(path: &Path) -> bool {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let overrides = config::vars(&args.replay)?;
-    let flows = config::flows(
-        &args.flows,
-        &args.weighted,
-        args.target.as_deref(),
-        &overrides,
-    )?;
-    let plan = config::plan(&args.plan, 1, "30s")?;
-    let mode = match args.mode {
-        ModeArg::Http => Mode::Http,
-        ModeArg::Browser => Mode::Browser,
-    };
-    let output = config::output(&args.replay)?;
-    let flow_names = args.flows.iter().chain(&args.weighted).cloned().collect();
-    let plan_text = plan.describe();
+    let run = config::RunConfig::new(&args.flows, &args.plan, &args.replay)?;
+    let mode = args.mode.into();
+    let plan_text = run.plan.describe();
     if args.dist.workers.is_some() {
-        let meta = RunMeta::new(flow_names, vec![mode], plan_text, 0);
-        return super::dist::coordinate(&args, plan, overrides, &output, meta).await;
+        let meta = RunMeta::new(run.flow_names.clone(), vec![mode], plan_text, 0);
+        let output = run.output.clone();
+        let finish = |summary: &RunSummary, meta: &RunMeta| finish(summary, &output, meta);
+        return crate::dist::coordinate(&args, run, meta, &finish).await;
     }
-    config::check_capacity(&args.plan, &plan)?;
-    let spec = config::run_spec(flows, plan, mode, &args.replay)?;
+    config::check_capacity(&args.plan, &run.plan)?;
+    let spec = run.spec(mode, &args.replay)?;
+    let (output, flow_names) = (run.output, run.flow_names);
     if let Some(warning) = socket_warning(&spec) {
         eprintln!("{warning}");
     }
@@ -90,7 +80,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let summary = run_with_progress(spec, &output).await?;
     let meta = RunMeta::new(flow_names, vec![mode], plan_text, summary.started_unix_ms);
     let code = finish(&summary, &output, &meta);
-    close_export(&output).await;
+    output.close_export().await;
     code
 }
 
@@ -101,10 +91,7 @@ fn socket_warning(spec: &RunSpec) -> Option<String> {
     if spec.mode != Mode::Http {
         return None;
     }
-    let peak_users = match &spec.plan.arrival {
-        Arrival::Users(stages) => stages.peak().ceil() as usize,
-        Arrival::Rate { max_users, .. } => *max_users as usize,
-    };
+    let peak_users = spec.plan.peak_users() as usize;
     let sockets = spec.http.client.sockets.available();
     (peak_users * 2 > sockets).then(|| {
         format!(
@@ -290,7 +277,7 @@ mod server_check_tests {
 #[cfg(test)]
 mod socket_warning_tests {
     use super::*;
-    use crate::plan::{LoadPlan, Stages};
+    use crate::plan::{Arrival, LoadPlan, Stages};
     use crate::replay::http::{ClientOptions, HttpOptions, SocketBudget};
     use std::time::Duration;
 

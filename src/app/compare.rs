@@ -2,9 +2,9 @@
 //! other, or both at once), the generator's own cost measured for each, then the side-by-side
 //! comparison on the terminal and in report.html.
 
-use super::args::{Cli, Command, CompareArgs};
-use super::config::{self, InputError, Output};
-use super::lifecycle::{close_export, finish, run_live, StopOnSignal};
+use super::lifecycle::{finish, run_live, StopOnSignal};
+use crate::cli::args::{Cli, Command, CompareArgs};
+use crate::cli::config::{self, InputError, Output};
 use crate::health::{Sampler, SamplerOptions};
 use crate::metrics::{Mode, RunSummary, Sink};
 use crate::report::compare::{Comparison, ModeCost, ModeFacts};
@@ -59,20 +59,13 @@ async fn compare_observed(
     args: CompareArgs,
     on_phase: &mut (dyn FnMut(Phase) + Send),
 ) -> anyhow::Result<CompareOutcome> {
-    let overrides = config::vars(&args.replay)?;
-    let plan = config::plan(&args.plan, 1, "30s")?;
-    config::check_capacity(&args.plan, &plan)?;
-    let output = config::output(&args.replay)?;
-    let spec = |mode| -> anyhow::Result<RunSpec> {
-        let flows = config::flows(
-            &args.flows,
-            &args.weighted,
-            args.target.as_deref(),
-            &overrides,
-        )?;
-        Ok(config::run_spec(flows, plan.clone(), mode, &args.replay)?)
-    };
-    let (http_spec, browser_spec) = (spec(Mode::Http)?, spec(Mode::Browser)?);
+    let run = config::RunConfig::new(&args.flows, &args.plan, &args.replay)?;
+    config::check_capacity(&args.plan, &run.plan)?;
+    let (http_spec, browser_spec) = (
+        run.spec(Mode::Http, &args.replay)?,
+        run.spec(Mode::Browser, &args.replay)?,
+    );
+    let (output, plan, flow_names) = (run.output, run.plan, run.flow_names);
     let control = RunControl::default();
     let signals = StopOnSignal::install(control.clone(), "the report is written");
     let runs = if args.concurrent {
@@ -83,7 +76,6 @@ async fn compare_observed(
     drop(signals);
     let runs = runs?;
 
-    let flow_names: Vec<String> = args.flows.iter().chain(&args.weighted).cloned().collect();
     let mut summary = runs[0].0.clone();
     let mut modes = vec![Mode::Http];
     if let Some((b, _)) = runs.get(1) {
@@ -118,7 +110,7 @@ async fn compare_observed(
         eprintln!("throng compare: the browser mode did not run, so there is nothing to compare");
     }
     let exit = finish(&summary, &output, &meta);
-    close_export(&output).await;
+    output.close_export().await;
     let exit = exit?;
     Ok(CompareOutcome {
         exit,

@@ -8,14 +8,13 @@ mod hub;
 pub mod protocol;
 pub mod worker;
 
-use super::args::RunArgs;
-use super::config::{self, InputError, Output};
-use crate::plan::{parse_duration, LoadPlan};
+use crate::cli::args::RunArgs;
+use crate::cli::config::{self, InputError, RunConfig};
+use crate::plan::parse_duration;
 use crate::replay::VarSources;
 use crate::report::RunMeta;
 use coordinator::Coordination;
 use protocol::{Assignment, ShippedFlow};
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -23,10 +22,9 @@ use std::process::ExitCode;
 /// coordinates it.
 pub async fn coordinate(
     args: &RunArgs,
-    plan: LoadPlan,
-    vars: HashMap<String, String>,
-    output: &Output,
+    run: RunConfig,
     meta: RunMeta,
+    finish: coordinator::Finish<'_>,
 ) -> anyhow::Result<ExitCode> {
     let dist = &args.dist;
     let duration = |flag: &str, text: &str| {
@@ -44,7 +42,7 @@ pub async fn coordinate(
         workers,
         wait_workers: duration("--wait-workers", &dist.wait_workers)?,
         linger: duration("--linger", &dist.linger)?,
-        plan_total: plan.total() + plan.grace,
+        plan_total: run.plan.total() + run.plan.grace,
     };
     let cacert = match &args.replay.cacert {
         Some(p) => Some(
@@ -58,21 +56,22 @@ pub async fn coordinate(
         plan_offset_ms: 0,
         share: crate::plan::Share::WHOLE,
         mode: args.mode,
-        plan,
+        plan: run.plan,
         flows: shipped_flows(args)?,
-        target: args.target.clone(),
-        vars,
+        target: args.flows.target.clone(),
+        vars: run.vars,
         replay: args.replay.clone(),
         cacert,
     };
-    coordinator::coordinate(c, template, output, meta).await
+    coordinator::coordinate(c, template, &run.output, meta, finish).await
 }
 
 /// The run's flows as workers get them: parsed and checked here, CSV data inlined.
 fn shipped_flows(args: &RunArgs) -> Result<Vec<ShippedFlow>, InputError> {
     let mut out = Vec::new();
-    let items = args.flows.iter().map(|f| (f.clone(), 1)).chain(
-        args.weighted
+    let items = args.flows.files.iter().map(|f| (f.clone(), 1)).chain(
+        args.flows
+            .weighted
             .iter()
             .map(|w| config::weighted(w).map(|(p, n)| (p.display().to_string(), n)))
             .collect::<Result<Vec<_>, _>>()?,

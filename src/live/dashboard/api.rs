@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::metrics::{RunSummary, SampleKind};
-use crate::report::{exporters, Format, ReportInput};
+use crate::report::{renderers, Format, ReportInput};
 
 use super::{Shared, UiCommand, MAX_USERS};
 
@@ -247,7 +247,7 @@ pub(super) async fn download(State(s): St, Path(file): Path<String>) -> Response
     };
     let Some(exporter) = Format::FILES
         .into_iter()
-        .flat_map(exporters)
+        .flat_map(renderers)
         .find(|e| e.file_name() == file)
     else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
@@ -282,15 +282,18 @@ pub(super) async fn download(State(s): St, Path(file): Path<String>) -> Response
 
 /// The shown run for Prometheus (the same families as `--metrics`).
 pub(super) async fn metrics(State(s): St) -> Response {
-    let source = s.lock().as_ref().map(|c| crate::export::Source::Live {
-        sink: c.sink.clone(),
-        mode: c
-            .meta
-            .modes
-            .first()
-            .copied()
-            .unwrap_or(crate::metrics::Mode::Http),
-    });
-    let families = crate::export::families::gather(source.as_slice(), None);
-    crate::export::scrape_response(crate::export::text::render(&families))
+    let source = s
+        .lock()
+        .as_ref()
+        .map(|c| crate::live::prometheus::Source::Live {
+            sink: c.sink.clone(),
+            mode: c
+                .meta
+                .modes
+                .first()
+                .copied()
+                .unwrap_or(crate::metrics::Mode::Http),
+        });
+    let families = crate::live::prometheus::families::gather(source.as_slice(), None);
+    crate::live::prometheus::scrape_response(crate::live::prometheus::text::render(&families))
 }

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::metrics::{RunSummary, Sink};
 
-use super::RunMeta;
+use crate::report::RunMeta;
 
 /// The default address, Locust's: loopback only.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8089";

@@ -2,8 +2,8 @@
 //! local paths replaced by their place in the pod and `--var` values by references to the
 //! Secret (Kubernetes expands `$(NAME)` from the container's environment).
 
-use super::args::{K8sArgs, ModeArg, PlanArgs, ReplayArgs};
-use super::config::{self, InputError};
+use crate::cli::args::{K8sArgs, ModeArg, PlanArgs, ReplayArgs};
+use crate::cli::config::{self, InputError};
 use crate::k8s::{Bundle, SecretEnv, RESULTS_DIR};
 use clap::ValueEnum;
 use std::path::Path;
@@ -69,7 +69,7 @@ pub fn run_flags(
         out: vec!["run".into()],
         files,
     };
-    for item in &args.flows {
+    for item in &args.flows.files {
         let arg = if is_url(item) {
             literal(item)
         } else {
@@ -77,14 +77,14 @@ pub fn run_flags(
         };
         f.out.push(arg);
     }
-    for item in &args.weighted {
+    for item in &args.flows.weighted {
         let (path, weight) = config::weighted(item)?;
         let flow = f.file(&path)?;
         f.out.push("--flow".into());
         f.out.push(format!("{flow}:{weight}"));
     }
     f.push("--mode", value_name(args.mode));
-    f.opt("--target", args.target.as_ref());
+    f.opt("--target", args.flows.target.as_ref());
     plan_flags(&mut f, &args.plan)?;
     replay_flags(&mut f, &args.replay, vars)?;
     Ok(f.out)
@@ -385,20 +385,22 @@ mod tests {
             want_plan.plan = None;
             assert_eq!(format!("{got_plan:?}"), format!("{want_plan:?}"));
             assert_eq!(parsed.mode, args.mode);
-            assert_eq!(parsed.target, args.target);
+            assert_eq!(parsed.flows.target, args.flows.target);
             let pod = |p: &str| files.pod_path(Path::new(p)).unwrap();
             let expected_flows: Vec<String> = args
                 .flows
+                .files
                 .iter()
                 .map(|f| if is_url(f) { f.clone() } else { pod(f) })
                 .collect();
-            assert_eq!(parsed.flows, expected_flows);
+            assert_eq!(parsed.flows.files, expected_flows);
             let expected_weighted: Vec<String> = args
+                .flows
                 .weighted
                 .iter()
                 .map(|w| format!("{}:1", pod(w)))
                 .collect();
-            assert_eq!(parsed.weighted, expected_weighted);
+            assert_eq!(parsed.flows.weighted, expected_weighted);
             if let Some(p) = &args.plan.plan {
                 assert_eq!(
                     parsed.plan.plan.as_deref(),

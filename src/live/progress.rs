@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::metrics::LiveStats;
 
-use super::format;
+use crate::report::format;
 
 /// Interval between plain lines when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);

@@ -8,9 +8,9 @@ use super::protocol::{
 };
 use crate::cli::args::{ModeArg, WorkerArgs};
 use crate::cli::config::{self, InputError};
-use crate::cli::lifecycle::StopOnSignal;
 use crate::metrics::{Mode, RunSummary, Sink};
 use crate::plan::parse_duration;
+use crate::run::signals::StopOnSignal;
 use crate::run::{self, FlowChoice, RunControl};
 use anyhow::Context;
 use std::path::Path;

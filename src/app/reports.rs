@@ -2,14 +2,12 @@
 //! `throng diff` (regressions between two saved runs) and `run --ui` (a run behind the live
 //! dashboard).
 
-use super::args::UiArgs;
-use super::config::{InputError, Output};
-use super::lifecycle::{
-    close_export, finish, run_live, stop_signal, write_stdout, StopOnSignal, EXIT_THRESHOLD,
-};
+use super::lifecycle::{finish, run_live, stop_signal, write_stdout, StopOnSignal, EXIT_THRESHOLD};
+use crate::cli::args::UiArgs;
+use crate::cli::config::{InputError, Output};
+use crate::live::dashboard::{Dashboard, LiveControl, UiCommand, DEFAULT_ADDR};
 use crate::metrics::Sink;
 use crate::plan::Arrival;
-use crate::report::dashboard::{Dashboard, LiveControl, UiCommand, DEFAULT_ADDR};
 use crate::report::{self, RunMeta};
 use crate::run::{RunControl, RunSpec};
 use anyhow::Context;
@@ -162,7 +160,7 @@ pub async fn run_with_dashboard(
             },
         }
     };
-    close_export(output).await;
+    output.close_export().await;
     dash.shutdown().await;
     Ok(code)
 }

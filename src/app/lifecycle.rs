@@ -2,7 +2,7 @@
 //! signals (Ctrl-C and SIGTERM), the live progress line, finishing (summary, chosen outputs,
 //! thresholds) and exit codes.
 
-use super::config::{Destination, Output};
+use crate::cli::config::{Destination, Output};
 use crate::health;
 use crate::metrics::{RunSummary, Sink};
 use crate::report::{self, ReportInput, RunMeta, ThresholdResult};
@@ -10,75 +10,14 @@ use crate::run::{self, RunControl, RunSpec};
 use anyhow::Context;
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+pub use crate::run::signals::{stop_signal, StopOnSignal};
 
 pub const EXIT_RUN_ERROR: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_THRESHOLD: u8 = 3;
-/// What a shell reports for a process ended by SIGINT; used when a second signal forces exit.
-const EXIT_FORCED: i32 = 130;
-
-/// Waits for the next Ctrl-C (SIGINT) or SIGTERM (what Kubernetes, systemd and CI runners
-/// send); returns which one.
-pub async fn stop_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                _ = tokio::signal::ctrl_c() => "Ctrl-C",
-                _ = term.recv() => "SIGTERM",
-            };
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    "Ctrl-C"
-}
-
-/// While alive, the first stop signal stops `control` gracefully (the report is still written)
-/// and a second one exits at once.
-pub struct StopOnSignal {
-    task: tokio::task::JoinHandle<()>,
-    received: Arc<AtomicBool>,
-}
-
-impl StopOnSignal {
-    /// `then` says what happens after the stop, e.g. "the report is written".
-    pub fn install(control: RunControl, then: &'static str) -> Self {
-        let received = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn({
-            let received = received.clone();
-            async move {
-                let which = stop_signal().await;
-                received.store(true, Ordering::SeqCst);
-                eprintln!(
-                    "\n{which}: stopping; users finish their requests, then {then} \
-                     (again to force)"
-                );
-                control.stop();
-                stop_signal().await;
-                eprintln!("forced stop");
-                std::process::exit(EXIT_FORCED);
-            }
-        });
-        StopOnSignal { task, received }
-    }
-
-    /// True once a stop signal arrived.
-    pub fn received(&self) -> bool {
-        self.received.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for StopOnSignal {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Runs a spec with the live progress line, stopped by Ctrl-C or SIGTERM.
 pub async fn run_with_progress(spec: RunSpec, output: &Output) -> anyhow::Result<RunSummary> {
     let control = RunControl::default();
@@ -106,7 +45,7 @@ pub async fn run_live(
         let total = spec.plan.total();
         let done = done.clone();
         tokio::spawn(async move {
-            let bar = report::Progress::new(Some(total));
+            let bar = crate::live::Progress::new(Some(total));
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
@@ -143,14 +82,14 @@ pub fn finish(summary: &RunSummary, output: &Output, meta: &RunMeta) -> anyhow::
         meta,
         thresholds: &thresholds,
     };
-    let text = report::exporters(report::Format::Text)
+    let text = report::renderers(report::Format::Text)
         .remove(0)
         .render(&input)?;
     match &output.destination {
         // stdout carries the chosen format; the summary must not mix into it.
         Some(Destination::Stdout) => {
             std::io::stderr().write_all(&text)?;
-            let bytes = report::exporters(output.formats[0])
+            let bytes = report::renderers(output.formats[0])
                 .remove(0)
                 .render(&input)?;
             write_stdout(&bytes)?;
@@ -181,13 +120,6 @@ pub fn finish(summary: &RunSummary, output: &Output, meta: &RunMeta) -> anyhow::
         }
     }
     Ok(exit_code(&thresholds))
-}
-
-/// After a command's last run: the exporter's final push and linger (nothing without one).
-pub async fn close_export(output: &Output) {
-    if let Some(exporter) = &output.exporter {
-        exporter.close().await;
-    }
 }
 
 /// Writes to stdout; a closed stdout (`throng validate flows/*.json | head -1`) is a normal

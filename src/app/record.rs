@@ -1,8 +1,8 @@
 //! `throng record` and `throng import`: thin wrappers over the `throng-recorder` crate (which
 //! writes only flows throng's loader accepts) that print the written flow's summary line.
 
-use super::args::RecordArgs;
-use super::config::InputError;
+use crate::cli::args::RecordArgs;
+use crate::cli::config::InputError;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use throng_recorder::{import_file_with, record as record_flow, write_flow, RecordOptions};

@@ -5,10 +5,10 @@
 use super::hub::{merged, router, Hub, Status};
 use super::protocol::{now_unix_ms, Assignment};
 use crate::cli::config::{InputError, Output};
-use crate::cli::lifecycle::{finish, StopOnSignal};
-use crate::export::MergedView;
+use crate::live::prometheus::MergedView;
 use crate::metrics::{LiveStats, RunSummary};
 use crate::report::{self, RunMeta, WorkerRow};
+use crate::run::signals::{stop_signal, StopOnSignal};
 use crate::run::RunControl;
 use crate::serve::Served;
 use anyhow::Context;
@@ -23,6 +23,10 @@ const LOST_AFTER: Duration = Duration::from_secs(5);
 const START_LEAD: Duration = Duration::from_millis(1500);
 /// After the plan (and grace), how long workers get to send their final reports.
 const FINAL_WAIT: Duration = Duration::from_secs(60);
+
+/// Ends a run (summary, chosen outputs, thresholds) and returns its exit code: the
+/// application's own finishing, handed down so every command ends a run the same way.
+pub type Finish<'a> = &'a dyn Fn(&RunSummary, &RunMeta) -> anyhow::Result<ExitCode>;
 
 /// How the coordinator runs.
 pub struct Coordination {
@@ -41,6 +45,7 @@ pub async fn coordinate(
     template: Assignment,
     output: &Output,
     meta: RunMeta,
+    finish: Finish<'_>,
 ) -> anyhow::Result<ExitCode> {
     if c.token.is_none() && !c.listen.ip().is_loopback() {
         return Err(InputError(format!(
@@ -53,10 +58,7 @@ pub async fn coordinate(
         .await
         .with_context(|| format!("--listen {}: cannot listen", c.listen))?;
     let addr = listener.local_addr()?;
-    let mode = match template.mode {
-        crate::cli::args::ModeArg::Http => crate::metrics::Mode::Http,
-        crate::cli::args::ModeArg::Browser => crate::metrics::Mode::Browser,
-    };
+    let mode = template.mode.into();
     let hub = Hub::new(c.token.clone(), template);
     let served = Served::start(listener, router(hub.clone()));
     // Tests and scripts read this line to start workers.
@@ -94,10 +96,10 @@ pub async fn coordinate(
             ..meta
         }
     };
-    let code = finish(&summary, output, &meta);
+    let code = finish(&summary, &meta);
     let thresholds = report::evaluate_all(&output.thresholds, &summary);
-    let results = report::Exporter::render(
-        &report::JsonExporter,
+    let results = report::Renderer::render(
+        &report::JsonRenderer,
         &report::ReportInput {
             summary: &summary,
             meta: &meta,
@@ -112,10 +114,10 @@ pub async fn coordinate(
         );
         tokio::select! {
             _ = tokio::time::sleep(c.linger) => {}
-            _ = crate::cli::lifecycle::stop_signal() => {}
+            _ = stop_signal() => {}
         }
     }
-    crate::cli::lifecycle::close_export(output).await;
+    output.close_export().await;
     served.shutdown(Duration::from_secs(2)).await;
     code
 }
@@ -158,7 +160,7 @@ async fn follow(
     view: Option<&MergedView>,
 ) -> RunSummary {
     let started = Instant::now() + START_LEAD;
-    let bar = (!quiet).then(|| report::Progress::new(Some(c.plan_total)));
+    let bar = (!quiet).then(|| crate::live::Progress::new(Some(c.plan_total)));
     let mut ordered_stop_at: Option<Instant> = None;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
