@@ -516,7 +516,7 @@ async fn a_browser_run_from_the_command_line_ends_without_error_lines() {
     let server = demo().await;
     let base = server.base_url();
     let flow = crate::support::flow_path("browse.json");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+    let out = crate::support::throng_async()
         .args([
             "run",
             flow.to_str().unwrap(),

@@ -1,19 +1,9 @@
 //! The command line as a user meets it: help, validate, exit codes, one-line errors.
 
 use std::path::Path;
-use std::process::Command;
 
 fn throng(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_throng"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("throng runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::bin::output(crate::support::throng().args(args))
 }
 
 #[test]
@@ -219,7 +209,7 @@ async fn chosen_formats_go_to_the_out_dir_or_alone_to_stdout() {
 #[test]
 fn a_closed_stdout_is_a_normal_end() {
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_throng"))
+    let mut child = crate::support::throng()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["validate"; 1])
         .args(std::iter::repeat_n("flows/shop.json", 2000))
@@ -243,7 +233,7 @@ async fn sigterm_stops_a_run_like_ctrl_c_and_the_report_is_written() {
     let demo = crate::support::demo().await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let child = Command::new(env!("CARGO_BIN_EXE_throng"))
+    let child = crate::support::throng()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "run",

@@ -13,7 +13,7 @@ async fn run_shop(
     users: u32,
     extra: &[&str],
 ) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+    let out = crate::support::throng_async()
         .arg("run")
         .arg(support::flow_path("shop.json"))
         .args(["--target", base, "--var", "password=wonderland"])

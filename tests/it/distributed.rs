@@ -13,7 +13,7 @@ use url::Url;
 const TOKEN: &str = "test-token-5d1c";
 
 fn throng() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_throng"));
+    let mut c = crate::support::throng_async();
     c.current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

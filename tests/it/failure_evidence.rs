@@ -51,7 +51,7 @@ fn serve(dir: &Path) -> Server {
 
 /// Runs `flow` once with one user in `mode`, results in `out`; returns stdout and results.json.
 fn run(flow: &Path, mode: &str, out: &Path, extra: &[&str]) -> (String, serde_json::Value) {
-    let o = Command::new(env!("CARGO_BIN_EXE_throng"))
+    let o = crate::support::throng()
         .arg("run")
         .arg(flow)
         .args(["--mode", mode, "--users", "1", "--iterations", "1"])

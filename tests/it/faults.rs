@@ -362,7 +362,7 @@ fn absurd_user_counts_are_refused_before_any_load_with_exit_2() {
         &["--stages", "99999999999999999999@1s"],
     ] {
         let started = Instant::now();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+        let out = crate::support::throng()
             .args(["run", "http://127.0.0.1:9/", "-q"])
             .args(args)
             .output()

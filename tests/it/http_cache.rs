@@ -4,23 +4,10 @@
 //! three-page flow. Old files are fresh by heuristic (fetched once per user), files modified
 //! seconds ago are stale by the next page (revalidated: 304).
 
+use crate::support::nginx::{self, Nginx};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
-
-struct Nginx {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 const ASSETS: [&str; 3] = ["/s/app.css", "/s/app.js", "/s/logo.svg"];
 const PAGES: [&str; 3] = ["/p1.html", "/p2.html", "/p3.html"];
@@ -28,9 +15,8 @@ const PAGES: [&str; 3] = ["/p1.html", "/p2.html", "/p3.html"];
 /// Writes the site (three pages sharing three assets, every file modified `age` ago) and
 /// starts nginx on it, logging `method uri status` per request.
 fn start(age: Duration) -> Nginx {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let site = d.join("site");
+    let staging = tempfile::tempdir().unwrap();
+    let site = staging.path().join("site");
     std::fs::create_dir_all(site.join("s")).unwrap();
     let page = |n: usize| {
         format!(
@@ -50,60 +36,20 @@ fn start(age: Duration) -> Nginx {
         std::fs::write(&path, text).unwrap();
     }
     touch(&site, age);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let d = d.display();
-    let conf = format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-  types {{ text/html html; text/css css; application/javascript js; image/svg+xml svg; }}
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
+    let port = nginx::free_port();
+    let body = format!(
+        r#"  types {{ text/html html; text/css css; application/javascript js; image/svg+xml svg; }}
   log_format small '$request_method $uri $status';
-  access_log {d}/access.log small;
+  access_log DIR/access.log small;
   server {{
     listen 127.0.0.1:{port};
-    root {d}/site;
+    root DIR/site;
     etag off;
-  }}
-}}
-"#
+  }}"#
     );
-    let conf_path = dir.path().join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("nginx is installed (bash .ci/setup installs Debian's)");
-    let child = Command::new(bin)
-        .arg("-c")
-        .arg(&conf_path)
-        .arg("-p")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx starts");
-    let nginx = Nginx { child, dir, port };
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return nginx;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("nginx did not listen");
+    nginx::start(&body, &[port], |into| {
+        std::fs::rename(&site, into.join("site")).unwrap();
+    })
 }
 
 /// Sets every file's modification time to `age` ago.
@@ -141,7 +87,7 @@ fn flow(dir: &Path, port: u16) -> PathBuf {
 
 /// The access log as counts of `GET /path status`.
 fn log_counts(nginx: &Nginx) -> BTreeMap<String, u64> {
-    let text = std::fs::read_to_string(nginx.dir.path().join("access.log")).unwrap_or_default();
+    let text = nginx.access_log();
     let mut out = BTreeMap::new();
     for l in text.lines() {
         *out.entry(l.to_string()).or_default() += 1;
@@ -153,8 +99,8 @@ fn log_counts(nginx: &Nginx) -> BTreeMap<String, u64> {
 /// access log lines it caused.
 fn run(nginx: &Nginx, mode: &str, users: u32, think: &str) -> BTreeMap<String, u64> {
     let before = log_counts(nginx);
-    let flow = flow(nginx.dir.path(), nginx.port);
-    let out = Command::new(env!("CARGO_BIN_EXE_throng"))
+    let flow = flow(nginx.dir.path(), nginx.ports[0]);
+    let out = crate::support::throng()
         .arg("run")
         .arg(&flow)
         .args([

@@ -7,17 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn throng(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_throng"))
-        .current_dir(dir)
-        .env_remove("THRONG_DEMO_PASSWORD")
-        .args(args)
-        .output()
-        .expect("throng runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::bin::output(crate::support::throng().current_dir(dir).args(args))
 }
 
 /// `kubernetes-validate --strict FILE` (the script, or the module when pip put the script
@@ -144,7 +134,7 @@ fn k8s_manifests_validate_against_the_kubernetes_schemas_in_both_modes() {
 fn k8s_manifests_carry_the_run_its_files_and_its_secrets() {
     let dir = tempfile::tempdir().unwrap();
     flow_with_data(dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_throng"))
+    let out = crate::support::throng()
         .current_dir(dir.path())
         .env("LOGIN_PASSWORD", "s3cret-from-env")
         .args([

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 /// What the kubelet would start for `container`: its arguments with `$(NAME)` expanded from
 /// its environment (`$$(` stays a literal `$(`), and that environment (Secret keys resolved).
@@ -65,7 +64,7 @@ fn as_kubelet_starts(container: &Value, secret: &Value) -> (Vec<String>, Vec<(St
 }
 
 fn throng(args: &[String], env: &[(String, String)], tmp: &Path) -> tokio::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_throng"))
+    crate::support::throng_async()
         .current_dir(tmp)
         .args(args)
         .env_remove("THRONG_TOKEN")
@@ -84,7 +83,7 @@ async fn k8s_coordinator_and_workers_run_as_the_manifests_say() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = env!("CARGO_MANIFEST_DIR");
     // shop.json signs in with the password: it reaches the coordinator only via the Secret.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+    let out = crate::support::throng()
         .args([
             "k8s",
             &format!("{repo}/flows/shop.json"),

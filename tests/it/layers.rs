@@ -65,7 +65,12 @@ fn no_module_imports_one_above_it() {
     let mut unknown = BTreeSet::new();
     for file in &files {
         let rel = file.strip_prefix(&src).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
         let module = first.trim_end_matches(".rs").to_string();
         if module == "lib" || module == "main" {
             continue;
@@ -85,7 +90,10 @@ fn no_module_imports_one_above_it() {
             }
         }
     }
-    assert!(unknown.is_empty(), "modules missing from the layer list: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "modules missing from the layer list: {unknown:?}"
+    );
     assert!(wrong.is_empty(), "imports upward:\n{}", wrong.join("\n"));
 }
 
@@ -94,6 +102,9 @@ fn the_check_sees_grouped_and_plain_paths() {
     let found = imported("use crate::{run::X, metrics};\nlet a = crate::report::esc(x);");
     assert_eq!(
         found,
-        ["metrics", "report", "run"].map(String::from).into_iter().collect()
+        ["metrics", "report", "run"]
+            .map(String::from)
+            .into_iter()
+            .collect()
     );
 }

@@ -7,7 +7,7 @@ use crate::support::{demo, flow_path};
 use regex::Regex;
 
 async fn debug_run(base: &str, mode: &str) -> String {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+    let out = crate::support::throng_async()
         .arg("run")
         .arg(flow_path("shop.json"))
         .args(["--var", "password=wonderland", "--target", base])

@@ -2,40 +2,10 @@
 //! (`--cacert`): nginx's own access log shows how every request arrived (protocol, connection
 //! serial number), and its per-route counts must equal throng's.
 
+use crate::support::nginx::{self, free_port, Nginx};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// A running nginx, killed when dropped.
-struct Nginx {
-    child: Child,
-    dir: tempfile::TempDir,
-    /// Port of the server keeping connections open (HTTP/2's defaults).
-    port: u16,
-    /// Port of the server ending each connection after 4 requests (GOAWAY on HTTP/2).
-    short_port: u16,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nginx_binary() -> PathBuf {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("nginx is installed (bash .ci/setup installs Debian's)")
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// The pages: a document with a stylesheet, a script and an image, two JSON endpoints.
 const SERVER: &str = r#"
@@ -53,71 +23,24 @@ const SERVER: &str = r#"
 "#;
 
 /// nginx on two loopback ports with a certificate for `localhost`; logs go to
-/// `access.log` as `connection protocol method uri status port`.
+/// `access.log` as `connection protocol method uri status port`. The first port keeps
+/// connections open (HTTP/2's defaults), the second ends each after 4 requests (GOAWAY).
 fn start_nginx() -> Nginx {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    std::fs::write(d.join("cert.pem"), key.cert.pem()).unwrap();
-    std::fs::write(d.join("key.pem"), key.signing_key.serialize_pem()).unwrap();
     let (port, short_port) = (free_port(), free_port());
-    let server = SERVER.replace("DIR", &d.display().to_string());
-    let conf = format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
-  log_format conns '$connection $server_protocol $request_method $uri $status $server_port';
-  access_log {d}/access.log conns;
+    let body = format!(
+        r#"  log_format conns '$connection $server_protocol $request_method $uri $status $server_port';
+  access_log DIR/access.log conns;
   server {{
     listen 127.0.0.1:{port} ssl http2;
-    {server}
+    {SERVER}
   }}
   server {{
     listen 127.0.0.1:{short_port} ssl http2;
     keepalive_requests 4;
-    {server}
-  }}
-}}
-"#,
-        d = d.display()
+    {SERVER}
+  }}"#
     );
-    std::fs::write(d.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(nginx_binary())
-        .arg("-p")
-        .arg(d)
-        .arg("-c")
-        .arg(d.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx starts");
-    // Killed on drop, also when it never comes up.
-    let nginx = Nginx {
-        child,
-        dir,
-        port,
-        short_port,
-    };
-    for _ in 0..200 {
-        let up = [port, short_port]
-            .iter()
-            .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok());
-        if up {
-            return nginx;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let log = std::fs::read_to_string(nginx.dir.path().join("error.log"));
-    panic!("nginx did not listen: {log:?}");
+    nginx::start(&body, &[port, short_port], nginx::write_localhost_cert)
 }
 
 /// A flow of two pages on `https://localhost:PORT`: the home page (document, its three assets,
@@ -159,7 +82,7 @@ struct Logged {
 }
 
 fn read_log(nginx: &Nginx) -> Vec<Logged> {
-    let text = std::fs::read_to_string(nginx.dir.path().join("access.log")).unwrap_or_default();
+    let text = nginx.access_log();
     text.lines()
         .map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
@@ -182,7 +105,7 @@ fn run_throng(
     extra: &[&str],
 ) -> (BTreeMap<String, u64>, BTreeMap<String, u64>, u64) {
     let flow = flow(nginx.dir.path(), port);
-    let out = Command::new(env!("CARGO_BIN_EXE_throng"))
+    let out = crate::support::throng()
         .arg("run")
         .arg(&flow)
         .args([
@@ -257,24 +180,24 @@ fn logged_routes(nginx: &Nginx, port: u16, expected: u64) -> (Vec<Logged>, BTree
 fn http_mode_speaks_http2_to_nginx_one_connection_per_user_and_http1_when_asked() {
     let nginx = start_nginx();
     let users = 3;
-    let (ours, counters, failures) = run_throng(&nginx, nginx.port, users, &[]);
+    let (ours, counters, failures) = run_throng(&nginx, nginx.ports[0], users, &[]);
     assert_eq!(failures, 0, "{ours:?}");
     let total: u64 = ours.values().sum();
     // 2 iterations of 5 + 3 requests (assets may be cached between pages: at least the
     // documents and AJAX calls).
     assert!(total >= u64::from(users) * 2 * 4, "{ours:?}");
-    let (lines, theirs) = logged_routes(&nginx, nginx.port, total);
+    let (lines, theirs) = logged_routes(&nginx, nginx.ports[0], total);
     assert!(lines.iter().all(|l| l.protocol == "HTTP/2.0"), "{lines:?}");
     let connections: BTreeSet<u64> = lines.iter().map(|l| l.connection).collect();
     assert_eq!(connections.len(), users as usize, "{lines:?}");
     let routes: BTreeMap<String, u64> = ours.iter().map(|(name, n)| (name.clone(), *n)).collect();
     assert_eq!(routes, theirs);
-    let key = format!("connections.h2.localhost:{}", nginx.port);
+    let key = format!("connections.h2.localhost:{}", nginx.ports[0]);
     assert_eq!(counters.get(&key), Some(&u64::from(users)), "{counters:?}");
 
     // --http1: the same run over HTTP/1.1.
     let before = read_log(&nginx).len();
-    let (ours, counters, failures) = run_throng(&nginx, nginx.port, users, &["--http1"]);
+    let (ours, counters, failures) = run_throng(&nginx, nginx.ports[0], users, &["--http1"]);
     assert_eq!(failures, 0);
     let total: u64 = ours.values().sum();
     let lines = wait_lines(&nginx, before as u64 + total);
@@ -301,15 +224,15 @@ fn wait_lines(nginx: &Nginx, n: u64) -> Vec<Logged> {
 fn nginx_closing_http2_connections_with_goaway_costs_no_request() {
     let nginx = start_nginx();
     let users = 2;
-    let (ours, counters, failures) = run_throng(&nginx, nginx.short_port, users, &[]);
+    let (ours, counters, failures) = run_throng(&nginx, nginx.ports[1], users, &[]);
     assert_eq!(failures, 0, "{ours:?}");
     let total: u64 = ours.values().sum();
-    let (lines, theirs) = logged_routes(&nginx, nginx.short_port, total);
+    let (lines, theirs) = logged_routes(&nginx, nginx.ports[1], total);
     assert_eq!(ours, theirs);
     assert!(lines.iter().all(|l| l.protocol == "HTTP/2.0"));
     // Four requests per connection, then GOAWAY and a new connection.
     let connections: BTreeSet<u64> = lines.iter().map(|l| l.connection).collect();
     assert!(connections.len() as u64 >= total / 4, "{lines:?}");
-    let key = format!("connections.h2.localhost:{}", nginx.short_port);
+    let key = format!("connections.h2.localhost:{}", nginx.ports[1]);
     assert_eq!(counters.get(&key), Some(&(connections.len() as u64)));
 }

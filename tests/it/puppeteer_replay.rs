@@ -152,7 +152,7 @@ async fn an_imported_recorder_export_replays_with_puppeteer_replay() {
     let src = dir.path().join("export.json");
     std::fs::write(&src, export.to_string()).unwrap();
     let flow = dir.path().join("imported.json");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+    let out = crate::support::throng_async()
         .arg("import")
         .arg(&src)
         .arg("-o")
@@ -185,7 +185,7 @@ async fn a_headless_recording_replays_unchanged_with_puppeteer_replay() {
     let rec = tokio::process::Command::new("node")
         .arg(node_dir().join("record-demo.mjs"))
         .args([base.as_str(), flow.to_str().unwrap(), "desk", PASSWORD])
-        .env("THRONG", env!("CARGO_BIN_EXE_throng"))
+        .env("THRONG", crate::support::THRONG)
         .kill_on_drop(true)
         .output();
     let rec = tokio::time::timeout(Duration::from_secs(180), rec)
@@ -274,7 +274,7 @@ async fn parametrised_flows_replay_with_throng_in_both_modes() {
         (old, "browser"),
     ] {
         demo.reset_stats();
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+        let out = crate::support::throng_async()
             .arg("run")
             .arg(&flow)
             .args(["--target", base.as_str(), "--mode", mode, "--users", "3"])

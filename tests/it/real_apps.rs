@@ -19,7 +19,7 @@ fn check_app(app: &str) {
         .arg("--out")
         .arg(out.path())
         .arg(app)
-        .env("THRONG", env!("CARGO_BIN_EXE_throng"))
+        .env("THRONG", crate::support::THRONG)
         .output()
         .expect("node runs");
     let text = format!(

@@ -11,7 +11,7 @@ use chromium::Checker;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use throng::app::compare::{compare_argv, Phase};
@@ -173,7 +173,7 @@ async fn compare_lists_exactly_the_requests_the_browsers_sent_and_http_did_not()
         assert!(html.contains(&o.name), "{} in report.html", o.name);
     }
     let again = dir.path().join("again.html");
-    let st = Command::new(env!("CARGO_BIN_EXE_throng"))
+    let st = crate::support::throng()
         .args(["report", out.join("results.json").to_str().unwrap(), "-o"])
         .arg(&again)
         .status()
@@ -213,7 +213,7 @@ struct Throng {
 
 impl Throng {
     fn start(args: &[&str]) -> Throng {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_throng"))
+        let mut child = crate::support::throng()
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -466,7 +466,7 @@ fn diff_exits_3_on_a_regression_and_0_within_tolerance() {
     let slower = saved_run(dir.path(), "slower", 150, 0);
     let failing = saved_run(dir.path(), "failing", 100, 10);
     let diff = |a: &Path, b: &Path, tol: &str| {
-        let o = Command::new(env!("CARGO_BIN_EXE_throng"))
+        let o = crate::support::throng()
             .arg("diff")
             .args([a, b])
             .args(["--tolerance", tol])

@@ -147,7 +147,7 @@ pub async fn run_throng(args: &[String], out: &Path) -> Finished {
 
 /// Runs the throng binary with `args` (plus `--out DIR`); also returns its stdout.
 pub async fn run_throng_loud(args: &[String], out: &Path) -> (Finished, String) {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+    let child = crate::support::throng_async()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
         .arg("--out")

@@ -4,7 +4,7 @@
 //! recorded with real CDP key events and replayed: the server sees exactly the new text (not
 //! the old text with the new inside it) and what each key did, in browser and HTTP mode.
 
-use super::{replay_once, start_recording, steps, Driver};
+use super::{replay_cleanly, start_recording, steps, Driver};
 use axum::extract::{RawQuery, State};
 use axum::response::Html;
 use axum::routing::{get, post};
@@ -236,31 +236,11 @@ async fn keys_and_editor_typing_replay_with_their_effects_and_only_the_new_text(
 
     // Browser replay: the keys do what they did; the editor holds only the new text.
     log.lock().unwrap().clear();
-    let summary = replay_once(&base, &out, Mode::Browser, 0.2).await;
-    assert_eq!(
-        summary
-            .counters
-            .get("sessions.failed")
-            .copied()
-            .unwrap_or(0),
-        0,
-        "{:?}",
-        summary.counters
-    );
+    replay_cleanly(&base, &out, Mode::Browser, 0.2).await;
     assert_eq!(effects(&log), want, "browser replay");
 
     // HTTP replay: the recorded requests, in order (the keys themselves send nothing).
     log.lock().unwrap().clear();
-    let summary = replay_once(&base, &out, Mode::Http, 0.05).await;
-    assert_eq!(
-        summary
-            .counters
-            .get("sessions.failed")
-            .copied()
-            .unwrap_or(0),
-        0,
-        "{:?}",
-        summary.counters
-    );
+    replay_cleanly(&base, &out, Mode::Http, 0.05).await;
     assert_eq!(effects(&log), want, "HTTP replay");
 }

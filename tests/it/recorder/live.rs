@@ -21,7 +21,7 @@ async fn run(
     mode: &str,
     extra: &[&std::ffi::OsStr],
 ) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+    let out = crate::support::throng_async()
         .arg("run")
         .arg(flow)
         .args(extra)

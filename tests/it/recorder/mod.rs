@@ -454,6 +454,23 @@ async fn replay_http_once(base: &str, flow: &Path) -> std::collections::BTreeMap
 
 /// Replays a flow file once (one user, one iteration) in `mode` against `base`, think times
 /// scaled by `think_scale` and not varied; returns the run's summary.
+/// [`replay_once`], asserting that its one session did not fail.
+async fn replay_cleanly(
+    base: &str,
+    flow: &Path,
+    mode: throng::metrics::Mode,
+    think_scale: f64,
+) -> throng::metrics::RunSummary {
+    let summary = replay_once(base, flow, mode, think_scale).await;
+    let failed = summary
+        .counters
+        .get("sessions.failed")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(failed, 0, "{mode:?} replay: {:?}", summary.counters);
+    summary
+}
+
 async fn replay_once(
     base: &str,
     flow: &Path,

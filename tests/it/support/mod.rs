@@ -2,6 +2,11 @@
 //! example flow's network lists match what the demo pages really request.
 #![allow(dead_code)] // shared helpers: not every test module uses each one
 
+pub mod bin;
+pub mod nginx;
+
+pub use bin::{throng, throng_async, THRONG};
+
 use scraper::{Html, Selector};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
