@@ -200,6 +200,26 @@ impl Action {
         }
     }
 
+    /// The step's `type` string, as in the flow file (one of [`STEP_TYPES`]).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Action::SetViewport { .. } => "setViewport",
+            Action::Navigate { .. } => "navigate",
+            Action::Click(_) => "click",
+            Action::DoubleClick(_) => "doubleClick",
+            Action::Change { .. } => "change",
+            Action::KeyDown { .. } => "keyDown",
+            Action::KeyUp { .. } => "keyUp",
+            Action::Scroll { .. } => "scroll",
+            Action::Hover { .. } => "hover",
+            Action::WaitForElement { .. } => "waitForElement",
+            Action::WaitForExpression { .. } => "waitForExpression",
+            Action::EmulateNetworkConditions { .. } => "emulateNetworkConditions",
+            Action::Close => "close",
+            Action::CustomStep { .. } => "customStep",
+        }
+    }
+
     /// True for steps a person performs on the page (not navigate, setViewport and the like).
     pub fn is_user_action(&self) -> bool {
         !matches!(

@@ -71,7 +71,7 @@ pub struct Session<'a> {
 }
 
 /// How a session ended; failures are also recorded as samples and counters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionOutcome {
     Completed,
     /// A step failed (message names the step and why).
@@ -112,32 +112,11 @@ pub fn step_label(index: usize, step: &crate::flow::Step) -> String {
         Action::CustomStep { name, .. } => name.clone(),
         _ => String::new(),
     };
-    let kind = action_type(&step.action);
+    let kind = step.action.type_name();
     if detail.is_empty() {
         format!("{} {kind}", index + 1)
     } else {
         format!("{} {kind} {detail}", index + 1)
-    }
-}
-
-/// The `type` string of an action, as in the flow file.
-pub fn action_type(action: &crate::flow::Action) -> &'static str {
-    use crate::flow::Action;
-    match action {
-        Action::SetViewport { .. } => "setViewport",
-        Action::Navigate { .. } => "navigate",
-        Action::Click(_) => "click",
-        Action::DoubleClick(_) => "doubleClick",
-        Action::Change { .. } => "change",
-        Action::KeyDown { .. } => "keyDown",
-        Action::KeyUp { .. } => "keyUp",
-        Action::Scroll { .. } => "scroll",
-        Action::Hover { .. } => "hover",
-        Action::WaitForElement { .. } => "waitForElement",
-        Action::WaitForExpression { .. } => "waitForExpression",
-        Action::EmulateNetworkConditions { .. } => "emulateNetworkConditions",
-        Action::Close => "close",
-        Action::CustomStep { .. } => "customStep",
     }
 }
 

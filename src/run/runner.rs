@@ -1,7 +1,7 @@
 //! The replay mode behind a run: one runner type per mode, one way to run a user's session.
 
 use crate::metrics::{Mode, Recorder, Sink};
-use crate::replay::browser::{self, BrowserOptions, BrowserPool};
+use crate::replay::browser::{BrowserOptions, BrowserPool};
 use crate::replay::http::{HttpOptions, HttpRunner, HttpUser};
 use crate::replay::{Session, SessionOutcome};
 use std::sync::Arc;
@@ -56,7 +56,7 @@ impl ModeRunner {
             // Boxed: the browser session's large future would otherwise size (and be
             // initialized in) every HTTP iteration's future too.
             (ModeRunner::Browser(pool), UserState::Browser) => {
-                from_browser(Box::pin(pool.run_session(to_browser(session))).await)
+                Box::pin(pool.run_session(session)).await
             }
             _ => SessionOutcome::Failed("user state of another mode".into()),
         }
@@ -67,26 +67,5 @@ impl ModeRunner {
         if let ModeRunner::Browser(pool) = self {
             pool.shutdown().await;
         }
-    }
-}
-
-fn to_browser(s: Session<'_>) -> browser::Session<'_> {
-    browser::Session {
-        flow: s.flow,
-        user_id: s.user_id,
-        vars: s.vars,
-        recorder: s.recorder,
-        think: s.think,
-        cancel: s.cancel,
-        dwell: s.dwell,
-    }
-}
-
-fn from_browser(o: browser::SessionOutcome) -> SessionOutcome {
-    match o {
-        browser::SessionOutcome::Completed => SessionOutcome::Completed,
-        browser::SessionOutcome::Failed(m) => SessionOutcome::Failed(m),
-        browser::SessionOutcome::Lost => SessionOutcome::Lost,
-        browser::SessionOutcome::Cancelled => SessionOutcome::Cancelled,
     }
 }

@@ -22,11 +22,8 @@ mod timing;
 pub use find::find_browser;
 pub use pool::BrowserPool;
 
-use crate::plan::ThinkPolicy;
-use crate::replay::{PreparedFlow, Vars};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Which Chromium build drives the sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,25 +108,4 @@ pub enum BrowserError {
     Profile(#[source] std::io::Error),
 }
 
-/// One iteration of a flow by one virtual user.
-pub struct Session<'a> {
-    pub flow: &'a PreparedFlow,
-    pub user_id: u64,
-    pub vars: &'a mut Vars,
-    pub recorder: &'a crate::metrics::Recorder,
-    pub think: &'a ThinkPolicy,
-    pub cancel: &'a CancellationToken,
-    /// How long the tab stays open after the last step.
-    pub dwell: Duration,
-}
-
-/// How a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionOutcome {
-    Completed,
-    /// A step failed (the message names the step and why); recorded as a failed step sample.
-    Failed(String),
-    /// The browser process died or hung under the session; counted as `sessions.lost`.
-    Lost,
-    Cancelled,
-}
+pub use super::{Session, SessionOutcome};
