@@ -113,10 +113,10 @@ pub fn manifests(args: &K8sArgs) -> Result<RunManifests, InputError> {
     };
     k8s::check_name(&name).map_err(|e| bad(format!("--name {e}")))?;
     if let Some(ns) = &args.namespace {
-        check_label(ns).map_err(|e| bad(format!("--namespace {e}")))?;
+        k8s::check_label(ns).map_err(|e| bad(format!("--namespace {e}")))?;
     }
     if let Some(claim) = &args.results_claim {
-        check_label(claim).map_err(|e| bad(format!("--results-claim {e}")))?;
+        k8s::check_label(claim).map_err(|e| bad(format!("--results-claim {e}")))?;
     }
     // The same checks and defaults as `throng run`, on this machine's copies of the files.
     let mut local = args.replay.clone();
@@ -178,24 +178,6 @@ fn first_flow_stem(args: &K8sArgs) -> String {
             .file_stem()
             .map_or("run".into(), |s| s.to_string_lossy().into_owned()),
         None => "run".into(),
-    }
-}
-
-/// A DNS label (namespaces, claims).
-fn check_label(text: &str) -> Result<(), String> {
-    let ok = !text.is_empty()
-        && text.len() <= 63
-        && text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && text.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{text}`: expected lowercase letters, digits and `-` (at most 63)"
-        ))
     }
 }
 

@@ -102,16 +102,31 @@ impl RunManifests {
     }
 }
 
+/// A DNS label of at most `max` characters: lowercase letters, digits and `-`, ending with a
+/// letter or digit, and starting with one (a letter only when `letter_first`).
+fn is_dns_label(text: &str, max: usize, letter_first: bool) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !text.is_empty()
+        && text.len() <= max
+        && text.starts_with(|c: char| c.is_ascii_lowercase() || (!letter_first && alnum(c)))
+        && text.ends_with(alnum)
+        && text.chars().all(|c| alnum(c) || c == '-')
+}
+
+/// Why a namespace or claim name is not a DNS label.
+pub fn check_label(text: &str) -> Result<(), String> {
+    if is_dns_label(text, 63, false) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{text}`: expected lowercase letters, digits and `-` (at most 63)"
+        ))
+    }
+}
+
 /// Why a run name cannot name Kubernetes objects.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 40
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
+    if is_dns_label(name, 40, true) {
         Ok(())
     } else {
         Err(format!(
