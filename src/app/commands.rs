@@ -1,6 +1,6 @@
 //! Subcommand handlers: each turns validated config into work and an exit code.
 
-use super::lifecycle::{finish, run_with_progress, say, EXIT_BAD_INPUT};
+use super::lifecycle::{finish, run_with_progress, write_stdout_while_open, EXIT_BAD_INPUT};
 use crate::cli::args::{DemoArgs, DemoModeArg, DemoSiteArgs, RunArgs};
 use crate::cli::config::{self, InputError};
 use crate::demo::{self, DemoConfig};
@@ -19,17 +19,28 @@ const DEMO_PASSWORD: &str = "wonderland";
 
 pub fn validate(flows: &[std::path::PathBuf]) -> Result<ExitCode, InputError> {
     let mut first_error = None;
+    // False once stdout's reader is gone (`| head -1`): nobody reads the rest.
+    let tell = |line: String| {
+        write_stdout_while_open(format!("{line}\n").as_bytes())
+            .map_err(|e| InputError(format!("stdout: {e}")))
+    };
     for path in flows {
         if is_json_schema(path) {
-            say(format_args!(
+            let line = format!(
                 "{}: the flow JSON Schema (not a flow), skipped",
                 path.display()
-            ))
-            .map_err(|e| InputError(format!("stdout: {e}")))?;
+            );
+            if !tell(line)? {
+                break;
+            }
             continue;
         }
         match crate::flow::load(path) {
-            Ok(loaded) => say(loaded.summary()).map_err(|e| InputError(format!("stdout: {e}")))?,
+            Ok(loaded) => {
+                if !tell(loaded.summary().to_string())? {
+                    break;
+                }
+            }
             Err(e) => {
                 eprintln!("{e}");
                 first_error.get_or_insert(e);

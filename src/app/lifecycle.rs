@@ -125,10 +125,17 @@ pub fn finish(summary: &RunSummary, output: &Output, meta: &RunMeta) -> anyhow::
 /// Writes to stdout; a closed stdout (`throng validate flows/*.json | head -1`) is a normal
 /// end, not an error (nor a panic, as `println!` makes it).
 pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    write_stdout_while_open(bytes).map(|_| ())
+}
+
+/// [`write_stdout`], saying whether stdout is still open (false once its reader is gone, so a
+/// long listing can stop there, as `head` expects).
+pub fn write_stdout_while_open(bytes: &[u8]) -> std::io::Result<bool> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
-        _ => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => Ok(true),
     }
 }
 
