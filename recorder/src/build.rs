@@ -2,7 +2,7 @@
 //! pollers, navigations the steps caused, then correlation and secret scrubbing.
 
 use crate::capture::{origin_of, Capture, RawStep};
-use crate::network::{cdp_resource_type, detect_polling, kept_headers, kind_of, poll_key};
+use crate::network::{cdp_resource_type, detect_polling, kept_headers, kind_of};
 use crate::{correlate, secrets};
 use std::collections::HashMap;
 use throng_flow::{
@@ -118,23 +118,22 @@ pub fn build_report(cap: &Capture) -> Built {
             continue;
         }
         let external = origin_of(&r.url).as_deref() != Some(cap.origin.as_str());
-        let key = poll_key(&r.method, &r.url);
-        if kind == RequestKind::Ajax {
-            if let Some(&period) = polling.get(&key) {
-                let net = steps[owner].network.get_or_insert_with(Network::default);
-                let index = *poller_at.entry((owner, key)).or_insert_with(|| {
-                    net.polling.push(Poller {
-                        method: r.method.clone(),
-                        url: r.url.clone(),
-                        period_ms: period,
-                        headers: kept_headers(&r.headers, RequestKind::Polling),
-                        body: r.body.clone(),
-                    });
-                    net.polling.len() - 1
+        if let Some(found) = polling.get(&i) {
+            let net = steps[owner].network.get_or_insert_with(Network::default);
+            let at = (owner, found.key.clone());
+            let index = *poller_at.entry(at).or_insert_with(|| {
+                net.polling.push(Poller {
+                    method: r.method.clone(),
+                    url: r.url.clone(),
+                    period_ms: found.period_ms,
+                    headers: kept_headers(&r.headers, RequestKind::Polling),
+                    body: r.body.clone(),
+                    status: found.status,
                 });
-                slots[i] = Slot::Poller { step: owner, index };
-                continue;
-            }
+                net.polling.len() - 1
+            });
+            slots[i] = Slot::Poller { step: owner, index };
+            continue;
         }
         if let Some(end) = r.end_ms {
             activity_end[step] = activity_end[step].max(end);

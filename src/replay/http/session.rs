@@ -405,11 +405,15 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 Some(b) => Some(self.fill_str(b, label)?),
                 None => None,
             };
-            filled.push((poller, url, body, name));
+            let mut headers = Vec::with_capacity(poller.headers.len());
+            for (name, value) in &poller.headers {
+                headers.push((name.clone(), self.fill_str(value, label)?));
+            }
+            filled.push((poller, url, headers, body, name));
         }
         let cancel = self.s.cancel;
         let page = self.page.get_or_insert_with(OpenPage::default);
-        for (poller, url, body, name) in filled {
+        for (poller, url, headers, body, name) in filled {
             if !self.runner.host_allowed(&url) {
                 self.runner.sink.count("requests.blocked", 1);
                 continue;
@@ -418,7 +422,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 cancel,
                 self.client.clone(),
                 poller,
-                poll_request(poller, url, body, name),
+                poll_request(poller, url, headers, body, name),
                 tag.clone(),
             );
         }
