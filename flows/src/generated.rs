@@ -26,7 +26,7 @@ pub struct Encode {
 }
 
 /// How an `encode` value is written.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub enum Encoding {
     /// RFC 4648 base64 with padding.

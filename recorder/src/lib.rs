@@ -19,6 +19,7 @@ mod correlate;
 pub use throng_flow as flow;
 mod import;
 mod live;
+mod made;
 mod network;
 mod secrets;
 mod session;

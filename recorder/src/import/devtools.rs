@@ -3,7 +3,7 @@
 //! format tag and origin are added, and values typed into password fields become secret variables.
 
 use crate::correlate::unique_name;
-use crate::secrets::{env_name, hide_values, SecretValue};
+use crate::secrets::{env_name, hide_values, SecretValue, Seen};
 use std::collections::HashSet;
 use throng_flow::{Action, Flow, Selectors, Variable, FORMAT_V1};
 
@@ -36,6 +36,7 @@ pub fn import(mut flow: Flow) -> Flow {
                 secrets.push(SecretValue {
                     name: name.clone(),
                     value: value.clone(),
+                    seen: Seen::Typed,
                 });
                 name
             }
@@ -47,7 +48,7 @@ pub fn import(mut flow: Flow) -> Flow {
         flow.variables
             .push(Variable::secret(s.name.clone(), env_name(&s.name)));
     }
-    hide_values(&secrets, &mut flow);
+    hide_values(&secrets, &[], &mut flow);
     flow
 }
 

@@ -7,7 +7,7 @@
 use crate::build::{build_report, Built};
 use crate::capture::{initiator_of, origin_of, Capture, RawRequest, RawStep};
 use crate::network::kind_of;
-use crate::secrets::{env_name, hide_values, SecretValue};
+use crate::secrets::{env_name, hide_values, SecretValue, Seen};
 use serde_json::Value;
 use throng_flow::{Action, RequestKind, Variable};
 
@@ -138,8 +138,7 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
         steps,
         requests: reqs,
         no_correlate,
-        end_ms: None,
-        web_sockets: Vec::new(),
+        ..Default::default()
     };
     let mut built = build_report(&cap);
     let flow = &mut built.flow;
@@ -147,7 +146,8 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
         flow.variables
             .push(Variable::secret(s.name.clone(), env_name(&s.name)));
     }
-    hide_values(&secrets, flow);
+    hide_values(&secrets, &[], flow);
+    built.secrets.extend(secrets);
     Ok(built)
 }
 
@@ -303,7 +303,11 @@ fn password_values(reqs: &[RawRequest]) -> Vec<SecretValue> {
             } else {
                 format!("password_{}", out.len() + 1)
             };
-            out.push(SecretValue { name, value: v });
+            out.push(SecretValue {
+                name,
+                value: v,
+                seen: Seen::Typed,
+            });
         }
     };
     for r in reqs {

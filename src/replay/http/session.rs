@@ -10,6 +10,7 @@ use super::poller::{poll_request, OpenPage};
 use super::HttpRunner;
 use crate::flow::{Action, Check, Network, RecordedRequest, RequestKind, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
+use crate::replay::trace::Traced;
 use crate::replay::{
     html_title, page_name, same_document, step_label, CachedUrl, Session, SessionOutcome,
 };
@@ -33,6 +34,8 @@ pub(super) struct HttpSession<'s, 'a> {
     page: Option<OpenPage>,
     /// The current step's latest response, for the failure report.
     last: Option<LastResponse>,
+    /// The flow request being sent (step, first index, last hop index), for a trace.
+    at: (usize, usize, usize),
 }
 
 impl<'s, 'a> HttpSession<'s, 'a> {
@@ -43,6 +46,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             s,
             page: None,
             last: None,
+            at: (0, 0, 0),
         }
     }
 
@@ -191,6 +195,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                     i += 1;
                 }
                 let hops = &requests[first..i];
+                self.at = (index, first, i - 1);
                 let mut request = request;
                 request.expect = hops.last().and_then(|r| r.status).filter(|s| *s >= 400);
                 let recorded_assets = take_assets(requests, &mut i);
@@ -214,12 +219,15 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 assets::fetch_all(&self.client, vec![url], &tag, 1, &allowed, &expected).await;
             } else {
                 let kind = SampleKind::from_request_kind(recorded.kind);
-                // A failed AJAX request is already recorded; the page goes on.
-                if let Ok(response) = self
+                self.at = (index, i - 1, i - 1);
+                let (method, url) = (request.method.clone(), request.url.clone());
+                let sent = self
                     .client
                     .send(Request { kind, ..request }, &tag, &[])
-                    .await
-                {
+                    .await;
+                self.trace(&method, &url, sent.as_ref().map_err(|o| *o));
+                // A failed AJAX request is already recorded; the page goes on.
+                if let Ok(response) = sent {
                     self.apply_extractions(recorded, &response);
                     if !has_document {
                         self.last = Some(LastResponse::of(&response));
@@ -275,7 +283,10 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             url: request.url.to_string(),
             body: Default::default(),
         });
-        let response = match self.client.send(request, tag, &[]).await {
+        let (method, url) = (request.method.clone(), request.url.clone());
+        let sent = self.client.send(request, tag, &[]).await;
+        self.trace(&method, &url, sent.as_ref().map_err(|o| *o));
+        let response = match sent {
             Ok(r) => {
                 self.last = Some(LastResponse::of(&r));
                 r
@@ -465,6 +476,45 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             });
         }
         Ok(())
+    }
+
+    /// Keeps what a flow request got when the replay is traced (a verifying replay).
+    fn trace(&self, method: &Method, url: &Url, got: Result<&Response, Outcome>) {
+        let Some(trace) = &self.s.flow.trace else {
+            return;
+        };
+        let (step, index, last) = self.at;
+        let (status, final_url, headers, body, error) = match got {
+            Ok(r) => (
+                Some(r.status),
+                Some(r.final_url.to_string()),
+                r.headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                    .collect(),
+                r.body.clone(),
+                None,
+            ),
+            Err(o) => (
+                None,
+                None,
+                Vec::new(),
+                Default::default(),
+                Some(format!("{o:?}")),
+            ),
+        };
+        trace.push(Traced {
+            step,
+            index,
+            last,
+            method: method.to_string(),
+            url: url.to_string(),
+            status,
+            final_url,
+            headers,
+            body,
+            error,
+        });
     }
 
     fn apply_extractions(&mut self, recorded: &RecordedRequest, response: &Response) {
