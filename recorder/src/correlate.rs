@@ -241,7 +241,7 @@ fn sent_text(r: &RawRequest) -> String {
 }
 
 /// A value worth correlating: long, no spaces, looks generated (letters and digits mixed).
-fn tokenish(v: &str) -> bool {
+pub(crate) fn tokenish(v: &str) -> bool {
     let n = v.len();
     if !(8..=4096).contains(&n) || v.contains("://") || v.starts_with('/') {
         return false;
@@ -343,7 +343,7 @@ fn walk_json(
     }
 }
 
-fn html_candidates(body: &str, push: &mut impl FnMut(String, Extract, &str)) {
+pub(crate) fn html_candidates(body: &str, push: &mut impl FnMut(String, Extract, &str)) {
     let doc = scraper::Html::parse_document(body);
     let mut found: HashSet<String> = HashSet::new();
     let sel = |s: &str| scraper::Selector::parse(s).ok();

@@ -92,47 +92,58 @@ pub fn generate_page_made(cap: &Capture, typed: &[&str], flow: &mut Flow) -> Vec
             break;
         }
     }
-    let mut taken: HashSet<String> = flow.variables.iter().map(|v| v.name.clone()).collect();
     let mut made = Vec::new();
     for (token, field) in found {
-        let name = unique_name(field.as_deref().unwrap_or("id"), &mut taken);
-        let with = format!("${{{name}}}");
-        let forms = [token.clone()];
-        let mut used = Vec::new();
-        let snapshot = flow.clone();
-        flow.for_each_value_mut(|site, value| {
-            if matches!(
-                site.place,
-                Place::TypedValue | Place::RequestInitiator { .. }
-            ) {
-                return;
-            }
-            let skip = if is_url(site.place) {
-                origin_len(value, &origin)
-            } else {
-                0
-            };
-            if whole_matches(value, &token, skip).is_empty() {
-                return;
-            }
-            replace_whole(value, &forms, &with, skip);
-            let at = describe(&snapshot, site.step, site.place);
-            if used.len() < 4 && !used.contains(&at) {
-                used.push(at);
-            }
-        });
-        if used.is_empty() {
-            continue;
-        }
-        flow.variables
-            .push(Variable::generated(name.clone(), token.clone()));
-        made.push(PageMade {
-            name,
-            like: token,
-            used,
-        });
+        made.extend(generate_value(
+            flow,
+            &token,
+            field.as_deref().unwrap_or("id"),
+        ));
     }
     made
+}
+
+/// Makes `token` a generated variable named after `hint` wherever it is a whole value (not in
+/// typed text); None when it is nowhere.
+pub(crate) fn generate_value(flow: &mut Flow, token: &str, hint: &str) -> Option<PageMade> {
+    let origin = flow.origin.clone().unwrap_or_default();
+    let mut taken: HashSet<String> = flow.variables.iter().map(|v| v.name.clone()).collect();
+    let name = unique_name(hint, &mut taken);
+    let with = format!("${{{name}}}");
+    let forms = [token.to_string()];
+    let mut used = Vec::new();
+    let snapshot = flow.clone();
+    flow.for_each_value_mut(|site, value| {
+        if matches!(
+            site.place,
+            Place::TypedValue | Place::RequestInitiator { .. }
+        ) {
+            return;
+        }
+        let skip = if is_url(site.place) {
+            origin_len(value, &origin)
+        } else {
+            0
+        };
+        if whole_matches(value, token, skip).is_empty() {
+            return;
+        }
+        replace_whole(value, &forms, &with, skip);
+        let at = describe(&snapshot, site.step, site.place);
+        if used.len() < 4 && !used.contains(&at) {
+            used.push(at);
+        }
+    });
+    if used.is_empty() {
+        return None;
+    }
+    flow.variables
+        .push(Variable::generated(name.clone(), token));
+    Some(PageMade {
+        name,
+        like: token.to_string(),
+        used,
+    })
 }
 
 /// The earliest and latest request times of the recording (client timestamps fall near them).
@@ -243,7 +254,7 @@ fn field_before(text: &str, at: usize) -> Option<String> {
 
 /// Shapes apps make ids in: a UUID; hex, base36 or base62 with digits and letters well mixed;
 /// an epoch time within two days of the recording; a `Math.random()` decimal.
-fn strict_shape(t: &str, lo_ms: f64, hi_ms: f64) -> bool {
+pub(crate) fn strict_shape(t: &str, lo_ms: f64, hi_ms: f64) -> bool {
     if t.len() == 36 && t.chars().filter(|c| *c == '-').count() == 4 {
         let shape = throng_flow::shape_of(t);
         return matches!(shape, throng_flow::Shape::Uuid { .. });
@@ -288,7 +299,7 @@ fn transitions(t: &str) -> usize {
 }
 
 /// A looser shape, taken as an id only when one field is sent with two such values.
-fn loose_shape(t: &str) -> bool {
+pub(crate) fn loose_shape(t: &str) -> bool {
     let ok_chars = t
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
@@ -299,8 +310,18 @@ fn loose_shape(t: &str) -> bool {
 
 /// The page sent `token` before any response, script or header handed it out.
 fn first_sent_by_page(cap: &Capture, token: &str) -> bool {
-    let sent_at = cap
-        .requests
+    let sent_at = first_sent(cap, token);
+    if sent_at == f64::MAX {
+        return false;
+    }
+    !cap.requests
+        .iter()
+        .any(|r| r.end_ms.unwrap_or(r.start_ms) <= sent_at + 1.0 && received(r, token))
+}
+
+/// When a request or socket first sent `token` (`f64::MAX`: never).
+pub(crate) fn first_sent(cap: &Capture, token: &str) -> f64 {
+    cap.requests
         .iter()
         .filter(|r| sends(r, token))
         .map(|r| r.start_ms)
@@ -309,13 +330,7 @@ fn first_sent_by_page(cap: &Capture, token: &str) -> bool {
             let messages = w.sent.iter().filter(|m| m.1.contains(token)).map(|m| m.0);
             url.into_iter().chain(messages)
         }))
-        .fold(f64::MAX, f64::min);
-    if sent_at == f64::MAX {
-        return false;
-    }
-    !cap.requests
-        .iter()
-        .any(|r| r.end_ms.unwrap_or(r.start_ms) <= sent_at + 1.0 && received(r, token))
+        .fold(f64::MAX, f64::min)
 }
 
 fn sends(r: &RawRequest, token: &str) -> bool {
@@ -335,7 +350,7 @@ fn received(r: &RawRequest, token: &str) -> bool {
         || (r.final_url != r.url && r.final_url.contains(token))
 }
 
-fn is_url(place: Place<'_>) -> bool {
+pub(crate) fn is_url(place: Place<'_>) -> bool {
     matches!(
         place,
         Place::NavigateUrl
@@ -348,7 +363,7 @@ fn is_url(place: Place<'_>) -> bool {
 }
 
 /// `step N METHOD URL` of a visited place (the flow before the rewrite).
-fn describe(flow: &Flow, step: usize, place: Place<'_>) -> String {
+pub(crate) fn describe(flow: &Flow, step: usize, place: Place<'_>) -> String {
     let net = flow.steps[step].network.as_ref();
     let what = match place {
         Place::RequestUrl { index }

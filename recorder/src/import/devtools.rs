@@ -7,8 +7,8 @@ use crate::secrets::{env_name, hide_values, SecretValue, Seen};
 use std::collections::HashSet;
 use throng_flow::{Action, Flow, Selectors, Variable, FORMAT_V1};
 
-/// Completes a loaded Recorder export into a throng flow.
-pub fn import(mut flow: Flow) -> Flow {
+/// Completes a loaded Recorder export into a throng flow; also returns the secrets it hid.
+pub fn import(mut flow: Flow) -> (Flow, Vec<SecretValue>) {
     flow.format.get_or_insert_with(|| FORMAT_V1.to_string());
     if flow.origin.is_none() {
         flow.origin = throng_flow::origin(&flow).map(|o| o.origin().ascii_serialization());
@@ -49,7 +49,7 @@ pub fn import(mut flow: Flow) -> Flow {
             .push(Variable::secret(s.name.clone(), env_name(&s.name)));
     }
     hide_values(&secrets, &[], &mut flow);
-    flow
+    (flow, secrets)
 }
 
 fn mentions_password(selectors: &Selectors) -> bool {

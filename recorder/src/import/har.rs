@@ -30,7 +30,7 @@ impl Entry {
     }
 }
 
-pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, String> {
+pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<(Built, Capture), String> {
     let log = v["log"].as_object().ok_or("\"log\" must be an object")?;
     let entries = log
         .get("entries")
@@ -148,7 +148,7 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
     }
     hide_values(&secrets, &[], flow);
     built.secrets.extend(secrets);
-    Ok(built)
+    Ok((built, cap))
 }
 
 fn entry(e: &Value) -> Result<RawRequest, String> {

@@ -1,0 +1,152 @@
+//! Verifying a flow right after `throng record` or `throng import`: one user replays it once over
+//! HTTP against the site it was recorded on (secrets as typed, think times as recorded), every
+//! flow request's answer is diffed with the recording's (`throng_recorder::verify`), the fixes
+//! the diff calls for are written into the flow, and a second replay checks them.
+
+use crate::flow::Flow;
+use crate::metrics::{Mode, RunSummary, Sink};
+use crate::plan::{Arrival, LoadPlan, Stages, ThinkPolicy};
+use crate::replay::trace::{Trace, Traced};
+use crate::run::RunSpec;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use throng_recorder::verify::{apply_fixes, diagnose};
+use throng_recorder::{write_flow, Observed, Recording};
+
+/// How a flow's verification ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The replay went through as recorded (after the fixes, if any).
+    Replays,
+    /// A step still fails at replay: the flow needs a look.
+    Fails,
+    /// The site did not answer at all: nothing was checked.
+    Unreachable,
+}
+
+/// Replays the flow at `path` once over HTTP, diffs it with `recording`, writes the fixes the
+/// diff calls for and checks them with a second replay. Prints what it found to stderr.
+pub async fn verify(path: &Path, recording: &Recording) -> anyhow::Result<Verified> {
+    let (flow, first) = replay(path, recording).await?;
+    if unreachable(&first.traced) {
+        let why = first.traced[0].error.as_deref().unwrap_or("no answer");
+        eprintln!(
+            "verify: not verified: {} did not answer ({why}); --no-verify skips this",
+            first.traced[0].url
+        );
+        return Ok(Verified::Unreachable);
+    }
+    let verdict = diagnose(recording, &flow, &observed(&first.traced));
+    for f in &verdict.findings {
+        eprintln!("verify: {f}");
+    }
+    let (fixed, done) = apply_fixes(&flow, &verdict.fixes);
+    let last = match fixed {
+        Some(fixed) => {
+            write_flow(path, &fixed)?;
+            for line in &done {
+                eprintln!("verify: correlated: {line}");
+            }
+            let (flow, again) = replay(path, recording).await?;
+            let verdict = diagnose(recording, &flow, &observed(&again.traced));
+            for f in &verdict.findings {
+                eprintln!("verify: after the fixes: {f}");
+            }
+            again
+        }
+        None => first,
+    };
+    let failed = last
+        .summary
+        .counters
+        .get("sessions.failed")
+        .copied()
+        .unwrap_or(0);
+    let completed = last
+        .summary
+        .counters
+        .get("sessions.completed")
+        .copied()
+        .unwrap_or(0);
+    if failed > 0 || completed == 0 {
+        for f in last.summary.failures.iter().take(3) {
+            eprintln!("verify: the replay failed: {}", f.message);
+        }
+        eprintln!(
+            "verify: {} does not replay over HTTP as recorded; it was written anyway",
+            path.display()
+        );
+        return Ok(Verified::Fails);
+    }
+    eprintln!(
+        "verify: replayed once over HTTP as recorded ({} requests compared)",
+        last.traced.iter().filter(|t| t.status.is_some()).count()
+    );
+    Ok(Verified::Replays)
+}
+
+/// One traced replay.
+struct Replayed {
+    summary: RunSummary,
+    traced: Vec<Traced>,
+}
+
+/// Longest a verifying replay may take beyond its recorded think times.
+const SLACK: Duration = Duration::from_secs(120);
+
+async fn replay(path: &Path, recording: &Recording) -> anyhow::Result<(Flow, Replayed)> {
+    let secrets = recording.secret_values();
+    let mut prepared = crate::cli::config::prepare_flow(path, None, &secrets)?;
+    let flow = prepared.flow.clone();
+    let trace = Arc::new(Trace::new());
+    prepared.trace = Some(trace.clone());
+    prepared.discover_assets = false;
+    let think: u64 = flow.steps.iter().filter_map(|s| s.think_time_ms).sum();
+    let plan = LoadPlan {
+        arrival: Arrival::Users(
+            Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_millis(think) + SLACK)
+                .map_err(anyhow::Error::msg)?,
+        ),
+        iterations: Some(1),
+        think: ThinkPolicy::Recorded {
+            scale: 1.0,
+            jitter: 0.0,
+        },
+        dwell: Some(Duration::ZERO),
+        grace: Duration::ZERO,
+    };
+    let spec = RunSpec::single(prepared, plan, Mode::Http);
+    let summary = crate::run::execute(
+        spec,
+        Sink::new(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await?;
+    let traced = trace.entries();
+    Ok((flow, Replayed { summary, traced }))
+}
+
+/// The first request found no server at all (refused, no such host): the site is down.
+fn unreachable(traced: &[Traced]) -> bool {
+    traced
+        .first()
+        .is_some_and(|t| t.status.is_none() && traced.iter().all(|t| t.status.is_none()))
+}
+
+fn observed(traced: &[Traced]) -> Vec<Observed> {
+    traced
+        .iter()
+        .map(|t| Observed {
+            step: t.step,
+            index: t.index,
+            last: t.last,
+            method: t.method.clone(),
+            url: t.url.clone(),
+            status: t.status,
+            headers: t.headers.clone(),
+            body: String::from_utf8_lossy(&t.body).into_owned(),
+            error: t.error.clone(),
+        })
+        .collect()
+}
