@@ -80,7 +80,14 @@ pub fn generate_page_made(cap: &Capture, typed: &[&str], flow: &mut Flow) -> Vec
     };
     let mut found: Vec<(String, Option<String>)> = Vec::new();
     for (token, field, what) in &seen {
-        let shaped = strict_shape(token, lo, hi) || (loose_shape(token) && varies(what, field));
+        // A field named as an id holding an id-like value the server never handed out.
+        let named = field.as_deref().is_some_and(id_field) && token.len() >= 6;
+        let shaped = strict_shape(token, lo, hi)
+            || (loose_shape(token) && varies(what, field))
+            || (named
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-'));
         if !shaped || typed.iter().any(|t| t.contains(token.as_str())) {
             continue;
         }
@@ -240,7 +247,7 @@ fn tokens(text: &str, skip: usize) -> Vec<(usize, &str)> {
 }
 
 /// The field a value at `at` is sent in: `field=value` or `"field": value`.
-fn field_before(text: &str, at: usize) -> Option<String> {
+pub(crate) fn field_before(text: &str, at: usize) -> Option<String> {
     let before = text[..at].trim_end_matches(['"', ' ']);
     let before = before
         .strip_suffix(['=', ':'])?
@@ -284,10 +291,24 @@ pub(crate) fn strict_shape(t: &str, lo_ms: f64, hi_ms: f64) -> bool {
     let hex = t.bytes().all(|b| b.is_ascii_hexdigit()) && !(lower && upper);
     match t.len() {
         n if hex && n >= 8 => digits >= 2 && letters >= 2 && mixed >= 3,
-        n if !(lower && upper) && n >= 8 => digits >= 2 && letters >= 2 && mixed >= 3,
+        n if !(lower && upper) && n >= 8 => digits >= 1 && letters >= 2 && mixed >= 2,
         n if n >= 12 => digits >= 1 && lower && upper && mixed >= 4,
         _ => false,
     }
+}
+
+/// A field that carries ids by its name (`session_hash`, `nonce`, `request_id`, `uuid`).
+fn id_field(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "id"
+        || n.ends_with("_id")
+        || n.ends_with("-id")
+        || name.ends_with("Id")
+        || [
+            "uuid", "guid", "nonce", "hash", "session", "sid", "token", "request",
+        ]
+        .iter()
+        .any(|w| n.contains(w))
 }
 
 /// Changes between digits and letters (a word with a number at its end has one).

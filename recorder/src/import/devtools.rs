@@ -82,7 +82,7 @@ mod tests {
                 {"type": "emulateNetworkConditions", "download": 1000, "upload": 1000, "latency": 20}
             ]
         });
-        let out = serde_json::to_value(import(load(export.clone()).unwrap())).unwrap();
+        let out = serde_json::to_value(import(load(export.clone()).unwrap()).0).unwrap();
         assert_eq!(out["format"], FORMAT_V1);
         assert_eq!(out["origin"], "http://127.0.0.1:8080");
         assert_eq!(out["steps"][1], export["steps"][1]);

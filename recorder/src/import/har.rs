@@ -396,7 +396,7 @@ mod tests {
             entry("05.100", "f1", "document", "GET", "http://h/home", 200, ""),
             entry("05.200", "f1", "script", "GET", "http://h/app.js", 200, ""),
         ]}});
-        let flow = import(&har, "t", true).unwrap().flow;
+        let flow = import(&har, "t", true).unwrap().0.flow;
         let urls: Vec<&str> = flow
             .steps
             .iter()

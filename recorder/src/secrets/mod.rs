@@ -87,8 +87,30 @@ pub fn scrub(
         unique_name(hint, taken)
     };
     for &(i, field, value) in secret_steps {
-        let name = match secrets.iter().find(|s| s.value == value) {
-            Some(s) => s.name.clone(),
+        // The same value, or the field typed on from where it was (`Hunter2-`, then
+        // `Hunter2-Secret`): one secret.
+        let typed_on = name_of_field
+            .iter()
+            .find(|(f, _)| *f == field)
+            .and_then(|(_, name)| {
+                let last = secrets.iter().rev().find(|s| &s.name == name)?;
+                value.starts_with(last.value.as_str()).then(|| name.clone())
+            });
+        let known = secrets
+            .iter()
+            .find(|s| s.value == value)
+            .map(|s| s.name.clone());
+        let name = match known.or(typed_on) {
+            Some(name) => {
+                if !value.is_empty() && !secrets.iter().any(|s| s.value == value) {
+                    secrets.push(SecretValue {
+                        name: name.clone(),
+                        value: value.to_string(),
+                        seen: Seen::Typed,
+                    });
+                }
+                name
+            }
             None => {
                 let name = new_name(field, &mut taken);
                 if !value.is_empty() {
@@ -232,8 +254,11 @@ pub fn hide_values(secrets: &[SecretValue], keep: &[&str], flow: &mut Flow) {
 }
 
 fn replace_values(secrets: &[SecretValue], flow: &mut Flow) {
+    // Longest first: `Hunter2-` inside `Hunter2-Secret` would leave `Secret` behind.
+    let mut secrets: Vec<&SecretValue> = secrets.iter().filter(|s| s.seen != Seen::Draft).collect();
+    secrets.sort_by(|a, b| b.value.len().cmp(&a.value.len()));
     flow.for_each_value_mut(|_, s| {
-        for secret in secrets.iter().filter(|s| s.seen != Seen::Draft) {
+        for secret in &secrets {
             let with = format!("${{{}}}", secret.name);
             *s = replace_form_values(s, &secret.value, &with);
             if secret.value.chars().count() >= 4 {

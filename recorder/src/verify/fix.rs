@@ -3,7 +3,7 @@
 //! browser sent and the flow dropped is sent again.
 
 use crate::correlate::{encoded_forms, origin_len, replace_whole, unique_name, whole_matches};
-use crate::made::{generate_value, is_url};
+use crate::made::{field_before, generate_value, is_url};
 use std::collections::HashSet;
 use throng_flow::{Extract, Flow, Place, Variable};
 
@@ -79,6 +79,7 @@ fn extract(
     let mut taken: HashSet<String> = flow.variables.iter().map(|v| v.name.clone()).collect();
     let name = unique_name(hint, &mut taken);
     let with = format!("${{{name}}}");
+    let short = value.chars().count() < 4;
     let mut uses = 0;
     flow.for_each_value_mut(|site, text| {
         if !after(site.step, site.place, (step, index)) {
@@ -89,6 +90,16 @@ fn extract(
         } else {
             0
         };
+        if short {
+            // A short value (`17`) is this one only in a URL's path or in a field of its name.
+            let path_end = if is_url(site.place) {
+                text.find(['?', '#']).unwrap_or(text.len())
+            } else {
+                0
+            };
+            uses += replace_keyed(text, &forms, &with, (skip, path_end), hint);
+            return;
+        }
         let found: usize = forms
             .iter()
             .map(|f| whole_matches(text, f, skip).len())
@@ -114,6 +125,28 @@ fn extract(
         step + 1,
         rule_text(rule)
     ))
+}
+
+/// Replaces whole matches of `forms` in `text` that sit in the URL path (`skip..path_end`) or
+/// in a field named `key`; returns how many.
+fn replace_keyed(
+    text: &mut String,
+    forms: &[String],
+    with: &str,
+    (skip, path_end): (usize, usize),
+    key: &str,
+) -> usize {
+    let mut n = 0;
+    for f in forms {
+        for at in whole_matches(text, f, skip).into_iter().rev() {
+            let in_path = at < path_end;
+            if in_path || field_before(text, at).as_deref() == Some(key) {
+                text.replace_range(at..at + f.len(), with);
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 /// Whether a value at `place` of step `s` is sent after request `index` of step `step` (so a

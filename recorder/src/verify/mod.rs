@@ -454,3 +454,6 @@ fn short(v: &str) -> String {
         format!("`{}…`", v.chars().take(24).collect::<String>())
     }
 }
+
+#[cfg(test)]
+mod tests;
