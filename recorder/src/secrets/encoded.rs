@@ -17,10 +17,12 @@ const MIN_TOKEN: usize = 6;
 
 /// Replaces base64 tokens that hold a secret by `${name_base64}` variables.
 pub fn replace_base64(secrets: &[SecretValue], flow: &mut Flow) {
-    let secrets: Vec<&SecretValue> = secrets
+    // Longest first: a secret typed on from a shorter one is hidden whole.
+    let mut secrets: Vec<&SecretValue> = secrets
         .iter()
         .filter(|s| s.value.chars().count() >= MIN_PREFIX)
         .collect();
+    secrets.sort_by(|a, b| b.value.len().cmp(&a.value.len()));
     if secrets.is_empty() {
         return;
     }

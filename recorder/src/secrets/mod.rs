@@ -254,8 +254,17 @@ pub fn hide_values(secrets: &[SecretValue], keep: &[&str], flow: &mut Flow) {
 }
 
 fn replace_values(secrets: &[SecretValue], flow: &mut Flow) {
-    // Longest first: `Hunter2-` inside `Hunter2-Secret` would leave `Secret` behind.
-    let mut secrets: Vec<&SecretValue> = secrets.iter().filter(|s| s.seen != Seen::Draft).collect();
+    // A draft holding a typed secret (typed on from it) goes wherever the secret does; longest
+    // first: `Hunter2-` inside `Hunter2-Secret` would leave `Secret` behind.
+    let typed: Vec<&str> = secrets
+        .iter()
+        .filter(|s| s.seen == Seen::Typed && s.value.chars().count() >= 4)
+        .map(|s| s.value.as_str())
+        .collect();
+    let mut secrets: Vec<&SecretValue> = secrets
+        .iter()
+        .filter(|s| s.seen != Seen::Draft || typed.iter().any(|t| s.value.contains(t)))
+        .collect();
     secrets.sort_by(|a, b| b.value.len().cmp(&a.value.len()));
     flow.for_each_value_mut(|_, s| {
         for secret in &secrets {
