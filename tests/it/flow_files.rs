@@ -288,7 +288,7 @@ const BROKEN: &[(&str, &str, bool)] = &[
     ),
     (
         "two_sources.json",
-        "tests/fixtures/flows/invalid/two_sources.json:4:5: variable `q`: needs exactly one source: `extract`, `oneOf`, `csv`, `value` or `secret` (found `oneOf` and `value`)",
+        "tests/fixtures/flows/invalid/two_sources.json:4:5: variable `q`: needs exactly one source: `extract`, `oneOf`, `csv`, `value`, `secret`, `generate` or `encode` (found `oneOf` and `value`)",
         true,
     ),
     (

@@ -54,6 +54,11 @@ impl Recording {
         }
     }
 
+    /// Whether the recording holds answers to compare a replay with (a Recorder export has none).
+    pub fn has_answers(&self) -> bool {
+        !self.cap.requests.is_empty()
+    }
+
     /// The values of the flow's secret variables as they were typed or sent when recording
     /// (name -> value), for the verifying replay only: they are never written.
     pub fn secret_values(&self) -> HashMap<String, String> {
