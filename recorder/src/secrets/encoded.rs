@@ -22,7 +22,7 @@ pub fn replace_base64(secrets: &[SecretValue], flow: &mut Flow) {
         .iter()
         .filter(|s| s.value.chars().count() >= MIN_PREFIX)
         .collect();
-    secrets.sort_by(|a, b| b.value.len().cmp(&a.value.len()));
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
     if secrets.is_empty() {
         return;
     }

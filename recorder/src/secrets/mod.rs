@@ -265,7 +265,7 @@ fn replace_values(secrets: &[SecretValue], flow: &mut Flow) {
         .iter()
         .filter(|s| s.seen != Seen::Draft || typed.iter().any(|t| s.value.contains(t)))
         .collect();
-    secrets.sort_by(|a, b| b.value.len().cmp(&a.value.len()));
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
     flow.for_each_value_mut(|_, s| {
         for secret in &secrets {
             let with = format!("${{{}}}", secret.name);

@@ -29,7 +29,7 @@ pub fn replace_partial(secrets: &[SecretValue], keep: &[&str], flow: &mut Flow) 
     if pieces.is_empty() {
         return;
     }
-    pieces.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    pieces.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
     let forms: Vec<(Vec<String>, String)> = pieces
         .iter()
         .map(|(piece, name)| (spellings(piece), format!("${{{name}}}")))
