@@ -10,7 +10,6 @@ use super::poller::{poll_request, OpenPage};
 use super::HttpRunner;
 use crate::flow::{Action, Check, Network, RecordedRequest, RequestKind, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
-use crate::replay::trace::Traced;
 use crate::replay::{
     html_title, page_name, same_document, step_label, CachedUrl, Session, SessionOutcome,
 };
@@ -480,41 +479,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
 
     /// Keeps what a flow request got when the replay is traced (a verifying replay).
     fn trace(&self, method: &Method, url: &Url, got: Result<&Response, Outcome>) {
-        let Some(trace) = &self.s.flow.trace else {
-            return;
-        };
-        let (step, index, last) = self.at;
-        let (status, final_url, headers, body, error) = match got {
-            Ok(r) => (
-                Some(r.status),
-                Some(r.final_url.to_string()),
-                r.headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
-                    .collect(),
-                r.body.clone(),
-                None,
-            ),
-            Err(o) => (
-                None,
-                None,
-                Vec::new(),
-                Default::default(),
-                Some(format!("{o:?}")),
-            ),
-        };
-        trace.push(Traced {
-            step,
-            index,
-            last,
-            method: method.to_string(),
-            url: url.to_string(),
-            status,
-            final_url,
-            headers,
-            body,
-            error,
-        });
+        if let Some(trace) = &self.s.flow.trace {
+            evidence::trace(trace, self.at, (method, url), got);
+        }
     }
 
     fn apply_extractions(&mut self, recorded: &RecordedRequest, response: &Response) {
