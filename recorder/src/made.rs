@@ -79,6 +79,7 @@ pub fn generate_page_made(cap: &Capture, typed: &[&str], flow: &mut Flow) -> Vec
         })
     };
     let mut found: Vec<(String, Option<String>)> = Vec::new();
+    let mut sources: Option<Sources> = None;
     for (token, field, what) in &seen {
         // A field named as an id holding an id-like value the server never handed out.
         let named = field.as_deref().is_some_and(id_field) && token.len() >= 6;
@@ -91,7 +92,9 @@ pub fn generate_page_made(cap: &Capture, typed: &[&str], flow: &mut Flow) -> Vec
         if !shaped || typed.iter().any(|t| t.contains(token.as_str())) {
             continue;
         }
-        if !first_sent_by_page(cap, token) {
+        // Built once, and only when some value looks made up.
+        let sources = sources.get_or_insert_with(|| Sources::of(cap));
+        if !sources.first_sent_by_page(cap, token) {
             continue;
         }
         found.push((token.clone(), field.clone()));
@@ -329,15 +332,62 @@ pub(crate) fn loose_shape(t: &str) -> bool {
     ok_chars && t.len() >= 6 && ((letters && digits >= 2) || (!letters && t.len() >= 9))
 }
 
-/// The page sent `token` before any response, script or header handed it out.
-fn first_sent_by_page(cap: &Capture, token: &str) -> bool {
-    let sent_at = first_sent(cap, token);
-    if sent_at == f64::MAX {
-        return false;
+/// When the recording first received each id-like token (answers' bodies and headers), so most
+/// tokens are told apart without scanning every answer again.
+struct Sources {
+    received: HashMap<String, f64>,
+    /// Full scans of the answers left (for tokens inside longer text).
+    scans: usize,
+}
+
+/// Full scans of the recording a build may make (each reads every answer).
+const MAX_SCANS: usize = 256;
+
+impl Sources {
+    fn of(cap: &Capture) -> Self {
+        let mut received: HashMap<String, f64> = HashMap::new();
+        for r in &cap.requests {
+            let at = r.end_ms.unwrap_or(r.start_ms);
+            let texts = r
+                .response_body
+                .iter()
+                .map(String::as_str)
+                .chain(r.response_headers.iter().map(|(_, v)| v.as_str()));
+            for text in texts {
+                for t in text.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c))) {
+                    if (6..=128).contains(&t.len()) {
+                        let e = received.entry(t.to_string()).or_insert(at);
+                        *e = e.min(at);
+                    }
+                }
+            }
+        }
+        Sources {
+            received,
+            scans: MAX_SCANS,
+        }
     }
-    !cap.requests
-        .iter()
-        .any(|r| r.end_ms.unwrap_or(r.start_ms) <= sent_at + 1.0 && received(r, token))
+
+    /// The page sent `token` before any response, script or header handed it out.
+    fn first_sent_by_page(&mut self, cap: &Capture, token: &str) -> bool {
+        let sent_at = first_sent(cap, token);
+        if sent_at == f64::MAX {
+            return false;
+        }
+        if let Some(&at) = self.received.get(token) {
+            if at <= sent_at + 1.0 {
+                return false;
+            }
+        }
+        // Inside longer text of an answer: a full scan, while the budget lasts.
+        if self.scans == 0 {
+            return false;
+        }
+        self.scans -= 1;
+        !cap.requests
+            .iter()
+            .any(|r| r.end_ms.unwrap_or(r.start_ms) <= sent_at + 1.0 && received(r, token))
+    }
 }
 
 /// When a request or socket first sent `token` (`f64::MAX`: never).

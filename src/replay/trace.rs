@@ -8,6 +8,8 @@ use std::sync::Mutex;
 pub const MAX_TRACED_BODY: usize = 512 << 10;
 /// Most requests kept (one session of one user is traced).
 const MAX_ENTRIES: usize = 10_000;
+/// Most body bytes kept in all; later answers keep their status and headers only.
+const MAX_TOTAL_BODY: usize = 64 << 20;
 
 /// One flow request as sent and answered.
 #[derive(Debug, Clone)]
@@ -31,7 +33,8 @@ pub struct Traced {
 /// The requests of a traced replay, in the order they were answered.
 #[derive(Debug, Default)]
 pub struct Trace {
-    entries: Mutex<Vec<Traced>>,
+    /// The entries and the body bytes they hold.
+    entries: Mutex<(Vec<Traced>, usize)>,
 }
 
 impl Trace {
@@ -43,14 +46,20 @@ impl Trace {
         if t.body.len() > MAX_TRACED_BODY {
             t.body = t.body.slice(..MAX_TRACED_BODY);
         }
-        let mut entries = self.entries.lock().expect("trace lock");
-        if entries.len() < MAX_ENTRIES {
-            entries.push(t);
+        let mut guard = self.entries.lock().expect("trace lock");
+        let (entries, bytes) = &mut *guard;
+        if entries.len() >= MAX_ENTRIES {
+            return;
         }
+        if *bytes + t.body.len() > MAX_TOTAL_BODY {
+            t.body = bytes::Bytes::new();
+        }
+        *bytes += t.body.len();
+        entries.push(t);
     }
 
     /// Everything traced so far.
     pub fn entries(&self) -> Vec<Traced> {
-        self.entries.lock().expect("trace lock").clone()
+        self.entries.lock().expect("trace lock").0.clone()
     }
 }
