@@ -48,7 +48,7 @@ pub async fn verify(path: &Path, recording: &Recording) -> anyhow::Result<Verifi
         eprintln!("verify: {f}");
     }
     let (fixed, done) = apply_fixes(&flow, &verdict.fixes);
-    let last = match fixed {
+    let (last, findings) = match fixed {
         Some(fixed) => {
             write_flow(path, &fixed)?;
             for line in &done {
@@ -59,10 +59,12 @@ pub async fn verify(path: &Path, recording: &Recording) -> anyhow::Result<Verifi
             for f in &verdict.findings {
                 eprintln!("verify: after the fixes: {f}");
             }
-            again
+            (again, verdict.findings)
         }
-        None => first,
+        None => (first, verdict.findings),
     };
+    // A request the recording saw answered that got an error or nothing at replay.
+    let broken = findings.iter().filter(|f| f.failed).count();
     let failed = last
         .summary
         .counters
@@ -75,7 +77,7 @@ pub async fn verify(path: &Path, recording: &Recording) -> anyhow::Result<Verifi
         .get("sessions.completed")
         .copied()
         .unwrap_or(0);
-    if failed > 0 || completed == 0 {
+    if failed > 0 || completed == 0 || broken > 0 {
         for f in last.summary.failures.iter().take(3) {
             eprintln!("verify: the replay failed: {}", f.message);
         }
@@ -85,10 +87,15 @@ pub async fn verify(path: &Path, recording: &Recording) -> anyhow::Result<Verifi
         );
         return Ok(Verified::Fails);
     }
-    eprintln!(
-        "verify: replayed once over HTTP as recorded ({} requests compared)",
-        last.traced.iter().filter(|t| t.status.is_some()).count()
-    );
+    let compared = last.traced.iter().filter(|t| t.status.is_some()).count();
+    if findings.is_empty() {
+        eprintln!("verify: replayed once over HTTP as recorded ({compared} requests compared)");
+    } else {
+        eprintln!(
+            "verify: replayed once over HTTP; {} of {compared} answers differ from the recording (above)",
+            findings.len()
+        );
+    }
     Ok(Verified::Replays)
 }
 

@@ -94,6 +94,8 @@ pub struct Finding {
     pub request: String,
     /// What differed: `recorded 200, replay 403`, `page title ...`.
     pub difference: String,
+    /// The recording got an answer and the replay an error status or none.
+    pub failed: bool,
     /// Why, as far as the recording tells.
     pub why: Vec<String>,
 }
@@ -166,6 +168,7 @@ pub fn diagnose(rec: &Recording, flow: &Flow, observed: &[Observed]) -> Verdict 
         let Some(difference) = difference(recorded_status, obs, raw, &replayed) else {
             continue;
         };
+        let failed = recorded_status.is_none_or(|s| s < 400) && obs.status.is_none_or(|s| s >= 400);
         let sent = raw_of
             .get(&(step, index))
             .map(|&i| (i, &rec.cap.requests[i]));
@@ -175,6 +178,7 @@ pub fn diagnose(rec: &Recording, flow: &Flow, observed: &[Observed]) -> Verdict 
             step,
             request: format!("{} {}", req.method, req.url),
             difference,
+            failed,
             why,
         });
     }
