@@ -11,7 +11,7 @@ use crate::run::RunSpec;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use throng_recorder::verify::{apply_fixes, diagnose};
+use throng_recorder::verify::{apply_fixes, diagnose, Finding};
 use throng_recorder::{write_flow, Observed, Recording};
 
 /// How a flow's verification ended.
@@ -54,30 +54,23 @@ pub async fn verify(path: &Path, recording: &Recording) -> anyhow::Result<Verifi
             for line in &done {
                 eprintln!("verify: correlated: {line}");
             }
-            let (flow, again) = replay(path, recording).await?;
-            let verdict = diagnose(recording, &flow, &observed(&again.traced));
-            for f in &verdict.findings {
-                eprintln!("verify: after the fixes: {f}");
+            let (_, again) = replay(path, recording).await?;
+            let after = diagnose(recording, &fixed, &observed(&again.traced));
+            if badness(&again, &after.findings) > badness(&first, &verdict.findings) {
+                // The fixes made it worse: the flow goes back to what was recorded.
+                write_flow(path, &flow)?;
+                eprintln!("verify: the changes made the replay worse; they were undone");
+                (first, verdict.findings)
+            } else {
+                for f in &after.findings {
+                    eprintln!("verify: after the fixes: {f}");
+                }
+                (again, after.findings)
             }
-            (again, verdict.findings)
         }
         None => (first, verdict.findings),
     };
-    // A request the recording saw answered that got an error or nothing at replay.
-    let broken = findings.iter().filter(|f| f.failed).count();
-    let failed = last
-        .summary
-        .counters
-        .get("sessions.failed")
-        .copied()
-        .unwrap_or(0);
-    let completed = last
-        .summary
-        .counters
-        .get("sessions.completed")
-        .copied()
-        .unwrap_or(0);
-    if failed > 0 || completed == 0 || broken > 0 {
+    if badness(&last, &findings) > 0 {
         for f in last.summary.failures.iter().take(3) {
             eprintln!("verify: the replay failed: {}", f.message);
         }
@@ -97,6 +90,14 @@ pub async fn verify(path: &Path, recording: &Recording) -> anyhow::Result<Verifi
         );
     }
     Ok(Verified::Replays)
+}
+
+/// How far a replay is from the recording: its session failed or never completed (a lot), and
+/// each request the recording saw answered that got an error status or nothing.
+fn badness(r: &Replayed, findings: &[Finding]) -> usize {
+    let count = |name: &str| r.summary.counters.get(name).copied().unwrap_or(0);
+    let session = usize::from(count("sessions.failed") > 0 || count("sessions.completed") == 0);
+    session * 1000 + findings.iter().filter(|f| f.failed).count()
 }
 
 /// One traced replay.
