@@ -8,6 +8,7 @@
 mod context;
 mod data_files;
 mod error;
+mod generated;
 mod literal;
 mod load;
 pub mod locate;
@@ -21,6 +22,7 @@ mod vars;
 mod write;
 
 pub use error::{FlowError, Pos};
+pub use generated::{shape_of, Encode, Encoding, Generate, Shape, Slot, MAX_GENERATED_LEN};
 pub use load::{load, parse, LoadedFlow};
 pub use model::*;
 pub use origin::{origin, rewrite_origin};

@@ -9,6 +9,7 @@
 //! `valueTemplate`), which throng's replay uses. A Recorder field that itself holds `${...}` and
 //! has no template (flows written before templates) is read as the template.
 
+use crate::generated::{Encode, Generate};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
@@ -486,6 +487,10 @@ pub struct Poller {
     pub headers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// The status its ticks answered when recorded; an error status answered again is what the
+    /// site does, not a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 /// A content check on the step's main response (document, or the last ajax request).
@@ -517,6 +522,12 @@ pub struct Variable {
     /// Supplied at replay (`--var name=...` or the environment variable `env`); never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<Secret>,
+    /// Made up anew for each session (an id the page made up itself), shaped like the recorded one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<Generate>,
+    /// Another value encoded (a password the page sent base64-encoded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encode: Option<Encode>,
     /// How values from `oneOf`/`csv` are handed out.
     #[serde(default, skip_serializing_if = "ValueOrder::is_default")]
     pub order: ValueOrder,
@@ -532,7 +543,17 @@ impl Variable {
             csv: None,
             value: None,
             secret: None,
+            generate: None,
+            encode: None,
             order: ValueOrder::default(),
+        }
+    }
+
+    /// An id made up for each session in the shape of `like` (what the recording saw).
+    pub fn generated(name: impl Into<String>, like: impl Into<String>) -> Self {
+        Variable {
+            generate: Some(Generate { like: like.into() }),
+            ..Variable::named(name)
         }
     }
 

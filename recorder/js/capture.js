@@ -266,8 +266,20 @@
     return el;
   }
 
+  // A field that was ever a password field stays secret: a "show password" toggle that makes
+  // it `type=text` does not make its value public.
+  var wasPassword = new WeakSet();
+  function notePassword(el) {
+    if (el && el.nodeType === 1 && el.localName === 'input' && (el.getAttribute('type') || '').toLowerCase() === 'password') { wasPassword.add(el); }
+  }
+  new MutationObserver(function (records) {
+    records.forEach(function (r) {
+      if ((r.oldValue || '').toLowerCase() === 'password') { wasPassword.add(r.target); }
+    });
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['type'], attributeOldValue: true });
   function secretOf(el) {
-    if ((el.getAttribute('type') || '').toLowerCase() === 'password') {
+    notePassword(el);
+    if (wasPassword.has(el)) {
       return { kind: 'password', name: el.getAttribute('name') || el.id || 'password' };
     }
     for (var i = 0; i < CFG.secrets.length; i++) {
@@ -346,7 +358,14 @@
     if (!el || el.nodeType !== 1 || !(isTextField(el) || editorOf(el))) { return; }
     el = fieldOf(el);
     if (!pending.has(el)) { pending.set(el, Date.now()); }
+    // A secret being typed: the page may send every prefix (a strength meter) before the
+    // value is reported, so the recorder learns each one to keep it out of the flow file.
+    var secret = secretOf(el);
+    if (secret) { send({ type: 'secretDraft', name: secret.name, kind: secret.kind, value: valueOf(el) }); }
   }, true);
+  ['focusin', 'keydown', 'pointerdown'].forEach(function (t) {
+    window.addEventListener(t, function (e) { notePassword(e.composedPath()[0]); }, { capture: true, passive: true });
+  });
   window.addEventListener('change', function (e) {
     if (!e.isTrusted) { return; }
     var el = e.composedPath()[0];

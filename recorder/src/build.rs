@@ -1,9 +1,10 @@
 //! Turns a raw capture into a flow: steps in order with think times, each step's requests and
 //! pollers, navigations the steps caused, then correlation and secret scrubbing.
 
-use crate::capture::{origin_of, Capture, RawStep};
-use crate::network::{cdp_resource_type, detect_polling, kept_headers, kind_of, poll_key};
-use crate::{correlate, secrets};
+use crate::capture::{origin_of, Capture, RawStep, SecretField};
+use crate::network::{cdp_resource_type, detect_polling, kept_headers, kind_of};
+use crate::secrets::{SecretStep, SecretValue};
+use crate::{correlate, made, secrets};
 use std::collections::HashMap;
 use throng_flow::{
     Action, AssertedEvent, EventSource, Flow, Network, Poller, RecordedRequest, RequestKind, Step,
@@ -34,8 +35,14 @@ pub struct Built {
     pub flow: Flow,
     /// The values that became `${variables}` (printed by `record` and `import`).
     pub correlations: Vec<correlate::Correlation>,
+    /// The ids the page made up itself, now generated per session (printed too).
+    pub made: Vec<made::PageMade>,
     /// Why the correlations were dropped: the correlated flow did not pass throng's loader.
     pub dropped: Option<String>,
+    /// The secrets hidden, with their values (in memory only: a verifying replay needs them).
+    pub secrets: Vec<SecretValue>,
+    /// Where each captured request went in the flow.
+    pub slots: Vec<Slot>,
 }
 
 /// Builds the flow from everything captured.
@@ -118,23 +125,22 @@ pub fn build_report(cap: &Capture) -> Built {
             continue;
         }
         let external = origin_of(&r.url).as_deref() != Some(cap.origin.as_str());
-        let key = poll_key(&r.method, &r.url);
-        if kind == RequestKind::Ajax {
-            if let Some(&period) = polling.get(&key) {
-                let net = steps[owner].network.get_or_insert_with(Network::default);
-                let index = *poller_at.entry((owner, key)).or_insert_with(|| {
-                    net.polling.push(Poller {
-                        method: r.method.clone(),
-                        url: r.url.clone(),
-                        period_ms: period,
-                        headers: kept_headers(&r.headers, RequestKind::Polling),
-                        body: r.body.clone(),
-                    });
-                    net.polling.len() - 1
+        if let Some(found) = polling.get(&i) {
+            let net = steps[owner].network.get_or_insert_with(Network::default);
+            let at = (owner, found.key.clone());
+            let index = *poller_at.entry(at).or_insert_with(|| {
+                net.polling.push(Poller {
+                    method: r.method.clone(),
+                    url: r.url.clone(),
+                    period_ms: found.period_ms,
+                    headers: kept_headers(&r.headers, RequestKind::Polling),
+                    body: r.body.clone(),
+                    status: found.status,
                 });
-                slots[i] = Slot::Poller { step: owner, index };
-                continue;
-            }
+                net.polling.len() - 1
+            });
+            slots[i] = Slot::Poller { step: owner, index };
+            continue;
         }
         if let Some(end) = r.end_ms {
             activity_end[step] = activity_end[step].max(end);
@@ -224,45 +230,79 @@ pub fn build_report(cap: &Capture) -> Built {
         steps,
         dwell_ms,
     };
+    let secret_of = ever_secret(&raw_steps);
     let typed: Vec<&str> = raw_steps
         .iter()
-        .filter(|s| s.secret.is_none())
-        .filter_map(|s| match &s.action {
+        .zip(&secret_of)
+        .filter(|(_, secret)| secret.is_none())
+        .filter_map(|(s, _)| match &s.action {
             Action::Change { value, .. } => Some(value.as_str()),
             _ => None,
         })
         .collect();
-    let secret_steps: Vec<(usize, &RawStep)> = raw_steps
+    let secret_steps: Vec<SecretStep<'_>> = raw_steps
         .iter()
+        .zip(&secret_of)
         .enumerate()
-        .filter(|(_, s)| s.secret.is_some())
-        .map(|(i, s)| (i, *s))
+        .filter_map(|(i, (s, secret))| match (&s.action, secret) {
+            (Action::Change { value, .. }, Some(field)) => Some((i, *field, value.as_str())),
+            _ => None,
+        })
         .collect();
+    let hide = |flow: &mut Flow| {
+        let mut hidden = secrets::scrub(&secret_steps, &cap.drafts, &typed, flow);
+        hidden.extend(secrets::hide_credential_headers(flow));
+        hidden
+    };
     let mut plain = flow.clone();
-    secrets::scrub(&secret_steps, &mut plain);
-    secrets::hide_credential_headers(&mut plain);
+    let plain_secrets = hide(&mut plain);
+    let plain = |dropped: Option<String>| Built {
+        flow: plain.clone(),
+        correlations: Vec::new(),
+        made: Vec::new(),
+        dropped,
+        secrets: plain_secrets.clone(),
+        slots: slots.clone(),
+    };
     if cap.no_correlate {
-        return Built {
-            flow: plain,
-            correlations: Vec::new(),
-            dropped: None,
-        };
+        return plain(None);
     }
     let correlations = correlate::correlate(reqs, &kinds, &slots, &typed, &mut flow);
-    secrets::scrub(&secret_steps, &mut flow);
-    secrets::hide_credential_headers(&mut flow);
+    let hidden = hide(&mut flow);
+    let made = made::generate_page_made(cap, &typed, &mut flow);
     match throng_flow::to_checked_json(&flow, &cap.title) {
-        Err(e) if !correlations.is_empty() => Built {
-            flow: plain,
-            correlations: Vec::new(),
-            dropped: Some(e.to_string()),
-        },
+        Err(e) if !correlations.is_empty() || !made.is_empty() => plain(Some(e.to_string())),
         _ => Built {
             flow,
             correlations,
+            made,
             dropped: None,
+            secrets: hidden,
+            slots,
         },
     }
+}
+
+/// The secret field of each step: its own, or that of a step on the same field (selectors)
+/// that was a secret once (a "show password" toggle does not make a password public).
+fn ever_secret<'a>(steps: &[&'a RawStep]) -> Vec<Option<&'a SecretField>> {
+    let selectors = |s: &RawStep| match &s.action {
+        Action::Change { selectors, .. } => Some(selectors.clone()),
+        _ => None,
+    };
+    let known: Vec<(throng_flow::Selectors, &SecretField)> = steps
+        .iter()
+        .filter_map(|s| Some((selectors(s)?, s.secret.as_ref()?)))
+        .collect();
+    steps
+        .iter()
+        .map(|s| {
+            s.secret.as_ref().or_else(|| {
+                let mine = selectors(s)?;
+                known.iter().find(|(k, _)| *k == mine).map(|(_, f)| *f)
+            })
+        })
+        .collect()
 }
 
 fn is_event_source(resource_type: Option<&str>) -> bool {

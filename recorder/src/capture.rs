@@ -19,6 +19,23 @@ pub struct Capture {
     pub end_ms: Option<f64>,
     /// WebSockets the pages opened.
     pub web_sockets: Vec<RawWebSocket>,
+    /// What secret fields held while being typed (a page may send each version).
+    pub drafts: Vec<SecretDraft>,
+}
+
+/// The values a secret field held while it was typed, before its value was reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretDraft {
+    pub field: SecretField,
+    /// Distinct values, oldest first (at most [`SecretDraft::MAX_VALUES`]).
+    pub values: Vec<String>,
+}
+
+impl SecretDraft {
+    /// Values kept per field (a password is typed in fewer keystrokes).
+    pub const MAX_VALUES: usize = 256;
+    /// Longest value kept (longer text is no password; it is still scrubbed as a change step).
+    pub const MAX_LEN: usize = 256;
 }
 
 /// One WebSocket as observed: where, when, what the page sent and how much it received.

@@ -241,7 +241,7 @@ fn sent_text(r: &RawRequest) -> String {
 }
 
 /// A value worth correlating: long, no spaces, looks generated (letters and digits mixed).
-fn tokenish(v: &str) -> bool {
+pub(crate) fn tokenish(v: &str) -> bool {
     let n = v.len();
     if !(8..=4096).contains(&n) || v.contains("://") || v.starts_with('/') {
         return false;
@@ -343,7 +343,7 @@ fn walk_json(
     }
 }
 
-fn html_candidates(body: &str, push: &mut impl FnMut(String, Extract, &str)) {
+pub(crate) fn html_candidates(body: &str, push: &mut impl FnMut(String, Extract, &str)) {
     let doc = scraper::Html::parse_document(body);
     let mut found: HashSet<String> = HashSet::new();
     let sel = |s: &str| scraper::Selector::parse(s).ok();
@@ -392,7 +392,7 @@ pub fn encoded_forms(v: &str) -> Vec<String> {
 /// Where `form` occurs in `text` as a whole value: bounded by delimiters on both sides (a query
 /// or form value, a JSON string, a path segment, a header value or its credentials part), never
 /// inside the origin (`skip` bytes at the start of a URL) and never followed by `=` (a name).
-fn whole_matches(text: &str, form: &str, skip: usize) -> Vec<usize> {
+pub(crate) fn whole_matches(text: &str, form: &str, skip: usize) -> Vec<usize> {
     const BEFORE: &[u8] = b"=\"/ :,;\n\t";
     const AFTER: &[u8] = b"&\"/?#,; \r\n\t}]";
     let bytes = text.as_bytes();
@@ -414,7 +414,7 @@ fn whole_matches(text: &str, form: &str, skip: usize) -> Vec<usize> {
 }
 
 /// Bytes of `url` that are its origin (never correlated).
-fn origin_len(url: &str, origin: &str) -> usize {
+pub(crate) fn origin_len(url: &str, origin: &str) -> usize {
     if !origin.is_empty() && url.starts_with(origin) {
         return origin.len();
     }
@@ -424,13 +424,13 @@ fn origin_len(url: &str, origin: &str) -> usize {
         .unwrap_or(0)
 }
 
-fn has_whole(text: &str, forms: &[String], skip: usize) -> bool {
+pub(crate) fn has_whole(text: &str, forms: &[String], skip: usize) -> bool {
     forms
         .iter()
         .any(|f| !whole_matches(text, f, skip).is_empty())
 }
 
-fn replace_whole(text: &mut String, forms: &[String], with: &str, skip: usize) {
+pub(crate) fn replace_whole(text: &mut String, forms: &[String], with: &str, skip: usize) {
     for f in forms {
         let at = whole_matches(text, f, skip);
         for i in at.into_iter().rev() {

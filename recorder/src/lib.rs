@@ -19,13 +19,16 @@ mod correlate;
 pub use throng_flow as flow;
 mod import;
 mod live;
+mod made;
 mod network;
 mod secrets;
 mod session;
+pub mod verify;
 
 pub use browser::LaunchError;
 pub use import::{import_file, import_file_with, import_str, ImportError, Imported};
 pub use session::capture_script;
+pub use verify::{Observed, Recording, Verdict};
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -113,16 +116,27 @@ pub struct RecordSummary {
     pub ws_url: String,
     /// Each correlation made, one line: `${name}: extracted from ..., used in ...`.
     pub correlations: Vec<String>,
+    /// Each id the page made up itself, now generated per session (one line each).
+    pub made: Vec<String>,
     /// Why the correlations were left out (the flow would not have loaded with them).
     pub dropped: Option<String>,
+    /// What was recorded, in memory, to verify the flow with (see [`verify`]).
+    pub recording: Recording,
 }
 
 impl RecordSummary {
-    fn of(built: &build::Built, out: PathBuf, ended: EndReason, ws_url: String) -> Self {
+    fn of(
+        built: build::Built,
+        cap: capture::Capture,
+        out: PathBuf,
+        ended: EndReason,
+        ws_url: String,
+    ) -> Self {
         let flow = &built.flow;
         let nets = || flow.steps.iter().filter_map(|s| s.network.as_ref());
         RecordSummary {
             correlations: built.correlations.iter().map(|c| c.to_string()).collect(),
+            made: built.made.iter().map(|m| m.to_string()).collect(),
             dropped: built.dropped.clone(),
             out,
             steps: flow.steps.len(),
@@ -131,6 +145,7 @@ impl RecordSummary {
             variables: flow.variables.len(),
             ended,
             ws_url,
+            recording: Recording::of(built, cap),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Live capture: turns the recorded tab's CDP events (capture-script reports, network, frame
 //! navigations) into the raw recording. Pure bookkeeping; the session does the I/O.
 
-use crate::capture::{initiator_of, Capture, RawRequest, RawStep, RawWebSocket, SecretField};
+use crate::capture::{
+    initiator_of, Capture, RawRequest, RawStep, RawWebSocket, SecretDraft, SecretField,
+};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use throng_flow::Action;
@@ -319,6 +321,10 @@ impl Live {
             self.bad_reports += 1;
             return;
         };
+        if v["type"] == "secretDraft" {
+            self.on_draft(&v);
+            return;
+        }
         let t = v["t"].as_f64().unwrap_or_else(now_ms);
         let frame: Vec<u32> = v["frame"]
             .as_array()
@@ -356,12 +362,47 @@ impl Live {
     }
 }
 
-/// Response bodies the correlation reads: documents and API answers, not assets.
+impl Live {
+    /// A secret field's value while it is typed (kept in memory only, to scrub it).
+    fn on_draft(&mut self, v: &Value) {
+        let (Some(name), Some(value)) = (v["name"].as_str(), v["value"].as_str()) else {
+            self.bad_reports += 1;
+            return;
+        };
+        if value.is_empty() || value.chars().count() > SecretDraft::MAX_LEN {
+            return;
+        }
+        let field = SecretField {
+            name: name.to_string(),
+            named: v["kind"] == "named",
+        };
+        let drafts = &mut self.cap.drafts;
+        let i = match drafts.iter().position(|d| d.field == field) {
+            Some(i) => i,
+            None => {
+                drafts.push(SecretDraft {
+                    field,
+                    values: Vec::new(),
+                });
+                drafts.len() - 1
+            }
+        };
+        let values = &mut drafts[i].values;
+        if !values.iter().any(|x| x == value) && values.len() < SecretDraft::MAX_VALUES {
+            values.push(value.to_string());
+            self.dirty = true;
+        }
+    }
+}
+
+/// Response bodies the correlation reads: documents and API answers, and scripts (a value a
+/// script holds is the site's, not one the page made up); not other assets.
 fn wants_body(r: &RawRequest) -> bool {
     let rt = r.resource_type.as_deref().unwrap_or("");
     let mime = r.mime.as_deref().unwrap_or("");
-    let textual = mime.contains("html") || mime.contains("json") || mime.contains("xml");
-    let kind_ok = matches!(rt, "Document" | "XHR" | "Fetch" | "Other" | "");
+    let script = rt == "Script" && (mime.contains("javascript") || mime.contains("ecmascript"));
+    let textual = script || mime.contains("html") || mime.contains("json") || mime.contains("xml");
+    let kind_ok = matches!(rt, "Document" | "XHR" | "Fetch" | "Other" | "Script" | "");
     let status_ok = r
         .status
         .is_some_and(|s| !(300..400).contains(&s) && s != 204);

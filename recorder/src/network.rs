@@ -134,49 +134,112 @@ pub fn poll_key(method: &str, url: &str) -> String {
     format!("{method} {u}")
 }
 
-/// Finds pollers: for each request key, the intervals between its repeats within one document.
-/// A key is a poller when it repeats on a steady period (at least two intervals, two thirds of
-/// them within 25% of the median) or repeats from a timer. Returns key -> period in ms.
-pub fn detect_polling(reqs: &[RawRequest], kinds: &[Option<RequestKind>]) -> HashMap<String, u64> {
-    let mut groups: HashMap<(String, Option<String>), Vec<f64>> = HashMap::new();
-    let mut timer_keys: HashMap<String, bool> = HashMap::new();
-    for (r, k) in reqs.iter().zip(kinds) {
+/// The grouping key of a request for polling: method, URL without cache busters, and body
+/// (long numbers in it blanked too), so two POSTs with different bodies are two requests.
+pub fn poll_group_key(method: &str, url: &str, body: Option<&str>) -> String {
+    let mut key = poll_key(method, url);
+    if let Some(body) = body {
+        key.push('\n');
+        let mut digits = String::new();
+        for c in body.chars().chain(std::iter::once('\0')) {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            key.push_str(if digits.len() >= 9 { "*" } else { &digits });
+            digits.clear();
+            if c != '\0' {
+                key.push(c);
+            }
+        }
+    }
+    key
+}
+
+/// A poller found: its period and the status its ticks answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub key: String,
+    pub period_ms: u64,
+    pub status: Option<u16>,
+}
+
+/// Finds pollers. A poller is a request the page repeated at least three times within one
+/// document on a steady period (two thirds of the intervals within 25% of their median, at
+/// least 200 ms), grouped by method, URL without cache busters, and body. Once a key polls on
+/// some page, its timer-started requests on other pages are its ticks too (the same timer,
+/// restarted by a new page). Everything else is a one-off request of the step that caused it.
+/// Returns, for each request that is a tick, its poller.
+pub fn detect_polling(reqs: &[RawRequest], kinds: &[Option<RequestKind>]) -> HashMap<usize, Found> {
+    let mut groups: HashMap<(String, Option<&str>), Vec<usize>> = HashMap::new();
+    for (i, (r, k)) in reqs.iter().zip(kinds).enumerate() {
         if *k != Some(RequestKind::Ajax) {
             continue;
         }
-        let key = poll_key(&r.method, &r.url);
-        *timer_keys.entry(key.clone()).or_default() |= r.timer;
-        groups
-            .entry((key, r.doc.clone()))
-            .or_default()
-            .push(r.start_ms);
+        let key = poll_group_key(&r.method, &r.url, r.body.as_deref());
+        groups.entry((key, r.doc.as_deref())).or_default().push(i);
     }
-    let mut intervals: HashMap<String, Vec<f64>> = HashMap::new();
-    for ((key, _), mut starts) in groups {
-        starts.sort_by(f64::total_cmp);
-        let e = intervals.entry(key).or_default();
-        e.extend(starts.windows(2).map(|w| w[1] - w[0]));
-    }
-    let mut out = HashMap::new();
-    for (key, mut iv) in intervals {
-        let timer = timer_keys.get(&key).copied().unwrap_or(false);
-        if iv.is_empty() || (iv.len() < 2 && !timer) {
-            continue;
+    let mut intervals: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut ticks: Vec<(&str, usize)> = Vec::new();
+    let mut others: Vec<(&str, &[usize])> = Vec::new();
+    for ((key, _), members) in &mut groups {
+        members.sort_by(|&a, &b| reqs[a].start_ms.total_cmp(&reqs[b].start_ms));
+        let iv: Vec<f64> = members
+            .windows(2)
+            .map(|w| reqs[w[1]].start_ms - reqs[w[0]].start_ms)
+            .collect();
+        if members.len() >= 3 && steady(&iv) {
+            intervals.entry(key).or_default().extend(iv);
+            ticks.extend(members.iter().map(|&i| (key.as_str(), i)));
+        } else {
+            others.push((key.as_str(), members.as_slice()));
         }
+    }
+    for (key, members) in others {
+        if intervals.contains_key(key) {
+            let timed = members.iter().filter(|&&i| reqs[i].timer);
+            ticks.extend(timed.map(|&i| (key, i)));
+        }
+    }
+    let mut found: HashMap<&str, Found> = HashMap::new();
+    for (key, iv) in &mut intervals {
         iv.sort_by(f64::total_cmp);
-        let median = iv[iv.len() / 2];
-        if median < 200.0 {
-            continue;
+        let mut statuses: HashMap<Option<u16>, usize> = HashMap::new();
+        for (_, i) in ticks.iter().filter(|(k, _)| k == key) {
+            *statuses.entry(reqs[*i].status).or_default() += 1;
         }
-        let steady = iv
-            .iter()
-            .filter(|d| (*d - median).abs() <= 0.25 * median)
-            .count();
-        if steady * 3 >= iv.len() * 2 {
-            out.insert(key, median.round() as u64);
-        }
+        let status = statuses
+            .into_iter()
+            .max_by_key(|(s, n)| (*n, s.is_some()))
+            .and_then(|(s, _)| s);
+        found.insert(
+            key,
+            Found {
+                key: key.to_string(),
+                period_ms: iv[iv.len() / 2].round() as u64,
+                status,
+            },
+        );
     }
-    out
+    ticks
+        .into_iter()
+        .map(|(key, i)| (i, found[key].clone()))
+        .collect()
+}
+
+/// Intervals of a timer: a median of at least 200 ms, two thirds of them within 25% of it.
+fn steady(iv: &[f64]) -> bool {
+    if iv.len() < 2 {
+        return false;
+    }
+    let mut sorted = iv.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let near = sorted
+        .iter()
+        .filter(|d| (*d - median).abs() <= 0.25 * median)
+        .count();
+    median >= 200.0 && near * 3 >= iv.len() * 2
 }
 
 #[cfg(test)]
@@ -206,9 +269,13 @@ mod tests {
         ];
         let kinds = vec![Some(RequestKind::Ajax); reqs.len()];
         let p = detect_polling(&reqs, &kinds);
-        assert_eq!(p.len(), 1);
-        let period = p["GET http://h/api/n"];
+        assert_eq!(p.len(), 4, "the four ticks of d1: {p:?}");
+        let period = p[&0].period_ms;
         assert!((1990..=2010).contains(&period), "{period}");
+        assert!(
+            !p.contains_key(&5),
+            "a one-off on another page without a timer"
+        );
     }
 
     #[test]
@@ -220,6 +287,47 @@ mod tests {
         ];
         let kinds = vec![Some(RequestKind::Ajax); 3];
         assert!(detect_polling(&reqs, &kinds).is_empty());
+    }
+
+    #[test]
+    fn a_request_sent_twice_or_with_different_bodies_is_no_poller() {
+        let post = |body: &str, start: f64, status: u16| RawRequest {
+            method: "POST".into(),
+            body: Some(body.into()),
+            status: Some(status),
+            timer: true,
+            ..req("http://h/api.php", "d1", start)
+        };
+        // Before login (401) and after (200): twice is not a timer.
+        let twice = vec![
+            RawRequest {
+                status: Some(401),
+                ..req("http://h/api/me", "d1", 100.0)
+            },
+            RawRequest {
+                status: Some(200),
+                ..req("http://h/api/me", "d1", 939.0)
+            },
+        ];
+        let kinds = vec![Some(RequestKind::Ajax); 2];
+        assert!(detect_polling(&twice, &kinds).is_empty());
+        // An edit preview and a logout to one URL: different bodies, different requests; the
+        // status poll with a timestamp in its body is one poller that answered 401.
+        let reqs = vec![
+            post("action=preview&text=a", 1000.0, 200),
+            post("action=logout&token=abc", 1839.0, 200),
+            post("action=preview&text=b", 2678.0, 200),
+            post("{\"op\":\"status\",\"t\":1732300001000}", 3000.0, 401),
+            post("{\"op\":\"status\",\"t\":1732300002000}", 4000.0, 401),
+            post("{\"op\":\"status\",\"t\":1732300003000}", 5000.0, 401),
+        ];
+        let kinds = vec![Some(RequestKind::Ajax); reqs.len()];
+        let p = detect_polling(&reqs, &kinds);
+        let mut ticks: Vec<usize> = p.keys().copied().collect();
+        ticks.sort();
+        assert_eq!(ticks, [3, 4, 5], "{p:?}");
+        assert_eq!(p[&3].period_ms, 1000);
+        assert_eq!(p[&3].status, Some(401), "the poller keeps its status");
     }
 
     #[test]

@@ -180,7 +180,7 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
     if live.bad_reports > 0 {
         tracing::warn!(target: "throng_recorder", "{} capture reports could not be read", live.bad_reports);
     }
-    let summary = RecordSummary::of(&built, opts.out.clone(), ended, ws_url);
+    let summary = RecordSummary::of(built, live.cap, opts.out.clone(), ended, ws_url);
     if ended == EndReason::BrowserCrashed {
         return Err(RecordError::BrowserDied {
             out: opts.out.clone(),

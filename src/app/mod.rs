@@ -10,6 +10,7 @@ mod k8s;
 pub mod lifecycle;
 mod record;
 mod reports;
+pub mod verify;
 
 pub use lifecycle::{EXIT_BAD_INPUT, EXIT_RUN_ERROR, EXIT_THRESHOLD};
 
@@ -68,7 +69,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             file,
             out,
             no_correlate,
-        } => record::import(&file, &out, no_correlate),
+            no_verify,
+        } => record::import(&file, &out, no_correlate, no_verify).await,
         Command::K8s(args) => k8s::k8s(args),
     }
 }

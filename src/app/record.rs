@@ -1,5 +1,6 @@
 //! `throng record` and `throng import`: thin wrappers over the `throng-recorder` crate (which
-//! writes only flows throng's loader accepts) that print the written flow's summary line.
+//! writes only flows throng's loader accepts) that print the written flow's summary line, then
+//! verify the flow with one HTTP replay against the same site (`--no-verify` skips it).
 
 use crate::cli::args::RecordArgs;
 use crate::cli::config::InputError;
@@ -46,7 +47,11 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         eprintln!("recording: click through the site; close the window or press Ctrl-C to finish");
     }));
     let summary = record_flow(opts).await?;
-    print_correlations(&summary.correlations, summary.dropped.as_deref());
+    print_correlations(
+        &summary.correlations,
+        &summary.made,
+        summary.dropped.as_deref(),
+    );
     eprintln!(
         "wrote {}: {} steps, {} requests, {} pollers, {} variables",
         summary.out.display(),
@@ -55,20 +60,49 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         summary.pollers,
         summary.variables
     );
+    if !args.no_verify {
+        return verified(&args.out, &summary.recording).await;
+    }
     print_summary(&args.out)
 }
 
-pub fn import(file: &Path, out: &Path, no_correlate: bool) -> anyhow::Result<ExitCode> {
+pub async fn import(
+    file: &Path,
+    out: &Path,
+    no_correlate: bool,
+    no_verify: bool,
+) -> anyhow::Result<ExitCode> {
     let imported = import_file_with(file, no_correlate).map_err(|e| InputError(e.to_string()))?;
     write_flow(out, &imported.flow)?;
-    print_correlations(&imported.correlations, imported.dropped.as_deref());
+    print_correlations(
+        &imported.correlations,
+        &imported.made,
+        imported.dropped.as_deref(),
+    );
+    if !no_verify {
+        return verified(out, &imported.recording).await;
+    }
     print_summary(out)
 }
 
+/// Verifies the written flow, then prints its summary (the flow as verification left it);
+/// exit 1 when it does not replay as recorded.
+async fn verified(out: &Path, recording: &throng_recorder::Recording) -> anyhow::Result<ExitCode> {
+    let verdict = super::verify::verify(out, recording).await?;
+    print_summary(out)?;
+    Ok(match verdict {
+        super::verify::Verified::Fails => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    })
+}
+
 /// What became a `${variable}` (and where), or why correlations were left out.
-fn print_correlations(lines: &[String], dropped: Option<&str>) {
+fn print_correlations(lines: &[String], made: &[String], dropped: Option<&str>) {
     for line in lines {
         eprintln!("correlated {line}");
+    }
+    for line in made {
+        eprintln!("generated {line}");
     }
     if let Some(why) = dropped {
         eprintln!("correlations dropped (the flow would not load with them: {why}); recorded values are replayed as they were");

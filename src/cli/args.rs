@@ -93,6 +93,9 @@ pub enum Command {
         /// Replay recorded values as they were: no extraction rules, no `${variables}` for them
         #[arg(long)]
         no_correlate: bool,
+        /// Do not check the flow by replaying it once over HTTP against the site
+        #[arg(long)]
+        no_verify: bool,
     },
 }
 
@@ -443,6 +446,9 @@ pub struct RecordArgs {
     /// Replay recorded values as they were: no extraction rules, no `${variables}` for them
     #[arg(long)]
     pub no_correlate: bool,
+    /// Do not check the flow by replaying it once over HTTP against the site
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 /// `throng k8s`: the flags of `throng run`, plus where and how to run it on Kubernetes.

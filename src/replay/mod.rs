@@ -5,6 +5,7 @@ pub mod browser;
 pub mod hosts;
 pub mod http;
 mod step_cache;
+pub mod trace;
 pub mod trusted_certs;
 pub mod vars;
 
@@ -32,6 +33,8 @@ pub struct PreparedFlow {
     pub discover_assets: bool,
     /// Step labels and fixed URLs computed once for every iteration.
     pub cache: StepCache,
+    /// HTTP mode: where every flow request's answer goes (a verifying replay), if anywhere.
+    pub trace: Option<Arc<trace::Trace>>,
 }
 
 impl PreparedFlow {
@@ -51,6 +54,7 @@ impl PreparedFlow {
             pollers,
             sources,
             discover_assets: true,
+            trace: None,
         }
     }
 }

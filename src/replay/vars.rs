@@ -1,6 +1,7 @@
-//! `${variables}`: per-run value sources (lists, CSV data, secrets) and per-user values.
+//! `${variables}`: per-run value sources (lists, CSV data, secrets, generated ids, encodings)
+//! and per-user values.
 
-use crate::flow::{Flow, ValueOrder, Variable};
+use crate::flow::{Encoding, Flow, Shape, ValueOrder, Variable};
 use rand::Rng;
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,6 +31,13 @@ enum Source {
         values: Vec<String>,
         order: ValueOrder,
         next: AtomicUsize,
+    },
+    /// An id made up anew for each session (what a page makes up itself).
+    Generated(Shape),
+    /// A template of the values drawn before it, encoded.
+    Encoded {
+        template: String,
+        encoding: Encoding,
     },
 }
 
@@ -87,6 +95,15 @@ impl VarSources {
                     }
                 })?;
             return Ok(Some(list(values)));
+        }
+        if let Some(g) = &var.generate {
+            return Ok(Some(Source::Generated(g.shape())));
+        }
+        if let Some(e) = &var.encode {
+            return Ok(Some(Source::Encoded {
+                template: e.value.clone(),
+                encoding: e.encoding,
+            }));
         }
         if let Some(secret) = &var.secret {
             let from_env = secret.env.as_ref().and_then(|e| std::env::var(e).ok());
@@ -146,9 +163,27 @@ impl VarSources {
     /// Draws this iteration's data values. Fails (as data, for the caller to count) when a
     /// `unique` list is exhausted.
     pub fn draw(&self, vars: &mut Vars) -> Result<(), String> {
-        for (name, source) in &self.sources {
+        // Encodings use the values drawn for this session: they come last.
+        let (encoded, drawn): (Vec<_>, Vec<_>) = self
+            .sources
+            .iter()
+            .partition(|(_, s)| matches!(s, Source::Encoded { .. }));
+        for (name, source) in drawn.into_iter().chain(encoded) {
             let value = match source {
                 Source::Fixed(v) => v.clone(),
+                Source::Generated(shape) => {
+                    let now_ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    let mut rng = rand::rng();
+                    shape.make(now_ms, |n| rng.random_range(0..n))
+                }
+                Source::Encoded { template, encoding } => {
+                    let plain = vars.fill(template).map_err(|missing| {
+                        format!("variable `{name}`: `${{{missing}}}` has no value to encode")
+                    })?;
+                    encoding.encode(plain.as_bytes())
+                }
                 Source::List {
                     values,
                     order,
@@ -310,6 +345,38 @@ mod tests {
         let err = sources.draw(&mut v).unwrap_err();
         assert!(err.contains("`u`"), "{err}");
         assert_eq!(v.get("a"), Some("y"));
+    }
+
+    #[test]
+    fn generated_ids_are_new_per_session_and_encodings_follow_them() {
+        let flow: Flow = serde_json::from_value(serde_json::json!({
+            "title": "t", "steps": [],
+            "variables": [
+                {"name": "b64", "encode": {"value": "${hash}:${pw}", "as": "base64"}},
+                {"name": "hash", "generate": {"like": "k3x9q0zt1m"}},
+                {"name": "pw", "secret": {}}
+            ]
+        }))
+        .unwrap();
+        let o = HashMap::from([("pw".to_string(), "p w".to_string())]);
+        let sources = VarSources::prepare(&flow, Path::new("."), &o).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let mut v = Vars::new();
+            sources.draw(&mut v).unwrap();
+            let hash = v.get("hash").unwrap().to_string();
+            assert_eq!(hash.len(), 10);
+            assert!(hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+            let plain = format!("{hash}:p w");
+            assert_eq!(
+                v.get("b64"),
+                Some(Encoding::Base64.encode(plain.as_bytes()).as_str())
+            );
+            seen.insert(hash);
+        }
+        assert!(seen.len() >= 19, "a new id per session: {seen:?}");
     }
 
     #[test]

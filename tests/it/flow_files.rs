@@ -204,7 +204,7 @@ fn throng_fields_load_with_their_values() {
     let f = &loaded.flow;
     assert_eq!(f.format.as_deref(), Some(flow::FORMAT_V1));
     assert_eq!(f.dwell_ms, Some(10_000));
-    assert_eq!(f.variables.len(), 7);
+    assert_eq!(f.variables.len(), 9);
     let csrf = f.variables[0].extract.as_ref().unwrap();
     assert_eq!(
         (csrf.from.as_str(), csrf.attr.as_deref()),
@@ -218,12 +218,17 @@ fn throng_fields_load_with_their_values() {
     assert_eq!(net.requests[1].method, "GET", "method defaults to GET");
     assert!(net.requests[3].external);
     assert_eq!(net.polling[0].period_ms, 2000);
+    assert_eq!(net.polling[0].status, Some(200));
+    let made = f.variables[7].generate.as_ref().unwrap();
+    assert_eq!(made.like, "k3x9q0zt1m");
+    let encoded = f.variables[8].encode.as_ref().unwrap();
+    assert_eq!(encoded.encoding, flow::Encoding::Base64url);
     assert_eq!(f.steps[1].checks[0].status, Some(200));
     assert_eq!(f.steps[2].think_time_ms, Some(2400));
     assert_eq!(
         loaded.summary().to_string(),
         "tests/fixtures/flows/throng_full.json: \"Log in and search\" 8 steps, \
-         9 requests (3 document, 3 static, 2 ajax, 1 beacon), 1 poller, 7 variables"
+         9 requests (3 document, 3 static, 2 ajax, 1 beacon), 1 poller, 9 variables"
     );
 }
 
@@ -288,7 +293,7 @@ const BROKEN: &[(&str, &str, bool)] = &[
     ),
     (
         "two_sources.json",
-        "tests/fixtures/flows/invalid/two_sources.json:4:5: variable `q`: needs exactly one source: `extract`, `oneOf`, `csv`, `value` or `secret` (found `oneOf` and `value`)",
+        "tests/fixtures/flows/invalid/two_sources.json:4:5: variable `q`: needs exactly one source: `extract`, `oneOf`, `csv`, `value`, `secret`, `generate` or `encode` (found `oneOf` and `value`)",
         true,
     ),
     (

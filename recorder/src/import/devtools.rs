@@ -3,12 +3,12 @@
 //! format tag and origin are added, and values typed into password fields become secret variables.
 
 use crate::correlate::unique_name;
-use crate::secrets::{env_name, hide_values, SecretValue};
+use crate::secrets::{env_name, hide_values, SecretValue, Seen};
 use std::collections::HashSet;
 use throng_flow::{Action, Flow, Selectors, Variable, FORMAT_V1};
 
-/// Completes a loaded Recorder export into a throng flow.
-pub fn import(mut flow: Flow) -> Flow {
+/// Completes a loaded Recorder export into a throng flow; also returns the secrets it hid.
+pub fn import(mut flow: Flow) -> (Flow, Vec<SecretValue>) {
     flow.format.get_or_insert_with(|| FORMAT_V1.to_string());
     if flow.origin.is_none() {
         flow.origin = throng_flow::origin(&flow).map(|o| o.origin().ascii_serialization());
@@ -36,6 +36,7 @@ pub fn import(mut flow: Flow) -> Flow {
                 secrets.push(SecretValue {
                     name: name.clone(),
                     value: value.clone(),
+                    seen: Seen::Typed,
                 });
                 name
             }
@@ -47,8 +48,8 @@ pub fn import(mut flow: Flow) -> Flow {
         flow.variables
             .push(Variable::secret(s.name.clone(), env_name(&s.name)));
     }
-    hide_values(&secrets, &mut flow);
-    flow
+    hide_values(&secrets, &[], &mut flow);
+    (flow, secrets)
 }
 
 fn mentions_password(selectors: &Selectors) -> bool {
@@ -81,7 +82,7 @@ mod tests {
                 {"type": "emulateNetworkConditions", "download": 1000, "upload": 1000, "latency": 20}
             ]
         });
-        let out = serde_json::to_value(import(load(export.clone()).unwrap())).unwrap();
+        let out = serde_json::to_value(import(load(export.clone()).unwrap()).0).unwrap();
         assert_eq!(out["format"], FORMAT_V1);
         assert_eq!(out["origin"], "http://127.0.0.1:8080");
         assert_eq!(out["steps"][1], export["steps"][1]);

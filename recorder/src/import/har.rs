@@ -7,7 +7,7 @@
 use crate::build::{build_report, Built};
 use crate::capture::{initiator_of, origin_of, Capture, RawRequest, RawStep};
 use crate::network::kind_of;
-use crate::secrets::{env_name, hide_values, SecretValue};
+use crate::secrets::{env_name, hide_values, SecretValue, Seen};
 use serde_json::Value;
 use throng_flow::{Action, RequestKind, Variable};
 
@@ -30,7 +30,7 @@ impl Entry {
     }
 }
 
-pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, String> {
+pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<(Built, Capture), String> {
     let log = v["log"].as_object().ok_or("\"log\" must be an object")?;
     let entries = log
         .get("entries")
@@ -138,8 +138,7 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
         steps,
         requests: reqs,
         no_correlate,
-        end_ms: None,
-        web_sockets: Vec::new(),
+        ..Default::default()
     };
     let mut built = build_report(&cap);
     let flow = &mut built.flow;
@@ -147,8 +146,9 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<Built, Strin
         flow.variables
             .push(Variable::secret(s.name.clone(), env_name(&s.name)));
     }
-    hide_values(&secrets, flow);
-    Ok(built)
+    hide_values(&secrets, &[], flow);
+    built.secrets.extend(secrets);
+    Ok((built, cap))
 }
 
 fn entry(e: &Value) -> Result<RawRequest, String> {
@@ -303,7 +303,11 @@ fn password_values(reqs: &[RawRequest]) -> Vec<SecretValue> {
             } else {
                 format!("password_{}", out.len() + 1)
             };
-            out.push(SecretValue { name, value: v });
+            out.push(SecretValue {
+                name,
+                value: v,
+                seen: Seen::Typed,
+            });
         }
     };
     for r in reqs {
@@ -392,7 +396,7 @@ mod tests {
             entry("05.100", "f1", "document", "GET", "http://h/home", 200, ""),
             entry("05.200", "f1", "script", "GET", "http://h/app.js", 200, ""),
         ]}});
-        let flow = import(&har, "t", true).unwrap().flow;
+        let flow = import(&har, "t", true).unwrap().0.flow;
         let urls: Vec<&str> = flow
             .steps
             .iter()

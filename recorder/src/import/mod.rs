@@ -42,8 +42,12 @@ pub struct Imported {
     pub flow: Flow,
     /// One line each: `${name}: extracted from ..., used in ...`.
     pub correlations: Vec<String>,
+    /// Each id the page made up itself, now generated per session (one line each).
+    pub made: Vec<String>,
     /// Why correlations were left out (the flow would not have loaded with them).
     pub dropped: Option<String>,
+    /// What the file recorded, in memory, to verify the flow with (see [`crate::verify`]).
+    pub recording: crate::Recording,
 }
 
 /// Reads `path` and converts it to a flow.
@@ -92,18 +96,23 @@ fn import_str_with(text: &str, path: &Path, no_correlate: bool) -> Result<Import
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "imported".into());
     if v.get("log").is_some() {
-        let built = har::import(&v, &title, no_correlate).map_err(invalid)?;
+        let (built, cap) = har::import(&v, &title, no_correlate).map_err(invalid)?;
         Ok(Imported {
-            flow: built.flow,
+            flow: built.flow.clone(),
             correlations: built.correlations.iter().map(|c| c.to_string()).collect(),
-            dropped: built.dropped,
+            made: built.made.iter().map(|m| m.to_string()).collect(),
+            dropped: built.dropped.clone(),
+            recording: crate::Recording::of(built, cap),
         })
     } else if v.get("steps").is_some() {
         let label = path.display().to_string();
+        let (flow, secrets) = devtools::import(throng_flow::parse(text, &label)?);
         Ok(Imported {
-            flow: devtools::import(throng_flow::parse(text, &label)?),
+            flow,
             correlations: Vec::new(),
+            made: Vec::new(),
             dropped: None,
+            recording: crate::Recording::with_secrets(secrets),
         })
     } else {
         Err(invalid(

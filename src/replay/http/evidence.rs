@@ -1,9 +1,11 @@
 //! What a failed HTTP step leaves behind: the response it failed on (status, URL, the first
 //! bytes of its body with the session's variable values redacted), kept in the run's
-//! results within the sink's per-step and total caps.
+//! results within the sink's per-step and total caps; and, in a traced replay (a flow being
+//! verified), what every flow request got.
 
 use super::client::Response;
-use crate::metrics::{body_head, redact_values, FailureRecord, Mode, Sink};
+use crate::metrics::{body_head, redact_values, FailureRecord, Mode, Outcome, Sink};
+use crate::replay::trace::{Trace, Traced};
 use crate::replay::Vars;
 use bytes::Bytes;
 
@@ -53,4 +55,39 @@ pub(super) fn keep(
         console: Vec::new(),
         screenshot: None,
     });
+}
+
+/// Keeps what flow request `(step, index, last hop)` got in a traced replay.
+pub(super) fn trace(
+    trace: &Trace,
+    (step, index, last): (usize, usize, usize),
+    (method, url): (&http::Method, &url::Url),
+    got: Result<&Response, Outcome>,
+) {
+    let mut t = Traced {
+        step,
+        index,
+        last,
+        method: method.to_string(),
+        url: url.to_string(),
+        status: None,
+        final_url: None,
+        headers: Vec::new(),
+        body: Bytes::new(),
+        error: None,
+    };
+    match got {
+        Ok(r) => {
+            t.status = Some(r.status);
+            t.final_url = Some(r.final_url.to_string());
+            t.headers = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                .collect();
+            t.body = r.body.clone();
+        }
+        Err(o) => t.error = Some(format!("{o:?}")),
+    }
+    trace.push(t);
 }

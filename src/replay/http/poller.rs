@@ -75,24 +75,22 @@ impl OpenPage {
     }
 }
 
-/// The request a poller sends (url already filled in; `name`: its precomputed metric name).
+/// The request a poller sends (url, headers and body already filled in; `name`: its
+/// precomputed metric name). An error status its ticks answered when recorded is expected.
 pub fn poll_request(
     poller: &Poller,
     url: Url,
+    headers: Vec<(String, String)>,
     body: Option<String>,
     name: Option<Arc<str>>,
 ) -> Request {
     Request {
         method: Method::from_bytes(poller.method.as_bytes()).unwrap_or(Method::GET),
         url,
-        headers: poller
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        headers,
         body,
         kind: SampleKind::Polling,
         name,
-        expect: None,
+        expect: poller.status.filter(|s| *s >= 400),
     }
 }

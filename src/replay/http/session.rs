@@ -33,6 +33,8 @@ pub(super) struct HttpSession<'s, 'a> {
     page: Option<OpenPage>,
     /// The current step's latest response, for the failure report.
     last: Option<LastResponse>,
+    /// The flow request being sent (step, first index, last hop index), for a trace.
+    at: (usize, usize, usize),
 }
 
 impl<'s, 'a> HttpSession<'s, 'a> {
@@ -43,6 +45,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             s,
             page: None,
             last: None,
+            at: (0, 0, 0),
         }
     }
 
@@ -191,6 +194,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                     i += 1;
                 }
                 let hops = &requests[first..i];
+                self.at = (index, first, i - 1);
                 let mut request = request;
                 request.expect = hops.last().and_then(|r| r.status).filter(|s| *s >= 400);
                 let recorded_assets = take_assets(requests, &mut i);
@@ -214,12 +218,15 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 assets::fetch_all(&self.client, vec![url], &tag, 1, &allowed, &expected).await;
             } else {
                 let kind = SampleKind::from_request_kind(recorded.kind);
-                // A failed AJAX request is already recorded; the page goes on.
-                if let Ok(response) = self
+                self.at = (index, i - 1, i - 1);
+                let (method, url) = (request.method.clone(), request.url.clone());
+                let sent = self
                     .client
                     .send(Request { kind, ..request }, &tag, &[])
-                    .await
-                {
+                    .await;
+                self.trace(&method, &url, sent.as_ref().map_err(|o| *o));
+                // A failed AJAX request is already recorded; the page goes on.
+                if let Ok(response) = sent {
                     self.apply_extractions(recorded, &response);
                     if !has_document {
                         self.last = Some(LastResponse::of(&response));
@@ -275,7 +282,10 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             url: request.url.to_string(),
             body: Default::default(),
         });
-        let response = match self.client.send(request, tag, &[]).await {
+        let (method, url) = (request.method.clone(), request.url.clone());
+        let sent = self.client.send(request, tag, &[]).await;
+        self.trace(&method, &url, sent.as_ref().map_err(|o| *o));
+        let response = match sent {
             Ok(r) => {
                 self.last = Some(LastResponse::of(&r));
                 r
@@ -405,11 +415,15 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 Some(b) => Some(self.fill_str(b, label)?),
                 None => None,
             };
-            filled.push((poller, url, body, name));
+            let mut headers = Vec::with_capacity(poller.headers.len());
+            for (name, value) in &poller.headers {
+                headers.push((name.clone(), self.fill_str(value, label)?));
+            }
+            filled.push((poller, url, headers, body, name));
         }
         let cancel = self.s.cancel;
         let page = self.page.get_or_insert_with(OpenPage::default);
-        for (poller, url, body, name) in filled {
+        for (poller, url, headers, body, name) in filled {
             if !self.runner.host_allowed(&url) {
                 self.runner.sink.count("requests.blocked", 1);
                 continue;
@@ -418,7 +432,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 cancel,
                 self.client.clone(),
                 poller,
-                poll_request(poller, url, body, name),
+                poll_request(poller, url, headers, body, name),
                 tag.clone(),
             );
         }
@@ -461,6 +475,13 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             });
         }
         Ok(())
+    }
+
+    /// Keeps what a flow request got when the replay is traced (a verifying replay).
+    fn trace(&self, method: &Method, url: &Url, got: Result<&Response, Outcome>) {
+        if let Some(trace) = &self.s.flow.trace {
+            evidence::trace(trace, self.at, (method, url), got);
+        }
     }
 
     fn apply_extractions(&mut self, recorded: &RecordedRequest, response: &Response) {

@@ -66,8 +66,18 @@ const INLINE: &[(&str, &str, usize, usize, bool)] = &[
     ),
     (
         r#"{"title": "t", "variables": [{"name": "a"}], "steps": [{"type": "close"}]}"#,
-        "variable `a`: needs exactly one source: `extract`, `oneOf`, `csv`, `value` or `secret` (found none)",
+        "variable `a`: needs exactly one source: `extract`, `oneOf`, `csv`, `value`, `secret`, `generate` or `encode` (found none)",
         1, 30, true,
+    ),
+    (
+        r#"{"title": "t", "variables": [{"name": "h", "generate": {"like": ""}}], "steps": [{"type": "close"}]}"#,
+        "variable `h`: `generate.like` must be 1 to 512 characters (the value the recording saw)",
+        1, 57, true,
+    ),
+    (
+        r#"{"title": "t", "variables": [{"name": "b", "encode": {"value": "${t}", "as": "base64"}}, {"name": "t", "extract": {"from": "r1", "header": "x-t"}}], "steps": [{"type": "navigate", "url": "http://h/", "network": {"requests": [{"id": "r1", "kind": "document", "url": "http://h/"}]}}]}"#,
+        "variable `b`: `encode.value` uses `${t}`, which has no value when a session starts (only data, secret and generated variables can be encoded)",
+        1, 55, false,
     ),
     (
         r#"{"title": "t", "variables": [{"name": "a", "extract": {"from": "r1", "regex": "(x"}}],

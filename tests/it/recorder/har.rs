@@ -180,7 +180,8 @@ async fn a_har_of_the_shop_imports_with_pages_kinds_correlation_and_no_password(
     d.call("Page.navigate", json!({"url": format!("{base}/")}))
         .await;
     d.wait_page("/").await;
-    d.think(4500).await;
+    // Long enough for the poller to tick three times.
+    d.think(6500).await;
     d.click("[data-testid=catalog] [data-testid=product-link]")
         .await;
     let product = product_path(&d).await;

@@ -4,10 +4,14 @@
 mod bad_input;
 mod ending;
 mod examples;
+mod fixture;
 mod fuzz;
 mod har;
 mod keyboard;
 mod live;
+mod page_made;
+mod passwords;
+mod pollers;
 mod selectors;
 
 use crate::support;

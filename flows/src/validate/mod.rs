@@ -5,8 +5,11 @@ use super::context::Reporter;
 use super::error::{quote, FlowError};
 use super::locate::JsonPath;
 use super::model::*;
-use super::vars::{is_identifier, substitute, variables_used};
+use super::vars::{substitute, variables_used};
 use std::collections::BTreeMap;
+use variables::check_variables;
+
+mod variables;
 
 /// Longest plausible pause before a step: anything longer is almost surely seconds mistaken
 /// for milliseconds or a recording left running.
@@ -14,8 +17,8 @@ pub const MAX_THINK_TIME_MS: u64 = 60 * 60 * 1000;
 /// Longest time a tab may be left open after the last step.
 pub const MAX_DWELL_MS: u64 = 24 * 60 * 60 * 1000;
 
-type R<'a> = Reporter<'a>;
-type Res = Result<(), FlowError>;
+pub(super) type R<'a> = Reporter<'a>;
+pub(super) type Res = Result<(), FlowError>;
 
 pub(crate) fn check(flow: &Flow, r: &R<'_>) -> Res {
     let root = JsonPath::root();
@@ -78,7 +81,7 @@ fn check_origin(r: &R<'_>, path: &JsonPath, origin: &str) -> Res {
 }
 
 /// Where a request with an `id` sits: (step index, request index).
-type Ids = BTreeMap<String, (usize, usize)>;
+pub(super) type Ids = BTreeMap<String, (usize, usize)>;
 
 fn request_ids(flow: &Flow, r: &R<'_>) -> Result<Ids, FlowError> {
     let mut ids = Ids::new();
@@ -106,140 +109,6 @@ fn request_ids(flow: &Flow, r: &R<'_>) -> Result<Ids, FlowError> {
         }
     }
     Ok(ids)
-}
-
-fn check_variables(flow: &Flow, r: &R<'_>, ids: &Ids) -> Res {
-    let mut seen = BTreeMap::new();
-    for (i, v) in flow.variables.iter().enumerate() {
-        let path = JsonPath::root().key("variables").index(i);
-        if !is_identifier(&v.name) {
-            return Err(r.bad(
-                &path.key("name"),
-                "must be an identifier (letters, digits and _, not starting with a digit)",
-            ));
-        }
-        if let Some(first) = seen.insert(v.name.as_str(), i) {
-            return Err(r.err(
-                &path.key("name"),
-                &format!("declared twice (first as variable {})", first + 1),
-            ));
-        }
-        let sources: Vec<&str> = [
-            ("extract", v.extract.is_some()),
-            ("oneOf", v.one_of.is_some()),
-            ("csv", v.csv.is_some()),
-            ("value", v.value.is_some()),
-            ("secret", v.secret.is_some()),
-        ]
-        .iter()
-        .filter(|(_, present)| *present)
-        .map(|(name, _)| *name)
-        .collect();
-        if sources.len() != 1 {
-            let found = match sources.len() {
-                0 => "none".to_string(),
-                _ => format!("`{}`", sources.join("` and `")),
-            };
-            return Err(r.err(
-                &path,
-                &format!(
-                    "needs exactly one source: `extract`, `oneOf`, `csv`, `value` or `secret` (found {found})"
-                ),
-            ));
-        }
-        if let Some(ex) = &v.extract {
-            check_extract(r, &path.key("extract"), ex, ids)?;
-        }
-        if let Some(list) = &v.one_of {
-            if list.is_empty() {
-                return Err(r.bad(&path.key("oneOf"), "must be a non-empty list"));
-            }
-        }
-        if let Some(csv) = &v.csv {
-            if csv.file.trim().is_empty() {
-                return Err(r.bad(&path.key("csv").key("file"), "must not be empty"));
-            }
-            if csv.column.is_empty() {
-                return Err(r.bad(&path.key("csv").key("column"), "must not be empty"));
-            }
-        }
-        if let Some(Secret { env: Some(env) }) = &v.secret {
-            if env.is_empty() || env.contains(['=', '\0']) {
-                return Err(r.bad(
-                    &path.key("secret").key("env"),
-                    &format!("is not an environment variable name (got {})", quote(env)),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_extract(r: &R<'_>, path: &JsonPath, ex: &Extract, ids: &Ids) -> Res {
-    if !ids.contains_key(&ex.from) {
-        let known = if ids.is_empty() {
-            "no request has an `id`".to_string()
-        } else {
-            format!(
-                "request ids: {}",
-                ids.keys()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        return Err(r.bad(
-            &path.key("from"),
-            &format!("refers to unknown request {} ({known})", quote(&ex.from)),
-        ));
-    }
-    let how = [
-        ex.css.is_some(),
-        ex.regex.is_some(),
-        ex.json_pointer.is_some(),
-        ex.header.is_some(),
-    ];
-    if how.iter().filter(|b| **b).count() != 1 {
-        return Err(r.bad(
-            path,
-            "needs exactly one of `css`, `regex`, `jsonPointer` or `header`",
-        ));
-    }
-    if ex.attr.is_some() && ex.css.is_none() {
-        return Err(r.bad(&path.key("attr"), "only applies with `css`"));
-    }
-    if let Some(css) = &ex.css {
-        if let Err(e) = scraper::Selector::parse(css) {
-            return Err(r.bad(
-                &path.key("css"),
-                &format!("{} is not a valid CSS selector: {e}", quote(css)),
-            ));
-        }
-    }
-    if let Some(re) = &ex.regex {
-        if let Err(e) = regex::Regex::new(re) {
-            // regex errors span several lines; the last one says what is wrong.
-            let text = e.to_string();
-            let last = text
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim_start_matches("error: ");
-            return Err(r.bad(
-                &path.key("regex"),
-                &format!("{} is not a valid regex: {last}", quote(re)),
-            ));
-        }
-    }
-    if let Some(ptr) = &ex.json_pointer {
-        if !ptr.is_empty() && !ptr.starts_with('/') {
-            return Err(r.bad(
-                &path.key("jsonPointer"),
-                &format!("must be empty or start with / (got {})", quote(ptr)),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Where a `${name}` use sits in replay order: (step, slot), where slot 0 is the step's own
@@ -408,6 +277,7 @@ impl StepCtx<'_> {
         }
         let order = (i, usize::MAX);
         check_method(self.r, &path.key("method"), &poll.method)?;
+        check_status(self.r, &path.key("status"), poll.status)?;
         self.url(&poll.url, &path.key("url"), true)?;
         self.uses(&poll.url, &path.key("url"), order)?;
         self.headers(&poll.headers, &path.key("headers"), order)?;
