@@ -10,6 +10,7 @@ mod data_files;
 mod error;
 mod generated;
 mod literal;
+mod live;
 mod load;
 pub mod locate;
 pub mod model;

@@ -13,6 +13,8 @@ use crate::generated::{Encode, Generate};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
+pub use crate::live::{Capped, EventSource, Stream, WebSocket, WebSocketMessage};
+
 /// The format tag throng writes into flows it produces.
 pub const FORMAT_V1: &str = "throng-flow/1";
 
@@ -38,6 +40,9 @@ pub struct Flow {
     /// How long the tab stays open after the last step (the "tab left open" user), in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dwell_ms: Option<u64>,
+    /// What the recorder left out to stay bounded (absent: the recording is complete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capped: Option<Capped>,
 }
 
 /// One step: a Recorder action plus throng's per-step additions.
@@ -364,42 +369,17 @@ pub struct Network {
     /// WebSockets the page opened, with what it sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub web_sockets: Vec<WebSocket>,
-}
-
-/// A Server-Sent Events stream (`new EventSource(url)`): held open while the page is open.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EventSource {
-    pub url: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// Events received while recording (for comparison; replay counts its own).
-    #[serde(default)]
-    pub events: u64,
-}
-
-/// A WebSocket the page opened (`ws://` or `wss://`): the messages it sent, each at its
-/// offset from the opening, and how many it received while recording.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct WebSocket {
-    pub url: String,
+    /// Responses the page reads as they arrive and keeps open (`fetch()` of an event stream):
+    /// held open while the page is, like an EventSource.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sent: Vec<WebSocketMessage>,
-    #[serde(default)]
-    pub received: u64,
+    pub streams: Vec<Stream>,
 }
 
-/// A message a page sent over a WebSocket.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct WebSocketMessage {
-    /// Milliseconds after the socket opened.
-    pub offset_ms: u64,
-    /// The text, or base64 for a binary message.
-    pub data: String,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub binary: bool,
+impl Network {
+    /// True when the step holds something open (an EventSource, a WebSocket, a stream).
+    pub fn has_live(&self) -> bool {
+        !(self.event_sources.is_empty() && self.web_sockets.is_empty() && self.streams.is_empty())
+    }
 }
 
 /// How a request is counted and replayed.
@@ -453,7 +433,7 @@ pub struct RecordedRequest {
     pub external: bool,
 }
 
-fn get() -> String {
+pub(crate) fn get() -> String {
     "GET".to_string()
 }
 

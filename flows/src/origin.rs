@@ -81,6 +81,10 @@ pub fn rewrite_origin(flow: &mut Flow, target: &Url) {
             rw(&mut stream.url);
             headers(&mut stream.headers);
         }
+        for stream in &mut net.streams {
+            rw(&mut stream.url);
+            headers(&mut stream.headers);
+        }
         for ws in &mut net.web_sockets {
             // ws:// and wss:// belong to the http:// and https:// origins.
             let mut as_http = ws_to_http(&ws.url);

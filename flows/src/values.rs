@@ -41,6 +41,12 @@ pub enum Place<'a> {
     WebSocketUrl { index: usize },
     /// A text message a page sent over a WebSocket (`message` into its `sent`).
     WebSocketMessage { index: usize, message: usize },
+    /// A stream's URL (`index` into `network.streams`).
+    StreamUrl { index: usize },
+    /// A stream request header's value.
+    StreamHeader { index: usize, name: &'a str },
+    /// A stream request's body.
+    StreamBody { index: usize },
 }
 
 /// Where a visited value sits: its step and field.
@@ -125,6 +131,15 @@ impl Step {
                 }
             }
         }
+        for (index, st) in net.streams.iter_mut().enumerate() {
+            f(Place::StreamUrl { index }, &mut st.url);
+            for (name, value) in &mut st.headers {
+                f(Place::StreamHeader { index, name }, value);
+            }
+            if let Some(body) = &mut st.body {
+                f(Place::StreamBody { index }, body);
+            }
+        }
     }
 
     /// Calls `f` on every value-carrying string of this step.
@@ -176,6 +191,15 @@ impl Step {
                 }
             }
         }
+        for (index, st) in net.streams.iter().enumerate() {
+            f(Place::StreamUrl { index }, &st.url);
+            for (name, value) in &st.headers {
+                f(Place::StreamHeader { index, name }, value);
+            }
+            if let Some(body) = &st.body {
+                f(Place::StreamBody { index }, body);
+            }
+        }
     }
 }
 
@@ -205,7 +229,8 @@ mod tests {
          "network": {"requests": [{"kind": "document", "url": "http://h/stat", "headers": {"x-k": "stat"}, "body": "a=stat"}],
                      "polling": [{"url": "http://h/p?stat", "periodMs": 1000}],
                      "eventSources": [{"url": "http://h/events?stat", "events": 3}],
-                     "webSockets": [{"url": "ws://h/ws?stat", "sent": [{"offsetMs": 5, "data": "{\"q\":\"stat\"}"}, {"offsetMs": 9, "data": "c3RhdA==", "binary": true}], "received": 4}]}},
+                     "webSockets": [{"url": "ws://h/ws?stat", "sent": [{"offsetMs": 5, "data": "{\"q\":\"stat\"}"}, {"offsetMs": 9, "data": "c3RhdA==", "binary": true}], "received": 4}],
+                     "streams": [{"method": "POST", "url": "http://h/s?stat", "headers": {"authorization": "Bearer stat"}, "body": "{\"q\":\"stat\"}", "afterMs": 3}]}},
         {"type": "change", "selectors": [["#stat"]], "value": "stat"},
         {"type": "click", "selectors": [["#go"]], "assertedEvents": [{"type": "navigation", "url": "http://h/stat"}]}
     ]}"##;
@@ -219,9 +244,10 @@ mod tests {
             *v = v.replace("stat", "${s}");
         });
         assert_eq!(
-            seen, 10,
+            seen, 13,
             "url, header, body, poller url, event source url, websocket url and text message \
-             (not the binary one), typed value, asserted url, navigate url"
+             (not the binary one), stream url, header and body, typed value, asserted url, \
+             navigate url"
         );
         let text = serde_json::to_string(&flow).unwrap();
         assert!(text.contains(r##""selectors":[["#stat"]]"##), "{text}");
@@ -242,7 +268,7 @@ mod tests {
         );
         let mut read = 0;
         flow.for_each_value(|_, v| read += usize::from(v.contains("${s}")));
-        assert_eq!(read, 10);
+        assert_eq!(read, 13);
         // Rewriting back to the literal drops the template.
         flow.for_each_value_mut(|_, v| *v = v.replace("${s}", "stat"));
         let text = serde_json::to_string(&flow).unwrap();

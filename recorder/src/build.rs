@@ -2,13 +2,13 @@
 //! pollers, navigations the steps caused, then correlation and secret scrubbing.
 
 use crate::capture::{origin_of, Capture, RawStep, SecretField};
+use crate::held::{is_event_source, is_stream, Placer};
 use crate::network::{cdp_resource_type, detect_polling, kept_headers, kind_of};
 use crate::secrets::{SecretStep, SecretValue};
 use crate::{correlate, made, secrets};
 use std::collections::HashMap;
 use throng_flow::{
-    Action, AssertedEvent, EventSource, Flow, Network, Poller, RecordedRequest, RequestKind, Step,
-    WebSocket, WebSocketMessage, FORMAT_V1,
+    Action, AssertedEvent, Flow, Network, Poller, RecordedRequest, RequestKind, Step, FORMAT_V1,
 };
 
 /// Where a raw request ended up in the flow.
@@ -20,6 +20,16 @@ pub enum Slot {
     Request { step: usize, index: usize },
     /// `steps[step].network.polling[index]`
     Poller { step: usize, index: usize },
+    /// `steps[step].network.eventSources[index]`
+    EventSource { step: usize, index: usize },
+    /// `steps[step].network.streams[index]`
+    Stream { step: usize, index: usize },
+    /// `steps[step].network.webSockets[index]`: its URL, or its `message`-th sent message.
+    WebSocket {
+        step: usize,
+        index: usize,
+        message: Option<usize>,
+    },
 }
 
 /// Requests may be stamped a little before the step that caused them (two clocks: the page's and
@@ -95,6 +105,7 @@ pub fn build_report(cap: &Capture) -> Built {
         }
     }
 
+    let mut placer = Placer::new(&step_of, &times, &doc_step);
     let mut slots = vec![Slot::Dropped; reqs.len()];
     let mut activity_end = vec![f64::MIN; steps.len()];
     let mut poller_at: HashMap<(usize, String), usize> = HashMap::new();
@@ -110,18 +121,13 @@ pub fn build_report(cap: &Capture) -> Built {
             .as_deref()
             .and_then(|d| doc_step.get(d).copied())
             .unwrap_or(step);
-        if is_event_source(r.resource_type.as_deref()) {
-            // Held open while its page is: a stream of the page, not a request that never
-            // ended (a reconnection is the same stream).
-            let net = steps[owner].network.get_or_insert_with(Network::default);
-            match net.event_sources.iter_mut().find(|e| e.url == r.url) {
-                Some(e) => e.events += r.events,
-                None => net.event_sources.push(EventSource {
-                    url: r.url.clone(),
-                    headers: kept_headers(&r.headers, RequestKind::Ajax),
-                    events: r.events,
-                }),
-            }
+        // Held open while its page is: a stream of the page, not a request that never ended.
+        if is_event_source(r) {
+            slots[i] = placer.event_source(&mut steps, r);
+            continue;
+        }
+        if is_stream(r, Some(kind)) {
+            slots[i] = placer.stream(&mut steps, r);
             continue;
         }
         let external = origin_of(&r.url).as_deref() != Some(cap.origin.as_str());
@@ -170,32 +176,11 @@ pub fn build_report(cap: &Capture) -> Built {
         }
     }
 
-    // WebSockets belong to the step whose document opened them.
-    for ws in &cap.web_sockets {
-        if steps.is_empty() || !(ws.url.starts_with("ws://") || ws.url.starts_with("wss://")) {
-            continue;
-        }
-        let owner = ws
-            .doc
-            .as_deref()
-            .and_then(|d| doc_step.get(d).copied())
-            .unwrap_or_else(|| step_of(ws.start_ms));
-        let opened = ws.open_ms.unwrap_or(ws.start_ms);
-        let net = steps[owner].network.get_or_insert_with(Network::default);
-        net.web_sockets.push(WebSocket {
-            url: ws.url.clone(),
-            sent: ws
-                .sent
-                .iter()
-                .map(|(at, data, binary)| WebSocketMessage {
-                    offset_ms: (at - opened).max(0.0).round() as u64,
-                    data: data.clone(),
-                    binary: *binary,
-                })
-                .collect(),
-            received: ws.received,
-        });
-    }
+    let socket_uses = if steps.is_empty() {
+        Vec::new()
+    } else {
+        placer.web_sockets(cap, &mut steps)
+    };
 
     // Think time: the pause between the end of the previous step's activity and this step.
     for i in 0..steps.len() {
@@ -229,6 +214,7 @@ pub fn build_report(cap: &Capture) -> Built {
         variables: Vec::new(),
         steps,
         dwell_ms,
+        capped: Some(cap.capped.clone()).filter(|c| !c.is_empty()),
     };
     let secret_of = ever_secret(&raw_steps);
     let typed: Vec<&str> = raw_steps
@@ -267,7 +253,8 @@ pub fn build_report(cap: &Capture) -> Built {
     if cap.no_correlate {
         return plain(None);
     }
-    let correlations = correlate::correlate(reqs, &kinds, &slots, &typed, &mut flow);
+    let correlations =
+        correlate::correlate(reqs, &kinds, &slots, &socket_uses, &typed, &mut flow);
     let hidden = hide(&mut flow);
     let made = made::generate_page_made(cap, &typed, &mut flow);
     match throng_flow::to_checked_json(&flow, &cap.title) {
@@ -303,10 +290,6 @@ fn ever_secret<'a>(steps: &[&'a RawStep]) -> Vec<Option<&'a SecretField>> {
             })
         })
         .collect()
-}
-
-fn is_event_source(resource_type: Option<&str>) -> bool {
-    resource_type.is_some_and(|t| t.eq_ignore_ascii_case("eventsource"))
 }
 
 /// Steps in time order (stable), with a double click replacing the two clicks before it.
@@ -403,5 +386,88 @@ mod tests {
         assert!(flow.steps[2].network.is_none());
         // The pause before the key press counts from when the home page finished loading.
         assert_eq!(flow.steps[1].think_time_ms, Some(4700));
+    }
+
+    #[test]
+    fn live_connections_go_to_the_action_that_opened_them_with_values_correlated() {
+        use crate::capture::RawWebSocket;
+        let click = Action::Click(throng_flow::Pointer {
+            selectors: throng_flow::Selectors(vec![vec!["#login".into()]]),
+            offset_x: 1.0,
+            offset_y: 1.0,
+            button: None,
+            device_type: None,
+            duration: None,
+        });
+        let mut login = req("http://h/api/token", "Fetch", "d1", 5010.0, 5030.0);
+        login.method = "POST".into();
+        login.mime = Some("application/json".into());
+        login.response_body =
+            Some(r#"{"token":"tok3n-9f8e7d6c5b4a","ticket":"t1ck3t99887766"}"#.into());
+        let mut results = req("http://h/api/results", "Fetch", "d1", 5100.0, 0.0);
+        results.method = "POST".into();
+        results.end_ms = None;
+        results.head_ms = Some(5110.0);
+        results.mime = Some("text/event-stream".into());
+        results.events = 3;
+        results.body = Some(r#"{"q":"lamp"}"#.into());
+        results.headers = vec![("Authorization".into(), "Bearer tok3n-9f8e7d6c5b4a".into())];
+        let mut doc = req("http://h/", "Document", "d1", 1.0, 100.0);
+        doc.main_document = true;
+        let socket = |url: &str, start: f64, sent: Vec<(f64, String, bool)>| RawWebSocket {
+            doc: Some("d1".into()),
+            url: url.into(),
+            start_ms: start,
+            open_ms: Some(start + 5.0),
+            sent,
+            ..Default::default()
+        };
+        let cap = Capture {
+            title: "t".into(),
+            origin: "http://h".into(),
+            steps: vec![
+                RawStep::new(0.0, Action::navigate("http://h/")),
+                RawStep::new(5000.0, click),
+            ],
+            requests: vec![doc, login, results],
+            web_sockets: vec![
+                socket("ws://h/ws/live", 300.0, vec![]),
+                socket(
+                    "ws://h/ws/feed?ticket=t1ck3t99887766",
+                    5040.0,
+                    vec![(
+                        5050.0,
+                        r#"{"type":"auth","token":"tok3n-9f8e7d6c5b4a"}"#.into(),
+                        false,
+                    )],
+                ),
+            ],
+            ..Default::default()
+        };
+        let built = build_report(&cap);
+        let flow = &built.flow;
+        let net = |i: usize| flow.steps[i].network.clone().unwrap_or_default();
+        // The page's own socket stays with the page load, 300 ms after it.
+        assert_eq!(net(0).web_sockets.len(), 1);
+        assert_eq!(net(0).web_sockets[0].after_ms, Some(300));
+        // The one the login opened is the click's, with the login's values as variables.
+        let ws = &net(1).web_sockets[0];
+        assert_eq!(ws.after_ms, Some(40));
+        assert_eq!(ws.url, "ws://h/ws/feed?ticket=${ticket}", "{flow:#?}");
+        assert_eq!(ws.sent[0].data, r#"{"type":"auth","token":"${token}"}"#);
+        assert_eq!(ws.sent[0].offset_ms, 5);
+        // The event stream read through fetch is a stream of the click, not a request.
+        let click = net(1);
+        assert_eq!(click.requests.len(), 1, "{click:#?}");
+        let stream = &click.streams[0];
+        assert_eq!(stream.after_ms, Some(100));
+        assert_eq!(stream.events, 3);
+        assert_eq!(stream.method, "POST");
+        assert_eq!(stream.headers["authorization"], "Bearer ${token}");
+        assert!(built
+            .correlations
+            .iter()
+            .any(|c| c.name == "token" && c.used.iter().any(|u| u.contains("WebSocket"))));
+        throng_flow::to_checked_json(flow, "t.json").expect("the flow loads");
     }
 }

@@ -1,7 +1,7 @@
 //! The raw recording: timed steps and timed requests with their responses, before they become a
 //! flow. Both the live recorder and the HAR import fill one of these; `build` turns it into a flow.
 
-use throng_flow::Action;
+use throng_flow::{Action, Capped};
 
 /// Everything observed, in wall-clock milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,8 @@ pub struct Capture {
     pub web_sockets: Vec<RawWebSocket>,
     /// What secret fields held while being typed (a page may send each version).
     pub drafts: Vec<SecretDraft>,
+    /// What was left out to keep the recording bounded (see `limits`).
+    pub capped: Capped,
 }
 
 /// The values a secret field held while it was typed, before its value was reported.
@@ -50,6 +52,10 @@ pub struct RawWebSocket {
     pub open_ms: Option<f64>,
     /// Messages sent: when, the payload (base64 when binary), binary or not.
     pub sent: Vec<(f64, String, bool)>,
+    /// Bytes of the payloads in `sent`.
+    pub sent_bytes: usize,
+    /// A message was left out past the socket's cap: later ones are too.
+    pub full: bool,
     /// Text and binary messages received.
     pub received: u64,
 }
@@ -113,8 +119,10 @@ pub struct RawRequest {
     pub start_ms: f64,
     pub end_ms: Option<f64>,
     pub failed: bool,
-    /// Server-Sent Events received on it (an EventSource).
+    /// Server-Sent Events received on it (an EventSource, or an event stream read by `fetch`).
     pub events: u64,
+    /// When its response head arrived.
+    pub head_ms: Option<f64>,
     pub response_headers: Vec<(String, String)>,
     pub response_body: Option<String>,
 }

@@ -18,6 +18,24 @@ use tokio::sync::{mpsc, oneshot};
 /// How long one command may take before it is reported as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Events nobody here reads, dropped unparsed: a page's console output can be megabytes a
+/// second and would otherwise be parsed and queued.
+const IGNORED: &[&str] = &[
+    "Runtime.consoleAPICalled",
+    "Runtime.exceptionThrown",
+    "Log.entryAdded",
+];
+
+/// Whether a message is an ignored event: Chromium writes an event's `method` first.
+fn ignored(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("{\"method\":\"") else {
+        return false;
+    };
+    IGNORED
+        .iter()
+        .any(|m| rest.starts_with(m) && rest[m.len()..].starts_with('"'))
+}
+
 /// Errors of the CDP connection.
 #[derive(Debug, thiserror::Error)]
 pub enum CdpError {
@@ -82,11 +100,17 @@ impl Cdp {
         let reader = tokio::spawn(async move {
             while let Some(msg) = stream.next().await {
                 let text = match msg {
-                    Ok(Message::Text(t)) => t.to_string(),
-                    Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),
+                    Ok(Message::Text(t)) => t,
+                    Ok(Message::Binary(b)) => match String::from_utf8(b.to_vec()) {
+                        Ok(t) => t.into(),
+                        Err(_) => continue,
+                    },
                     Ok(Message::Close(_)) | Err(_) => break,
                     Ok(_) => continue,
                 };
+                if ignored(&text) {
+                    continue;
+                }
                 let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
                     tracing::warn!(target: "throng_recorder::cdp", "unparsable CDP message dropped");
                     continue;
@@ -192,6 +216,23 @@ impl Cdp {
             .find(|t| t.get("type").and_then(Value::as_str) == Some("page"))
             .and_then(|t| t.get("targetId").and_then(Value::as_str))
             .map(String::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn console_events_are_ignored_unread() {
+        assert!(super::ignored(
+            r#"{"method":"Runtime.consoleAPICalled","params":{"type":"log"}}"#
+        ));
+        assert!(!super::ignored(
+            r#"{"method":"Runtime.consoleAPICalledX","params":{}}"#
+        ));
+        assert!(!super::ignored(r#"{"id":3,"result":{}}"#));
+        assert!(!super::ignored(
+            r#"{"method":"Network.requestWillBeSent","params":{}}"#
+        ));
     }
 }
 

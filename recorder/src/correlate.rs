@@ -20,6 +20,15 @@ struct Candidate {
     hint: String,
 }
 
+/// A place a recorded value may be sent back: when it was sent, where it is in the flow, and
+/// how the correlation note names it.
+#[derive(Debug, Clone)]
+pub struct Use {
+    pub start_ms: f64,
+    pub slot: Slot,
+    pub label: String,
+}
+
 /// One correlation made: the variable, where its value is extracted, where it is used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Correlation {
@@ -41,11 +50,13 @@ impl std::fmt::Display for Correlation {
 }
 
 /// Rewrites `flow` in place: adds variables, request ids and `${name}` references; returns the
-/// correlations made.
+/// correlations made. Values are looked for in the requests' slots and in `sockets` (the
+/// WebSockets' URLs and messages).
 pub fn correlate(
     reqs: &[RawRequest],
     kinds: &[Option<RequestKind>],
     slots: &[Slot],
+    sockets: &[Use],
     typed: &[&str],
     flow: &mut Flow,
 ) -> Vec<Correlation> {
@@ -56,10 +67,16 @@ pub fn correlate(
         .filter(|&i| !reqs[i].failed)
         .collect();
     sources.sort_by(|&a, &b| end_of(a).total_cmp(&end_of(b)));
-    let mut users: Vec<usize> = (0..reqs.len())
+    let mut users: Vec<Use> = (0..reqs.len())
         .filter(|&i| slots[i] != Slot::Dropped && kinds[i] != Some(RequestKind::Static))
+        .map(|i| Use {
+            start_ms: reqs[i].start_ms,
+            slot: slots[i],
+            label: format!("{} {}", reqs[i].method, reqs[i].url),
+        })
+        .chain(sockets.iter().cloned())
         .collect();
-    users.sort_by(|&a, &b| reqs[a].start_ms.total_cmp(&reqs[b].start_ms));
+    users.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
     // Everything each request sent, to tell server-made values from ones the client sent first.
     let sent: Vec<String> = reqs.iter().map(sent_text).collect();
 
@@ -73,8 +90,8 @@ pub fn correlate(
     let origin = flow.origin.clone().unwrap_or_default();
     let statics = static_values(reqs, &sources);
 
-    for &u in &users {
-        while next_source < sources.len() && end_of(sources[next_source]) <= reqs[u].start_ms {
+    for u in &users {
+        while next_source < sources.len() && end_of(sources[next_source]) <= u.start_ms {
             let s = sources[next_source];
             next_source += 1;
             for c in candidates_of(s, &reqs[s]) {
@@ -105,11 +122,11 @@ pub fn correlate(
         }
         for c in &known {
             // A replay extracts in flow order: the source must come first there too.
-            if order_of(slots[c.source]) >= order_of(slots[u]) {
+            if order_of(slots[c.source]) >= order_of(u.slot) {
                 continue;
             }
             let forms = encoded_forms(&c.value);
-            if !slot_contains(flow, slots[u], &forms, &origin) {
+            if !slot_contains(flow, u.slot, &forms, &origin) {
                 continue;
             }
             let rule_key = format!("{:?}", c.rule);
@@ -142,14 +159,9 @@ pub fn correlate(
                     name
                 })
                 .clone();
-            replace_in_slot(flow, slots[u], &forms, &format!("${{{name}}}"), &origin);
+            replace_in_slot(flow, u.slot, &forms, &format!("${{{name}}}"), &origin);
             if let Some(n) = notes.iter_mut().find(|n| n.name == name) {
-                let at = format!(
-                    "step {} {} {}",
-                    step_of(slots[u]) + 1,
-                    reqs[u].method,
-                    reqs[u].url
-                );
+                let at = format!("step {} {}", step_of(u.slot) + 1, u.label);
                 if !n.used.contains(&at) {
                     n.used.push(at);
                 }
@@ -169,7 +181,11 @@ pub fn correlate(
 fn step_of(slot: Slot) -> usize {
     match slot {
         Slot::Dropped => 0,
-        Slot::Request { step, .. } | Slot::Poller { step, .. } => step,
+        Slot::Request { step, .. }
+        | Slot::Poller { step, .. }
+        | Slot::EventSource { step, .. }
+        | Slot::Stream { step, .. }
+        | Slot::WebSocket { step, .. } => step,
     }
 }
 
@@ -216,12 +232,16 @@ fn static_values(reqs: &[RawRequest], sources: &[usize]) -> HashSet<(String, Str
         .collect()
 }
 
-/// A slot's place in replay order: step, then its requests, then its pollers.
+/// A slot's place in replay order: step, then its requests, then what the page holds open
+/// (pollers, streams, sockets: started once the step's requests are done).
 fn order_of(slot: Slot) -> (usize, usize) {
     match slot {
         Slot::Dropped => (usize::MAX, usize::MAX),
         Slot::Request { step, index } => (step, index + 1),
-        Slot::Poller { step, .. } => (step, usize::MAX),
+        Slot::Poller { step, .. }
+        | Slot::EventSource { step, .. }
+        | Slot::Stream { step, .. }
+        | Slot::WebSocket { step, .. } => (step, usize::MAX),
     }
 }
 
@@ -439,46 +459,61 @@ pub(crate) fn replace_whole(text: &mut String, forms: &[String], with: &str, ski
     }
 }
 
-fn slot_contains(flow: &Flow, slot: Slot, forms: &[String], origin: &str) -> bool {
-    let has = |s: &str| has_whole(s, forms, 0);
-    let has_url = |u: &str| has_whole(u, forms, origin_len(u, origin));
+/// The value-carrying strings of a slot: URLs (whose origin is never matched) and the rest.
+fn slot_fields(flow: &mut Flow, slot: Slot) -> (Vec<&mut String>, Vec<&mut String>) {
+    fn net(flow: &mut Flow, step: usize) -> &mut throng_flow::Network {
+        flow.steps[step].network.as_mut().expect("slot")
+    }
     match slot {
-        Slot::Dropped => false,
+        Slot::Dropped => (Vec::new(), Vec::new()),
         Slot::Request { step, index } => {
-            let r = &flow.steps[step].network.as_ref().expect("slot").requests[index];
-            has_url(&r.url)
-                || r.body.as_deref().is_some_and(has)
-                || r.headers.values().any(|v| has(v))
+            let r = &mut net(flow, step).requests[index];
+            let rest = r.body.iter_mut().chain(r.headers.values_mut()).collect();
+            (vec![&mut r.url], rest)
         }
         Slot::Poller { step, index } => {
-            let p = &flow.steps[step].network.as_ref().expect("slot").polling[index];
-            has_url(&p.url)
-                || p.body.as_deref().is_some_and(has)
-                || p.headers.values().any(|v| has(v))
+            let p = &mut net(flow, step).polling[index];
+            let rest = p.body.iter_mut().chain(p.headers.values_mut()).collect();
+            (vec![&mut p.url], rest)
+        }
+        Slot::EventSource { step, index } => {
+            let e = &mut net(flow, step).event_sources[index];
+            (vec![&mut e.url], e.headers.values_mut().collect())
+        }
+        Slot::Stream { step, index } => {
+            let st = &mut net(flow, step).streams[index];
+            let rest = st.body.iter_mut().chain(st.headers.values_mut()).collect();
+            (vec![&mut st.url], rest)
+        }
+        Slot::WebSocket {
+            step,
+            index,
+            message,
+        } => {
+            let ws = &mut net(flow, step).web_sockets[index];
+            match message {
+                None => (vec![&mut ws.url], Vec::new()),
+                Some(m) => (Vec::new(), vec![&mut ws.sent[m].data]),
+            }
         }
     }
 }
 
+fn slot_contains(flow: &mut Flow, slot: Slot, forms: &[String], origin: &str) -> bool {
+    let (urls, rest) = slot_fields(flow, slot);
+    urls.iter()
+        .any(|u| has_whole(u, forms, origin_len(u, origin)))
+        || rest.iter().any(|v| has_whole(v, forms, 0))
+}
+
 fn replace_in_slot(flow: &mut Flow, slot: Slot, forms: &[String], with: &str, origin: &str) {
-    let rep = |s: &mut String| replace_whole(s, forms, with, 0);
-    let rep_url = |u: &mut String| {
+    let (urls, rest) = slot_fields(flow, slot);
+    for u in urls {
         let skip = origin_len(u, origin);
-        replace_whole(u, forms, with, skip)
-    };
-    match slot {
-        Slot::Dropped => {}
-        Slot::Request { step, index } => {
-            let r = &mut flow.steps[step].network.as_mut().expect("slot").requests[index];
-            rep_url(&mut r.url);
-            r.body.iter_mut().for_each(rep);
-            r.headers.values_mut().for_each(rep);
-        }
-        Slot::Poller { step, index } => {
-            let p = &mut flow.steps[step].network.as_mut().expect("slot").polling[index];
-            rep_url(&mut p.url);
-            p.body.iter_mut().for_each(rep);
-            p.headers.values_mut().for_each(rep);
-        }
+        replace_whole(u, forms, with, skip);
+    }
+    for v in rest {
+        replace_whole(v, forms, with, 0);
     }
 }
 

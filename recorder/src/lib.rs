@@ -16,13 +16,16 @@ mod build;
 mod capture;
 pub mod cdp;
 mod correlate;
+mod held;
 pub use throng_flow as flow;
 mod import;
+mod limits;
 mod live;
 mod made;
 mod network;
 mod secrets;
 mod session;
+mod sse;
 pub mod verify;
 
 pub use browser::LaunchError;

@@ -4,6 +4,8 @@
 use crate::capture::{
     initiator_of, Capture, RawRequest, RawStep, RawWebSocket, SecretDraft, SecretField,
 };
+use crate::limits::{Budget, BODY_BYTES};
+use crate::sse::EventCounter;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use throng_flow::Action;
@@ -18,6 +20,8 @@ pub const BINDING: &str = "__throngRecord";
 pub enum Followup {
     ResponseBody(String),
     PostData(String),
+    /// An event stream read by `fetch()`: have its data reported (to count its events).
+    StreamContent(String),
 }
 
 /// The recording under way.
@@ -43,6 +47,10 @@ pub struct Live {
     pub dirty: bool,
     /// Capture-script reports that could not be read (should stay 0).
     pub bad_reports: usize,
+    /// What is kept against the caps.
+    budget: Budget,
+    /// Event streams read by `fetch()` whose data is reported: CDP request id -> counter.
+    streams: HashMap<String, EventCounter>,
 }
 
 /// Wall-clock time now, in ms since the Unix epoch.
@@ -82,6 +90,7 @@ impl Live {
             "Network.responseReceived" => {
                 let i = self.index(p)?;
                 let resp = &p["response"];
+                let head = self.wall(p["timestamp"].as_f64());
                 let r = &mut self.cap.requests[i];
                 r.status = resp["status"].as_u64().map(|s| s as u16);
                 r.mime = resp["mimeType"].as_str().map(String::from);
@@ -92,6 +101,22 @@ impl Live {
                 if r.resource_type.is_none() {
                     r.resource_type = p["type"].as_str().map(String::from);
                 }
+                r.head_ms = head;
+                let id = p["requestId"].as_str().unwrap_or_default().to_string();
+                let script = matches!(r.resource_type.as_deref(), Some("Fetch" | "XHR"));
+                let stream = r
+                    .mime
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case("text/event-stream"));
+                (script && stream).then(|| {
+                    self.streams.insert(id.clone(), EventCounter::default());
+                    Followup::StreamContent(id)
+                })
+            }
+            "Network.dataReceived" => {
+                let data = p["data"].as_str()?;
+                let id = p["requestId"].as_str()?.to_string();
+                self.on_stream_data(&id, data);
                 None
             }
             "Network.loadingFinished" => {
@@ -101,7 +126,17 @@ impl Live {
                 r.end_ms = end;
                 self.dirty = true;
                 let id = p["requestId"].as_str().unwrap_or_default().to_string();
-                wants_body(r).then_some(Followup::ResponseBody(id))
+                self.streams.remove(&id);
+                if !wants_body(r) {
+                    return None;
+                }
+                // Not even asked for when it is known to be too long.
+                let len = p["encodedDataLength"].as_f64().unwrap_or(0.0);
+                if len > BODY_BYTES as f64 {
+                    self.cap.capped.bodies += 1;
+                    return None;
+                }
+                Some(Followup::ResponseBody(id))
             }
             "Network.loadingFailed" => {
                 let i = self.index(p)?;
@@ -109,6 +144,8 @@ impl Live {
                 let r = &mut self.cap.requests[i];
                 r.end_ms = end;
                 r.failed = true;
+                self.streams
+                    .remove(p["requestId"].as_str().unwrap_or_default());
                 None
             }
             "Network.eventSourceMessageReceived" => {
@@ -162,7 +199,27 @@ impl Live {
 
     pub fn on_response_body(&mut self, request_id: &str, body: String) {
         if let Some(&i) = self.by_id.get(request_id) {
-            self.cap.requests[i].response_body = Some(body);
+            if self.budget.body(body.len(), &mut self.cap.capped) {
+                self.cap.requests[i].response_body = Some(body);
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Data of an event stream read by `fetch()` (base64, as CDP reports it): its events.
+    pub fn on_stream_data(&mut self, request_id: &str, base64: &str) {
+        use base64::Engine as _;
+        let (Some(counter), Some(&i)) =
+            (self.streams.get_mut(request_id), self.by_id.get(request_id))
+        else {
+            return;
+        };
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(base64) else {
+            return;
+        };
+        let events = counter.feed(&bytes);
+        if events > 0 {
+            self.cap.requests[i].events += events;
             self.dirty = true;
         }
     }
@@ -180,6 +237,10 @@ impl Live {
             return;
         };
         if method == "Network.webSocketCreated" {
+            if !self.budget.socket(&self.main_doc, &mut self.cap.capped) {
+                self.dirty = true;
+                return;
+            }
             self.cap.web_sockets.push(RawWebSocket {
                 doc: self.main_doc.clone(),
                 url: p["url"].as_str().unwrap_or_default().to_string(),
@@ -203,7 +264,8 @@ impl Live {
             "Network.webSocketHandshakeResponseReceived" => ws.open_ms = Some(at),
             "Network.webSocketFrameSent" if matches!(opcode, 1 | 2) => {
                 let data = frame["payloadData"].as_str().unwrap_or_default();
-                ws.sent.push((at, data.to_string(), opcode == 2));
+                let message = (at, data.to_string(), opcode == 2);
+                self.budget.message(ws, message, &mut self.cap.capped);
             }
             "Network.webSocketFrameReceived" if matches!(opcode, 1 | 2) => ws.received += 1,
             _ => return,

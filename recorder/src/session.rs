@@ -20,6 +20,7 @@ const CHECKPOINT: Duration = Duration::from_secs(2);
 enum Answer {
     Body(String, Option<String>),
     PostData(String, Option<String>),
+    StreamData(String, Option<String>),
 }
 
 /// Runs a recording to its end; see [`crate::record`].
@@ -301,6 +302,19 @@ fn spawn_followup(cdp: &Arc<Cdp>, session: &str, f: Followup, tx: mpsc::Unbounde
                 });
                 Answer::Body(id, body)
             }
+            Followup::StreamContent(id) => {
+                let r = cdp
+                    .call(
+                        "Network.streamResourceContent",
+                        json!({"requestId": id}),
+                        Some(&session),
+                    )
+                    .await;
+                let data = r
+                    .ok()
+                    .and_then(|v| v["bufferedData"].as_str().map(String::from));
+                Answer::StreamData(id, data)
+            }
             Followup::PostData(id) => {
                 let r = cdp
                     .call(
@@ -324,6 +338,7 @@ fn answer(live: &mut Live, a: Answer) {
     match a {
         Answer::Body(id, Some(body)) => live.on_response_body(&id, body),
         Answer::PostData(id, Some(body)) => live.on_post_data(&id, body),
+        Answer::StreamData(id, Some(data)) => live.on_stream_data(&id, &data),
         _ => {}
     }
 }

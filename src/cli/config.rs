@@ -468,6 +468,7 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
             ..Step::new(Action::navigate(url))
         }],
         dwell_ms: None,
+        capped: None,
     };
     let host = parsed.host_str().unwrap_or("url").to_string();
     let mut prepared = prepare(flow, &host, url, Path::new("."), None, &HashMap::new())?;

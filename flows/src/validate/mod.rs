@@ -155,12 +155,18 @@ impl StepCtx<'_> {
             let order = (i, usize::MAX);
             for (e, stream) in net.event_sources.iter().enumerate() {
                 let ep = net_path.key("eventSources").index(e);
+                self.after(stream.after_ms, &ep)?;
                 self.url(&stream.url, &ep.key("url"), true)?;
                 self.uses(&stream.url, &ep.key("url"), order)?;
                 self.headers(&stream.headers, &ep.key("headers"), order)?;
             }
             for (w, ws) in net.web_sockets.iter().enumerate() {
-                self.web_socket(ws, &net_path.key("webSockets").index(w), order)?;
+                let wp = net_path.key("webSockets").index(w);
+                self.after(ws.after_ms, &wp)?;
+                self.web_socket(ws, &wp, order)?;
+            }
+            for (k, stream) in net.streams.iter().enumerate() {
+                self.stream(stream, &net_path.key("streams").index(k), order)?;
             }
         }
         for (c, check) in step.checks.iter().enumerate() {
@@ -285,6 +291,29 @@ impl StepCtx<'_> {
             self.uses(body, &path.key("body"), order)?;
         }
         Ok(())
+    }
+
+    fn stream(&self, stream: &Stream, path: &JsonPath, order: Order) -> Res {
+        self.after(stream.after_ms, path)?;
+        check_method(self.r, &path.key("method"), &stream.method)?;
+        self.url(&stream.url, &path.key("url"), true)?;
+        self.uses(&stream.url, &path.key("url"), order)?;
+        self.headers(&stream.headers, &path.key("headers"), order)?;
+        if let Some(body) = &stream.body {
+            self.uses(body, &path.key("body"), order)?;
+        }
+        check_status(self.r, &path.key("status"), stream.status)
+    }
+
+    /// When a live connection opens after its step started: at most an hour, as think times.
+    fn after(&self, after_ms: Option<u64>, path: &JsonPath) -> Res {
+        match after_ms {
+            Some(ms) if ms > MAX_THINK_TIME_MS => Err(self.r.bad(
+                &path.key("afterMs"),
+                &format!("is {ms} ms, more than an hour (offsets are in milliseconds)"),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn web_socket(&self, ws: &WebSocket, path: &JsonPath, order: Order) -> Res {
