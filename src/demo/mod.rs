@@ -36,6 +36,13 @@
 //! product 300 ms later; the server sends 5 price ticks 100 ms apart and acknowledges every
 //! message), counted in [`LiveStats`].
 //!
+//! Single-page app: `GET /app` signs in by `fetch` (`POST /api/app/login`, JSON credentials,
+//! answered `{"token", "ticket"}`), then opens a WebSocket on `/ws/app?ticket=` whose first
+//! message must carry the token (the server sends a welcome and 3 items, then closes with
+//! 1000); its "Live results" button reads `POST /api/app/results` (`Authorization: Bearer
+//! TOKEN`) as an event stream through `fetch()` (3 events, then held open). Counted in
+//! [`SpaStats`], with the close code each socket's client answered.
+//!
 //! `GET /__stats` returns [`Stats`] (every request counted, keyed `"METHOD /path"` without the
 //! query, including 304s and 404s; the stats endpoints themselves excluded);
 //! `POST /__stats/reset` zeroes it.
@@ -49,8 +56,10 @@ mod live;
 mod pages;
 mod server;
 mod session;
+mod spa;
 mod stats;
 
+pub use spa::SpaStats;
 pub use stats::{LiveStats, Stats};
 
 use crate::serve::Served;

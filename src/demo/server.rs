@@ -4,7 +4,7 @@ use super::assets::{Asset, Assets};
 use super::catalog::mix;
 use super::session::Sessions;
 use super::stats::Counters;
-use super::{api, forms, live, pages, DemoConfig};
+use super::{api, forms, live, pages, spa, DemoConfig};
 use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
@@ -22,6 +22,8 @@ pub(crate) type Shared = Arc<AppState>;
 pub(crate) struct AppState {
     pub counters: Counters,
     pub sessions: Sessions,
+    /// The single-page app's tokens and tickets.
+    pub logins: spa::Logins,
     pub assets: Assets,
     /// Calls served by the notifications endpoint (rotates its message).
     pub polls: AtomicU64,
@@ -38,6 +40,7 @@ impl AppState {
         AppState {
             counters: Counters::default(),
             sessions: Sessions::default(),
+            logins: spa::Logins::default(),
             assets: Assets::build(),
             polls: AtomicU64::new(0),
             latency_ms: cfg.latency_ms,
@@ -81,11 +84,15 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/api/orders", get(api::orders))
         .route("/api/notifications", get(api::notifications))
         .route("/live", get(live::page))
+        .route("/app", get(spa::page))
+        .route("/api/app/login", post(spa::login))
         .route_layer(middleware::from_fn_with_state(st.clone(), work));
     // Held open while the page is: no simulated work.
     let streams = Router::new()
         .route("/api/live/events", get(live::events))
-        .route("/ws/live", get(live::socket));
+        .route("/ws/live", get(live::socket))
+        .route("/api/app/results", post(spa::results))
+        .route("/ws/app", get(spa::socket));
     let statics = Router::new()
         .route(
             "/static/app.css",

@@ -109,7 +109,7 @@ impl Sessions {
 }
 
 /// 128 random bits as hex: session ids and CSRF tokens.
-fn token() -> String {
+pub(crate) fn token() -> String {
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -18,6 +18,9 @@ pub struct Stats {
     /// The live page's streams: Server-Sent Events and WebSocket connections and messages.
     #[serde(default)]
     pub live: LiveStats,
+    /// The single-page app's logins, socket and result streams (`/app`).
+    #[serde(default)]
+    pub spa: super::SpaStats,
     /// Search terms as the site received them (`GET /search?q=...`), with their counts: what
     /// a replayed flow typed.
     #[serde(default)]
@@ -82,6 +85,11 @@ impl Counters {
     /// Counts a search term.
     pub(crate) fn searched(&self, q: &str) {
         *self.lock().searches.entry(q.to_string()).or_default() += 1;
+    }
+
+    /// Adds to the single-page app's counters.
+    pub(crate) fn spa(&self, f: impl FnOnce(&mut super::SpaStats)) {
+        f(&mut self.lock().spa);
     }
 
     /// Adds to the live counters.

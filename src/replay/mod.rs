@@ -9,11 +9,11 @@ pub mod trace;
 pub mod trusted_certs;
 pub mod vars;
 
-pub use step_cache::{CachedUrl, StepCache};
+pub use step_cache::{fixed_message, CachedUrl, StepCache};
 
 pub use vars::{VarSources, Vars};
 
-use crate::flow::{Flow, Poller};
+use crate::flow::{Flow, Poller, Stream};
 use std::sync::Arc;
 use url::Url;
 
@@ -27,6 +27,8 @@ pub struct PreparedFlow {
     pub origin: Url,
     /// Every poller of the flow, for recognising polling requests.
     pub pollers: Vec<Poller>,
+    /// Every stream read through `fetch()`, for recognising them in browser mode.
+    pub streams: Vec<Stream>,
     /// Data values for `${variables}`, shared by all users of the run.
     pub sources: Arc<VarSources>,
     /// HTTP mode: scan documents for assets when the recording lists none.
@@ -46,12 +48,19 @@ impl PreparedFlow {
             .filter_map(|s| s.network.as_ref())
             .flat_map(|n| n.polling.iter().cloned())
             .collect();
+        let streams = flow
+            .steps
+            .iter()
+            .filter_map(|s| s.network.as_ref())
+            .flat_map(|n| n.streams.iter().cloned())
+            .collect();
         PreparedFlow {
             name: Arc::from(name),
             cache: StepCache::new(&flow, &origin),
             flow,
             origin,
             pollers,
+            streams,
             sources,
             discover_assets: true,
             trace: None,

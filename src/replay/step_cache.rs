@@ -1,12 +1,15 @@
-//! What every iteration of a flow would otherwise compute again: step labels, and the URLs
-//! without `${variables}` parsed once with their metric names. At tens of thousands of
-//! requests a second, parsing a URL and formatting names per request costs more than the
-//! request's own bytes.
+//! What every iteration of a flow would otherwise compute again: step labels, the URLs
+//! without `${variables}` parsed once with their metric names, and the WebSocket messages
+//! without variables built once and shared by every user (a recorded message is sent by each
+//! of them; a copy per user would multiply the flow's size by the users). At tens of
+//! thousands of requests a second, parsing a URL and formatting names per request costs more
+//! than the request's own bytes.
 
 use super::{page_name, step_label};
-use crate::flow::Flow;
+use crate::flow::{Flow, WebSocketMessage};
 use crate::metrics::request_name;
 use std::sync::Arc;
+use tokio_tungstenite::tungstenite::Message;
 use url::Url;
 
 /// Per-step values shared by all users of a flow.
@@ -22,6 +25,8 @@ struct CachedStep {
     requests: Vec<Option<CachedUrl>>,
     /// One entry per poller of the step.
     polling: Vec<Option<CachedUrl>>,
+    /// Per WebSocket of the step, per message it sends: the message, when it has no variables.
+    messages: Vec<Vec<Option<Message>>>,
 }
 
 /// A fixed URL of the flow, resolved against the origin.
@@ -75,6 +80,14 @@ impl StepCache {
                                 .collect()
                         })
                         .unwrap_or_default(),
+                    messages: network
+                        .map(|n| {
+                            n.web_sockets
+                                .iter()
+                                .map(|ws| ws.sent.iter().map(fixed_message).collect())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -92,11 +105,35 @@ impl StepCache {
         (cached.template == template).then_some(cached)
     }
 
+    /// The `message`-th message the step's `socket`-th WebSocket sends, built once when it has
+    /// no variables (cloning it shares its payload).
+    pub fn message(&self, step: usize, socket: usize, message: usize) -> Option<&Message> {
+        self.steps
+            .get(step)?
+            .messages
+            .get(socket)?
+            .get(message)?
+            .as_ref()
+    }
+
     /// The parsed URL of the step's `index`-th poller, when it has no variables.
     pub fn poller(&self, step: usize, index: usize, template: &str) -> Option<&CachedUrl> {
         let cached = self.steps.get(step)?.polling.get(index)?.as_ref()?;
         (cached.template == template).then_some(cached)
     }
+}
+
+/// A recorded message as sent: binary decoded from base64 (sent empty if it does not decode),
+/// text as it is; `None` for text with `${variables}` (filled per user).
+pub fn fixed_message(recorded: &WebSocketMessage) -> Option<Message> {
+    use base64::Engine as _;
+    if recorded.binary {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&recorded.data)
+            .unwrap_or_default();
+        return Some(Message::Binary(bytes.into()));
+    }
+    (!recorded.data.contains("${")).then(|| Message::Text(recorded.data.clone().into()))
 }
 
 #[cfg(test)]

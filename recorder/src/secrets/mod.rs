@@ -199,7 +199,10 @@ pub fn hide_credential_headers(flow: &mut Flow) -> Vec<SecretValue> {
     let mut secrets: Vec<SecretValue> = Vec::new();
     flow.for_each_value(|site, value| {
         let name = match site.place {
-            Place::RequestHeader { name, .. } | Place::PollerHeader { name, .. } => name,
+            Place::RequestHeader { name, .. }
+            | Place::PollerHeader { name, .. }
+            | Place::EventSourceHeader { name, .. }
+            | Place::StreamHeader { name, .. } => name,
             _ => return,
         };
         if !CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) || value.contains("${")

@@ -145,12 +145,26 @@ pub(crate) struct LastResponses {
     pub ajax: Option<u16>,
 }
 
+/// Whether a request a script made is read as a stream (held open, timed to its head like an
+/// EventSource): an event stream, or one of the flow's recorded streams.
+fn is_stream(p: &Pending, streams: &HashSet<String>) -> bool {
+    let Some(start) = &p.start else { return false };
+    matches!(start.kind, SampleKind::Ajax | SampleKind::Polling)
+        && (p.mime.as_deref().is_some_and(|m| {
+            m.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        }) || streams.contains(&request_name(&start.method, &start.url)))
+}
+
 /// Request bookkeeping of one session.
 pub(crate) struct NetLog {
     flow: Arc<str>,
     recorder: Recorder,
     sink: Sink,
     pollers: HashSet<String>,
+    /// The flow's streams read through `fetch()` (method and URL, as metric names).
+    streams: HashSet<String>,
     main_frame: String,
     pending: HashMap<String, Pending>,
     ends: VecDeque<(Instant, String, End)>,
@@ -178,6 +192,7 @@ impl NetLog {
             recorder,
             sink,
             pollers,
+            streams: HashSet::new(),
             main_frame,
             pending: HashMap::new(),
             ends: VecDeque::new(),
@@ -186,6 +201,12 @@ impl NetLog {
             last: LastResponses::default(),
             leaving: false,
         }
+    }
+
+    /// The flow's streams read through `fetch()`, as metric names (`request_name`).
+    pub fn with_streams(mut self, streams: HashSet<String>) -> Self {
+        self.streams = streams;
+        self
     }
 
     pub fn on_start(&mut self, ev: &EventRequestWillBeSent, step: u32) {
@@ -336,7 +357,12 @@ impl NetLog {
         }
     }
 
-    fn finish(&mut self, p: Pending, end: End) {
+    fn finish(&mut self, mut p: Pending, end: End) {
+        if is_stream(&p, &self.streams) {
+            if let Some(start) = p.start.as_mut() {
+                start.kind = SampleKind::EventSource;
+            }
+        }
         let Some(start) = p.start else {
             return;
         };
@@ -346,8 +372,9 @@ impl NetLog {
         if let (SampleKind::EventSource, Some(at), Some(status)) =
             (start.kind, p.response_ts, p.status)
         {
-            // A stream held open while the page was: measured to its response head, whenever
-            // and however the page later closed it (as HTTP mode measures it).
+            // A stream held open while the page was (an EventSource, or a response a script
+            // read as a stream): measured to its response head, whenever and however the page
+            // later closed it (as HTTP mode measures it), a completed stream.
             let key = MetricKey::new(
                 Mode::Browser,
                 self.flow.clone(),
@@ -434,6 +461,7 @@ impl NetLog {
                 p.start
                     .as_ref()
                     .is_some_and(|s| s.kind != SampleKind::EventSource)
+                    && !is_stream(p, &self.streams)
                     && !self.ends.iter().any(|(_, e, _)| e == *id)
             })
             .count()

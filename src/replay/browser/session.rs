@@ -161,13 +161,20 @@ async fn in_context(
         .iter()
         .filter_map(|p| Some(request_name(&p.method, &s.vars.fill(&p.url).ok()?)))
         .collect();
+    let streams: HashSet<String> = s
+        .flow
+        .streams
+        .iter()
+        .filter_map(|p| Some(request_name(&p.method, &s.vars.fill(&p.url).ok()?)))
+        .collect();
     let netlog = NetLog::new(
         s.flow.name.clone(),
         s.recorder.clone(),
         env.sink.clone(),
         pollers,
         page.target_id().inner().clone(),
-    );
+    )
+    .with_streams(streams);
     let timings = PageTimings::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let sockets = Sockets::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let stop = CancellationToken::new();

@@ -1,15 +1,105 @@
-//! A page's live connections in HTTP mode, held while the page is open: Server-Sent Events
-//! streams (an EventSource: the stream's opening is one `eventsource` sample, every event
-//! dispatched is counted as `eventsource.events`, and a stream the server ends is reopened
-//! after the `retry` delay, as a browser's EventSource does) and WebSockets (see
-//! [`super::client::run_web_socket`]).
+//! A page's live connections in HTTP mode, held while the page is open, each opened at the
+//! point of its step the recording saw it open (`afterMs`): Server-Sent Events streams (an
+//! EventSource: the stream's opening is one `eventsource` sample, every event dispatched is
+//! counted as `eventsource.events`, and a stream the server ends is reopened after the
+//! `retry` delay, as a browser's EventSource does), responses a script reads as streams
+//! (`fetch()`: one `eventsource` sample at the response head, their events counted as
+//! `stream.events`, never reopened) and WebSockets (see [`super::client::run_web_socket`]).
 
 use super::client::{open_stream, run_web_socket, Outgoing, Request, Tag, UserClient};
-use crate::metrics::Outcome;
+use super::poller::OpenPage;
+use crate::flow::Network;
+use crate::metrics::{Outcome, SampleKind};
+use crate::replay::StepCache;
+use http::Method;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use url::Url;
+
+/// Something a page holds open, its values filled in.
+pub enum Held {
+    EventSource(Request),
+    /// A response read as a stream.
+    Stream(Request),
+    WebSocket {
+        url: Url,
+        outgoing: Vec<Outgoing>,
+    },
+}
+
+/// What `network` holds open, filled in (`fill` for text, `fill_url` for URLs), each with the
+/// moment to open it: its `afterMs` after the step (`step`, which started at `started`).
+pub fn prepare<E>(
+    network: &Network,
+    (step, started): (usize, std::time::Instant),
+    cache: &StepCache,
+    fill: impl Fn(&str) -> Result<String, E>,
+    fill_url: impl Fn(&str) -> Result<Url, E>,
+) -> Result<Vec<(Option<Instant>, Held)>, E> {
+    let at =
+        |after: Option<u64>| after.map(|ms| Instant::from_std(started + Duration::from_millis(ms)));
+    let headers = |h: &BTreeMap<String, String>| -> Result<Vec<(String, String)>, E> {
+        h.iter().map(|(k, v)| Ok((k.clone(), fill(v)?))).collect()
+    };
+    let mut held = Vec::new();
+    for stream in &network.event_sources {
+        let request = Request {
+            headers: headers(&stream.headers)?,
+            ..Request::get(fill_url(&stream.url)?, SampleKind::EventSource)
+        };
+        held.push((at(stream.after_ms), Held::EventSource(request)));
+    }
+    for stream in &network.streams {
+        let request = Request {
+            method: Method::from_bytes(stream.method.as_bytes()).unwrap_or(Method::GET),
+            headers: headers(&stream.headers)?,
+            body: stream.body.as_deref().map(&fill).transpose()?,
+            ..Request::get(fill_url(&stream.url)?, SampleKind::EventSource)
+        };
+        held.push((at(stream.after_ms), Held::Stream(request)));
+    }
+    for (w, ws) in network.web_sockets.iter().enumerate() {
+        let url = fill_url(&ws.url)?;
+        let mut outgoing = Vec::with_capacity(ws.sent.len());
+        for (m, message) in ws.sent.iter().enumerate() {
+            outgoing.push(self::outgoing(message, cache.message(step, w, m), &fill)?);
+        }
+        held.push((at(ws.after_ms), Held::WebSocket { url, outgoing }));
+    }
+    Ok(held)
+}
+
+/// Opens `held` on `page` at `at` (at once when that is past or unknown); it stays open until
+/// the page closes or `cancel` fires.
+pub fn hold(
+    page: &mut OpenPage,
+    cancel: &CancellationToken,
+    client: Arc<UserClient>,
+    tag: Tag,
+    at: Option<Instant>,
+    held: Held,
+) {
+    page.hold(cancel, move |stop| async move {
+        if let Some(at) = at.filter(|at| *at > Instant::now()) {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep_until(at) => {}
+            }
+        }
+        match held {
+            Held::EventSource(request) => event_source(client, request, tag, stop).await,
+            Held::Stream(request) => stream(client, request, tag, stop).await,
+            Held::WebSocket { url, outgoing } => {
+                let origin = page_origin(&url);
+                run_web_socket(&client, url, &origin, outgoing, &tag, stop).await;
+            }
+        }
+    });
+}
 
 /// Chromium's reconnection delay when the server gives no `retry:`.
 const DEFAULT_RETRY: Duration = Duration::from_secs(3);
@@ -23,7 +113,7 @@ pub async fn event_source(
 ) {
     let mut parser = EventParser::default();
     loop {
-        let opening = open_stream(&client, request.clone(), &tag);
+        let opening = open_stream(&client, request.clone(), &tag, Some("text/event-stream"));
         let opened = tokio::select! {
             _ = stop.cancelled() => return,
             opened = opening => opened,
@@ -58,33 +148,45 @@ pub async fn event_source(
     }
 }
 
-/// Holds a WebSocket open until `stop` (see [`run_web_socket`]).
-pub async fn web_socket(
-    client: Arc<UserClient>,
-    url: Url,
-    page_origin: String,
-    outgoing: Vec<Outgoing>,
-    tag: Tag,
-    stop: CancellationToken,
-) {
-    run_web_socket(&client, url, &page_origin, outgoing, &tag, stop).await;
+/// Holds a response read as a stream open until `stop` or its end (a script's `fetch()` is not
+/// reopened), counting its events when it is an event stream.
+async fn stream(client: Arc<UserClient>, request: Request, tag: Tag, stop: CancellationToken) {
+    let opened = tokio::select! {
+        _ = stop.cancelled() => return,
+        opened = open_stream(&client, request, &tag, None) => opened,
+    };
+    let Ok(mut stream) = opened else { return };
+    let mut parser = is_event_stream(&stream.headers).then(EventParser::default);
+    loop {
+        let chunk = tokio::select! {
+            _ = stop.cancelled() => return,
+            chunk = stream.body.next() => chunk,
+        };
+        match chunk {
+            Ok(Some(bytes)) => {
+                let events = parser.as_mut().map_or(0, |p| p.feed(&bytes));
+                if events > 0 {
+                    client.count("stream.events", events);
+                }
+            }
+            Ok(None) | Err(_) => return,
+        }
+    }
 }
 
-/// A recorded message to send: text with its `${variables}` filled by `fill`, or binary
-/// (base64; sent empty if it does not decode).
+/// A recorded message to send: the one built once for every user when it has no variables
+/// (`fixed`), else its text with `${variables}` filled by `fill`.
 pub fn outgoing<E>(
     recorded: &crate::flow::WebSocketMessage,
+    fixed: Option<&Message>,
     fill: impl FnOnce(&str) -> Result<String, E>,
 ) -> Result<Outgoing, E> {
-    use base64::Engine as _;
-    use tokio_tungstenite::tungstenite::Message;
-    let message = if recorded.binary {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&recorded.data)
-            .unwrap_or_default();
-        Message::Binary(bytes.into())
-    } else {
-        Message::Text(fill(&recorded.data)?.into())
+    let message = match fixed
+        .cloned()
+        .or_else(|| crate::replay::fixed_message(recorded))
+    {
+        Some(m) => m,
+        None => Message::Text(fill(&recorded.data)?.into()),
     };
     Ok(Outgoing {
         at: Duration::from_millis(recorded.offset_ms),

@@ -62,7 +62,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             let started = Instant::now();
             let label = self.label(index, step);
             self.last = None;
-            let result = self.run_step(index, step, &label).await;
+            let result = self.run_step(index, step, &label, started).await;
             if matches!(&result, Err(f) if f.outcome == Outcome::Cancelled) {
                 // The run's hard deadline: the request is counted as cancelled; the step
                 // and the session were abandoned by throng, not failed by the target.
@@ -128,7 +128,14 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         }
     }
 
-    async fn run_step(&mut self, index: usize, step: &Step, label: &str) -> StepResult {
+    /// Runs one step that started (its think time over) at `started`.
+    async fn run_step(
+        &mut self,
+        index: usize,
+        step: &Step,
+        label: &str,
+        started: Instant,
+    ) -> StepResult {
         let tag = Tag {
             flow: self.s.flow.name.clone(),
             step: Some(index as u32),
@@ -242,7 +249,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             });
         }
         self.start_pollers(index, network, &tag, label)?;
-        self.start_streams(network, &tag, label)?;
+        self.start_streams(index, network, &tag, label, started)?;
         if has_document {
             if let Some(response) = &main_response {
                 self.check_navigation(step, response, label)?;
@@ -439,40 +446,31 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         Ok(())
     }
 
-    /// The page's EventSources and WebSockets, held open until the page closes.
-    fn start_streams(&mut self, network: &Network, tag: &Tag, label: &str) -> StepResult {
-        if network.event_sources.is_empty() && network.web_sockets.is_empty() {
+    /// The page's EventSources, streams and WebSockets, each opened at its recorded point
+    /// after the step `started` (once the step's requests are done, whose values it may
+    /// use), and held open until the page closes.
+    fn start_streams(
+        &mut self,
+        step: usize,
+        network: &Network,
+        tag: &Tag,
+        label: &str,
+        started: Instant,
+    ) -> StepResult {
+        if !network.has_live() {
             return Ok(());
         }
+        let held = live::prepare(
+            network,
+            (step, started),
+            &self.s.flow.cache,
+            |t| self.fill_str(t, label),
+            |u| self.fill_url(u, label),
+        )?;
         let cancel = self.s.cancel;
-        for stream in &network.event_sources {
-            let url = self.fill_url(&stream.url, label)?;
-            let mut headers = Vec::with_capacity(stream.headers.len());
-            for (name, value) in &stream.headers {
-                headers.push((name.clone(), self.fill_str(value, label)?));
-            }
-            let request = Request {
-                headers,
-                ..Request::get(url, SampleKind::EventSource)
-            };
-            let (client, tag) = (self.client.clone(), tag.clone());
-            let page = self.page.get_or_insert_with(OpenPage::default);
-            page.hold(cancel, |stop| {
-                live::event_source(client, request, tag, stop)
-            });
-        }
-        for ws in &network.web_sockets {
-            let url = self.fill_url(&ws.url, label)?;
-            let mut outgoing = Vec::with_capacity(ws.sent.len());
-            for m in &ws.sent {
-                outgoing.push(live::outgoing(m, |t| self.fill_str(t, label))?);
-            }
-            let origin = live::page_origin(&url);
-            let (client, tag) = (self.client.clone(), tag.clone());
-            let page = self.page.get_or_insert_with(OpenPage::default);
-            page.hold(cancel, |stop| {
-                live::web_socket(client, url, origin, outgoing, tag, stop)
-            });
+        let page = self.page.get_or_insert_with(OpenPage::default);
+        for (at, held) in held {
+            live::hold(page, cancel, self.client.clone(), tag.clone(), at, held);
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ mod page_made;
 mod passwords;
 mod pollers;
 mod selectors;
+mod spa;
 
 use crate::support;
 use serde_json::{json, Value};

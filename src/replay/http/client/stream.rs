@@ -1,6 +1,6 @@
-//! Responses held open (Server-Sent Events): the request is sent like any other, its sample
-//! recorded at the response head (the time to open the stream), and the body handed back as a
-//! stream read while the page is open. On HTTP/2 the stream is one more stream of the origin's
+//! Responses held open (Server-Sent Events, a stream a script reads through `fetch()`): the
+//! request is sent like any other, its sample recorded at the response head (the time to open
+//! the stream), and the body handed back as a stream read while the page is open. On HTTP/2 the stream is one more stream of the origin's
 //! connection; on HTTP/1.1 it has a connection of its own, as a browser's does.
 
 use super::encode::{self, Hop};
@@ -40,7 +40,13 @@ pub struct OpenStream {
 
 /// Sends `req` (no redirects: an EventSource fails on one it cannot follow) and returns at its
 /// response head; the sample (kind `req.kind`) is recorded then, with the status's outcome.
-pub async fn open(client: &UserClient, req: Request, tag: &Tag) -> Result<OpenStream, Outcome> {
+/// `accept`: the `Accept` header sent when the recording has none (an EventSource's).
+pub async fn open(
+    client: &UserClient,
+    req: Request,
+    tag: &Tag,
+    accept: Option<&str>,
+) -> Result<OpenStream, Outcome> {
     if client.past_deadline() {
         return Err(Outcome::Cancelled);
     }
@@ -58,18 +64,21 @@ pub async fn open(client: &UserClient, req: Request, tag: &Tag) -> Result<OpenSt
             .clone()
             .unwrap_or_else(|| Arc::from(request_name(req.method.as_str(), req.url.as_str()))),
     };
-    // What an EventSource asks for, unless the recording says.
-    let accept = [("accept", "text/event-stream".to_string())];
     let has_accept = req
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("accept"));
+    let accept: Vec<(&'static str, String)> = accept
+        .filter(|_| !has_accept)
+        .map(|a| ("accept", a.to_string()))
+        .into_iter()
+        .collect();
     let hop = Hop {
         method: &req.method,
         url: &req.url,
         headers: &req.headers,
         body: req.body.as_deref(),
-        extra_headers: if has_accept { &[] } else { &accept },
+        extra_headers: &accept,
         expect: None,
     };
     let started = Instant::now();

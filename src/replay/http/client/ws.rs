@@ -3,6 +3,9 @@
 //! user's cookies is one `websocket` sample (connect, TLS and upgrade); then the recorded
 //! messages are sent at their offsets while messages received are counted, until the page
 //! closes (a close frame "going away", as a browser leaving the page sends) or the server does.
+//! Either way the closing handshake is completed as a browser completes it: the server's Close
+//! is answered, and after the page's Close the server's answer is awaited (briefly), so the
+//! server sees a clean close, never an abnormal one (1006).
 //!
 //! Counters: `websocket.messages_out`, `websocket.messages_in`, and how each socket ended:
 //! `websocket.closed.page`, `websocket.closed.server` or `websocket.closed.error`.
@@ -28,7 +31,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 type Socket = WebSocketStream<Box<dyn Io>>;
 
-/// A message to send `at` after the socket opened.
+/// How long a closing handshake may take before the connection is dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// A message to send `at` after the socket opened (its payload shared, not copied, between the
+/// users sending the same recorded message).
 pub struct Outgoing {
     pub at: Duration,
     pub message: Message,
@@ -159,10 +166,12 @@ async fn exchange(
                     reason: "".into(),
                 };
                 // The page is gone either way: a close the server never reads is no failure.
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    socket.close(Some(close)),
-                ).await;
+                let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                    if socket.close(Some(close)).await.is_ok() {
+                        drain(&mut socket).await;
+                    }
+                })
+                .await;
                 return "websocket.closed.page";
             }
             () = next_send => {
@@ -176,12 +185,24 @@ async fn exchange(
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => {
                     client.recorder.count("websocket.messages_in", 1);
                 }
-                Some(Ok(Message::Close(_))) | None => return "websocket.closed.server",
+                Some(Ok(Message::Close(_))) => {
+                    // tungstenite queued the answer (the server's code echoed); reading on
+                    // sends it and sees the server end the connection.
+                    let _ = tokio::time::timeout(CLOSE_WAIT, drain(&mut socket)).await;
+                    return "websocket.closed.server";
+                }
+                None => return "websocket.closed.server",
                 Some(Ok(_)) => {}
                 Some(Err(_)) => return "websocket.closed.error",
             },
         }
     }
+}
+
+/// Reads until the connection ends (what is queued to send, such as a Close answer, leaves on
+/// the way).
+async fn drain(socket: &mut Socket) {
+    while let Some(Ok(_)) = socket.next().await {}
 }
 
 /// The http(s) URL a ws(s) URL shares cookies with.
