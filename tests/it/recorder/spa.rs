@@ -27,7 +27,8 @@ async fn run(flow: &std::path::Path, base: &str, mode: &str, users: u32) -> Valu
         .arg(flow)
         .args(["--target", base, "--mode", mode, "--ramp", "0s"])
         .args(["--users", &users.to_string(), "--iterations", "1"])
-        .args(["--duration", "60s", "--think", "0s", "--dwell", "1s"])
+        // The recorded pauses: the results button is enabled once the login answered.
+        .args(["--duration", "60s", "--think-jitter", "0", "--dwell", "1s"])
         // A stream waited for as a request would fail the step at this timeout.
         .args(["--timeout", "8s", "--var", "password=wonderland"])
         .args(["-q", "--out", "-", "--format", "json"])
@@ -45,7 +46,7 @@ async fn run(flow: &std::path::Path, base: &str, mode: &str, users: u32) -> Valu
 fn counts(results: &Value) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let mut kinds = BTreeMap::new();
     for e in results["summary"]["entries"].as_array().unwrap() {
-        assert_eq!(e["failures"], 0, "{e}");
+        assert_eq!(e["failures"], 0, "{e}\n{:#}", results["summary"]["counters"]);
         let kind = e["kind"].as_str().unwrap().to_string();
         *kinds.entry(kind).or_default() += e["count"].as_u64().unwrap();
     }
