@@ -125,6 +125,8 @@ pub struct RecordSummary {
     pub dropped: Option<String>,
     /// What was recorded, in memory, to verify the flow with (see [`verify`]).
     pub recording: Recording,
+    /// What was left out to keep the recording bounded (also the flow's `capped` field).
+    pub capped: Option<flow::Capped>,
 }
 
 impl RecordSummary {
@@ -141,6 +143,7 @@ impl RecordSummary {
             correlations: built.correlations.iter().map(|c| c.to_string()).collect(),
             made: built.made.iter().map(|m| m.to_string()).collect(),
             dropped: built.dropped.clone(),
+            capped: flow.capped.clone(),
             out,
             steps: flow.steps.len(),
             requests: nets().map(|n| n.requests.len()).sum(),

@@ -52,6 +52,12 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         &summary.made,
         summary.dropped.as_deref(),
     );
+    if let Some(c) = &summary.capped {
+        eprintln!(
+            "capped: {} WebSocket messages ({} bytes), {} sockets and {} response bodies left out to keep the recording bounded (the flow's `capped` says so too)",
+            c.messages, c.message_bytes, c.sockets, c.bodies
+        );
+    }
     eprintln!(
         "wrote {}: {} steps, {} requests, {} pollers, {} variables",
         summary.out.display(),

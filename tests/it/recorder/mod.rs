@@ -7,6 +7,7 @@ mod examples;
 mod fixture;
 mod fuzz;
 mod har;
+mod hostile;
 mod keyboard;
 mod live;
 mod page_made;

@@ -46,7 +46,11 @@ async fn run(flow: &std::path::Path, base: &str, mode: &str, users: u32) -> Valu
 fn counts(results: &Value) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let mut kinds = BTreeMap::new();
     for e in results["summary"]["entries"].as_array().unwrap() {
-        assert_eq!(e["failures"], 0, "{e}\n{:#}", results["summary"]["counters"]);
+        assert_eq!(
+            e["failures"], 0,
+            "{e}\n{:#}",
+            results["summary"]["counters"]
+        );
         let kind = e["kind"].as_str().unwrap().to_string();
         *kinds.entry(kind).or_default() += e["count"].as_u64().unwrap();
     }
