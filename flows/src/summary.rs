@@ -14,7 +14,11 @@ pub struct FlowSummary {
     /// Recorded requests by kind (kinds with none are absent).
     pub requests: BTreeMap<RequestKind, usize>,
     pub pollers: usize,
+    /// What pages hold open: EventSources, streams read through `fetch()`, WebSockets.
+    pub live: [usize; 3],
     pub variables: usize,
+    /// The recording left something out (the flow's `capped`).
+    pub capped: bool,
 }
 
 impl FlowSummary {
@@ -27,11 +31,15 @@ impl FlowSummary {
 pub fn summary(flow: &Flow) -> FlowSummary {
     let mut requests = BTreeMap::new();
     let mut pollers = 0;
+    let mut live = [0; 3];
     for net in flow.steps.iter().filter_map(|s| s.network.as_ref()) {
         for req in &net.requests {
             *requests.entry(req.kind).or_insert(0) += 1;
         }
         pollers += net.polling.len();
+        live[0] += net.event_sources.len();
+        live[1] += net.streams.len();
+        live[2] += net.web_sockets.len();
     }
     FlowSummary {
         file: None,
@@ -39,7 +47,9 @@ pub fn summary(flow: &Flow) -> FlowSummary {
         steps: flow.steps.len(),
         requests,
         pollers,
+        live,
         variables: flow.variables.len(),
+        capped: flow.capped.is_some(),
     }
 }
 
@@ -68,12 +78,18 @@ impl fmt::Display for FlowSummary {
                 .collect();
             write!(f, " ({})", parts.join(", "))?;
         }
-        write!(
-            f,
-            ", {}, {}",
-            plural(self.pollers, "poller"),
-            plural(self.variables, "variable")
-        )
+        write!(f, ", {}", plural(self.pollers, "poller"))?;
+        let names = ["EventSource", "stream", "WebSocket"];
+        for (n, name) in self.live.iter().zip(names) {
+            if *n > 0 {
+                write!(f, ", {}", plural(*n, name))?;
+            }
+        }
+        write!(f, ", {}", plural(self.variables, "variable"))?;
+        if self.capped {
+            write!(f, " (capped while recording: see `capped`)")?;
+        }
+        Ok(())
     }
 }
 
@@ -98,6 +114,19 @@ mod tests {
         assert_eq!(
             s.to_string(),
             r#"shop.json: "Browse and buy" 2 steps, 4 requests (1 document, 2 static, 1 ajax), 1 poller, 1 variable"#
+        );
+    }
+
+    #[test]
+    fn live_connections_and_caps_are_named_when_there_are_some() {
+        let src = r#"{"title": "t", "capped": {"messages": 3},
+          "steps": [{"type": "navigate", "url": "http://h/", "network": {
+            "streams": [{"url": "http://h/s"}],
+            "webSockets": [{"url": "ws://h/a"}, {"url": "ws://h/b"}]}}]}"#;
+        let s = summary(&parse(src, "x").unwrap());
+        assert_eq!(
+            s.to_string(),
+            r#""t" 1 step, 0 requests, 0 pollers, 1 stream, 2 WebSockets, 0 variables (capped while recording: see `capped`)"#
         );
     }
 

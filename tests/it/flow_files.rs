@@ -331,6 +331,11 @@ const BROKEN: &[(&str, &str, bool)] = &[
         "tests/fixtures/flows/invalid/missing_csv_column.json:4:59: variable `user`: `csv.column` `username` is not a column of `../data/users.csv` (columns: email, password)",
         false,
     ),
+    (
+        "stream_after_an_hour.json",
+        "tests/fixtures/flows/invalid/stream_after_an_hour.json:5:58: step 1 (navigate): `network.streams[0].afterMs` is 4000000 ms, more than an hour (offsets are in milliseconds)",
+        true,
+    ),
 ];
 
 #[test]

@@ -187,7 +187,7 @@ async fn a_hostile_page_leaves_the_recorder_bounded_and_its_flow_says_what_was_c
     )
     .await;
     let _ = d.cdp.call("Browser.close", json!({}), None).await;
-    let status = tokio::time::timeout(Duration::from_secs(60), rec.wait())
+    let status = tokio::time::timeout(Duration::from_secs(120), rec.wait())
         .await
         .expect("the recorder ends")
         .unwrap();
