@@ -219,6 +219,13 @@ impl Cdp {
     }
 }
 
+impl Drop for Cdp {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.writer.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -233,12 +240,5 @@ mod tests {
         assert!(!super::ignored(
             r#"{"method":"Network.requestWillBeSent","params":{}}"#
         ));
-    }
-}
-
-impl Drop for Cdp {
-    fn drop(&mut self) {
-        self.reader.abort();
-        self.writer.abort();
     }
 }

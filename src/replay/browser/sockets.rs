@@ -31,6 +31,10 @@ pub(crate) struct Sockets {
     recorder: Recorder,
     sink: Sink,
     open: HashMap<String, Socket>,
+    /// Closed before their handshake's answer was read: CDP's events come on one channel per
+    /// type, so a close can be read before the answer that preceded it. Refused (an error)
+    /// only if no answer comes by the session's end.
+    closed_early: HashMap<String, Socket>,
 }
 
 /// Text (1) and binary (2) frames are messages; control frames are not.
@@ -45,6 +49,7 @@ impl Sockets {
             recorder,
             sink,
             open: HashMap::new(),
+            closed_early: HashMap::new(),
         }
     }
 
@@ -62,15 +67,29 @@ impl Sockets {
     }
 
     pub fn on_handshake_request(&mut self, ev: &EventWebSocketWillSendHandshakeRequest) {
-        if let Some(s) = self.open.get_mut(ev.request_id.inner()) {
+        let id = ev.request_id.inner();
+        if let Some(s) = self.open.get_mut(id).or(self.closed_early.get_mut(id)) {
             s.handshake_ts = Some(*ev.timestamp.inner());
         }
     }
 
     pub fn on_handshake_response(&mut self, ev: &EventWebSocketHandshakeResponseReceived) {
-        let Some(s) = self.open.get_mut(ev.request_id.inner()) else {
+        let id = ev.request_id.inner();
+        if let Some(mut s) = self.closed_early.remove(id) {
+            // Its close was read first: answered, then closed (not by the page leaving).
+            self.answered(&mut s, ev);
+            self.sink.count(closed_by(&s), 1);
+            return;
+        }
+        let Some(mut s) = self.open.remove(id) else {
             return;
         };
+        self.answered(&mut s, ev);
+        self.open.insert(id.clone(), s);
+    }
+
+    /// Records a socket's `websocket` sample: its handshake, answered by `ev`.
+    fn answered(&self, s: &mut Socket, ev: &EventWebSocketHandshakeResponseReceived) {
         s.answered = true;
         let status = u16::try_from(ev.response.status).unwrap_or(0);
         let outcome = if status == 101 {
@@ -99,21 +118,15 @@ impl Sockets {
     }
 
     pub fn on_closed(&mut self, ev: &EventWebSocketClosed) {
-        let Some(s) = self.open.remove(ev.request_id.inner()) else {
+        let id = ev.request_id.inner();
+        let Some(s) = self.open.remove(id) else {
             return;
         };
         if !s.answered {
-            // Never opened (refused, blocked or failed before an answer).
-            let key = key(&self.flow, &s.url, s.step);
-            self.recorder.record(&key, Duration::ZERO, Outcome::Error);
+            self.closed_early.insert(id.clone(), s);
             return;
         }
-        let how = if s.page_closing {
-            "websocket.closed.page"
-        } else {
-            "websocket.closed.server"
-        };
-        self.sink.count(how, 1);
+        self.sink.count(closed_by(&s), 1);
     }
 
     pub fn on_event_source_message(&mut self, _ev: &EventEventSourceMessageReceived) {
@@ -129,10 +142,24 @@ impl Sockets {
 
     /// The session ended with these sockets open: the page closed them.
     pub fn finish(&mut self) {
+        for (_, s) in self.closed_early.drain() {
+            // Never opened (refused, blocked or failed before an answer).
+            let key = key(&self.flow, &s.url, s.step);
+            self.recorder.record(&key, Duration::ZERO, Outcome::Error);
+        }
         let opened = self.open.drain().filter(|(_, s)| s.answered).count();
         if opened > 0 {
             self.sink.count("websocket.closed.page", opened as u64);
         }
+    }
+}
+
+/// How an answered socket that closed ended: the page's doing when it was leaving.
+fn closed_by(s: &Socket) -> &'static str {
+    if s.page_closing {
+        "websocket.closed.page"
+    } else {
+        "websocket.closed.server"
     }
 }
 
