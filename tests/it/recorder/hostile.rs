@@ -148,7 +148,7 @@ async fn a_hostile_page_leaves_the_recorder_bounded_and_its_flow_says_what_was_c
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("hostile.json");
     let bin = std::env::var("THRONG_HOSTILE_BIN");
-    let bin = bin.as_deref().unwrap_or(env!("CARGO_BIN_EXE_throng"));
+    let bin = bin.as_deref().unwrap_or(crate::support::THRONG);
     let mut rec = tokio::process::Command::new(bin)
         .args(["record", "--headless"])
         .arg(format!("{base}/"))
@@ -255,7 +255,7 @@ async fn users_replaying_big_socket_messages_share_them() {
         }]
     });
     std::fs::write(&flow_path, flow.to_string()).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+    let child = crate::support::throng_async()
         .arg("run")
         .arg(&flow_path)
         .args(["--target", &base, "--mode", "http", "--ramp", "0s"])
@@ -264,7 +264,6 @@ async fn users_replaying_big_socket_messages_share_them() {
         .args(["-q", "--out", "-", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     // The flow itself is 40 MB: loaded, checked and built once, about 150 MB at most; a copy

@@ -22,7 +22,7 @@ fn click_on<'a>(flow: &'a Value, id: &str) -> &'a Value {
 
 /// Runs `flow` in `mode` with `users` users once each; returns the results.
 async fn run(flow: &std::path::Path, base: &str, mode: &str, users: u32) -> Value {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_throng"))
+    let out = crate::support::throng_async()
         .arg("run")
         .arg(flow)
         .args(["--target", base, "--mode", mode, "--ramp", "0s"])
