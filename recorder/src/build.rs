@@ -253,8 +253,7 @@ pub fn build_report(cap: &Capture) -> Built {
     if cap.no_correlate {
         return plain(None);
     }
-    let correlations =
-        correlate::correlate(reqs, &kinds, &slots, &socket_uses, &typed, &mut flow);
+    let correlations = correlate::correlate(reqs, &kinds, &slots, &socket_uses, &typed, &mut flow);
     let hidden = hide(&mut flow);
     let made = made::generate_page_made(cap, &typed, &mut flow);
     match throng_flow::to_checked_json(&flow, &cap.title) {

@@ -84,6 +84,7 @@ fn capture() -> (Capture, Flow) {
                 binary: false,
             }],
             received: 1,
+            after_ms: None,
         }],
         ..Network::default()
     };
@@ -98,6 +99,7 @@ fn capture() -> (Capture, Flow) {
         variables: Vec::new(),
         steps: vec![step],
         dwell_ms: None,
+        capped: None,
     };
     (cap, flow)
 }
