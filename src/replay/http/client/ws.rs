@@ -6,17 +6,23 @@
 //!
 //! Counters: `websocket.messages_out`, `websocket.messages_in`, and how each socket ended:
 //! `websocket.closed.page`, `websocket.closed.server` or `websocket.closed.error`.
+//!
+//! Bounded whatever the server does: a frame or message larger than `--max-body` ends the
+//! socket (`closed.error`); writes queue at most [`WRITE_BUFFER`] past the message being sent
+//! (pongs owed to a server that does not read are coalesced into the latest, as RFC 6455
+//! allows), a message the server does not take within the request timeout ends the socket,
+//! and so does a pong owed that long.
 
 use super::{HopError, Tag, UserClient};
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, SampleKind};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use http::header::{HeaderValue, COOKIE, ORIGIN, USER_AGENT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +33,11 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 type Socket = WebSocketStream<Box<dyn Io>>;
+
+/// Bytes of writes a socket queues besides the largest message it sends.
+const WRITE_BUFFER: usize = 128 << 10;
+/// A frame's header and mask, at most.
+const FRAME_OVERHEAD: usize = 14;
 
 /// A message to send `at` after the socket opened.
 pub struct Outgoing {
@@ -59,7 +70,8 @@ pub async fn run(
         name: Arc::from(request_name("GET", url.as_str())),
     };
     let started = Instant::now();
-    let opening = tokio::time::timeout(client.timeout, open(client, &url, page_origin));
+    let config = config(client.max_body, &outgoing);
+    let opening = tokio::time::timeout(client.timeout, open(client, &url, page_origin, config));
     let opened = tokio::select! {
         biased;
         _ = client.deadline.cancelled() => Err(Outcome::Cancelled),
@@ -76,8 +88,28 @@ pub async fn run(
     client.recorder.count(ended, 1);
 }
 
+/// Messages and frames received up to `max_body`; writes queued up to [`WRITE_BUFFER`] past
+/// the largest message `outgoing` holds.
+fn config(max_body: usize, outgoing: &[Outgoing]) -> WebSocketConfig {
+    let largest = outgoing
+        .iter()
+        .map(|o| o.message.len() + FRAME_OVERHEAD)
+        .max()
+        .unwrap_or(0);
+    WebSocketConfig::default()
+        .max_message_size(Some(max_body))
+        .max_frame_size(Some(max_body))
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(2 * WRITE_BUFFER + largest)
+}
+
 /// TCP (and TLS for wss, ALPN http/1.1) and the upgrade, with the browser's headers.
-async fn open(client: &UserClient, url: &Url, page_origin: &str) -> Result<Socket, Outcome> {
+async fn open(
+    client: &UserClient,
+    url: &Url,
+    page_origin: &str,
+    config: WebSocketConfig,
+) -> Result<Socket, Outcome> {
     let tls = url.scheme() == "wss";
     let port = url
         .port_or_known_default()
@@ -117,7 +149,7 @@ async fn open(client: &UserClient, url: &Url, page_origin: &str) -> Result<Socke
             headers.insert(COOKIE, v);
         }
     }
-    match tokio_tungstenite::client_async_with_config(request, io, None).await {
+    match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
         Ok((socket, response)) => {
             client.jar.store_from(
                 response.headers().get_all("set-cookie").iter(),
@@ -144,6 +176,8 @@ async fn exchange(
 ) -> &'static str {
     let opened = tokio::time::Instant::now();
     let mut outgoing = outgoing.into_iter().peekable();
+    // Since when a pong has been owed to a server that does not read.
+    let mut pong_owed: Option<Instant> = None;
     loop {
         let next_send = async {
             match outgoing.peek() {
@@ -153,21 +187,16 @@ async fn exchange(
         };
         tokio::select! {
             biased;
-            _ = stop.cancelled() => {
-                let close = CloseFrame {
-                    code: CloseCode::Away,
-                    reason: "".into(),
-                };
-                // The page is gone either way: a close the server never reads is no failure.
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    socket.close(Some(close)),
-                ).await;
-                return "websocket.closed.page";
-            }
+            _ = stop.cancelled() => return close(&mut socket).await,
             () = next_send => {
                 let Some(o) = outgoing.next() else { continue };
-                if socket.send(o.message).await.is_err() {
+                // A server that does not read holds the send: the page may still close.
+                let sent = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return close(&mut socket).await,
+                    sent = tokio::time::timeout(client.timeout, socket.send(o.message)) => sent,
+                };
+                if !matches!(sent, Ok(Ok(()))) {
                     return "websocket.closed.error";
                 }
                 client.recorder.count("websocket.messages_out", 1);
@@ -176,12 +205,37 @@ async fn exchange(
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => {
                     client.recorder.count("websocket.messages_in", 1);
                 }
+                Some(Ok(Message::Ping(_))) => {
+                    // tungstenite queued the pong; a server that reads takes it at once.
+                    match socket.flush().now_or_never() {
+                        Some(Ok(())) => pong_owed = None,
+                        Some(Err(_)) => return "websocket.closed.error",
+                        None => {
+                            let since = *pong_owed.get_or_insert_with(Instant::now);
+                            if since.elapsed() > client.timeout {
+                                return "websocket.closed.error";
+                            }
+                        }
+                    }
+                }
                 Some(Ok(Message::Close(_))) | None => return "websocket.closed.server",
                 Some(Ok(_)) => {}
+                // Includes a frame or message over `--max-body`.
                 Some(Err(_)) => return "websocket.closed.error",
             },
         }
     }
+}
+
+/// Closes the socket as a browser leaving the page does ("going away").
+async fn close(socket: &mut Socket) -> &'static str {
+    let close = CloseFrame {
+        code: CloseCode::Away,
+        reason: "".into(),
+    };
+    // The page is gone either way: a close the server never reads is no failure.
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(Some(close))).await;
+    "websocket.closed.page"
 }
 
 /// The http(s) URL a ws(s) URL shares cookies with.
