@@ -4,9 +4,10 @@
 //! at its deadline with its report, with memory bounded and counts honest.
 
 use crate::hostile_peers::{self, Peer};
+use crate::support::bin::throng;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,7 @@ struct Finished {
 /// SIGTERM `term_after` its start when given.
 fn watched(args: &[String], term_after: Option<Duration>) -> Finished {
     let err = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_throng"))
+    let mut child = throng()
         .args(args)
         .stdout(Stdio::null())
         .stderr(err.reopen().unwrap())
@@ -224,42 +225,47 @@ async fn http2_bodies_a_server_never_reads_stay_in_flight_then_time_out_never_ok
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_server_that_pings_and_never_reads_or_sends_a_huge_message_is_bounded() {
-    for (peer, extra) in [
-        (Peer::WsPingFlood, &["--timeout", "500ms"][..]),
-        // 60 MiB in 8 MiB frames, past a 1 MB --max-body.
-        (Peer::WsBigMessage(60 << 20), &["--max-body", "1MB"][..]),
-    ] {
-        let (addr, _) = hostile_peers::start(peer, 0).await;
-        let dir = tempfile::tempdir().unwrap();
-        let socket = serde_json::json!({"url": format!("ws://{addr}/ws"),
-            "sent": [{"offsetMs": 0, "data": "hello"}]});
-        let network = serde_json::json!({
-            "requests": [{"kind": "document", "method": "GET", "url": format!("http://{addr}/")}],
-            "webSockets": [socket],
-        });
-        let path = flow(dir.path(), &format!("http://{addr}/"), Some(network));
-        let out = dir.path().join("out");
-        let secs = 4;
-        let mut args = vec!["--dwell", "30s"];
-        args.extend_from_slice(extra);
-        let done = run(&path, 3, secs, &out, &args, None).await;
-        assert!(done.took < Duration::from_secs(secs + 5), "{done:?}");
-        let r = results(&out);
-        // Each user's socket ended in error (a pong owed past the timeout, a message over
-        // --max-body), or at least one did when the flood filled the buffers late.
-        let want = if let Peer::WsPingFlood = peer { 1 } else { 3 };
-        assert!(
-            counter(&r, "websocket.closed.error") >= want,
-            "{peer:?}: {}",
-            r["summary"]["counters"]
-        );
-        eprintln!("{peer:?}: {} MB peak, {:?}", done.peak_rss_mb, done.took);
-    }
+    // One user: its pongs fill the kernel's buffers (a few MB) within a second or two.
+    let flood = ws_attack(Peer::WsPingFlood, 1, &["--timeout", "500ms"]);
+    // 60 MiB in 8 MiB frames, past a 1 MB --max-body.
+    let big = ws_attack(Peer::WsBigMessage(60 << 20), 3, &["--max-body", "1MB"]);
+    tokio::join!(flood, big);
+}
+
+/// A page holding a WebSocket to `peer` open through a 5 s run: each user's socket must end
+/// in error (a pong owed past the timeout, a message over --max-body), memory bounded.
+async fn ws_attack(peer: Peer, users: u32, extra: &[&str]) {
+    let (addr, _) = hostile_peers::start(peer, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = serde_json::json!({"url": format!("ws://{addr}/ws"),
+        "sent": [{"offsetMs": 0, "data": "hello"}]});
+    let network = serde_json::json!({
+        "requests": [{"kind": "document", "method": "GET", "url": format!("http://{addr}/")}],
+        "webSockets": [socket],
+    });
+    let path = flow(dir.path(), &format!("http://{addr}/"), Some(network));
+    let out = dir.path().join("out");
+    let secs = 5;
+    let mut args = vec!["--dwell", "30s"];
+    args.extend_from_slice(extra);
+    let done = run(&path, users, secs, &out, &args, None).await;
+    assert!(done.took < Duration::from_secs(secs + 5), "{done:?}");
+    let r = results(&out);
+    assert!(
+        counter(&r, "websocket.closed.error") >= u64::from(users),
+        "{peer:?}: {}",
+        r["summary"]["counters"]
+    );
+    eprintln!(
+        "{peer:?}: {} MB peak, {:?}, {}",
+        done.peak_rss_mb, done.took, r["summary"]["counters"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cookie_flood_keeps_the_cookie_header_within_a_browsers_limits() {
-    let (addr, seen) = hostile_peers::start(Peer::CookieFlood, 0).await;
+    // 1 KB values keep the debug build's requests quick (bench/hostile-peers.sh sends 4 KB).
+    let (addr, seen) = hostile_peers::start(Peer::CookieFlood(1_000), 0).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     // One session per user, repeated requests to the same page: the jar is never cleared.
@@ -272,16 +278,16 @@ async fn a_cookie_flood_keeps_the_cookie_header_within_a_browsers_limits() {
             {"kind": "ajax", "method": "GET", "url": format!("http://{addr}/p{i}")})).collect::<Vec<_>>()}),
         ),
     );
-    let done = run(&flow_path, 2, 3, &out, &extra, None).await;
+    let done = run(&flow_path, 1, 4, &out, &extra, None).await;
     let requests = seen.requests.load(Ordering::Relaxed);
-    // 14 cookies a response: the 180 cap was reached many times over.
-    assert!(requests >= 20, "{requests} requests");
+    // 14 cookies a response: 13 responses pass the 180 cap.
+    assert!(requests >= 14, "{requests} requests");
     let most = seen.most_cookies.load(Ordering::Relaxed);
     assert!((150..=180).contains(&most), "{most} cookies in one request");
     let longest = seen.longest_cookie_header.load(Ordering::Relaxed);
-    assert!(longest <= 180 * 4_100, "a {longest}-byte Cookie header");
+    assert!(longest <= 180 * 1_030, "a {longest}-byte Cookie header");
     assert_eq!(seen.oversized_cookie_sent.load(Ordering::Relaxed), 0);
-    assert!(entry(&results(&out), "/p0").0 >= 2);
+    assert!(entry(&results(&out), "/p0").0 >= 1);
     eprintln!(
         "cookie flood: {requests} requests, at most {most} cookies ({longest} bytes); {} MB peak",
         done.peak_rss_mb

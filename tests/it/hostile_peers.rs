@@ -1,7 +1,7 @@
 //! Hostile HTTP peers on loopback, as an attacker would write them: a page nested megabytes
 //! deep, an HTTP/2 server that answers at once and never reads a request body, a WebSocket
 //! server that pings without end and never reads (or sends one huge message), and a server
-//! that sets ever more 4 KB cookies. Used by tests/it/hostile_http.rs and by
+//! that sets ever more cookies of up to 4 KB. Used by tests/it/hostile_http.rs and by
 //! `cargo run --release --example hostile-peer` (bench/hostile-peers.sh).
 
 use bytes::Bytes;
@@ -36,13 +36,13 @@ pub enum Peer {
     WsPingFlood,
     /// A page whose WebSocket sends one binary message this many bytes long.
     WsBigMessage(usize),
-    /// Every response sets 14 new 4 KB cookies and one of 5 KB.
-    CookieFlood,
+    /// Every response sets 14 new cookies with values this long (up to 4 KB) and one of 5 KB.
+    CookieFlood(usize),
 }
 
 impl Peer {
     #[allow(dead_code)] // examples/hostile-peer.rs
-    /// Parses `html-nest:BYTES`, `h2-unread`, `ws-ping`, `ws-big:BYTES` or `cookies`.
+    /// Parses `html-nest:BYTES`, `h2-unread`, `ws-ping`, `ws-big:BYTES` or `cookies[:BYTES]`.
     pub fn parse(s: &str) -> Option<Peer> {
         let (kind, n) = s.split_once(':').unwrap_or((s, ""));
         Some(match kind {
@@ -50,7 +50,7 @@ impl Peer {
             "h2-unread" => Peer::H2Unread,
             "ws-ping" => Peer::WsPingFlood,
             "ws-big" => Peer::WsBigMessage(n.parse().ok()?),
-            "cookies" => Peer::CookieFlood,
+            "cookies" => Peer::CookieFlood(n.parse().unwrap_or(4_000)),
             _ => return None,
         })
     }
@@ -58,7 +58,16 @@ impl Peer {
 
 /// Starts `peer` on `port` (0: any free port) on 127.0.0.1; serves until the runtime ends.
 pub async fn start(peer: Peer, port: u16) -> (SocketAddr, Arc<Seen>) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    if let Peer::WsPingFlood = peer {
+        // A small window: the client's pongs back up at once, as behind a slow link.
+        socket.set_recv_buffer_size(4 << 10).unwrap();
+    }
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .unwrap();
+    let listener = socket.listen(1024).unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
     let tls = matches!(peer, Peer::H2Unread).then(tls_acceptor);
@@ -154,10 +163,10 @@ async fn http1(mut tcp: TcpStream, peer: Peer, page: &[u8], seen: &Seen) {
             return web_socket(tcp, peer).await;
         }
         let mut extra = String::new();
-        if let Peer::CookieFlood = peer {
+        if let Peer::CookieFlood(len) = peer {
             note_cookies(&head, seen);
             let n = seen.requests.load(Ordering::Relaxed);
-            let value = "v".repeat(4_000);
+            let value = "v".repeat(len.min(4_000));
             for i in 0..14 {
                 extra.push_str(&format!("set-cookie: c{n}x{i}={value}; Path=/\r\n"));
             }
