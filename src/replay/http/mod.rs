@@ -12,6 +12,7 @@ mod live;
 mod offload;
 mod poller;
 mod session;
+mod step;
 
 pub use client::{classify, ClientOptions, HostPolicy, SharedTls, SocketBudget, DEFAULT_MAX_BODY};
 pub use offload::Offload;

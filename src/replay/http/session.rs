@@ -8,22 +8,15 @@ use super::extract;
 use super::html::{self, Bounds};
 use super::live;
 use super::poller::{poll_request, OpenPage};
+use super::step::{cancelled, check_response, skip_assets, take_assets, StepFailure, StepResult};
 use super::HttpRunner;
-use crate::flow::{Action, Check, Network, RecordedRequest, RequestKind, Step};
+use crate::flow::{Action, Network, RecordedRequest, RequestKind, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
 use crate::replay::{page_name, same_document, step_label, CachedUrl, Session, SessionOutcome};
 use http::Method;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
-
-/// Why a step stopped the session.
-struct StepFailure {
-    outcome: Outcome,
-    message: String,
-}
-
-type StepResult = Result<(), StepFailure>;
 
 pub(super) struct HttpSession<'s, 'a> {
     runner: &'s HttpRunner,
@@ -152,10 +145,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let mut i = 0;
         while i < requests.len() {
             if self.client.past_deadline() {
-                return Err(StepFailure {
-                    outcome: Outcome::Cancelled,
-                    message: format!("step {label}: cancelled at the run's end"),
-                });
+                return Err(cancelled(label));
             }
             let recorded = &requests[i];
             let cached = flow.cache.request(index, i, &recorded.url);
@@ -228,10 +218,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             }
         }
         if self.client.past_deadline() {
-            return Err(StepFailure {
-                outcome: Outcome::Cancelled,
-                message: format!("step {label}: cancelled at the run's end"),
-            });
+            return Err(cancelled(label));
         }
         self.start_pollers(index, network, &tag, label)?;
         self.start_streams(network, &tag, label)?;
@@ -281,10 +268,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             }
             // Not the target's failures: no page-load sample (the request is counted).
             Err(Outcome::Cancelled) => {
-                return Err(StepFailure {
-                    outcome: Outcome::Cancelled,
-                    message: format!("step {label}: cancelled at the run's end"),
-                });
+                return Err(cancelled(label));
             }
             Err(Outcome::Blocked) => {
                 return Err(StepFailure {
@@ -584,68 +568,4 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             message: format!("step {label}: bad URL `{filled}`: {e}"),
         })
     }
-}
-
-/// A step abandoned at the run's hard deadline.
-fn cancelled(label: &str) -> StepFailure {
-    StepFailure {
-        outcome: Outcome::Cancelled,
-        message: format!("step {label}: cancelled at the run's end"),
-    }
-}
-
-/// The recorded static requests right after a document: its assets, and the error statuses
-/// some of them answered when recorded (a missing favicon).
-fn take_assets(requests: &[RecordedRequest], i: &mut usize) -> (Vec<Url>, Vec<(Url, u16)>) {
-    let mut urls = Vec::new();
-    let mut expected = Vec::new();
-    while let Some(r) = requests.get(*i).filter(|r| r.kind == RequestKind::Static) {
-        if !r.external {
-            if let Ok(u) = Url::parse(&r.url) {
-                if let Some(s) = r.status.filter(|s| *s >= 400) {
-                    expected.push((u.clone(), s));
-                }
-                urls.push(u);
-            }
-        }
-        *i += 1;
-    }
-    (urls, expected)
-}
-
-fn skip_assets(requests: &[RecordedRequest], i: &mut usize) {
-    while requests
-        .get(*i)
-        .is_some_and(|r| r.kind == RequestKind::Static)
-    {
-        *i += 1;
-    }
-}
-
-fn check_response(checks: &[Check], response: &Response, label: &str) -> StepResult {
-    let fail = |what: String| {
-        Err(StepFailure {
-            outcome: Outcome::CheckFailed,
-            message: format!("step {label}: check failed: {what}"),
-        })
-    };
-    for check in checks {
-        if let Some(status) = check.status {
-            if response.status != status {
-                return fail(format!("status {} (expected {status})", response.status));
-            }
-        }
-        let body = String::from_utf8_lossy(&response.body);
-        if let Some(needle) = &check.body_contains {
-            if !body.contains(needle.as_str()) {
-                return fail(format!("body does not contain {needle:?}"));
-            }
-        }
-        if let Some(needle) = &check.body_not_contains {
-            if body.contains(needle.as_str()) {
-                return fail(format!("body contains {needle:?}"));
-            }
-        }
-    }
-    Ok(())
 }
