@@ -158,14 +158,6 @@ pub fn same_document(got: &str, want: &str) -> bool {
     strip(got) == strip(want)
 }
 
-/// The text of an HTML document's first `<title>`, whitespace-trimmed, as `document.title` is.
-pub fn html_title(html: &str) -> Option<String> {
-    let doc = scraper::Html::parse_document(html);
-    let sel = scraper::Selector::parse("title").ok()?;
-    let t = doc.select(&sel).next()?.text().collect::<String>();
-    Some(t.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
 #[cfg(test)]
 mod page_tests {
     use super::*;
@@ -176,14 +168,5 @@ mod page_tests {
         assert!(same_document("http://h/a", "http://h/a#b"));
         assert!(!same_document("http://h/a?x=2", "http://h/a?x=1"));
         assert!(!same_document("http://h/login", "http://h/"));
-    }
-
-    #[test]
-    fn titles_are_trimmed_like_document_title() {
-        assert_eq!(
-            html_title("<html><head><title>\n  Log in |  Admin </title></head></html>").as_deref(),
-            Some("Log in | Admin")
-        );
-        assert_eq!(html_title("<p>no title</p>"), None);
     }
 }

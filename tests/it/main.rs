@@ -11,6 +11,8 @@ mod failure_evidence;
 mod faults;
 mod flow_files;
 mod generator_health;
+mod hostile_http;
+mod hostile_peers;
 mod http_cache;
 mod http_replay;
 mod k8s;

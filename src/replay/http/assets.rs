@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use url::Url;
 
 /// Asset URLs an HTML document makes a browser fetch, in document order, deduplicated.
-pub fn discover_in_html(html: &str, base: &Url) -> Vec<Url> {
+pub fn discover_in_html(doc: &Html, base: &Url) -> Vec<Url> {
     static SELECTOR: OnceLock<Selector> = OnceLock::new();
     let selector = SELECTOR.get_or_init(|| {
         Selector::parse(
@@ -22,7 +22,6 @@ pub fn discover_in_html(html: &str, base: &Url) -> Vec<Url> {
         )
         .expect("static selector")
     });
-    let doc = Html::parse_document(html);
     let base = doc
         .select(&Selector::parse("base[href]").expect("static selector"))
         .next()
@@ -126,7 +125,7 @@ pub async fn fetch_all(
             }
             // Each response is used and dropped as it arrives: a page's assets are not all
             // held at once (thousands of users loading pages together would hold them all).
-            let Some((url, response)) = in_flight.next().await else {
+            let Some((url, response, fonts)) = in_flight.next().await else {
                 break;
             };
             match response {
@@ -137,12 +136,9 @@ pub async fn fetch_all(
                     if resp.status >= 400 && !recorded {
                         result.failed += 1;
                     }
-                    if is_css(&resp.headers) && resp.status == 200 {
-                        let css = String::from_utf8_lossy(&resp.body);
-                        for font in discover_fonts_in_css(&css, &resp.final_url) {
-                            if seen.insert(font.to_string()) {
-                                queue.push(font);
-                            }
+                    for font in fonts {
+                        if seen.insert(font.to_string()) {
+                            queue.push(font);
                         }
                     }
                 }
@@ -159,13 +155,25 @@ async fn fetch_one(
     tag: &Tag,
     conditional: Vec<(&'static str, String)>,
     expect: Option<u16>,
-) -> (Url, Result<Response, Outcome>) {
+) -> (Url, Result<Response, Outcome>, Vec<Url>) {
     let req = Request {
         expect,
         ..Request::get(url.clone(), SampleKind::Static)
     };
     let response = client.send(req, tag, &conditional).await;
-    (url, response)
+    // The fonts a stylesheet declares, found off the runtime (a stylesheet may be megabytes)
+    // while the page's other assets keep loading.
+    let fonts = match &response {
+        Ok(r) if is_css(&r.headers) && r.status == 200 && !r.body.is_empty() => {
+            let (css, base) = (r.body.clone(), r.final_url.clone());
+            client
+                .off_runtime(move |_| discover_fonts_in_css(&String::from_utf8_lossy(&css), &base))
+                .await
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    (url, response, fonts)
 }
 
 fn is_css(headers: &http::header::HeaderMap) -> bool {
@@ -195,7 +203,8 @@ mod tests {
             <link rel="canonical" href="/shop/page"><link rel="preload" href="f.woff2" as="font">
             <script src="/app.js"></script><script>inline()</script></head>
             <body><img src="a.png"><img src="data:image/png;base64,xx"><img src="/app.css"></body></html>"#;
-        let found: Vec<String> = discover_in_html(html, &base)
+        let doc = Html::parse_document(html);
+        let found: Vec<String> = discover_in_html(&doc, &base)
             .iter()
             .map(|u| u.to_string())
             .collect();

@@ -21,6 +21,7 @@ mod ws;
 
 use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
+use super::offload::{Budget, Offload};
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind};
 pub use crate::replay::hosts::HostPolicy;
 use bytes::Bytes;
@@ -108,6 +109,7 @@ pub struct UserClient {
     hosts: Arc<HostPolicy>,
     http2: bool,
     connections_per_host: usize,
+    offload: Offload,
 }
 
 const MAX_REDIRECTS: usize = 10;
@@ -159,6 +161,7 @@ impl UserClient {
             hosts: opts.hosts.clone(),
             http2: opts.http2,
             connections_per_host: opts.connections_per_host.max(1),
+            offload: opts.offload.clone(),
         })
     }
 
@@ -185,6 +188,16 @@ impl UserClient {
     /// Adds to a run counter (what a page's streams count).
     pub fn count(&self, counter: &str, n: u64) {
         self.recorder.count(counter, n);
+    }
+
+    /// Runs CPU work on a body off the runtime, within its budget ([`Offload`]); `None` when
+    /// the run's hard deadline came first.
+    pub async fn off_runtime<T, F>(&self, job: F) -> Option<T>
+    where
+        F: FnOnce(&Budget) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.offload.run(&self.deadline, job).await
     }
 
     /// Whether the run's hard deadline has passed (no request may start).

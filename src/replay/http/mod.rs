@@ -7,11 +7,15 @@ mod client;
 mod cookies;
 mod evidence;
 mod extract;
+mod html;
 mod live;
+mod offload;
 mod poller;
 mod session;
+mod step;
 
 pub use client::{classify, ClientOptions, HostPolicy, SharedTls, SocketBudget, DEFAULT_MAX_BODY};
+pub use offload::Offload;
 
 use crate::metrics::{Recorder, Sink};
 use crate::replay::{Session, SessionOutcome};

@@ -4,27 +4,19 @@
 use super::assets::{self, is_html};
 use super::client::{Request, Response, Tag, UserClient};
 use super::evidence::{self, LastResponse};
-use super::extract::extract;
+use super::extract;
+use super::html::{self, Bounds};
 use super::live;
 use super::poller::{poll_request, OpenPage};
+use super::step::{cancelled, check_response, skip_assets, take_assets, StepFailure, StepResult};
 use super::HttpRunner;
-use crate::flow::{Action, Check, Network, RecordedRequest, RequestKind, Step};
+use crate::flow::{Action, Network, RecordedRequest, RequestKind, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
-use crate::replay::{
-    html_title, page_name, same_document, step_label, CachedUrl, Session, SessionOutcome,
-};
+use crate::replay::{page_name, same_document, step_label, CachedUrl, Session, SessionOutcome};
 use http::Method;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
-
-/// Why a step stopped the session.
-struct StepFailure {
-    outcome: Outcome,
-    message: String,
-}
-
-type StepResult = Result<(), StepFailure>;
 
 pub(super) struct HttpSession<'s, 'a> {
     runner: &'s HttpRunner,
@@ -163,10 +155,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let mut i = 0;
         while i < requests.len() {
             if self.client.past_deadline() {
-                return Err(StepFailure {
-                    outcome: Outcome::Cancelled,
-                    message: format!("step {label}: cancelled at the run's end"),
-                });
+                return Err(cancelled(label));
             }
             let recorded = &requests[i];
             let cached = flow.cache.request(index, i, &recorded.url);
@@ -210,7 +199,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                     .await?;
                 last_document_url = Some(response.final_url.clone());
                 for hop in hops {
-                    self.apply_extractions(hop, &response);
+                    self.apply_extractions(hop, &response).await;
                 }
                 main_response = Some(response);
                 has_document = true;
@@ -234,7 +223,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 self.trace(&method, &url, sent.as_ref().map_err(|o| *o));
                 // A failed AJAX request is already recorded; the page goes on.
                 if let Ok(response) = sent {
-                    self.apply_extractions(recorded, &response);
+                    self.apply_extractions(recorded, &response).await;
                     if !has_document {
                         self.last = Some(LastResponse::of(&response));
                         main_response = Some(response);
@@ -243,16 +232,13 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             }
         }
         if self.client.past_deadline() {
-            return Err(StepFailure {
-                outcome: Outcome::Cancelled,
-                message: format!("step {label}: cancelled at the run's end"),
-            });
+            return Err(cancelled(label));
         }
         self.start_pollers(index, network, &tag, label)?;
         self.start_streams(index, network, &tag, label, started)?;
         if has_document {
             if let Some(response) = &main_response {
-                self.check_navigation(step, response, label)?;
+                self.check_navigation(step, response, label).await?;
             }
         }
         match main_response {
@@ -299,10 +285,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             }
             // Not the target's failures: no page-load sample (the request is counted).
             Err(Outcome::Cancelled) => {
-                return Err(StepFailure {
-                    outcome: Outcome::Cancelled,
-                    message: format!("step {label}: cancelled at the run's end"),
-                });
+                return Err(cancelled(label));
             }
             Err(Outcome::Blocked) => {
                 return Err(StepFailure {
@@ -328,10 +311,16 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let assets = if !recorded_assets.is_empty() {
             recorded_assets
         } else if self.s.flow.discover_assets && is_html(&response.headers) {
-            assets::discover_in_html(
-                &String::from_utf8_lossy(&response.body),
-                &response.final_url,
-            )
+            let (body, base) = (response.body.clone(), response.final_url.clone());
+            let found = self.client.off_runtime(move |budget| {
+                let parsed = html::parse_body(&body, budget);
+                (assets::discover_in_html(&parsed.doc, &base), parsed.bounds)
+            });
+            let Some((urls, bounds)) = found.await else {
+                return Err(cancelled(label));
+            };
+            self.count_bounds(bounds);
+            urls
         } else {
             Vec::new()
         };
@@ -372,7 +361,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
 
     /// The navigation the step asserted (where the browser landed, the page's title) against the
     /// document the step ended on: a login that answers its form again is a failed step here too.
-    fn check_navigation(&self, step: &Step, response: &Response, label: &str) -> StepResult {
+    async fn check_navigation(&self, step: &Step, response: &Response, label: &str) -> StepResult {
         for event in step
             .asserted_events
             .iter()
@@ -391,8 +380,15 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 }
             }
             if let Some(want) = event.title.as_ref().and_then(|t| self.s.vars.fill(t).ok()) {
-                let body = String::from_utf8_lossy(&response.body);
-                let got = html_title(&body);
+                let body = response.body.clone();
+                let title = self.client.off_runtime(move |budget| {
+                    let parsed = html::parse_body(&body, budget);
+                    (html::title(&parsed.doc), parsed.bounds)
+                });
+                let Some((got, bounds)) = title.await else {
+                    return Err(cancelled(label));
+                };
+                self.count_bounds(bounds);
                 if got.as_deref() != Some(want.trim()) {
                     return Err(StepFailure {
                         outcome: Outcome::CheckFailed,
@@ -482,16 +478,52 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         }
     }
 
-    fn apply_extractions(&mut self, recorded: &RecordedRequest, response: &Response) {
+    /// The flow's extractions from the response to `recorded`: header rules at once, body
+    /// rules in one job off the runtime.
+    async fn apply_extractions(&mut self, recorded: &RecordedRequest, response: &Response) {
         let Some(id) = &recorded.id else { return };
+        let mut from_body = Vec::new();
         for var in &self.s.flow.flow.variables {
             let Some(rule) = var.extract.as_ref().filter(|r| &r.from == id) else {
                 continue;
             };
-            match extract(rule, response) {
-                Some(value) => self.s.vars.set(&var.name, value),
-                None => self.runner.sink.count("variables.extract_failed", 1),
+            if extract::is_header_rule(rule) {
+                let value = extract::from_header(rule, &response.headers);
+                self.set_extracted(&var.name, value);
+            } else {
+                from_body.push((var.name.clone(), rule.clone()));
             }
+        }
+        if from_body.is_empty() {
+            return;
+        }
+        let (names, rules): (Vec<String>, Vec<_>) = from_body.into_iter().unzip();
+        let body = response.body.clone();
+        let job = move |budget: &_| extract::from_body(&rules, &body, budget);
+        // Nothing when the run's deadline came first: the step ends as cancelled.
+        let Some((values, bounds)) = self.client.off_runtime(job).await else {
+            return;
+        };
+        self.count_bounds(bounds);
+        for (name, value) in names.iter().zip(values) {
+            self.set_extracted(name, value);
+        }
+    }
+
+    fn set_extracted(&mut self, name: &str, value: Option<String>) {
+        match value {
+            Some(value) => self.s.vars.set(name, value),
+            None => self.runner.sink.count("variables.extract_failed", 1),
+        }
+    }
+
+    /// Counts a document parsed past its bounds (`html.too_deep`, `html.cut`).
+    fn count_bounds(&self, bounds: Bounds) {
+        if bounds.too_deep {
+            self.runner.sink.count("html.too_deep", 1);
+        }
+        if bounds.cut {
+            self.runner.sink.count("html.cut", 1);
         }
     }
 
@@ -555,60 +587,4 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             message: format!("step {label}: bad URL `{filled}`: {e}"),
         })
     }
-}
-
-/// The recorded static requests right after a document: its assets, and the error statuses
-/// some of them answered when recorded (a missing favicon).
-fn take_assets(requests: &[RecordedRequest], i: &mut usize) -> (Vec<Url>, Vec<(Url, u16)>) {
-    let mut urls = Vec::new();
-    let mut expected = Vec::new();
-    while let Some(r) = requests.get(*i).filter(|r| r.kind == RequestKind::Static) {
-        if !r.external {
-            if let Ok(u) = Url::parse(&r.url) {
-                if let Some(s) = r.status.filter(|s| *s >= 400) {
-                    expected.push((u.clone(), s));
-                }
-                urls.push(u);
-            }
-        }
-        *i += 1;
-    }
-    (urls, expected)
-}
-
-fn skip_assets(requests: &[RecordedRequest], i: &mut usize) {
-    while requests
-        .get(*i)
-        .is_some_and(|r| r.kind == RequestKind::Static)
-    {
-        *i += 1;
-    }
-}
-
-fn check_response(checks: &[Check], response: &Response, label: &str) -> StepResult {
-    let fail = |what: String| {
-        Err(StepFailure {
-            outcome: Outcome::CheckFailed,
-            message: format!("step {label}: check failed: {what}"),
-        })
-    };
-    for check in checks {
-        if let Some(status) = check.status {
-            if response.status != status {
-                return fail(format!("status {} (expected {status})", response.status));
-            }
-        }
-        let body = String::from_utf8_lossy(&response.body);
-        if let Some(needle) = &check.body_contains {
-            if !body.contains(needle.as_str()) {
-                return fail(format!("body does not contain {needle:?}"));
-            }
-        }
-        if let Some(needle) = &check.body_not_contains {
-            if body.contains(needle.as_str()) {
-                return fail(format!("body contains {needle:?}"));
-            }
-        }
-    }
-    Ok(())
 }

@@ -22,7 +22,8 @@ struct Seen {
 }
 
 /// An HTTP/2-only TLS server on 127.0.0.1 (self-signed, accepted with `insecure`). Paths:
-/// `/ok`; `/slow` (after 100 ms); `/big/N` (N bytes, in 16 KB frames as the client's window
+/// `/ok`; `/read` (reads the request body, answers its length); `/unread` (answers at once,
+/// never reads the body: its window stays shut); `/slow` (after 100 ms); `/big/N` (N bytes, in 16 KB frames as the client's window
 /// allows); `/reset` (RST_STREAM INTERNAL_ERROR). With `per_conn`, each connection is shut
 /// down gracefully (GOAWAY) once it has accepted that many requests.
 async fn h2_server(per_conn: Option<usize>) -> (u16, Arc<Seen>) {
@@ -65,7 +66,7 @@ async fn h2_server(per_conn: Option<usize>) -> (u16, Arc<Seen>) {
                     seen.peak_streams.fetch_max(now, Ordering::SeqCst);
                     let open = open.clone();
                     tokio::spawn(async move {
-                        answer(req.uri().path(), respond).await;
+                        answer(req, respond).await;
                         open.fetch_sub(1, Ordering::SeqCst);
                     });
                     if per_conn == Some(accepted) {
@@ -78,8 +79,29 @@ async fn h2_server(per_conn: Option<usize>) -> (u16, Arc<Seen>) {
     (port, seen)
 }
 
-async fn answer(path: &str, mut respond: h2::server::SendResponse<Bytes>) {
+async fn answer(req: http::Request<h2::RecvStream>, mut respond: h2::server::SendResponse<Bytes>) {
+    let path = req.uri().path().to_string();
+    let path = path.as_str();
     let ok = http::Response::builder().status(200);
+    if path == "/read" {
+        let mut body = req.into_body();
+        let mut n = 0;
+        while let Some(Ok(chunk)) = body.data().await {
+            n += chunk.len();
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
+        let mut stream = respond.send_response(ok.body(()).unwrap(), false).unwrap();
+        let _ = stream.send_data(Bytes::from(n.to_string()), true);
+        return;
+    }
+    if path == "/unread" {
+        // Answers at once, never reads the body nor resets the stream.
+        let mut stream = respond.send_response(ok.body(()).unwrap(), false).unwrap();
+        let _ = stream.send_data(Bytes::from_static(b"ok"), true);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(req);
+        return;
+    }
     if path == "/reset" {
         respond.send_reset(h2::Reason::INTERNAL_ERROR);
         return;
@@ -268,4 +290,45 @@ async fn the_deadline_cancels_open_streams_and_the_host_policy_holds() {
     };
     let (r, ()) = tokio::join!(slow, cancel);
     assert_eq!(r.err(), Some(Outcome::Cancelled));
+}
+
+#[tokio::test]
+async fn a_body_the_server_never_reads_is_in_flight_then_a_timeout_never_ok() {
+    let (port, _) = h2_server(None).await;
+    let sink = Sink::new();
+    let opts = ClientOptions {
+        insecure: true,
+        timeout: Duration::from_millis(500),
+        ..ClientOptions::default()
+    };
+    let client = UserClient::new(&opts, sink.recorder(0)).unwrap();
+    let post = |path| Request {
+        method: http::Method::POST,
+        body: Some("x".repeat(300_000)),
+        ..get(port, path, SampleKind::Ajax)
+    };
+    // A server that reads: the body (past the 64 KB default window) arrives whole.
+    let r = client.send(post("/read"), &tag(), &[]).await.unwrap();
+    assert_eq!(&r.body[..], b"300000");
+    // One that answers at once and never opens its window: the answer came but the body
+    // never left, so the request is not done until it times out.
+    let r = client.send(post("/unread"), &tag(), &[]).await;
+    assert_eq!(r.err(), Some(Outcome::Timeout));
+    // An empty body needs no window.
+    let empty = Request {
+        body: Some(String::new()),
+        ..post("/read")
+    };
+    let other = UserClient::new(&opts, sink.recorder(0)).unwrap();
+    assert_eq!(
+        &other.send(empty, &tag(), &[]).await.unwrap().body[..],
+        b"0"
+    );
+    let summary = sink.finish();
+    let unread = summary
+        .entries
+        .iter()
+        .find(|e| e.name.ends_with("/unread"))
+        .unwrap();
+    assert_eq!((unread.count, unread.failures), (1, 1), "{unread:?}");
 }

@@ -5,7 +5,9 @@
 //! last handle, the server closes, or the run's hard deadline fires.
 //!
 //! Flow control is h2's, with a browser's windows (Chromium opens 6 MB per stream and 15 MB
-//! per connection), and received data is released as it is read. A request the server refused
+//! per connection), and received data is released as it is read. A request body is handed to
+//! h2 only as the server's window lets it out (h2 would buffer it whole), and a request is
+//! done when its body is sent and its response read. A request the server refused
 //! without processing it (GOAWAY past its stream, REFUSED_STREAM) or that could not be started
 //! because the connection had gone away is retried on a new connection, as browsers do.
 
@@ -13,6 +15,7 @@ use super::h1::{is_css, BodyLimit, H1Error, Keep, RawResponse};
 use bytes::{Bytes, BytesMut};
 use h2::client::SendRequest;
 use h2::Reason;
+use h2::SendStream;
 use http::header::{HeaderMap, CONTENT_LENGTH};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,9 +110,13 @@ impl H2Conn {
         Ok((parts.status.as_u16(), parts.headers, body))
     }
 
-    /// Sends one request (`body` as its DATA) and reads the response to its end, keeping the
-    /// body as `limit` says: a kept body over `limit.max` (announced or received) fails as
-    /// too large and the stream is reset; one not kept is read and dropped.
+    /// Sends one request (`body` as its DATA, as the peer's windows allow) and reads the
+    /// response to its end, keeping the body as `limit` says: a kept body over `limit.max`
+    /// (announced or received) fails as too large and the stream is reset; one not kept is
+    /// read and dropped. The exchange ends when both are done: a response that came while the
+    /// body could not be sent (the server never opened its window) leaves the request in
+    /// flight until it times out, as the body never left (unless the server reset the
+    /// stream with NO_ERROR: it needs no more of the body).
     pub async fn roundtrip(
         &self,
         request: http::Request<()>,
@@ -126,42 +133,95 @@ impl H2Conn {
         let (response, mut stream) = send
             .send_request(request, body.is_none())
             .map_err(|_| H2Failure::Retry)?;
-        if let Some(body) = body {
-            // Buffered by h2 and sent as the peer's windows allow.
-            stream.send_data(body, true).map_err(stream_failure)?;
-        }
-        let response = response.await.map_err(stream_failure)?;
-        let (parts, mut recv) = response.into_parts();
-        let status = parts.status.as_u16();
-        let keep = match limit.keep {
-            Keep::Always => true,
-            Keep::Css => is_css(&parts.headers),
-            Keep::Never => false,
-        } && !head_request;
-        if keep && announced(&parts.headers).is_some_and(|len| len > limit.max as u64) {
-            return Err(H2Failure::Failed(H1Error::TooLarge(limit.max)));
-        }
-        let mut kept = BytesMut::new();
-        let mut received = 0u64;
-        while let Some(chunk) = recv.data().await {
-            let chunk = chunk.map_err(|e| H2Failure::Failed(failure(e)))?;
-            let n = chunk.len();
-            received += n as u64;
-            // Reading is consuming: the window opens again for what was read.
-            let _ = recv.flow_control().release_capacity(n);
-            if keep {
-                if kept.len() + n > limit.max {
-                    return Err(H2Failure::Failed(H1Error::TooLarge(limit.max)));
-                }
-                if kept.is_empty() && chunk.len() == n && recv.is_end_stream() {
-                    // The whole body in one frame: no copy.
-                    return Ok(raw(status, parts.headers, chunk, received));
-                }
-                kept.extend_from_slice(&chunk);
+        let sending = async {
+            match body {
+                Some(body) => send_body(&mut stream, body).await,
+                None => Ok(()),
             }
-        }
-        Ok(raw(status, parts.headers, kept.freeze(), received))
+        };
+        let receiving = receive(response, head_request, limit);
+        let ((), raw) = futures::future::try_join(sending, receiving).await?;
+        Ok(raw)
     }
+}
+
+/// Largest piece of a request body handed to h2 at once: h2 holds what it was given until
+/// the peer's window lets it out, so a body is given only as capacity is granted.
+const SEND_PIECE: usize = 64 * 1024;
+
+/// Sends `body` as the stream's DATA, never more than the peer's window lets out.
+async fn send_body(stream: &mut SendStream<Bytes>, mut body: Bytes) -> Result<(), H2Failure> {
+    if body.is_empty() {
+        return stream.send_data(body, true).map_err(stream_failure);
+    }
+    while !body.is_empty() {
+        stream.reserve_capacity(body.len().min(SEND_PIECE));
+        let granted = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+            Some(Ok(n)) => n,
+            Some(Err(e)) => return Err(stream_failure(e)),
+            // No longer sending: reset (or the connection is gone).
+            None => return ended_early(stream),
+        };
+        let piece = body.split_to(granted.min(body.len()));
+        stream
+            .send_data(piece, body.is_empty())
+            .map_err(stream_failure)?;
+    }
+    Ok(())
+}
+
+/// A stream that stopped taking the body: done when the server reset it with NO_ERROR (it
+/// answered and needs no more), else failed.
+fn ended_early(stream: &mut SendStream<Bytes>) -> Result<(), H2Failure> {
+    let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    match stream.poll_reset(&mut cx) {
+        std::task::Poll::Ready(Ok(Reason::NO_ERROR)) => Ok(()),
+        std::task::Poll::Ready(Ok(reason)) => Err(stream_failure(h2::Error::from(reason))),
+        std::task::Poll::Ready(Err(e)) => Err(stream_failure(e)),
+        std::task::Poll::Pending => Err(H2Failure::Failed(H1Error::Io(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "HTTP/2 stream closed before its body was sent",
+        )))),
+    }
+}
+
+/// Reads a response to its end as `limit` says (see [`H2Conn::roundtrip`]).
+async fn receive(
+    response: h2::client::ResponseFuture,
+    head_request: bool,
+    limit: BodyLimit,
+) -> Result<RawResponse, H2Failure> {
+    let response = response.await.map_err(stream_failure)?;
+    let (parts, mut recv) = response.into_parts();
+    let status = parts.status.as_u16();
+    let keep = match limit.keep {
+        Keep::Always => true,
+        Keep::Css => is_css(&parts.headers),
+        Keep::Never => false,
+    } && !head_request;
+    if keep && announced(&parts.headers).is_some_and(|len| len > limit.max as u64) {
+        return Err(H2Failure::Failed(H1Error::TooLarge(limit.max)));
+    }
+    let mut kept = BytesMut::new();
+    let mut received = 0u64;
+    while let Some(chunk) = recv.data().await {
+        let chunk = chunk.map_err(|e| H2Failure::Failed(failure(e)))?;
+        let n = chunk.len();
+        received += n as u64;
+        // Reading is consuming: the window opens again for what was read.
+        let _ = recv.flow_control().release_capacity(n);
+        if keep {
+            if kept.len() + n > limit.max {
+                return Err(H2Failure::Failed(H1Error::TooLarge(limit.max)));
+            }
+            if kept.is_empty() && chunk.len() == n && recv.is_end_stream() {
+                // The whole body in one frame: no copy.
+                return Ok(raw(status, parts.headers, chunk, received));
+            }
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    Ok(raw(status, parts.headers, kept.freeze(), received))
 }
 
 /// The next piece of a streamed HTTP/2 body, its window given back; `None` at its end.

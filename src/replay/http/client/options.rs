@@ -1,6 +1,6 @@
 //! Settings shared by every user's client of a run (from the command line).
 
-use super::{HostPolicy, SharedTls, SocketBudget};
+use super::{HostPolicy, Offload, SharedTls, SocketBudget};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +39,8 @@ pub struct ClientOptions {
     pub hosts: Arc<HostPolicy>,
     /// Offer HTTP/2 by ALPN on TLS connections (`--http1` turns it off).
     pub http2: bool,
+    /// Where body parsing runs (shared by every clone of these options).
+    pub offload: Offload,
 }
 
 impl Default for ClientOptions {
@@ -57,6 +59,7 @@ impl Default for ClientOptions {
             deadline: CancellationToken::new(),
             hosts: Arc::new(HostPolicy::any()),
             http2: true,
+            offload: Offload::default(),
         }
     }
 }

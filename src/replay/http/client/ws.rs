@@ -9,17 +9,23 @@
 //!
 //! Counters: `websocket.messages_out`, `websocket.messages_in`, and how each socket ended:
 //! `websocket.closed.page`, `websocket.closed.server` or `websocket.closed.error`.
+//!
+//! Bounded whatever the server does: a frame or message larger than `--max-body` ends the
+//! socket (`closed.error`); writes queue at most [`WRITE_BUFFER`] past the message being sent
+//! (pongs owed to a server that does not read are coalesced into the latest, as RFC 6455
+//! allows), a message the server does not take within the request timeout ends the socket,
+//! and so does a pong owed that long.
 
 use super::{HopError, Tag, UserClient};
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, SampleKind};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use http::header::{HeaderValue, COOKIE, ORIGIN, USER_AGENT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +39,10 @@ type Socket = WebSocketStream<Box<dyn Io>>;
 
 /// How long a closing handshake may take before the connection is dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// Bytes of writes a socket queues besides the largest message it sends.
+const WRITE_BUFFER: usize = 128 << 10;
+/// A frame's header and mask, at most.
+const FRAME_OVERHEAD: usize = 14;
 
 /// A message to send `at` after the socket opened (its payload shared, not copied, between the
 /// users sending the same recorded message).
@@ -66,7 +76,8 @@ pub async fn run(
         name: Arc::from(request_name("GET", url.as_str())),
     };
     let started = Instant::now();
-    let opening = tokio::time::timeout(client.timeout, open(client, &url, page_origin));
+    let config = config(client.max_body, &outgoing);
+    let opening = tokio::time::timeout(client.timeout, open(client, &url, page_origin, config));
     let opened = tokio::select! {
         biased;
         _ = client.deadline.cancelled() => Err(Outcome::Cancelled),
@@ -83,8 +94,28 @@ pub async fn run(
     client.recorder.count(ended, 1);
 }
 
+/// Messages and frames received up to `max_body`; writes queued up to [`WRITE_BUFFER`] past
+/// the largest message `outgoing` holds.
+fn config(max_body: usize, outgoing: &[Outgoing]) -> WebSocketConfig {
+    let largest = outgoing
+        .iter()
+        .map(|o| o.message.len() + FRAME_OVERHEAD)
+        .max()
+        .unwrap_or(0);
+    WebSocketConfig::default()
+        .max_message_size(Some(max_body))
+        .max_frame_size(Some(max_body))
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(2 * WRITE_BUFFER + largest)
+}
+
 /// TCP (and TLS for wss, ALPN http/1.1) and the upgrade, with the browser's headers.
-async fn open(client: &UserClient, url: &Url, page_origin: &str) -> Result<Socket, Outcome> {
+async fn open(
+    client: &UserClient,
+    url: &Url,
+    page_origin: &str,
+    config: WebSocketConfig,
+) -> Result<Socket, Outcome> {
     let tls = url.scheme() == "wss";
     let port = url
         .port_or_known_default()
@@ -124,7 +155,7 @@ async fn open(client: &UserClient, url: &Url, page_origin: &str) -> Result<Socke
             headers.insert(COOKIE, v);
         }
     }
-    match tokio_tungstenite::client_async_with_config(request, io, None).await {
+    match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
         Ok((socket, response)) => {
             client.jar.store_from(
                 response.headers().get_all("set-cookie").iter(),
@@ -151,6 +182,8 @@ async fn exchange(
 ) -> &'static str {
     let opened = tokio::time::Instant::now();
     let mut outgoing = outgoing.into_iter().peekable();
+    // Since when a pong has been owed to a server that does not read.
+    let mut pong_owed: Option<Instant> = None;
     loop {
         let next_send = async {
             match outgoing.peek() {
@@ -160,23 +193,16 @@ async fn exchange(
         };
         tokio::select! {
             biased;
-            _ = stop.cancelled() => {
-                let close = CloseFrame {
-                    code: CloseCode::Away,
-                    reason: "".into(),
-                };
-                // The page is gone either way: a close the server never reads is no failure.
-                let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                    if socket.close(Some(close)).await.is_ok() {
-                        drain(&mut socket).await;
-                    }
-                })
-                .await;
-                return "websocket.closed.page";
-            }
+            _ = stop.cancelled() => return close(&mut socket).await,
             () = next_send => {
                 let Some(o) = outgoing.next() else { continue };
-                if socket.send(o.message).await.is_err() {
+                // A server that does not read holds the send: the page may still close.
+                let sent = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return close(&mut socket).await,
+                    sent = tokio::time::timeout(client.timeout, socket.send(o.message)) => sent,
+                };
+                if !matches!(sent, Ok(Ok(()))) {
                     return "websocket.closed.error";
                 }
                 client.recorder.count("websocket.messages_out", 1);
@@ -184,6 +210,19 @@ async fn exchange(
             incoming = socket.next() => match incoming {
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => {
                     client.recorder.count("websocket.messages_in", 1);
+                }
+                Some(Ok(Message::Ping(_))) => {
+                    // tungstenite queued the pong; a server that reads takes it at once.
+                    match socket.flush().now_or_never() {
+                        Some(Ok(())) => pong_owed = None,
+                        Some(Err(_)) => return "websocket.closed.error",
+                        None => {
+                            let since = *pong_owed.get_or_insert_with(Instant::now);
+                            if since.elapsed() > client.timeout {
+                                return "websocket.closed.error";
+                            }
+                        }
+                    }
                 }
                 Some(Ok(Message::Close(_))) => {
                     // tungstenite queued the answer (the server's code echoed); reading on
@@ -193,6 +232,7 @@ async fn exchange(
                 }
                 None => return "websocket.closed.server",
                 Some(Ok(_)) => {}
+                // Includes a frame or message over `--max-body`.
                 Some(Err(_)) => return "websocket.closed.error",
             },
         }
@@ -203,6 +243,23 @@ async fn exchange(
 /// the way).
 async fn drain(socket: &mut Socket) {
     while let Some(Ok(_)) = socket.next().await {}
+}
+
+/// Closes the socket as a browser leaving the page does ("going away"), then reads the
+/// server's answer for a clean end.
+async fn close(socket: &mut Socket) -> &'static str {
+    let close = CloseFrame {
+        code: CloseCode::Away,
+        reason: "".into(),
+    };
+    // The page is gone either way: a close the server never reads is no failure.
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        if socket.close(Some(close)).await.is_ok() {
+            drain(socket).await;
+        }
+    })
+    .await;
+    "websocket.closed.page"
 }
 
 /// The http(s) URL a ws(s) URL shares cookies with.

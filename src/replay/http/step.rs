@@ -1,0 +1,79 @@
+//! A step's parts outside the session's loop: how it fails, the checks on its response, and
+//! the recorded assets that follow a document in its requests.
+
+use super::client::Response;
+use crate::flow::{Check, RecordedRequest, RequestKind};
+use crate::metrics::Outcome;
+use url::Url;
+
+/// Why a step stopped the session.
+pub struct StepFailure {
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+pub type StepResult = Result<(), StepFailure>;
+
+/// A step abandoned at the run's hard deadline.
+pub fn cancelled(label: &str) -> StepFailure {
+    StepFailure {
+        outcome: Outcome::Cancelled,
+        message: format!("step {label}: cancelled at the run's end"),
+    }
+}
+
+/// The recorded static requests right after a document: its assets, and the error statuses
+/// some of them answered when recorded (a missing favicon).
+pub fn take_assets(requests: &[RecordedRequest], i: &mut usize) -> (Vec<Url>, Vec<(Url, u16)>) {
+    let mut urls = Vec::new();
+    let mut expected = Vec::new();
+    while let Some(r) = requests.get(*i).filter(|r| r.kind == RequestKind::Static) {
+        if !r.external {
+            if let Ok(u) = Url::parse(&r.url) {
+                if let Some(s) = r.status.filter(|s| *s >= 400) {
+                    expected.push((u.clone(), s));
+                }
+                urls.push(u);
+            }
+        }
+        *i += 1;
+    }
+    (urls, expected)
+}
+
+pub fn skip_assets(requests: &[RecordedRequest], i: &mut usize) {
+    while requests
+        .get(*i)
+        .is_some_and(|r| r.kind == RequestKind::Static)
+    {
+        *i += 1;
+    }
+}
+
+pub fn check_response(checks: &[Check], response: &Response, label: &str) -> StepResult {
+    let fail = |what: String| {
+        Err(StepFailure {
+            outcome: Outcome::CheckFailed,
+            message: format!("step {label}: check failed: {what}"),
+        })
+    };
+    for check in checks {
+        if let Some(status) = check.status {
+            if response.status != status {
+                return fail(format!("status {} (expected {status})", response.status));
+            }
+        }
+        let body = String::from_utf8_lossy(&response.body);
+        if let Some(needle) = &check.body_contains {
+            if !body.contains(needle.as_str()) {
+                return fail(format!("body does not contain {needle:?}"));
+            }
+        }
+        if let Some(needle) = &check.body_not_contains {
+            if body.contains(needle.as_str()) {
+                return fail(format!("body contains {needle:?}"));
+            }
+        }
+    }
+    Ok(())
+}
