@@ -317,7 +317,8 @@ pub struct DistArgs {
     /// Address workers connect to, e.g. 127.0.0.1:7070 or 0.0.0.0:7070 (needs a token)
     #[arg(long, value_name = "ADDR", requires = "workers")]
     pub listen: Option<std::net::SocketAddr>,
-    /// Shared secret workers and coordinator prove to each other (required beyond loopback)
+    /// Shared secret workers and coordinator prove to each other without sending it (one is
+    /// generated and printed when none is given)
     #[arg(
         long,
         env = "THRONG_TOKEN",
@@ -336,10 +337,11 @@ pub struct DistArgs {
 /// `throng worker`: runs a coordinator's share of a distributed run.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
-    /// The coordinator, e.g. http://127.0.0.1:7070
+    /// The coordinator, e.g. http://127.0.0.1:7070 or https://coordinator.example:7070
     #[arg(long, value_name = "URL")]
     pub connect: String,
-    /// Shared secret (as given to the coordinator)
+    /// Shared secret (as given to, or printed by, the coordinator); never sent: each side
+    /// proves it holds it
     #[arg(
         long,
         env = "THRONG_TOKEN",
@@ -356,6 +358,9 @@ pub struct WorkerArgs {
     /// How long to keep trying to join
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub wait: String,
+    /// Trust the certificates in this PEM file besides the system's, for an https coordinator
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
 }
 
 /// The live dashboard.

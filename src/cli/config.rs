@@ -185,7 +185,17 @@ pub fn plan(
 /// Before anything starts: a user count this machine cannot hold (all of it, in a run that
 /// is not spread over workers) is bad input, naming the flag that set it.
 pub fn check_capacity(args: &PlanArgs, plan: &LoadPlan) -> Result<(), InputError> {
-    let flag = if args.plan.is_some() {
+    match capacity::available_memory() {
+        Some(available) => {
+            capacity::check_fits(plan, users_flag(args, plan), available).map_err(bad)
+        }
+        None => Ok(()),
+    }
+}
+
+/// The flag that set the plan's user count (what a capacity error names).
+pub fn users_flag(args: &PlanArgs, plan: &LoadPlan) -> &'static str {
+    if args.plan.is_some() {
         "--plan"
     } else if args.stages.is_some() {
         "--stages"
@@ -193,10 +203,6 @@ pub fn check_capacity(args: &PlanArgs, plan: &LoadPlan) -> Result<(), InputError
         "--max-users"
     } else {
         "--users"
-    };
-    match capacity::available_memory() {
-        Some(available) => capacity::check_fits(plan, flag, available).map_err(bad),
-        None => Ok(()),
     }
 }
 
@@ -261,7 +267,12 @@ fn exporter(args: &ReplayArgs) -> Result<Option<Exporter>, InputError> {
     let remote_write = args
         .remote_write
         .as_deref()
-        .map(|u| Url::parse(u).map_err(|e| bad(format!("--remote-write `{u}`: {e}"))))
+        .map(|u| {
+            Url::parse(u).map_err(|e| {
+                let shown = crate::outbound::strip_userinfo(u);
+                bad(format!("--remote-write `{shown}`: {e}"))
+            })
+        })
         .transpose()?;
     let interval = flag_duration("--remote-write-interval", &args.remote_write_interval)?;
     if interval < Duration::from_millis(100) {
@@ -272,6 +283,11 @@ fn exporter(args: &ReplayArgs) -> Result<Option<Exporter>, InputError> {
         linger: flag_duration("--metrics-linger", &args.metrics_linger)?,
         remote_write,
         interval,
+        cacert_pem: args
+            .cacert
+            .as_deref()
+            .map(|p| std::fs::read(p).map_err(|e| bad(format!("--cacert {}: {e}", p.display()))))
+            .transpose()?,
     };
     Exporter::new(options)
         .map(Some)
