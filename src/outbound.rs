@@ -45,6 +45,17 @@ impl OutboundError {
     }
 }
 
+/// The innermost cause of an error (what a connection failure really was).
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut last = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}
+
 /// How the client is set up.
 #[derive(Debug, Clone, Default)]
 pub struct OutboundOptions {
@@ -165,12 +176,19 @@ impl Outbound {
             .body(Full::new(Bytes::from(request.body)))
             .map_err(|_| OutboundError::Url(redacted(request.url)))?;
         let limit = request.limit;
+        let authority = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        );
         let work = async {
-            let response = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| OutboundError::chain(&e))?;
+            let response = self.http.request(req).await.map_err(|e| {
+                if e.is_connect() {
+                    OutboundError::Http(format!("connecting to {authority}: {}", root_cause(&e)))
+                } else {
+                    OutboundError::chain(&e)
+                }
+            })?;
             read_capped(response, limit).await
         };
         match request.timeout.or(self.timeout) {

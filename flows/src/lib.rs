@@ -21,7 +21,7 @@ mod vars;
 mod write;
 
 pub use error::{FlowError, Pos};
-pub use load::{load, parse, LoadedFlow};
+pub use load::{load, load_with, parse, LoadedFlow};
 pub use model::*;
 pub use origin::{origin, rewrite_origin};
 pub use summary::{summary, FlowSummary};

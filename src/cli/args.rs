@@ -65,6 +65,9 @@ pub enum Command {
         /// Flow files to check
         #[arg(required = true, value_name = "FLOW")]
         flows: Vec<PathBuf>,
+        /// Let flows read CSV data files under this directory too
+        #[arg(long = "allow-data", value_name = "DIR")]
+        data_dirs: Vec<PathBuf>,
     },
     /// Serve the embedded demo shop (loopback only unless --bind says otherwise)
     #[command(
@@ -282,12 +285,21 @@ pub struct FlowArgs {
     /// Replay against this origin instead of the recorded one, e.g. http://127.0.0.1:9000
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    /// Let flows read CSV data files under this directory too (by default only under each
+    /// flow's own directory)
+    #[arg(long = "allow-data", value_name = "DIR")]
+    pub data_dirs: Vec<PathBuf>,
 }
 
 impl FlowArgs {
-    /// The flows as the user named them (files and URLs, then weighted ones), for reports.
+    /// The flows as the user named them (files and URLs, then weighted ones), for reports;
+    /// a URL's credentials are left out.
     pub fn names(&self) -> Vec<String> {
-        self.files.iter().chain(&self.weighted).cloned().collect()
+        self.files
+            .iter()
+            .chain(&self.weighted)
+            .map(|n| crate::outbound::strip_userinfo(n).into_owned())
+            .collect()
     }
 }
 

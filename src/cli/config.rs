@@ -422,8 +422,9 @@ pub fn prepare_flow(
     path: &Path,
     target: Option<&Url>,
     overrides: &HashMap<String, String>,
+    data_dirs: &[PathBuf],
 ) -> Result<PreparedFlow, InputError> {
-    let loaded = flow::load(path).map_err(|e| bad(e.to_string()))?;
+    let loaded = flow::load_with(path, data_dirs).map_err(|e| bad(e.to_string()))?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -469,9 +470,11 @@ pub fn prepare(
 pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
     let parsed =
         Url::parse(url).map_err(|e| bad(format!("`{url}`: not a URL or flow file ({e})")))?;
+    // Shown in titles, labels and errors: never with the URL's credentials.
+    let shown = crate::outbound::strip_userinfo(url).into_owned();
     let flow = Flow {
         format: Some(flow::FORMAT_V1.into()),
-        title: url.to_string(),
+        title: shown.clone(),
         origin: Some(parsed.origin().ascii_serialization()),
         selector_attribute: None,
         timeout: None,
@@ -486,7 +489,7 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
         dwell_ms: None,
     };
     let host = parsed.host_str().unwrap_or("url").to_string();
-    let mut prepared = prepare(flow, &host, url, Path::new("."), None, &HashMap::new())?;
+    let mut prepared = prepare(flow, &host, &shown, Path::new("."), None, &HashMap::new())?;
     prepared.discover_assets = false;
     Ok(prepared)
 }
@@ -506,12 +509,13 @@ pub fn weighted(text: &str) -> Result<(PathBuf, u32), InputError> {
 
 /// The flows of `throng run`: files or one URL, with weights.
 pub fn flows(
-    positional: &[String],
-    weighted_args: &[String],
-    target: Option<&str>,
+    args: &FlowArgs,
     overrides: &HashMap<String, String>,
 ) -> Result<Vec<FlowChoice>, InputError> {
-    let target = target
+    let (positional, weighted_args, data_dirs) = (&args.files, &args.weighted, &args.data_dirs);
+    let target = args
+        .target
+        .as_deref()
         .map(|t| {
             let url = Url::parse(t).map_err(|e| bad(format!("--target `{t}`: {e}")))?;
             if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -525,7 +529,7 @@ pub fn flows(
         let flow = if item.starts_with("http://") || item.starts_with("https://") {
             url_flow(item)?
         } else {
-            prepare_flow(Path::new(item), target.as_ref(), overrides)?
+            prepare_flow(Path::new(item), target.as_ref(), overrides, data_dirs)?
         };
         choices.push(FlowChoice {
             flow: Arc::new(flow),
@@ -535,7 +539,7 @@ pub fn flows(
     for item in weighted_args {
         let (path, weight) = weighted(item)?;
         choices.push(FlowChoice {
-            flow: Arc::new(prepare_flow(&path, target.as_ref(), overrides)?),
+            flow: Arc::new(prepare_flow(&path, target.as_ref(), overrides, data_dirs)?),
             weight,
         });
     }
@@ -564,12 +568,7 @@ impl RunConfig {
     pub fn new(flows: &FlowArgs, plan: &PlanArgs, replay: &ReplayArgs) -> Result<Self, InputError> {
         let vars = self::vars(replay)?;
         Ok(RunConfig {
-            flows: self::flows(
-                &flows.files,
-                &flows.weighted,
-                flows.target.as_deref(),
-                &vars,
-            )?,
+            flows: self::flows(flows, &vars)?,
             plan: self::plan(plan, 1, "30s")?,
             output: output(replay)?,
             flow_names: flows.names(),

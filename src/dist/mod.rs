@@ -117,7 +117,7 @@ fn shipped_flows(args: &RunArgs) -> Result<Vec<ShippedFlow>, InputError> {
             continue;
         }
         let path = Path::new(&item);
-        let mut flow = crate::flow::load(path)
+        let mut flow = crate::flow::load_with(path, &args.flows.data_dirs)
             .map_err(|e| InputError(e.to_string()))?
             .flow;
         let dir = path.parent().unwrap_or(Path::new("."));
