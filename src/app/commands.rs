@@ -159,7 +159,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .entry("password".into())
         .or_insert_with(|| DEMO_PASSWORD.into());
     let flow = match &args.flow {
-        Some(path) => config::prepare_flow(path, Some(&target), &overrides, &[])?,
+        Some(path) => config::prepare_flow(path, Some(&target), &overrides)?,
         None => {
             let parsed = crate::flow::parse(DEMO_FLOW, "flows/shop.json")?;
             config::prepare(

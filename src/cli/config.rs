@@ -422,6 +422,15 @@ pub fn prepare_flow(
     path: &Path,
     target: Option<&Url>,
     overrides: &HashMap<String, String>,
+) -> Result<PreparedFlow, InputError> {
+    prepare_flow_allowing(path, target, overrides, &[])
+}
+
+/// [`prepare_flow`], with data files also allowed under `data_dirs` (`--allow-data`).
+pub fn prepare_flow_allowing(
+    path: &Path,
+    target: Option<&Url>,
+    overrides: &HashMap<String, String>,
     data_dirs: &[PathBuf],
 ) -> Result<PreparedFlow, InputError> {
     let loaded = flow::load_with(path, data_dirs).map_err(|e| bad(e.to_string()))?;
@@ -529,7 +538,7 @@ pub fn flows(
         let flow = if item.starts_with("http://") || item.starts_with("https://") {
             url_flow(item)?
         } else {
-            prepare_flow(Path::new(item), target.as_ref(), overrides, data_dirs)?
+            prepare_flow_allowing(Path::new(item), target.as_ref(), overrides, data_dirs)?
         };
         choices.push(FlowChoice {
             flow: Arc::new(flow),
@@ -539,7 +548,12 @@ pub fn flows(
     for item in weighted_args {
         let (path, weight) = weighted(item)?;
         choices.push(FlowChoice {
-            flow: Arc::new(prepare_flow(&path, target.as_ref(), overrides, data_dirs)?),
+            flow: Arc::new(prepare_flow_allowing(
+                &path,
+                target.as_ref(),
+                overrides,
+                data_dirs,
+            )?),
             weight,
         });
     }

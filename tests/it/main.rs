@@ -11,6 +11,7 @@ mod failure_evidence;
 mod faults;
 mod flow_files;
 mod generator_health;
+mod hostile;
 mod http_cache;
 mod http_replay;
 mod k8s;
