@@ -137,6 +137,15 @@ fn checked_v2(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, MetricsError> 
     Ok(v2)
 }
 
+/// Whether `text` is a histogram whose header holds (what [`checked_v2`] checks), without
+/// decoding its counts: cheap enough for every entry of every report a coordinator receives.
+pub fn check_histogram(text: &str) -> Result<(), MetricsError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| MetricsError::Histogram(format!("bad base64: {e}")))?;
+    checked_v2(&bytes).map(drop)
+}
+
 /// Decode a histogram written by [`encode_histogram`] (V2 or V2-deflate payloads are accepted),
 /// checked first ([`checked_v2`]).
 pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, MetricsError> {

@@ -21,14 +21,16 @@ pub const TOKEN: &str = "hostile-test-token-7f3a";
 /// that makes it allocate gigabytes aborts it.
 pub const ADDRESS_SPACE: u64 = 768 << 20;
 
-/// `throng ARGS` under `prlimit --as`, output piped, killed when dropped.
+/// `throng ARGS` under `prlimit --as` (otherwise as [`crate::support::bin::throng`]), output
+/// piped, killed when dropped.
 pub fn throng(args: &[&str]) -> Command {
     let mut c = Command::new("prlimit");
     c.arg(format!("--as={ADDRESS_SPACE}"))
-        .arg(env!("CARGO_BIN_EXE_throng"))
+        .arg(crate::support::bin::THRONG)
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("THRONG_TOKEN")
+        .env_remove("THRONG_DEMO_PASSWORD")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
