@@ -63,6 +63,8 @@ impl UserJar {
         self.used.store(true, Ordering::Relaxed);
         let mut jar = self.jar.write().expect("cookie jar lock");
         for cookie in cookies {
+            // The log's redactor masks the value (the line names it as a Set-Cookie).
+            tracing::debug!("cookie jar of a user, from {url}: set-cookie: {cookie}");
             jar.insert(&cookie, url);
         }
         jar.evict();
