@@ -40,11 +40,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            // A URL's credentials never reach the terminal, whatever failed.
-            eprintln!(
-                "throng: {}",
-                crate::outbound::strip_userinfo(&format!("{e:#}"))
-            );
+            eprintln!("throng: {e:#}");
             if is_input_error(&e) {
                 ExitCode::from(EXIT_BAD_INPUT)
             } else {
@@ -66,7 +62,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             new,
             tolerance,
         } => reports::diff(&base, &new, &tolerance),
-        Command::Validate { flows, data_dirs } => Ok(commands::validate(&flows, &data_dirs)?),
+        Command::Validate { flows } => Ok(commands::validate(&flows)?),
         Command::DemoSite(args) => commands::demo_site(args).await,
         Command::Record(args) => record::record(args).await,
         Command::Import {

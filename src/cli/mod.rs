@@ -3,7 +3,6 @@
 
 pub mod args;
 pub mod config;
-pub mod flows;
 pub mod redact;
 
 pub use args::Cli;

@@ -11,7 +11,6 @@ mod failure_evidence;
 mod faults;
 mod flow_files;
 mod generator_health;
-mod hostile;
 mod hostile_http;
 mod hostile_peers;
 mod http_cache;
