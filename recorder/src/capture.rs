@@ -123,6 +123,9 @@ pub struct RawRequest {
     pub events: u64,
     /// When its response head arrived.
     pub head_ms: Option<f64>,
+    /// Chunks of its body received, and when the last one came.
+    pub chunks: u32,
+    pub last_data_ms: Option<f64>,
     pub response_headers: Vec<(String, String)>,
     pub response_body: Option<String>,
 }

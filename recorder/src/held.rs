@@ -17,8 +17,9 @@ pub fn is_event_source(r: &RawRequest) -> bool {
         .is_some_and(|t| t.eq_ignore_ascii_case("eventsource"))
 }
 
-/// A response a script read as a stream: an event stream, or one its page kept open (its head
-/// arrived, its end never did while the page was open).
+/// A response a script read as a stream: an event stream, or one its page kept open while data
+/// kept coming (its end never came while the page was open, its body came in chunks spread
+/// out after the head). A body the page never read has no end either, but no such chunks.
 pub fn is_stream(r: &RawRequest, kind: Option<RequestKind>) -> bool {
     if kind != Some(RequestKind::Ajax) || r.status.is_none() {
         return false;
@@ -28,9 +29,16 @@ pub fn is_stream(r: &RawRequest, kind: Option<RequestKind>) -> bool {
             .to_ascii_lowercase()
             .starts_with("text/event-stream")
     });
-    let held = r.head_ms.is_some() && (r.end_ms.is_none() || r.failed);
-    event_stream || held
+    let open = r.end_ms.is_none() || r.failed;
+    let trickled = match (r.head_ms, r.last_data_ms) {
+        (Some(head), Some(last)) => r.chunks >= 2 && last - head >= STREAMED_MS,
+        _ => false,
+    };
+    event_stream || (open && trickled)
 }
+
+/// Data still arriving this long after the response head is a stream, not a download.
+const STREAMED_MS: f64 = 100.0;
 
 /// Files held connections under the steps that opened them.
 pub struct Placer<'a> {
@@ -178,6 +186,8 @@ mod tests {
             head_ms: Some(20.0),
             end_ms: end,
             failed,
+            chunks: 3,
+            last_data_ms: Some(800.0),
             ..Default::default()
         }
     }
@@ -198,6 +208,14 @@ mod tests {
             &fetch("application/json", Some(30.0), false),
             ajax
         ));
+        // A body the page never read never ends either, but nothing trickled in.
+        let mut unread = fetch("application/json", None, false);
+        unread.chunks = 1;
+        unread.last_data_ms = Some(21.0);
+        assert!(!is_stream(&unread, ajax));
+        unread.chunks = 0;
+        unread.last_data_ms = None;
+        assert!(!is_stream(&unread, ajax));
         // No head: a request cut before it was answered is no stream.
         let mut cut = fetch("", None, true);
         cut.head_ms = None;

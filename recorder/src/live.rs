@@ -114,6 +114,11 @@ impl Live {
                 })
             }
             "Network.dataReceived" => {
+                let i = self.index(p)?;
+                let at = self.wall(p["timestamp"].as_f64());
+                let r = &mut self.cap.requests[i];
+                r.chunks = r.chunks.saturating_add(1);
+                r.last_data_ms = at.or(r.last_data_ms);
                 let data = p["data"].as_str()?;
                 let id = p["requestId"].as_str()?.to_string();
                 self.on_stream_data(&id, data);

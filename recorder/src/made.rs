@@ -257,7 +257,9 @@ pub(crate) fn field_before(text: &str, at: usize) -> Option<String> {
         .trim_end_matches(['"', ' ']);
     let start = before
         .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .map_or(0, |i| i + 1);
+        .map_or(0, |i| {
+            i + before[i..].chars().next().map_or(1, char::len_utf8)
+        });
     let name = &before[start..];
     (!name.is_empty() && name.len() <= 64).then(|| name.to_string())
 }
