@@ -63,6 +63,9 @@ pub struct OutboundOptions {
     pub cacert_pem: Option<Vec<u8>>,
     /// Connecting, sending and reading the answer, per request.
     pub timeout: Option<Duration>,
+    /// https URLs will be used: the system's roots are loaded (a burst of work: hundreds of
+    /// certificates parsed), else only `cacert_pem`'s.
+    pub https: bool,
 }
 
 /// An answer: its status and at most the first `limit` bytes of its body.
@@ -119,7 +122,7 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn new(options: &OutboundOptions) -> Result<Outbound, OutboundError> {
-        let tls = tls_config(options.cacert_pem.as_deref())?;
+        let tls = tls_config(options.https, options.cacert_pem.as_deref())?;
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -301,11 +304,15 @@ pub fn strip_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// rustls with ring: the system's roots and `extra_pem`'s certificates.
-fn tls_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, OutboundError> {
+/// rustls with ring: the system's roots (when `system`) and `extra_pem`'s certificates.
+fn tls_config(
+    system: bool,
+    extra_pem: Option<&[u8]>,
+) -> Result<rustls::ClientConfig, OutboundError> {
     let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
+    if system {
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    }
     if let Some(pem) = extra_pem {
         let certs = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()

@@ -2,7 +2,9 @@
 //! handshake ([`super::secure`]), then sealed, numbered requests whose answers are opened only
 //! if the coordinator of this session sealed them. Answers are read up to a limit.
 
-use super::protocol::{now_unix_ms, Welcome, RUN_HEADER, SEQ_HEADER, WORKER_HEADER};
+use super::protocol::{
+    now_unix_ms, now_unix_us, Clock, Welcome, RUN_HEADER, SEQ_HEADER, WORKER_HEADER,
+};
 use super::secure::{Binding, Challenge, Keys, WorkerSide};
 use crate::outbound::{redacted, Answer, Outbound, OutboundOptions, Request};
 use serde::de::DeserializeOwned;
@@ -13,6 +15,7 @@ use url::Url;
 
 /// A handshake answer's size at most.
 const HANDSHAKE_LIMIT: usize = 16 << 10;
+const CLOCK_LIMIT: usize = 1 << 10;
 /// Every request's time (the coordinator's long poll answers within 20 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -56,6 +59,7 @@ impl Channel {
         let http = Outbound::new(&OutboundOptions {
             cacert_pem,
             timeout: Some(REQUEST_TIMEOUT),
+            https: base.scheme() == "https",
         })
         .map_err(|e| e.to_string())?;
         Ok(Channel {
@@ -107,16 +111,17 @@ impl Channel {
     }
 
     /// The handshake: the coordinator proves the token first, then this worker. Returns the
-    /// worker's id and the coordinator's clock minus ours (ms).
+    /// worker's id and a first estimate of the coordinator's clock minus ours (ms).
     pub async fn join(
         &mut self,
         name: &str,
         memory_bytes: Option<u64>,
     ) -> Result<(u64, i64), ChannelError> {
+        let (side, hello) = WorkerSide::hello(name, now_unix_ms(), memory_bytes);
+        let body = to_json(&hello);
         let sent = now_unix_ms();
-        let (side, hello) = WorkerSide::hello(name, sent, memory_bytes);
         let answer = self
-            .post("/v1/hello", json_type(), to_json(&hello), HANDSHAKE_LIMIT)
+            .post("/v1/hello", json_type(), body, HANDSHAKE_LIMIT)
             .await?;
         let received = now_unix_ms();
         let challenge: Challenge = serde_json::from_slice(&answer.body)
@@ -149,6 +154,25 @@ impl Channel {
             seq: AtomicU64::new(1),
         });
         Ok((welcome.worker_id, offset))
+    }
+
+    /// The coordinator's clock minus ours (ms), from the fastest of `samples` sealed round
+    /// trips (the least delayed by either side's load), or `fallback` if none succeeds.
+    pub async fn clock_offset(&self, samples: usize, fallback: i64) -> i64 {
+        let mut best: Option<(u64, i64)> = None;
+        for _ in 0..samples {
+            let sent = now_unix_us();
+            let Ok(c) = self.call::<_, Clock>("/v1/clock", &(), CLOCK_LIMIT).await else {
+                continue;
+            };
+            let received = now_unix_us();
+            let rtt = received.saturating_sub(sent);
+            let offset = c.now_unix_us as i64 - ((sent + received) / 2) as i64;
+            if best.is_none_or(|(r, _)| rtt < r) {
+                best = Some((rtt, offset));
+            }
+        }
+        best.map_or(fallback, |(_, us)| (us as f64 / 1000.0).round() as i64)
     }
 
     /// A sealed request and its sealed answer.

@@ -15,6 +15,14 @@ pub const RUN_HEADER: &str = "x-throng-run";
 pub const WORKER_HEADER: &str = "x-throng-worker";
 pub const SEQ_HEADER: &str = "x-throng-seq";
 
+/// The coordinator's clock (sealed answer to `/v1/clock`): workers sample it a few times
+/// and keep the fastest round trip, so the start instant is shared within a few milliseconds
+/// whatever the handshake or the machine's load cost one exchange.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Clock {
+    pub now_unix_us: u64,
+}
+
 /// The coordinator's sealed answer to a join.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Welcome {
@@ -89,6 +97,13 @@ pub struct Reply {
     pub users: Option<u32>,
     /// Per-second points up to this time (ms into the worker's run) were received.
     pub series_acked_ms: u64,
+}
+
+/// Microseconds since the Unix epoch on this machine's clock.
+pub fn now_unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Milliseconds since the Unix epoch on this machine's clock.

@@ -160,20 +160,16 @@ pub struct CoordinatorSide {
 }
 
 impl CoordinatorSide {
-    /// Step 2, for `hello` in run `run`.
-    pub fn challenge(
-        token: &str,
-        run: &str,
-        hello: Hello,
-        now_unix_ms: u64,
-    ) -> (CoordinatorSide, Challenge) {
+    /// Step 2, for `hello` in run `run`: the clock is read once the key share is made, so
+    /// the answer leaves right after it.
+    pub fn challenge(token: &str, run: &str, hello: Hello) -> (CoordinatorSide, Challenge) {
         let (private, key) = key_share();
         let mut c = Challenge {
             run: run.to_string(),
             id: random_b64(18),
             nonce: random_b64(32),
             key,
-            now_unix_ms,
+            now_unix_ms: super::protocol::now_unix_ms(),
             proof: String::new(),
         };
         let transcript = transcript(&hello, &c);
@@ -319,7 +315,7 @@ mod tests {
 
     fn exchange(worker_token: &str, coordinator_token: &str) -> Result<(Keys, Keys), AuthError> {
         let (w, hello) = WorkerSide::hello("w", 1, Some(2));
-        let (c, challenge) = CoordinatorSide::challenge(coordinator_token, "run1", hello, 3);
+        let (c, challenge) = CoordinatorSide::challenge(coordinator_token, "run1", hello);
         let (answer, wk) = w.answer(worker_token, &challenge)?;
         let ck = c.accept(coordinator_token, &answer)?;
         Ok((wk, ck))
@@ -360,7 +356,7 @@ mod tests {
         assert!(err.0.contains("did not prove"), "{err}");
         // A worker that does not hold the token cannot pass step 3 either.
         let (w, hello) = WorkerSide::hello("w", 1, None);
-        let (c, challenge) = CoordinatorSide::challenge("tok", "r", hello, 3);
+        let (c, challenge) = CoordinatorSide::challenge("tok", "r", hello);
         let (_, _) = w.answer("tok", &challenge).unwrap();
         let forged = Answer {
             id: challenge.id,

@@ -3,7 +3,9 @@
 //! is told to stop (410); one that fails its seal is refused (401) and changes nothing.
 
 use super::hub::{Hub, Status, Worker};
-use super::protocol::{Orders, Reply, Report, Welcome, RUN_HEADER, SEQ_HEADER, WORKER_HEADER};
+use super::protocol::{
+    Clock, Orders, Reply, Report, Welcome, RUN_HEADER, SEQ_HEADER, WORKER_HEADER,
+};
 use super::secure::{Answer, Binding, CoordinatorSide, Hello, Keys};
 use super::validate::{self, Expected};
 use crate::metrics::RunSummary;
@@ -30,6 +32,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/hello", post(hello).layer(small))
         .route("/v1/join", post(join).layer(small))
         .route("/v1/assignment", post(assignment).layer(small))
+        .route("/v1/clock", post(clock).layer(small))
         .route("/v1/report", post(report))
         .route("/v1/results", get(results))
         .layer(DefaultBodyLimit::max(REPORT_LIMIT))
@@ -51,8 +54,7 @@ async fn hello(State(hub): St, Json(h): Json<Hello>) -> Response {
     if h.name.len() > 256 || h.nonce.len() > 64 || h.key.len() > 64 {
         return plain(StatusCode::BAD_REQUEST, "a field is too long");
     }
-    let (side, challenge) =
-        CoordinatorSide::challenge(&hub.token, &hub.run_id, h, super::protocol::now_unix_ms());
+    let (side, challenge) = CoordinatorSide::challenge(&hub.token, &hub.run_id, h);
     hub.hold(challenge.id.clone(), side);
     Json(challenge).into_response()
 }
@@ -155,6 +157,19 @@ fn sealed_json<T: serde::Serialize>(
         keys.seal(at, json),
     )
         .into_response()
+}
+
+/// The coordinator's clock, for a worker's offset (see [`Clock`]).
+async fn clock(State(hub): St, headers: HeaderMap, body: Bytes) -> Response {
+    match open(&hub, &headers, "/v1/clock", body) {
+        Ok(o) => {
+            let now = Clock {
+                now_unix_us: super::protocol::now_unix_us(),
+            };
+            sealed(&hub, &o, "/v1/clock", &now)
+        }
+        Err((status, why)) => plain(status, &why),
+    }
 }
 
 async fn assignment(State(hub): St, headers: HeaderMap, body: Bytes) -> Response {

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 /// Coordinator unreachable this long: the worker stops its load.
 const CUT_OFF_AFTER: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// Round trips sampled for the clock offset (the fastest is kept).
+const CLOCK_SAMPLES: usize = 5;
 /// Answers' sizes at most: an assignment carries the flows and their data.
 const ASSIGNMENT_LIMIT: usize = 256 << 20;
 const REPLY_LIMIT: usize = 64 << 10;
@@ -59,9 +61,10 @@ pub async fn work(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let mut channel = Channel::new(base, token, cacert).map_err(InputError)?;
     let name = args.name.clone().unwrap_or_else(default_name);
     let memory = capacity::available_memory();
-    let (id, clock_offset) = join(&mut channel, &name, memory, wait)
+    let (id, first_offset) = join(&mut channel, &name, memory, wait)
         .await
         .with_context(|| format!("joining {}", channel.shown))?;
+    let clock_offset = channel.clock_offset(CLOCK_SAMPLES, first_offset).await;
     eprintln!("worker {id}: joined {} as {name}", channel.shown);
     let assignment = match wait_for_assignment(&channel).await? {
         Ok(a) => a,

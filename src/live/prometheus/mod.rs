@@ -111,6 +111,7 @@ impl Exporter {
             let c = Outbound::new(&OutboundOptions {
                 cacert_pem: options.cacert_pem.clone(),
                 timeout: None,
+                https: url.scheme() == "https",
             })
             .map_err(|e| ExportError::Client(e.to_string()))?;
             client = Some(c);

@@ -122,7 +122,7 @@ async fn fake_coordinator(assignment: Assignment, reports_ok: bool) -> String {
             "/v1/hello",
             post(
                 |State(f): State<Arc<Fake>>, Json(h): Json<Hello>| async move {
-                    let (side, c) = CoordinatorSide::challenge(TOKEN, RUN, h, now_ms());
+                    let (side, c) = CoordinatorSide::challenge(TOKEN, RUN, h);
                     *f.side.lock().unwrap() = Some(side);
                     Json(c)
                 },
