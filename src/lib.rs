@@ -29,6 +29,7 @@ pub use throng_flow as flow;
 pub mod k8s;
 pub mod live;
 pub mod metrics;
+pub mod outbound;
 pub mod plan;
 pub mod replay;
 pub mod report;

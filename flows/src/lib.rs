@@ -24,7 +24,7 @@ mod write;
 
 pub use error::{FlowError, Pos};
 pub use generated::{shape_of, Encode, Encoding, Generate, Shape, Slot, MAX_GENERATED_LEN};
-pub use load::{load, parse, LoadedFlow};
+pub use load::{load, load_with, parse, LoadedFlow};
 pub use model::*;
 pub use origin::{origin, rewrite_origin};
 pub use summary::{summary, FlowSummary};

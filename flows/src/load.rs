@@ -42,9 +42,14 @@ fn resolve_beside(flow_path: &Path, relative: &str) -> PathBuf {
         .map_or_else(|| rel.to_path_buf(), |dir| dir.join(rel))
 }
 
-/// Reads, parses and validates a flow file, including that its CSV data files exist and have
-/// the named columns. Errors are labelled with `path` as given.
+/// Reads, parses and validates a flow file, including that its CSV data files sit under its
+/// directory, exist and have the named columns. Errors are labelled with `path` as given.
 pub fn load(path: &Path) -> Result<LoadedFlow, FlowError> {
+    load_with(path, &[])
+}
+
+/// [`load`], with data files also allowed under `data_dirs` (`--allow-data DIR`).
+pub fn load_with(path: &Path, data_dirs: &[PathBuf]) -> Result<LoadedFlow, FlowError> {
     let label = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| FlowError::read(&label, &e))?;
     let source = match String::from_utf8(bytes) {
@@ -56,7 +61,7 @@ pub fn load(path: &Path) -> Result<LoadedFlow, FlowError> {
             return Err(FlowError::syntax(&label, pos, "invalid UTF-8"));
         }
     };
-    let flow = parse_with(&source, &label, Some(path))?;
+    let flow = parse_with(&source, &label, Some((path, data_dirs)))?;
     let origin = super::origin(&flow);
     Ok(LoadedFlow {
         path: path.to_path_buf(),
@@ -71,7 +76,11 @@ pub fn parse(source: &str, file_label: &str) -> Result<Flow, FlowError> {
     parse_with(source, file_label, None)
 }
 
-fn parse_with(source: &str, label: &str, path: Option<&Path>) -> Result<Flow, FlowError> {
+fn parse_with(
+    source: &str,
+    label: &str,
+    path: Option<(&Path, &[PathBuf])>,
+) -> Result<Flow, FlowError> {
     // Editors on Windows may add a byte order mark; serde_json rejects it.
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let value: Value = serde_json::from_str(source).map_err(|e| syntax_error(label, source, &e))?;
@@ -83,8 +92,9 @@ fn parse_with(source: &str, label: &str, path: Option<&Path>) -> Result<Flow, Fl
     shape::check(&r)?;
     let flow: Flow = serde_path_to_error::deserialize(&value).map_err(|e| typed_error(&r, &e))?;
     validate::check(&flow, &r)?;
-    if let Some(path) = path {
-        data_files::check_data_files(&flow, &r, &|rel| resolve_beside(path, rel))?;
+    if let Some((path, data_dirs)) = path {
+        let places = data_files::DataPlaces::new(path, data_dirs);
+        data_files::check_data_files(&flow, &r, &|rel| resolve_beside(path, rel), &places)?;
     }
     Ok(flow)
 }

@@ -17,7 +17,10 @@ const DEMO_FLOW: &str = include_str!("../../flows/shop.json");
 /// The demo flow's login password (the demo shop's public test account).
 const DEMO_PASSWORD: &str = "wonderland";
 
-pub fn validate(flows: &[std::path::PathBuf]) -> Result<ExitCode, InputError> {
+pub fn validate(
+    flows: &[std::path::PathBuf],
+    data_dirs: &[std::path::PathBuf],
+) -> Result<ExitCode, InputError> {
     let mut first_error = None;
     // False once stdout's reader is gone (`| head -1`): nobody reads the rest.
     let tell = |line: String| {
@@ -35,7 +38,7 @@ pub fn validate(flows: &[std::path::PathBuf]) -> Result<ExitCode, InputError> {
             }
             continue;
         }
-        match crate::flow::load(path) {
+        match crate::flow::load_with(path, data_dirs) {
             Ok(loaded) => {
                 if !tell(loaded.summary().to_string())? {
                     break;

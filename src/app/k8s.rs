@@ -132,8 +132,9 @@ pub fn manifests(args: &K8sArgs) -> Result<RunManifests, InputError> {
     let ttl = flag_duration("--ttl", &args.ttl)?;
 
     let files = Bundle::new(&local_files(args)?).map_err(|e| bad(e.to_string()))?;
-    let secret_env = secret_env(&overrides, &flows);
-    let mut coordinator_args = k8s_flags::run_flags(args, &files, &secret_env)?;
+    let mut secret_env = secret_env(&overrides, &flows);
+    let (mut coordinator_args, credentials) = k8s_flags::run_flags(args, &files, &secret_env)?;
+    secret_env.extend(credentials);
     coordinator_args.extend(k8s_flags::coordinator_flags(args));
 
     let peak = peak_concurrency(&plan, &flows);
@@ -195,7 +196,8 @@ fn local_files(args: &K8sArgs) -> Result<Vec<PathBuf>, InputError> {
     }
     let mut files = Vec::new();
     for flow in flows {
-        let data = k8s::bundle::data_files(&flow).map_err(|e| bad(e.to_string()))?;
+        let data = k8s::bundle::data_files(&flow, &args.flows.data_dirs)
+            .map_err(|e| bad(e.to_string()))?;
         files.push(flow);
         files.extend(data);
     }

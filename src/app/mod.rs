@@ -40,7 +40,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("throng: {e:#}");
+            // A URL's credentials never reach the terminal, whatever failed.
+            eprintln!(
+                "throng: {}",
+                crate::outbound::strip_userinfo(&format!("{e:#}"))
+            );
             if is_input_error(&e) {
                 ExitCode::from(EXIT_BAD_INPUT)
             } else {
@@ -62,7 +66,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             new,
             tolerance,
         } => reports::diff(&base, &new, &tolerance),
-        Command::Validate { flows } => Ok(commands::validate(&flows)?),
+        Command::Validate { flows, data_dirs } => Ok(commands::validate(&flows, &data_dirs)?),
         Command::DemoSite(args) => commands::demo_site(args).await,
         Command::Record(args) => record::record(args).await,
         Command::Import {

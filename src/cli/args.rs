@@ -65,6 +65,9 @@ pub enum Command {
         /// Flow files to check
         #[arg(required = true, value_name = "FLOW")]
         flows: Vec<PathBuf>,
+        /// Let flows read CSV data files under this directory too
+        #[arg(long = "allow-data", value_name = "DIR")]
+        data_dirs: Vec<PathBuf>,
     },
     /// Serve the embedded demo shop (loopback only unless --bind says otherwise)
     #[command(
@@ -285,12 +288,21 @@ pub struct FlowArgs {
     /// Replay against this origin instead of the recorded one, e.g. http://127.0.0.1:9000
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    /// Let flows read CSV data files under this directory too (by default only under each
+    /// flow's own directory)
+    #[arg(long = "allow-data", value_name = "DIR")]
+    pub data_dirs: Vec<PathBuf>,
 }
 
 impl FlowArgs {
-    /// The flows as the user named them (files and URLs, then weighted ones), for reports.
+    /// The flows as the user named them (files and URLs, then weighted ones), for reports;
+    /// a URL's credentials are left out.
     pub fn names(&self) -> Vec<String> {
-        self.files.iter().chain(&self.weighted).cloned().collect()
+        self.files
+            .iter()
+            .chain(&self.weighted)
+            .map(|n| crate::outbound::strip_userinfo(n).into_owned())
+            .collect()
     }
 }
 
@@ -320,7 +332,8 @@ pub struct DistArgs {
     /// Address workers connect to, e.g. 127.0.0.1:7070 or 0.0.0.0:7070 (needs a token)
     #[arg(long, value_name = "ADDR", requires = "workers")]
     pub listen: Option<std::net::SocketAddr>,
-    /// Shared secret workers and coordinator prove to each other (required beyond loopback)
+    /// Shared secret workers and coordinator prove to each other without sending it (one is
+    /// generated and printed when none is given)
     #[arg(
         long,
         env = "THRONG_TOKEN",
@@ -339,10 +352,11 @@ pub struct DistArgs {
 /// `throng worker`: runs a coordinator's share of a distributed run.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
-    /// The coordinator, e.g. http://127.0.0.1:7070
+    /// The coordinator, e.g. http://127.0.0.1:7070 or https://coordinator.example:7070
     #[arg(long, value_name = "URL")]
     pub connect: String,
-    /// Shared secret (as given to the coordinator)
+    /// Shared secret (as given to, or printed by, the coordinator); never sent: each side
+    /// proves it holds it
     #[arg(
         long,
         env = "THRONG_TOKEN",
@@ -359,6 +373,9 @@ pub struct WorkerArgs {
     /// How long to keep trying to join
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub wait: String,
+    /// Trust the certificates in this PEM file besides the system's, for an https coordinator
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
 }
 
 /// The live dashboard.

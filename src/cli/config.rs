@@ -2,21 +2,21 @@
 //! names the flag or the file.
 
 use super::args::{BrowserArg, FlowArgs, PlanArgs, ReplayArgs};
-use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
+use crate::flow;
 use crate::live::prometheus::{ExportOptions, Exporter};
 use crate::metrics::Mode;
 use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
 use crate::replay::trusted_certs::TrustedCerts;
-use crate::replay::{PreparedFlow, VarSources};
 use crate::report::{Format, Threshold};
 use crate::run::{capacity, FlowChoice, RunSpec};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
+
+pub use super::flows::{flows, prepare, prepare_flow, prepare_flow_allowing, url_flow, weighted};
 
 /// Bad input: printed as one line, exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +185,17 @@ pub fn plan(
 /// Before anything starts: a user count this machine cannot hold (all of it, in a run that
 /// is not spread over workers) is bad input, naming the flag that set it.
 pub fn check_capacity(args: &PlanArgs, plan: &LoadPlan) -> Result<(), InputError> {
-    let flag = if args.plan.is_some() {
+    match capacity::available_memory() {
+        Some(available) => {
+            capacity::check_fits(plan, users_flag(args, plan), available).map_err(bad)
+        }
+        None => Ok(()),
+    }
+}
+
+/// The flag that set the plan's user count (what a capacity error names).
+pub fn users_flag(args: &PlanArgs, plan: &LoadPlan) -> &'static str {
+    if args.plan.is_some() {
         "--plan"
     } else if args.stages.is_some() {
         "--stages"
@@ -193,10 +203,6 @@ pub fn check_capacity(args: &PlanArgs, plan: &LoadPlan) -> Result<(), InputError
         "--max-users"
     } else {
         "--users"
-    };
-    match capacity::available_memory() {
-        Some(available) => capacity::check_fits(plan, flag, available).map_err(bad),
-        None => Ok(()),
     }
 }
 
@@ -261,7 +267,12 @@ fn exporter(args: &ReplayArgs) -> Result<Option<Exporter>, InputError> {
     let remote_write = args
         .remote_write
         .as_deref()
-        .map(|u| Url::parse(u).map_err(|e| bad(format!("--remote-write `{u}`: {e}"))))
+        .map(|u| {
+            Url::parse(u).map_err(|e| {
+                let shown = crate::outbound::strip_userinfo(u);
+                bad(format!("--remote-write `{shown}`: {e}"))
+            })
+        })
         .transpose()?;
     let interval = flag_duration("--remote-write-interval", &args.remote_write_interval)?;
     if interval < Duration::from_millis(100) {
@@ -272,6 +283,11 @@ fn exporter(args: &ReplayArgs) -> Result<Option<Exporter>, InputError> {
         linger: flag_duration("--metrics-linger", &args.metrics_linger)?,
         remote_write,
         interval,
+        cacert_pem: args
+            .cacert
+            .as_deref()
+            .map(|p| std::fs::read(p).map_err(|e| bad(format!("--cacert {}: {e}", p.display()))))
+            .transpose()?,
     };
     Exporter::new(options)
         .map(Some)
@@ -401,137 +417,6 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
     })
 }
 
-/// Loads a flow file and prepares it for replay (origin rewritten to `target`).
-pub fn prepare_flow(
-    path: &Path,
-    target: Option<&Url>,
-    overrides: &HashMap<String, String>,
-) -> Result<PreparedFlow, InputError> {
-    let loaded = flow::load(path).map_err(|e| bad(e.to_string()))?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "flow".into());
-    let dir = path.parent().unwrap_or(Path::new("."));
-    prepare(
-        loaded.flow,
-        &name,
-        &path.display().to_string(),
-        dir,
-        target,
-        overrides,
-    )
-}
-
-/// Prepares an in-memory flow (`label` names it in errors).
-pub fn prepare(
-    mut flow: Flow,
-    name: &str,
-    label: &str,
-    dir: &Path,
-    target: Option<&Url>,
-    overrides: &HashMap<String, String>,
-) -> Result<PreparedFlow, InputError> {
-    let recorded = flow::origin(&flow).ok_or_else(|| {
-        bad(format!(
-            "{label}: no `origin` and no navigate step to take it from"
-        ))
-    })?;
-    let origin = match target {
-        Some(t) => {
-            flow::rewrite_origin(&mut flow, t);
-            t.clone()
-        }
-        None => recorded,
-    };
-    let sources =
-        VarSources::prepare(&flow, dir, overrides).map_err(|e| bad(format!("{label}: {e}")))?;
-    Ok(PreparedFlow::new(name, flow, origin, Arc::new(sources)))
-}
-
-/// A one-request flow for `throng run URL` (like oha or hey): no asset discovery.
-pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
-    let parsed =
-        Url::parse(url).map_err(|e| bad(format!("`{url}`: not a URL or flow file ({e})")))?;
-    let flow = Flow {
-        format: Some(flow::FORMAT_V1.into()),
-        title: url.to_string(),
-        origin: Some(parsed.origin().ascii_serialization()),
-        selector_attribute: None,
-        timeout: None,
-        variables: Vec::new(),
-        steps: vec![Step {
-            network: Some(Network {
-                requests: vec![RecordedRequest::document_get(url)],
-                ..Network::default()
-            }),
-            ..Step::new(Action::navigate(url))
-        }],
-        dwell_ms: None,
-        capped: None,
-    };
-    let host = parsed.host_str().unwrap_or("url").to_string();
-    let mut prepared = prepare(flow, &host, url, Path::new("."), None, &HashMap::new())?;
-    prepared.discover_assets = false;
-    Ok(prepared)
-}
-
-/// `FILE[:WEIGHT]`.
-pub fn weighted(text: &str) -> Result<(PathBuf, u32), InputError> {
-    if let Some((file, weight)) = text.rsplit_once(':') {
-        if let Ok(w) = weight.parse::<u32>() {
-            if w == 0 {
-                return Err(bad(format!("--flow {text}: weight must be at least 1")));
-            }
-            return Ok((PathBuf::from(file), w));
-        }
-    }
-    Ok((PathBuf::from(text), 1))
-}
-
-/// The flows of `throng run`: files or one URL, with weights.
-pub fn flows(
-    positional: &[String],
-    weighted_args: &[String],
-    target: Option<&str>,
-    overrides: &HashMap<String, String>,
-) -> Result<Vec<FlowChoice>, InputError> {
-    let target = target
-        .map(|t| {
-            let url = Url::parse(t).map_err(|e| bad(format!("--target `{t}`: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                return Err(bad(format!("--target `{t}`: expected http://HOST[:PORT]")));
-            }
-            Ok(url)
-        })
-        .transpose()?;
-    let mut choices = Vec::new();
-    for item in positional {
-        let flow = if item.starts_with("http://") || item.starts_with("https://") {
-            url_flow(item)?
-        } else {
-            prepare_flow(Path::new(item), target.as_ref(), overrides)?
-        };
-        choices.push(FlowChoice {
-            flow: Arc::new(flow),
-            weight: 1,
-        });
-    }
-    for item in weighted_args {
-        let (path, weight) = weighted(item)?;
-        choices.push(FlowChoice {
-            flow: Arc::new(prepare_flow(&path, target.as_ref(), overrides)?),
-            weight,
-        });
-    }
-    if choices.is_empty() {
-        return Err(bad(
-            "no flow given: pass a flow file, a URL, or --flow FILE[:WEIGHT]",
-        ));
-    }
-    Ok(choices)
-}
-
 /// A command's run, validated: the flows prepared (variables, target), the plan, the outputs.
 /// The one place `run`, `compare`, `k8s` and a coordinator assemble a run from their flags.
 pub struct RunConfig {
@@ -549,12 +434,7 @@ impl RunConfig {
     pub fn new(flows: &FlowArgs, plan: &PlanArgs, replay: &ReplayArgs) -> Result<Self, InputError> {
         let vars = self::vars(replay)?;
         Ok(RunConfig {
-            flows: self::flows(
-                &flows.files,
-                &flows.weighted,
-                flows.target.as_deref(),
-                &vars,
-            )?,
+            flows: self::flows(flows, &vars)?,
             plan: self::plan(plan, 1, "30s")?,
             output: output(replay)?,
             flow_names: flows.names(),

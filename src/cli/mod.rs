@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod config;
+pub mod flows;
 pub mod redact;
 
 pub use args::Cli;

@@ -26,6 +26,8 @@ pub struct Redactor {
     token_param: Regex,
     /// Raw bytes dumped as hex (tungstenite's frame traces carry whole CDP messages).
     hex: Regex,
+    /// A URL's credentials: `scheme://user:pw@host`.
+    userinfo: Regex,
 }
 
 impl Redactor {
@@ -77,6 +79,7 @@ impl Redactor {
             token_param: Regex::new(r#"(?i)\b([\w-]*(?:csrf|xsrf|token)[\w-]*=)([^&\s"'\\]+)"#)
                 .expect("token param pattern"),
             hex: Regex::new(r"\b0x[0-9a-fA-F]{32,}").expect("hex pattern"),
+            userinfo: Regex::new(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*@").expect("userinfo pattern"),
         }
     }
 
@@ -99,6 +102,9 @@ impl Redactor {
             if let Cow::Owned(s) = re.replace_all(&out, format!("{with}{MASK}")) {
                 out = Cow::Owned(s);
             }
+        }
+        if let Cow::Owned(s) = self.userinfo.replace_all(&out, format!("${{1}}{MASK}@")) {
+            out = Cow::Owned(s);
         }
         if out.to_ascii_lowercase().contains("cookie") {
             if let Cow::Owned(s) = self.value.replace_all(&out, format!("$1{MASK}")) {
@@ -206,6 +212,10 @@ mod tests {
             (
                 "frame payload: 0x7b226d6574686f64223a224e6574776f726b2e",
                 "frame payload: 0x***",
+            ),
+            (
+                "GET http://alice:pw@h:8/x?y=z@w and https://bob@k/",
+                "GET http://***@h:8/x?y=z@w and https://***@k/",
             ),
             (
                 "postData: username=alice&csrf_token=9bf549af&go=1",

@@ -62,7 +62,7 @@ mod stats;
 pub use spa::SpaStats;
 pub use stats::{LiveStats, Stats};
 
-use crate::serve::Served;
+use crate::serve::{Limits, Served};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -110,7 +110,7 @@ pub async fn spawn(cfg: DemoConfig) -> anyhow::Result<DemoServer> {
     let addr = listener.local_addr().context("reading the bound address")?;
     let state = Arc::new(server::AppState::new(&cfg));
     let app = server::router(state.clone());
-    let served = Served::start(listener, app);
+    let served = Served::start(listener, app, Limits::SITE);
     Ok(DemoServer {
         addr,
         state,
@@ -139,7 +139,7 @@ pub async fn spawn_tls(cfg: DemoConfig) -> anyhow::Result<DemoServer> {
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let state = Arc::new(server::AppState::new(&cfg));
     let app = server::router(state.clone());
-    let served = Served::start_tls(listener, app, Arc::new(tls));
+    let served = Served::start_tls(listener, app, Arc::new(tls), Limits::SITE);
     Ok(DemoServer {
         addr,
         state,

@@ -2,15 +2,19 @@
 //! workers, starts them at one instant, merges what they report into one live view and one
 //! report, moves a lost worker's share to the others, and stops them all on Ctrl-C/SIGTERM.
 
-use super::hub::{merged, router, Hub, Status};
+use super::hub::{merged, Hub, Status};
 use super::protocol::{now_unix_ms, Assignment};
+use super::secure::random_b64;
+use super::server::router;
 use crate::cli::config::{InputError, Output};
 use crate::live::prometheus::MergedView;
 use crate::metrics::{LiveStats, RunSummary};
+use crate::plan::Share;
 use crate::report::{self, RunMeta, WorkerRow};
+use crate::run::capacity;
 use crate::run::signals::{stop_signal, StopOnSignal};
 use crate::run::RunControl;
-use crate::serve::Served;
+use crate::serve::{Limits, Served};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -31,7 +35,10 @@ pub type Finish<'a> = &'a dyn Fn(&RunSummary, &RunMeta) -> anyhow::Result<ExitCo
 /// How the coordinator runs.
 pub struct Coordination {
     pub listen: SocketAddr,
+    /// `--token`; one is generated (and printed) when none is given.
     pub token: Option<String>,
+    /// The flag that set the plan's user count (what a share check names).
+    pub users_flag: &'static str,
     pub workers: u32,
     pub wait_workers: Duration,
     pub linger: Duration,
@@ -47,25 +54,30 @@ pub async fn coordinate(
     meta: RunMeta,
     finish: Finish<'_>,
 ) -> anyhow::Result<ExitCode> {
-    if c.token.is_none() && !c.listen.ip().is_loopback() {
-        return Err(InputError(format!(
-            "--listen {}: a coordinator reachable beyond loopback needs --token (or THRONG_TOKEN)",
-            c.listen
-        ))
-        .into());
-    }
     let listener = tokio::net::TcpListener::bind(c.listen)
         .await
         .with_context(|| format!("--listen {}: cannot listen", c.listen))?;
     let addr = listener.local_addr()?;
     let mode = template.mode.into();
-    let hub = Hub::new(c.token.clone(), template);
-    let served = Served::start(listener, router(hub.clone()));
+    // Always a token: without one any local process could join and receive the secrets.
+    let (token, generated) = match &c.token {
+        Some(t) => (t.clone(), false),
+        None => (random_b64(24), true),
+    };
+    let hub = Hub::new(token.clone(), template);
+    let limits = Limits::control(64 + 4 * c.workers as usize);
+    let served = Served::start(listener, router(hub.clone()), limits);
     // Tests and scripts read this line to start workers.
     eprintln!(
         "coordinator: listening on http://{addr}; waiting for {} workers",
         c.workers
     );
+    if generated {
+        eprintln!(
+            "coordinator: no --token given, so this run's token is {token}\n\
+             coordinator: start each worker with: THRONG_TOKEN={token} throng worker --connect http://{addr}"
+        );
+    }
 
     let control = RunControl::default();
     let signals = StopOnSignal::install(control.clone(), "every worker's report is collected");
@@ -78,12 +90,17 @@ pub async fn coordinate(
             crate::plan::format_duration(c.wait_workers)
         );
     }
-    start_all(&hub);
+    if let Err(why) = start_all(&hub, &c) {
+        // Waiting workers are told (their long poll wakes), then the run ends as bad input.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        served.shutdown(Duration::from_secs(1)).await;
+        return Err(InputError(why).into());
+    }
     let view = output
         .exporter
         .as_ref()
         .map(|e| e.attach_merged(mode, now_unix_ms()));
-    let summary = follow(&hub, &c, &control, output.quiet, view.as_ref()).await;
+    let (summary, uncovered) = follow(&hub, &c, &control, output.quiet, view.as_ref()).await;
     if let Some(v) = &view {
         v.update(summary.clone(), 0, true);
     }
@@ -96,7 +113,15 @@ pub async fn coordinate(
             ..meta
         }
     };
-    let code = finish(&summary, &meta);
+    let mut code = finish(&summary, &meta);
+    if !uncovered.is_zero() {
+        eprintln!(
+            "coordinator: the plan was not carried out: no worker ran for {} of it (every worker \
+             was lost and none rejoined in time)",
+            crate::plan::format_duration(uncovered)
+        );
+        code = code.map(|_| ExitCode::FAILURE);
+    }
     let thresholds = report::evaluate_all(&output.thresholds, &summary);
     let results = report::Renderer::render(
         &report::JsonRenderer,
@@ -134,10 +159,33 @@ async fn wait_for_workers(hub: &Hub, c: &Coordination, control: &RunControl) -> 
 }
 
 /// One start instant for everyone (on the coordinator's clock; each worker converts it with
-/// the offset it measured when it joined).
-fn start_all(hub: &Hub) {
+/// the offset it measured when it joined), once every share fits its worker: Err(why) when
+/// one does not (the waiting workers are told to stop).
+fn start_all(hub: &Hub, c: &Coordination) -> Result<(), String> {
+    let peak = hub.plan().peak_users() as usize;
     let start = now_unix_ms() + START_LEAD.as_millis() as u64;
     let mut run = hub.lock();
+    let waiting: Vec<u64> = run
+        .workers
+        .iter()
+        .filter(|(_, w)| w.status == Status::Waiting)
+        .map(|(id, _)| *id)
+        .collect();
+    let of = waiting.len() as u32;
+    for (i, id) in waiting.iter().enumerate() {
+        let w = &run.workers[id];
+        let (Some(share), Some(memory)) = (Share::new(i as u32, of), w.memory_bytes) else {
+            continue;
+        };
+        let users = share.part(peak) as u64;
+        let machine = format!("worker {id} ({})", w.name);
+        if let Err(why) = capacity::check_users_fit(users, c.users_flag, memory, &machine) {
+            run.refused = Some(why.clone());
+            drop(run);
+            hub.changed.notify_waiters();
+            return Err(why);
+        }
+    }
     run.started_unix_ms = Some(start);
     for w in run.workers.values_mut() {
         if w.status == Status::Waiting {
@@ -148,69 +196,70 @@ fn start_all(hub: &Hub) {
     run.reshare();
     drop(run);
     hub.changed.notify_waiters();
+    Ok(())
 }
 
-/// Watches the run until every worker is done or lost: the merged progress line, lost workers
-/// (their share moves on), the stop order. Returns the merged summary.
+/// Watches the run until every worker is done, or the plan is over: the merged progress
+/// line, lost workers (their share moves on), the stop order. With every worker lost before
+/// the plan's end it waits for one to rejoin. Returns the merged summary and how long the
+/// plan ran with no worker at all.
 async fn follow(
     hub: &Hub,
     c: &Coordination,
     control: &RunControl,
     quiet: bool,
     view: Option<&MergedView>,
-) -> RunSummary {
+) -> (RunSummary, Duration) {
     let started = Instant::now() + START_LEAD;
+    let end_by = started + c.plan_total;
     let bar = (!quiet).then(|| crate::live::Progress::new(Some(c.plan_total)));
     let mut ordered_stop_at: Option<Instant> = None;
+    let mut uncovered = Duration::ZERO;
+    let mut last_tick = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (parts, all_ended) = {
-            let planned = planned_users(hub, started);
+        let tick = last_tick.elapsed();
+        last_tick = Instant::now();
+        let planned = planned_users(hub, started);
+        let (parts, live, all_done) = {
             let mut run = hub.lock();
-            let mut lost_now = Vec::new();
-            for (id, w) in run.workers.iter_mut() {
-                if w.status == Status::Running && w.last_seen.elapsed() > LOST_AFTER {
-                    w.status = Status::Lost;
-                    // Its running sessions: as it last reported, or its share of the plan's
-                    // users if it died before reporting them.
-                    let share = w.share.map_or(0, |s| s.part(planned) as u64);
-                    lost_now.push((*id, w.name.clone(), w.users.max(share)));
-                }
-            }
-            for (id, name, users) in &lost_now {
-                eprintln!("coordinator: worker {id} ({name}) lost with {users} users; its share moves to the others");
-                let _ = id;
-                *run.counters.entry("workers.lost".into()).or_default() += 1;
-                *run.counters.entry("sessions.lost".into()).or_default() += users;
-            }
-            if !lost_now.is_empty() {
-                run.reshare();
-            }
-            if control.is_stopped() && !run.stop {
+            lose_silent_workers(&mut run, planned);
+            if control.is_stopped() {
                 run.stop = true;
             }
-            let ended = run.live().next().is_none();
-            (run.parts(), ended)
+            let live = run.live().count();
+            let all_done = run.workers.values().all(|w| w.status == Status::Done);
+            (run.parts(), live, all_done)
         };
         let merged = merged(&parts);
-        let live = live_stats(&merged, hub, started);
+        let live_stats = live_stats(&merged, hub, started);
         if let Some(bar) = &bar {
-            bar.tick(&live);
+            bar.tick(&live_stats);
         }
         if let Some(v) = view {
-            v.update(merged, live.users, false);
+            v.update(merged, live_stats.users, false);
         }
-        if all_ended {
-            break;
+        let past_plan = Instant::now() > end_by;
+        if live == 0 {
+            if all_done || control.is_stopped() || past_plan {
+                break;
+            }
+            // Every worker lost with plan left: a rejoining worker takes the whole share.
+            if uncovered.is_zero() {
+                eprintln!(
+                    "coordinator: every worker is lost; waiting for one to rejoin until the \
+                     plan's end"
+                );
+            }
+            if Instant::now() > started {
+                uncovered += tick;
+            }
+            continue;
         }
         // Past the plan (and grace) the workers end by themselves; a stop order ends them now.
         // Either way they get a bounded time to report, then the rest is lost.
-        let end_by = started + c.plan_total;
-        if control.is_stopped() || Instant::now() > end_by {
+        if control.is_stopped() || past_plan {
             let at = *ordered_stop_at.get_or_insert_with(Instant::now);
-            if control.is_stopped() {
-                hub.lock().stop = true;
-            }
             if at.elapsed() > FINAL_WAIT {
                 let mut run = hub.lock();
                 let mut late = 0;
@@ -229,7 +278,32 @@ async fn follow(
         bar.finish();
     }
     let parts = hub.lock().parts();
-    merged(&parts)
+    (merged(&parts), uncovered)
+}
+
+/// Workers silent past [`LOST_AFTER`] are lost: counted, with their running sessions, and
+/// their share moved to the others.
+fn lose_silent_workers(run: &mut super::hub::Run, planned: usize) {
+    let mut lost_now = Vec::new();
+    for (id, w) in run.workers.iter_mut() {
+        if w.status == Status::Running && w.last_seen.elapsed() > LOST_AFTER {
+            w.status = Status::Lost;
+            // Its running sessions: as it last reported, or its share of the plan's users if
+            // it died before reporting them.
+            let share = w.share.map_or(0, |s| s.part(planned) as u64);
+            lost_now.push((*id, w.name.clone(), w.users.max(share)));
+        }
+    }
+    for (id, name, users) in &lost_now {
+        eprintln!(
+            "coordinator: worker {id} ({name}) lost with {users} users; its share moves to the others"
+        );
+        *run.counters.entry("workers.lost".into()).or_default() += 1;
+        *run.counters.entry("sessions.lost".into()).or_default() += users;
+    }
+    if !lost_now.is_empty() {
+        run.reshare();
+    }
 }
 
 /// The closed model's user target now (0 for an arrival rate: its users come and go).

@@ -1,24 +1,15 @@
-//! The coordinator's server: workers join, wait for their assignment, and report what they
-//! measured once a second; the hub keeps each worker's latest cumulative summary (its
-//! per-second points appended), who is alive, and each one's share of the plan.
+//! The coordinator's state: each worker (its session, its latest cumulative summary with its
+//! per-second points appended, whether it is alive), each one's share of the plan, and the
+//! handshakes under way. [`super::server`] serves it.
 
-use super::protocol::{
-    now_unix_ms, proof, token_matches, Assignment, Join, Reply, Report, Welcome,
-};
+use super::protocol::{now_unix_ms, Assignment, Orders};
+use super::secure::{random_b64, CoordinatorSide, Keys};
 use crate::metrics::RunSummary;
 use crate::plan::Share;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-
-/// How long an assignment request waits for the run to start before answering "not yet".
-const LONG_POLL: Duration = Duration::from_secs(20);
 
 /// Where a worker is in the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +38,11 @@ pub struct Worker {
     /// Its run's start on the coordinator's clock (Unix ms), and its plan offset.
     pub start_unix_ms: u64,
     pub plan_offset_ms: u64,
+    /// Memory it said it can give the run (bytes), for the share check.
+    pub memory_bytes: Option<u64>,
+    /// Its session's keys, and the number of its last message (each must be higher).
+    pub keys: Arc<Keys>,
+    pub last_seq: u64,
 }
 
 /// The state of the whole distributed run.
@@ -57,6 +53,8 @@ pub struct Run {
     /// When the plan started on the coordinator's clock (Unix ms), once it has.
     pub started_unix_ms: Option<u64>,
     pub stop: bool,
+    /// The run was refused before it started (a share too large): why.
+    pub refused: Option<String>,
     pub users_override: Option<u32>,
     /// The coordinator's own counters (lost workers and their sessions).
     pub counters: BTreeMap<String, u64>,
@@ -107,12 +105,21 @@ pub fn merged((summaries, counters): &(Vec<RunSummary>, BTreeMap<String, u64>)) 
     all
 }
 
+/// Handshakes between steps 2 and 3 kept at once, and for how long: a flood of hellos
+/// cannot grow the coordinator, and a real worker answers within milliseconds.
+const PENDING_MAX: usize = 256;
+const PENDING_FOR: Duration = Duration::from_secs(30);
+
 /// Shared between the server's handlers and the coordinator's loop.
 pub struct Hub {
-    token: Option<String>,
+    pub token: String,
+    /// This run's id: every sealed message is bound to it.
+    pub run_id: String,
     /// The assignment every worker gets, without its share and start.
     template: Assignment,
     run: Mutex<Run>,
+    /// Handshakes waiting for their step 3.
+    pending: Mutex<VecDeque<(String, Instant, CoordinatorSide)>>,
     /// Wakes long-polling workers when the run starts or shares change.
     pub changed: Notify,
     /// results.json once the run is over (served for `--linger`).
@@ -120,11 +127,13 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(token: Option<String>, template: Assignment) -> Arc<Self> {
+    pub fn new(token: String, template: Assignment) -> Arc<Self> {
         Arc::new(Hub {
             token,
+            run_id: random_b64(16),
             template,
             run: Mutex::new(Run::default()),
+            pending: Mutex::new(VecDeque::new()),
             changed: Notify::new(),
             results: Mutex::new(None),
         })
@@ -139,189 +148,101 @@ impl Hub {
         self.run.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|given| token_matches(token, given))
+    /// Keeps a handshake for its step 3 (the oldest dropped beyond the cap).
+    pub fn hold(&self, id: String, side: CoordinatorSide) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.retain(|(_, at, _)| at.elapsed() < PENDING_FOR);
+        if p.len() >= PENDING_MAX {
+            p.pop_front();
+        }
+        p.push_back((id, Instant::now(), side));
     }
 
-    /// The assignment of worker `id`, once the run has started and it has a share.
-    fn assignment_of(&self, id: u64) -> Option<Assignment> {
+    /// The handshake `id`, once.
+    pub fn take(&self, id: &str) -> Option<CoordinatorSide> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let i = p
+            .iter()
+            .position(|(k, at, _)| k == id && at.elapsed() < PENDING_FOR)?;
+        p.remove(i).map(|(_, _, side)| side)
+    }
+
+    /// Registers a worker that proved the token; returns its id.
+    pub fn register(&self, name: &str, memory_bytes: Option<u64>, keys: Arc<Keys>) -> u64 {
+        let mut run = self.lock();
+        let id = run.next_id;
+        run.next_id += 1;
+        let now = now_unix_ms();
+        // A worker that joins a run under way takes a share from the next reshare on.
+        let (status, start, offset) = match run.started_unix_ms {
+            Some(started) => (Status::Running, now, now.saturating_sub(started)),
+            None => (Status::Waiting, 0, 0),
+        };
+        let name = printable(name);
+        tracing::info!(worker = id, name = %name, "worker joined");
+        run.workers.insert(
+            id,
+            Worker {
+                name,
+                status,
+                share: None,
+                last_seen: Instant::now(),
+                summary: RunSummary::default(),
+                users: 0,
+                cpu_s: 0.0,
+                mem_mb: 0.0,
+                start_unix_ms: start,
+                plan_offset_ms: offset,
+                memory_bytes,
+                keys,
+                last_seq: 0,
+            },
+        );
+        if status == Status::Running {
+            run.reshare();
+        }
+        drop(run);
+        self.changed.notify_waiters();
+        id
+    }
+
+    /// What worker `id` should do now: wait, start its share, or stop.
+    pub fn orders_for(&self, id: u64) -> Option<Orders> {
         let run = self.lock();
         let w = run.workers.get(&id)?;
-        let share = w.share.filter(|_| w.status == Status::Running)?;
-        Some(Assignment {
+        if let Some(why) = &run.refused {
+            return Some(Orders::Stop { why: why.clone() });
+        }
+        if run.stop || matches!(w.status, Status::Lost | Status::Done) {
+            return Some(Orders::Stop {
+                why: "the run ended before this worker's share started".into(),
+            });
+        }
+        let Some(share) = w.share.filter(|_| w.status == Status::Running) else {
+            return Some(Orders::Wait);
+        };
+        Some(Orders::Start(Box::new(Assignment {
             start_unix_ms: w.start_unix_ms,
             plan_offset_ms: w.plan_offset_ms,
             share,
             ..self.template.clone()
-        })
+        })))
     }
 }
 
-pub fn router(hub: Arc<Hub>) -> Router {
-    Router::new()
-        .route("/v1/join", post(join))
-        .route("/v1/assignment", get(assignment))
-        .route("/v1/report", post(report))
-        .route("/v1/results", get(results))
-        .with_state(hub)
-}
-
-type St = State<Arc<Hub>>;
-
-fn refused() -> Response {
-    (StatusCode::UNAUTHORIZED, "a valid token is required").into_response()
-}
-
-async fn join(State(hub): St, headers: HeaderMap, Json(j): Json<Join>) -> Response {
-    if !hub.authorized(&headers) {
-        return refused();
-    }
-    let mut run = hub.lock();
-    let id = run.next_id;
-    run.next_id += 1;
-    let now = now_unix_ms();
-    // A worker that joins a run under way takes a share from the next reshare on.
-    let (status, start, offset) = match run.started_unix_ms {
-        Some(started) => (Status::Running, now, now.saturating_sub(started)),
-        None => (Status::Waiting, 0, 0),
-    };
-    tracing::info!(worker = id, name = %j.name, "worker joined");
-    run.workers.insert(
-        id,
-        Worker {
-            name: j.name,
-            status,
-            share: None,
-            last_seen: Instant::now(),
-            summary: RunSummary::default(),
-            users: 0,
-            cpu_s: 0.0,
-            mem_mb: 0.0,
-            start_unix_ms: start,
-            plan_offset_ms: offset,
-        },
-    );
-    if status == Status::Running {
-        run.reshare();
-    }
-    drop(run);
-    hub.changed.notify_waiters();
-    let proof = hub
-        .token
-        .as_deref()
-        .map_or(String::new(), |t| proof(t, &j.nonce));
-    Json(Welcome {
-        worker_id: id,
-        proof,
-        now_unix_ms: now,
-    })
-    .into_response()
-}
-
-#[derive(serde::Deserialize)]
-struct WorkerQuery {
-    worker: u64,
-}
-
-async fn assignment(State(hub): St, headers: HeaderMap, Query(q): Query<WorkerQuery>) -> Response {
-    if !hub.authorized(&headers) {
-        return refused();
-    }
-    let deadline = tokio::time::Instant::now() + LONG_POLL;
-    loop {
-        let changed = hub.changed.notified();
-        if let Some(a) = hub.assignment_of(q.worker) {
-            return Json(a).into_response();
-        }
-        match hub.lock().workers.get_mut(&q.worker) {
-            None => return (StatusCode::NOT_FOUND, "unknown worker: join again").into_response(),
-            Some(w) => w.last_seen = Instant::now(),
-        }
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            return StatusCode::NO_CONTENT.into_response();
+/// A worker's name as the coordinator shows it: at most 64 characters, control characters
+/// (terminal escapes) written out.
+pub fn printable(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().take(64) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
     }
-}
-
-async fn report(State(hub): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if !hub.authorized(&headers) {
-        return refused();
+    if out.is_empty() {
+        out.push_str("worker");
     }
-    let r: Report = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad report: {e}")).into_response(),
-    };
-    let mut run = hub.lock();
-    // What distribution costs the network: bytes per worker per second (docs/benchmarks.md).
-    *run.counters
-        .entry("coordinator.report_bytes".into())
-        .or_default() += body.len() as u64;
-    *run.counters
-        .entry("coordinator.reports".into())
-        .or_default() += 1;
-    let stop = run.stop;
-    let users_override = run.users_override;
-    let Some(w) = run.workers.get_mut(&r.worker_id) else {
-        return (StatusCode::NOT_FOUND, "unknown worker: join again").into_response();
-    };
-    if w.status == Status::Lost {
-        // Its share moved on; what it measured still counts, but it must stop.
-        absorb(w, r);
-        return Json(Reply {
-            stop: true,
-            share: Share::WHOLE,
-            users: None,
-            series_acked_ms: u64::MAX,
-        })
-        .into_response();
-    }
-    let done = r.done;
-    absorb(w, r);
-    w.last_seen = Instant::now();
-    if done {
-        w.status = Status::Done;
-    }
-    let reply = Reply {
-        stop,
-        share: w.share.unwrap_or(Share::WHOLE),
-        users: users_override,
-        series_acked_ms: w.summary.series.last().map_or(0, |s| s.t_ms),
-    };
-    Json(reply).into_response()
-}
-
-/// Takes a report's cumulative entries and counters, and appends its new per-second points.
-fn absorb(w: &mut Worker, r: Report) {
-    let acked = w.summary.series.last().map_or(0, |s| s.t_ms);
-    let mut series = std::mem::take(&mut w.summary.series);
-    series.extend(r.summary.series.iter().filter(|s| s.t_ms > acked).cloned());
-    w.summary = RunSummary {
-        series,
-        ..r.summary
-    };
-    w.users = r.users;
-    w.cpu_s = r.cpu_s;
-    w.mem_mb = r.mem_mb;
-}
-
-async fn results(State(hub): St, headers: HeaderMap) -> Response {
-    if !hub.authorized(&headers) {
-        return refused();
-    }
-    match hub
-        .results
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-    {
-        Some(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-        None => (StatusCode::NOT_FOUND, "the run has not finished").into_response(),
-    }
+    out
 }

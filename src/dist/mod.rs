@@ -1,11 +1,16 @@
 //! Distributed runs: one coordinator (`throng run ... --workers N --listen ADDR`) and N workers
-//! (`throng worker --connect URL`), a shared token proven both ways. The coordinator holds the
+//! (`throng worker --connect URL`), a shared token proven both ways without being sent, every
+//! message sealed to the run ([`secure`]). The coordinator holds the
 //! plan, flows and data; workers hold nothing until they join, run exact shares of the plan,
 //! and report mergeable summaries once a second, so every output is of the whole run.
 
+mod channel;
 mod coordinator;
 mod hub;
 pub mod protocol;
+pub mod secure;
+mod server;
+mod validate;
 pub mod worker;
 
 use crate::cli::args::RunArgs;
@@ -39,6 +44,7 @@ pub async fn coordinate(
             .listen
             .ok_or_else(|| InputError("--workers needs --listen ADDR".into()))?,
         token: dist.token.clone().filter(|t| !t.is_empty()),
+        users_flag: config::users_flag(&args.plan, &run.plan),
         workers,
         wait_workers: duration("--wait-workers", &dist.wait_workers)?,
         linger: duration("--linger", &dist.linger)?,
@@ -51,19 +57,42 @@ pub async fn coordinate(
         ),
         None => None,
     };
+    let flows = shipped_flows(args)?;
+    let vars = resolved_secrets(&flows, run.vars);
     let template = Assignment {
         start_unix_ms: 0,
         plan_offset_ms: 0,
         share: crate::plan::Share::WHOLE,
         mode: args.mode,
         plan: run.plan,
-        flows: shipped_flows(args)?,
+        flows,
         target: args.flows.target.clone(),
-        vars: run.vars,
+        vars,
         replay: args.replay.clone(),
         cacert,
     };
     coordinator::coordinate(c, template, &run.output, meta, finish).await
+}
+
+/// `--var` values plus every secret a flow reads from this machine's environment: workers
+/// read no environment for a coordinator, so each secret travels (sealed) with the run.
+fn resolved_secrets(
+    flows: &[ShippedFlow],
+    mut vars: std::collections::HashMap<String, String>,
+) -> std::collections::HashMap<String, String> {
+    for var in flows
+        .iter()
+        .flat_map(|f| f.flow.iter())
+        .flat_map(|f| &f.variables)
+    {
+        let env = var.secret.as_ref().and_then(|s| s.env.as_deref());
+        if let (Some(env), false) = (env, vars.contains_key(&var.name)) {
+            if let Ok(value) = std::env::var(env) {
+                vars.insert(var.name.clone(), value);
+            }
+        }
+    }
+    vars
 }
 
 /// The run's flows as workers get them: parsed and checked here, CSV data inlined.
@@ -88,7 +117,7 @@ fn shipped_flows(args: &RunArgs) -> Result<Vec<ShippedFlow>, InputError> {
             continue;
         }
         let path = Path::new(&item);
-        let mut flow = crate::flow::load(path)
+        let mut flow = crate::flow::load_with(path, &args.flows.data_dirs)
             .map_err(|e| InputError(e.to_string()))?
             .flow;
         let dir = path.parent().unwrap_or(Path::new("."));

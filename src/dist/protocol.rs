@@ -1,31 +1,44 @@
-//! What coordinator and workers say to each other (JSON over HTTP), and how each proves it
-//! holds the shared token: workers send it as a bearer token; the coordinator answers a join
-//! with an HMAC of the worker's nonce, so a worker never takes orders from an impostor.
+//! What coordinator and workers say to each other: JSON over HTTP, the handshake in the clear
+//! ([`super::secure`]: each side proves the token without sending it), every later message
+//! sealed with the session's keys.
 
 use crate::cli::args::{ModeArg, ReplayArgs};
 use crate::flow::Flow;
 use crate::metrics::RunSummary;
 use crate::plan::{LoadPlan, Share};
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// Joining: who the worker is, a nonce for the coordinator's proof, and the worker's clock.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Join {
-    pub name: String,
-    pub nonce: String,
-    pub now_unix_ms: u64,
+/// Headers of a sealed request: the run, the worker and the message's number (the body is
+/// sealed with the session's keys, bound to all three and the path).
+pub const RUN_HEADER: &str = "x-throng-run";
+pub const WORKER_HEADER: &str = "x-throng-worker";
+pub const SEQ_HEADER: &str = "x-throng-seq";
+
+/// The coordinator's clock (sealed answer to `/v1/clock`): workers sample it a few times
+/// and keep the fastest round trip, so the start instant is shared within a few milliseconds
+/// whatever the handshake or the machine's load cost one exchange.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Clock {
+    pub now_unix_us: u64,
 }
 
-/// The coordinator's answer to a join.
+/// The coordinator's sealed answer to a join.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Welcome {
     pub worker_id: u64,
-    /// HMAC-SHA256(token, nonce), base64; empty when the run has no token.
-    pub proof: String,
-    /// The coordinator's clock when it answered (the worker estimates the offset).
-    pub now_unix_ms: u64,
+}
+
+/// The coordinator's answer to an assignment request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Orders {
+    /// The run has not started: ask again.
+    Wait,
+    Start(Box<Assignment>),
+    /// The run ended (or was refused) before this worker's share started.
+    Stop {
+        why: String,
+    },
 }
 
 /// A flow as shipped to workers: already checked, CSV data inlined as `oneOf` lists.
@@ -86,33 +99,11 @@ pub struct Reply {
     pub series_acked_ms: u64,
 }
 
-/// HMAC-SHA256 of `nonce` under `token`, base64.
-pub fn proof(token: &str, nonce: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token.as_bytes());
-    let tag = ring::hmac::sign(&key, nonce.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
-}
-
-/// Constant-time check of a proof.
-pub fn proof_holds(token: &str, nonce: &str, proof: &str) -> bool {
-    let Ok(tag) = base64::engine::general_purpose::STANDARD.decode(proof) else {
-        return false;
-    };
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token.as_bytes());
-    ring::hmac::verify(&key, nonce.as_bytes(), &tag).is_ok()
-}
-
-/// Constant-time comparison of the bearer token a request carries.
-pub fn token_matches(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// A random nonce (or token), base64url.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 24];
-    rand::Rng::fill(&mut rand::rng(), &mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// Microseconds since the Unix epoch on this machine's clock.
+pub fn now_unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Milliseconds since the Unix epoch on this machine's clock.
@@ -120,20 +111,4 @@ pub fn now_unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_token_holder_can_prove_it() {
-        let nonce = random_token();
-        let p = proof("s3cret", &nonce);
-        assert!(proof_holds("s3cret", &nonce, &p));
-        assert!(!proof_holds("other", &nonce, &p));
-        assert!(!proof_holds("s3cret", &random_token(), &p));
-        assert!(token_matches("abc", "abc") && !token_matches("abc", "abd"));
-        assert!(!token_matches("abc", "ab"));
-    }
 }

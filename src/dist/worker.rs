@@ -1,17 +1,19 @@
 //! `throng worker --connect URL`: joins a coordinator, receives everything it needs (flows with
 //! their data, variables and secrets, its share of the plan, mode and options), starts at the
 //! coordinator's instant, reports what it measured once a second, and follows the replies.
-//! Load never outlives its coordinator: unreachable for 10 s, the worker stops.
+//! Load never outlives its coordinator: unreachable for 10 s, or no longer knowing this run,
+//! the worker stops. It obeys only a coordinator that proved the token, and uses only what
+//! that coordinator ships: no local files, no environment variables but its own `THRONG_*`.
 
-use super::protocol::{
-    now_unix_ms, proof_holds, random_token, Assignment, Join, Reply, Report, ShippedFlow, Welcome,
-};
+use super::channel::{Channel, ChannelError};
+use super::hub::printable;
+use super::protocol::{now_unix_ms, Assignment, Orders, Reply, Report, ShippedFlow};
 use crate::cli::args::{ModeArg, WorkerArgs};
 use crate::cli::config::{self, InputError};
 use crate::metrics::{Mode, RunSummary, Sink};
 use crate::plan::parse_duration;
 use crate::run::signals::StopOnSignal;
-use crate::run::{self, FlowChoice, RunControl};
+use crate::run::{self, capacity, FlowChoice, RunControl};
 use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,96 +23,57 @@ use std::time::{Duration, Instant};
 /// Coordinator unreachable this long: the worker stops its load.
 const CUT_OFF_AFTER: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
-
-/// The worker's side of the channel: base URL, token, HTTP client.
-struct Channel {
-    base: String,
-    token: Option<String>,
-    http: reqwest::Client,
-}
-
-impl Channel {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let r = self.http.request(method, format!("{}{path}", self.base));
-        match &self.token {
-            Some(t) => r.bearer_auth(t),
-            None => r,
-        }
-    }
-
-    async fn join(&self, name: &str) -> anyhow::Result<(Welcome, i64)> {
-        let nonce = random_token();
-        let sent = now_unix_ms();
-        let welcome: Welcome = self
-            .request(reqwest::Method::POST, "/v1/join")
-            .json(&Join {
-                name: name.to_string(),
-                nonce: nonce.clone(),
-                now_unix_ms: sent,
-            })
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        if let Some(token) = &self.token {
-            anyhow::ensure!(
-                proof_holds(token, &nonce, &welcome.proof),
-                "the coordinator at {} does not hold the token: refusing its orders",
-                self.base
-            );
-        }
-        // The coordinator's clock minus ours, assuming the answer came halfway.
-        let received = now_unix_ms();
-        let offset = welcome.now_unix_ms as i64 - ((sent + received) / 2) as i64;
-        Ok((welcome, offset))
-    }
-
-    async fn assignment(&self, worker: u64) -> anyhow::Result<Option<Assignment>> {
-        let resp = self
-            .request(
-                reqwest::Method::GET,
-                &format!("/v1/assignment?worker={worker}"),
-            )
-            .send()
-            .await?
-            .error_for_status()?;
-        if resp.status() == reqwest::StatusCode::NO_CONTENT {
-            return Ok(None);
-        }
-        Ok(Some(resp.json().await?))
-    }
-
-    async fn report(&self, report: &Report) -> anyhow::Result<Reply> {
-        Ok(self
-            .request(reqwest::Method::POST, "/v1/report")
-            .json(report)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?)
-    }
-}
+/// Round trips sampled for the clock offset (the fastest is kept).
+const CLOCK_SAMPLES: usize = 5;
+/// Answers' sizes at most: an assignment carries the flows and their data.
+const ASSIGNMENT_LIMIT: usize = 256 << 20;
+const REPLY_LIMIT: usize = 64 << 10;
 
 pub async fn work(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let wait = parse_duration(&args.wait).map_err(|e| InputError(format!("--wait: {e}")))?;
-    let base = args.connect.trim_end_matches('/').to_string();
-    url::Url::parse(&base).map_err(|e| InputError(format!("--connect `{base}`: {e}")))?;
-    let channel = Channel {
-        base,
-        token: args.token.clone(),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?,
+    let connect = args.connect.trim_end_matches('/');
+    let shown = crate::outbound::strip_userinfo(connect).into_owned();
+    let base = url::Url::parse(connect)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| {
+            InputError(format!(
+                "--connect `{shown}`: expected http://HOST:PORT or https://HOST:PORT"
+            ))
+        })?;
+    let token = args
+        .token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            InputError(
+                "a worker needs the run's token: --token or THRONG_TOKEN (the coordinator prints \
+             it when it generates one)"
+                    .into(),
+            )
+        })?;
+    let cacert = match &args.cacert {
+        Some(p) => Some(
+            std::fs::read(p).map_err(|e| InputError(format!("--cacert {}: {e}", p.display())))?,
+        ),
+        None => None,
     };
+    let mut channel = Channel::new(base, token, cacert).map_err(InputError)?;
     let name = args.name.clone().unwrap_or_else(default_name);
-    let (welcome, clock_offset) = retry_until(wait, || channel.join(&name))
+    let memory = capacity::available_memory();
+    let (id, first_offset) = join(&mut channel, &name, memory, wait)
         .await
-        .with_context(|| format!("joining {}", channel.base))?;
-    let id = welcome.worker_id;
-    eprintln!("worker {id}: joined {} as {name}", channel.base);
-    let assignment = wait_for_assignment(&channel, id).await?;
+        .with_context(|| format!("joining {}", channel.shown))?;
+    let clock_offset = channel.clock_offset(CLOCK_SAMPLES, first_offset).await;
+    eprintln!("worker {id}: joined {} as {name}", channel.shown);
+    let assignment = match wait_for_assignment(&channel).await? {
+        Ok(a) => a,
+        Err(why) => {
+            eprintln!("worker {id}: the coordinator says stop: {why}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    check_share(&assignment)?;
     let dir = tempfile::tempdir().context("a temporary directory for the flows")?;
     let spec = build_spec(&assignment, &args, dir.path())?;
     let control = RunControl::default();
@@ -133,48 +96,83 @@ pub async fn work(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     // The worker's own CPU, in the summaries it reports (the coordinator merges them).
     let sampler = crate::health::Sampler::start(Some(sink.clone()), Default::default());
     let run = tokio::spawn(run::execute_with(spec, sink.clone(), control.clone()));
-    let summary = report_while_running(&channel, id, &sink, &control, run).await?;
+    let reporter = Reporter {
+        channel: &channel,
+        id,
+        clock_offset,
+    };
+    let (summary, gone) = reporter.while_running(&sink, &control, run).await?;
     drop(sampler);
     drop(signals);
-    send_final(&channel, id, summary).await;
-    Ok(ExitCode::SUCCESS)
+    if gone {
+        eprintln!("worker {id}: its measurements went to no coordinator");
+        return Ok(ExitCode::FAILURE);
+    }
+    match reporter.send_final(summary).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("worker {id}: the final report was not delivered: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
-fn default_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("{}-{}", host.trim(), std::process::id())
-}
-
-/// Retries `f` (the coordinator may not be up yet) until it succeeds or `limit` passes.
-async fn retry_until<T, F, Fut>(limit: Duration, mut f: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
+/// Joins, retrying while the coordinator may not be up yet (at most `limit`); an impostor
+/// or a refusal ends it at once.
+async fn join(
+    channel: &mut Channel,
+    name: &str,
+    memory: Option<u64>,
+    limit: Duration,
+) -> Result<(u64, i64), ChannelError> {
     let end = Instant::now() + limit;
     loop {
-        match f().await {
+        match channel.join(name, memory).await {
             Ok(v) => return Ok(v),
+            Err(e @ (ChannelError::Impostor(..) | ChannelError::Gone(_))) => return Err(e),
             Err(e) if Instant::now() >= end => return Err(e),
-            Err(e) if e.to_string().contains("does not hold the token") => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
 }
 
-/// Long-polls for the assignment; the coordinator unreachable for 10 s ends the wait.
-async fn wait_for_assignment(channel: &Channel, id: u64) -> anyhow::Result<Assignment> {
+/// Long-polls for the assignment (Err(why) when told to stop); the coordinator unreachable
+/// for 10 s ends the wait.
+async fn wait_for_assignment(channel: &Channel) -> anyhow::Result<Result<Box<Assignment>, String>> {
     let mut last_ok = Instant::now();
     loop {
-        match channel.assignment(id).await {
-            Ok(Some(a)) => return Ok(a),
-            Ok(None) => last_ok = Instant::now(),
+        match channel
+            .call::<_, Orders>("/v1/assignment", &(), ASSIGNMENT_LIMIT)
+            .await
+        {
+            Ok(Orders::Start(a)) => return Ok(Ok(a)),
+            Ok(Orders::Stop { why }) => return Ok(Err(why)),
+            Ok(Orders::Wait) => last_ok = Instant::now(),
+            Err(ChannelError::Gone(why)) => return Ok(Err(why)),
+            Err(e @ ChannelError::Impostor(..)) => return Err(e.into()),
             Err(e) if last_ok.elapsed() > CUT_OFF_AFTER => {
                 return Err(e).context("the coordinator went away before the run started")
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
+}
+
+/// This worker's share must fit it, whatever the coordinator checked.
+fn check_share(a: &Assignment) -> Result<(), InputError> {
+    let users = a.share.part(a.plan.peak_users() as usize) as u64;
+    match capacity::available_memory() {
+        Some(available) => {
+            capacity::check_users_fit(users, "the coordinator's plan", available, "this worker")
+                .map_err(InputError)
+        }
+        None => Ok(()),
+    }
+}
+
+fn default_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
 }
 
 /// The run spec from an assignment: flows written nowhere (they arrive parsed), CSV data as
@@ -230,90 +228,152 @@ fn prepare_shipped(
     if let Some(url) = &s.url {
         return Ok(config::url_flow(url)?);
     }
-    let flow = s.flow.clone().context("a shipped flow without a flow")?;
+    let mut flow = s.flow.clone().context("a shipped flow without a flow")?;
+    shipped_only(&mut flow, &s.label, &a.vars)?;
     Ok(config::prepare(
         flow, &s.name, &s.label, dir, target, &a.vars,
     )?)
 }
 
-/// Reports once a second while the run goes on; applies the coordinator's replies (stop,
-/// share, users); stops the load when the coordinator has been unreachable for 10 s.
-async fn report_while_running(
-    channel: &Channel,
+/// A worker uses only what its coordinator ships: a flow naming a local file, or a secret
+/// to read from this machine's environment, is refused (a coordinator inlines its data and
+/// resolves its secrets before shipping them).
+fn shipped_only(
+    flow: &mut crate::flow::Flow,
+    label: &str,
+    vars: &std::collections::HashMap<String, String>,
+) -> Result<(), InputError> {
+    for v in &mut flow.variables {
+        if let Some(csv) = &v.csv {
+            return Err(InputError(format!(
+                "{label}: variable `{}` names a file on this machine ({}): a worker reads no \
+                 local files; refusing the assignment",
+                v.name,
+                printable(&csv.file)
+            )));
+        }
+        if let Some(secret) = &mut v.secret {
+            if !vars.contains_key(&v.name) {
+                return Err(InputError(format!(
+                    "{label}: secret `{}` was not shipped: a worker reads no environment \
+                     variables for a coordinator; refusing the assignment",
+                    v.name
+                )));
+            }
+            secret.env = None;
+        }
+    }
+    Ok(())
+}
+
+/// The worker's side of reporting: its channel, id and clock offset.
+struct Reporter<'a> {
+    channel: &'a Channel,
     id: u64,
-    sink: &Sink,
-    control: &RunControl,
-    mut run: tokio::task::JoinHandle<anyhow::Result<RunSummary>>,
-) -> anyhow::Result<RunSummary> {
-    let mut last_ok = Instant::now();
-    let mut acked_ms = 0u64;
-    let mut tick = tokio::time::interval(REPORT_EVERY);
-    loop {
-        tokio::select! {
-            result = &mut run => return result.context("the run task")?,
-            _ = tick.tick() => {}
-        }
-        let report = snapshot_report(id, sink, acked_ms, false);
-        match channel.report(&report).await {
-            Ok(reply) => {
-                last_ok = Instant::now();
-                acked_ms = reply.series_acked_ms.max(acked_ms);
-                if reply.stop && !control.is_stopped() {
-                    eprintln!("worker {id}: the coordinator says stop");
-                    control.stop();
-                }
-                if reply.share != control.share() {
-                    eprintln!(
-                        "worker {id}: share now {} of {}",
-                        reply.share.index + 1,
-                        reply.share.of
-                    );
-                    control.set_share(reply.share);
-                }
-                control.set_users(reply.users);
+    /// The coordinator's clock minus ours (ms): summaries travel on the coordinator's clock.
+    clock_offset: i64,
+}
+
+impl Reporter<'_> {
+    /// Reports once a second while the run goes on; applies the coordinator's replies (stop,
+    /// share, users); stops the load when the coordinator has been unreachable for 10 s, or
+    /// at once when it no longer knows this run. Returns the summary and whether the
+    /// coordinator is gone.
+    async fn while_running(
+        &self,
+        sink: &Sink,
+        control: &RunControl,
+        mut run: tokio::task::JoinHandle<anyhow::Result<RunSummary>>,
+    ) -> anyhow::Result<(RunSummary, bool)> {
+        let id = self.id;
+        let mut last_ok = Instant::now();
+        let mut acked_ms = 0u64;
+        let mut gone = false;
+        let mut tick = tokio::time::interval(REPORT_EVERY);
+        loop {
+            tokio::select! {
+                result = &mut run => return Ok((result.context("the run task")??, gone)),
+                _ = tick.tick() => {}
             }
-            Err(e) => {
-                if last_ok.elapsed() > CUT_OFF_AFTER && !control.is_stopped() {
-                    eprintln!(
-                        "worker {id}: coordinator unreachable for {} s ({e}): stopping the load",
-                        CUT_OFF_AFTER.as_secs()
-                    );
+            if gone {
+                continue;
+            }
+            let mut summary = sink.snapshot();
+            summary.series.retain(|s| s.t_ms > acked_ms);
+            let report = self.report(summary, sink.users().get(), false);
+            match self
+                .channel
+                .call::<_, Reply>("/v1/report", &report, REPLY_LIMIT)
+                .await
+            {
+                Ok(reply) => {
+                    last_ok = Instant::now();
+                    acked_ms = reply.series_acked_ms.max(acked_ms);
+                    if reply.stop && !control.is_stopped() {
+                        eprintln!("worker {id}: the coordinator says stop");
+                        control.stop();
+                    }
+                    if reply.share != control.share() {
+                        eprintln!(
+                            "worker {id}: share now {} of {}",
+                            reply.share.index + 1,
+                            reply.share.of
+                        );
+                        control.set_share(reply.share);
+                    }
+                    control.set_users(reply.users);
+                }
+                Err(e @ (ChannelError::Gone(_) | ChannelError::Impostor(..))) => {
+                    eprintln!("worker {id}: {e}: stopping the load");
                     control.stop();
+                    gone = true;
+                }
+                Err(e) => {
+                    if last_ok.elapsed() > CUT_OFF_AFTER && !control.is_stopped() {
+                        eprintln!(
+                            "worker {id}: coordinator unreachable for {} s ({e}): stopping the load",
+                            CUT_OFF_AFTER.as_secs()
+                        );
+                        control.stop();
+                    }
                 }
             }
         }
     }
-}
 
-fn snapshot_report(id: u64, sink: &Sink, acked_ms: u64, done: bool) -> Report {
-    let mut summary = sink.snapshot();
-    summary.series.retain(|s| s.t_ms > acked_ms);
-    let (cpu_s, mem_mb) = own_cost();
-    Report {
-        worker_id: id,
-        summary,
-        users: sink.users().get(),
-        done,
-        cpu_s,
-        mem_mb,
+    /// A report of `summary`, its start on the coordinator's clock.
+    fn report(&self, mut summary: RunSummary, users: u64, done: bool) -> Report {
+        if summary.started_unix_ms > 0 {
+            summary.started_unix_ms =
+                (summary.started_unix_ms as i64 + self.clock_offset).max(1) as u64;
+        }
+        let (cpu_s, mem_mb) = own_cost();
+        Report {
+            worker_id: self.id,
+            summary,
+            users,
+            done,
+            cpu_s,
+            mem_mb,
+        }
     }
-}
 
-/// The final report, retried for a while (the coordinator may be busy); after that what it
-/// did not receive is the coordinator's loss, counted there.
-async fn send_final(channel: &Channel, id: u64, summary: RunSummary) {
-    let (cpu_s, mem_mb) = own_cost();
-    let report = Report {
-        worker_id: id,
-        summary,
-        users: 0,
-        done: true,
-        cpu_s,
-        mem_mb,
-    };
-    let sent = retry_until(CUT_OFF_AFTER, || channel.report(&report)).await;
-    if let Err(e) = sent {
-        eprintln!("worker {id}: the final report was not delivered: {e:#}");
+    /// The final report, retried for a while (the coordinator may be busy).
+    async fn send_final(&self, summary: RunSummary) -> Result<(), ChannelError> {
+        let report = self.report(summary, 0, true);
+        let end = Instant::now() + CUT_OFF_AFTER;
+        loop {
+            match self
+                .channel
+                .call::<_, Reply>("/v1/report", &report, REPLY_LIMIT)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e @ (ChannelError::Gone(_) | ChannelError::Impostor(..))) => return Err(e),
+                Err(e) if Instant::now() >= end => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
     }
 }
 

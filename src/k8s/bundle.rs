@@ -127,9 +127,13 @@ impl Bundle {
     }
 }
 
-/// The CSV files a flow names (resolved beside the flow, as the replay resolves them).
-pub fn data_files(flow_path: &Path) -> Result<Vec<PathBuf>, crate::flow::FlowError> {
-    let loaded = crate::flow::load(flow_path)?;
+/// The CSV files a flow names (resolved beside the flow, as the replay resolves them), each
+/// under the flow's directory or one of `data_dirs`.
+pub fn data_files(
+    flow_path: &Path,
+    data_dirs: &[PathBuf],
+) -> Result<Vec<PathBuf>, crate::flow::FlowError> {
+    let loaded = crate::flow::load_with(flow_path, data_dirs)?;
     Ok(loaded
         .flow
         .variables

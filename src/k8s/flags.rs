@@ -30,6 +30,8 @@ fn literal(text: &str) -> String {
 struct Flags<'a> {
     out: Vec<String>,
     files: &'a Bundle,
+    /// URL credentials moved to the Secret.
+    secrets: Vec<SecretEnv>,
 }
 
 impl Flags<'_> {
@@ -50,6 +52,33 @@ impl Flags<'_> {
         }
     }
 
+    /// A URL argument: its credentials, if any, go to the Secret and the argument names the
+    /// environment variable holding them (`http://$(THRONG_USERINFO_0)@host/`).
+    fn url(&mut self, text: &str) -> String {
+        let Ok(url) = url::Url::parse(text) else {
+            return literal(text);
+        };
+        if url.username().is_empty() && url.password().is_none() {
+            return literal(text);
+        }
+        let n = self.secrets.len();
+        let env = format!("THRONG_USERINFO_{n}");
+        let userinfo = match url.password() {
+            Some(p) => format!("{}:{p}", url.username()),
+            None => url.username().to_string(),
+        };
+        self.secrets.push(SecretEnv {
+            env: env.clone(),
+            key: format!("userinfo-{n}"),
+            value: userinfo,
+        });
+        let bare = literal(crate::outbound::split_credentials(&url).0.as_str());
+        match bare.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://$({env})@{rest}"),
+            None => bare,
+        }
+    }
+
     /// A bundled file's path in the pod.
     fn file(&self, local: &Path) -> Result<String, InputError> {
         self.files
@@ -59,19 +88,21 @@ impl Flags<'_> {
     }
 }
 
-/// `run FLOW... [run flags]` for the coordinator, without the distributed flags.
+/// `run FLOW... [run flags]` for the coordinator, without the distributed flags, and the
+/// credentials of URLs among them (for the Secret).
 pub fn run_flags(
     args: &K8sArgs,
     files: &Bundle,
     vars: &[SecretEnv],
-) -> Result<Vec<String>, InputError> {
+) -> Result<(Vec<String>, Vec<SecretEnv>), InputError> {
     let mut f = Flags {
         out: vec!["run".into()],
         files,
+        secrets: Vec::new(),
     };
     for item in &args.flows.files {
         let arg = if is_url(item) {
-            literal(item)
+            f.url(item)
         } else {
             f.file(Path::new(item))?
         };
@@ -84,10 +115,17 @@ pub fn run_flags(
         f.out.push(format!("{flow}:{weight}"));
     }
     f.push("--mode", value_name(args.mode));
-    f.opt("--target", args.flows.target.as_ref());
+    if let Some(target) = &args.flows.target {
+        let arg = f.url(target);
+        f.out.extend(["--target".into(), arg]);
+    }
+    // Every bundled file was checked here; in the pod they all sit under the mount.
+    if !args.flows.data_dirs.is_empty() {
+        f.push("--allow-data", crate::k8s::bundle::MOUNT);
+    }
     plan_flags(&mut f, &args.plan)?;
     replay_flags(&mut f, &args.replay, vars)?;
-    Ok(f.out)
+    Ok((f.out, f.secrets))
 }
 
 fn value_name(v: impl ValueEnum) -> String {
@@ -212,7 +250,8 @@ fn replay_flags(
         f.push("--metrics-linger", metrics_linger);
     }
     if let Some(url) = remote_write {
-        f.push("--remote-write", url);
+        let arg = f.url(url);
+        f.out.extend(["--remote-write".into(), arg]);
         f.push("--remote-write-interval", remote_write_interval);
     }
     f.push("--out", RESULTS_DIR);
@@ -368,7 +407,7 @@ mod tests {
                 key: var_key("password"),
                 value: "p".into(),
             }];
-            let mut out = run_flags(&args, &files, &vars).unwrap();
+            let (mut out, _) = run_flags(&args, &files, &vars).unwrap();
             out.extend(coordinator_flags(&args));
             let parsed = run_args(&out);
             assert_eq!(parsed.dist.workers, Some(2));

@@ -24,7 +24,8 @@ pub use generator::{seconds_text, GeneratorHealth, GeneratorSample};
 pub use key::{request_name, MetricKey, Mode, Outcome, SampleKind};
 pub use names::{group_ids, NAMES_PER_GROUP, OTHER_NAME};
 pub use serialize::{
-    decode_histogram, encode_histogram, new_histogram, HIST_HIGH_US, HIST_LOW_US, HIST_SIGFIG,
+    check_histogram, decode_histogram, encode_histogram, new_histogram, HIST_HIGH_US, HIST_LOW_US,
+    HIST_SIGFIG,
 };
 pub use shard::SAMPLE_CAP;
 pub use sink::{LiveStats, Recorder, SessionCounts, Sink, UserGauge, SHARDS};

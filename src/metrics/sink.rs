@@ -16,6 +16,7 @@ use super::names::NameBudget;
 use super::serialize::duration_us;
 use super::shard::{Cell, Shard};
 use super::summary::RunSummary;
+use crate::outbound::strip_userinfo;
 
 /// Number of recording shards: enough that two cores rarely meet on one lock.
 pub const SHARDS: usize = 16;
@@ -302,8 +303,11 @@ impl Sink {
         lock(&self.inner.failures).reserve(mode, flow, step)
     }
 
-    /// Keeps a failed step's record (after [`Sink::reserve_failure`] gave it a slot).
-    pub fn keep_failure(&self, record: FailureRecord) {
+    /// Keeps a failed step's record (after [`Sink::reserve_failure`] gave it a slot); a URL's
+    /// credentials are left out.
+    pub fn keep_failure(&self, mut record: FailureRecord) {
+        record.message = strip_userinfo(&record.message).into_owned();
+        record.url = record.url.map(|u| strip_userinfo(&u).into_owned());
         lock(&self.inner.failures).kept.push(record);
     }
 
@@ -375,6 +379,10 @@ impl Sink {
 
 /// Adds `n` to a named run-level counter.
 fn count_into(inner: &Inner, counter: &str, n: u64) {
+    // Counter names may quote a URL ("session failure: step 1 navigate http://..."): never
+    // its credentials.
+    let counter = strip_userinfo(counter);
+    let counter = counter.as_ref();
     let mut c = lock(&inner.counters);
     match c.get_mut(counter) {
         Some(v) => *v += n,
@@ -458,7 +466,12 @@ impl Recorder {
 
     fn with_cell(&self, key: &MetricKey, f: impl FnOnce(&mut Cell)) {
         let admit = |key: &MetricKey| {
-            let (other, first) = lock(&self.inner.names).admit(key)?;
+            // A name made from a URL never keeps its credentials (`http://user:pw@host/`).
+            let clean = without_credentials(key);
+            let named = clean.as_ref().unwrap_or(key);
+            let Some((other, first)) = lock(&self.inner.names).admit(named) else {
+                return clean;
+            };
             if first {
                 count_into(&self.inner, "metrics.names_folded_into_other", 1);
             }
@@ -478,4 +491,15 @@ fn millis(d: Duration) -> u64 {
 /// Lock, ignoring poisoning: metrics stay usable after a panicking worker.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `key` with the credentials of any URL in its name removed, if it had any.
+fn without_credentials(key: &MetricKey) -> Option<MetricKey> {
+    match strip_userinfo(&key.name) {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(name) => Some(MetricKey {
+            name: Arc::from(name),
+            ..key.clone()
+        }),
+    }
 }

@@ -159,11 +159,13 @@ impl EntryParts {
 
     /// Add another key's parts. The corrected histogram of a side without one is its raw one.
     pub fn add(&mut self, other: &EntryParts) {
-        self.count += other.count;
-        self.failures += other.failures;
-        self.bytes += other.bytes;
+        // Saturating: numbers from another machine (a worker, a results.json) cannot wrap.
+        self.count = self.count.saturating_add(other.count);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.bytes = self.bytes.saturating_add(other.bytes);
         for (k, v) in &other.failures_by_outcome {
-            *self.failures_by_outcome.entry(k.clone()).or_default() += v;
+            let n = self.failures_by_outcome.entry(k.clone()).or_default();
+            *n = n.saturating_add(*v);
         }
         if self.corrected.is_some() || other.corrected.is_some() {
             let mut c = self.corrected.take().unwrap_or_else(|| self.raw.clone());
@@ -314,7 +316,8 @@ fn ratio(a: u64, b: u64) -> f64 {
 
 impl RunSummary {
     pub fn ended_unix_ms(&self) -> u64 {
-        self.started_unix_ms + u64::try_from(self.duration.as_millis()).unwrap_or(0)
+        self.started_unix_ms
+            .saturating_add(u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// Totals over entries of `mode` (all when None) and `kind`; `kind: None` means every
@@ -428,7 +431,7 @@ impl RunSummary {
             .map(|s| (self.started_unix_ms, s))
             .chain(other.series.iter().map(|s| (other.started_unix_ms, s)))
         {
-            let abs_sec = (run_start + s.t_ms).div_ceil(1000);
+            let abs_sec = run_start.saturating_add(s.t_ms).div_ceil(1000);
             let slot = seconds.entry(abs_sec).or_default();
             merge_second(slot, s);
             slot.t_ms = (abs_sec * 1000).saturating_sub(start);
@@ -436,9 +439,10 @@ impl RunSummary {
         self.series = seconds.into_values().collect();
 
         for (k, v) in &other.counters {
-            *self.counters.entry(k.clone()).or_default() += v;
+            let n = self.counters.entry(k.clone()).or_default();
+            *n = n.saturating_add(*v);
         }
-        self.peak_users += other.peak_users;
+        self.peak_users = self.peak_users.saturating_add(other.peak_users);
         // Both runs' generator samples on the merged run's clock.
         let mine = self
             .generator
@@ -484,9 +488,9 @@ impl RunSummary {
 
 fn merge_second(into: &mut SecondStats, s: &SecondStats) {
     let weighted = |a: Option<f64>, wa: u64, b: Option<f64>, wb: u64| match (a, b) {
-        (Some(a), Some(b)) if wa + wb > 0 => {
-            Some(round3((a * wa as f64 + b * wb as f64) / (wa + wb) as f64))
-        }
+        (Some(a), Some(b)) if wa.saturating_add(wb) > 0 => Some(round3(
+            (a * wa as f64 + b * wb as f64) / (wa as f64 + wb as f64),
+        )),
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
@@ -500,10 +504,10 @@ fn merge_second(into: &mut SecondStats, s: &SecondStats) {
         s.page_loads,
     );
     into.interval_ms = into.interval_ms.max(s.interval_ms);
-    into.users += s.users;
-    into.requests += s.requests;
-    into.failures += s.failures;
-    into.page_loads += s.page_loads;
+    into.users = into.users.saturating_add(s.users);
+    into.requests = into.requests.saturating_add(s.requests);
+    into.failures = into.failures.saturating_add(s.failures);
+    into.page_loads = into.page_loads.saturating_add(s.page_loads);
     into.rps = if into.interval_ms > 0 {
         round3(into.requests as f64 * 1000.0 / into.interval_ms as f64)
     } else {

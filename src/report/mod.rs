@@ -106,6 +106,11 @@ pub fn redacted(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut secret_next = false;
     for arg in args {
+        // A URL's credentials (a flow URL, --remote-write, --target) in any argument.
+        let arg = match crate::outbound::strip_userinfo(&arg) {
+            std::borrow::Cow::Owned(clean) => clean,
+            std::borrow::Cow::Borrowed(_) => arg,
+        };
         if secret_next {
             secret_next = false;
             out.push(hide_value(&arg));
@@ -275,6 +280,11 @@ mod tests {
         assert_eq!(
             line,
             "throng run f.json --var password=*** --var=user=*** --token *** --users 5"
+        );
+        let urls = ["http://alice:pw@h/", "--remote-write=https://bob:x@p/w"].map(String::from);
+        assert_eq!(
+            redacted(urls).join(" "),
+            "http://h/ --remote-write=https://p/w"
         );
     }
 }

@@ -13,13 +13,24 @@ pub const BYTES_PER_USER: u64 = (HTTP_KIB_PER_USER * LOCAL_MEMORY_HEADROOM) << 1
 /// `Err` (one line naming `flag`, the flag that set the user count) when the plan's peak
 /// users would need more memory than `available` bytes.
 pub fn check_fits(plan: &LoadPlan, flag: &str, available: u64) -> Result<(), String> {
-    let users = plan.peak_users() as f64;
+    check_users_fit(plan.peak_users(), flag, available, "this machine")
+}
+
+/// `Err` when `users` (a whole plan's, or one worker's share) would need more memory than
+/// `available` bytes on `machine` (how the message names it).
+pub fn check_users_fit(
+    users: u64,
+    flag: &str,
+    available: u64,
+    machine: &str,
+) -> Result<(), String> {
+    let users = users as f64;
     let need = users * BYTES_PER_USER as f64;
     if need <= available as f64 {
         return Ok(());
     }
     Err(format!(
-        "{flag}: {users:.0} users would need about {} (at {} KiB each) but this machine \
+        "{flag}: {users:.0} users would need about {} (at {} KiB each) but {machine} \
          has {} available: lower the user count or spread it over machines",
         human_bytes(need),
         BYTES_PER_USER >> 10,

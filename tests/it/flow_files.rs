@@ -327,6 +327,11 @@ const BROKEN: &[(&str, &str, bool)] = &[
         false,
     ),
     (
+        "csv_outside_flow_dir.json",
+        "tests/fixtures/flows/invalid/csv_outside_flow_dir.json:4:30: variable `user`: `csv.file` `../throng_full.json` is outside the flow's directory: move it beside the flow, or allow its directory with --allow-data DIR",
+        false,
+    ),
+    (
         "missing_csv_column.json",
         "tests/fixtures/flows/invalid/missing_csv_column.json:4:59: variable `user`: `csv.column` `username` is not a column of `../data/users.csv` (columns: email, password)",
         false,
@@ -355,7 +360,8 @@ fn broken_fixtures_give_exact_one_line_errors() {
     );
     for (name, expected, structural) in BROKEN {
         let path = dir.join(name);
-        let err = flow::load(&path).expect_err(name);
+        // The shared data files sit beside `invalid/`: allowed as `--allow-data` would.
+        let err = flow::load_with(&path, &[fixture("data")]).expect_err(name);
         assert_eq!(err.to_string(), *expected);
         assert!(matches!(
             err,

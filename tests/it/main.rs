@@ -11,6 +11,7 @@ mod failure_evidence;
 mod faults;
 mod flow_files;
 mod generator_health;
+mod hostile;
 mod hostile_http;
 mod hostile_peers;
 mod http_cache;

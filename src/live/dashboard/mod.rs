@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::serve::Served;
+use crate::serve::{Limits, Served};
 use anyhow::Context as _;
 use axum::routing::{get, post};
 use axum::Router;
@@ -25,6 +25,9 @@ use tokio::sync::mpsc;
 use crate::metrics::{RunSummary, Sink};
 
 use crate::report::RunMeta;
+
+/// Connections the dashboard holds at once (a few browser tabs and scrapers).
+const MAX_CONNECTIONS: usize = 128;
 
 /// The default address, Locust's: loopback only.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8089";
@@ -96,7 +99,7 @@ impl Dashboard {
             addr,
         });
         let app = router(shared.clone());
-        let served = Served::start(listener, app);
+        let served = Served::start(listener, app, Limits::control(MAX_CONNECTIONS));
         Ok(Dashboard {
             addr,
             shared,

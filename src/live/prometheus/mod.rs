@@ -22,6 +22,8 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::metrics::{Mode, Sink};
+use crate::outbound::{Outbound, OutboundOptions};
+use crate::serve::{Limits, Served};
 pub use families::{Family, MergedView, Source, FAMILY_NAMES};
 
 /// What to export, from the command line.
@@ -35,6 +37,8 @@ pub struct ExportOptions {
     pub remote_write: Option<Url>,
     /// `--remote-write-interval`.
     pub interval: Duration,
+    /// `--cacert`'s PEM: trusted for an https receiver besides the system's roots.
+    pub cacert_pem: Option<Vec<u8>>,
 }
 
 /// Setting up an exporter failed (the address or the URL).
@@ -48,13 +52,22 @@ pub enum ExportError {
     },
     #[error("--remote-write {0}: expected an http:// or https:// URL")]
     Url(String),
+    #[error("--remote-write: {0}")]
+    Client(String),
 }
 
+/// Connections the scrape endpoint holds at once (a few Prometheus servers).
+const MAX_SCRAPE_CONNECTIONS: usize = 64;
 /// Tries per push before it counts as failed, and the first pause between tries (doubled).
 const TRIES: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// A single POST's limit.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A periodic push's time for all its tries; the run's end cuts it short.
+const PUSH_BUDGET: Duration = Duration::from_secs(30);
+/// The final push's time for all its tries: a receiver that hangs must not hold the end of
+/// the run (docs/benchmarks.md, "Hostile peers").
+pub const FINAL_PUSH_BUDGET: Duration = Duration::from_secs(5);
 
 /// A shared handle on the command's exporter (cheap to clone).
 #[derive(Clone)]
@@ -64,11 +77,12 @@ pub struct Exporter {
 
 struct Inner {
     options: ExportOptions,
+    client: Option<Outbound>,
     sources: Mutex<Vec<Source>>,
     /// Bound at once (bad addresses are bad input); served from the first attach.
     listener: Mutex<Option<std::net::TcpListener>>,
     addr: Option<SocketAddr>,
-    server: Mutex<Option<JoinHandle<()>>>,
+    server: Mutex<Option<Served>>,
     pusher: Mutex<Option<JoinHandle<()>>>,
     /// The remote-write loop's wake-up for the final push.
     closing: Notify,
@@ -89,10 +103,18 @@ impl fmt::Debug for Exporter {
 impl Exporter {
     /// Binds the scrape address now (so a bad one fails before any load) and checks the URL.
     pub fn new(options: ExportOptions) -> Result<Exporter, ExportError> {
+        let mut client = None;
         if let Some(url) = &options.remote_write {
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(ExportError::Url(url.to_string()));
+                return Err(ExportError::Url(crate::outbound::redacted(url)));
             }
+            let c = Outbound::new(&OutboundOptions {
+                cacert_pem: options.cacert_pem.clone(),
+                timeout: None,
+                https: url.scheme() == "https",
+            })
+            .map_err(|e| ExportError::Client(e.to_string()))?;
+            client = Some(c);
         }
         let listener = match options.listen {
             Some(addr) => {
@@ -107,6 +129,7 @@ impl Exporter {
         Ok(Exporter {
             inner: Arc::new(Inner {
                 options,
+                client,
                 sources: Mutex::new(Vec::new()),
                 listener: Mutex::new(listener),
                 addr,
@@ -199,9 +222,8 @@ impl Exporter {
                             async move { scrape_response(text::render(&me.families())) }
                         }),
                     );
-                    *lock(&self.inner.server) = Some(tokio::spawn(async move {
-                        let _ = axum::serve(listener, app).await;
-                    }));
+                    let limits = Limits::control(MAX_SCRAPE_CONNECTIONS);
+                    *lock(&self.inner.server) = Some(Served::start(listener, app, limits));
                 }
                 Err(e) => eprintln!("throng: --metrics: cannot serve: {e}"),
             }
@@ -212,48 +234,65 @@ impl Exporter {
         }
     }
 
-    /// Pushes every interval until closed, then once more (the final values).
+    /// Pushes every interval until closed, then once more (the final values). Closing cuts
+    /// a push under way short: the final push replaces it.
     async fn push_loop(self, url: Url) {
         let mut tick = tokio::time::interval(self.inner.options.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => self.push(&url).await,
-                _ = self.inner.closing.notified() => {
-                    self.push(&url).await;
-                    return;
+                _ = tick.tick() => {
+                    tokio::select! {
+                        _ = self.push(&url, PUSH_BUDGET) => continue,
+                        _ = self.inner.closing.notified() => {}
+                    }
                 }
+                _ = self.inner.closing.notified() => {}
             }
+            self.push(&url, FINAL_PUSH_BUDGET).await;
+            return;
         }
     }
 
-    /// One push with retries and backoff; a push that still fails is counted, not fatal.
-    async fn push(&self, url: &Url) {
+    /// One push with retries and backoff within `budget`; a push that still fails is
+    /// counted, not fatal.
+    async fn push(&self, url: &Url, budget: Duration) {
+        let Some(client) = &self.inner.client else {
+            return;
+        };
         let run = lock(&self.inner.run_label).clone();
         let body = remote_write::encode(&remote_write::write_request(
             &self.families(),
             &[("run", run.as_str())],
             now_ms(),
         ));
-        self.inner.pushes.fetch_add(1, Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + budget;
         let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=TRIES {
-            match remote_write::post(url, body.clone(), POST_TIMEOUT).await {
-                Ok(()) => return,
-                Err(e) if attempt < TRIES && e.retryable() => {
+        let mut attempt = 0;
+        let failed = loop {
+            attempt += 1;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let result =
+                remote_write::post(client, url, body.clone(), POST_TIMEOUT.min(left)).await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match result {
+                Ok(()) => break None,
+                Err(e) if attempt < TRIES && e.retryable() && left > backoff => {
                     tracing::debug!("remote write try {attempt} failed: {e}");
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
                 }
-                Err(e) => {
-                    let n = self.inner.failures.fetch_add(1, Ordering::Relaxed);
-                    if n == 0 {
-                        eprintln!(
-                            "throng: remote write to {url} failed: {e} (counted; the run goes on)"
-                        );
-                    }
-                    return;
-                }
+                Err(e) => break Some(e),
+            }
+        };
+        self.inner.pushes.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = failed {
+            let n = self.inner.failures.fetch_add(1, Ordering::Relaxed);
+            if n == 0 {
+                eprintln!(
+                    "throng: remote write to {} failed: {e} (counted; the run goes on)",
+                    crate::outbound::redacted(url)
+                );
             }
         }
     }
@@ -278,8 +317,8 @@ impl Exporter {
                 tokio::time::sleep(self.inner.options.linger).await;
             }
         }
-        if let Some(t) = server {
-            t.abort();
+        if let Some(s) = server {
+            s.shutdown(Duration::from_secs(1)).await;
         }
     }
 }

@@ -1,15 +1,14 @@
 //! Prometheus remote write (protocol 1.0): the families as a protobuf `WriteRequest`,
-//! snappy-compressed, POSTed over HTTP/1.1 (TLS for https URLs) with retries and backoff.
+//! snappy-compressed, POSTed with throng's outbound client ([`crate::outbound`]); retries and
+//! budgets are the exporter's.
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::rt::TokioIo;
 use prost::Message as _;
 use url::Url;
 
 use super::families::Family;
+use crate::outbound::{Outbound, OutboundError, Request};
 
 /// `prometheus.WriteRequest` (remote.proto); only the fields throng sends.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -47,16 +46,10 @@ pub struct Sample {
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
-    #[error("connecting to {0}: {1}")]
-    Connect(String, #[source] std::io::Error),
-    #[error("HTTP: {0}")]
-    Http(#[from] hyper::Error),
+    #[error("{0}")]
+    Outbound(#[from] OutboundError),
     #[error("the receiver answered {status}: {body}")]
     Status { status: u16, body: String },
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("bad URL: {0}")]
-    Url(String),
 }
 
 impl PushError {
@@ -64,8 +57,8 @@ impl PushError {
     pub fn retryable(&self) -> bool {
         match self {
             PushError::Status { status, .. } => *status >= 500 || *status == 429,
-            PushError::Url(_) => false,
-            _ => true,
+            PushError::Outbound(OutboundError::Url(_) | OutboundError::Setup(_)) => false,
+            PushError::Outbound(_) => true,
         }
     }
 }
@@ -108,102 +101,36 @@ pub fn encode(request: &WriteRequest) -> Vec<u8> {
         .expect("snappy compresses any input")
 }
 
-/// POSTs one body; Ok on 2xx.
-pub async fn post(url: &Url, body: Vec<u8>, timeout: Duration) -> Result<(), PushError> {
-    tokio::time::timeout(timeout, post_inner(url, body))
-        .await
-        .map_err(|_| PushError::Timeout(timeout))?
-}
+/// Bytes of a receiver's answer kept (for the error message); the rest is never read.
+pub const ANSWER_LIMIT: usize = 4096;
 
-async fn post_inner(url: &Url, body: Vec<u8>) -> Result<(), PushError> {
-    let host = url
-        .host_str()
-        .ok_or_else(|| PushError::Url(url.to_string()))?;
-    let port = url
-        .port_or_known_default()
-        .ok_or_else(|| PushError::Url(url.to_string()))?;
-    let tcp = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| PushError::Connect(format!("{host}:{port}"), e))?;
-    let _ = tcp.set_nodelay(true);
-    let mut path = url.path().to_string();
-    if let Some(q) = url.query() {
-        path = format!("{path}?{q}");
-    }
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    };
-    let mut request = hyper::Request::post(path)
-        .header(hyper::header::HOST, authority)
-        .header(hyper::header::CONTENT_TYPE, "application/x-protobuf")
-        .header(hyper::header::CONTENT_ENCODING, "snappy")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .header(
-            hyper::header::USER_AGENT,
-            format!("throng/{}", env!("CARGO_PKG_VERSION")),
-        );
-    if !url.username().is_empty() {
-        use base64::Engine as _;
-        let user = percent(url.username());
-        let pass = percent(url.password().unwrap_or(""));
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        request = request.header(hyper::header::AUTHORIZATION, format!("Basic {token}"));
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| PushError::Url(e.to_string()))?;
-    let response = if url.scheme() == "https" {
-        let connector = crate::replay::http::SharedTls::default().user_connector(false, false);
-        let name = rustls::pki_types::ServerName::try_from(host.to_string())
-            .map_err(|e| PushError::Url(e.to_string()))?;
-        let tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| PushError::Connect(format!("{host}:{port}"), e))?;
-        send(TokioIo::new(tls), request).await?
-    } else {
-        send(TokioIo::new(tcp), request).await?
-    };
-    let status = response.status().as_u16();
-    if (200..300).contains(&status) {
+/// POSTs one body; Ok on 2xx. Credentials in the URL go as Basic auth.
+pub async fn post(
+    client: &Outbound,
+    url: &Url,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<(), PushError> {
+    let answer = client
+        .post(Request {
+            url,
+            headers: vec![
+                ("content-type", "application/x-protobuf".into()),
+                ("content-encoding", "snappy".into()),
+                ("x-prometheus-remote-write-version", "0.1.0".into()),
+            ],
+            body,
+            limit: ANSWER_LIMIT,
+            timeout: Some(timeout),
+        })
+        .await?;
+    if answer.is_success() {
         return Ok(());
     }
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map(|b| {
-            String::from_utf8_lossy(&b.to_bytes())
-                .chars()
-                .take(200)
-                .collect()
-        })
-        .unwrap_or_default();
-    Err(PushError::Status { status, body })
-}
-
-async fn send<I>(
-    io: I,
-    request: hyper::Request<Full<Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, PushError>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
-    let driver = tokio::spawn(conn);
-    let response = sender.send_request(request).await;
-    if response.is_err() {
-        driver.abort();
-    }
-    Ok(response?)
-}
-
-fn percent(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={text}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    Err(PushError::Status {
+        status: answer.status,
+        body: answer.text(200),
+    })
 }
 
 #[cfg(test)]
@@ -243,6 +170,6 @@ mod tests {
             body: String::new()
         }
         .retryable());
-        assert!(PushError::Timeout(Duration::from_secs(1)).retryable());
+        assert!(PushError::Outbound(OutboundError::Timeout(Duration::from_secs(1))).retryable());
     }
 }

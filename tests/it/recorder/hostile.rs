@@ -113,7 +113,11 @@ async fn serve(s: &Scale) -> (String, Arc<Seen>, throng::serve::Served) {
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    (base, seen, throng::serve::Served::start(listener, app))
+    (
+        base,
+        seen,
+        throng::serve::Served::start(listener, app, throng::serve::Limits::SITE),
+    )
 }
 
 /// Resident memory of process `pid` in KB.

@@ -1,0 +1,166 @@
+//! A run's flows from the command line: flow files (their data files under their directory
+//! or an allowed one) and one-request URL flows, weighted, prepared for replay (origin
+//! rewritten to `--target`, variables and secrets bound).
+
+use super::args::FlowArgs;
+use super::config::InputError;
+use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
+use crate::replay::{PreparedFlow, VarSources};
+use crate::run::FlowChoice;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use url::Url;
+
+fn bad(msg: impl Into<String>) -> InputError {
+    InputError(msg.into())
+}
+
+/// Loads a flow file and prepares it for replay (origin rewritten to `target`).
+pub fn prepare_flow(
+    path: &Path,
+    target: Option<&Url>,
+    overrides: &HashMap<String, String>,
+) -> Result<PreparedFlow, InputError> {
+    prepare_flow_allowing(path, target, overrides, &[])
+}
+
+/// [`prepare_flow`], with data files also allowed under `data_dirs` (`--allow-data`).
+pub fn prepare_flow_allowing(
+    path: &Path,
+    target: Option<&Url>,
+    overrides: &HashMap<String, String>,
+    data_dirs: &[PathBuf],
+) -> Result<PreparedFlow, InputError> {
+    let loaded = flow::load_with(path, data_dirs).map_err(|e| bad(e.to_string()))?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "flow".into());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    prepare(
+        loaded.flow,
+        &name,
+        &path.display().to_string(),
+        dir,
+        target,
+        overrides,
+    )
+}
+
+/// Prepares an in-memory flow (`label` names it in errors).
+pub fn prepare(
+    mut flow: Flow,
+    name: &str,
+    label: &str,
+    dir: &Path,
+    target: Option<&Url>,
+    overrides: &HashMap<String, String>,
+) -> Result<PreparedFlow, InputError> {
+    let recorded = flow::origin(&flow).ok_or_else(|| {
+        bad(format!(
+            "{label}: no `origin` and no navigate step to take it from"
+        ))
+    })?;
+    let origin = match target {
+        Some(t) => {
+            flow::rewrite_origin(&mut flow, t);
+            t.clone()
+        }
+        None => recorded,
+    };
+    let sources =
+        VarSources::prepare(&flow, dir, overrides).map_err(|e| bad(format!("{label}: {e}")))?;
+    Ok(PreparedFlow::new(name, flow, origin, Arc::new(sources)))
+}
+
+/// A one-request flow for `throng run URL` (like oha or hey): no asset discovery.
+pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
+    let parsed =
+        Url::parse(url).map_err(|e| bad(format!("`{url}`: not a URL or flow file ({e})")))?;
+    // Shown in titles, labels and errors: never with the URL's credentials.
+    let shown = crate::outbound::strip_userinfo(url).into_owned();
+    let flow = Flow {
+        format: Some(flow::FORMAT_V1.into()),
+        title: shown.clone(),
+        origin: Some(parsed.origin().ascii_serialization()),
+        selector_attribute: None,
+        timeout: None,
+        variables: Vec::new(),
+        steps: vec![Step {
+            network: Some(Network {
+                requests: vec![RecordedRequest::document_get(url)],
+                ..Network::default()
+            }),
+            ..Step::new(Action::navigate(url))
+        }],
+        dwell_ms: None,
+        capped: None,
+    };
+    let host = parsed.host_str().unwrap_or("url").to_string();
+    let mut prepared = prepare(flow, &host, &shown, Path::new("."), None, &HashMap::new())?;
+    prepared.discover_assets = false;
+    Ok(prepared)
+}
+
+/// `FILE[:WEIGHT]`.
+pub fn weighted(text: &str) -> Result<(PathBuf, u32), InputError> {
+    if let Some((file, weight)) = text.rsplit_once(':') {
+        if let Ok(w) = weight.parse::<u32>() {
+            if w == 0 {
+                return Err(bad(format!("--flow {text}: weight must be at least 1")));
+            }
+            return Ok((PathBuf::from(file), w));
+        }
+    }
+    Ok((PathBuf::from(text), 1))
+}
+
+/// The flows of `throng run`: files or one URL, with weights.
+pub fn flows(
+    args: &FlowArgs,
+    overrides: &HashMap<String, String>,
+) -> Result<Vec<FlowChoice>, InputError> {
+    let (positional, weighted_args, data_dirs) = (&args.files, &args.weighted, &args.data_dirs);
+    let target = args
+        .target
+        .as_deref()
+        .map(|t| {
+            let url = Url::parse(t).map_err(|e| bad(format!("--target `{t}`: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(bad(format!("--target `{t}`: expected http://HOST[:PORT]")));
+            }
+            Ok(url)
+        })
+        .transpose()?;
+    let mut choices = Vec::new();
+    for item in positional {
+        let flow = if item.starts_with("http://") || item.starts_with("https://") {
+            url_flow(item)?
+        } else {
+            prepare_flow_allowing(Path::new(item), target.as_ref(), overrides, data_dirs)?
+        };
+        choices.push(FlowChoice {
+            flow: Arc::new(flow),
+            weight: 1,
+        });
+    }
+    for item in weighted_args {
+        let (path, weight) = weighted(item)?;
+        choices.push(FlowChoice {
+            flow: Arc::new(prepare_flow_allowing(
+                &path,
+                target.as_ref(),
+                overrides,
+                data_dirs,
+            )?),
+            weight,
+        });
+    }
+    if choices.is_empty() {
+        return Err(bad(
+            "no flow given: pass a flow file, a URL, or --flow FILE[:WEIGHT]",
+        ));
+    }
+    Ok(choices)
+}
