@@ -248,7 +248,7 @@ async fn read_head(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
             return Some(head);
         }
         scanned = buf.len().saturating_sub(3);
-        if buf.len() > 1 << 20 {
+        if buf.len() > 64 << 20 {
             return None;
         }
         let mut chunk = [0u8; 16 << 10];
