@@ -5,16 +5,20 @@
 # seconds), so a failure aborts instead of filling the machine.
 #
 # Usage: bench/hostile-peers.sh [ATTACK ...]   ATTACK: html h2 ws cookies (default: all)
-# Env:   THRONG (a throng binary; default: the release build), LIMIT_MB (3000), DURATION (8),
-#        HUNG_S (90), SIZES (nested page sizes, default "125000 250000 500000 9000000")
+# Env:   THRONG (a throng binary; default: the release build), PEER (a hostile-peer binary;
+#        default: the example's release build), LIMIT_MB (3000), DURATION (8), HUNG_S (90),
+#        SIZES (nested page sizes, default "125000 250000 500000 9000000")
 # Prints one line per run: attack, wall s, peak MB, how it ended, what the report counted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/http-common.sh
 BIN=$(throng_bin)
-TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-bench}
-CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --quiet --example hostile-peer >&2
-PEER_BIN=$TARGET_DIR/release/examples/hostile-peer
+PEER_BIN=${PEER:-}
+if [ -z "$PEER_BIN" ]; then
+  TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-bench}
+  CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --quiet --example hostile-peer >&2
+  PEER_BIN=$TARGET_DIR/release/examples/hostile-peer
+fi
 LIMIT_MB=${LIMIT_MB:-3000}
 DURATION=${DURATION:-8}
 HUNG_S=${HUNG_S:-90}
@@ -28,6 +32,7 @@ trap '[ -n "$PEER_PID" ] && kill $PEER_PID 2>/dev/null || true' EXIT
 # start_peer KIND: the peer in the background; sets PEER_PID and ADDR.
 start_peer() {
   [ -n "$PEER_PID" ] && kill "$PEER_PID" 2>/dev/null || true
+  rm -f "$OUT/peer.log"
   "$PEER_BIN" "$1" >"$OUT/peer.log" 2>&1 &
   PEER_PID=$!
   for _ in $(seq 100); do
@@ -43,8 +48,9 @@ start_peer() {
 # when no network is given).
 flow() {
   if [ -n "${3:-}" ]; then
-    jq -n --arg url "$2" --argjson net "$3" \
-      '{title: "hostile", steps: [{type: "navigate", url: $url, network: $net}]}' >"$1"
+    # Through stdin: a network with a 300 KB body is past the longest argument allowed.
+    printf '%s' "$3" | jq --arg url "$2" \
+      '{title: "hostile", steps: [{type: "navigate", url: $url, network: .}]}' >"$1"
   else
     jq -n --arg url "$2" '{title: "hostile", steps: [{type: "navigate", url: $url}]}' >"$1"
   fi
@@ -65,18 +71,18 @@ measure() {
     rss=$(awk '/^VmRSS:/ {print int($2 / 1024)}' "/proc/$pid/status" 2>/dev/null || echo 0)
     [ "${rss:-0}" -gt "$peak" ] && peak=$rss
     now=$(date +%s.%N)
-    if [ "$peak" -gt "$LIMIT_MB" ]; then ENDED="killed: RSS"; kill -9 "$pid"; fi
+    if [ "$peak" -gt "$LIMIT_MB" ]; then ENDED="killed: RSS"; kill -9 "$pid" 2>/dev/null || true; fi
     if awk -v n="$now" -v s="$start" -v h="$HUNG_S" 'BEGIN {exit !(n - s > h)}'; then
-      ENDED="killed: hung"; kill -9 "$pid"
+      ENDED="killed: hung"; kill -9 "$pid" 2>/dev/null || true
     fi
     if [ "$term_after" != 0 ] && [ -z "$termed" ] &&
       awk -v n="$now" -v s="$start" -v t="$term_after" 'BEGIN {exit !(n - s >= t)}'; then
-      termed=$now; kill -TERM "$pid"
+      termed=$now; kill -TERM "$pid" 2>/dev/null || true
     fi
     sleep 0.05
   done
   local code=0
-  wait "$pid" || code=$?
+  { wait "$pid"; } 2>/dev/null || code=$?
   now=$(date +%s.%N)
   [ -z "$ENDED" ] && ENDED="exit $code"
   WALL=$(awk -v n="$now" -v s="$start" 'BEGIN {printf "%.1f", n - s}')
@@ -106,9 +112,8 @@ for attack in "${ATTACKS[@]}"; do
     ;;
   h2)
     start_peer h2-unread
-    body=$(head -c 300000 /dev/zero | tr '\0' x)
-    net=$(jq -n --arg url "https://$ADDR/upload" --arg body "$body" \
-      '{requests: [{kind: "ajax", method: "POST", url: $url, body: $body}]}')
+    net=$(jq -n --arg url "https://$ADDR/upload" \
+      '{requests: [{kind: "ajax", method: "POST", url: $url, body: ("x" * 300000)}]}')
     flow "$OUT/h2.json" "https://$ADDR/" "$net"
     measure h2 0 "$OUT/h2.json" -u 10 -d "${DURATION}s" -k --think 0s --timeout 5s
     row "HTTP/2 300 KB bodies never read" "$WALL" "$PEAK_MB" "$ENDED" \

@@ -2,7 +2,7 @@
 //! deep, an HTTP/2 server that answers at once and never reads a request body, a WebSocket
 //! server that pings without end and never reads (or sends one huge message), and a server
 //! that sets ever more cookies of up to 4 KB. Used by tests/it/hostile_http.rs and by
-//! `cargo run --release --example hostile-peer` (bench/hostile-peers.sh).
+//! `bench/hostile-peer.rs` (bench/hostile-peers.sh).
 
 use bytes::Bytes;
 use rustls::pki_types::PrivateKeyDer;
@@ -41,7 +41,7 @@ pub enum Peer {
 }
 
 impl Peer {
-    #[allow(dead_code)] // examples/hostile-peer.rs
+    #[allow(dead_code)] // bench/hostile-peer.rs
     /// Parses `html-nest:BYTES`, `h2-unread`, `ws-ping`, `ws-big:BYTES` or `cookies[:BYTES]`.
     pub fn parse(s: &str) -> Option<Peer> {
         let (kind, n) = s.split_once(':').unwrap_or((s, ""));
@@ -248,7 +248,7 @@ async fn read_head(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
             return Some(head);
         }
         scanned = buf.len().saturating_sub(3);
-        if buf.len() > 1 << 20 {
+        if buf.len() > 64 << 20 {
             return None;
         }
         let mut chunk = [0u8; 16 << 10];

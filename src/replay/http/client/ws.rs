@@ -193,13 +193,13 @@ async fn exchange(
         };
         tokio::select! {
             biased;
-            _ = stop.cancelled() => return close(&mut socket).await,
+            _ = stop.cancelled() => return close(client, &mut socket).await,
             () = next_send => {
                 let Some(o) = outgoing.next() else { continue };
                 // A server that does not read holds the send: the page may still close.
                 let sent = tokio::select! {
                     biased;
-                    _ = stop.cancelled() => return close(&mut socket).await,
+                    _ = stop.cancelled() => return close(client, &mut socket).await,
                     sent = tokio::time::timeout(client.timeout, socket.send(o.message)) => sent,
                 };
                 if !matches!(sent, Ok(Ok(()))) {
@@ -207,58 +207,83 @@ async fn exchange(
                 }
                 client.recorder.count("websocket.messages_out", 1);
             }
-            incoming = socket.next() => match incoming {
-                Some(Ok(Message::Text(_) | Message::Binary(_))) => {
-                    client.recorder.count("websocket.messages_in", 1);
-                }
-                Some(Ok(Message::Ping(_))) => {
-                    // tungstenite queued the pong; a server that reads takes it at once.
-                    match socket.flush().now_or_never() {
-                        Some(Ok(())) => pong_owed = None,
-                        Some(Err(_)) => return "websocket.closed.error",
-                        None => {
-                            let since = *pong_owed.get_or_insert_with(Instant::now);
-                            if since.elapsed() > client.timeout {
-                                return "websocket.closed.error";
-                            }
-                        }
-                    }
-                }
-                Some(Ok(Message::Close(_))) => {
+            incoming = socket.next() => {
+                // Frames already read come without touching the socket: a flood of them
+                // must still let the thread's other users (and this page's close) run.
+                tokio::task::coop::consume_budget().await;
+                if let Some(Ok(Message::Close(_))) = incoming {
                     // tungstenite queued the answer (the server's code echoed); reading on
                     // sends it and sees the server end the connection.
                     let _ = tokio::time::timeout(CLOSE_WAIT, drain(&mut socket)).await;
                     return "websocket.closed.server";
                 }
-                None => return "websocket.closed.server",
-                Some(Ok(_)) => {}
-                // Includes a frame or message over `--max-body`.
-                Some(Err(_)) => return "websocket.closed.error",
-            },
+                if let Some(ended) = received(client, &mut socket, incoming, &mut pong_owed) {
+                    return ended;
+                }
+            }
         }
     }
+}
+
+/// Counts what came in (a Close aside); the counter saying how the socket ended when it did.
+fn received(
+    client: &UserClient,
+    socket: &mut Socket,
+    incoming: Option<Result<Message, WsError>>,
+    pong_owed: &mut Option<Instant>,
+) -> Option<&'static str> {
+    match incoming {
+        Some(Ok(Message::Text(_) | Message::Binary(_))) => {
+            client.recorder.count("websocket.messages_in", 1);
+        }
+        Some(Ok(Message::Ping(_))) => {
+            // tungstenite queued the pong; a server that reads takes it at once (tried
+            // outside the task's budget: only a full socket leaves it owed).
+            match tokio::task::coop::unconstrained(socket.flush()).now_or_never() {
+                Some(Ok(())) => *pong_owed = None,
+                Some(Err(_)) => return Some("websocket.closed.error"),
+                None => {
+                    let since = *pong_owed.get_or_insert_with(Instant::now);
+                    if since.elapsed() > client.timeout {
+                        return Some("websocket.closed.error");
+                    }
+                }
+            }
+        }
+        None => return Some("websocket.closed.server"),
+        Some(Ok(_)) => {}
+        // Includes a frame or message over `--max-body`.
+        Some(Err(_)) => return Some("websocket.closed.error"),
+    }
+    None
 }
 
 /// Reads until the connection ends (what is queued to send, such as a Close answer, leaves on
 /// the way).
 async fn drain(socket: &mut Socket) {
-    while let Some(Ok(_)) = socket.next().await {}
+    while let Some(Ok(_)) = socket.next().await {
+        tokio::task::coop::consume_budget().await;
+    }
 }
 
 /// Closes the socket as a browser leaving the page does ("going away"), then reads the
-/// server's answer for a clean end.
-async fn close(socket: &mut Socket) -> &'static str {
+/// server's answer for a clean end; given [`CLOSE_WAIT`] unless the run's deadline comes first.
+async fn close(client: &UserClient, socket: &mut Socket) -> &'static str {
     let close = CloseFrame {
         code: CloseCode::Away,
         reason: "".into(),
     };
     // The page is gone either way: a close the server never reads is no failure.
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+    let closing = tokio::time::timeout(CLOSE_WAIT, async {
         if socket.close(Some(close)).await.is_ok() {
             drain(socket).await;
         }
-    })
-    .await;
+    });
+    tokio::select! {
+        biased;
+        _ = closing => {}
+        _ = client.deadline.cancelled() => {}
+    }
     "websocket.closed.page"
 }
 
