@@ -112,6 +112,7 @@ fn plan_flags(f: &mut Flags<'_>, plan: &PlanArgs) -> Result<(), InputError> {
         think_jitter,
         dwell,
         grace,
+        drain,
     } = plan;
     f.opt("--users", *users);
     f.opt("--ramp", ramp.as_ref());
@@ -135,6 +136,7 @@ fn plan_flags(f: &mut Flags<'_>, plan: &PlanArgs) -> Result<(), InputError> {
     }
     f.opt("--dwell", dwell.as_ref());
     f.opt("--grace", grace.as_ref());
+    f.opt("--drain", drain.as_ref());
     Ok(())
 }
 
@@ -303,6 +305,8 @@ mod tests {
                 "2s",
                 "--grace",
                 "4s",
+                "--drain",
+                "3s",
                 "--timeout",
                 "9s",
                 "--max-body",

@@ -65,6 +65,7 @@ mod tests {
             think: Default::default(),
             dwell: None,
             grace: Duration::ZERO,
+            drain: crate::plan::DEFAULT_DRAIN,
         }
     }
 

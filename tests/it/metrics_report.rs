@@ -216,7 +216,7 @@ fn stats_csv_has_one_row_per_key() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "mode,flow,step,kind,name,count,failures,error_rate,rps,bytes,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,mean_ms,corrected_p95_ms,corrected_p99_ms,failures_by_outcome"
+        "mode,flow,step,kind,name,count,failures,error_rate,rps,bytes,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,mean_ms,corrected_p95_ms,corrected_p99_ms,failures_by_outcome,interrupted"
     );
     assert_eq!(lines.len(), 1 + s.entries.len());
     // 100 documents at 10, 11, ..., 109 ms over 60 s.

@@ -24,6 +24,7 @@ pub use pool::BrowserPool;
 
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Which Chromium build drives the sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,12 @@ pub struct BrowserOptions {
     pub step_timeout: Duration,
     /// The run's output directory: failed steps' screenshots go to its `failures/`.
     pub failures_dir: Option<PathBuf>,
+    /// The run's hard deadline: a step still running is cut, and what its page still has
+    /// open is `interrupted`.
+    pub deadline: CancellationToken,
+    /// How long a user told to leave (the plan's end, a ramp-down) lets its page's requests
+    /// in flight finish, at most until the deadline.
+    pub drain: Duration,
 }
 
 impl Default for BrowserOptions {
@@ -81,6 +88,8 @@ impl Default for BrowserOptions {
             allow_hosts: Vec::new(),
             step_timeout: Duration::from_secs(30),
             failures_dir: None,
+            deadline: CancellationToken::new(),
+            drain: crate::plan::DEFAULT_DRAIN,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! unbounded) and turns events into samples.
 
 use super::evidence::ConsoleErrors;
-use super::netlog::{LastResponses, NetLog};
+use super::netlog::{FailedRequest, LastResponses, NetLog};
 use super::process::ChromeProcess;
 use super::sockets::Sockets;
 use super::steps::{StepError, StepRunner};
@@ -28,7 +28,8 @@ use chromiumoxide::cdp::browser_protocol::network::{
 };
 use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
 use chromiumoxide::cdp::browser_protocol::page::{
-    AddScriptToEvaluateOnNewDocumentParams, EventLoadEventFired, NavigateParams,
+    AddScriptToEvaluateOnNewDocumentParams, EventFrameNavigated, EventLoadEventFired,
+    NavigateParams,
 };
 use chromiumoxide::cdp::browser_protocol::performance::DisableParams as PerformanceDisableParams;
 use chromiumoxide::cdp::browser_protocol::target::{
@@ -64,6 +65,10 @@ pub(crate) struct SessionEnv<'p> {
     pub allow_hosts: &'p [String],
     pub step_timeout: Duration,
     pub failures_dir: Option<&'p std::path::Path>,
+    /// The run's hard deadline (see [`super::BrowserOptions::deadline`]).
+    pub deadline: &'p CancellationToken,
+    /// How long a user told to leave waits for its page's requests in flight.
+    pub drain: Duration,
 }
 
 /// State the collector publishes for the step runner.
@@ -77,11 +82,13 @@ pub(crate) struct PageState {
     /// Loaded documents whose timing report has not arrived (published like `in_flight`).
     pub awaiting_reports: AtomicUsize,
     /// The session is leaving its page: requests the browser cancels now are the session's
-    /// end (counted `cancelled`), not a page navigating away.
+    /// end (counted `interrupted`), not a page navigating away.
     pub leaving: AtomicBool,
     /// The page's console errors, the first few per step (shown when a step fails).
     pub console: Mutex<ConsoleErrors>,
     pub last: Mutex<LastResponses>,
+    /// Document and AJAX requests that failed, for the step checks (taken by the steps).
+    pub failed: Mutex<Vec<FailedRequest>>,
 }
 
 /// Runs one session with the values its iteration drew (the caller draws, as for HTTP mode);
@@ -151,6 +158,7 @@ async fn in_context(
         leaving: AtomicBool::new(false),
         console: Mutex::new(ConsoleErrors::default()),
         last: Mutex::new(LastResponses::default()),
+        failed: Mutex::new(Vec::new()),
     });
     // Listeners first, then the page-timing hook and host blocking, then (in the steps)
     // the first navigation: nothing the page loads can be missed.
@@ -225,13 +233,19 @@ async fn in_context(
         sink: env.sink,
         default_timeout: env.step_timeout,
         failures_dir: env.failures_dir,
+        deadline: env.deadline,
         session: s,
     }
     .run()
     .await;
     if !matches!(result, Err(StepError::Lost)) && !env.proc.is_dead() {
-        let ended = matches!(result, Ok(()) | Err(StepError::Failed(_)));
-        leave(&page, &state, ended).await;
+        // A user told to leave (the plan's end, a ramp-down) lets what is in flight finish,
+        // up to the drain; a finished flow waits a little for a poll sent just before its end.
+        let in_flight = match result {
+            Ok(()) | Err(StepError::Failed(_)) => LEAVE_GRACE,
+            _ => env.drain,
+        };
+        leave(&page, &state, in_flight, env.deadline).await;
     }
     stop.cancel();
     let _ = collector.await;
@@ -241,47 +255,51 @@ async fn in_context(
 
 /// Ends the page while every listener still runs, so each request the page sent is counted
 /// once: the timing reports of loaded pages arrive, the page's scripts stop (no timer sends
-/// another poll), requests already sent finish, then the page goes to about:blank and what
-/// is still open ends as `cancelled`. `ended`: the flow finished (or failed) rather than
-/// being cancelled by the run's end, which leaves at once.
-async fn leave(page: &Page, state: &PageState, ended: bool) {
+/// another poll), requests already sent get up to `in_flight` to finish, then the page goes to
+/// about:blank and what is still open ends as `interrupted`. Past the run's `deadline` it
+/// leaves at once (users have 700 ms to wind down then).
+async fn leave(page: &Page, state: &PageState, in_flight: Duration, deadline: &CancellationToken) {
     let until = |done: fn(&PageState) -> bool, limit: Duration| async move {
         let wait = async {
             while !done(state) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         };
-        let _ = tokio::time::timeout(limit, wait).await;
+        tokio::select! {
+            _ = tokio::time::timeout(limit, wait) => {}
+            _ = deadline.cancelled() => {}
+        }
     };
-    if ended {
-        until(
-            |s| s.awaiting_reports.load(Ordering::Relaxed) == 0,
-            REPORT_GRACE,
-        )
-        .await;
-    }
-    // At the run's end (cancelled) users have 700 ms to wind down: leave quickly.
-    let limit = if ended {
-        LEAVE_LIMIT
-    } else {
+    until(
+        |s| s.awaiting_reports.load(Ordering::Relaxed) == 0,
+        REPORT_GRACE,
+    )
+    .await;
+    let limit = if deadline.is_cancelled() {
         Duration::from_millis(200)
+    } else {
+        LEAVE_LIMIT
     };
     let _ = tokio::time::timeout(
         limit,
         page.execute(SetScriptExecutionDisabledParams::new(true)),
     )
     .await;
-    if ended {
-        until(|s| s.in_flight.load(Ordering::Relaxed) == 0, LEAVE_GRACE).await;
-    }
+    until(|s| s.in_flight.load(Ordering::Relaxed) == 0, in_flight).await;
     state.leaving.store(true, Ordering::Relaxed);
+    let limit = if deadline.is_cancelled() {
+        Duration::from_millis(200)
+    } else {
+        LEAVE_LIMIT
+    };
     let _ = tokio::time::timeout(limit, page.execute(NavigateParams::new("about:blank"))).await;
     // The cancellations of what was still open arrive within milliseconds.
-    until(
-        |s| s.in_flight.load(Ordering::Relaxed) == 0,
-        limit.min(Duration::from_millis(500)),
-    )
-    .await;
+    let wait = async {
+        while state.in_flight.load(Ordering::Relaxed) != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let _ = tokio::time::timeout(limit.min(Duration::from_millis(500)), wait).await;
 }
 
 /// Answers every paused document request: continued when its host is allowed, failed as
@@ -377,6 +395,8 @@ enum Ev {
     Binding(Arc<EventBindingCalled>),
     /// The main frame's load event (CDP monotonic seconds).
     Load(f64),
+    /// A frame committed a new document: (frame id, loader id).
+    Navigated(String, String),
     Console(Arc<EventConsoleApiCalled>),
     Exception(Arc<EventExceptionThrown>),
     /// A page's live connections (WebSockets, EventSource messages).
@@ -415,6 +435,10 @@ async fn listen(
     on!(EventLoadingFailed, Ev::Failed);
     on!(EventBindingCalled, Ev::Binding);
     on!(EventLoadEventFired, |e| Ev::Load(*e.timestamp.inner()));
+    on!(EventFrameNavigated, |e| Ev::Navigated(
+        e.frame.id.inner().clone(),
+        e.frame.loader_id.inner().clone()
+    ));
     on!(EventConsoleApiCalled, Ev::Console);
     on!(EventExceptionThrown, Ev::Exception);
     on!(EventWebSocketCreated, |e| Ev::Live(LiveEv::Created(e)));
@@ -455,7 +479,11 @@ async fn collect(
                 Some(ev) => handle(&mut log, &mut sockets, &mut timings, &state, ev),
                 None => break, // the page is gone
             },
-            _ = settle => log.settle(Instant::now(), false),
+            _ = settle => {
+                log.settle(Instant::now(), false);
+                publish_failed(&mut log, &state);
+                state.in_flight.store(log.in_flight(), Ordering::Relaxed);
+            }
             _ = stop.cancelled() => break,
         }
     }
@@ -467,6 +495,18 @@ async fn collect(
     log.settle(Instant::now(), true);
     timings.finish();
     log.cancel_open();
+    publish_failed(&mut log, &state);
+}
+
+/// Hands the requests that failed to the step checks.
+fn publish_failed(log: &mut NetLog, state: &PageState) {
+    let failed = log.take_failed();
+    if !failed.is_empty() {
+        // Bounded: a flow without expectations never takes them.
+        let mut kept = lock(&state.failed);
+        let room = 32usize.saturating_sub(kept.len());
+        kept.extend(failed.into_iter().take(room));
+    }
 }
 
 fn handle(
@@ -528,7 +568,9 @@ fn handle(
             }
             state.loads.send_modify(|n| *n += 1);
         }
+        Ev::Navigated(frame, loader) => log.on_frame_navigated(&frame, &loader),
     }
+    publish_failed(log, state);
     state.in_flight.store(log.in_flight(), Ordering::Relaxed);
     state
         .awaiting_reports

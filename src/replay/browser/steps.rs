@@ -58,6 +58,8 @@ pub(crate) struct StepRunner<'a, 's> {
     pub sink: &'a Sink,
     pub default_timeout: Duration,
     pub failures_dir: Option<&'a std::path::Path>,
+    /// The run's hard deadline: a step under way is cut then.
+    pub deadline: &'a tokio_util::sync::CancellationToken,
     pub session: Session<'s>,
 }
 
@@ -69,6 +71,10 @@ impl StepRunner<'_, '_> {
             if i > 0 {
                 self.pause(self.session.think.think_time(step.think_time_ms))
                     .await?;
+            }
+            // A user told to leave starts no new step.
+            if self.session.cancel.is_cancelled() {
+                return Err(StepError::Cancelled);
             }
             self.state.step.store(i as u32, Ordering::Relaxed);
             let label = step_label(i, step);
@@ -82,9 +88,10 @@ impl StepRunner<'_, '_> {
             let result = {
                 let held = held_after(&flow.flow.steps[..i]);
                 let exec = self.exec(step, held, &mut waiting);
+                // The step under way finishes, unless the run's deadline comes first.
                 tokio::select! {
                     r = tokio::time::timeout(limit, exec) => r,
-                    _ = self.session.cancel.cancelled() => return Err(StepError::Cancelled),
+                    _ = self.deadline.cancelled() => return Err(StepError::Cancelled),
                     _ = self.proc.dead().cancelled() => return Err(StepError::Lost),
                 }
             };
@@ -148,6 +155,9 @@ impl StepRunner<'_, '_> {
 
     /// Think time or dwell: the page stays open, its timers keep running.
     async fn pause(&self, d: Duration) -> Result<(), StepError> {
+        if self.session.cancel.is_cancelled() {
+            return Err(StepError::Cancelled);
+        }
         if d.is_zero() {
             return Ok(());
         }

@@ -137,7 +137,7 @@ pub async fn event_source(
             },
             // A wrong status or type fails the EventSource for good, as in a browser.
             Ok(_) => return,
-            Err(Outcome::Blocked | Outcome::Cancelled) => return,
+            Err(Outcome::Blocked | Outcome::Interrupted) => return,
             Err(_) => {}
         }
         parser.reset_event();

@@ -55,7 +55,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             let label = self.label(index, step);
             self.last = None;
             let result = self.run_step(index, step, &label, started).await;
-            if matches!(&result, Err(f) if f.outcome == Outcome::Cancelled) {
+            if matches!(&result, Err(f) if f.outcome == Outcome::Interrupted) {
                 // The run's hard deadline: the request is counted as cancelled; the step
                 // and the session were abandoned by throng, not failed by the target.
                 outcome = SessionOutcome::Cancelled;
@@ -284,7 +284,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 r
             }
             // Not the target's failures: no page-load sample (the request is counted).
-            Err(Outcome::Cancelled) => {
+            Err(Outcome::Interrupted) => {
                 return Err(cancelled(label));
             }
             Err(Outcome::Blocked) => {

@@ -17,7 +17,7 @@ pub type StepResult = Result<(), StepFailure>;
 /// A step abandoned at the run's hard deadline.
 pub fn cancelled(label: &str) -> StepFailure {
     StepFailure {
-        outcome: Outcome::Cancelled,
+        outcome: Outcome::Interrupted,
         message: format!("step {label}: cancelled at the run's end"),
     }
 }

@@ -504,6 +504,7 @@ async fn replay_once(
             },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
+            drain: throng::plan::DEFAULT_DRAIN,
         },
         mode,
     );
