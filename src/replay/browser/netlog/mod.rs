@@ -165,7 +165,8 @@ impl NetLog {
     /// The main frame committed the document of `loader`: requests the previous documents
     /// sent are left behind (Chromium may never end them).
     pub fn on_frame_navigated(&mut self, frame: &str, loader: &str) {
-        if frame != self.main_frame {
+        // The session's own leaving ends what is open as interrupted (see `leaving`).
+        if frame != self.main_frame || self.leaving {
             return;
         }
         self.main_loader = Some(loader.to_string());
@@ -221,7 +222,7 @@ impl NetLog {
         let orphaned = self
             .main_loader
             .as_deref()
-            .filter(|loader| left_behind(&start, &self.main_frame, loader))
+            .filter(|loader| !self.leaving && left_behind(&start, &self.main_frame, loader))
             .map(|_| (Instant::now(), ts));
         let entry = self.pending.entry(id.clone()).or_default();
         entry.start = Some(start);
