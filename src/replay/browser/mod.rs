@@ -7,6 +7,7 @@
 //! Recorder steps, `netlog` turns Network events into request samples, `timing` turns
 //! Navigation Timing into page-load samples.
 
+mod events;
 mod evidence;
 mod extract;
 mod find;
@@ -17,6 +18,7 @@ mod process;
 mod session;
 mod sockets;
 mod steps;
+mod targets;
 mod timing;
 
 pub use find::find_browser;

@@ -3,13 +3,14 @@
 //! A collector task drains every listener for the whole session (the channels are
 //! unbounded) and turns events into samples.
 
+use super::events::{collect, listen, target_events};
 use super::evidence::ConsoleErrors;
 use super::netlog::{FailedRequest, LastResponses, NetLog};
 use super::process::ChromeProcess;
 use super::sockets::Sockets;
 use super::steps::{StepError, StepRunner};
-use super::timing::{PageTimings, Report, BINDING, SCRIPT};
-use super::{Session, SessionOutcome};
+use super::timing::{PageTimings, BINDING, SCRIPT};
+use super::{BrowserKind, Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
 use crate::replay::hosts::HostPolicy;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
@@ -20,31 +21,22 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
 use chromiumoxide::cdp::browser_protocol::log::DisableParams as LogDisableParams;
 use chromiumoxide::cdp::browser_protocol::network::EnableParams as NetworkEnableParams;
 use chromiumoxide::cdp::browser_protocol::network::{
-    BlockPattern, EventEventSourceMessageReceived, EventLoadingFailed, EventLoadingFinished,
-    EventRequestServedFromCache, EventRequestWillBeSent, EventResponseReceived,
-    EventWebSocketClosed, EventWebSocketCreated, EventWebSocketFrameReceived,
-    EventWebSocketFrameSent, EventWebSocketHandshakeResponseReceived,
-    EventWebSocketWillSendHandshakeRequest, SetBlockedUrLsParams,
+    BlockPattern, ErrorReason, ResourceType, SetBlockedUrLsParams,
 };
-use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
 use chromiumoxide::cdp::browser_protocol::page::{
-    AddScriptToEvaluateOnNewDocumentParams, EventFrameNavigated, EventLoadEventFired,
-    NavigateParams,
+    AddScriptToEvaluateOnNewDocumentParams, NavigateParams,
 };
 use chromiumoxide::cdp::browser_protocol::performance::DisableParams as PerformanceDisableParams;
 use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams,
 };
-use chromiumoxide::cdp::js_protocol::runtime::{
-    AddBindingParams, EventBindingCalled, EventConsoleApiCalled, EventExceptionThrown,
-};
+use chromiumoxide::cdp::js_protocol::runtime::AddBindingParams;
 use chromiumoxide::Page;
-use futures::stream::{BoxStream, SelectAll};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -144,6 +136,21 @@ async fn in_context(
     ctx: &BrowserContextId,
     s: Session<'_>,
 ) -> Result<(), StepError> {
+    // The page's own requests stay on its hosts (the block list) and so do its navigations
+    // (iframes, redirect hops: paused and let through or failed here, host by host); its
+    // popups and workers get the same rules from the target watch, which holds them until
+    // they do.
+    let blocked = SetBlockedUrLsParams {
+        url_patterns: Some(block_patterns(&s.flow.origin, env.allow_hosts)),
+    };
+    let hosts = HostPolicy::new(std::slice::from_ref(&s.flow.origin), env.allow_hosts);
+    let (registration, extra) = env.proc.targets.register(
+        ctx.inner(),
+        hosts.clone(),
+        serde_json::to_value(&blocked).unwrap_or_default(),
+        // The headless shell has no popup blocker; full Chromium blocks them itself.
+        env.proc.kind == BrowserKind::HeadlessShell,
+    );
     let params = CreateTargetParams::builder()
         .url("about:blank")
         .browser_context_id(ctx.clone())
@@ -162,7 +169,8 @@ async fn in_context(
     });
     // Listeners first, then the page-timing hook and host blocking, then (in the steps)
     // the first navigation: nothing the page loads can be missed.
-    let events = listen(env, &page).await?;
+    let mut events = listen(env, &page).await?;
+    events.push(target_events(extra, env.sink.clone()));
     let pollers: HashSet<String> = s
         .flow
         .pollers
@@ -193,7 +201,7 @@ async fn in_context(
         events,
         (netlog, sockets),
         timings,
-        state.clone(),
+        (state.clone(), registration),
         stop.clone(),
     ));
     cdp(
@@ -208,13 +216,7 @@ async fn in_context(
         page.execute(AddScriptToEvaluateOnNewDocumentParams::new(SCRIPT)),
     )
     .await?;
-    let block = SetBlockedUrLsParams {
-        url_patterns: Some(block_patterns(&s.flow.origin, env.allow_hosts)),
-    };
-    cdp(env, "block other hosts", page.execute(block)).await?;
-    // The block list does not apply to navigations (iframes, redirect hops of a document):
-    // those are paused and let through or failed here, host by host.
-    let hosts = HostPolicy::new(std::slice::from_ref(&s.flow.origin), env.allow_hosts);
+    cdp(env, "block other hosts", page.execute(blocked)).await?;
     let paused = cdp(env, "listen", page.event_listener::<EventRequestPaused>()).await?;
     let gate = tokio::spawn(gate_documents(page.clone(), paused, hosts));
     let documents = RequestPattern::builder()
@@ -348,7 +350,7 @@ async fn quiet(env: &SessionEnv<'_>, page: &Page) -> Result<(), StepError> {
 }
 
 /// A CDP call bounded in time; an error on a dead browser is a lost session.
-async fn cdp<T, E: std::fmt::Display>(
+pub(crate) async fn cdp<T, E: std::fmt::Display>(
     env: &SessionEnv<'_>,
     what: &str,
     fut: impl std::future::Future<Output = Result<T, E>>,
@@ -384,201 +386,6 @@ pub(crate) fn block_patterns(origin: &Url, allow: &[String]) -> Vec<BlockPattern
         out.push(BlockPattern::new(format!("{scheme}://*:*/*"), true));
     }
     out
-}
-
-enum Ev {
-    Start(Arc<EventRequestWillBeSent>),
-    Response(Arc<EventResponseReceived>),
-    Cached(Arc<EventRequestServedFromCache>),
-    Finished(Arc<EventLoadingFinished>),
-    Failed(Arc<EventLoadingFailed>),
-    Binding(Arc<EventBindingCalled>),
-    /// The main frame's load event (CDP monotonic seconds).
-    Load(f64),
-    /// A frame committed a new document: (frame id, loader id).
-    Navigated(String, String),
-    Console(Arc<EventConsoleApiCalled>),
-    Exception(Arc<EventExceptionThrown>),
-    /// A page's live connections (WebSockets, EventSource messages).
-    Live(LiveEv),
-}
-
-enum LiveEv {
-    Created(Arc<EventWebSocketCreated>),
-    Handshake(Arc<EventWebSocketWillSendHandshakeRequest>),
-    Answered(Arc<EventWebSocketHandshakeResponseReceived>),
-    Sent(Arc<EventWebSocketFrameSent>),
-    Received(Arc<EventWebSocketFrameReceived>),
-    Closed(Arc<EventWebSocketClosed>),
-    Message(Arc<EventEventSourceMessageReceived>),
-}
-
-async fn listen(
-    env: &SessionEnv<'_>,
-    page: &Page,
-) -> Result<SelectAll<BoxStream<'static, Ev>>, StepError> {
-    let mut all: SelectAll<BoxStream<'static, Ev>> = SelectAll::new();
-    macro_rules! on {
-        ($t:ty, $f:expr) => {
-            all.push(
-                cdp(env, "listen", page.event_listener::<$t>())
-                    .await?
-                    .map($f)
-                    .boxed(),
-            )
-        };
-    }
-    on!(EventRequestWillBeSent, Ev::Start);
-    on!(EventResponseReceived, Ev::Response);
-    on!(EventRequestServedFromCache, Ev::Cached);
-    on!(EventLoadingFinished, Ev::Finished);
-    on!(EventLoadingFailed, Ev::Failed);
-    on!(EventBindingCalled, Ev::Binding);
-    on!(EventLoadEventFired, |e| Ev::Load(*e.timestamp.inner()));
-    on!(EventFrameNavigated, |e| Ev::Navigated(
-        e.frame.id.inner().clone(),
-        e.frame.loader_id.inner().clone()
-    ));
-    on!(EventConsoleApiCalled, Ev::Console);
-    on!(EventExceptionThrown, Ev::Exception);
-    on!(EventWebSocketCreated, |e| Ev::Live(LiveEv::Created(e)));
-    on!(EventWebSocketWillSendHandshakeRequest, |e| Ev::Live(
-        LiveEv::Handshake(e)
-    ));
-    on!(EventWebSocketHandshakeResponseReceived, |e| Ev::Live(
-        LiveEv::Answered(e)
-    ));
-    on!(EventWebSocketFrameSent, |e| Ev::Live(LiveEv::Sent(e)));
-    on!(EventWebSocketFrameReceived, |e| Ev::Live(LiveEv::Received(
-        e
-    )));
-    on!(EventWebSocketClosed, |e| Ev::Live(LiveEv::Closed(e)));
-    on!(EventEventSourceMessageReceived, |e| Ev::Live(
-        LiveEv::Message(e)
-    ));
-    Ok(all)
-}
-
-async fn collect(
-    mut events: SelectAll<BoxStream<'static, Ev>>,
-    (mut log, mut sockets): (NetLog, Sockets),
-    mut timings: PageTimings,
-    state: Arc<PageState>,
-    stop: CancellationToken,
-) {
-    loop {
-        let settle_at = log.next_settle();
-        let settle = async {
-            match settle_at {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            ev = events.next() => match ev {
-                Some(ev) => handle(&mut log, &mut sockets, &mut timings, &state, ev),
-                None => break, // the page is gone
-            },
-            _ = settle => {
-                log.settle(Instant::now(), false);
-                publish_failed(&mut log, &state);
-                state.in_flight.store(log.in_flight(), Ordering::Relaxed);
-            }
-            _ = stop.cancelled() => break,
-        }
-    }
-    // Whatever already arrived still counts.
-    while let Some(Some(ev)) = events.next().now_or_never() {
-        handle(&mut log, &mut sockets, &mut timings, &state, ev);
-    }
-    sockets.finish();
-    log.settle(Instant::now(), true);
-    timings.finish();
-    log.cancel_open();
-    publish_failed(&mut log, &state);
-}
-
-/// Hands the requests that failed to the step checks.
-fn publish_failed(log: &mut NetLog, state: &PageState) {
-    let failed = log.take_failed();
-    if !failed.is_empty() {
-        // Bounded: a flow without expectations never takes them.
-        let mut kept = lock(&state.failed);
-        let room = 32usize.saturating_sub(kept.len());
-        kept.extend(failed.into_iter().take(room));
-    }
-}
-
-fn handle(
-    log: &mut NetLog,
-    sockets: &mut Sockets,
-    timings: &mut PageTimings,
-    state: &PageState,
-    ev: Ev,
-) {
-    let step = state.step.load(Ordering::Relaxed);
-    let leaving = state.leaving.load(Ordering::Relaxed);
-    log.set_step(step);
-    log.leaving = leaving;
-    if leaving {
-        // The session closes the page: its sockets close with it.
-        sockets.page_leaving();
-    }
-    match ev {
-        Ev::Start(e) => {
-            if log.is_main_navigation(&e) {
-                sockets.page_leaving();
-                timings.on_document(
-                    e.request_id.inner(),
-                    &e.request.url,
-                    *e.wall_time.inner(),
-                    *e.timestamp.inner(),
-                    step,
-                );
-            }
-            log.on_start(&e, step)
-        }
-        Ev::Live(live) => match live {
-            LiveEv::Created(e) => sockets.on_created(&e, step),
-            LiveEv::Handshake(e) => sockets.on_handshake_request(&e),
-            LiveEv::Answered(e) => sockets.on_handshake_response(&e),
-            LiveEv::Sent(e) => sockets.on_sent(&e),
-            LiveEv::Received(e) => sockets.on_received(&e),
-            LiveEv::Closed(e) => sockets.on_closed(&e),
-            LiveEv::Message(e) => sockets.on_event_source_message(&e),
-        },
-        Ev::Response(e) => {
-            log.on_response(&e);
-            *lock(&state.last) = log.last.clone();
-        }
-        Ev::Cached(e) => log.on_cached(&e),
-        Ev::Finished(e) => log.on_finished(&e),
-        Ev::Failed(e) => log.on_failed(&e),
-        Ev::Binding(e) if e.name == BINDING => {
-            if let Some(r) = Report::parse(&e.payload) {
-                timings.on_report(r, step);
-            }
-        }
-        Ev::Binding(_) => {}
-        Ev::Console(e) => lock(&state.console).on_console(&e, step),
-        Ev::Exception(e) => lock(&state.console).on_exception(&e, step),
-        Ev::Load(ts) => {
-            if !leaving {
-                timings.on_load(ts);
-            }
-            state.loads.send_modify(|n| *n += 1);
-        }
-        Ev::Navigated(frame, loader) => log.on_frame_navigated(&frame, &loader),
-    }
-    publish_failed(log, state);
-    state.in_flight.store(log.in_flight(), Ordering::Relaxed);
-    state
-        .awaiting_reports
-        .store(timings.awaiting_reports(), Ordering::Relaxed);
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
