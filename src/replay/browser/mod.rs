@@ -7,6 +7,7 @@
 //! Recorder steps, `netlog` turns Network events into request samples, `timing` turns
 //! Navigation Timing into page-load samples.
 
+mod checks;
 mod events;
 mod evidence;
 mod extract;

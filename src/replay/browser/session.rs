@@ -236,6 +236,7 @@ async fn in_context(
         default_timeout: env.step_timeout,
         failures_dir: env.failures_dir,
         deadline: env.deadline,
+        expects: super::checks::has_expectations(&s.flow.flow),
         session: s,
     }
     .run()

@@ -8,10 +8,12 @@ use super::extract;
 use super::html::{self, Bounds};
 use super::live;
 use super::poller::{poll_request, OpenPage};
-use super::step::{cancelled, check_response, skip_assets, take_assets, StepFailure, StepResult};
+use super::step::{
+    cancelled, check_response, skip_assets, take_assets, unexpected, StepFailure, StepResult,
+};
 use super::HttpRunner;
 use crate::flow::{Action, Network, RecordedRequest, RequestKind, Step};
-use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
+use crate::metrics::{request_name, MetricKey, Mode, Outcome, SampleKind};
 use crate::replay::{page_name, same_document, step_label, CachedUrl, Session, SessionOutcome};
 use http::Method;
 use std::sync::Arc;
@@ -194,9 +196,19 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 let mut request = request;
                 request.expect = hops.last().and_then(|r| r.status).filter(|s| *s >= 400);
                 let recorded_assets = take_assets(requests, &mut i);
-                let response = self
+                let response = match self
                     .load_page(request, cached, recorded_assets, &tag, label)
-                    .await?;
+                    .await
+                {
+                    Ok(r) => r,
+                    // A document the flow says may fail: the page-load sample shows it.
+                    Err(f)
+                        if f.outcome != Outcome::Interrupted && hops.iter().all(|h| h.optional) =>
+                    {
+                        continue
+                    }
+                    Err(f) => return Err(f),
+                };
                 last_document_url = Some(response.final_url.clone());
                 for hop in hops {
                     self.apply_extractions(hop, &response).await;
@@ -216,18 +228,40 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 let kind = SampleKind::from_request_kind(recorded.kind);
                 self.at = (index, i - 1, i - 1);
                 let (method, url) = (request.method.clone(), request.url.clone());
+                let name = request_name(method.as_str(), url.as_str());
                 let sent = self
                     .client
                     .send(Request { kind, ..request }, &tag, &[])
                     .await;
                 self.trace(&method, &url, sent.as_ref().map_err(|o| *o));
-                // A failed AJAX request is already recorded; the page goes on.
-                if let Ok(response) = sent {
-                    self.apply_extractions(recorded, &response).await;
-                    if !has_document {
-                        self.last = Some(LastResponse::of(&response));
-                        main_response = Some(response);
+                // A failed request is already recorded; one the recording saw succeed (an API
+                // login, say) fails the step, as the page would have shown an error.
+                match sent {
+                    Ok(response) => {
+                        self.apply_extractions(recorded, &response).await;
+                        let status = response.status;
+                        if status >= 400
+                            && recorded.status != Some(status)
+                            && recorded.must_succeed()
+                        {
+                            self.last = Some(LastResponse::of(&response));
+                            return Err(unexpected(
+                                label,
+                                &name,
+                                Outcome::Status(status),
+                                recorded,
+                            ));
+                        }
+                        if !has_document {
+                            self.last = Some(LastResponse::of(&response));
+                            main_response = Some(response);
+                        }
                     }
+                    Err(Outcome::Interrupted) => return Err(cancelled(label)),
+                    Err(outcome) if outcome != Outcome::Blocked && recorded.must_succeed() => {
+                        return Err(unexpected(label, &name, outcome, recorded));
+                    }
+                    Err(_) => {}
                 }
             }
         }

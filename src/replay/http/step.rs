@@ -14,11 +14,34 @@ pub struct StepFailure {
 
 pub type StepResult = Result<(), StepFailure>;
 
-/// A step abandoned at the run's hard deadline.
+/// A step cut at the run's hard deadline (its request counted as interrupted).
 pub fn cancelled(label: &str) -> StepFailure {
     StepFailure {
         outcome: Outcome::Interrupted,
-        message: format!("step {label}: cancelled at the run's end"),
+        message: format!("step {label}: cut at the run's end"),
+    }
+}
+
+/// A step failure for a request the recording saw succeed that failed at replay.
+pub fn unexpected(
+    label: &str,
+    name: &str,
+    outcome: Outcome,
+    recorded: &RecordedRequest,
+) -> StepFailure {
+    let seen = match recorded.status {
+        Some(s) => format!("the recording saw {s}"),
+        None => "the recording saw it succeed".into(),
+    };
+    let what = match outcome {
+        Outcome::Status(s) => format!("answered {s}"),
+        other => format!("failed ({other})"),
+    };
+    StepFailure {
+        outcome,
+        message: format!(
+            "step {label}: {name} {what}; {seen} (mark the request \"optional\" in the flow if it may fail)"
+        ),
     }
 }
 
