@@ -2,6 +2,7 @@
 //! the prepared flow and per-user variables.
 
 pub mod browser;
+pub mod fill;
 pub mod hosts;
 pub mod http;
 mod step_cache;

@@ -6,6 +6,7 @@ use super::netlog::FailedRequest;
 use super::steps::{Fail, StepRunner};
 use crate::flow::{Check, Flow, RequestKind, Step};
 use crate::metrics::{request_name, Outcome};
+use crate::replay::fill::{fill, Place};
 use crate::replay::Vars;
 use std::sync::atomic::Ordering;
 
@@ -30,7 +31,10 @@ impl StepRunner<'_, '_> {
             self.wait_load(loads_before, waiting, &no_nav).await;
             // A URL with a variable the browser run cannot know (extracted from a raw
             // response) is not compared.
-            if let Some(want) = event.replay_url().and_then(|u| self.fill(u).ok()) {
+            if let Some(want) = event
+                .replay_url()
+                .and_then(|u| self.fill(u, Place::Url).ok())
+            {
                 let got = self.eval("location.href").await?;
                 if !got
                     .as_str()
@@ -40,7 +44,7 @@ impl StepRunner<'_, '_> {
                 }
             }
             if let Some(want) = &event.title {
-                let want = self.fill(want)?;
+                let want = self.fill(want, Place::Text)?;
                 let got = self.eval("document.title").await?;
                 if got.as_str() != Some(want.as_str()) {
                     return Err(Fail::Check(format!(
@@ -90,13 +94,13 @@ impl StepRunner<'_, '_> {
         let body = self.eval("document.documentElement.outerHTML").await?;
         let body = body.as_str().unwrap_or("");
         if let Some(s) = &check.body_contains {
-            let s = self.fill(s)?;
+            let s = self.fill(s, Place::Text)?;
             if !body.contains(&s) {
                 return Err(Fail::Check(format!("page does not contain {s:?}")));
             }
         }
         if let Some(s) = &check.body_not_contains {
-            let s = self.fill(s)?;
+            let s = self.fill(s, Place::Text)?;
             if body.contains(&s) {
                 return Err(Fail::Check(format!("page contains {s:?}")));
             }
@@ -139,7 +143,9 @@ fn recorded_outcome(flow: &Flow, vars: &Vars, f: &FailedRequest) -> Option<Strin
             .iter()
             .filter(|r| matches!(r.kind, RequestKind::Document | RequestKind::Ajax))
         {
-            let Ok(url) = vars.fill(&r.url) else { continue };
+            let Ok(url) = fill(vars, &r.url, Place::Url) else {
+                continue;
+            };
             if request_name(&r.method, &url) != f.name {
                 continue;
             }

@@ -12,6 +12,7 @@ use super::steps::{StepError, StepRunner};
 use super::timing::{PageTimings, BINDING, SCRIPT};
 use super::{BrowserKind, Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
+use crate::replay::fill::{fill, Place};
 use crate::replay::hosts::HostPolicy;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::emulation::SetScriptExecutionDisabledParams;
@@ -175,13 +176,23 @@ async fn in_context(
         .flow
         .pollers
         .iter()
-        .filter_map(|p| Some(request_name(&p.method, &s.vars.fill(&p.url).ok()?)))
+        .filter_map(|p| {
+            Some(request_name(
+                &p.method,
+                &fill(s.vars, &p.url, Place::Url).ok()?,
+            ))
+        })
         .collect();
     let streams: HashSet<String> = s
         .flow
         .streams
         .iter()
-        .filter_map(|p| Some(request_name(&p.method, &s.vars.fill(&p.url).ok()?)))
+        .filter_map(|p| {
+            Some(request_name(
+                &p.method,
+                &fill(s.vars, &p.url, Place::Url).ok()?,
+            ))
+        })
         .collect();
     let netlog = NetLog::new(
         s.flow.name.clone(),

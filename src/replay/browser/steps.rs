@@ -11,6 +11,7 @@ use super::session::PageState;
 use super::Session;
 use crate::flow::{Action, Pointer, Selectors, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind, Sink};
+use crate::replay::fill::{fill, Place};
 use crate::replay::step_label;
 use chromiumoxide::cdp::browser_protocol::emulation::{
     SetDeviceMetricsOverrideParams, SetTouchEmulationEnabledParams,
@@ -226,10 +227,9 @@ impl StepRunner<'_, '_> {
         }
     }
 
-    pub(super) fn fill(&self, s: &str) -> Result<String, Fail> {
-        self.session
-            .vars
-            .fill(s)
+    /// `s` with its variables filled in, each written for `place`.
+    pub(super) fn fill(&self, s: &str, place: Place) -> Result<String, Fail> {
+        fill(self.session.vars, s, place)
             .map_err(|name| Fail::Error(format!("variable `{name}` has no value")))
     }
 
@@ -240,7 +240,7 @@ impl StepRunner<'_, '_> {
         let mut clicked = None;
         match &step.action {
             Action::Navigate { .. } => {
-                let url = self.fill(step.action.replay_url().unwrap_or_default())?;
+                let url = self.fill(step.action.replay_url().unwrap_or_default(), Place::Url)?;
                 let nav = self
                     .page
                     .execute(NavigateParams::new(url.clone()))
@@ -268,7 +268,8 @@ impl StepRunner<'_, '_> {
                 .await?;
             }
             Action::Change { selectors, .. } => {
-                let value = self.fill(step.action.replay_value().unwrap_or_default())?;
+                let value =
+                    self.fill(step.action.replay_value().unwrap_or_default(), Place::Text)?;
                 let (x, y) = self.locate(selectors, frame, None, waiting).await?;
                 let r = self
                     .dom("focus", selectors, frame, json!({ "value": value }))
@@ -314,7 +315,10 @@ impl StepRunner<'_, '_> {
                 .await?
             }
             Action::WaitForExpression { expression } => {
-                let expr = format!("(async () => !!(await ({})))()", self.fill(expression)?);
+                let expr = format!(
+                    "(async () => !!(await ({})))()",
+                    self.fill(expression, Place::Script)?
+                );
                 *waiting = format!("expression stayed false: {expression}");
                 while self.eval(&expr).await.ok() != Some(json!(true)) {
                     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -14,6 +14,7 @@ use super::step::{
 use super::HttpRunner;
 use crate::flow::{Action, Network, RecordedRequest, RequestKind, Step};
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, SampleKind};
+use crate::replay::fill::{fill, Place};
 use crate::replay::{page_name, same_document, step_label, CachedUrl, Session, SessionOutcome};
 use http::Method;
 use std::sync::Arc;
@@ -402,7 +403,10 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             .filter(|e| e.kind == "navigation")
         {
             // A URL with a variable this session has no value for is not compared.
-            if let Some(want) = event.replay_url().and_then(|u| self.s.vars.fill(u).ok()) {
+            if let Some(want) = event
+                .replay_url()
+                .and_then(|u| fill(self.s.vars, u, Place::Url).ok())
+            {
                 if !same_document(response.final_url.as_str(), &want) {
                     return Err(StepFailure {
                         outcome: Outcome::CheckFailed,
@@ -449,12 +453,12 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             let cached = self.s.flow.cache.poller(step, i, &poller.url);
             let (url, name) = self.resolve_url(cached, &poller.url, label)?;
             let body = match &poller.body {
-                Some(b) => Some(self.fill_str(b, label)?),
+                Some(b) => Some(self.fill_in(b, Place::of_request(&poller.headers, b), label)?),
                 None => None,
             };
             let mut headers = Vec::with_capacity(poller.headers.len());
             for (name, value) in &poller.headers {
-                headers.push((name.clone(), self.fill_str(value, label)?));
+                headers.push((name.clone(), self.fill_in(value, Place::Header, label)?));
             }
             filled.push((poller, url, headers, body, name));
         }
@@ -494,7 +498,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             network,
             (step, started),
             &self.s.flow.cache,
-            |t| self.fill_str(t, label),
+            |t, place| self.fill_in(t, place, label),
             |u| self.fill_url(u, label),
         )?;
         let cancel = self.s.cancel;
@@ -571,10 +575,10 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let (url, name) = self.resolve_url(cached, &recorded.url, label)?;
         let mut headers = Vec::with_capacity(recorded.headers.len());
         for (name, value) in &recorded.headers {
-            headers.push((name.clone(), self.fill_str(value, label)?));
+            headers.push((name.clone(), self.fill_in(value, Place::Header, label)?));
         }
         let body = match &recorded.body {
-            Some(b) => Some(self.fill_str(b, label)?),
+            Some(b) => Some(self.fill_in(b, Place::of_request(&recorded.headers, b), label)?),
             None => None,
         };
         Ok(Request {
@@ -604,8 +608,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         })
     }
 
-    fn fill_str(&self, text: &str, label: &str) -> Result<String, StepFailure> {
-        self.s.vars.fill(text).map_err(|name| {
+    /// `text` with its variables filled in, each written for `place`.
+    fn fill_in(&self, text: &str, place: Place, label: &str) -> Result<String, StepFailure> {
+        fill(self.s.vars, text, place).map_err(|name| {
             self.runner.sink.count("requests.not_sent.unresolved_variable", 1);
             StepFailure {
                 outcome: Outcome::Error,
@@ -615,7 +620,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
     }
 
     fn fill_url(&self, text: &str, label: &str) -> Result<Url, StepFailure> {
-        let filled = self.fill_str(text, label)?;
+        let filled = self.fill_in(text, Place::Url, label)?;
         self.s.flow.origin.join(&filled).map_err(|e| StepFailure {
             outcome: Outcome::Error,
             message: format!("step {label}: bad URL `{filled}`: {e}"),

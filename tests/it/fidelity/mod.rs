@@ -4,7 +4,7 @@
 
 mod browser_targets;
 mod failures;
-mod site;
+pub(crate) mod site;
 
 use std::sync::Arc;
 use std::time::Duration;

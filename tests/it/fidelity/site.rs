@@ -18,9 +18,9 @@ use std::time::Duration;
 
 /// The password the site accepts, with every character forms and URLs treat specially.
 pub const PASSWORD: &str = "p&ss +%= wörd#1/";
-/// The token every form page hands out (per session): `+ / = & % #`, a backslash and a space.
+/// The token every form page hands out (per session): `+ / = & % #` and a backslash.
 pub fn token_for(sid: u64) -> String {
-    format!("tok+{sid}/x=y&z%25#q\\ {}", sid * 7)
+    format!("tok+{sid}/x=y&z%25#q\\{}", sid * 7)
 }
 
 #[derive(Default)]
