@@ -4,6 +4,7 @@
 
 mod browser_targets;
 mod failures;
+mod har;
 pub(crate) mod site;
 
 use std::sync::Arc;
