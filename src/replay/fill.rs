@@ -35,12 +35,10 @@ impl Place {
     /// The place of a request body, from its `Content-Type` (its text when there is none).
     pub fn of_body(content_type: Option<&str>, body: &str) -> Place {
         let ct = content_type.unwrap_or_default().to_ascii_lowercase();
+        let looks_json = matches!(body.trim_start().as_bytes().first(), Some(b'{' | b'['));
         if ct.contains("x-www-form-urlencoded") {
             Place::Form
-        } else if ct.contains("json") {
-            Place::Json
-        } else if ct.is_empty() && matches!(body.trim_start().as_bytes().first(), Some(b'{' | b'['))
-        {
+        } else if ct.contains("json") || (ct.is_empty() && looks_json) {
             Place::Json
         } else {
             Place::Text

@@ -3,6 +3,7 @@
 //! (workers, popups), responses cut after their head, the end of a plan, HAR redirect chains.
 
 mod browser_targets;
+mod end;
 mod failures;
 mod har;
 pub(crate) mod site;

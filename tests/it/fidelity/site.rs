@@ -87,10 +87,6 @@ impl Site {
     pub fn counts<T>(&self, f: impl FnOnce(&Counts) -> T) -> T {
         f(&self.inner.counts.lock().unwrap())
     }
-
-    pub fn total(&self) -> u64 {
-        self.counts(|c| c.requests.values().sum())
-    }
 }
 
 impl Drop for Site {
@@ -159,6 +155,10 @@ fn routes() -> Router<App> {
         .route("/slow-body", get(slow_body))
         .route("/after-cut", get(|| page("<p>after</p>")))
         .route("/slow", get(slow))
+        .route(
+            "/slow-page",
+            get(|| page("<script>fetch('/slow');</script>")),
+        )
         .route("/stall", get(stall))
         .route("/r1", get(|| async { redirect("/r2") }))
         .route("/r2", get(|| async { redirect("/landing") }))
