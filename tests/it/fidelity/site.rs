@@ -357,12 +357,14 @@ const w = new Worker('/worker.js');
 w.onmessage = (e) => { document.body.dataset.ready = e.data ? '1' : '0'; };
 </script>"#;
 
-async fn worker_js() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript")],
-        "fetch('/api/from-worker').then(r => r.text()).then(t => postMessage(t));",
-    )
-        .into_response()
+/// A worker that fetches from its site, and tries another host (which the run does not allow).
+async fn worker_js(State(app): State<App>) -> Response {
+    let js = format!(
+        "fetch('{}/api/from-worker').catch(() => {{}}).finally(() => \
+         fetch('/api/from-worker').then(r => r.text()).then(t => postMessage(t)));",
+        app.other
+    );
+    ([(header::CONTENT_TYPE, "text/javascript")], js).into_response()
 }
 
 /// A window opened on load (no gesture: a popup blocker's case), one opened by a click, and
