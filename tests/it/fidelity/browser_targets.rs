@@ -1,8 +1,8 @@
-//! Browser mode counts what a page makes besides its own requests: a Web Worker's requests (held
-//! to the host rules),
-//! the popups a click opens (a popup opened without a gesture is blocked, as browsers do, and
-//! one to another host is held to the allow-list), a stream the page aborts after its last
-//! event and a response cut by a navigation after its head: completed requests, not lost ones.
+//! Browser mode counts what a page makes besides its own requests: a Web Worker's requests
+//! (held to the host rules), the popups a click opens (a popup opened without a gesture is
+//! blocked, as browsers do, and one to another host is held to the allow-list), a stream the
+//! page aborts after its last event and a response cut by a navigation after its head:
+//! completed requests, not lost ones.
 
 use super::site::Site;
 use super::{counter, flow, run_once, tally};
