@@ -173,7 +173,7 @@ impl StepRunner<'_, '_> {
                 // The collector publishes ends after letting them settle.
                 tokio::time::sleep(Duration::from_millis(120)).await;
             };
-            let _ = tokio::time::timeout(Duration::from_secs(2), wait).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
         }
         match self.unexpected_failure() {
             None => {
