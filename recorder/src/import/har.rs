@@ -440,7 +440,7 @@ mod tests {
             entry("00.200", "f1", "document", "GET", "http://h/r2", 301, "http://h/landing"),
             entry("00.300", "f1", "document", "GET", "http://h/landing", 200, ""),
         ]}});
-        let flow = import(&har, "t", true).unwrap().flow;
+        let flow = import(&har, "t", true).unwrap().0.flow;
         assert_eq!(flow.steps.len(), 1);
         match &flow.steps[0].action {
             Action::Navigate { url, .. } => assert_eq!(url, "http://h/r1"),

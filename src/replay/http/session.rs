@@ -9,7 +9,7 @@ use super::html::{self, Bounds};
 use super::live;
 use super::poller::{poll_request, OpenPage};
 use super::step::{
-    cancelled, check_response, skip_assets, take_assets, unexpected, StepFailure, StepResult,
+    ajax_verdict, cancelled, check_response, skip_assets, take_assets, StepFailure, StepResult,
 };
 use super::HttpRunner;
 use crate::flow::{Action, Network, RecordedRequest, RequestKind, Step};
@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 pub(super) struct HttpSession<'s, 'a> {
-    runner: &'s HttpRunner,
+    pub(super) runner: &'s HttpRunner,
     client: Arc<UserClient>,
-    s: Session<'a>,
+    pub(super) s: Session<'a>,
     page: Option<OpenPage>,
     /// The current step's latest response, for the failure report.
     last: Option<LastResponse>,
@@ -237,33 +237,18 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 self.trace(&method, &url, sent.as_ref().map_err(|o| *o));
                 // A failed request is already recorded; one the recording saw succeed (an API
                 // login, say) fails the step, as the page would have shown an error.
-                match sent {
-                    Ok(response) => {
-                        self.apply_extractions(recorded, &response).await;
-                        let status = response.status;
-                        if status >= 400
-                            && recorded.status != Some(status)
-                            && recorded.must_succeed()
-                        {
-                            self.last = Some(LastResponse::of(&response));
-                            return Err(unexpected(
-                                label,
-                                &name,
-                                Outcome::Status(status),
-                                recorded,
-                            ));
-                        }
-                        if !has_document {
-                            self.last = Some(LastResponse::of(&response));
-                            main_response = Some(response);
-                        }
+                let got = sent.as_ref().map(|r| r.status).map_err(|o| *o);
+                let verdict = ajax_verdict(got, recorded, label, &name);
+                if let Ok(response) = sent {
+                    self.apply_extractions(recorded, &response).await;
+                    if verdict.is_err() || !has_document {
+                        self.last = Some(LastResponse::of(&response));
                     }
-                    Err(Outcome::Interrupted) => return Err(cancelled(label)),
-                    Err(outcome) if outcome != Outcome::Blocked && recorded.must_succeed() => {
-                        return Err(unexpected(label, &name, outcome, recorded));
+                    if !has_document {
+                        main_response = Some(response);
                     }
-                    Err(_) => {}
                 }
+                verdict?;
             }
         }
         if self.client.past_deadline() {
@@ -563,67 +548,5 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         if bounds.cut {
             self.runner.sink.count("html.cut", 1);
         }
-    }
-
-    /// The request to send: variables filled in, the URL parsed (or taken from `cached`).
-    fn fill(
-        &self,
-        recorded: &RecordedRequest,
-        cached: Option<&CachedUrl>,
-        label: &str,
-    ) -> Result<Request, StepFailure> {
-        let (url, name) = self.resolve_url(cached, &recorded.url, label)?;
-        let mut headers = Vec::with_capacity(recorded.headers.len());
-        for (name, value) in &recorded.headers {
-            headers.push((name.clone(), self.fill_in(value, Place::Header, label)?));
-        }
-        let body = match &recorded.body {
-            Some(b) => Some(self.fill_in(b, Place::of_request(&recorded.headers, b), label)?),
-            None => None,
-        };
-        Ok(Request {
-            method: Method::from_bytes(recorded.method.as_bytes()).map_err(|_| StepFailure {
-                outcome: Outcome::Error,
-                message: format!("step {label}: bad method `{}`", recorded.method),
-            })?,
-            url,
-            headers,
-            body,
-            kind: SampleKind::from_request_kind(recorded.kind),
-            name,
-            expect: recorded.status.filter(|s| *s >= 400),
-        })
-    }
-
-    /// A request's URL and, when it was precomputed, its metric name.
-    fn resolve_url(
-        &self,
-        cached: Option<&CachedUrl>,
-        template: &str,
-        label: &str,
-    ) -> Result<(Url, Option<Arc<str>>), StepFailure> {
-        Ok(match cached {
-            Some(c) => (c.url.clone(), Some(c.request_name.clone())),
-            None => (self.fill_url(template, label)?, None),
-        })
-    }
-
-    /// `text` with its variables filled in, each written for `place`.
-    fn fill_in(&self, text: &str, place: Place, label: &str) -> Result<String, StepFailure> {
-        fill(self.s.vars, text, place).map_err(|name| {
-            self.runner.sink.count("requests.not_sent.unresolved_variable", 1);
-            StepFailure {
-                outcome: Outcome::Error,
-                message: format!("step {label}: variable `{name}` has no value (its extraction found nothing or it is not declared)"),
-            }
-        })
-    }
-
-    fn fill_url(&self, text: &str, label: &str) -> Result<Url, StepFailure> {
-        let filled = self.fill_in(text, Place::Url, label)?;
-        self.s.flow.origin.join(&filled).map_err(|e| StepFailure {
-            outcome: Outcome::Error,
-            message: format!("step {label}: bad URL `{filled}`: {e}"),
-        })
     }
 }

@@ -22,6 +22,28 @@ pub fn cancelled(label: &str) -> StepFailure {
     }
 }
 
+/// What an AJAX request's answer (its status, or the failure it met) does to its step: one the
+/// recording saw succeed that fails now fails the step; what the recording saw fail, or the
+/// flow marks optional, may fail.
+pub fn ajax_verdict(
+    got: Result<u16, Outcome>,
+    recorded: &RecordedRequest,
+    label: &str,
+    name: &str,
+) -> StepResult {
+    let outcome = match got {
+        Ok(status) if status >= 400 && recorded.status != Some(status) => Outcome::Status(status),
+        Ok(_) | Err(Outcome::Blocked) => return Ok(()),
+        Err(Outcome::Interrupted) => return Err(cancelled(label)),
+        Err(other) => other,
+    };
+    if recorded.must_succeed() {
+        Err(unexpected(label, name, outcome, recorded))
+    } else {
+        Ok(())
+    }
+}
+
 /// A step failure for a request the recording saw succeed that failed at replay.
 pub fn unexpected(
     label: &str,

@@ -109,10 +109,8 @@ async fn a_stream_the_page_aborts_and_a_response_cut_by_a_navigation_are_complet
         "{:?}",
         summary.counters
     );
-    let stream = super::requests(&summary, &format!("GET {base}/stream"));
+    // A stream, as HTTP mode counts one (timed to its head), not a request the page lost.
     assert_eq!(tally(&summary, &format!("GET {base}/stream")), (1, 0, 0));
-    // Measured over its life: three events 30 ms apart.
-    assert!(stream[0].latency.max_ms >= 60.0, "{:?}", stream[0].latency);
     assert_eq!(tally(&summary, &format!("GET {base}/slow-body")), (1, 0, 0));
     assert_eq!(
         counter(&summary, "requests.canceled"),
