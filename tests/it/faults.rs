@@ -285,7 +285,12 @@ async fn every_fault_target_ends_on_time_without_panics_and_counts_its_category(
             fails.get(want).copied().unwrap_or(0) > 0,
             "{fault:?}: expected `{want}` failures, got {fails:?}"
         );
-        let total: u64 = fails.values().sum();
+        // A request under way when the 2 s plan ends is cut (interrupted), whatever the fault.
+        let total: u64 = fails
+            .iter()
+            .filter(|(k, _)| *k == want || *k != "interrupted")
+            .map(|(_, n)| n)
+            .sum();
         assert_eq!(fails[want], total, "{fault:?}: other categories: {fails:?}");
     }
 }

@@ -258,7 +258,7 @@ Promise.all([
   fetch('/api/check?t=' + encodeURIComponent(t) + '&n=1'),
   fetch('/api/item/' + encodeURIComponent(t)),
   fetch('/api/json', {{method: 'POST', headers: {{'content-type': 'application/json', 'x-token': t}}, body: JSON.stringify({{token: t, n: 1}})}}),
-]).then(rs => {{ document.getElementById('state').textContent = rs.map(r => r.status).join(','); document.body.dataset.ready = '1'; }});
+]).then(rs => Promise.all(rs.map(r => r.text().then(() => r.status)))).then(st => {{ document.getElementById('state').textContent = st.join(','); document.body.dataset.ready = '1'; }});
 </script></body></html>"#
     ))
     .into_response()
