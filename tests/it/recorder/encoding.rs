@@ -112,7 +112,8 @@ async fn tokens_and_passwords_with_special_characters_replay_encoded_for_where_t
             assert_eq!(
                 grew(&format!("token ok {place}")),
                 u64::from(users),
-                "{mode:?} {place}: {after:?}"
+                "{mode:?} {place}: {after:?}\n{:?}\n{text}",
+                site.counts(|c| c.requests.clone())
             );
         }
         assert_eq!(
