@@ -431,6 +431,10 @@ pub struct RecordedRequest {
     /// True for a request to a host outside the flow's origin (kept, not replayed unless allowed).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub external: bool,
+    /// A document or AJAX request that may fail at replay without failing its step (by default
+    /// one the recording saw succeed fails its step and the session when it fails).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 pub(crate) fn get() -> String {
@@ -451,7 +455,17 @@ impl RecordedRequest {
             status: None,
             initiator: None,
             external: false,
+            optional: false,
         }
+    }
+
+    /// Whether a failure of this request at replay fails its step: a document or AJAX request
+    /// the recording saw answer below 400 (or with no status known), not marked optional.
+    pub fn must_succeed(&self) -> bool {
+        matches!(self.kind, RequestKind::Document | RequestKind::Ajax)
+            && !self.optional
+            && !self.external
+            && self.status.is_none_or(|s| s < 400)
     }
 }
 

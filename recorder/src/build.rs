@@ -163,6 +163,8 @@ pub fn build_report(cap: &Capture) -> Built {
             status: r.status,
             initiator: r.initiator.clone(),
             external,
+            // What never answered when recorded (cancelled, a network error) may not at replay.
+            optional: r.failed && r.status.is_none(),
         });
         slots[i] = Slot::Request {
             step,

@@ -395,13 +395,31 @@ pub(crate) fn html_candidates(body: &str, push: &mut impl FnMut(String, Extract,
     }
 }
 
-/// The spellings a value takes in URLs and bodies: raw, form-encoded, percent-encoded.
+/// What `encodeURIComponent` leaves as it is: letters, digits and `-_.!~*'()`.
+const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// The spellings a value takes in URLs and bodies: raw, form-encoded (a form's submission),
+/// percent-encoded (all of it, or as `encodeURIComponent` does), and inside a JSON string
+/// (`JSON.stringify` escapes a quote or a backslash). Replay writes each place's own spelling
+/// again (`throng::replay::fill`).
 pub fn encoded_forms(v: &str) -> Vec<String> {
     let mut forms = vec![v.to_string()];
     let form: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
     let pct =
         percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
-    for f in [form, pct] {
+    let component = percent_encoding::utf8_percent_encode(v, URI_COMPONENT).to_string();
+    let json = serde_json::to_string(v).unwrap_or_default();
+    let json = json[1..json.len().saturating_sub(1)].to_string();
+    for f in [form, pct, component, json] {
         if !forms.contains(&f) {
             forms.push(f);
         }
@@ -639,6 +657,22 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].rule.json_pointer.as_deref(), Some("/session/token"));
         assert_eq!(c[0].hint, "token");
+    }
+
+    #[test]
+    fn a_value_is_found_however_the_page_wrote_it() {
+        let forms = encoded_forms("a+b/c=d&e\\f-g_h");
+        for spelling in [
+            "a+b/c=d&e\\f-g_h",              // raw (a header)
+            "a%2Bb%2Fc%3Dd%26e%5Cf-g_h",     // a form submission, encodeURIComponent
+            "a%2Bb%2Fc%3Dd%26e%5Cf%2Dg%5Fh", // every byte that is not alphanumeric
+            "a+b/c=d&e\\\\f-g_h",            // inside a JSON string
+        ] {
+            assert!(
+                forms.iter().any(|f| f == spelling),
+                "{spelling} in {forms:?}"
+            );
+        }
     }
 
     #[test]

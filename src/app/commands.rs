@@ -244,15 +244,10 @@ fn server_check(server_total: u64, summary: &RunSummary) -> String {
                 "; the browser canceled {canceled} requests (a page left while loading), which may or may not have reached the server"
             ));
         }
-        let cut: u64 = summary
-            .entries
-            .iter()
-            .filter(|e| e.kind.is_request())
-            .filter_map(|e| e.failures_by_outcome.get("cancelled"))
-            .sum();
+        let (cut, _) = summary.interrupted(None);
         if cut > 0 {
             line.push_str(&format!(
-                "; {cut} requests were cut off at the run's end, which may or may not have reached the server"
+                "; {cut} requests were interrupted at the run's end, which may or may not have reached the server"
             ));
         }
     }
@@ -305,6 +300,7 @@ mod socket_warning_tests {
                 think: Default::default(),
                 dwell: None,
                 grace: second,
+                drain: crate::plan::DEFAULT_DRAIN,
             },
             mode,
             http: HttpOptions {

@@ -139,7 +139,7 @@ pub fn manifests(args: &K8sArgs) -> Result<RunManifests, InputError> {
 
     let peak = peak_concurrency(&plan, &flows);
     let share = resources::largest_share(peak, args.workers);
-    let run_time = plan.total() + plan.grace;
+    let run_time = plan.total() + plan.grace + plan.drain;
     Ok(RunManifests {
         name,
         namespace: args.namespace.clone(),

@@ -140,6 +140,7 @@ async fn replay(path: &Path, recording: &Recording) -> anyhow::Result<(Flow, Rep
         },
         dwell: Some(Duration::ZERO),
         grace: Duration::ZERO,
+        drain: crate::plan::DEFAULT_DRAIN,
     };
     let spec = RunSpec::single(prepared, plan, Mode::Http);
     let summary = crate::run::execute(

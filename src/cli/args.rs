@@ -196,6 +196,10 @@ pub struct PlanArgs {
     /// --users, 30s with --arrival-rate, where every arrival should complete its flow)
     #[arg(long, value_name = "DURATION")]
     pub grace: Option<String>,
+    /// After the plan (and --grace) ends, users start no new step and requests in flight get
+    /// this long to finish; what is still open then is counted as interrupted (default: 10s)
+    #[arg(long, value_name = "DURATION")]
+    pub drain: Option<String>,
 }
 
 /// Mode and target flags shared by `run` and `demo` (sent to the workers of a distributed run).

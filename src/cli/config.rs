@@ -178,6 +178,10 @@ pub fn plan(
             None if open_model => Duration::from_secs(30),
             None => Duration::ZERO,
         },
+        drain: match &args.drain {
+            Some(text) => flag_duration("--drain", text)?,
+            None => crate::plan::DEFAULT_DRAIN,
+        },
     };
     Ok(plan)
 }
@@ -414,6 +418,8 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
         step_timeout: timeout(args)?,
         // Failed steps' screenshots go beside results.json (not with `--out -`).
         failures_dir: args.out.clone().filter(|p| p != Path::new("-")),
+        // Set by the scheduler for each run.
+        ..BrowserOptions::default()
     })
 }
 

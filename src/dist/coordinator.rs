@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 const LOST_AFTER: Duration = Duration::from_secs(5);
 /// Time between the start order and the start itself, so every worker has it in hand.
 const START_LEAD: Duration = Duration::from_millis(1500);
-/// After the plan (and grace), how long workers get to send their final reports.
+/// After the plan (its grace and drain), how long workers get to send their final reports.
 const FINAL_WAIT: Duration = Duration::from_secs(60);
 
 /// Ends a run (summary, chosen outputs, thresholds) and returns its exit code: the
@@ -42,7 +42,7 @@ pub struct Coordination {
     pub workers: u32,
     pub wait_workers: Duration,
     pub linger: Duration,
-    /// The plan's length plus grace (when workers should be done by themselves).
+    /// The plan's length plus grace and drain (when workers should be done by themselves).
     pub plan_total: Duration,
 }
 

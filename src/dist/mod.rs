@@ -48,7 +48,7 @@ pub async fn coordinate(
         workers,
         wait_workers: duration("--wait-workers", &dist.wait_workers)?,
         linger: duration("--linger", &dist.linger)?,
-        plan_total: run.plan.total() + run.plan.grace,
+        plan_total: run.plan.total() + run.plan.grace + run.plan.drain,
     };
     let cacert = match &args.replay.cacert {
         Some(p) => Some(

@@ -75,6 +75,7 @@ fn summary(s: &RunSummary, e: &Expected) -> Result<(), String> {
         let name = || format!("entry `{} {}`", entry.kind, entry.name);
         count(&name(), entry.count)?;
         count(&name(), entry.bytes)?;
+        count(&name(), entry.interrupted)?;
         if entry.failures > entry.count
             || entry.failures_by_outcome.values().any(|n| *n > entry.count)
         {

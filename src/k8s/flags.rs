@@ -150,6 +150,7 @@ fn plan_flags(f: &mut Flags<'_>, plan: &PlanArgs) -> Result<(), InputError> {
         think_jitter,
         dwell,
         grace,
+        drain,
     } = plan;
     f.opt("--users", *users);
     f.opt("--ramp", ramp.as_ref());
@@ -173,6 +174,7 @@ fn plan_flags(f: &mut Flags<'_>, plan: &PlanArgs) -> Result<(), InputError> {
     }
     f.opt("--dwell", dwell.as_ref());
     f.opt("--grace", grace.as_ref());
+    f.opt("--drain", drain.as_ref());
     Ok(())
 }
 
@@ -342,6 +344,8 @@ mod tests {
                 "2s",
                 "--grace",
                 "4s",
+                "--drain",
+                "3s",
                 "--timeout",
                 "9s",
                 "--max-body",

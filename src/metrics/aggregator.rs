@@ -15,6 +15,7 @@ use super::summary::{round3, EntryParts, EntrySummary, RunSummary, SecondStats};
 struct KeyTotals {
     count: u64,
     failures: u64,
+    interrupted: u64,
     bytes: u64,
     outcomes: Vec<(Outcome, u64)>,
     raw: Histogram<u64>,
@@ -29,6 +30,7 @@ impl KeyTotals {
         KeyTotals {
             count: 0,
             failures: 0,
+            interrupted: 0,
             bytes: 0,
             outcomes: Vec::new(),
             raw: new_histogram(),
@@ -79,7 +81,8 @@ impl State {
         self.totals.len()
     }
 
-    /// Every key's count, failure outcomes and raw latency buckets.
+    /// Every key's count, outcomes other than ok (failures and `interrupted`) and raw latency
+    /// buckets.
     pub fn visit(&self, mut f: impl FnMut(&MetricKey, u64, &[(Outcome, u64)], &Buckets)) {
         for (key, t) in &self.totals {
             f(key, t.count, &t.outcomes, &t.buckets);
@@ -101,6 +104,7 @@ impl State {
         };
         t.count += cell.count;
         t.failures += cell.failures;
+        t.interrupted += cell.interrupted;
         t.bytes += cell.bytes;
         for &(o, n) in &cell.outcomes {
             match t.outcomes.iter_mut().find(|(x, _)| *x == o) {
@@ -202,13 +206,16 @@ impl State {
                 let parts = EntryParts {
                     count: t.count,
                     failures: t.failures,
-                    failures_by_outcome: t.outcomes.iter().map(|(o, n)| (o.label(), *n)).fold(
-                        BTreeMap::new(),
-                        |mut m, (l, n)| {
+                    interrupted: t.interrupted,
+                    failures_by_outcome: t
+                        .outcomes
+                        .iter()
+                        .filter(|(o, _)| o.is_failure())
+                        .map(|(o, n)| (o.label(), *n))
+                        .fold(BTreeMap::new(), |mut m, (l, n)| {
                             *m.entry(l).or_default() += n;
                             m
-                        },
-                    ),
+                        }),
                     bytes: t.bytes,
                     raw: t.raw.clone(),
                     corrected: t.corrected.clone(),

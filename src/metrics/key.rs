@@ -185,7 +185,8 @@ impl MetricKey {
     }
 }
 
-/// The result of one sample. Ok is success; every other variant is a failure category.
+/// The result of one sample. Ok is success; `Interrupted` is neither; every other variant is
+/// a failure category.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -205,9 +206,10 @@ pub enum Outcome {
     Malformed,
     /// The body (or its decompressed form) was larger than `--max-body`.
     BodyTooLarge,
-    /// Still open at the run's hard deadline (the plan's end plus `--grace`, or shortly after
-    /// Ctrl-C): abandoned by throng, not answered by the target.
-    Cancelled,
+    /// Still open when throng cut it: at the run's hard deadline (the plan's end plus `--grace`
+    /// and `--drain`, or shortly after Ctrl-C) or when its session left the page. Neither a
+    /// success nor a failure: counted apart (see [`Outcome::is_failure`]).
+    Interrupted,
     /// Anything else.
     Error,
 }
@@ -222,8 +224,9 @@ impl Outcome {
         }
     }
 
+    /// Whether the target failed the request: an interrupted request is throng's doing.
     pub fn is_failure(self) -> bool {
-        self != Outcome::Ok
+        !matches!(self, Outcome::Ok | Outcome::Interrupted)
     }
 
     /// Stable label used in summaries and reports: "ok", "status 503", "timeout", ...
@@ -239,7 +242,7 @@ impl Outcome {
             Outcome::Tls => "tls".into(),
             Outcome::Malformed => "malformed".into(),
             Outcome::BodyTooLarge => "body-too-large".into(),
-            Outcome::Cancelled => "cancelled".into(),
+            Outcome::Interrupted => "interrupted".into(),
             Outcome::Error => "error".into(),
         }
     }
@@ -302,7 +305,7 @@ mod tests {
         for o in [
             Outcome::Malformed,
             Outcome::BodyTooLarge,
-            Outcome::Cancelled,
+            Outcome::Interrupted,
         ] {
             assert_eq!(
                 serde_json::to_string(&o).unwrap(),

@@ -20,8 +20,10 @@ pub const SAMPLE_CAP: usize = 16_384;
 pub struct Cell {
     pub count: u64,
     pub failures: u64,
+    /// Requests cut by throng (counted, never a failure, no latency sample).
+    pub interrupted: u64,
     pub bytes: u64,
-    /// Failure outcomes and their counts (few distinct values: linear search is fastest).
+    /// Outcomes other than ok and their counts (few distinct values: linear search is fastest).
     pub outcomes: Vec<(Outcome, u64)>,
     /// On-time samples, microseconds.
     pub samples: Vec<u32>,
@@ -30,25 +32,35 @@ pub struct Cell {
 }
 
 impl Cell {
-    fn note_outcome(&mut self, outcome: Outcome) {
+    /// Counts the outcome; false for an interrupted request, whose time is how long it was
+    /// open when cut, not a latency (it gets no sample).
+    fn note_outcome(&mut self, outcome: Outcome) -> bool {
         self.count += 1;
-        if outcome.is_failure() {
-            self.failures += 1;
-            match self.outcomes.iter_mut().find(|(o, _)| *o == outcome) {
-                Some((_, n)) => *n += 1,
-                None => self.outcomes.push((outcome, 1)),
-            }
+        if outcome == Outcome::Ok {
+            return true;
         }
+        if outcome == Outcome::Interrupted {
+            self.interrupted += 1;
+        } else {
+            self.failures += 1;
+        }
+        match self.outcomes.iter_mut().find(|(o, _)| *o == outcome) {
+            Some((_, n)) => *n += 1,
+            None => self.outcomes.push((outcome, 1)),
+        }
+        outcome != Outcome::Interrupted
     }
 
     pub fn push(&mut self, us: u32, outcome: Outcome) {
-        self.note_outcome(outcome);
-        self.samples.push(us);
+        if self.note_outcome(outcome) {
+            self.samples.push(us);
+        }
     }
 
     pub fn push_late(&mut self, raw: u32, corrected: u32, outcome: Outcome) {
-        self.note_outcome(outcome);
-        self.late.push((raw, corrected));
+        if self.note_outcome(outcome) {
+            self.late.push((raw, corrected));
+        }
     }
 
     pub fn is_full(&self) -> bool {
@@ -63,6 +75,7 @@ impl Cell {
     pub fn clear(&mut self) {
         self.count = 0;
         self.failures = 0;
+        self.interrupted = 0;
         self.bytes = 0;
         self.outcomes.clear();
         self.samples.clear();
@@ -176,6 +189,18 @@ mod tests {
         c.clear();
         assert!(c.is_empty());
         assert_eq!(c.capacity(), cap);
+    }
+
+    #[test]
+    fn an_interrupted_request_is_counted_apart_without_a_latency() {
+        let mut c = Cell::default();
+        c.push(10, Outcome::Ok);
+        c.push(14_000_000, Outcome::Interrupted);
+        c.push_late(20, 30, Outcome::Interrupted);
+        assert_eq!((c.count, c.failures, c.interrupted), (3, 0, 2));
+        assert_eq!(c.samples, vec![10]);
+        assert!(c.late.is_empty());
+        assert_eq!(c.outcomes, vec![(Outcome::Interrupted, 2)]);
     }
 
     #[test]

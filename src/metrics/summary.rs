@@ -52,6 +52,10 @@ pub struct EntrySummary {
     pub failures: u64,
     /// Failure label ("status 503", "timeout", ...) -> count.
     pub failures_by_outcome: BTreeMap<String, u64>,
+    /// Requests still open when throng cut them (the run's end, a session leaving its page):
+    /// part of `count`, neither failures nor in the latencies.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interrupted: u64,
     pub bytes: u64,
     pub rps: f64,
     /// Raw latencies (measured from the real start).
@@ -70,6 +74,7 @@ pub struct EntrySummary {
 pub struct EntryParts {
     pub count: u64,
     pub failures: u64,
+    pub interrupted: u64,
     pub failures_by_outcome: BTreeMap<String, u64>,
     pub bytes: u64,
     pub raw: Histogram<u64>,
@@ -89,6 +94,7 @@ impl EntrySummary {
             count: parts.count,
             failures: parts.failures,
             failures_by_outcome: parts.failures_by_outcome.clone(),
+            interrupted: parts.interrupted,
             bytes: parts.bytes,
             rps: if secs > 0.0 {
                 round3(parts.count as f64 / secs)
@@ -134,6 +140,7 @@ impl EntrySummary {
         Ok(EntryParts {
             count: self.count,
             failures: self.failures,
+            interrupted: self.interrupted,
             failures_by_outcome: self.failures_by_outcome.clone(),
             bytes: self.bytes,
             raw: self.histogram()?,
@@ -150,6 +157,7 @@ impl EntryParts {
         EntryParts {
             count: 0,
             failures: 0,
+            interrupted: 0,
             failures_by_outcome: BTreeMap::new(),
             bytes: 0,
             raw: new_histogram(),
@@ -162,6 +170,7 @@ impl EntryParts {
         // Saturating: numbers from another machine (a worker, a results.json) cannot wrap.
         self.count = self.count.saturating_add(other.count);
         self.failures = self.failures.saturating_add(other.failures);
+        self.interrupted = self.interrupted.saturating_add(other.interrupted);
         self.bytes = self.bytes.saturating_add(other.bytes);
         for (k, v) in &other.failures_by_outcome {
             let n = self.failures_by_outcome.entry(k.clone()).or_default();
@@ -242,6 +251,8 @@ pub struct RunSummary {
 pub struct Totals {
     pub count: u64,
     pub failures: u64,
+    /// Requests cut by throng (see [`EntrySummary::interrupted`]).
+    pub interrupted: u64,
     pub bytes: u64,
     /// Raw latencies merged over the selection.
     pub hist: Histogram<u64>,
@@ -301,6 +312,10 @@ impl FailureRates {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Round to 3 decimals: keeps saved numbers short and exactly parseable.
 pub(crate) fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
@@ -335,6 +350,7 @@ impl RunSummary {
         Totals {
             count: parts.count,
             failures: parts.failures,
+            interrupted: parts.interrupted,
             bytes: parts.bytes,
             hist: parts.raw,
             corrected: parts.corrected,
@@ -352,6 +368,13 @@ impl RunSummary {
             page_loads: (pages.failures, pages.count),
             sessions: (failed, failed + counter("sessions.completed")),
         }
+    }
+
+    /// Requests of `mode` (all when None) still open when throng cut them, and their share of
+    /// all requests.
+    pub fn interrupted(&self, mode: Option<Mode>) -> (u64, f64) {
+        let t = self.total(mode, None);
+        (t.interrupted, ratio(t.interrupted, t.count))
     }
 
     /// The most common session failure message, if any session failed.

@@ -39,6 +39,18 @@ pub struct LoadPlan {
     pub dwell: Option<Duration>,
     /// How long users get to finish their iteration once the plan ends, before they are abandoned.
     pub grace: Duration,
+    /// After the plan and its grace: users start no new step and the requests in flight get
+    /// this long to finish (like k6's graceful stop); what is still open then is cut and
+    /// counted as `interrupted`.
+    #[serde(default = "default_drain")]
+    pub drain: Duration,
+}
+
+/// How long requests in flight may finish after the plan ends, unless `--drain` says otherwise.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+
+fn default_drain() -> Duration {
+    DEFAULT_DRAIN
 }
 
 impl LoadPlan {

@@ -2,6 +2,7 @@
 //! the prepared flow and per-user variables.
 
 pub mod browser;
+pub mod fill;
 pub mod hosts;
 pub mod http;
 mod step_cache;
@@ -76,8 +77,9 @@ pub struct Session<'a> {
     pub vars: &'a mut Vars,
     pub recorder: &'a crate::metrics::Recorder,
     pub think: &'a crate::plan::ThinkPolicy,
-    /// Cancelled on ramp-down, at the end of the plan, or on Ctrl-C: the user abandons at the
-    /// next pause (requests in flight finish, so every request sent is recorded).
+    /// Cancelled on ramp-down, at the end of the plan, or on Ctrl-C: the user starts no new
+    /// step and leaves at the next pause (the step under way and the requests in flight finish,
+    /// bounded by the run's deadline, so every request sent is recorded).
     pub cancel: &'a tokio_util::sync::CancellationToken,
     /// Tab left open after the last step.
     pub dwell: std::time::Duration,

@@ -5,7 +5,7 @@ use crate::metrics::{EntrySummary, SecondStats};
 use super::{Renderer, ReportInput};
 
 /// Header of stats.csv (steps are zero-based, as in results.json).
-pub const STATS_HEADER: [&str; 19] = [
+pub const STATS_HEADER: [&str; 20] = [
     "mode",
     "flow",
     "step",
@@ -25,6 +25,7 @@ pub const STATS_HEADER: [&str; 19] = [
     "corrected_p95_ms",
     "corrected_p99_ms",
     "failures_by_outcome",
+    "interrupted",
 ];
 
 /// Header of history.csv.
@@ -80,6 +81,7 @@ fn stats_row(e: &EntrySummary) -> Vec<String> {
         opt(e.corrected.map(|c| c.p95_ms)),
         opt(e.corrected.map(|c| c.p99_ms)),
         outcomes.join(";"),
+        e.interrupted.to_string(),
     ]
 }
 

@@ -316,6 +316,9 @@ fn cards(summary: &RunSummary) -> String {
             ),
         );
     }
+    if t.interrupted > 0 {
+        items.insert(3, (format::count(t.interrupted), "interrupted".into()));
+    }
     let mut out = String::from(r#"<div class="cards">"#);
     for (v, l) in items {
         let _ = write!(
@@ -407,6 +410,7 @@ fn tables(summary: &RunSummary) -> String {
                 e.name.clone(),
                 format::count(e.count),
                 format::count(e.failures),
+                format::count(e.interrupted),
                 format::rate(e.rps),
             ];
             r.extend(lat(&e.latency));
@@ -426,6 +430,7 @@ fn tables(summary: &RunSummary) -> String {
         "name",
         ">count",
         ">failures",
+        ">interrupted",
         ">rps",
         ">p50 ms",
         ">p90 ms",
@@ -539,6 +544,13 @@ pub fn render_html(summary: &RunSummary, meta: &RunMeta, thresholds: &[Threshold
         esc(&super::terminal::headline(summary, meta))
     );
     out.push_str(&cards(summary));
+    if let Some(warning) = super::terminal::interrupted_warning(summary) {
+        let _ = write!(
+            out,
+            r#"<p id="interrupted" class="fail">{}</p>"#,
+            esc(&warning)
+        );
+    }
     if let Some(g) = &summary.generator {
         // Saturation goes first: it changes how every number below is read.
         let class = if g.saturated() { "fail" } else { "muted" };

@@ -38,6 +38,23 @@ fn latency_cells(e: &EntrySummary) -> Vec<String> {
         .collect()
 }
 
+/// Above this share of requests, interrupted requests are flagged: a target that stalls shows
+/// even though nothing failed.
+pub const INTERRUPTED_FLAG: f64 = 0.01;
+
+/// The warning shown when more than [`INTERRUPTED_FLAG`] of the requests were interrupted.
+pub fn interrupted_warning(summary: &RunSummary) -> Option<String> {
+    let (n, share) = summary.interrupted(None);
+    (share > INTERRUPTED_FLAG).then(|| {
+        format!(
+            "! {} requests ({}) were still open when the run ended and were interrupted: the \
+             target may be stalling (--drain gives requests in flight longer to finish)",
+            format::count(n),
+            format::pct(share)
+        )
+    })
+}
+
 /// One-line headline of a run.
 pub fn headline(summary: &RunSummary, meta: &RunMeta) -> String {
     let t = summary.total(None, None);
@@ -55,8 +72,13 @@ pub fn headline(summary: &RunSummary, meta: &RunMeta) -> String {
             ));
         }
     }
+    // Cut by throng at the end: neither failed nor answered.
+    let interrupted = match t.interrupted {
+        0 => String::new(),
+        n => format!(" · {} interrupted", format::count(n)),
+    };
     format!(
-        "{} requests · {} req/s · {} failed ({}){failed} · peak {} users · {} · {}",
+        "{} requests · {} req/s · {} failed ({}){interrupted}{failed} · peak {} users · {} · {}",
         format::count(t.count),
         format::rate(summary.rps(None)),
         format::count(t.failures),
@@ -88,6 +110,9 @@ pub fn render_summary(
     let _ = writeln!(out, "{}", headline(summary, meta));
     if let Some(g) = &summary.generator {
         let _ = writeln!(out, "{}", g.verdict(summary.page_loads()));
+    }
+    if let Some(warning) = interrupted_warning(summary) {
+        let _ = writeln!(out, "{warning}");
     }
 
     // Per mode and flow: one row per (step, kind, name).
@@ -216,6 +241,27 @@ pub fn render_summary(
         if hidden > 0 {
             let _ = writeln!(out, "  … {hidden} more in stats.csv / results.json");
         }
+    }
+
+    // Interrupted: still open when the run ended (the stalls a target may hide).
+    let mut rows: Vec<&EntrySummary> = summary
+        .entries
+        .iter()
+        .filter(|e| e.interrupted > 0)
+        .collect();
+    if !rows.is_empty() {
+        rows.sort_by_key(|e| std::cmp::Reverse(e.interrupted));
+        let _ = writeln!(out, "\nInterrupted (still open when the run ended)");
+        let mut t = Table::new(&["mode", "kind", "name", ">count"]);
+        for e in rows.iter().take(20) {
+            t.row(vec![
+                e.mode.to_string(),
+                e.kind.to_string(),
+                format::truncate_middle(&e.name, NAME_WIDTH),
+                format::count(e.interrupted),
+            ]);
+        }
+        out.push_str(&t.render("  "));
     }
 
     out.push_str(&super::failed_steps::text_section(summary));

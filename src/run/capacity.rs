@@ -76,6 +76,7 @@ mod tests {
             think: Default::default(),
             dwell: None,
             grace: Duration::ZERO,
+            drain: crate::plan::DEFAULT_DRAIN,
         }
     }
 

@@ -64,7 +64,7 @@ impl RunSpec {
 /// How the scheduler's loop ticks: fine enough for ramps and arrival rates.
 const TICK: Duration = Duration::from_millis(20);
 /// After Ctrl-C, how long requests in flight get to finish (and be measured) before the
-/// hard deadline cancels them.
+/// hard deadline cuts them (at most the plan's `drain`).
 const STOP_DRAIN: Duration = Duration::from_millis(1000);
 /// After the hard deadline, how long users get to wind down (pollers stopped, browser
 /// contexts disposed) before their tasks are aborted.
@@ -94,18 +94,14 @@ pub async fn execute_with(
     // Before the users' memory is touched: RSS then follows the heap in 4 KiB pages.
     heap_without_huge_pages();
     let origins: Vec<_> = spec.flows.iter().map(|f| f.flow.origin.clone()).collect();
-    // The hard deadline: the plan's end plus the grace (or shortly after Ctrl-C).
+    // The hard deadline: the plan's end plus its grace and drain (or shortly after Ctrl-C).
     let deadline = CancellationToken::new();
     let mut http = spec.http.clone();
     http.client.deadline = deadline.clone();
-    let runner = ModeRunner::start(
-        spec.mode,
-        http,
-        spec.browser.clone(),
-        sink.clone(),
-        &origins,
-    )
-    .await?;
+    let mut browser = spec.browser.clone();
+    browser.deadline = deadline.clone();
+    browser.drain = spec.plan.drain;
+    let runner = ModeRunner::start(spec.mode, http, browser, sink.clone(), &origins).await?;
     let aggregator = sink.spawn_aggregator(Duration::from_secs(1));
     let ctx = Arc::new(UserCtx {
         runner,
@@ -362,10 +358,10 @@ impl Scheduler {
     }
 
     /// Lets users finish their iteration within the grace period (skipped, or cut short,
-    /// by Ctrl-C), then makes every user leave at its next pause. The hard deadline comes
-    /// right after the grace (or [`STOP_DRAIN`] after Ctrl-C, for requests in flight to
-    /// finish): requests still open are cancelled and recorded once as `cancelled`; users
-    /// not gone [`WIND_DOWN`] later are aborted.
+    /// by Ctrl-C), then makes every user leave: no new step starts, and the requests in flight
+    /// get the plan's `drain` (or [`STOP_DRAIN`] after Ctrl-C) to finish, so they are measured
+    /// as the target answered them. The hard deadline comes then: requests still open are cut
+    /// and recorded once as `interrupted`; users not gone [`WIND_DOWN`] later are aborted.
     async fn stop_all(&mut self, stop: &CancellationToken) {
         self.ctx
             .draining
@@ -383,14 +379,27 @@ impl Scheduler {
             }
         }
         self.run_token.cancel();
-        if stop.is_cancelled() {
-            let drain_end = Instant::now() + STOP_DRAIN;
-            while !self.tasks.is_empty() {
-                if tokio::time::timeout_at(drain_end, self.tasks.join_next())
-                    .await
-                    .is_err()
-                {
+        let drain = if stop.is_cancelled() {
+            STOP_DRAIN.min(self.ctx.plan.drain)
+        } else {
+            self.ctx.plan.drain
+        };
+        let drain_end = Instant::now() + drain;
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                biased;
+                // Ctrl-C during the drain shortens it.
+                _ = stop.cancelled(), if drain > STOP_DRAIN => {
+                    let end = Instant::now() + STOP_DRAIN;
+                    while !self.tasks.is_empty()
+                        && tokio::time::timeout_at(end, self.tasks.join_next()).await.is_ok()
+                    {}
                     break;
+                }
+                joined = tokio::time::timeout_at(drain_end, self.tasks.join_next()) => {
+                    if joined.is_err() {
+                        break;
+                    }
                 }
             }
         }

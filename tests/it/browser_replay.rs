@@ -217,7 +217,7 @@ async fn a_tab_open_20s_on_a_2s_poller_makes_10_polling_requests() {
 
 /// Sessions that end right after their last page's load event (dwell 0), and sessions that
 /// end just as the page's 2 s poller fires: every document has its page-load sample and
-/// every request the site saw is counted once (finished, or `cancelled` by the end).
+/// every request the site saw is counted once (finished, or `interrupted` by the end).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_ending_right_after_load_keep_every_page_load_and_request() {
     let site = demo().await;

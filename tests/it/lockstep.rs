@@ -40,6 +40,7 @@ async fn run_together(jitter: f64, total: Duration) -> RunSummary {
         think: ThinkPolicy::Recorded { scale: 1.0, jitter },
         dwell: Some(Duration::ZERO),
         grace: Duration::ZERO,
+        drain: throng::plan::DEFAULT_DRAIN,
     };
     let summary = run::execute(
         RunSpec::single(flow, plan, Mode::Http),

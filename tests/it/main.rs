@@ -9,6 +9,7 @@ mod demo_site;
 mod distributed;
 mod failure_evidence;
 mod faults;
+mod fidelity;
 mod flow_files;
 mod generator_health;
 mod hostile;

@@ -216,13 +216,13 @@ fn stats_csv_has_one_row_per_key() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "mode,flow,step,kind,name,count,failures,error_rate,rps,bytes,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,mean_ms,corrected_p95_ms,corrected_p99_ms,failures_by_outcome"
+        "mode,flow,step,kind,name,count,failures,error_rate,rps,bytes,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,mean_ms,corrected_p95_ms,corrected_p99_ms,failures_by_outcome,interrupted"
     );
     assert_eq!(lines.len(), 1 + s.entries.len());
     // 100 documents at 10, 11, ..., 109 ms over 60 s.
     assert_eq!(
         lines[1],
-        "http,Browse and buy,0,document,GET http://127.0.0.1:8080/,100,0,0,1.667,51200,59.007,99.007,104.063,108.031,109.055,59.504,,,"
+        "http,Browse and buy,0,document,GET http://127.0.0.1:8080/,100,0,0,1.667,51200,59.007,99.007,104.063,108.031,109.055,59.504,,,,0"
     );
     // 200 AJAX calls, every 50th a 503.
     let ajax = lines.iter().find(|l| l.contains("/api/search")).unwrap();
@@ -232,13 +232,13 @@ fn stats_csv_has_one_row_per_key() {
         ),
         "{ajax}"
     );
-    assert!(ajax.ends_with(",,,status 503=4"), "{ajax}");
+    assert!(ajax.ends_with(",,,status 503=4,0"), "{ajax}");
     // The polling entry has a late timer: corrected columns filled.
     let poll = lines
         .iter()
         .find(|l| l.contains("/api/notifications"))
         .unwrap();
-    assert!(poll.ends_with(",3.001,2500.607,"), "{poll}");
+    assert!(poll.ends_with(",3.001,2500.607,,0"), "{poll}");
 }
 
 #[test]

@@ -93,8 +93,7 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<(Built, Capt
                 e.req.doc = Some(id.clone());
             }
         }
-        // The page's navigation: its first document and the redirect hops that followed it;
-        // the step loads where the last hop landed.
+        // The page's navigation: its first document and the redirect hops that followed it.
         let docs: Vec<usize> = (0..all.len())
             .filter(|&i| all[i].req.doc.as_deref() == Some(id) && all[i].is_document())
             .collect();
@@ -113,7 +112,15 @@ pub fn import(v: &Value, title: &str, no_correlate: bool) -> Result<(Built, Capt
             last = i;
         }
         all[first_doc].req.main_document = true;
-        let url = all[last].req.final_url.clone();
+        // A GET chain is loaded from its first URL, the browser following every hop as when
+        // recorded (each hop is a document the server serves); a navigation cannot send a
+        // POST, so a POST's chain (a form's answer) is loaded where it landed.
+        let first_req = &all[first_doc].req;
+        let url = if first_req.method.eq_ignore_ascii_case("GET") {
+            first_req.url.clone()
+        } else {
+            all[last].req.final_url.clone()
+        };
         // A page's step starts with its first request (the page record may be stamped later).
         let first = all
             .iter()
@@ -405,6 +412,7 @@ mod tests {
                 _ => None,
             })
             .collect();
+        // The POST's chain lands where it ended: a navigation cannot post.
         assert_eq!(urls, ["http://h/", "http://h/home"]);
         let second = flow.steps[1].network.as_ref().unwrap();
         let docs: Vec<(&str, Option<u16>)> = second
@@ -422,6 +430,24 @@ mod tests {
         assert!((4600..=4900).contains(&think), "{think}");
         let first = flow.steps[0].network.as_ref().unwrap();
         assert!(first.requests.iter().any(|r| r.url == "http://h/frame"));
+    }
+
+    #[test]
+    fn a_page_reached_by_a_get_redirect_chain_is_loaded_from_its_first_url() {
+        let har = serde_json::json!({"log": {"pages": [{"id": "page@1", "startedDateTime": "2026-11-28T10:00:00.000Z"}],
+        "entries": [
+            entry("00.100", "f1", "document", "GET", "http://h/r1", 302, "/r2"),
+            entry("00.200", "f1", "document", "GET", "http://h/r2", 301, "http://h/landing"),
+            entry("00.300", "f1", "document", "GET", "http://h/landing", 200, ""),
+        ]}});
+        let flow = import(&har, "t", true).unwrap().0.flow;
+        assert_eq!(flow.steps.len(), 1);
+        match &flow.steps[0].action {
+            Action::Navigate { url, .. } => assert_eq!(url, "http://h/r1"),
+            other => panic!("{other:?}"),
+        }
+        let docs = flow.steps[0].network.as_ref().unwrap().requests.len();
+        assert_eq!(docs, 3, "every hop, as answered");
     }
 
     #[test]

@@ -141,7 +141,7 @@ struct KeyTotals {
     kind: SampleKind,
     name: String,
     count: u64,
-    /// Failure label ("status 503", "timeout") -> count.
+    /// Outcome label other than ok ("status 503", "timeout", "interrupted") -> count.
     failures: Vec<(String, u64)>,
     buckets: Buckets,
 }
@@ -205,7 +205,15 @@ impl Snapshot {
                             kind: e.kind,
                             name: e.name.clone(),
                             count: e.count,
-                            failures: e.failures_by_outcome.clone().into_iter().collect(),
+                            failures: e
+                                .failures_by_outcome
+                                .clone()
+                                .into_iter()
+                                .chain(
+                                    (e.interrupted > 0)
+                                        .then(|| (Outcome::Interrupted.label(), e.interrupted)),
+                                )
+                                .collect(),
                             buckets: Buckets::of_histogram(&hist),
                         })
                     })

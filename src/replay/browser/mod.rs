@@ -7,6 +7,8 @@
 //! Recorder steps, `netlog` turns Network events into request samples, `timing` turns
 //! Navigation Timing into page-load samples.
 
+mod checks;
+mod events;
 mod evidence;
 mod extract;
 mod find;
@@ -17,6 +19,7 @@ mod process;
 mod session;
 mod sockets;
 mod steps;
+mod targets;
 mod timing;
 
 pub use find::find_browser;
@@ -24,6 +27,7 @@ pub use pool::BrowserPool;
 
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Which Chromium build drives the sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +70,12 @@ pub struct BrowserOptions {
     pub step_timeout: Duration,
     /// The run's output directory: failed steps' screenshots go to its `failures/`.
     pub failures_dir: Option<PathBuf>,
+    /// The run's hard deadline: a step still running is cut, and what its page still has
+    /// open is `interrupted`.
+    pub deadline: CancellationToken,
+    /// How long a user told to leave (the plan's end, a ramp-down) lets its page's requests
+    /// in flight finish, at most until the deadline.
+    pub drain: Duration,
 }
 
 impl Default for BrowserOptions {
@@ -81,6 +91,8 @@ impl Default for BrowserOptions {
             allow_hosts: Vec::new(),
             step_timeout: Duration::from_secs(30),
             failures_dir: None,
+            deadline: CancellationToken::new(),
+            drain: crate::plan::DEFAULT_DRAIN,
         }
     }
 }

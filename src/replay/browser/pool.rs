@@ -30,6 +30,8 @@ pub struct BrowserPool {
     allow_hosts: Vec<String>,
     step_timeout: Duration,
     failures_dir: Option<PathBuf>,
+    deadline: CancellationToken,
+    drain: Duration,
     sink: Sink,
     launcher: Launcher,
     slots: Vec<Slot>,
@@ -79,6 +81,8 @@ impl BrowserPool {
             allow_hosts: opts.allow_hosts,
             step_timeout: opts.step_timeout,
             failures_dir: opts.failures_dir,
+            deadline: opts.deadline,
+            drain: opts.drain,
             sink,
             launcher,
             slots: (0..processes)
@@ -157,6 +161,8 @@ impl BrowserPool {
             allow_hosts: &self.allow_hosts,
             step_timeout: self.step_timeout,
             failures_dir: self.failures_dir.as_deref(),
+            deadline: &self.deadline,
+            drain: self.drain,
         };
         let outcome = session::run(env, s).await;
         if outcome == SessionOutcome::Lost {

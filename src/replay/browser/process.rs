@@ -7,6 +7,7 @@
 //! carries `PR_SET_PDEATHSIG` from the pool's launcher thread: if throng dies (even by SIGKILL)
 //! or drops the pool, the kernel kills the browsers too.
 
+use super::targets::TargetWatch;
 use super::{BrowserError, BrowserKind};
 use crate::metrics::Sink;
 use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
@@ -58,7 +59,10 @@ struct Shared {
 /// A running Chromium with its CDP connection.
 pub(crate) struct ChromeProcess {
     pub seq: u64,
+    pub kind: BrowserKind,
     pub browser: Browser,
+    /// Holds every new target (popups, workers) until its session is ready for it.
+    pub targets: TargetWatch,
     shared: Arc<Shared>,
     profile: Mutex<Option<Profile>>,
 }
@@ -128,9 +132,18 @@ impl ChromeProcess {
             }
         };
         spawn_handler(handler, shared.clone(), sink.clone(), seq);
+        let targets = match TargetWatch::start(&ws_url, sink.clone()).await {
+            Ok(t) => t,
+            Err(e) => {
+                shared.group.kill();
+                return Err(BrowserError::Connect(format!("target watch: {e}")));
+            }
+        };
         let proc = Arc::new(ChromeProcess {
             seq,
+            kind: spec.kind,
             browser,
+            targets,
             shared,
             profile: Mutex::new(Some(profile)),
         });
@@ -232,7 +245,8 @@ pub(crate) fn chrome_args(spec: &LaunchSpec, profile: &Path) -> Vec<String> {
         "--disable-sync",
         "--disable-hang-monitor",
         "--disable-ipc-flooding-protection",
-        "--disable-popup-blocking",
+        // Popup blocking stays on, as in a person's browser (the headless shell has no
+        // blocker: the target watch closes popups opened without a gesture there).
         "--disable-prompt-on-repost",
         "--metrics-recording-only",
         "--password-store=basic",

@@ -3,14 +3,16 @@
 //! A collector task drains every listener for the whole session (the channels are
 //! unbounded) and turns events into samples.
 
+use super::events::{collect, listen, target_events};
 use super::evidence::ConsoleErrors;
-use super::netlog::{LastResponses, NetLog};
+use super::netlog::{FailedRequest, LastResponses, NetLog};
 use super::process::ChromeProcess;
 use super::sockets::Sockets;
 use super::steps::{StepError, StepRunner};
-use super::timing::{PageTimings, Report, BINDING, SCRIPT};
-use super::{Session, SessionOutcome};
+use super::timing::{PageTimings, BINDING, SCRIPT};
+use super::{BrowserKind, Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
+use crate::replay::fill::{fill, Place};
 use crate::replay::hosts::HostPolicy;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::emulation::SetScriptExecutionDisabledParams;
@@ -20,30 +22,22 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
 use chromiumoxide::cdp::browser_protocol::log::DisableParams as LogDisableParams;
 use chromiumoxide::cdp::browser_protocol::network::EnableParams as NetworkEnableParams;
 use chromiumoxide::cdp::browser_protocol::network::{
-    BlockPattern, EventEventSourceMessageReceived, EventLoadingFailed, EventLoadingFinished,
-    EventRequestServedFromCache, EventRequestWillBeSent, EventResponseReceived,
-    EventWebSocketClosed, EventWebSocketCreated, EventWebSocketFrameReceived,
-    EventWebSocketFrameSent, EventWebSocketHandshakeResponseReceived,
-    EventWebSocketWillSendHandshakeRequest, SetBlockedUrLsParams,
+    BlockPattern, ErrorReason, ResourceType, SetBlockedUrLsParams,
 };
-use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
 use chromiumoxide::cdp::browser_protocol::page::{
-    AddScriptToEvaluateOnNewDocumentParams, EventLoadEventFired, NavigateParams,
+    AddScriptToEvaluateOnNewDocumentParams, NavigateParams,
 };
 use chromiumoxide::cdp::browser_protocol::performance::DisableParams as PerformanceDisableParams;
 use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams,
 };
-use chromiumoxide::cdp::js_protocol::runtime::{
-    AddBindingParams, EventBindingCalled, EventConsoleApiCalled, EventExceptionThrown,
-};
+use chromiumoxide::cdp::js_protocol::runtime::AddBindingParams;
 use chromiumoxide::Page;
-use futures::stream::{BoxStream, SelectAll};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -64,6 +58,10 @@ pub(crate) struct SessionEnv<'p> {
     pub allow_hosts: &'p [String],
     pub step_timeout: Duration,
     pub failures_dir: Option<&'p std::path::Path>,
+    /// The run's hard deadline (see [`super::BrowserOptions::deadline`]).
+    pub deadline: &'p CancellationToken,
+    /// How long a user told to leave waits for its page's requests in flight.
+    pub drain: Duration,
 }
 
 /// State the collector publishes for the step runner.
@@ -77,11 +75,13 @@ pub(crate) struct PageState {
     /// Loaded documents whose timing report has not arrived (published like `in_flight`).
     pub awaiting_reports: AtomicUsize,
     /// The session is leaving its page: requests the browser cancels now are the session's
-    /// end (counted `cancelled`), not a page navigating away.
+    /// end (counted `interrupted`), not a page navigating away.
     pub leaving: AtomicBool,
     /// The page's console errors, the first few per step (shown when a step fails).
     pub console: Mutex<ConsoleErrors>,
     pub last: Mutex<LastResponses>,
+    /// Document and AJAX requests that failed, for the step checks (taken by the steps).
+    pub failed: Mutex<Vec<FailedRequest>>,
 }
 
 /// Runs one session with the values its iteration drew (the caller draws, as for HTTP mode);
@@ -137,6 +137,21 @@ async fn in_context(
     ctx: &BrowserContextId,
     s: Session<'_>,
 ) -> Result<(), StepError> {
+    // The page's own requests stay on its hosts (the block list) and so do its navigations
+    // (iframes, redirect hops: paused and let through or failed here, host by host); its
+    // popups and workers get the same rules from the target watch, which holds them until
+    // they do.
+    let blocked = SetBlockedUrLsParams {
+        url_patterns: Some(block_patterns(&s.flow.origin, env.allow_hosts)),
+    };
+    let hosts = HostPolicy::new(std::slice::from_ref(&s.flow.origin), env.allow_hosts);
+    let (registration, extra) = env.proc.targets.register(
+        ctx.inner(),
+        hosts.clone(),
+        serde_json::to_value(&blocked).unwrap_or_default(),
+        // The headless shell has no popup blocker; full Chromium blocks them itself.
+        env.proc.kind == BrowserKind::HeadlessShell,
+    );
     let params = CreateTargetParams::builder()
         .url("about:blank")
         .browser_context_id(ctx.clone())
@@ -151,21 +166,33 @@ async fn in_context(
         leaving: AtomicBool::new(false),
         console: Mutex::new(ConsoleErrors::default()),
         last: Mutex::new(LastResponses::default()),
+        failed: Mutex::new(Vec::new()),
     });
     // Listeners first, then the page-timing hook and host blocking, then (in the steps)
     // the first navigation: nothing the page loads can be missed.
-    let events = listen(env, &page).await?;
+    let mut events = listen(env, &page).await?;
+    events.push(target_events(extra, env.sink.clone()));
     let pollers: HashSet<String> = s
         .flow
         .pollers
         .iter()
-        .filter_map(|p| Some(request_name(&p.method, &s.vars.fill(&p.url).ok()?)))
+        .filter_map(|p| {
+            Some(request_name(
+                &p.method,
+                &fill(s.vars, &p.url, Place::Url).ok()?,
+            ))
+        })
         .collect();
     let streams: HashSet<String> = s
         .flow
         .streams
         .iter()
-        .filter_map(|p| Some(request_name(&p.method, &s.vars.fill(&p.url).ok()?)))
+        .filter_map(|p| {
+            Some(request_name(
+                &p.method,
+                &fill(s.vars, &p.url, Place::Url).ok()?,
+            ))
+        })
         .collect();
     let netlog = NetLog::new(
         s.flow.name.clone(),
@@ -185,7 +212,7 @@ async fn in_context(
         events,
         (netlog, sockets),
         timings,
-        state.clone(),
+        (state.clone(), registration),
         stop.clone(),
     ));
     cdp(
@@ -200,13 +227,7 @@ async fn in_context(
         page.execute(AddScriptToEvaluateOnNewDocumentParams::new(SCRIPT)),
     )
     .await?;
-    let block = SetBlockedUrLsParams {
-        url_patterns: Some(block_patterns(&s.flow.origin, env.allow_hosts)),
-    };
-    cdp(env, "block other hosts", page.execute(block)).await?;
-    // The block list does not apply to navigations (iframes, redirect hops of a document):
-    // those are paused and let through or failed here, host by host.
-    let hosts = HostPolicy::new(std::slice::from_ref(&s.flow.origin), env.allow_hosts);
+    cdp(env, "block other hosts", page.execute(blocked)).await?;
     let paused = cdp(env, "listen", page.event_listener::<EventRequestPaused>()).await?;
     let gate = tokio::spawn(gate_documents(page.clone(), paused, hosts));
     let documents = RequestPattern::builder()
@@ -225,13 +246,20 @@ async fn in_context(
         sink: env.sink,
         default_timeout: env.step_timeout,
         failures_dir: env.failures_dir,
+        deadline: env.deadline,
+        expects: super::checks::has_expectations(&s.flow.flow),
         session: s,
     }
     .run()
     .await;
     if !matches!(result, Err(StepError::Lost)) && !env.proc.is_dead() {
-        let ended = matches!(result, Ok(()) | Err(StepError::Failed(_)));
-        leave(&page, &state, ended).await;
+        // A user told to leave (the plan's end, a ramp-down) lets what is in flight finish,
+        // up to the drain; a finished flow waits a little for a poll sent just before its end.
+        let in_flight = match result {
+            Ok(()) | Err(StepError::Failed(_)) => LEAVE_GRACE,
+            _ => env.drain,
+        };
+        leave(&page, &state, in_flight, env.deadline).await;
     }
     stop.cancel();
     let _ = collector.await;
@@ -241,47 +269,51 @@ async fn in_context(
 
 /// Ends the page while every listener still runs, so each request the page sent is counted
 /// once: the timing reports of loaded pages arrive, the page's scripts stop (no timer sends
-/// another poll), requests already sent finish, then the page goes to about:blank and what
-/// is still open ends as `cancelled`. `ended`: the flow finished (or failed) rather than
-/// being cancelled by the run's end, which leaves at once.
-async fn leave(page: &Page, state: &PageState, ended: bool) {
+/// another poll), requests already sent get up to `in_flight` to finish, then the page goes to
+/// about:blank and what is still open ends as `interrupted`. Past the run's `deadline` it
+/// leaves at once (users have 700 ms to wind down then).
+async fn leave(page: &Page, state: &PageState, in_flight: Duration, deadline: &CancellationToken) {
     let until = |done: fn(&PageState) -> bool, limit: Duration| async move {
         let wait = async {
             while !done(state) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         };
-        let _ = tokio::time::timeout(limit, wait).await;
+        tokio::select! {
+            _ = tokio::time::timeout(limit, wait) => {}
+            _ = deadline.cancelled() => {}
+        }
     };
-    if ended {
-        until(
-            |s| s.awaiting_reports.load(Ordering::Relaxed) == 0,
-            REPORT_GRACE,
-        )
-        .await;
-    }
-    // At the run's end (cancelled) users have 700 ms to wind down: leave quickly.
-    let limit = if ended {
-        LEAVE_LIMIT
-    } else {
+    until(
+        |s| s.awaiting_reports.load(Ordering::Relaxed) == 0,
+        REPORT_GRACE,
+    )
+    .await;
+    let limit = if deadline.is_cancelled() {
         Duration::from_millis(200)
+    } else {
+        LEAVE_LIMIT
     };
     let _ = tokio::time::timeout(
         limit,
         page.execute(SetScriptExecutionDisabledParams::new(true)),
     )
     .await;
-    if ended {
-        until(|s| s.in_flight.load(Ordering::Relaxed) == 0, LEAVE_GRACE).await;
-    }
+    until(|s| s.in_flight.load(Ordering::Relaxed) == 0, in_flight).await;
     state.leaving.store(true, Ordering::Relaxed);
+    let limit = if deadline.is_cancelled() {
+        Duration::from_millis(200)
+    } else {
+        LEAVE_LIMIT
+    };
     let _ = tokio::time::timeout(limit, page.execute(NavigateParams::new("about:blank"))).await;
     // The cancellations of what was still open arrive within milliseconds.
-    until(
-        |s| s.in_flight.load(Ordering::Relaxed) == 0,
-        limit.min(Duration::from_millis(500)),
-    )
-    .await;
+    let wait = async {
+        while state.in_flight.load(Ordering::Relaxed) != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let _ = tokio::time::timeout(limit.min(Duration::from_millis(500)), wait).await;
 }
 
 /// Answers every paused document request: continued when its host is allowed, failed as
@@ -330,7 +362,7 @@ async fn quiet(env: &SessionEnv<'_>, page: &Page) -> Result<(), StepError> {
 }
 
 /// A CDP call bounded in time; an error on a dead browser is a lost session.
-async fn cdp<T, E: std::fmt::Display>(
+pub(crate) async fn cdp<T, E: std::fmt::Display>(
     env: &SessionEnv<'_>,
     what: &str,
     fut: impl std::future::Future<Output = Result<T, E>>,
@@ -366,177 +398,6 @@ pub(crate) fn block_patterns(origin: &Url, allow: &[String]) -> Vec<BlockPattern
         out.push(BlockPattern::new(format!("{scheme}://*:*/*"), true));
     }
     out
-}
-
-enum Ev {
-    Start(Arc<EventRequestWillBeSent>),
-    Response(Arc<EventResponseReceived>),
-    Cached(Arc<EventRequestServedFromCache>),
-    Finished(Arc<EventLoadingFinished>),
-    Failed(Arc<EventLoadingFailed>),
-    Binding(Arc<EventBindingCalled>),
-    /// The main frame's load event (CDP monotonic seconds).
-    Load(f64),
-    Console(Arc<EventConsoleApiCalled>),
-    Exception(Arc<EventExceptionThrown>),
-    /// A page's live connections (WebSockets, EventSource messages).
-    Live(LiveEv),
-}
-
-enum LiveEv {
-    Created(Arc<EventWebSocketCreated>),
-    Handshake(Arc<EventWebSocketWillSendHandshakeRequest>),
-    Answered(Arc<EventWebSocketHandshakeResponseReceived>),
-    Sent(Arc<EventWebSocketFrameSent>),
-    Received(Arc<EventWebSocketFrameReceived>),
-    Closed(Arc<EventWebSocketClosed>),
-    Message(Arc<EventEventSourceMessageReceived>),
-}
-
-async fn listen(
-    env: &SessionEnv<'_>,
-    page: &Page,
-) -> Result<SelectAll<BoxStream<'static, Ev>>, StepError> {
-    let mut all: SelectAll<BoxStream<'static, Ev>> = SelectAll::new();
-    macro_rules! on {
-        ($t:ty, $f:expr) => {
-            all.push(
-                cdp(env, "listen", page.event_listener::<$t>())
-                    .await?
-                    .map($f)
-                    .boxed(),
-            )
-        };
-    }
-    on!(EventRequestWillBeSent, Ev::Start);
-    on!(EventResponseReceived, Ev::Response);
-    on!(EventRequestServedFromCache, Ev::Cached);
-    on!(EventLoadingFinished, Ev::Finished);
-    on!(EventLoadingFailed, Ev::Failed);
-    on!(EventBindingCalled, Ev::Binding);
-    on!(EventLoadEventFired, |e| Ev::Load(*e.timestamp.inner()));
-    on!(EventConsoleApiCalled, Ev::Console);
-    on!(EventExceptionThrown, Ev::Exception);
-    on!(EventWebSocketCreated, |e| Ev::Live(LiveEv::Created(e)));
-    on!(EventWebSocketWillSendHandshakeRequest, |e| Ev::Live(
-        LiveEv::Handshake(e)
-    ));
-    on!(EventWebSocketHandshakeResponseReceived, |e| Ev::Live(
-        LiveEv::Answered(e)
-    ));
-    on!(EventWebSocketFrameSent, |e| Ev::Live(LiveEv::Sent(e)));
-    on!(EventWebSocketFrameReceived, |e| Ev::Live(LiveEv::Received(
-        e
-    )));
-    on!(EventWebSocketClosed, |e| Ev::Live(LiveEv::Closed(e)));
-    on!(EventEventSourceMessageReceived, |e| Ev::Live(
-        LiveEv::Message(e)
-    ));
-    Ok(all)
-}
-
-async fn collect(
-    mut events: SelectAll<BoxStream<'static, Ev>>,
-    (mut log, mut sockets): (NetLog, Sockets),
-    mut timings: PageTimings,
-    state: Arc<PageState>,
-    stop: CancellationToken,
-) {
-    loop {
-        let settle_at = log.next_settle();
-        let settle = async {
-            match settle_at {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            ev = events.next() => match ev {
-                Some(ev) => handle(&mut log, &mut sockets, &mut timings, &state, ev),
-                None => break, // the page is gone
-            },
-            _ = settle => log.settle(Instant::now(), false),
-            _ = stop.cancelled() => break,
-        }
-    }
-    // Whatever already arrived still counts.
-    while let Some(Some(ev)) = events.next().now_or_never() {
-        handle(&mut log, &mut sockets, &mut timings, &state, ev);
-    }
-    sockets.finish();
-    log.settle(Instant::now(), true);
-    timings.finish();
-    log.cancel_open();
-}
-
-fn handle(
-    log: &mut NetLog,
-    sockets: &mut Sockets,
-    timings: &mut PageTimings,
-    state: &PageState,
-    ev: Ev,
-) {
-    let step = state.step.load(Ordering::Relaxed);
-    let leaving = state.leaving.load(Ordering::Relaxed);
-    log.set_step(step);
-    log.leaving = leaving;
-    if leaving {
-        // The session closes the page: its sockets close with it.
-        sockets.page_leaving();
-    }
-    match ev {
-        Ev::Start(e) => {
-            if log.is_main_navigation(&e) {
-                sockets.page_leaving();
-                timings.on_document(
-                    e.request_id.inner(),
-                    &e.request.url,
-                    *e.wall_time.inner(),
-                    *e.timestamp.inner(),
-                    step,
-                );
-            }
-            log.on_start(&e, step)
-        }
-        Ev::Live(live) => match live {
-            LiveEv::Created(e) => sockets.on_created(&e, step),
-            LiveEv::Handshake(e) => sockets.on_handshake_request(&e),
-            LiveEv::Answered(e) => sockets.on_handshake_response(&e),
-            LiveEv::Sent(e) => sockets.on_sent(&e),
-            LiveEv::Received(e) => sockets.on_received(&e),
-            LiveEv::Closed(e) => sockets.on_closed(&e),
-            LiveEv::Message(e) => sockets.on_event_source_message(&e),
-        },
-        Ev::Response(e) => {
-            log.on_response(&e);
-            *lock(&state.last) = log.last.clone();
-        }
-        Ev::Cached(e) => log.on_cached(&e),
-        Ev::Finished(e) => log.on_finished(&e),
-        Ev::Failed(e) => log.on_failed(&e),
-        Ev::Binding(e) if e.name == BINDING => {
-            if let Some(r) = Report::parse(&e.payload) {
-                timings.on_report(r, step);
-            }
-        }
-        Ev::Binding(_) => {}
-        Ev::Console(e) => lock(&state.console).on_console(&e, step),
-        Ev::Exception(e) => lock(&state.console).on_exception(&e, step),
-        Ev::Load(ts) => {
-            if !leaving {
-                timings.on_load(ts);
-            }
-            state.loads.send_modify(|n| *n += 1);
-        }
-    }
-    state.in_flight.store(log.in_flight(), Ordering::Relaxed);
-    state
-        .awaiting_reports
-        .store(timings.awaiting_reports(), Ordering::Relaxed);
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

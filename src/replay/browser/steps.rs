@@ -9,8 +9,9 @@ use super::keys::{held_after, key_event, replace_editor_text};
 use super::process::ChromeProcess;
 use super::session::PageState;
 use super::Session;
-use crate::flow::{Action, Check, Pointer, Selectors, Step};
+use crate::flow::{Action, Pointer, Selectors, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind, Sink};
+use crate::replay::fill::{fill, Place};
 use crate::replay::step_label;
 use chromiumoxide::cdp::browser_protocol::emulation::{
     SetDeviceMetricsOverrideParams, SetTouchEmulationEnabledParams,
@@ -38,7 +39,7 @@ pub(crate) enum StepError {
 }
 
 /// Why one step failed (before the step number and name are added).
-enum Fail {
+pub(super) enum Fail {
     Error(String),
     Check(String),
     /// The step's main-frame document answered this status (>= 400).
@@ -58,17 +59,40 @@ pub(crate) struct StepRunner<'a, 's> {
     pub sink: &'a Sink,
     pub default_timeout: Duration,
     pub failures_dir: Option<&'a std::path::Path>,
+    /// The run's hard deadline: a step under way is cut then.
+    pub deadline: &'a tokio_util::sync::CancellationToken,
+    /// The flow has requests the recording saw succeed (see `checks`): the last step waits
+    /// for its requests before it is settled.
+    pub expects: bool,
     pub session: Session<'s>,
+}
+
+/// A step run, its sample not recorded yet.
+struct Done {
+    index: usize,
+    key: MetricKey,
+    took: Duration,
+    label: String,
 }
 
 impl StepRunner<'_, '_> {
     pub async fn run(self) -> Result<(), StepError> {
         let flow = self.session.flow;
         let extractions = page_extractions(&flow.flow);
+        // The step just run: its sample waits until its requests had the next think time to
+        // end, so an API call it made that failed fails it.
+        let mut done: Option<Done> = None;
         for (i, step) in flow.flow.steps.iter().enumerate() {
             if i > 0 {
-                self.pause(self.session.think.think_time(step.think_time_ms))
-                    .await?;
+                let paused = self
+                    .pause(self.session.think.think_time(step.think_time_ms))
+                    .await;
+                self.settle(done.take(), false).await?;
+                paused?;
+            }
+            // A user told to leave starts no new step.
+            if self.session.cancel.is_cancelled() {
+                return Err(StepError::Cancelled);
             }
             self.state.step.store(i as u32, Ordering::Relaxed);
             let label = step_label(i, step);
@@ -82,9 +106,10 @@ impl StepRunner<'_, '_> {
             let result = {
                 let held = held_after(&flow.flow.steps[..i]);
                 let exec = self.exec(step, held, &mut waiting);
+                // The step under way finishes, unless the run's deadline comes first.
                 tokio::select! {
                     r = tokio::time::timeout(limit, exec) => r,
-                    _ = self.session.cancel.cancelled() => return Err(StepError::Cancelled),
+                    _ = self.deadline.cancelled() => return Err(StepError::Cancelled),
                     _ = self.proc.dead().cancelled() => return Err(StepError::Lost),
                 }
             };
@@ -111,43 +136,87 @@ impl StepRunner<'_, '_> {
                 SampleKind::Step,
                 label.as_str(),
             );
-            self.session
-                .recorder
-                .record(&key, started.elapsed(), outcome);
+            let took = started.elapsed();
             if let Some(msg) = error {
-                let msg = format!("step {label}: {msg}");
-                let console = self
-                    .state
-                    .console
-                    .lock()
-                    .map(|c| c.around(i as u32))
-                    .unwrap_or_default();
-                let at = (&*flow.name, i as u32);
-                let secrets: Vec<&str> = self.session.vars.values().collect();
-                evidence::keep(
-                    self.page,
-                    self.sink,
-                    self.failures_dir,
-                    at,
-                    &msg,
-                    console,
-                    &secrets,
-                )
-                .await;
-                return Err(StepError::Failed(msg));
+                self.session.recorder.record(&key, took, outcome);
+                return Err(self.failed(i, &format!("step {label}: {msg}")).await);
             }
+            done = Some(Done {
+                index: i,
+                key,
+                took,
+                label,
+            });
             if let Some(wanted) = extractions.get(&i) {
                 extract_from_page(self.page, self.session.vars, wanted).await;
             }
             if matches!(step.action, Action::Close) {
-                return Ok(()); // the user closed the tab: no dwell
+                // The user closed the tab: no dwell.
+                return self.settle(done.take(), true).await;
             }
         }
-        self.pause(self.session.dwell).await
+        let paused = self.pause(self.session.dwell).await;
+        self.settle(done.take(), true).await?;
+        paused
+    }
+
+    /// Records the sample of the step `done`, failed when a document or AJAX request failed
+    /// where the recording saw it succeed. `last`: the session's last step, whose requests
+    /// still in flight get a moment to end.
+    async fn settle(&self, done: Option<Done>, last: bool) -> Result<(), StepError> {
+        let Some(d) = done else { return Ok(()) };
+        if last && self.expects {
+            let wait = async {
+                while self.state.in_flight.load(Ordering::Relaxed) > 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                // The collector publishes ends after letting them settle.
+                tokio::time::sleep(Duration::from_millis(120)).await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
+        }
+        match self.unexpected_failure() {
+            None => {
+                self.session.recorder.record(&d.key, d.took, Outcome::Ok);
+                Ok(())
+            }
+            Some((outcome, msg)) => {
+                self.session.recorder.record(&d.key, d.took, outcome);
+                Err(self
+                    .failed(d.index, &format!("step {}: {msg}", d.label))
+                    .await)
+            }
+        }
+    }
+
+    /// Keeps the evidence of a failed step (console, screenshot) and ends the session.
+    async fn failed(&self, step: usize, msg: &str) -> StepError {
+        let console = self
+            .state
+            .console
+            .lock()
+            .map(|c| c.around(step as u32))
+            .unwrap_or_default();
+        let at = (&*self.session.flow.name, step as u32);
+        let secrets: Vec<&str> = self.session.vars.values().collect();
+        evidence::keep(
+            self.page,
+            self.sink,
+            self.failures_dir,
+            at,
+            msg,
+            console,
+            &secrets,
+        )
+        .await;
+        StepError::Failed(msg.to_string())
     }
 
     /// Think time or dwell: the page stays open, its timers keep running.
     async fn pause(&self, d: Duration) -> Result<(), StepError> {
+        if self.session.cancel.is_cancelled() {
+            return Err(StepError::Cancelled);
+        }
         if d.is_zero() {
             return Ok(());
         }
@@ -158,10 +227,9 @@ impl StepRunner<'_, '_> {
         }
     }
 
-    fn fill(&self, s: &str) -> Result<String, Fail> {
-        self.session
-            .vars
-            .fill(s)
+    /// `s` with its variables filled in, each written for `place`.
+    pub(super) fn fill(&self, s: &str, place: Place) -> Result<String, Fail> {
+        fill(self.session.vars, s, place)
             .map_err(|name| Fail::Error(format!("variable `{name}` has no value")))
     }
 
@@ -172,7 +240,7 @@ impl StepRunner<'_, '_> {
         let mut clicked = None;
         match &step.action {
             Action::Navigate { .. } => {
-                let url = self.fill(step.action.replay_url().unwrap_or_default())?;
+                let url = self.fill(step.action.replay_url().unwrap_or_default(), Place::Url)?;
                 let nav = self
                     .page
                     .execute(NavigateParams::new(url.clone()))
@@ -200,7 +268,8 @@ impl StepRunner<'_, '_> {
                 .await?;
             }
             Action::Change { selectors, .. } => {
-                let value = self.fill(step.action.replay_value().unwrap_or_default())?;
+                let value =
+                    self.fill(step.action.replay_value().unwrap_or_default(), Place::Text)?;
                 let (x, y) = self.locate(selectors, frame, None, waiting).await?;
                 let r = self
                     .dom("focus", selectors, frame, json!({ "value": value }))
@@ -246,7 +315,10 @@ impl StepRunner<'_, '_> {
                 .await?
             }
             Action::WaitForExpression { expression } => {
-                let expr = format!("(async () => !!(await ({})))()", self.fill(expression)?);
+                let expr = format!(
+                    "(async () => !!(await ({})))()",
+                    self.fill(expression, Place::Script)?
+                );
                 *waiting = format!("expression stayed false: {expression}");
                 while self.eval(&expr).await.ok() != Some(json!(true)) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -303,57 +375,10 @@ impl StepRunner<'_, '_> {
             Action::Close => {}
             Action::CustomStep { .. } => self.sink.count("steps.custom_skipped", 1),
         }
-        let no_nav = match clicked {
-            Some(on) => format!("no navigation happened (the click landed on {on})"),
-            None => "no navigation happened".to_string(),
-        };
-        for event in step
-            .asserted_events
-            .iter()
-            .filter(|e| e.kind == "navigation")
-        {
-            self.wait_load(loads_before, waiting, &no_nav).await;
-            // A URL with a variable the browser run cannot know (extracted from a raw
-            // response) is not compared.
-            if let Some(want) = event.replay_url().and_then(|u| self.fill(u).ok()) {
-                let got = self.eval("location.href").await?;
-                if !got
-                    .as_str()
-                    .is_some_and(|g| crate::replay::same_document(g, &want))
-                {
-                    return Err(Fail::Check(format!("navigated to {got}, expected {want}")));
-                }
-            }
-            if let Some(want) = &event.title {
-                let want = self.fill(want)?;
-                let got = self.eval("document.title").await?;
-                if got.as_str() != Some(want.as_str()) {
-                    return Err(Fail::Check(format!(
-                        "page title is {got}, expected {want:?}"
-                    )));
-                }
-            }
-        }
-        // As in HTTP mode: a document answered with an error status fails its step (and
-        // the session), whatever the page shows.
-        let last = self
-            .state
-            .last
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if last.step == self.state.step.load(Ordering::Relaxed) {
-            if let Some(status) = last.document.filter(|s| *s >= 400) {
-                return Err(Fail::Status(status));
-            }
-        }
-        for check in &step.checks {
-            self.check(check).await?;
-        }
-        Ok(())
+        self.assertions(step, loads_before, clicked, waiting).await
     }
 
-    async fn wait_load(&self, before: u64, waiting: &mut String, what: &str) {
+    pub(super) async fn wait_load(&self, before: u64, waiting: &mut String, what: &str) {
         *waiting = what.to_string();
         let mut rx = self.state.loads.subscribe();
         let _ = rx.wait_for(|n| *n > before).await;
@@ -506,40 +531,6 @@ impl StepRunner<'_, '_> {
         }
     }
 
-    async fn check(&self, check: &Check) -> Result<(), Fail> {
-        if let Some(want) = check.status {
-            let last = self
-                .state
-                .last
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            let got = last.document.or(last.ajax);
-            if got != Some(want) {
-                let got = got.map_or("none".to_string(), |s| s.to_string());
-                return Err(Fail::Check(format!("status {got}, expected {want}")));
-            }
-        }
-        if check.body_contains.is_none() && check.body_not_contains.is_none() {
-            return Ok(());
-        }
-        let body = self.eval("document.documentElement.outerHTML").await?;
-        let body = body.as_str().unwrap_or("");
-        if let Some(s) = &check.body_contains {
-            let s = self.fill(s)?;
-            if !body.contains(&s) {
-                return Err(Fail::Check(format!("page does not contain {s:?}")));
-            }
-        }
-        if let Some(s) = &check.body_not_contains {
-            let s = self.fill(s)?;
-            if body.contains(&s) {
-                return Err(Fail::Check(format!("page contains {s:?}")));
-            }
-        }
-        Ok(())
-    }
-
     async fn dom(
         &self,
         op: &str,
@@ -554,7 +545,7 @@ impl StepRunner<'_, '_> {
         Ok(self.eval(&format!("({DOM_JS})({req})")).await?)
     }
 
-    async fn eval(&self, expr: &str) -> Result<Value, String> {
+    pub(super) async fn eval(&self, expr: &str) -> Result<Value, String> {
         evaluate(self.page, expr).await
     }
 }

@@ -247,7 +247,7 @@ impl UserClient {
     ) -> Result<Response, Outcome> {
         if self.past_deadline() {
             // Never sent: nothing to record.
-            return Err(Outcome::Cancelled);
+            return Err(Outcome::Interrupted);
         }
         let mut method = req.method;
         let mut url = req.url;
@@ -352,7 +352,7 @@ impl UserClient {
                     HopError::Invalid => Outcome::Error,
                     HopError::Timeout => Outcome::Timeout,
                     HopError::Transport(H1Error::Io(io)) => classify(&io),
-                    HopError::Cancelled => Outcome::Cancelled,
+                    HopError::Cancelled => Outcome::Interrupted,
                     HopError::Transport(H1Error::ClosedEarly) => Outcome::Reset,
                     HopError::Transport(H1Error::Malformed(_)) => Outcome::Malformed,
                     HopError::Transport(H1Error::TooLarge(_)) => Outcome::BodyTooLarge,

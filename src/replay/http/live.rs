@@ -10,6 +10,7 @@ use super::client::{open_stream, run_web_socket, Outgoing, Request, Tag, UserCli
 use super::poller::OpenPage;
 use crate::flow::Network;
 use crate::metrics::{Outcome, SampleKind};
+use crate::replay::fill::Place;
 use crate::replay::StepCache;
 use http::Method;
 use std::collections::BTreeMap;
@@ -31,19 +32,22 @@ pub enum Held {
     },
 }
 
-/// What `network` holds open, filled in (`fill` for text, `fill_url` for URLs), each with the
-/// moment to open it: its `afterMs` after the step (`step`, which started at `started`).
+/// What `network` holds open, filled in (`fill` for text written for its place, `fill_url` for
+/// URLs), each with the moment to open it: its `afterMs` after the step (`step`, which started
+/// at `started`).
 pub fn prepare<E>(
     network: &Network,
     (step, started): (usize, std::time::Instant),
     cache: &StepCache,
-    fill: impl Fn(&str) -> Result<String, E>,
+    fill: impl Fn(&str, Place) -> Result<String, E>,
     fill_url: impl Fn(&str) -> Result<Url, E>,
 ) -> Result<Vec<(Option<Instant>, Held)>, E> {
     let at =
         |after: Option<u64>| after.map(|ms| Instant::from_std(started + Duration::from_millis(ms)));
     let headers = |h: &BTreeMap<String, String>| -> Result<Vec<(String, String)>, E> {
-        h.iter().map(|(k, v)| Ok((k.clone(), fill(v)?))).collect()
+        h.iter()
+            .map(|(k, v)| Ok((k.clone(), fill(v, Place::Header)?)))
+            .collect()
     };
     let mut held = Vec::new();
     for stream in &network.event_sources {
@@ -57,7 +61,11 @@ pub fn prepare<E>(
         let request = Request {
             method: Method::from_bytes(stream.method.as_bytes()).unwrap_or(Method::GET),
             headers: headers(&stream.headers)?,
-            body: stream.body.as_deref().map(&fill).transpose()?,
+            body: stream
+                .body
+                .as_deref()
+                .map(|b| fill(b, Place::of_request(&stream.headers, b)))
+                .transpose()?,
             ..Request::get(fill_url(&stream.url)?, SampleKind::EventSource)
         };
         held.push((at(stream.after_ms), Held::Stream(request)));
@@ -66,7 +74,9 @@ pub fn prepare<E>(
         let url = fill_url(&ws.url)?;
         let mut outgoing = Vec::with_capacity(ws.sent.len());
         for (m, message) in ws.sent.iter().enumerate() {
-            outgoing.push(self::outgoing(message, cache.message(step, w, m), &fill)?);
+            outgoing.push(self::outgoing(message, cache.message(step, w, m), |t| {
+                fill(t, Place::of_body(None, t))
+            })?);
         }
         held.push((at(ws.after_ms), Held::WebSocket { url, outgoing }));
     }
@@ -137,7 +147,7 @@ pub async fn event_source(
             },
             // A wrong status or type fails the EventSource for good, as in a browser.
             Ok(_) => return,
-            Err(Outcome::Blocked | Outcome::Cancelled) => return,
+            Err(Outcome::Blocked | Outcome::Interrupted) => return,
             Err(_) => {}
         }
         parser.reset_event();

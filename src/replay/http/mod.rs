@@ -11,6 +11,7 @@ mod html;
 mod live;
 mod offload;
 mod poller;
+mod request_fill;
 mod session;
 mod step;
 

@@ -8,10 +8,13 @@ use super::extract;
 use super::html::{self, Bounds};
 use super::live;
 use super::poller::{poll_request, OpenPage};
-use super::step::{cancelled, check_response, skip_assets, take_assets, StepFailure, StepResult};
+use super::step::{
+    ajax_verdict, cancelled, check_response, skip_assets, take_assets, StepFailure, StepResult,
+};
 use super::HttpRunner;
 use crate::flow::{Action, Network, RecordedRequest, RequestKind, Step};
-use crate::metrics::{MetricKey, Mode, Outcome, SampleKind};
+use crate::metrics::{request_name, MetricKey, Mode, Outcome, SampleKind};
+use crate::replay::fill::{fill, Place};
 use crate::replay::{page_name, same_document, step_label, CachedUrl, Session, SessionOutcome};
 use http::Method;
 use std::sync::Arc;
@@ -19,9 +22,9 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 pub(super) struct HttpSession<'s, 'a> {
-    runner: &'s HttpRunner,
+    pub(super) runner: &'s HttpRunner,
     client: Arc<UserClient>,
-    s: Session<'a>,
+    pub(super) s: Session<'a>,
     page: Option<OpenPage>,
     /// The current step's latest response, for the failure report.
     last: Option<LastResponse>,
@@ -55,7 +58,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             let label = self.label(index, step);
             self.last = None;
             let result = self.run_step(index, step, &label, started).await;
-            if matches!(&result, Err(f) if f.outcome == Outcome::Cancelled) {
+            if matches!(&result, Err(f) if f.outcome == Outcome::Interrupted) {
                 // The run's hard deadline: the request is counted as cancelled; the step
                 // and the session were abandoned by throng, not failed by the target.
                 outcome = SessionOutcome::Cancelled;
@@ -194,9 +197,19 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 let mut request = request;
                 request.expect = hops.last().and_then(|r| r.status).filter(|s| *s >= 400);
                 let recorded_assets = take_assets(requests, &mut i);
-                let response = self
+                let response = match self
                     .load_page(request, cached, recorded_assets, &tag, label)
-                    .await?;
+                    .await
+                {
+                    Ok(r) => r,
+                    // A document the flow says may fail: the page-load sample shows it.
+                    Err(f)
+                        if f.outcome != Outcome::Interrupted && hops.iter().all(|h| h.optional) =>
+                    {
+                        continue
+                    }
+                    Err(f) => return Err(f),
+                };
                 last_document_url = Some(response.final_url.clone());
                 for hop in hops {
                     self.apply_extractions(hop, &response).await;
@@ -216,19 +229,26 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 let kind = SampleKind::from_request_kind(recorded.kind);
                 self.at = (index, i - 1, i - 1);
                 let (method, url) = (request.method.clone(), request.url.clone());
+                let name = request_name(method.as_str(), url.as_str());
                 let sent = self
                     .client
                     .send(Request { kind, ..request }, &tag, &[])
                     .await;
                 self.trace(&method, &url, sent.as_ref().map_err(|o| *o));
-                // A failed AJAX request is already recorded; the page goes on.
+                // A failed request is already recorded; one the recording saw succeed (an API
+                // login, say) fails the step, as the page would have shown an error.
+                let got = sent.as_ref().map(|r| r.status).map_err(|o| *o);
+                let verdict = ajax_verdict(got, recorded, label, &name);
                 if let Ok(response) = sent {
                     self.apply_extractions(recorded, &response).await;
-                    if !has_document {
+                    if verdict.is_err() || !has_document {
                         self.last = Some(LastResponse::of(&response));
+                    }
+                    if !has_document {
                         main_response = Some(response);
                     }
                 }
+                verdict?;
             }
         }
         if self.client.past_deadline() {
@@ -284,7 +304,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 r
             }
             // Not the target's failures: no page-load sample (the request is counted).
-            Err(Outcome::Cancelled) => {
+            Err(Outcome::Interrupted) => {
                 return Err(cancelled(label));
             }
             Err(Outcome::Blocked) => {
@@ -368,7 +388,10 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             .filter(|e| e.kind == "navigation")
         {
             // A URL with a variable this session has no value for is not compared.
-            if let Some(want) = event.replay_url().and_then(|u| self.s.vars.fill(u).ok()) {
+            if let Some(want) = event
+                .replay_url()
+                .and_then(|u| fill(self.s.vars, u, Place::Url).ok())
+            {
                 if !same_document(response.final_url.as_str(), &want) {
                     return Err(StepFailure {
                         outcome: Outcome::CheckFailed,
@@ -415,12 +438,12 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             let cached = self.s.flow.cache.poller(step, i, &poller.url);
             let (url, name) = self.resolve_url(cached, &poller.url, label)?;
             let body = match &poller.body {
-                Some(b) => Some(self.fill_str(b, label)?),
+                Some(b) => Some(self.fill_in(b, Place::of_request(&poller.headers, b), label)?),
                 None => None,
             };
             let mut headers = Vec::with_capacity(poller.headers.len());
             for (name, value) in &poller.headers {
-                headers.push((name.clone(), self.fill_str(value, label)?));
+                headers.push((name.clone(), self.fill_in(value, Place::Header, label)?));
             }
             filled.push((poller, url, headers, body, name));
         }
@@ -460,7 +483,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             network,
             (step, started),
             &self.s.flow.cache,
-            |t| self.fill_str(t, label),
+            |t, place| self.fill_in(t, place, label),
             |u| self.fill_url(u, label),
         )?;
         let cancel = self.s.cancel;
@@ -525,66 +548,5 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         if bounds.cut {
             self.runner.sink.count("html.cut", 1);
         }
-    }
-
-    /// The request to send: variables filled in, the URL parsed (or taken from `cached`).
-    fn fill(
-        &self,
-        recorded: &RecordedRequest,
-        cached: Option<&CachedUrl>,
-        label: &str,
-    ) -> Result<Request, StepFailure> {
-        let (url, name) = self.resolve_url(cached, &recorded.url, label)?;
-        let mut headers = Vec::with_capacity(recorded.headers.len());
-        for (name, value) in &recorded.headers {
-            headers.push((name.clone(), self.fill_str(value, label)?));
-        }
-        let body = match &recorded.body {
-            Some(b) => Some(self.fill_str(b, label)?),
-            None => None,
-        };
-        Ok(Request {
-            method: Method::from_bytes(recorded.method.as_bytes()).map_err(|_| StepFailure {
-                outcome: Outcome::Error,
-                message: format!("step {label}: bad method `{}`", recorded.method),
-            })?,
-            url,
-            headers,
-            body,
-            kind: SampleKind::from_request_kind(recorded.kind),
-            name,
-            expect: recorded.status.filter(|s| *s >= 400),
-        })
-    }
-
-    /// A request's URL and, when it was precomputed, its metric name.
-    fn resolve_url(
-        &self,
-        cached: Option<&CachedUrl>,
-        template: &str,
-        label: &str,
-    ) -> Result<(Url, Option<Arc<str>>), StepFailure> {
-        Ok(match cached {
-            Some(c) => (c.url.clone(), Some(c.request_name.clone())),
-            None => (self.fill_url(template, label)?, None),
-        })
-    }
-
-    fn fill_str(&self, text: &str, label: &str) -> Result<String, StepFailure> {
-        self.s.vars.fill(text).map_err(|name| {
-            self.runner.sink.count("requests.not_sent.unresolved_variable", 1);
-            StepFailure {
-                outcome: Outcome::Error,
-                message: format!("step {label}: variable `{name}` has no value (its extraction found nothing or it is not declared)"),
-            }
-        })
-    }
-
-    fn fill_url(&self, text: &str, label: &str) -> Result<Url, StepFailure> {
-        let filled = self.fill_str(text, label)?;
-        self.s.flow.origin.join(&filled).map_err(|e| StepFailure {
-            outcome: Outcome::Error,
-            message: format!("step {label}: bad URL `{filled}`: {e}"),
-        })
     }
 }

@@ -14,11 +14,56 @@ pub struct StepFailure {
 
 pub type StepResult = Result<(), StepFailure>;
 
-/// A step abandoned at the run's hard deadline.
+/// A step cut at the run's hard deadline (its request counted as interrupted).
 pub fn cancelled(label: &str) -> StepFailure {
     StepFailure {
-        outcome: Outcome::Cancelled,
-        message: format!("step {label}: cancelled at the run's end"),
+        outcome: Outcome::Interrupted,
+        message: format!("step {label}: cut at the run's end"),
+    }
+}
+
+/// What an AJAX request's answer (its status, or the failure it met) does to its step: one the
+/// recording saw succeed that fails now fails the step; what the recording saw fail, or the
+/// flow marks optional, may fail.
+pub fn ajax_verdict(
+    got: Result<u16, Outcome>,
+    recorded: &RecordedRequest,
+    label: &str,
+    name: &str,
+) -> StepResult {
+    let outcome = match got {
+        Ok(status) if status >= 400 && recorded.status != Some(status) => Outcome::Status(status),
+        Ok(_) | Err(Outcome::Blocked) => return Ok(()),
+        Err(Outcome::Interrupted) => return Err(cancelled(label)),
+        Err(other) => other,
+    };
+    if recorded.must_succeed() {
+        Err(unexpected(label, name, outcome, recorded))
+    } else {
+        Ok(())
+    }
+}
+
+/// A step failure for a request the recording saw succeed that failed at replay.
+pub fn unexpected(
+    label: &str,
+    name: &str,
+    outcome: Outcome,
+    recorded: &RecordedRequest,
+) -> StepFailure {
+    let seen = match recorded.status {
+        Some(s) => format!("the recording saw {s}"),
+        None => "the recording saw it succeed".into(),
+    };
+    let what = match outcome {
+        Outcome::Status(s) => format!("answered {s}"),
+        other => format!("failed ({other})"),
+    };
+    StepFailure {
+        outcome,
+        message: format!(
+            "step {label}: {name} {what}; {seen} (mark the request \"optional\" in the flow if it may fail)"
+        ),
     }
 }
 

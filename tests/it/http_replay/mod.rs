@@ -29,6 +29,7 @@ fn closed_plan(users: u32, iterations: Option<u64>, total: Duration, think_scale
         },
         dwell: Some(Duration::from_millis(2500)),
         grace: Duration::ZERO,
+        drain: throng::plan::DEFAULT_DRAIN,
     }
 }
 
@@ -162,6 +163,7 @@ async fn stages_ramp_users_up_and_down() {
         },
         dwell: Some(Duration::ZERO),
         grace: Duration::ZERO,
+        drain: throng::plan::DEFAULT_DRAIN,
     };
     let summary = run_flow(&server.base_url(), "browse.json", plan).await;
     let peak = summary.series.iter().map(|s| s.users).max().unwrap_or(0);
@@ -185,6 +187,7 @@ fn arrivals_running_once(rate: f64, hold: Duration) -> LoadPlan {
         },
         dwell: Some(Duration::ZERO),
         grace: Duration::from_secs(10),
+        drain: throng::plan::DEFAULT_DRAIN,
     }
 }
 

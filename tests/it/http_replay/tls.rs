@@ -112,6 +112,7 @@ fn https_run_spec(url: &str, insecure: bool, iterations: u64) -> RunSpec {
             },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
+            drain: throng::plan::DEFAULT_DRAIN,
         },
         Mode::Http,
     );

@@ -308,6 +308,7 @@ pub async fn replay_http(
             },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
+            drain: throng::plan::DEFAULT_DRAIN,
         },
         throng::metrics::Mode::Http,
     );

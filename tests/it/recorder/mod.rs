@@ -2,6 +2,7 @@
 //! events, a HAR built from a real browser's network events and imported, and bad input.
 
 mod bad_input;
+mod encoding;
 mod ending;
 mod examples;
 mod fixture;
@@ -504,6 +505,7 @@ async fn replay_once(
             },
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
+            drain: throng::plan::DEFAULT_DRAIN,
         },
         mode,
     );

@@ -289,7 +289,7 @@ async fn the_deadline_cancels_open_streams_and_the_host_policy_holds() {
         deadline.cancel();
     };
     let (r, ()) = tokio::join!(slow, cancel);
-    assert_eq!(r.err(), Some(Outcome::Cancelled));
+    assert_eq!(r.err(), Some(Outcome::Interrupted));
 }
 
 #[tokio::test]

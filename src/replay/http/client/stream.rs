@@ -48,7 +48,7 @@ pub async fn open(
     accept: Option<&str>,
 ) -> Result<OpenStream, Outcome> {
     if client.past_deadline() {
-        return Err(Outcome::Cancelled);
+        return Err(Outcome::Interrupted);
     }
     if !client.hosts.allows(&req.url) {
         client.recorder.count("requests.blocked", 1);
@@ -167,7 +167,7 @@ fn outcome_of(e: HopError) -> Outcome {
     match e {
         HopError::Invalid => Outcome::Error,
         HopError::Timeout => Outcome::Timeout,
-        HopError::Cancelled => Outcome::Cancelled,
+        HopError::Cancelled => Outcome::Interrupted,
         HopError::Handshake(_) => Outcome::Tls,
         HopError::Transport(H1Error::Io(io)) => super::classify(&io),
         HopError::Transport(H1Error::ClosedEarly) => Outcome::Reset,

@@ -80,8 +80,8 @@ pub async fn run(
     let opening = tokio::time::timeout(client.timeout, open(client, &url, page_origin, config));
     let opened = tokio::select! {
         biased;
-        _ = client.deadline.cancelled() => Err(Outcome::Cancelled),
-        _ = stop.cancelled() => Err(Outcome::Cancelled),
+        _ = client.deadline.cancelled() => Err(Outcome::Interrupted),
+        _ = stop.cancelled() => Err(Outcome::Interrupted),
         done = opening => done.unwrap_or(Err(Outcome::Timeout)),
     };
     client.recorder.record(

@@ -4,98 +4,25 @@
 //! Each event type arrives on its own listener channel, so their relative order is not
 //! guaranteed: a request's end may be read before its start, response or cache events.
 //! Ends therefore settle briefly before the sample is recorded.
+//!
+//! A request that got its response head is a completed request with its status, however it
+//! ended (a stream the page aborted, a response cut by a reload). Chromium sometimes sends no
+//! end at all for a request of a document its frame has left: once the frame commits the next
+//! document, such requests settle as if the page had cancelled them.
+
+mod classify;
+
+pub(crate) use classify::{classify, failure_outcome};
+use classify::{is_static_mime, protocol_name};
 
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
 use chromiumoxide::cdp::browser_protocol::network::{
-    BlockedReason, EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache,
-    EventRequestWillBeSent, EventResponseReceived, ResourceType,
+    EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache, EventRequestWillBeSent,
+    EventResponseReceived, ResourceType,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The kind a request is counted under: from the CDP resource type, with an ajax request
-/// whose method + URL-without-query is one of the flow's pollers counted as polling.
-pub(crate) fn classify(
-    rtype: Option<&ResourceType>,
-    name: &str,
-    pollers: &HashSet<String>,
-) -> SampleKind {
-    match rtype {
-        Some(ResourceType::Document) => SampleKind::Document,
-        Some(
-            ResourceType::Stylesheet
-            | ResourceType::Script
-            | ResourceType::Image
-            | ResourceType::Font
-            | ResourceType::Media
-            | ResourceType::TextTrack,
-        ) => SampleKind::Static,
-        Some(ResourceType::EventSource) => SampleKind::EventSource,
-        Some(ResourceType::Xhr | ResourceType::Fetch) => {
-            if pollers.contains(name) {
-                SampleKind::Polling
-            } else {
-                SampleKind::Ajax
-            }
-        }
-        Some(ResourceType::Ping) => SampleKind::Beacon,
-        _ => SampleKind::Other,
-    }
-}
-
-/// A CDP response protocol as HTTP mode names it (none for data:, blob: and the like).
-fn protocol_name(protocol: &str) -> Option<&'static str> {
-    match protocol {
-        "h2" => Some("h2"),
-        "http/1.1" | "http/1.0" => Some("http1"),
-        "h3" | "http/2+quic/43" => Some("h3"),
-        _ => None,
-    }
-}
-
-/// A response type that makes an `Other` request a static asset: full Chromium fetches the
-/// page's favicon with resource type Other (the headless shell does not fetch it at all).
-fn is_static_mime(mime: &str) -> bool {
-    mime.starts_with("image/")
-        || mime.starts_with("font/")
-        || mime == "text/css"
-        || mime.contains("javascript")
-}
-
-/// How a failed load is counted; None for a request the browser itself cancelled
-/// (navigation away, tab closed), which is not a failure of the target.
-pub(crate) fn failure_outcome(
-    error_text: &str,
-    canceled: bool,
-    blocked: Option<&BlockedReason>,
-) -> Option<Outcome> {
-    if matches!(blocked, Some(BlockedReason::Inspector))
-        || error_text.contains("ERR_BLOCKED_BY_CLIENT")
-    {
-        return Some(Outcome::Blocked);
-    }
-    if canceled || error_text.contains("ERR_ABORTED") {
-        return None;
-    }
-    let has = |s: &str| error_text.contains(s);
-    Some(if has("TIMED_OUT") {
-        Outcome::Timeout
-    } else if has("ERR_CONNECTION_REFUSED") {
-        Outcome::Refused
-    } else if has("ERR_CONNECTION_RESET")
-        || has("ERR_CONNECTION_CLOSED")
-        || has("ERR_EMPTY_RESPONSE")
-        || has("ERR_CONNECTION_ABORTED")
-    {
-        Outcome::Reset
-    } else if has("ERR_CERT_") || has("ERR_SSL_") || has("ERR_BAD_SSL") {
-        // The same `tls` category HTTP mode reports for a failed handshake or certificate.
-        Outcome::Tls
-    } else {
-        Outcome::Error
-    })
-}
 
 struct Start {
     ts: f64,
@@ -105,6 +32,9 @@ struct Start {
     url: String,
     kind: SampleKind,
     step: u32,
+    /// The frame and document (loader) that sent it.
+    frame: Option<String>,
+    loader: String,
 }
 
 enum End {
@@ -128,6 +58,8 @@ struct Pending {
     status: Option<u16>,
     mime: Option<String>,
     cached: bool,
+    /// Sent by a document the main frame has left (when that was seen, its CDP time).
+    orphaned: Option<(Instant, f64)>,
 }
 
 /// How long an end waits before it is matched with its start, response and cache events.
@@ -136,6 +68,19 @@ struct Pending {
 const SETTLE: Duration = Duration::from_millis(50);
 /// An end whose start never arrives is dropped after this long.
 const ORPHAN_END: Duration = Duration::from_secs(10);
+/// How long a request of a document the main frame has left may still get its end event
+/// before it is settled without one.
+const LEFT_BEHIND: Duration = Duration::from_millis(500);
+/// Failed requests kept for the step checks (the first ones are what a person reads).
+const MAX_FAILED: usize = 32;
+
+/// A document or AJAX request that failed, for the step checks to hold against the recording.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FailedRequest {
+    pub step: u32,
+    pub name: String,
+    pub outcome: Outcome,
+}
 
 /// The last main-frame document and the last ajax response of the current step, for checks.
 #[derive(Debug, Clone, Default)]
@@ -174,9 +119,15 @@ pub(crate) struct NetLog {
     connections: HashSet<u64>,
     pub last: LastResponses,
     /// The session is leaving its page: a request the browser cancels is the session's end
-    /// (a `cancelled` sample, as HTTP mode counts one cut off by the run's end), not a page
+    /// (an `interrupted` sample, as HTTP mode counts one cut off by the run's end), not a page
     /// navigating away.
     pub leaving: bool,
+    /// The main frame's current document.
+    main_loader: Option<String>,
+    /// The latest CDP time seen (an end's time when Chromium sends none).
+    last_ts: f64,
+    /// Document and AJAX requests that failed, not yet taken by [`NetLog::take_failed`].
+    failed: Vec<FailedRequest>,
 }
 
 impl NetLog {
@@ -200,6 +151,35 @@ impl NetLog {
             connections: HashSet::new(),
             last: LastResponses::default(),
             leaving: false,
+            main_loader: None,
+            last_ts: 0.0,
+            failed: Vec::new(),
+        }
+    }
+
+    /// Document and AJAX requests that failed since the last call.
+    pub fn take_failed(&mut self) -> Vec<FailedRequest> {
+        std::mem::take(&mut self.failed)
+    }
+
+    /// The main frame committed the document of `loader`: requests the previous documents
+    /// sent are left behind (Chromium may never end them).
+    pub fn on_frame_navigated(&mut self, frame: &str, loader: &str) {
+        // The session's own leaving ends what is open as interrupted (see `leaving`).
+        if frame != self.main_frame || self.leaving {
+            return;
+        }
+        self.main_loader = Some(loader.to_string());
+        let now = Instant::now();
+        let ts = self.last_ts;
+        for p in self.pending.values_mut() {
+            if p.orphaned.is_none()
+                && p.start
+                    .as_ref()
+                    .is_some_and(|s| left_behind(s, frame, loader))
+            {
+                p.orphaned = Some((now, ts));
+            }
         }
     }
 
@@ -212,6 +192,7 @@ impl NetLog {
     pub fn on_start(&mut self, ev: &EventRequestWillBeSent, step: u32) {
         let id = ev.request_id.inner().clone();
         let ts = *ev.timestamp.inner();
+        self.last_ts = self.last_ts.max(ts);
         if let Some(redirect) = &ev.redirect_response {
             // The previous hop of this id ended with a redirect: count it on its own.
             if let Some(mut prev) = self.pending.remove(&id) {
@@ -227,14 +208,25 @@ impl NetLog {
         let method = ev.request.method.clone();
         let name = request_name(&method, &url);
         let kind = classify(ev.r#type.as_ref(), &name, &self.pollers);
-        self.pending.entry(id.clone()).or_default().start = Some(Start {
+        let start = Start {
             ts,
             read_at: Instant::now(),
             method,
             url,
             kind,
             step,
-        });
+            frame: ev.frame_id.as_ref().map(|f| f.inner().clone()),
+            loader: ev.loader_id.inner().clone(),
+        };
+        // Read after its frame moved on (listener channels are not ordered with each other).
+        let orphaned = self
+            .main_loader
+            .as_deref()
+            .filter(|loader| !self.leaving && left_behind(&start, &self.main_frame, loader))
+            .map(|_| (Instant::now(), ts));
+        let entry = self.pending.entry(id.clone()).or_default();
+        entry.start = Some(start);
+        entry.orphaned = entry.orphaned.or(orphaned);
         if let Some((_, end)) = self.orphans.remove(&id) {
             let p = self.pending.remove(&id).unwrap_or_default();
             self.finish(p, end);
@@ -265,6 +257,7 @@ impl NetLog {
             .or_default();
         entry.status = Some(status);
         entry.response_ts = Some(*ev.timestamp.inner());
+        self.last_ts = self.last_ts.max(*ev.timestamp.inner());
         entry.mime = Some(ev.response.mime_type.clone());
         entry.cached |= cached;
     }
@@ -308,7 +301,7 @@ impl NetLog {
             ev.canceled.unwrap_or(false),
             ev.blocked_reason.as_ref(),
         )
-        .or(self.leaving.then_some(Outcome::Cancelled));
+        .or(self.leaving.then_some(Outcome::Interrupted));
         let end = End::Failed {
             ts: *ev.timestamp.inner(),
             outcome,
@@ -317,12 +310,21 @@ impl NetLog {
     }
 
     fn on_end(&mut self, id: String, end: End) {
+        if let End::Finished { ts, .. } | End::Failed { ts, .. } = end {
+            self.last_ts = self.last_ts.max(ts);
+        }
         self.ends.push_back((Instant::now(), id, end));
     }
 
-    /// When the oldest waiting end can be settled, if any.
+    /// When the oldest waiting end (or request left behind) can be settled, if any.
     pub fn next_settle(&self) -> Option<Instant> {
-        self.ends.front().map(|(at, _, _)| *at + SETTLE)
+        let end = self.ends.front().map(|(at, _, _)| *at + SETTLE);
+        let left = self
+            .pending
+            .values()
+            .filter_map(|p| p.orphaned.map(|(at, _)| at + LEFT_BEHIND))
+            .min();
+        end.into_iter().chain(left).min()
     }
 
     /// Settles the ends that have waited [`SETTLE`] (all of them with `all`).
@@ -345,6 +347,23 @@ impl NetLog {
             }
         }
         self.orphans.retain(|_, (at, _)| now < *at + ORPHAN_END);
+        // Left behind by its document and never ended: as if the page had cancelled it.
+        let due: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                p.start.is_some()
+                    && p.orphaned
+                        .is_some_and(|(at, _)| all || now >= at + LEFT_BEHIND)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            if let Some(p) = self.pending.remove(&id) {
+                let ts = p.orphaned.map_or(self.last_ts, |(_, ts)| ts);
+                self.finish(p, End::Failed { ts, outcome: None });
+            }
+        }
     }
 
     /// Resets the per-step check data when a new step starts.
@@ -392,21 +411,39 @@ impl NetLog {
             self.sink.count("requests.from_cache", 1);
             return;
         }
-        let (latency, bytes, outcome) = match end {
-            End::Finished { ts, bytes } => (
+        let (latency, bytes, outcome) = match (end, p.status) {
+            (End::Finished { ts, bytes }, status) => (
                 ts - start.ts,
                 bytes,
-                Outcome::from_status(p.status.unwrap_or(200)),
+                Outcome::from_status(status.unwrap_or(200)),
             ),
-            End::Failed {
-                ts,
-                outcome: Some(o),
-            } => (ts - start.ts, 0.0, o),
-            End::Failed { outcome: None, .. } => {
+            (
+                End::Failed {
+                    ts,
+                    outcome: Some(o),
+                },
+                _,
+            ) if o.is_failure() => (ts - start.ts, 0.0, o),
+            // Answered, then cut (a stream the page aborted, a body a reload cut): a completed
+            // request with its status, measured to its end.
+            (End::Failed { ts, .. }, Some(status)) => {
+                (ts - start.ts, 0.0, Outcome::from_status(status))
+            }
+            (End::Abandoned(open), Some(status)) => {
+                (open.as_secs_f64(), 0.0, Outcome::from_status(status))
+            }
+            (End::Failed { outcome: None, .. }, None) => {
                 self.sink.count("requests.canceled", 1);
                 return;
             }
-            End::Abandoned(open) => (open.as_secs_f64(), 0.0, Outcome::Cancelled),
+            (
+                End::Failed {
+                    ts,
+                    outcome: Some(o),
+                },
+                None,
+            ) => (ts - start.ts, 0.0, o),
+            (End::Abandoned(open), None) => (open.as_secs_f64(), 0.0, Outcome::Interrupted),
         };
         if outcome == Outcome::Blocked {
             // Never sent: counted, as HTTP mode counts it, not a failure of the target.
@@ -424,6 +461,16 @@ impl NetLog {
             kind,
             request_name(&start.method, &start.url),
         );
+        if outcome.is_failure()
+            && matches!(kind, SampleKind::Document | SampleKind::Ajax)
+            && self.failed.len() < MAX_FAILED
+        {
+            self.failed.push(FailedRequest {
+                step: start.step,
+                name: key.name.to_string(),
+                outcome,
+            });
+        }
         let latency = Duration::from_secs_f64(latency.max(0.0));
         self.recorder.record(&key, latency, outcome);
         if bytes > 0.0 {
@@ -431,9 +478,10 @@ impl NetLog {
         }
     }
 
-    /// Records every request still open (started, never ended) as `cancelled`, once: the
-    /// session is over (its deadline, a stalled server, an endless stream) and the browser
-    /// abandons them. Call after [`NetLog::settle`] with `all`.
+    /// Records every request still open (started, never ended) once, as `interrupted` (or
+    /// completed with its status when its response head came): the session is over (its
+    /// deadline, a stalled server, an endless stream) and the browser abandons them. Call
+    /// after [`NetLog::settle`] with `all`.
     pub fn cancel_open(&mut self) {
         let open: Vec<String> = self
             .pending
@@ -452,15 +500,16 @@ impl NetLog {
         }
     }
 
-    /// Requests started and not ended (a poll in flight, an endless stream).
-    /// Requests under way (an event stream, held open, is not one a step waits for).
+    /// Requests under way: started, not ended, not left behind by their document (an event
+    /// stream, held open, is not one a step waits for).
     pub fn in_flight(&self) -> usize {
         self.pending
             .iter()
             .filter(|(id, p)| {
-                p.start
-                    .as_ref()
-                    .is_some_and(|s| s.kind != SampleKind::EventSource)
+                p.orphaned.is_none()
+                    && p.start
+                        .as_ref()
+                        .is_some_and(|s| s.kind != SampleKind::EventSource)
                     && !is_stream(p, &self.streams)
                     && !self.ends.iter().any(|(_, e, _)| e == *id)
             })
@@ -475,84 +524,8 @@ impl NetLog {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ajax_matching_a_poller_is_polling() {
-        let pollers: HashSet<String> = [request_name("GET", "http://h/api/notifications")].into();
-        let name = request_name("GET", "http://h/api/notifications?since=5");
-        assert_eq!(
-            classify(Some(&ResourceType::Fetch), &name, &pollers),
-            SampleKind::Polling
-        );
-        let other = request_name("GET", "http://h/api/cart");
-        assert_eq!(
-            classify(Some(&ResourceType::Xhr), &other, &pollers),
-            SampleKind::Ajax
-        );
-        // Same URL but not ajax (e.g. a document) is not polling.
-        assert_eq!(
-            classify(Some(&ResourceType::Document), &name, &pollers),
-            SampleKind::Document
-        );
-    }
-
-    #[test]
-    fn resource_types_map_to_kinds() {
-        let none = HashSet::new();
-        for (t, k) in [
-            (ResourceType::Stylesheet, SampleKind::Static),
-            (ResourceType::Script, SampleKind::Static),
-            (ResourceType::Image, SampleKind::Static),
-            (ResourceType::Font, SampleKind::Static),
-            (ResourceType::Ping, SampleKind::Beacon),
-            (ResourceType::Preflight, SampleKind::Other),
-        ] {
-            assert_eq!(classify(Some(&t), "GET x", &none), k, "{t:?}");
-        }
-    }
-
-    #[test]
-    fn an_other_request_answered_with_an_image_is_static() {
-        assert!(is_static_mime("image/x-icon"));
-        assert!(is_static_mime("text/javascript"));
-        assert!(!is_static_mime("application/json"));
-    }
-
-    #[test]
-    fn failures_are_categorised() {
-        assert_eq!(
-            failure_outcome(
-                "net::ERR_BLOCKED_BY_CLIENT",
-                false,
-                Some(&BlockedReason::Inspector)
-            ),
-            Some(Outcome::Blocked)
-        );
-        assert_eq!(failure_outcome("net::ERR_ABORTED", true, None), None);
-        assert_eq!(
-            failure_outcome("net::ERR_CONNECTION_REFUSED", false, None),
-            Some(Outcome::Refused)
-        );
-        assert_eq!(
-            failure_outcome("net::ERR_EMPTY_RESPONSE", false, None),
-            Some(Outcome::Reset)
-        );
-        for tls in [
-            "net::ERR_CERT_AUTHORITY_INVALID",
-            "net::ERR_SSL_PROTOCOL_ERROR",
-        ] {
-            assert_eq!(failure_outcome(tls, false, None), Some(Outcome::Tls));
-        }
-        assert_eq!(
-            failure_outcome("net::ERR_TIMED_OUT", false, None),
-            Some(Outcome::Timeout)
-        );
-        assert_eq!(
-            failure_outcome("net::ERR_NAME_NOT_RESOLVED", false, None),
-            Some(Outcome::Error)
-        );
-    }
+/// Whether `start` belongs to a document of the main frame `frame` other than `loader` (its
+/// new document), so the frame has left it behind.
+fn left_behind(start: &Start, frame: &str, loader: &str) -> bool {
+    start.frame.as_deref() == Some(frame) && !start.loader.is_empty() && start.loader != loader
 }

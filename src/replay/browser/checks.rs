@@ -1,0 +1,179 @@
+//! What a step must hold after its action: the navigation it asserted, its document's status,
+//! its checks, and the document and AJAX requests the recording saw succeed (a login by `fetch`
+//! answered 400 fails its step even when the page reloads as if nothing happened).
+
+use super::netlog::FailedRequest;
+use super::steps::{Fail, StepRunner};
+use crate::flow::{Check, Flow, RequestKind, Step};
+use crate::metrics::{request_name, Outcome};
+use crate::replay::fill::{fill, Place};
+use crate::replay::Vars;
+use std::sync::atomic::Ordering;
+
+impl StepRunner<'_, '_> {
+    /// The end of a step's execution: what it asserted and checks.
+    pub(super) async fn assertions(
+        &self,
+        step: &Step,
+        loads_before: u64,
+        clicked: Option<String>,
+        waiting: &mut String,
+    ) -> Result<(), Fail> {
+        let no_nav = match clicked {
+            Some(on) => format!("no navigation happened (the click landed on {on})"),
+            None => "no navigation happened".to_string(),
+        };
+        for event in step
+            .asserted_events
+            .iter()
+            .filter(|e| e.kind == "navigation")
+        {
+            self.wait_load(loads_before, waiting, &no_nav).await;
+            // A URL with a variable the browser run cannot know (extracted from a raw
+            // response) is not compared.
+            if let Some(want) = event
+                .replay_url()
+                .and_then(|u| self.fill(u, Place::Url).ok())
+            {
+                let got = self.eval("location.href").await?;
+                if !got
+                    .as_str()
+                    .is_some_and(|g| crate::replay::same_document(g, &want))
+                {
+                    return Err(Fail::Check(format!("navigated to {got}, expected {want}")));
+                }
+            }
+            if let Some(want) = &event.title {
+                let want = self.fill(want, Place::Text)?;
+                let got = self.eval("document.title").await?;
+                if got.as_str() != Some(want.as_str()) {
+                    return Err(Fail::Check(format!(
+                        "page title is {got}, expected {want:?}"
+                    )));
+                }
+            }
+        }
+        // As in HTTP mode: a document answered with an error status fails its step (and
+        // the session), whatever the page shows.
+        let last = self
+            .state
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if last.step == self.state.step.load(Ordering::Relaxed) {
+            if let Some(status) = last.document.filter(|s| *s >= 400) {
+                if !expected_document_status(step, status) {
+                    return Err(Fail::Status(status));
+                }
+            }
+        }
+        for check in &step.checks {
+            self.check(check).await?;
+        }
+        Ok(())
+    }
+
+    async fn check(&self, check: &Check) -> Result<(), Fail> {
+        if let Some(want) = check.status {
+            let last = self
+                .state
+                .last
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let got = last.document.or(last.ajax);
+            if got != Some(want) {
+                let got = got.map_or("none".to_string(), |s| s.to_string());
+                return Err(Fail::Check(format!("status {got}, expected {want}")));
+            }
+        }
+        if check.body_contains.is_none() && check.body_not_contains.is_none() {
+            return Ok(());
+        }
+        let body = self.eval("document.documentElement.outerHTML").await?;
+        let body = body.as_str().unwrap_or("");
+        if let Some(s) = &check.body_contains {
+            let s = self.fill(s, Place::Text)?;
+            if !body.contains(&s) {
+                return Err(Fail::Check(format!("page does not contain {s:?}")));
+            }
+        }
+        if let Some(s) = &check.body_not_contains {
+            let s = self.fill(s, Place::Text)?;
+            if body.contains(&s) {
+                return Err(Fail::Check(format!("page contains {s:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first document or AJAX request that failed where the recording saw it succeed
+    /// (taken from what the page's requests did so far), as a step failure message.
+    pub(super) fn unexpected_failure(&self) -> Option<(Outcome, String)> {
+        let failed =
+            std::mem::take(&mut *self.state.failed.lock().unwrap_or_else(|e| e.into_inner()));
+        let flow = &self.session.flow.flow;
+        failed.into_iter().find_map(|f| {
+            let seen = recorded_outcome(flow, self.session.vars, &f)?;
+            let what = match f.outcome {
+                Outcome::Status(s) => format!("answered {s}"),
+                other => format!("failed ({other})"),
+            };
+            Some((
+                f.outcome,
+                format!(
+                    "{} {what}; the recording saw {seen} (mark the request \"optional\" in the flow if it may fail)",
+                    f.name
+                ),
+            ))
+        })
+    }
+}
+
+/// What the recording saw of the request `f` names, when that makes its failure unexpected:
+/// a recorded document or AJAX request of the same name that must succeed, and none that
+/// answered the same error. None: expected, optional, or a request the recording never made.
+fn recorded_outcome(flow: &Flow, vars: &Vars, f: &FailedRequest) -> Option<String> {
+    let mut must = None;
+    for step in flow.steps.iter() {
+        let Some(net) = &step.network else { continue };
+        for r in net
+            .requests
+            .iter()
+            .filter(|r| matches!(r.kind, RequestKind::Document | RequestKind::Ajax))
+        {
+            let Ok(url) = fill(vars, &r.url, Place::Url) else {
+                continue;
+            };
+            if request_name(&r.method, &url) != f.name {
+                continue;
+            }
+            if r.optional || r.status.is_some_and(|s| Outcome::Status(s) == f.outcome) {
+                return None;
+            }
+            if r.must_succeed() {
+                must = Some(r.status.map_or("it succeed".to_string(), |s| s.to_string()));
+            }
+        }
+    }
+    must
+}
+
+/// Whether the recording saw this step's document answer `status` (an error page the site
+/// really serves).
+pub(super) fn expected_document_status(step: &Step, status: u16) -> bool {
+    step.network.as_ref().is_some_and(|n| {
+        n.requests
+            .iter()
+            .any(|r| r.kind == RequestKind::Document && (r.status == Some(status) || r.optional))
+    })
+}
+
+/// Whether any document or AJAX request of the flow must succeed at replay.
+pub(super) fn has_expectations(flow: &Flow) -> bool {
+    flow.steps
+        .iter()
+        .filter_map(|s| s.network.as_ref())
+        .any(|n| n.requests.iter().any(|r| r.must_succeed()))
+}
