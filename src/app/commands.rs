@@ -303,6 +303,7 @@ mod socket_warning_tests {
                 dwell: None,
                 grace: second,
             },
+            trace: None,
             mode,
             http: HttpOptions {
                 client: ClientOptions {

@@ -4,7 +4,7 @@
 use super::args::{BrowserArg, FlowArgs, PlanArgs, ReplayArgs};
 use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
 use crate::live::prometheus::{ExportOptions, Exporter};
-use crate::metrics::Mode;
+use crate::metrics::{Mode, TraceConfig};
 use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
@@ -469,6 +469,7 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
         }],
         dwell_ms: None,
         capped: None,
+        tracestate: None,
     };
     let host = parsed.host_str().unwrap_or("url").to_string();
     let mut prepared = prepare(flow, &host, url, Path::new("."), None, &HashMap::new())?;
@@ -581,7 +582,31 @@ pub fn run_spec(
         mode,
         http: http_options(replay)?,
         browser: browser_options(replay)?,
+        trace: trace(replay)?,
     })
+}
+
+/// `--trace`, `--trace-sample`: traced requests (spans kept for `--otlp`).
+pub fn trace(replay: &ReplayArgs) -> Result<Option<TraceConfig>, InputError> {
+    if !replay.trace {
+        return Ok(None);
+    }
+    let sample = match &replay.trace_sample {
+        None => 1.0,
+        Some(text) => {
+            let number = text.trim().trim_end_matches('%');
+            match number.parse::<f64>() {
+                Ok(p) if p > 0.0 && p <= 100.0 => p / 100.0,
+                _ => return Err(bad(format!(
+                    "--trace-sample `{text}`: expected a share above 0 and at most 100%, e.g. 10%"
+                ))),
+            }
+        }
+    };
+    Ok(Some(TraceConfig {
+        sample,
+        keep_spans: replay.otlp.is_some(),
+    }))
 }
 
 #[cfg(test)]

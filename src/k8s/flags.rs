@@ -166,6 +166,11 @@ fn replay_flags(
         metrics_linger,
         remote_write,
         remote_write_interval,
+        trace,
+        trace_sample,
+        otlp,
+        otlp_header,
+        otlp_interval,
     } = replay;
     f.push("--timeout", timeout);
     f.push("--max-body", max_body);
@@ -214,6 +219,21 @@ fn replay_flags(
     if let Some(url) = remote_write {
         f.push("--remote-write", url);
         f.push("--remote-write-interval", remote_write_interval);
+    }
+    f.switch("--trace", *trace);
+    f.opt("--trace-sample", trace_sample.as_ref());
+    if let Some(url) = otlp {
+        if !otlp_header.is_empty() {
+            // A header value would be written into the pod spec in clear.
+            return Err(InputError(
+                "--otlp-header: not carried into Kubernetes manifests (its value would be \
+                 written in clear); give the collector's credentials in the --otlp URL \
+                 (user:password@host) or reach it without"
+                    .into(),
+            ));
+        }
+        f.push("--otlp", url);
+        f.push("--otlp-interval", otlp_interval);
     }
     f.push("--out", RESULTS_DIR);
     Ok(())

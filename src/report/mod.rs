@@ -98,10 +98,10 @@ impl RunMeta {
 }
 
 /// Flags whose values are secrets (passwords, tokens): never stored or shown in clear.
-const SECRET_FLAGS: &[&str] = &["--var", "--token"];
+const SECRET_FLAGS: &[&str] = &["--var", "--token", "--otlp-header"];
 
-/// The command line with every `--var` value (and token) replaced by `***`: results.json,
-/// report.html and the dashboard show it, and `--var` carries passwords.
+/// The command line with every `--var` value (and token, and OTLP header value) replaced by
+/// `***`: results.json, report.html and the dashboard show it, and `--var` carries passwords.
 pub fn redacted(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut secret_next = false;

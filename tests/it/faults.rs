@@ -216,6 +216,7 @@ pub fn url_spec(url: &str, users: u32, secs: u64) -> RunSpec {
             dwell: Some(Duration::ZERO),
             grace: Duration::ZERO,
         },
+        trace: None,
         mode: Mode::Http,
         http: Default::default(),
         browser: Default::default(),
