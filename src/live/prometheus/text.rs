@@ -1,4 +1,5 @@
-//! The Prometheus text exposition format (version 0.0.4) of a family list.
+//! The Prometheus text exposition format (version 0.0.4) of a family list, and OpenMetrics 1.0
+//! (the same samples, with the histograms' exemplars: a bucket's latest traced request).
 
 use std::fmt::Write as _;
 
@@ -6,16 +7,40 @@ use super::families::Family;
 
 /// The scrape response's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// OpenMetrics' content type.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Whether a scraper's `Accept` header asks for OpenMetrics.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
+}
 
 /// Renders the families: `# HELP`, `# TYPE`, then one line per sample.
 pub fn render(families: &[Family]) -> String {
+    render_as(families, false)
+}
+
+/// OpenMetrics: counters' families named without `_total`, exemplars after their bucket,
+/// `# EOF` at the end.
+pub fn render_openmetrics(families: &[Family]) -> String {
+    let mut out = render_as(families, true);
+    out.push_str("# EOF\n");
+    out
+}
+
+fn render_as(families: &[Family], openmetrics: bool) -> String {
     let mut out = String::with_capacity(16 * 1024);
     for f in families {
         if f.samples.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(f.help));
-        let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
+        let name = match openmetrics && f.kind == "counter" {
+            true => f.name.strip_suffix("_total").unwrap_or(f.name),
+            false => f.name,
+        };
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(f.help));
+        let _ = writeln!(out, "# TYPE {name} {}", f.kind);
         for s in &f.samples {
             out.push_str(&s.name);
             if !s.labels.is_empty() {
@@ -28,7 +53,19 @@ pub fn render(families: &[Family]) -> String {
                 }
                 out.push('}');
             }
-            let _ = writeln!(out, " {}", number(s.value));
+            let _ = write!(out, " {}", number(s.value));
+            if let (true, Some(e)) = (openmetrics, s.exemplar) {
+                let _ = write!(
+                    out,
+                    " # {{trace_id=\"{}\",span_id=\"{}\"}} {} {}.{:03}",
+                    e.trace_id,
+                    e.span_id,
+                    number(f64::from(e.latency_us) / 1e6),
+                    e.unix_ms / 1000,
+                    e.unix_ms % 1000
+                );
+            }
+            out.push('\n');
         }
     }
     out

@@ -18,6 +18,7 @@ mod session;
 mod sockets;
 mod steps;
 mod timing;
+mod trace;
 
 pub use find::find_browser;
 pub use pool::BrowserPool;

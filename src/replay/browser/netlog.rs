@@ -5,6 +5,7 @@
 //! guaranteed: a request's end may be read before its start, response or cache events.
 //! Ends therefore settle briefly before the sample is recorded.
 
+use super::trace;
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
 use chromiumoxide::cdp::browser_protocol::network::{
     BlockedReason, EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache,
@@ -98,6 +99,8 @@ pub(crate) fn failure_outcome(
 }
 
 struct Start {
+    /// The network request id (its redirect hops share it).
+    id: String,
     ts: f64,
     /// When throng read the start event (for requests never ended: see `cancel_open`).
     read_at: Instant,
@@ -228,6 +231,7 @@ impl NetLog {
         let name = request_name(&method, &url);
         let kind = classify(ev.r#type.as_ref(), &name, &self.pollers);
         self.pending.entry(id.clone()).or_default().start = Some(Start {
+            id: id.clone(),
             ts,
             read_at: Instant::now(),
             method,
@@ -383,13 +387,15 @@ impl NetLog {
                 request_name(&start.method, &start.url),
             );
             let latency = Duration::from_secs_f64((at - start.ts).max(0.0));
-            self.recorder
-                .record(&key, latency, Outcome::from_status(status));
+            let outcome = Outcome::from_status(status);
+            self.recorder.record(&key, latency, outcome);
+            trace::request_done(&self.recorder, &start.id, &key, latency, outcome, p.status);
             return;
         }
         if p.cached {
             // Served by the browser's cache: the target never saw it.
             self.sink.count("requests.from_cache", 1);
+            trace::request_dropped(&self.recorder, &start.id);
             return;
         }
         let (latency, bytes, outcome) = match end {
@@ -404,6 +410,7 @@ impl NetLog {
             } => (ts - start.ts, 0.0, o),
             End::Failed { outcome: None, .. } => {
                 self.sink.count("requests.canceled", 1);
+                trace::request_dropped(&self.recorder, &start.id);
                 return;
             }
             End::Abandoned(open) => (open.as_secs_f64(), 0.0, Outcome::Cancelled),
@@ -411,6 +418,7 @@ impl NetLog {
         if outcome == Outcome::Blocked {
             // Never sent: counted, as HTTP mode counts it, not a failure of the target.
             self.sink.count("requests.blocked", 1);
+            trace::request_dropped(&self.recorder, &start.id);
             return;
         }
         let kind = match (start.kind, p.mime.as_deref()) {
@@ -426,6 +434,7 @@ impl NetLog {
         );
         let latency = Duration::from_secs_f64(latency.max(0.0));
         self.recorder.record(&key, latency, outcome);
+        trace::request_done(&self.recorder, &start.id, &key, latency, outcome, p.status);
         if bytes > 0.0 {
             self.recorder.add_bytes(&key, bytes as u64);
         }
