@@ -459,3 +459,166 @@ pub fn now_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| nanos(d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Sink;
+
+    fn traced(sample: f64) -> (Sink, Recorder) {
+        let sink = Sink::new();
+        sink.enable_tracing(TraceConfig {
+            sample,
+            keep_spans: true,
+        });
+        let origin = Url::parse("http://127.0.0.1:8080/").unwrap();
+        let rec =
+            sink.recorder(1)
+                .traced_session(Mode::Http, &Arc::from("f"), &origin, Some("k=v"));
+        (sink, rec)
+    }
+
+    fn key(step: u32, kind: SampleKind, name: &str) -> MetricKey {
+        MetricKey::new(Mode::Http, "f", Some(step), kind, name)
+    }
+
+    #[test]
+    fn http_requests_nest_under_their_page_load_or_step_and_other_origins_get_nothing() {
+        let (sink, rec) = traced(1.0);
+        let t = rec.trace().unwrap().clone();
+        let url = |p: &str| Url::parse(&format!("http://127.0.0.1:8080{p}")).unwrap();
+        assert!(t
+            .http_request(
+                Some(0),
+                false,
+                &Url::parse("http://127.0.0.1:9999/x").unwrap()
+            )
+            .is_none());
+        assert!(t
+            .http_request(
+                Some(0),
+                false,
+                &Url::parse("https://127.0.0.1:8080/x").unwrap()
+            )
+            .is_none());
+        let doc = t.http_request(Some(0), true, &url("/")).unwrap();
+        let css = t.http_request(Some(0), false, &url("/a.css")).unwrap();
+        assert_eq!(doc.ctx.trace_id, css.ctx.trace_id);
+        assert_eq!(doc.parent, css.parent, "both under the page load");
+        assert_ne!(doc.ctx.span_id, css.ctx.span_id);
+        assert!(doc.traceparent().ends_with("-01"));
+        // A later step without a page: its own trace, under its step span.
+        let ajax = t.http_request(Some(1), false, &url("/api")).unwrap();
+        assert_ne!(ajax.ctx.trace_id, doc.ctx.trace_id);
+        for (span, k) in [
+            (&doc, key(0, SampleKind::Document, "GET /")),
+            (&ajax, key(1, SampleKind::Ajax, "GET /api")),
+        ] {
+            rec.record(&k, Duration::from_millis(5), Outcome::Ok);
+            t.request_done(span, &k, Duration::from_millis(5), Outcome::Ok, Some(200));
+        }
+        rec.record(
+            &key(0, SampleKind::PageLoad, "/"),
+            Duration::from_millis(9),
+            Outcome::Ok,
+        );
+        rec.record(
+            &key(0, SampleKind::Step, "1 navigate"),
+            Duration::from_millis(10),
+            Outcome::Ok,
+        );
+        rec.record(
+            &key(1, SampleKind::Step, "2 click"),
+            Duration::from_millis(3),
+            Outcome::Ok,
+        );
+        rec.end_session("completed");
+        let spans = sink.take_spans();
+        let by_role = |r: SpanRole| spans.iter().filter(|s| s.role == r).collect::<Vec<_>>();
+        let (pages, steps, sessions) = (
+            by_role(SpanRole::PageLoad),
+            by_role(SpanRole::Step),
+            by_role(SpanRole::Session),
+        );
+        assert_eq!((pages.len(), steps.len(), sessions.len()), (1, 2, 1));
+        assert_eq!(pages[0].span_id, doc.parent);
+        assert_eq!(Some(steps[0].span_id), pages[0].parent);
+        assert_eq!(steps[0].trace_id, doc.ctx.trace_id);
+        assert_eq!(Some(steps[1].span_id), Some(ajax.parent));
+        assert!(steps
+            .iter()
+            .all(|s| s.link == Some((sessions[0].trace_id, sessions[0].span_id))));
+        let summary = sink.finish();
+        let page = summary
+            .entries
+            .iter()
+            .find(|e| e.kind == SampleKind::PageLoad)
+            .unwrap();
+        assert_eq!(page.slowest[0].trace_id, doc.ctx.trace_id);
+        let d = summary
+            .entries
+            .iter()
+            .find(|e| e.kind == SampleKind::Document)
+            .unwrap();
+        assert_eq!(d.slowest[0].span_id, doc.ctx.span_id);
+    }
+
+    #[test]
+    fn a_browser_page_keeps_its_trace_across_redirects_and_later_steps() {
+        let (sink, rec) = traced(1.0);
+        let t = rec.trace().unwrap().clone();
+        let url = |p: &str| Url::parse(&format!("http://127.0.0.1:8080{p}")).unwrap();
+        let hop1 = t
+            .browser_request("n1", 0, Some("/old"), &url("/old"))
+            .unwrap();
+        let hop2 = t.browser_request("n1", 0, Some("/"), &url("/")).unwrap();
+        assert_eq!(hop1.parent, hop2.parent, "one page load");
+        let later = t.browser_request("n2", 3, None, &url("/api")).unwrap();
+        assert_eq!(
+            later.ctx.trace_id, hop1.ctx.trace_id,
+            "the page's trace in step 4"
+        );
+        let k = key(0, SampleKind::Document, "GET /old");
+        t.browser_request_done("n1", &k, Duration::from_millis(2), Outcome::Ok, Some(302));
+        t.browser_request_dropped("n2");
+        rec.record(
+            &key(0, SampleKind::PageLoad, "/"),
+            Duration::from_millis(40),
+            Outcome::Ok,
+        );
+        let spans = sink.take_spans();
+        let req: Vec<_> = spans
+            .iter()
+            .filter(|s| s.role == SpanRole::Request)
+            .collect();
+        assert_eq!(req.len(), 1);
+        assert_eq!(req[0].span_id, hop1.ctx.span_id, "hops end in order");
+        let page = spans.iter().find(|s| s.role == SpanRole::PageLoad).unwrap();
+        assert_eq!(page.span_id, hop1.parent);
+    }
+
+    #[test]
+    fn unsampled_traces_send_flag_00_and_keep_nothing() {
+        let (sink, rec) = traced(1e-12);
+        let t = rec.trace().unwrap().clone();
+        let doc = t
+            .http_request(
+                Some(0),
+                true,
+                &Url::parse("http://127.0.0.1:8080/").unwrap(),
+            )
+            .unwrap();
+        assert!(doc.traceparent().ends_with("-00"));
+        let k = key(0, SampleKind::Document, "GET /");
+        rec.record(&k, Duration::from_millis(5), Outcome::Ok);
+        t.request_done(&doc, &k, Duration::from_millis(5), Outcome::Ok, Some(200));
+        rec.record(
+            &key(0, SampleKind::Step, "1"),
+            Duration::from_millis(5),
+            Outcome::Ok,
+        );
+        rec.end_session("completed");
+        assert!(sink.take_spans().is_empty());
+        assert!(sink.finish().entries.iter().all(|e| e.slowest.is_empty()));
+    }
+}

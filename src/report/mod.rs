@@ -11,6 +11,7 @@ pub mod format;
 mod html;
 mod json;
 mod knee;
+pub mod slowest;
 mod terminal;
 mod thresholds;
 

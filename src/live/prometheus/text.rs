@@ -174,3 +174,65 @@ mod tests {
         assert_eq!(number(0.25), "0.25");
     }
 }
+
+#[cfg(test)]
+mod openmetrics_tests {
+    use super::super::families::{gather, Source};
+    use super::*;
+    use crate::metrics::{MetricKey, Mode, Outcome, SampleKind, Sink, TraceConfig};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn openmetrics_carries_the_traced_samples_as_bucket_exemplars() {
+        let sink = Sink::new();
+        sink.enable_tracing(TraceConfig {
+            sample: 1.0,
+            keep_spans: false,
+        });
+        let origin = url::Url::parse("http://h/").unwrap();
+        let rec = sink
+            .recorder(0)
+            .traced_session(Mode::Http, &Arc::from("f"), &origin, None);
+        let t = rec.trace().unwrap().clone();
+        let key = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::Ajax, "GET http://h/a");
+        let span = t
+            .http_request(Some(0), false, &url::Url::parse("http://h/a").unwrap())
+            .unwrap();
+        rec.record(&key, Duration::from_millis(40), Outcome::Ok);
+        t.request_done(
+            &span,
+            &key,
+            Duration::from_millis(40),
+            Outcome::Ok,
+            Some(200),
+        );
+        let families = gather(
+            &[Source::Live {
+                sink,
+                mode: Mode::Http,
+            }],
+            None,
+        );
+        let om = render_openmetrics(&families);
+        let trace = span.ctx.trace_id.hex();
+        let line = om
+            .lines()
+            .find(|l| l.contains(&trace))
+            .unwrap_or_else(|| panic!("no exemplar in {om}"));
+        assert!(
+            line.starts_with("throng_request_duration_seconds_bucket{")
+                && line.contains(r#"le="0.05"} 1 # {trace_id=""#)
+                && line.contains(" 0.04 "),
+            "{line}"
+        );
+        assert!(om.contains("# TYPE throng_requests counter\n"), "{om}");
+        assert!(om.ends_with("# EOF\n"));
+        // The 0.0.4 text has no exemplars.
+        assert!(!render(&families).contains(&trace));
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("text/plain")));
+    }
+}
