@@ -227,16 +227,16 @@ impl OtlpExporter {
             return;
         };
         let spans: Vec<_> = self.sinks().iter().flat_map(Sink::take_spans).collect();
+        // Counted lost until sent: an export cut short by the run's end loses the rest.
+        self.inner
+            .spans_lost
+            .fetch_add(spans.len() as u64, Ordering::Relaxed);
         for batch in spans.chunks(SPANS_PER_EXPORT) {
             let body = encode::trace_request(&run, batch).encode_to_vec();
             if self.post("v1/traces", body, deadline).await {
-                self.inner
-                    .spans_sent
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            } else {
-                self.inner
-                    .spans_lost
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                let n = batch.len() as u64;
+                self.inner.spans_lost.fetch_sub(n, Ordering::Relaxed);
+                self.inner.spans_sent.fetch_add(n, Ordering::Relaxed);
             }
         }
         let sources = lock(&self.inner.sources).clone();
