@@ -173,6 +173,15 @@ mod tests {
             "POST body username=***&password=*** token *** n=1"
         );
         assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
+        let r = Redactor::from_args(args(&[
+            "--otlp-header",
+            "X-Key=k3y-value",
+            "--otlp-header=X-Other=other-secret",
+        ]));
+        assert_eq!(
+            r.redact("sent k3y-value and other-secret"),
+            "sent *** and ***"
+        );
     }
 
     #[test]

@@ -356,6 +356,13 @@ mod tests {
                 "http://prom:9090/api/v1/write",
                 "--remote-write-interval",
                 "10s",
+                "--trace",
+                "--trace-sample",
+                "10%",
+                "--otlp",
+                "http://otel:4318",
+                "--otlp-interval",
+                "2s",
             ],
             vec![
                 "--flow",
@@ -439,6 +446,23 @@ mod tests {
                 .map(|c| PathBuf::from(pod(&c.display().to_string())));
             assert_eq!(format!("{:?}", parsed.replay), format!("{expected:?}"));
         }
+    }
+
+    #[test]
+    fn an_otlp_header_is_not_written_into_the_manifests() {
+        let args = k8s_args(&[
+            "x.json",
+            "--otlp",
+            "http://otel:4318",
+            "--otlp-header",
+            "Authorization=Bearer s3cret",
+        ]);
+        let files = Bundle::new(&[]).unwrap();
+        let err = run_flags(&args, &files, &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--otlp-header:") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 
     #[test]

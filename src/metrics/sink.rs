@@ -202,9 +202,14 @@ impl Sink {
         self.inner.tracing.get().map(|t| &t.config)
     }
 
-    /// The spans finished since the last call (for the OTLP exporter).
-    pub fn take_spans(&self) -> Vec<SpanRecord> {
-        self.spans().map_or_else(Vec::new, SpanBuffer::take)
+    /// At most `max` of the spans finished and not taken yet (for the OTLP exporter).
+    pub fn take_spans(&self, max: usize) -> Vec<SpanRecord> {
+        self.spans().map_or_else(Vec::new, |s| s.take(max))
+    }
+
+    /// Spans finished and not taken yet.
+    pub fn spans_held(&self) -> usize {
+        self.spans().map_or(0, SpanBuffer::held)
     }
 
     /// Spans dropped because the exporter fell behind (the buffer was full).

@@ -284,14 +284,24 @@ impl SpanBuffer {
         lock(&self.shards[shard % self.shards.len()]).push(span);
     }
 
-    /// Every span held, oldest shard first; the buffer is empty after.
-    pub fn take(&self) -> Vec<SpanRecord> {
+    /// At most `max` of the spans held (each shard's oldest first).
+    pub fn take(&self, max: usize) -> Vec<SpanRecord> {
         let mut out = Vec::new();
         for s in &self.shards {
-            out.append(&mut lock(s));
+            let mut held = lock(s);
+            let n = held.len().min(max - out.len());
+            out.extend(held.drain(..n));
+            if out.len() == max {
+                break;
+            }
         }
         self.held.fetch_sub(out.len(), Ordering::Relaxed);
         out
+    }
+
+    /// Spans held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// Spans dropped because the buffer was full (the exporter fell behind).
@@ -392,8 +402,10 @@ mod tests {
             b.push(i, span.clone());
         }
         assert_eq!(b.dropped(), 3);
-        assert_eq!(b.take().len(), SPANS_HELD);
+        assert_eq!(b.take(10).len(), 10);
+        assert_eq!(b.take(usize::MAX).len(), SPANS_HELD - 10);
         b.push(0, span);
-        assert_eq!(b.take().len(), 1);
+        assert_eq!(b.held(), 1);
+        assert_eq!(b.take(usize::MAX).len(), 1);
     }
 }

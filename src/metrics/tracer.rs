@@ -533,7 +533,7 @@ mod tests {
             Outcome::Ok,
         );
         rec.end_session("completed");
-        let spans = sink.take_spans();
+        let spans = sink.take_spans(usize::MAX);
         let by_role = |r: SpanRole| spans.iter().filter(|s| s.role == r).collect::<Vec<_>>();
         let (pages, steps, sessions) = (
             by_role(SpanRole::PageLoad),
@@ -586,7 +586,7 @@ mod tests {
             Duration::from_millis(40),
             Outcome::Ok,
         );
-        let spans = sink.take_spans();
+        let spans = sink.take_spans(usize::MAX);
         let req: Vec<_> = spans
             .iter()
             .filter(|s| s.role == SpanRole::Request)
@@ -618,7 +618,7 @@ mod tests {
             Outcome::Ok,
         );
         rec.end_session("completed");
-        assert!(sink.take_spans().is_empty());
+        assert!(sink.take_spans(usize::MAX).is_empty());
         assert!(sink.finish().entries.iter().all(|e| e.slowest.is_empty()));
     }
 }

@@ -268,6 +268,8 @@ mod tests {
             "--var=user=alice",
             "--token",
             "s3cret",
+            "--otlp-header",
+            "Authorization=Bearer xyz",
             "--users",
             "5",
         ]
@@ -275,7 +277,8 @@ mod tests {
         let line = redacted(argv).join(" ");
         assert_eq!(
             line,
-            "throng run f.json --var password=*** --var=user=*** --token *** --users 5"
+            "throng run f.json --var password=*** --var=user=*** --token *** \
+             --otlp-header Authorization=*** --users 5"
         );
     }
 }

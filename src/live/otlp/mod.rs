@@ -226,15 +226,23 @@ impl OtlpExporter {
         let Some(run) = lock(&self.inner.run).clone() else {
             return;
         };
-        let spans: Vec<_> = self.sinks().iter().flat_map(Sink::take_spans).collect();
-        // Counted lost until sent: an export cut short by the run's end loses the rest.
-        self.inner
-            .spans_lost
-            .fetch_add(spans.len() as u64, Ordering::Relaxed);
-        for batch in spans.chunks(SPANS_PER_EXPORT) {
-            let body = encode::trace_request(&run, batch).encode_to_vec();
-            if self.post("v1/traces", body, deadline).await {
+        // Batch by batch, so an export the run's end cuts short loses one batch at most (the
+        // rest waits for the final export); a batch is counted lost until it is sent, and after
+        // a failed one the rest waits for the next export.
+        'sinks: for sink in self.sinks() {
+            let mut batches = sink.spans_held().div_ceil(SPANS_PER_EXPORT);
+            while batches > 0 {
+                batches -= 1;
+                let batch = sink.take_spans(SPANS_PER_EXPORT);
+                if batch.is_empty() {
+                    break;
+                }
                 let n = batch.len() as u64;
+                self.inner.spans_lost.fetch_add(n, Ordering::Relaxed);
+                let body = encode::trace_request(&run, &batch).encode_to_vec();
+                if !self.post("v1/traces", body, deadline).await {
+                    break 'sinks;
+                }
                 self.inner.spans_lost.fetch_sub(n, Ordering::Relaxed);
                 self.inner.spans_sent.fetch_add(n, Ordering::Relaxed);
             }
@@ -307,6 +315,11 @@ impl OtlpExporter {
         if let Some(t) = task {
             self.inner.closing.notify_one();
             let _ = t.await;
+            // What the final export could not send in its budget is dropped too.
+            let left: usize = self.sinks().iter().map(Sink::spans_held).sum();
+            self.inner
+                .spans_lost
+                .fetch_add(left as u64, Ordering::Relaxed);
             let (exports, failed, sent, lost) = self.counts();
             eprintln!(
                 "otlp: {exports} exports, {failed} failed; {sent} spans sent, {lost} dropped"

@@ -5,7 +5,8 @@
 //! profile, own process group, own CDP handler task), `pool` spreads sessions over
 //! processes and replaces crashed ones, `session` runs one flow iteration, `steps` executes
 //! Recorder steps, `netlog` turns Network events into request samples, `timing` turns
-//! Navigation Timing into page-load samples.
+//! Navigation Timing into page-load samples, `trace_context` adds W3C trace context to the
+//! requests a page sends to the flow's origin (`--trace`).
 
 mod evidence;
 mod extract;
@@ -18,7 +19,7 @@ mod session;
 mod sockets;
 mod steps;
 mod timing;
-mod trace;
+mod trace_context;
 
 pub use find::find_browser;
 pub use pool::BrowserPool;

@@ -5,7 +5,7 @@
 //! guaranteed: a request's end may be read before its start, response or cache events.
 //! Ends therefore settle briefly before the sample is recorded.
 
-use super::trace;
+use super::trace_context as trace;
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
 use chromiumoxide::cdp::browser_protocol::network::{
     BlockedReason, EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache,

@@ -9,7 +9,7 @@ use super::process::ChromeProcess;
 use super::sockets::Sockets;
 use super::steps::{StepError, StepRunner};
 use super::timing::{PageTimings, Report, BINDING, SCRIPT};
-use super::trace::PageTrace;
+use super::trace_context::PageTrace;
 use super::{Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
 use crate::replay::hosts::HostPolicy;

@@ -259,7 +259,7 @@ impl UserClient {
         let trace = tag.trace.as_deref();
         if trace.is_some() {
             // A recorded trace context would repeat one trace for every user: ours replaces it.
-            headers.retain(|(k, _)| !super::trace::is_trace_header(k));
+            headers.retain(|(k, _)| !super::trace_context::is_trace_header(k));
         }
         for hop_index in 0..=MAX_REDIRECTS {
             if !self.hosts.allows(&url) {
@@ -285,7 +285,7 @@ impl UserClient {
                 body: body.as_deref(),
                 extra_headers: match (&span, trace) {
                     (Some(span), Some(t)) => {
-                        traced = super::trace::headers(extra_headers, span, t);
+                        traced = super::trace_context::headers(extra_headers, span, t);
                         &traced
                     }
                     _ => extra_headers,
@@ -295,7 +295,7 @@ impl UserClient {
             let started = Instant::now();
             let result = self.send_once(&key, hop, late).await;
             if let (Some(span), Some(t)) = (&span, trace) {
-                super::trace::done(t, span, &key, started.elapsed(), &result, req.expect);
+                super::trace_context::done(t, span, &key, started.elapsed(), &result, req.expect);
             }
             let response = result?;
             let Some(next) = redirect_target(&response, &url) else {

@@ -13,7 +13,7 @@ mod offload;
 mod poller;
 mod session;
 mod step;
-mod trace;
+mod trace_context;
 
 pub use client::{classify, ClientOptions, HostPolicy, SharedTls, SocketBudget, DEFAULT_MAX_BODY};
 pub use offload::Offload;
