@@ -457,7 +457,7 @@ fn nanos(d: Duration) -> u64 {
 pub fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| nanos(d))
+        .map_or(0, nanos)
 }
 
 #[cfg(test)]
