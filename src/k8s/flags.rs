@@ -451,7 +451,7 @@ mod tests {
     #[test]
     fn an_otlp_header_is_not_written_into_the_manifests() {
         let args = k8s_args(&[
-            "x.json",
+            "http://127.0.0.1:9/x",
             "--otlp",
             "http://otel:4318",
             "--otlp-header",
