@@ -28,7 +28,7 @@ pub use load::{load, load_with, parse, LoadedFlow};
 pub use model::*;
 pub use origin::{origin, rewrite_origin};
 pub use summary::{summary, FlowSummary};
-pub use validate::{MAX_DWELL_MS, MAX_THINK_TIME_MS};
+pub use validate::{check_tracestate, MAX_DWELL_MS, MAX_THINK_TIME_MS};
 pub use values::{Place, Site};
 pub use vars::{is_identifier, substitute, variables_used};
 pub use write::to_checked_json;

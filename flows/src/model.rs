@@ -43,6 +43,10 @@ pub struct Flow {
     /// What the recorder left out to stay bounded (absent: the recording is complete).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capped: Option<Capped>,
+    /// W3C `tracestate` sent beside `traceparent` with `--trace` (vendor keys the target's
+    /// tracing reads, e.g. `congo=t61rcWkgMzE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
 }
 
 /// One step: a Recorder action plus throng's per-step additions.

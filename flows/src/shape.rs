@@ -127,6 +127,7 @@ fn known_shapes(r: &Reporter<'_>, v: &Value, path: &JsonPath, node: Node) -> Res
                 "selectorAttribute",
                 "timeout",
                 "dwellMs",
+                "tracestate",
             ],
             &[
                 ("variables", Node::Variable, true),

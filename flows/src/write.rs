@@ -35,6 +35,7 @@ mod tests {
             steps: vec![Step::new(Action::navigate("http://127.0.0.1:1/${nope}"))],
             dwell_ms: None,
             capped: None,
+            tracestate: None,
         };
         let err = to_checked_json(&flow, "out.json").unwrap_err().to_string();
         assert!(

@@ -217,6 +217,7 @@ pub fn build_report(cap: &Capture) -> Built {
         steps,
         dwell_ms,
         capped: Some(cap.capped.clone()).filter(|c| !c.is_empty()),
+        tracestate: None,
     };
     let secret_of = ever_secret(&raw_steps);
     let typed: Vec<&str> = raw_steps

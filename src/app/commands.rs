@@ -302,6 +302,7 @@ mod socket_warning_tests {
                 grace: second,
                 drain: crate::plan::DEFAULT_DRAIN,
             },
+            trace: None,
             mode,
             http: HttpOptions {
                 client: ClientOptions {

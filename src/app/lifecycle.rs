@@ -62,6 +62,9 @@ pub async fn run_live(
     if let Some(exporter) = &output.exporter {
         exporter.attach(sink.clone(), spec.mode);
     }
+    if let Some(otlp) = &output.otlp {
+        otlp.attach(sink.clone(), spec.mode);
+    }
     // The generator's own CPU, every run: live line, summary, results, metrics.
     let sampler = health::Sampler::start(Some(sink.clone()), Default::default());
     let result = run::execute_with(spec, sink, control).await;

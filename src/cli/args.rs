@@ -278,6 +278,33 @@ pub struct ReplayArgs {
     /// Time between remote-write pushes (a final push is made when the run ends)
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub remote_write_interval: String,
+    /// Send W3C trace context (traceparent) with every request to the flow's own origin and
+    /// keep the slowest requests' and page loads' trace ids (results, report, /metrics)
+    #[arg(long)]
+    #[serde(default)]
+    pub trace: bool,
+    /// With --trace: the share of page loads (steps) traced, e.g. 10% (default: all); the
+    /// others carry traceparent unsampled
+    #[arg(long, value_name = "PERCENT", requires = "trace")]
+    #[serde(default)]
+    pub trace_sample: Option<String>,
+    /// Export metrics (and --trace spans) with OTLP over HTTP, e.g. http://127.0.0.1:4318
+    #[arg(long, value_name = "URL")]
+    #[serde(default)]
+    pub otlp: Option<String>,
+    /// A header for the OTLP receiver, e.g. 'Authorization=Bearer ...' (repeatable; its value
+    /// is a secret, redacted like --var values)
+    #[arg(long, value_name = "NAME=VALUE", requires = "otlp")]
+    #[serde(default)]
+    pub otlp_header: Vec<String>,
+    /// Time between OTLP exports (a final export is made when the run ends)
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    #[serde(default = "default_interval")]
+    pub otlp_interval: String,
+}
+
+fn default_interval() -> String {
+    "5s".into()
 }
 
 /// What a run replays and against which origin: the flags `run`, `compare` and `k8s` share.

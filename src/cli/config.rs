@@ -3,8 +3,9 @@
 
 use super::args::{BrowserArg, FlowArgs, PlanArgs, ReplayArgs};
 use crate::flow;
+use crate::live::otlp::{OtlpExporter, OtlpOptions};
 use crate::live::prometheus::{ExportOptions, Exporter};
-use crate::metrics::Mode;
+use crate::metrics::{Mode, TraceConfig};
 use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
@@ -38,14 +39,24 @@ pub struct Output {
     pub quiet: bool,
     /// `--metrics` / `--remote-write`: the command's live exporter.
     pub exporter: Option<Exporter>,
+    /// `--otlp`: the command's OTLP exporter.
+    pub otlp: Option<OtlpExporter>,
 }
 
 impl Output {
-    /// After a command's last run: the exporter's final push and linger (nothing without one).
+    /// After a command's last run: the exporters' final pushes and linger (nothing without).
     pub async fn close_export(&self) {
-        if let Some(exporter) = &self.exporter {
-            exporter.close().await;
-        }
+        let prometheus = async {
+            if let Some(exporter) = &self.exporter {
+                exporter.close().await;
+            }
+        };
+        let otlp = async {
+            if let Some(otlp) = &self.otlp {
+                otlp.close().await;
+            }
+        };
+        tokio::join!(prometheus, otlp);
     }
 }
 
@@ -259,7 +270,18 @@ pub fn output(args: &ReplayArgs) -> Result<Output, InputError> {
         thresholds,
         quiet: args.quiet,
         exporter: exporter(args)?,
+        otlp: otlp(args)?,
     })
+}
+
+/// `--otlp`, `--otlp-header`, `--otlp-interval`.
+fn otlp(args: &ReplayArgs) -> Result<Option<OtlpExporter>, InputError> {
+    let Some(endpoint) = &args.otlp else {
+        return Ok(None);
+    };
+    let interval = flag_duration("--otlp-interval", &args.otlp_interval)?;
+    let options = OtlpOptions::new(endpoint, &args.otlp_header, interval).map_err(bad)?;
+    Ok(Some(OtlpExporter::new(options)))
 }
 
 /// `--metrics`, `--metrics-linger`, `--remote-write`, `--remote-write-interval`: the scrape
@@ -467,7 +489,33 @@ pub fn run_spec(
         mode,
         http: http_options(replay)?,
         browser: browser_options(replay)?,
+        trace: trace(replay)?,
     })
+}
+
+/// `--trace`, `--trace-sample`: traced requests (spans kept for `--otlp`).
+pub fn trace(replay: &ReplayArgs) -> Result<Option<TraceConfig>, InputError> {
+    if !replay.trace {
+        return Ok(None);
+    }
+    let sample = match &replay.trace_sample {
+        None => 1.0,
+        Some(text) => {
+            let number = text.trim().trim_end_matches('%');
+            match number.parse::<f64>() {
+                Ok(p) if p > 0.0 && p <= 100.0 => p / 100.0,
+                _ => {
+                    return Err(bad(format!(
+                    "--trace-sample `{text}`: expected a share above 0 and at most 100%, e.g. 10%"
+                )))
+                }
+            }
+        }
+    };
+    Ok(Some(TraceConfig {
+        sample,
+        keep_spans: replay.otlp.is_some(),
+    }))
 }
 
 #[cfg(test)]

@@ -96,6 +96,7 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
         }],
         dwell_ms: None,
         capped: None,
+        tracestate: None,
     };
     let host = parsed.host_str().unwrap_or("url").to_string();
     let mut prepared = prepare(flow, &host, &shown, Path::new("."), None, &HashMap::new())?;

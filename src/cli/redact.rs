@@ -1,7 +1,8 @@
 //! Log redaction: every log line, throng's and its dependencies' (chromiumoxide's raw CDP
 //! messages, cookie_store's jar, HTTP libraries), has its Cookie, Set-Cookie and
 //! Authorization values, cookie objects' values and the run's secrets (`--var` values,
-//! `--token` / `$THRONG_TOKEN`) replaced by `***` before it reaches stderr.
+//! `--token` / `$THRONG_TOKEN`, `--otlp-header` values) replaced by `***` before it reaches
+//! stderr.
 
 use regex::Regex;
 use std::borrow::Cow;
@@ -32,7 +33,7 @@ pub struct Redactor {
 
 impl Redactor {
     /// Secrets from the command line (`--var NAME=VALUE`, `--var=NAME=VALUE`, `--token T`,
-    /// `--token=T`) and `$THRONG_TOKEN`.
+    /// `--token=T`, `--otlp-header NAME=VALUE`) and `$THRONG_TOKEN`.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Self {
         let mut secrets = Vec::new();
         let mut next_is: Option<&str> = None;
@@ -42,11 +43,14 @@ impl Redactor {
                 continue;
             }
             match a.split_once('=') {
-                Some((flag @ ("--var" | "--token"), v)) => secrets.push(secret_of(flag, v)),
-                _ if a == "--var" || a == "--token" => {
-                    next_is = Some(if a == "--var" { "--var" } else { "--token" })
+                Some((flag @ ("--var" | "--token" | "--otlp-header"), v)) => {
+                    secrets.push(secret_of(flag, v))
                 }
-                _ => {}
+                _ => {
+                    next_is = ["--var", "--token", "--otlp-header"]
+                        .into_iter()
+                        .find(|f| *f == a)
+                }
             }
         }
         secrets.extend(std::env::var("THRONG_TOKEN").ok());
@@ -117,7 +121,7 @@ impl Redactor {
 
 fn secret_of(flag: &str, value: &str) -> String {
     match flag {
-        "--var" => value.split_once('=').map_or(value, |(_, v)| v).to_string(),
+        "--var" | "--otlp-header" => value.split_once('=').map_or(value, |(_, v)| v).to_string(),
         _ => value.to_string(),
     }
 }
@@ -175,6 +179,15 @@ mod tests {
             "POST body username=***&password=*** token *** n=1"
         );
         assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
+        let r = Redactor::from_args(args(&[
+            "--otlp-header",
+            "X-Key=k3y-value",
+            "--otlp-header=X-Other=other-secret",
+        ]));
+        assert_eq!(
+            r.redact("sent k3y-value and other-secret"),
+            "sent *** and ***"
+        );
     }
 
     #[test]

@@ -99,7 +99,11 @@ pub async fn coordinate(
     let view = output
         .exporter
         .as_ref()
-        .map(|e| e.attach_merged(mode, now_unix_ms()));
+        .map(|e| e.attach_merged(mode, now_unix_ms()))
+        .or_else(|| output.otlp.as_ref().map(|_| Default::default()));
+    if let (Some(otlp), Some(view)) = (&output.otlp, &view) {
+        otlp.attach_view(view.clone(), mode, now_unix_ms());
+    }
     let (summary, uncovered) = follow(&hub, &c, &control, output.quiet, view.as_ref()).await;
     if let Some(v) = &view {
         v.update(summary.clone(), 0, true);

@@ -204,6 +204,11 @@ fn build_spec(a: &Assignment, args: &WorkerArgs, dir: &Path) -> anyhow::Result<r
     // The coordinator exports the merged run; a worker exports nothing.
     replay.metrics = None;
     replay.remote_write = None;
+    // Spans stay with the worker's sink only when it exports them (it does not yet): the
+    // coordinator exports the merged metrics; --trace still sends trace context and keeps
+    // the slowest requests' trace ids.
+    replay.otlp = None;
+    replay.otlp_header.clear();
     replay.cacert = match &a.cacert {
         Some(pem) => {
             let path = dir.join("cacert.pem");

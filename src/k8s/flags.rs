@@ -206,6 +206,11 @@ fn replay_flags(
         metrics_linger,
         remote_write,
         remote_write_interval,
+        trace,
+        trace_sample,
+        otlp,
+        otlp_header,
+        otlp_interval,
     } = replay;
     f.push("--timeout", timeout);
     f.push("--max-body", max_body);
@@ -255,6 +260,21 @@ fn replay_flags(
         let arg = f.url(url);
         f.out.extend(["--remote-write".into(), arg]);
         f.push("--remote-write-interval", remote_write_interval);
+    }
+    f.switch("--trace", *trace);
+    f.opt("--trace-sample", trace_sample.as_ref());
+    if let Some(url) = otlp {
+        if !otlp_header.is_empty() {
+            // A header value would be written into the pod spec in clear.
+            return Err(InputError(
+                "--otlp-header: not carried into Kubernetes manifests (its value would be \
+                 written in clear); give the collector's credentials in the --otlp URL \
+                 (user:password@host) or reach it without"
+                    .into(),
+            ));
+        }
+        f.push("--otlp", url);
+        f.push("--otlp-interval", otlp_interval);
     }
     f.push("--out", RESULTS_DIR);
     Ok(())
@@ -379,6 +399,13 @@ mod tests {
                 "http://prom:9090/api/v1/write",
                 "--remote-write-interval",
                 "10s",
+                "--trace",
+                "--trace-sample",
+                "10%",
+                "--otlp",
+                "http://otel:4318",
+                "--otlp-interval",
+                "2s",
             ],
             vec![
                 "--flow",
@@ -462,6 +489,23 @@ mod tests {
                 .map(|c| PathBuf::from(pod(&c.display().to_string())));
             assert_eq!(format!("{:?}", parsed.replay), format!("{expected:?}"));
         }
+    }
+
+    #[test]
+    fn an_otlp_header_is_not_written_into_the_manifests() {
+        let args = k8s_args(&[
+            "http://127.0.0.1:9/x",
+            "--otlp",
+            "http://otel:4318",
+            "--otlp-header",
+            "Authorization=Bearer s3cret",
+        ]);
+        let files = Bundle::new(&[]).unwrap();
+        let err = run_flags(&args, &files, &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--otlp-header:") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 
     #[test]

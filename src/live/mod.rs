@@ -1,8 +1,10 @@
 //! What watches a run while it runs: the progress line on stderr, the `--ui` dashboard (with
-//! its run controls) and the Prometheus export (scrape endpoint and remote write). Everything
-//! here reads the run's sink; nothing here renders a finished run (that is `report`).
+//! its run controls), the Prometheus export (scrape endpoint and remote write) and the OTLP
+//! export (metrics and `--trace` spans). Everything here reads the run's sink; nothing here
+//! renders a finished run (that is `report`).
 
 pub mod dashboard;
+pub mod otlp;
 pub mod progress;
 pub mod prometheus;
 

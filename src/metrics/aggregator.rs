@@ -10,6 +10,7 @@ use super::key::{MetricKey, Outcome, SampleKind};
 use super::serialize::{new_histogram, record_us, us_to_ms};
 use super::shard::Cell;
 use super::summary::{round3, EntryParts, EntrySummary, RunSummary, SecondStats};
+use super::trace::{keep_slowest, Exemplar, SLOWEST_KEPT};
 
 /// Run totals of one key.
 struct KeyTotals {
@@ -23,6 +24,8 @@ struct KeyTotals {
     buckets: Buckets,
     /// Created on the first late sample as a copy of `raw`: on-time samples count as corrected.
     corrected: Option<Histogram<u64>>,
+    /// The run's slowest traced samples, slowest first.
+    slowest: Vec<Exemplar>,
 }
 
 impl KeyTotals {
@@ -36,6 +39,7 @@ impl KeyTotals {
             raw: new_histogram(),
             buckets: Buckets::default(),
             corrected: None,
+            slowest: Vec::new(),
         }
     }
 }
@@ -111,6 +115,10 @@ impl State {
                 Some((_, m)) => *m += n,
                 None => t.outcomes.push((o, n)),
             }
+        }
+        for &e in &cell.exemplars {
+            keep_slowest(&mut t.slowest, e, SLOWEST_KEPT);
+            t.buckets.place(e);
         }
         if !cell.late.is_empty() && t.corrected.is_none() {
             t.corrected = Some(t.raw.clone());
@@ -219,6 +227,7 @@ impl State {
                     bytes: t.bytes,
                     raw: t.raw.clone(),
                     corrected: t.corrected.clone(),
+                    slowest: t.slowest.clone(),
                 };
                 EntrySummary::from_parts(k, &parts, duration)
             })

@@ -4,6 +4,8 @@
 
 use hdrhistogram::Histogram;
 
+use super::trace::Exemplar;
+
 /// Upper bounds of the buckets, microseconds (a last, unbounded bucket follows).
 pub const BUCKET_BOUNDS_US: [u64; 16] = [
     1_000,
@@ -25,11 +27,12 @@ pub const BUCKET_BOUNDS_US: [u64; 16] = [
 ];
 
 /// Per-bucket (not cumulative) counts, the last one above every bound, and the sum of the
-/// values recorded.
+/// values recorded; with `--trace`, each bucket's latest exemplar (a traced sample in it).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Buckets {
     pub counts: [u64; BUCKET_BOUNDS_US.len() + 1],
     pub sum_us: u64,
+    pub exemplars: [Option<Exemplar>; BUCKET_BOUNDS_US.len() + 1],
 }
 
 impl Buckets {
@@ -56,11 +59,24 @@ impl Buckets {
         b
     }
 
+    /// Keeps `e` as the exemplar of the bucket its value lies in, unless that bucket has a
+    /// later one.
+    pub fn place(&mut self, e: Exemplar) {
+        let i = BUCKET_BOUNDS_US.partition_point(|b| *b < u64::from(e.latency_us));
+        let slot = &mut self.exemplars[i];
+        if slot.is_none_or(|old| old.unix_ms <= e.unix_ms) {
+            *slot = Some(e);
+        }
+    }
+
     pub fn add(&mut self, other: &Buckets) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
         self.sum_us += other.sum_us;
+        for e in other.exemplars.iter().flatten() {
+            self.place(*e);
+        }
     }
 
     pub fn count(&self) -> u64 {

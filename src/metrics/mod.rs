@@ -1,5 +1,6 @@
 //! Metrics: samples -> sharded buffers -> one aggregator -> per-key HDR totals, a per-second
-//! series, and a serializable, mergeable [`RunSummary`]. Both replay modes record here.
+//! series, and a serializable, mergeable [`RunSummary`]. Both replay modes record here, and
+//! so does `--trace`: trace context, spans and the slowest samples' trace ids ([`SessionTrace`]).
 
 mod aggregator;
 mod buckets;
@@ -11,6 +12,8 @@ mod serialize;
 mod shard;
 mod sink;
 mod summary;
+mod trace;
+mod tracer;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +35,11 @@ pub use sink::{LiveStats, Recorder, SessionCounts, Sink, UserGauge, SHARDS};
 pub use summary::{
     EntryParts, EntrySummary, FailureRates, LatencyStats, RunSummary, SecondStats, Totals,
 };
+pub use trace::{
+    keep_slowest, Exemplar, SpanCtx, SpanId, SpanOutcome, SpanRecord, SpanRole, TraceConfig,
+    TraceId, SLOWEST_KEPT,
+};
+pub use tracer::{now_ns, RequestSpan, SessionTrace};
 
 /// Errors reading saved metrics.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use super::key::{MetricKey, Outcome};
+use super::trace::{keep_slowest, Exemplar};
+
+/// Exemplars a cell keeps between drains: its slowest traced samples.
+const CELL_EXEMPLARS: usize = 4;
 
 /// Samples a cell may buffer before the recorder folds them itself.
 pub const SAMPLE_CAP: usize = 16_384;
@@ -29,6 +33,8 @@ pub struct Cell {
     pub samples: Vec<u32>,
     /// Late samples: (raw, corrected) microseconds.
     pub late: Vec<(u32, u32)>,
+    /// The slowest traced samples since the last drain (`--trace`).
+    pub exemplars: Vec<Exemplar>,
 }
 
 impl Cell {
@@ -63,12 +69,20 @@ impl Cell {
         }
     }
 
+    pub fn keep_exemplar(&mut self, e: Exemplar) {
+        keep_slowest(&mut self.exemplars, e, CELL_EXEMPLARS);
+    }
+
     pub fn is_full(&self) -> bool {
         self.samples.len() + self.late.len() >= SAMPLE_CAP
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0 && self.bytes == 0 && self.samples.is_empty() && self.late.is_empty()
+        self.count == 0
+            && self.bytes == 0
+            && self.samples.is_empty()
+            && self.late.is_empty()
+            && self.exemplars.is_empty()
     }
 
     /// Zero the counters and empty the buffers, keeping their capacity for reuse.
@@ -80,6 +94,7 @@ impl Cell {
         self.outcomes.clear();
         self.samples.clear();
         self.late.clear();
+        self.exemplars.clear();
     }
 
     /// Buffered capacity in samples (for memory checks).

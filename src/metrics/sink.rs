@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
@@ -16,6 +16,8 @@ use super::names::NameBudget;
 use super::serialize::duration_us;
 use super::shard::{Cell, Shard};
 use super::summary::RunSummary;
+use super::trace::{Exemplar, SpanBuffer, SpanRecord, TraceConfig, Tracing};
+use super::tracer::SessionTrace;
 use crate::outbound::strip_userinfo;
 
 /// Number of recording shards: enough that two cores rarely meet on one lock.
@@ -99,6 +101,8 @@ struct Inner {
     finished: AtomicBool,
     summary: Mutex<Option<RunSummary>>,
     stop: Notify,
+    /// `--trace`, set before the run starts.
+    tracing: OnceLock<Tracing>,
 }
 
 /// The shared metrics sink. Cheap to clone.
@@ -114,6 +118,8 @@ pub struct Recorder {
     shard: usize,
     /// Set for an arrival that started late: see [`Recorder::starting_late`].
     late_start: Option<Arc<LateStart>>,
+    /// Set for one session of a traced run: see [`Recorder::traced_session`].
+    trace: Option<Arc<SessionTrace>>,
 }
 
 /// A late arrival's lateness, applied until its first step that sent requests has ended.
@@ -170,6 +176,7 @@ impl Sink {
                 finished: AtomicBool::new(false),
                 summary: Mutex::new(None),
                 stop: Notify::new(),
+                tracing: OnceLock::new(),
             }),
         }
     }
@@ -180,7 +187,39 @@ impl Sink {
             inner: self.inner.clone(),
             shard: (user_id % SHARDS as u64) as usize,
             late_start: None,
+            trace: None,
         }
+    }
+
+    /// Traces this run's requests (`--trace`); call before the run starts (later calls are
+    /// ignored).
+    pub fn enable_tracing(&self, config: TraceConfig) {
+        let spans = config.keep_spans.then(|| SpanBuffer::new(SHARDS));
+        let _ = self.inner.tracing.set(Tracing { config, spans });
+    }
+
+    /// The run's tracing, if it traces.
+    pub fn tracing(&self) -> Option<&TraceConfig> {
+        self.inner.tracing.get().map(|t| &t.config)
+    }
+
+    /// At most `max` of the spans finished and not taken yet (for the OTLP exporter).
+    pub fn take_spans(&self, max: usize) -> Vec<SpanRecord> {
+        self.spans().map_or_else(Vec::new, |s| s.take(max))
+    }
+
+    /// Spans finished and not taken yet.
+    pub fn spans_held(&self) -> usize {
+        self.spans().map_or(0, SpanBuffer::held)
+    }
+
+    /// Spans dropped because the exporter fell behind (the buffer was full).
+    pub fn spans_dropped(&self) -> u64 {
+        self.spans().map_or(0, SpanBuffer::dropped)
+    }
+
+    fn spans(&self) -> Option<&SpanBuffer> {
+        self.inner.tracing.get()?.spans.as_ref()
     }
 
     /// Drain the shards every `every` into totals and the per-second series, until
@@ -407,6 +446,7 @@ impl Recorder {
         Recorder {
             inner: self.inner.clone(),
             shard: self.shard,
+            trace: self.trace.clone(),
             late_start: (us > 0).then(|| {
                 Arc::new(LateStart {
                     us: AtomicU64::new(u64::from(us)),
@@ -420,7 +460,60 @@ impl Recorder {
         self.late_start.as_ref()?.lateness(key.kind)
     }
 
+    /// A recorder for one session of `flow` (at `origin`): in a traced run it carries the
+    /// session's [`SessionTrace`]; otherwise it is this recorder. End it with
+    /// [`Recorder::end_session`].
+    pub fn traced_session(
+        &self,
+        mode: Mode,
+        flow: &Arc<str>,
+        origin: &url::Url,
+        tracestate: Option<&str>,
+    ) -> Recorder {
+        let Some(tracing) = self.inner.tracing.get() else {
+            return self.clone();
+        };
+        let plain = Recorder {
+            trace: None,
+            ..self.clone()
+        };
+        let trace = SessionTrace::new(plain, &tracing.config, mode, flow, origin, tracestate);
+        Recorder {
+            trace: Some(Arc::new(trace)),
+            ..self.clone()
+        }
+    }
+
+    /// The session's trace context (a traced run's session recorder only).
+    pub fn trace(&self) -> Option<&Arc<SessionTrace>> {
+        self.trace.as_ref()
+    }
+
+    /// The session ended (`outcome`: completed, failed, lost, abandoned): its span.
+    pub fn end_session(&self, outcome: &'static str) {
+        if let Some(t) = &self.trace {
+            t.finish(outcome);
+        }
+    }
+
+    /// Keeps a traced sample of `key` if it is among its slowest.
+    pub(crate) fn exemplar(&self, key: &MetricKey, e: Exemplar) {
+        self.with_cell(key, |c| c.keep_exemplar(e));
+    }
+
+    /// Holds a finished span for the exporter (dropped when the run keeps none).
+    pub(crate) fn push_span(&self, span: SpanRecord) {
+        if let Some(spans) = self.inner.tracing.get().and_then(|t| t.spans.as_ref()) {
+            spans.push(self.shard, span);
+        }
+    }
+
     pub fn record(&self, key: &MetricKey, latency: Duration, outcome: Outcome) {
+        if let Some(t) = &self.trace {
+            if matches!(key.kind, SampleKind::Step | SampleKind::PageLoad) {
+                t.on_sample(key, latency, outcome);
+            }
+        }
         if let Some(late) = self.start_lateness(key) {
             return self.record_late(key, latency, latency + late, outcome);
         }

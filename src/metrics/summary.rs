@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::generator::GeneratorHealth;
 use super::key::{MetricKey, Mode, SampleKind};
 use super::serialize::{decode_histogram, duration_ms, encode_histogram, new_histogram, us_to_ms};
+use super::trace::{keep_slowest, Exemplar, SLOWEST_KEPT};
 use super::MetricsError;
 
 /// Latency percentiles of one histogram, in milliseconds.
@@ -67,6 +68,9 @@ pub struct EntrySummary {
     pub histogram: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrected_histogram: Option<String>,
+    /// `--trace`: the slowest traced samples with the trace ids the target saw, slowest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slowest: Vec<Exemplar>,
 }
 
 /// Counts and histograms behind one entry, before they are summarized.
@@ -79,6 +83,7 @@ pub struct EntryParts {
     pub bytes: u64,
     pub raw: Histogram<u64>,
     pub corrected: Option<Histogram<u64>>,
+    pub slowest: Vec<Exemplar>,
 }
 
 impl EntrySummary {
@@ -105,6 +110,7 @@ impl EntrySummary {
             corrected: parts.corrected.as_ref().map(LatencyStats::of),
             histogram: encode_histogram(&parts.raw),
             corrected_histogram: parts.corrected.as_ref().map(encode_histogram),
+            slowest: parts.slowest.clone(),
         }
     }
 
@@ -148,6 +154,7 @@ impl EntrySummary {
                 Some(t) => Some(decode_histogram(t)?),
                 None => None,
             },
+            slowest: self.slowest.clone(),
         })
     }
 }
@@ -162,6 +169,7 @@ impl EntryParts {
             bytes: 0,
             raw: new_histogram(),
             corrected: None,
+            slowest: Vec::new(),
         }
     }
 
@@ -182,6 +190,9 @@ impl EntryParts {
             self.corrected = Some(c);
         }
         add_hist(&mut self.raw, &other.raw);
+        for e in &other.slowest {
+            keep_slowest(&mut self.slowest, *e, SLOWEST_KEPT);
+        }
     }
 }
 

@@ -573,6 +573,7 @@ pub fn render_html(summary: &RunSummary, meta: &RunMeta, thresholds: &[Threshold
     out.push_str(&distribution(summary));
     out.push_str(&page_load_by_step(summary));
     out.push_str("</div></section>");
+    out.push_str(&super::slowest::html_section(summary));
     out.push_str(&tables(summary));
     out.push_str(&meta_section(summary, meta));
     out.push_str("</body></html>\n");

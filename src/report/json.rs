@@ -37,12 +37,16 @@ impl Renderer for JsonRenderer {
             format: &'a str,
             meta: &'a RunMeta,
             thresholds: &'a [ThresholdResult],
+            /// `--trace`: per name, the slowest samples' trace ids (from the entries).
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            slowest: Vec<super::slowest::Slowest>,
             summary: &'a RunSummary,
         }
         let mut bytes = serde_json::to_vec_pretty(&Out {
             format: RESULTS_FORMAT,
             meta: input.meta,
             thresholds: input.thresholds,
+            slowest: super::slowest::by_name(input.summary),
             summary: input.summary,
         })?;
         bytes.push(b'\n');

@@ -11,6 +11,7 @@ pub mod format;
 mod html;
 mod json;
 mod knee;
+pub mod slowest;
 mod terminal;
 mod thresholds;
 
@@ -98,10 +99,10 @@ impl RunMeta {
 }
 
 /// Flags whose values are secrets (passwords, tokens): never stored or shown in clear.
-const SECRET_FLAGS: &[&str] = &["--var", "--token"];
+const SECRET_FLAGS: &[&str] = &["--var", "--token", "--otlp-header"];
 
-/// The command line with every `--var` value (and token) replaced by `***`: results.json,
-/// report.html and the dashboard show it, and `--var` carries passwords.
+/// The command line with every `--var` value (and token, and OTLP header value) replaced by
+/// `***`: results.json, report.html and the dashboard show it, and `--var` carries passwords.
 pub fn redacted(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut secret_next = false;
@@ -272,6 +273,8 @@ mod tests {
             "--var=user=alice",
             "--token",
             "s3cret",
+            "--otlp-header",
+            "Authorization=Bearer xyz",
             "--users",
             "5",
         ]
@@ -279,7 +282,8 @@ mod tests {
         let line = redacted(argv).join(" ");
         assert_eq!(
             line,
-            "throng run f.json --var password=*** --var=user=*** --token *** --users 5"
+            "throng run f.json --var password=*** --var=user=*** --token *** \
+             --otlp-header Authorization=*** --users 5"
         );
         let urls = ["http://alice:pw@h/", "--remote-write=https://bob:x@p/w"].map(String::from);
         assert_eq!(

@@ -178,6 +178,16 @@ pub fn render_summary(
         let _ = writeln!(out, "\nTotals by kind");
         out.push_str(&t.render("  "));
     }
+    let slowest = super::slowest::text_lines(summary);
+    if !slowest.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSlowest traced (trace ids the target saw; more in results.json)"
+        );
+        for line in slowest {
+            let _ = writeln!(out, "{line}");
+        }
+    }
 
     // Coordinated omission: where late timers make the corrected view differ.
     let mut t = Table::new(&[

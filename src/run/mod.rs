@@ -14,7 +14,7 @@ pub use control::RunControl;
 pub use heap::heap_without_huge_pages;
 pub use runner::{ModeRunner, UserState};
 
-use crate::metrics::{Mode, RunSummary, Sink};
+use crate::metrics::{Mode, RunSummary, Sink, TraceConfig};
 use crate::plan::{Arrival, FlowMix, LoadPlan, Share};
 use crate::replay::browser::BrowserOptions;
 use crate::replay::http::HttpOptions;
@@ -43,6 +43,8 @@ pub struct RunSpec {
     pub mode: Mode,
     pub http: HttpOptions,
     pub browser: BrowserOptions,
+    /// `--trace`: trace context on the flows' own requests, spans and exemplars.
+    pub trace: Option<TraceConfig>,
 }
 
 impl RunSpec {
@@ -57,6 +59,7 @@ impl RunSpec {
             mode,
             http: HttpOptions::default(),
             browser: BrowserOptions::default(),
+            trace: None,
         }
     }
 }
@@ -94,6 +97,9 @@ pub async fn execute_with(
     // Before the users' memory is touched: RSS then follows the heap in 4 KiB pages.
     heap_without_huge_pages();
     let origins: Vec<_> = spec.flows.iter().map(|f| f.flow.origin.clone()).collect();
+    if let Some(trace) = &spec.trace {
+        sink.enable_tracing(trace.clone());
+    }
     // The hard deadline: the plan's end plus its grace and drain (or shortly after Ctrl-C).
     let deadline = CancellationToken::new();
     let mut http = spec.http.clone();

@@ -101,16 +101,24 @@ pub(super) async fn user_loop(
             ctx.note_failure(reason);
             break;
         }
+        // A traced run: this session's trace context, spans and exemplars.
+        let session_recorder = recorder.traced_session(
+            ctx.runner.mode(),
+            &flow.name,
+            &flow.origin,
+            flow.flow.tracestate.as_deref(),
+        );
         let session = Session {
             flow: &flow,
             user_id: id,
             vars: &mut vars,
-            recorder: &recorder,
+            recorder: &session_recorder,
             think: &ctx.plan.think,
             cancel: &cancel,
             dwell,
         };
         let outcome = ctx.runner.run_session(&user, session).await;
+        session_recorder.end_session(outcome.label());
         sink.count_session(ctx.runner.mode(), &flow.name, outcome.label());
         match outcome {
             SessionOutcome::Completed => sink.count("sessions.completed", 1),

@@ -143,6 +143,7 @@ async fn run_browser(flow: Arc<PreparedFlow>, secs: u64, iterations: Option<u64>
             grace: Duration::ZERO,
             drain: Duration::ZERO,
         },
+        trace: None,
         mode: Mode::Browser,
         http: Default::default(),
         browser: BrowserOptions {
@@ -271,6 +272,7 @@ async fn a_5xx_document_fails_the_session_in_browser_mode_as_in_http_mode() {
             grace: Duration::ZERO,
             drain: Duration::ZERO,
         },
+        trace: None,
         mode: Mode::Http,
         http: Default::default(),
         browser: Default::default(),
@@ -335,6 +337,7 @@ async fn http_mode_blocks_other_hosts_for_ajax_and_redirect_hops_and_counts_them
             grace: Duration::ZERO,
             drain: Duration::ZERO,
         },
+        trace: None,
         mode: Mode::Http,
         http: Default::default(),
         browser: Default::default(),

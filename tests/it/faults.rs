@@ -217,6 +217,7 @@ pub fn url_spec(url: &str, users: u32, secs: u64) -> RunSpec {
             grace: Duration::ZERO,
             drain: Duration::ZERO,
         },
+        trace: None,
         mode: Mode::Http,
         http: Default::default(),
         browser: Default::default(),

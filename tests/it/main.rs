@@ -24,6 +24,7 @@ mod lockstep;
 mod log_redaction;
 mod metrics_report;
 mod nginx_h2;
+mod otel;
 mod prometheus;
 mod puppeteer_replay;
 mod real_apps;

@@ -38,6 +38,11 @@ pub(crate) fn check(flow: &Flow, r: &R<'_>) -> Res {
             return Err(r.bad(&root.key("dwellMs"), "must be at most a day (86400000 ms)"));
         }
     }
+    if let Some(state) = &flow.tracestate {
+        if let Err(why) = check_tracestate(state) {
+            return Err(r.bad(&root.key("tracestate"), &why));
+        }
+    }
     if flow.steps.is_empty() {
         return Err(r.bad(&root.key("steps"), "must list at least one step"));
     }
@@ -76,6 +81,62 @@ fn check_origin(r: &R<'_>, path: &JsonPath, origin: &str) -> Res {
                 quote(origin)
             ),
         ));
+    }
+    Ok(())
+}
+
+/// W3C Trace Context `tracestate`: 1 to 32 comma-separated `key=value` members, keys
+/// lower-case (`vendor` or `tenant@vendor`), values printable ASCII without `,` and `=`.
+pub fn check_tracestate(text: &str) -> Result<(), String> {
+    if text.len() > 512 {
+        return Err("is longer than 512 characters".into());
+    }
+    let members: Vec<&str> = text
+        .split(',')
+        .map(|m| m.trim_matches([' ', '\t']))
+        .collect();
+    if members.len() > 32 {
+        return Err("has more than 32 members".into());
+    }
+    for m in members {
+        let Some((key, value)) = m.split_once('=') else {
+            return Err(format!("member {} is not key=value", quote(m)));
+        };
+        let key_ok = |k: &str, first_digit_ok: bool| {
+            let mut chars = k.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || (first_digit_ok && c.is_ascii_digit()))
+                && k.len() <= 256
+                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-*/".contains(c))
+        };
+        let key_valid = match key.split_once('@') {
+            Some((tenant, vendor)) => {
+                key_ok(tenant, true)
+                    && tenant.len() <= 241
+                    && key_ok(vendor, false)
+                    && vendor.len() <= 14
+            }
+            None => key_ok(key, false),
+        };
+        if !key_valid {
+            return Err(format!(
+                "key {} must be lower-case letters, digits, _-*/ (and one @)",
+                quote(key)
+            ));
+        }
+        let value_ok = !value.is_empty()
+            && value.len() <= 256
+            && !value.ends_with(' ')
+            && value
+                .bytes()
+                .all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=');
+        if !value_ok {
+            return Err(format!(
+                "value of {} must be 1-256 printable characters without `,` or `=`",
+                quote(key)
+            ));
+        }
     }
     Ok(())
 }
@@ -474,4 +535,32 @@ fn check_method(r: &R<'_>, path: &JsonPath, method: &str) -> Res {
 /// RFC 9110 token characters (header names, methods).
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tracestate_tests {
+    use super::check_tracestate;
+
+    #[test]
+    fn tracestate_follows_the_w3c_list_rules() {
+        for ok in [
+            "congo=t61rcWkgMzE",
+            "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE",
+            "t1@vendor=x",
+        ] {
+            assert_eq!(check_tracestate(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "Congo=x",
+            "congo",
+            "congo=",
+            "a=b=c",
+            "a=b,",
+            "a=x\u{7f}",
+        ] {
+            assert!(check_tracestate(bad).is_err(), "{bad}");
+        }
+        assert!(check_tracestate(&vec!["a=b"; 33].join(",")).is_err());
+    }
 }

@@ -100,6 +100,7 @@ fn capture() -> (Capture, Flow) {
         steps: vec![step],
         dwell_ms: None,
         capped: None,
+        tracestate: None,
     };
     (cap, flow)
 }

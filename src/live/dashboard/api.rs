@@ -281,7 +281,7 @@ pub(super) async fn download(State(s): St, Path(file): Path<String>) -> Response
 }
 
 /// The shown run for Prometheus (the same families as `--metrics`).
-pub(super) async fn metrics(State(s): St) -> Response {
+pub(super) async fn metrics(State(s): St, headers: axum::http::HeaderMap) -> Response {
     let source = s
         .lock()
         .as_ref()
@@ -295,5 +295,5 @@ pub(super) async fn metrics(State(s): St) -> Response {
                 .unwrap_or(crate::metrics::Mode::Http),
         });
     let families = crate::live::prometheus::families::gather(source.as_slice(), None);
-    crate::live::prometheus::scrape_response(crate::live::prometheus::text::render(&families))
+    crate::live::prometheus::scrape_response(&families, &headers)
 }

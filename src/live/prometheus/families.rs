@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::metrics::{
-    Buckets, GeneratorSample, Mode, Outcome, RunSummary, SampleKind, Sink, BUCKET_BOUNDS_US,
+    Buckets, Exemplar, GeneratorSample, Mode, Outcome, RunSummary, SampleKind, Sink,
+    BUCKET_BOUNDS_US,
 };
 
 /// Upper bounds of the latency buckets, seconds (`+Inf` is added): the metrics module's.
@@ -45,6 +46,8 @@ pub struct Sample {
     pub name: String,
     pub labels: Vec<(&'static str, String)>,
     pub value: f64,
+    /// A histogram bucket's latest traced sample (`--trace`), for OpenMetrics and OTLP.
+    pub exemplar: Option<Exemplar>,
 }
 
 /// A metric family: its name, help, type and samples.
@@ -72,6 +75,7 @@ impl Family {
             name: self.name.to_string(),
             labels,
             value,
+            exemplar: None,
         });
     }
 
@@ -90,17 +94,20 @@ impl Family {
                 name: format!("{}_bucket", self.name),
                 labels: l,
                 value: cumulative as f64,
+                exemplar: h.exemplars[i],
             });
         }
         self.samples.push(Sample {
             name: format!("{}_sum", self.name),
             labels: labels.clone(),
             value: h.sum_us as f64 / 1e6,
+            exemplar: None,
         });
         self.samples.push(Sample {
             name: format!("{}_count", self.name),
             labels,
             value: cumulative as f64,
+            exemplar: None,
         });
     }
 }
@@ -199,6 +206,10 @@ impl Snapshot {
                     .iter()
                     .filter_map(|e| {
                         let hist = e.histogram().ok()?;
+                        let mut buckets = Buckets::of_histogram(&hist);
+                        for x in &e.slowest {
+                            buckets.place(*x);
+                        }
                         Some(KeyTotals {
                             mode: e.mode,
                             flow: e.flow.clone(),
@@ -214,7 +225,7 @@ impl Snapshot {
                                         .then(|| (Outcome::Interrupted.label(), e.interrupted)),
                                 )
                                 .collect(),
-                            buckets: Buckets::of_histogram(&hist),
+                            buckets,
                         })
                     })
                     .collect();

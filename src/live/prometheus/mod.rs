@@ -217,9 +217,9 @@ impl Exporter {
                     let me = self.clone();
                     let app = axum::Router::new().route(
                         "/metrics",
-                        get(move || {
+                        get(move |headers: axum::http::HeaderMap| {
                             let me = me.clone();
-                            async move { scrape_response(text::render(&me.families())) }
+                            async move { scrape_response(&me.families(), &headers) }
                         }),
                     );
                     let limits = Limits::control(MAX_SCRAPE_CONNECTIONS);
@@ -323,18 +323,31 @@ impl Exporter {
     }
 }
 
-/// The scrape endpoint's answer (also used by the dashboard's `/metrics`).
-pub fn scrape_response(body: String) -> axum::response::Response {
+/// The scrape endpoint's answer (also used by the dashboard's `/metrics`): OpenMetrics, with
+/// the histograms' exemplars, to a scraper that asks for it (Prometheus storing exemplars);
+/// else the text format 0.0.4.
+pub fn scrape_response(
+    families: &[Family],
+    request: &axum::http::HeaderMap,
+) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    (
-        [(axum::http::header::CONTENT_TYPE, text::CONTENT_TYPE)],
-        body,
-    )
-        .into_response()
+    let accept = request
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let (content_type, body) = if text::wants_openmetrics(accept) {
+        (
+            text::OPENMETRICS_CONTENT_TYPE,
+            text::render_openmetrics(families),
+        )
+    } else {
+        (text::CONTENT_TYPE, text::render(families))
+    };
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// The `run` label of remote-written series: the run's start, UTC, to the second.
-fn run_label(started_unix_ms: u64) -> String {
+/// The `run` label of remote-written series (and OTLP's `throng.run`): the run's start,
+/// UTC, to the second.
+pub(crate) fn run_label(started_unix_ms: u64) -> String {
     crate::report::utc(started_unix_ms)
         .trim_end_matches(" UTC")
         .replace(' ', "T")

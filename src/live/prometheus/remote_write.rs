@@ -148,6 +148,7 @@ mod tests {
                 name: "throng_users".into(),
                 labels: vec![("mode", "http".into())],
                 value: 7.0,
+                exemplar: None,
             }],
         }];
         let req = write_request(&families, &[("run", "r1")], 1_700_000_000_000);

@@ -1,4 +1,5 @@
-//! The Prometheus text exposition format (version 0.0.4) of a family list.
+//! The Prometheus text exposition format (version 0.0.4) of a family list, and OpenMetrics 1.0
+//! (the same samples, with the histograms' exemplars: a bucket's latest traced request).
 
 use std::fmt::Write as _;
 
@@ -6,16 +7,40 @@ use super::families::Family;
 
 /// The scrape response's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// OpenMetrics' content type.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Whether a scraper's `Accept` header asks for OpenMetrics.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
+}
 
 /// Renders the families: `# HELP`, `# TYPE`, then one line per sample.
 pub fn render(families: &[Family]) -> String {
+    render_as(families, false)
+}
+
+/// OpenMetrics: counters' families named without `_total`, exemplars after their bucket,
+/// `# EOF` at the end.
+pub fn render_openmetrics(families: &[Family]) -> String {
+    let mut out = render_as(families, true);
+    out.push_str("# EOF\n");
+    out
+}
+
+fn render_as(families: &[Family], openmetrics: bool) -> String {
     let mut out = String::with_capacity(16 * 1024);
     for f in families {
         if f.samples.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(f.help));
-        let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
+        let name = match openmetrics && f.kind == "counter" {
+            true => f.name.strip_suffix("_total").unwrap_or(f.name),
+            false => f.name,
+        };
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(f.help));
+        let _ = writeln!(out, "# TYPE {name} {}", f.kind);
         for s in &f.samples {
             out.push_str(&s.name);
             if !s.labels.is_empty() {
@@ -28,7 +53,19 @@ pub fn render(families: &[Family]) -> String {
                 }
                 out.push('}');
             }
-            let _ = writeln!(out, " {}", number(s.value));
+            let _ = write!(out, " {}", number(s.value));
+            if let (true, Some(e)) = (openmetrics, s.exemplar) {
+                let _ = write!(
+                    out,
+                    " # {{trace_id=\"{}\",span_id=\"{}\"}} {} {}.{:03}",
+                    e.trace_id,
+                    e.span_id,
+                    number(f64::from(e.latency_us) / 1e6),
+                    e.unix_ms / 1000,
+                    e.unix_ms % 1000
+                );
+            }
+            out.push('\n');
         }
     }
     out
@@ -135,5 +172,67 @@ mod tests {
         assert_eq!(number(f64::INFINITY), "+Inf");
         assert_eq!(number(3.0), "3");
         assert_eq!(number(0.25), "0.25");
+    }
+}
+
+#[cfg(test)]
+mod openmetrics_tests {
+    use super::super::families::{gather, Source};
+    use super::*;
+    use crate::metrics::{MetricKey, Mode, Outcome, SampleKind, Sink, TraceConfig};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn openmetrics_carries_the_traced_samples_as_bucket_exemplars() {
+        let sink = Sink::new();
+        sink.enable_tracing(TraceConfig {
+            sample: 1.0,
+            keep_spans: false,
+        });
+        let origin = url::Url::parse("http://h/").unwrap();
+        let rec = sink
+            .recorder(0)
+            .traced_session(Mode::Http, &Arc::from("f"), &origin, None);
+        let t = rec.trace().unwrap().clone();
+        let key = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::Ajax, "GET http://h/a");
+        let span = t
+            .http_request(Some(0), false, &url::Url::parse("http://h/a").unwrap())
+            .unwrap();
+        rec.record(&key, Duration::from_millis(40), Outcome::Ok);
+        t.request_done(
+            &span,
+            &key,
+            Duration::from_millis(40),
+            Outcome::Ok,
+            Some(200),
+        );
+        let families = gather(
+            &[Source::Live {
+                sink,
+                mode: Mode::Http,
+            }],
+            None,
+        );
+        let om = render_openmetrics(&families);
+        let trace = span.ctx.trace_id.hex();
+        let line = om
+            .lines()
+            .find(|l| l.contains(&trace))
+            .unwrap_or_else(|| panic!("no exemplar in {om}"));
+        assert!(
+            line.starts_with("throng_request_duration_seconds_bucket{")
+                && line.contains(r#"le="0.05"} 1 # {trace_id=""#)
+                && line.contains(" 0.04 "),
+            "{line}"
+        );
+        assert!(om.contains("# TYPE throng_requests counter\n"), "{om}");
+        assert!(om.ends_with("# EOF\n"));
+        // The 0.0.4 text has no exemplars.
+        assert!(!render(&families).contains(&trace));
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("text/plain")));
     }
 }

@@ -5,7 +5,8 @@
 //! profile, own process group, own CDP handler task), `pool` spreads sessions over
 //! processes and replaces crashed ones, `session` runs one flow iteration, `steps` executes
 //! Recorder steps, `netlog` turns Network events into request samples, `timing` turns
-//! Navigation Timing into page-load samples.
+//! Navigation Timing into page-load samples, `trace_context` adds W3C trace context to the
+//! requests a page sends to the flow's origin (`--trace`).
 
 mod checks;
 mod events;
@@ -21,6 +22,7 @@ mod sockets;
 mod steps;
 mod targets;
 mod timing;
+mod trace_context;
 
 pub use find::find_browser;
 pub use pool::BrowserPool;

@@ -10,6 +10,7 @@ use super::process::ChromeProcess;
 use super::sockets::Sockets;
 use super::steps::{StepError, StepRunner};
 use super::timing::{PageTimings, BINDING, SCRIPT};
+use super::trace_context::PageTrace;
 use super::{BrowserKind, Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
 use crate::replay::fill::{fill, Place};
@@ -33,7 +34,7 @@ use chromiumoxide::cdp::browser_protocol::target::{
 };
 use chromiumoxide::cdp::js_protocol::runtime::AddBindingParams;
 use chromiumoxide::Page;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -229,13 +230,22 @@ async fn in_context(
     .await?;
     cdp(env, "block other hosts", page.execute(blocked)).await?;
     let paused = cdp(env, "listen", page.event_listener::<EventRequestPaused>()).await?;
-    let gate = tokio::spawn(gate_documents(page.clone(), paused, hosts));
+    // `--trace`: every request to the flow's origin is paused too, for its trace headers.
+    let traced = s
+        .recorder
+        .trace()
+        .map(|t| PageTrace::new(t.clone(), state.clone(), page.target_id().inner().clone()));
     let documents = RequestPattern::builder()
         .url_pattern("*")
         .resource_type(ResourceType::Document)
         .request_stage(RequestStage::Request)
         .build();
-    let intercept = fetch::EnableParams::builder().pattern(documents).build();
+    let mut intercept = fetch::EnableParams::builder().pattern(documents);
+    if let Some(t) = &traced {
+        intercept = intercept.pattern(t.pattern());
+    }
+    let intercept = intercept.build();
+    let gate = tokio::spawn(gate_documents(page.clone(), paused, hosts, traced));
     cdp(env, "gate documents", page.execute(intercept)).await?;
     quiet(env, &page).await?;
 
@@ -316,28 +326,40 @@ async fn leave(page: &Page, state: &PageState, in_flight: Duration, deadline: &C
     let _ = tokio::time::timeout(limit.min(Duration::from_millis(500)), wait).await;
 }
 
-/// Answers every paused document request: continued when its host is allowed, failed as
-/// blocked by the client otherwise (the failure then reaches the network log as `blocked`).
+/// Answers every paused request (documents; with `--trace` every request to the flow's
+/// origin): continued when its host is allowed (with its trace headers when traced), failed
+/// as blocked by the client otherwise (the failure then reaches the network log as
+/// `blocked`). Answers go out without waiting for each other: a page's burst of requests is
+/// not serialized behind CDP round trips.
 async fn gate_documents(
     page: Page,
     mut paused: chromiumoxide::listeners::EventStream<EventRequestPaused>,
     hosts: HostPolicy,
+    traced: Option<PageTrace>,
 ) {
-    while let Some(ev) = paused.next().await {
-        let allowed = Url::parse(&ev.request.url).is_ok_and(|u| hosts.allows(&u));
-        let id = ev.request_id.clone();
-        let _ = if allowed {
-            page.execute(fetch::ContinueRequestParams::new(id))
-                .await
-                .map(|_| ())
-        } else {
-            page.execute(fetch::FailRequestParams::new(
-                id,
-                ErrorReason::BlockedByClient,
-            ))
-            .await
-            .map(|_| ())
+    let mut answers = futures::stream::FuturesUnordered::new();
+    loop {
+        let ev = tokio::select! {
+            ev = paused.next() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+            Some(()) = answers.next(), if !answers.is_empty() => continue,
         };
+        let allowed = Url::parse(&ev.request.url).is_ok_and(|u| hosts.allows(&u));
+        let page = page.clone();
+        let answer = if allowed {
+            let params = match &traced {
+                Some(t) => t.continue_params(&ev),
+                None => fetch::ContinueRequestParams::new(ev.request_id.clone()),
+            };
+            async move { drop(page.execute(params).await) }.boxed()
+        } else {
+            let params =
+                fetch::FailRequestParams::new(ev.request_id.clone(), ErrorReason::BlockedByClient);
+            async move { drop(page.execute(params).await) }.boxed()
+        };
+        answers.push(answer);
     }
 }
 

@@ -22,7 +22,7 @@ mod ws;
 use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
 use super::offload::{Budget, Offload};
-use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind};
+use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind, SessionTrace};
 pub use crate::replay::hosts::HostPolicy;
 use bytes::Bytes;
 use encode::Hop;
@@ -89,6 +89,8 @@ pub struct Response {
 pub struct Tag {
     pub flow: Arc<str>,
     pub step: Option<u32>,
+    /// `--trace`: the session's trace context (requests to the flow's origin carry it).
+    pub trace: Option<Arc<SessionTrace>>,
 }
 
 pub struct UserClient {
@@ -254,7 +256,12 @@ impl UserClient {
         let mut body = req.body;
         let mut headers = req.headers;
         let mut name = req.name;
-        for _ in 0..=MAX_REDIRECTS {
+        let trace = tag.trace.as_deref();
+        if trace.is_some() {
+            // A recorded trace context would repeat one trace for every user: ours replaces it.
+            headers.retain(|(k, _)| !super::trace_context::is_trace_header(k));
+        }
+        for hop_index in 0..=MAX_REDIRECTS {
             if !self.hosts.allows(&url) {
                 self.recorder.count("requests.blocked", 1);
                 return Err(Outcome::Blocked);
@@ -268,15 +275,29 @@ impl UserClient {
                     .take()
                     .unwrap_or_else(|| Arc::from(request_name(method.as_str(), url.as_str()))),
             };
+            let document = req.kind == SampleKind::Document && hop_index == 0;
+            let span = trace.and_then(|t| t.http_request(tag.step, document, &url));
+            let traced;
             let hop = Hop {
                 method: &method,
                 url: &url,
                 headers: &headers,
                 body: body.as_deref(),
-                extra_headers,
+                extra_headers: match (&span, trace) {
+                    (Some(span), Some(t)) => {
+                        traced = super::trace_context::headers(extra_headers, span, t);
+                        &traced
+                    }
+                    _ => extra_headers,
+                },
                 expect: req.expect,
             };
-            let response = self.send_once(&key, hop, late).await?;
+            let started = Instant::now();
+            let result = self.send_once(&key, hop, late).await;
+            if let (Some(span), Some(t)) = (&span, trace) {
+                super::trace_context::done(t, span, &key, started.elapsed(), &result, req.expect);
+            }
+            let response = result?;
             let Some(next) = redirect_target(&response, &url) else {
                 return Ok(response);
             };

@@ -14,6 +14,7 @@ mod poller;
 mod request_fill;
 mod session;
 mod step;
+mod trace_context;
 
 pub use client::{classify, ClientOptions, HostPolicy, SharedTls, SocketBudget, DEFAULT_MAX_BODY};
 pub use offload::Offload;

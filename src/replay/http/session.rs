@@ -134,6 +134,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         let tag = Tag {
             flow: self.s.flow.name.clone(),
             step: Some(index as u32),
+            trace: self.s.recorder.trace().cloned(),
         };
         let synthesized;
         let network = match (&step.network, &step.action) {

@@ -32,6 +32,7 @@ async fn run_plan(flow: Arc<PreparedFlow>, mode: Mode, users: u32, drain: Durati
             grace: Duration::ZERO,
             drain,
         },
+        trace: None,
         mode,
         http: Default::default(),
         browser: BrowserOptions {

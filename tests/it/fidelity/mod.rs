@@ -60,6 +60,7 @@ pub async fn run_once(flow: Arc<PreparedFlow>, mode: Mode, users: u32) -> RunSum
             grace: Duration::ZERO,
             drain: throng::plan::DEFAULT_DRAIN,
         },
+        trace: None,
         mode,
         http: Default::default(),
         browser: BrowserOptions {

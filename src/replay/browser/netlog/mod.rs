@@ -15,6 +15,7 @@ mod classify;
 pub(crate) use classify::{classify, failure_outcome};
 use classify::{is_static_mime, protocol_name};
 
+use super::trace_context as trace;
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
 use chromiumoxide::cdp::browser_protocol::network::{
     EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache, EventRequestWillBeSent,
@@ -25,6 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Start {
+    /// The network request id (its redirect hops share it).
+    id: String,
     ts: f64,
     /// When throng read the start event (for requests never ended: see `cancel_open`).
     read_at: Instant,
@@ -209,6 +212,7 @@ impl NetLog {
         let name = request_name(&method, &url);
         let kind = classify(ev.r#type.as_ref(), &name, &self.pollers);
         let start = Start {
+            id: id.clone(),
             ts,
             read_at: Instant::now(),
             method,
@@ -402,13 +406,15 @@ impl NetLog {
                 request_name(&start.method, &start.url),
             );
             let latency = Duration::from_secs_f64((at - start.ts).max(0.0));
-            self.recorder
-                .record(&key, latency, Outcome::from_status(status));
+            let outcome = Outcome::from_status(status);
+            self.recorder.record(&key, latency, outcome);
+            trace::request_done(&self.recorder, &start.id, &key, latency, outcome, p.status);
             return;
         }
         if p.cached {
             // Served by the browser's cache: the target never saw it.
             self.sink.count("requests.from_cache", 1);
+            trace::request_dropped(&self.recorder, &start.id);
             return;
         }
         let (latency, bytes, outcome) = match (end, p.status) {
@@ -434,6 +440,7 @@ impl NetLog {
             }
             (End::Failed { outcome: None, .. }, None) => {
                 self.sink.count("requests.canceled", 1);
+                trace::request_dropped(&self.recorder, &start.id);
                 return;
             }
             (
@@ -448,6 +455,7 @@ impl NetLog {
         if outcome == Outcome::Blocked {
             // Never sent: counted, as HTTP mode counts it, not a failure of the target.
             self.sink.count("requests.blocked", 1);
+            trace::request_dropped(&self.recorder, &start.id);
             return;
         }
         let kind = match (start.kind, p.mime.as_deref()) {
@@ -473,6 +481,7 @@ impl NetLog {
         }
         let latency = Duration::from_secs_f64(latency.max(0.0));
         self.recorder.record(&key, latency, outcome);
+        trace::request_done(&self.recorder, &start.id, &key, latency, outcome, p.status);
         if bytes > 0.0 {
             self.recorder.add_bytes(&key, bytes as u64);
         }

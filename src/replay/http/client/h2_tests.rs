@@ -153,6 +153,7 @@ fn tag() -> Tag {
     Tag {
         flow: Arc::from("f"),
         step: None,
+        trace: None,
     }
 }
 

@@ -67,6 +67,7 @@ async fn a_burst_uses_at_most_six_connections_and_keeps_one_idle() {
     let tag = Tag {
         flow: Arc::from("f"),
         step: None,
+        trace: None,
     };
     let burst = (0..10).map(|_| client.send(get(&url), &tag, &[]));
     let results = futures::future::join_all(burst).await;
@@ -91,6 +92,7 @@ async fn over_the_socket_budget_requests_wait_instead_of_failing() {
     let tag = Tag {
         flow: Arc::from("f"),
         step: None,
+        trace: None,
     };
     // Two users, six requests each, two sockets for both.
     let sink = Sink::new();

@@ -285,6 +285,7 @@ mod tests {
         Tag {
             flow: Arc::from("f"),
             step: None,
+            trace: None,
         }
     }
 
