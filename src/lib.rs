@@ -17,8 +17,8 @@
 //! - [`plan`]: load plans: stages, arrival rate, think time, flow mix, peak users, costs.
 //! - [`metrics`]: samples -> sharded HDR histograms -> aggregator, per-second series.
 //! - [`flow`]: the flow format, the `throng-flow` crate (flows/) shared with the recorder.
-//! - [`serve`], [`outbound`]: serving an axum app in the background; throng's own outbound
-//!   HTTP client (remote write, workers).
+//! - [`serve`], [`outbound`], [`sync`]: serving an axum app in the background; throng's own
+//!   outbound HTTP client (remote write, workers); the one lock policy.
 
 pub mod app;
 pub mod cli;
@@ -35,3 +35,4 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod sync;

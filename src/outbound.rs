@@ -103,7 +103,7 @@ impl Answer {
 /// One request to send.
 pub struct Request<'a> {
     pub url: &'a Url,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     /// Bytes of the answer's body kept; the rest is never read.
     pub limit: usize,
@@ -167,7 +167,7 @@ impl Outbound {
             concat!("throng/", env!("CARGO_PKG_VERSION")),
         );
         for (name, value) in request.headers {
-            builder = builder.header(name, value);
+            builder = builder.header(name.as_str(), value);
         }
         if let Some((user, password)) = credentials {
             use base64::Engine as _;

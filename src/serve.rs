@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::sync::Locked;
 use axum::body::Body;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
@@ -108,12 +109,7 @@ impl Served {
         let mut task = self.task;
         if tokio::time::timeout(limit, &mut task).await.is_err() {
             task.abort();
-            for c in self
-                .conns
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .values()
-            {
+            for c in self.conns.locked().values() {
                 c.close.cancel();
             }
         }
@@ -121,7 +117,7 @@ impl Served {
 
     /// Connections open now.
     pub fn connections(&self) -> usize {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.conns.locked().len()
     }
 }
 
@@ -153,7 +149,7 @@ type Registry = Arc<Mutex<HashMap<u64, Arc<Conn>>>>;
 
 /// Room for one more connection: true if there is (a long-idle one closed to make it).
 fn make_room(conns: &Registry, max: usize) -> bool {
-    let mut map = conns.lock().unwrap_or_else(|e| e.into_inner());
+    let mut map = conns.locked();
     if map.len() < max {
         return true;
     }
@@ -212,10 +208,7 @@ async fn accept_loop(
             close: CancellationToken::new(),
         });
         conn.touch();
-        conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, conn.clone());
+        conns.locked().insert(id, conn.clone());
         let served = serve_connection(
             tcp,
             app.clone(),
@@ -232,12 +225,12 @@ async fn accept_loop(
                 _ = conn.close.cancelled() => {}
                 _ = idle_watch(&conn, limits.idle_timeout) => {}
             }
-            conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            conns.locked().remove(&id);
         });
     }
     // Connections that never sent a whole request (a TLS handshake, half-sent headers)
     // have nothing to finish; the others finish their requests first.
-    for c in conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
+    for c in conns.locked().values() {
         if c.requests.load(Ordering::Relaxed) == 0 {
             c.close.cancel();
         }

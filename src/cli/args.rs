@@ -229,7 +229,7 @@ pub struct ReplayArgs {
     #[serde(default)]
     pub threads: Option<usize>,
     /// Trust the certificates in this PEM file besides the system's (a private CA, a
-    /// self-signed host), in both modes
+    /// self-signed host), in both modes and for remote write and OTLP
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
     /// Let requests go to this host (host or host:port) besides the flow's own

@@ -281,7 +281,17 @@ fn otlp(args: &ReplayArgs) -> Result<Option<OtlpExporter>, InputError> {
     };
     let interval = flag_duration("--otlp-interval", &args.otlp_interval)?;
     let options = OtlpOptions::new(endpoint, &args.otlp_header, interval).map_err(bad)?;
-    Ok(Some(OtlpExporter::new(options)))
+    OtlpExporter::new(options, cacert(args)?)
+        .map(Some)
+        .map_err(|e| bad(format!("--otlp: {e}")))
+}
+
+/// `--cacert`'s certificates, for throng's own outbound traffic (remote write, OTLP).
+fn cacert(args: &ReplayArgs) -> Result<Option<Vec<u8>>, InputError> {
+    args.cacert
+        .as_deref()
+        .map(|p| std::fs::read(p).map_err(|e| bad(format!("--cacert {}: {e}", p.display()))))
+        .transpose()
 }
 
 /// `--metrics`, `--metrics-linger`, `--remote-write`, `--remote-write-interval`: the scrape
@@ -309,11 +319,7 @@ fn exporter(args: &ReplayArgs) -> Result<Option<Exporter>, InputError> {
         linger: flag_duration("--metrics-linger", &args.metrics_linger)?,
         remote_write,
         interval,
-        cacert_pem: args
-            .cacert
-            .as_deref()
-            .map(|p| std::fs::read(p).map_err(|e| bad(format!("--cacert {}: {e}", p.display()))))
-            .transpose()?,
+        cacert_pem: cacert(args)?,
     };
     Exporter::new(options)
         .map(Some)

@@ -1,5 +1,6 @@
 //! Sessions (cookie `sid`), their CSRF tokens, login state and carts.
 
+use crate::sync::Locked;
 use axum::http::{header, HeaderMap, HeaderValue};
 use rand::RngCore;
 use std::collections::{BTreeMap, HashMap};
@@ -41,14 +42,10 @@ pub(crate) struct Current {
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The request's session if its cookie names a live one.
     pub(crate) fn get(&self, headers: &HeaderMap) -> Option<(String, Session)> {
         let sid = cookie(headers, COOKIE)?;
-        let s = self.lock().get(&sid).cloned()?;
+        let s = self.map.locked().get(&sid).cloned()?;
         Some((sid, s))
     }
 
@@ -74,7 +71,7 @@ impl Sessions {
             user,
             cart: BTreeMap::new(),
         };
-        let mut map = self.lock();
+        let mut map = self.map.locked();
         if map.len() >= MAX_SESSIONS {
             if let Some(k) = map.keys().next().cloned() {
                 map.remove(&k);
@@ -86,14 +83,15 @@ impl Sessions {
 
     /// Apply `f` to a live session.
     pub(crate) fn update<R>(&self, sid: &str, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
-        self.lock().get_mut(sid).map(f)
+        self.map.locked().get_mut(sid).map(f)
     }
 
     /// Log `user` in: the old session is replaced by a fresh one (new id and CSRF token, cart
     /// kept), as real sites do against session fixation. Returns the new cookie.
     pub(crate) fn login(&self, old_sid: &str, user: &str) -> HeaderValue {
         let cart = self
-            .lock()
+            .map
+            .locked()
             .remove(old_sid)
             .map(|s| s.cart)
             .unwrap_or_default();
@@ -104,7 +102,7 @@ impl Sessions {
 
     /// Drop a session (logout).
     pub(crate) fn remove(&self, sid: &str) {
-        self.lock().remove(sid);
+        self.map.locked().remove(sid);
     }
 }
 

@@ -7,6 +7,7 @@ use super::catalog::check_password;
 use super::pages::html_response;
 use super::server::Shared;
 use super::session::token;
+use crate::sync::Locked;
 use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -136,8 +137,14 @@ pub(crate) async fn login(State(st): State<Shared>, Json(c): Json<Credentials>) 
             .into_response();
     }
     let (tok, ticket) = (token(), token());
-    lock(&st.logins.tokens).insert(tok.clone(), c.username.clone());
-    lock(&st.logins.tickets).insert(ticket.clone(), tok.clone());
+    st.logins
+        .tokens
+        .locked()
+        .insert(tok.clone(), c.username.clone());
+    st.logins
+        .tickets
+        .locked()
+        .insert(ticket.clone(), tok.clone());
     st.counters.spa(|s| s.logins += 1);
     Json(json!({"token": tok, "ticket": ticket, "user": c.username})).into_response()
 }
@@ -153,7 +160,7 @@ pub(crate) async fn socket(
     Query(q): Query<Ticket>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let issued = q.ticket.and_then(|t| lock(&st.logins.tickets).remove(&t));
+    let issued = q.ticket.and_then(|t| st.logins.tickets.locked().remove(&t));
     let Some(expected) = issued else {
         st.counters.spa(|s| s.ws_refused += 1);
         return StatusCode::FORBIDDEN.into_response();
@@ -175,7 +182,7 @@ async fn feed(st: Shared, mut ws: WebSocket, expected: String) {
     };
     let user = auth
         .filter(|a| a["type"] == "auth" && a["token"] == expected.as_str())
-        .and_then(|_| lock(&st.logins.tokens).get(&expected).cloned());
+        .and_then(|_| st.logins.tokens.locked().get(&expected).cloned());
     let closing = match &user {
         Some(user) => {
             st.counters.spa(|s| s.ws_authenticated += 1);
@@ -232,7 +239,7 @@ pub(crate) async fn results(State(st): State<Shared>, headers: HeaderMap) -> Res
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    let known = bearer.is_some_and(|t| lock(&st.logins.tokens).contains_key(&t));
+    let known = bearer.is_some_and(|t| st.logins.tokens.locked().contains_key(&t));
     if !known {
         st.counters.spa(|s| s.streams_refused += 1);
         return StatusCode::UNAUTHORIZED.into_response();
@@ -258,8 +265,4 @@ pub(crate) async fn results(State(st): State<Shared>, headers: HeaderMap) -> Res
         .header(header::CACHE_CONTROL, "no-store")
         .body(Body::from_stream(body))
         .expect("static headers")
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,5 +1,6 @@
 //! Per-route request counters behind `GET /__stats` and `POST /__stats/reset`.
 
+use crate::sync::Locked;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -66,14 +67,19 @@ pub(crate) struct Counters {
 impl Counters {
     /// Counts a request as it arrives, by route.
     pub(crate) fn arrived(&self, method: &str, path: &str) {
-        let mut s = self.lock();
+        let mut s = self.inner.locked();
         s.total += 1;
         *s.routes.entry(format!("{method} {path}")).or_default() += 1;
     }
 
     /// Counts the status a request was answered with.
     pub(crate) fn answered(&self, status: u16) {
-        *self.lock().statuses.entry(status.to_string()).or_default() += 1;
+        *self
+            .inner
+            .locked()
+            .statuses
+            .entry(status.to_string())
+            .or_default() += 1;
     }
 
     #[cfg(test)]
@@ -84,31 +90,30 @@ impl Counters {
 
     /// Counts a search term.
     pub(crate) fn searched(&self, q: &str) {
-        *self.lock().searches.entry(q.to_string()).or_default() += 1;
+        *self
+            .inner
+            .locked()
+            .searches
+            .entry(q.to_string())
+            .or_default() += 1;
     }
 
     /// Adds to the single-page app's counters.
     pub(crate) fn spa(&self, f: impl FnOnce(&mut super::SpaStats)) {
-        f(&mut self.lock().spa);
+        f(&mut self.inner.locked().spa);
     }
 
     /// Adds to the live counters.
     pub(crate) fn live(&self, f: impl FnOnce(&mut LiveStats)) {
-        f(&mut self.lock().live);
+        f(&mut self.inner.locked().live);
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
-        self.lock().clone()
+        self.inner.locked().clone()
     }
 
     pub(crate) fn reset(&self) {
-        *self.lock() = Stats::default();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Stats> {
-        // A panic while holding the lock cannot leave the maps half-updated in a way that
-        // matters for counters, so recover from poisoning instead of failing every request.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        *self.inner.locked() = Stats::default();
     }
 }
 

@@ -90,7 +90,10 @@ impl Channel {
             .http
             .post(Request {
                 url: &url,
-                headers,
+                headers: headers
+                    .into_iter()
+                    .map(|(name, value)| (name.to_string(), value))
+                    .collect(),
                 body,
                 limit,
                 timeout: None,

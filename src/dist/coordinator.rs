@@ -15,6 +15,7 @@ use crate::run::capacity;
 use crate::run::signals::{stop_signal, StopOnSignal};
 use crate::run::RunControl;
 use crate::serve::{Limits, Served};
+use crate::sync::Locked;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -135,7 +136,7 @@ pub async fn coordinate(
             thresholds: &thresholds,
         },
     );
-    *hub.results.lock().unwrap_or_else(|e| e.into_inner()) = results.ok();
+    *hub.results.locked() = results.ok();
     if !c.linger.is_zero() {
         eprintln!(
             "coordinator: results at http://{addr}/v1/results for {}",
@@ -232,7 +233,13 @@ async fn follow(
                 run.stop = true;
             }
             let live = run.live().count();
-            let all_done = run.workers.values().all(|w| w.status == Status::Done);
+            // None live and some done: those carried the plan to its end (their shares took
+            // the lost workers' ones); waiting out the drain would only count time uncovered.
+            let all_done = run.workers.values().any(|w| w.status == Status::Done)
+                && run
+                    .workers
+                    .values()
+                    .all(|w| matches!(w.status, Status::Done | Status::Lost));
             (run.parts(), live, all_done)
         };
         let merged = merged(&parts);

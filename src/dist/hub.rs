@@ -6,6 +6,7 @@ use super::protocol::{now_unix_ms, Assignment, Orders};
 use super::secure::{random_b64, CoordinatorSide, Keys};
 use crate::metrics::RunSummary;
 use crate::plan::Share;
+use crate::sync::Locked;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -145,12 +146,12 @@ impl Hub {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Run> {
-        self.run.lock().unwrap_or_else(|e| e.into_inner())
+        self.run.locked()
     }
 
     /// Keeps a handshake for its step 3 (the oldest dropped beyond the cap).
     pub fn hold(&self, id: String, side: CoordinatorSide) {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self.pending.locked();
         p.retain(|(_, at, _)| at.elapsed() < PENDING_FOR);
         if p.len() >= PENDING_MAX {
             p.pop_front();
@@ -160,7 +161,7 @@ impl Hub {
 
     /// The handshake `id`, once.
     pub fn take(&self, id: &str) -> Option<CoordinatorSide> {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self.pending.locked();
         let i = p
             .iter()
             .position(|(k, at, _)| k == id && at.elapsed() < PENDING_FOR)?;

@@ -10,6 +10,7 @@ use super::secure::{Answer, Binding, CoordinatorSide, Hello, Keys};
 use super::validate::{self, Expected};
 use crate::metrics::RunSummary;
 use crate::plan::Share;
+use crate::sync::Locked;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -293,11 +294,7 @@ async fn results(State(hub): St, headers: HeaderMap) -> Response {
     if !same {
         return plain(StatusCode::UNAUTHORIZED, "a valid token is required");
     }
-    let results = hub
-        .results
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let results = hub.results.locked().clone();
     match results {
         Some(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         None => plain(StatusCode::NOT_FOUND, "the run has not finished"),

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::metrics::LiveStats;
 
 use crate::report::format;
+use crate::sync::Locked;
 
 /// Interval between plain lines when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
@@ -118,7 +119,7 @@ impl Progress {
                 bar.set_message(Self::message(live));
             }
             Draw::Plain(last) => {
-                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                let mut last = last.locked();
                 let now = Instant::now();
                 let due = match *last {
                     None => live.elapsed >= PLAIN_EVERY,

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use super::key::{MetricKey, Outcome};
 use super::trace::{keep_slowest, Exemplar};
+use crate::sync::Locked;
 
 /// Exemplars a cell keeps between drains: its slowest traced samples.
 const CELL_EXEMPLARS: usize = 4;
@@ -171,7 +172,7 @@ impl Shard {
         admit: impl FnOnce(&MetricKey) -> Option<MetricKey>,
         f: impl FnOnce(&mut Cell),
     ) -> Option<(MetricKey, Cell)> {
-        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cells = self.cells.locked();
         if let Some(cell) = cells.get_mut(key) {
             f(cell);
             return cell.is_full().then(|| (key.clone(), std::mem::take(cell)));

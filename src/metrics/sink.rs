@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
@@ -19,6 +19,7 @@ use super::summary::RunSummary;
 use super::trace::{Exemplar, SpanBuffer, SpanRecord, TraceConfig, Tracing};
 use super::tracer::SessionTrace;
 use crate::outbound::strip_userinfo;
+use crate::sync::Locked;
 
 /// Number of recording shards: enough that two cores rarely meet on one lock.
 pub const SHARDS: usize = 16;
@@ -252,7 +253,7 @@ impl Sink {
     }
 
     pub fn live(&self) -> LiveStats {
-        let st = lock(&self.inner.state);
+        let st = self.inner.state.locked();
         LiveStats {
             elapsed: self.inner.started.elapsed(),
             users: self.inner.users.get(),
@@ -260,30 +261,33 @@ impl Sink {
             p95_ms: st.last_p95_ms,
             errors: st.failures_total,
             requests: st.requests_total,
-            generator: lock(&self.inner.generator).samples.last().copied(),
+            generator: self.inner.generator.locked().samples.last().copied(),
         }
     }
 
     /// A session of `flow` ended with `outcome` ("completed", "failed", "lost", "abandoned").
     pub fn count_session(&self, mode: Mode, flow: &Arc<str>, outcome: &'static str) {
-        *lock(&self.inner.sessions)
+        *self
+            .inner
+            .sessions
+            .locked()
             .entry((mode, flow.clone(), outcome))
             .or_default() += 1;
     }
 
     /// Sessions ended so far, by mode, flow and outcome.
     pub fn sessions(&self) -> SessionCounts {
-        lock(&self.inner.sessions).clone()
+        self.inner.sessions.locked().clone()
     }
 
     /// Run-level counters so far.
     pub fn counters(&self) -> BTreeMap<String, u64> {
-        lock(&self.inner.counters).clone()
+        self.inner.counters.locked().clone()
     }
 
     /// A generator CPU sample over the last `interval_s` seconds, on a machine of `cores`.
     pub fn record_generator(&self, cores: u32, sample: GeneratorSample, interval_s: f64) {
-        let mut log = lock(&self.inner.generator);
+        let mut log = self.inner.generator.locked();
         log.cores = cores;
         log.samples.push(sample);
         log.intervals.push(interval_s);
@@ -291,7 +295,7 @@ impl Sink {
 
     /// The generator's health so far (None before the first sample).
     pub fn generator(&self) -> Option<GeneratorHealth> {
-        lock(&self.inner.generator).health()
+        self.inner.generator.locked().health()
     }
 
     /// True once [`Sink::finish`] ran: the totals are final.
@@ -306,13 +310,13 @@ impl Sink {
         if !self.is_finished() {
             self.drain(false);
         }
-        let st = lock(&self.inner.state);
+        let st = self.inner.state.locked();
         st.visit(|key, count, outcomes, hist| f(key, count, outcomes, hist));
     }
 
     /// Final drain and summary; later calls return the same summary.
     pub fn finish(&self) -> RunSummary {
-        let mut done = lock(&self.inner.summary);
+        let mut done = self.inner.summary.locked();
         if let Some(s) = done.as_ref() {
             return s.clone();
         }
@@ -321,15 +325,15 @@ impl Sink {
         self.drain(true);
         // Whole milliseconds: the unit results.json stores.
         let duration = Duration::from_millis(millis(self.inner.started.elapsed()));
-        let counters = lock(&self.inner.counters).clone();
-        let mut summary = lock(&self.inner.state).summary(
+        let counters = self.inner.counters.locked().clone();
+        let mut summary = self.inner.state.locked().summary(
             self.inner.started_unix_ms,
             duration,
             self.inner.users.peak(),
             counters,
         );
         summary.generator = self.generator();
-        summary.failures = lock(&self.inner.failures).kept.clone();
+        summary.failures = self.inner.failures.locked().kept.clone();
         *done = Some(summary.clone());
         summary
     }
@@ -339,7 +343,7 @@ impl Sink {
     ///
     /// [`FAILURES_PER_STEP`]: super::FAILURES_PER_STEP
     pub fn reserve_failure(&self, mode: Mode, flow: &str, step: Option<u32>) -> Option<usize> {
-        lock(&self.inner.failures).reserve(mode, flow, step)
+        self.inner.failures.locked().reserve(mode, flow, step)
     }
 
     /// Keeps a failed step's record (after [`Sink::reserve_failure`] gave it a slot); a URL's
@@ -347,7 +351,7 @@ impl Sink {
     pub fn keep_failure(&self, mut record: FailureRecord) {
         record.message = strip_userinfo(&record.message).into_owned();
         record.url = record.url.map(|u| strip_userinfo(&u).into_owned());
-        lock(&self.inner.failures).kept.push(record);
+        self.inner.failures.locked().kept.push(record);
     }
 
     /// Fold what the shards hold into the totals now (without closing a series interval).
@@ -357,13 +361,13 @@ impl Sink {
 
     /// The summary so far, without finishing the run (for a live dashboard).
     pub fn snapshot(&self) -> RunSummary {
-        if let Some(s) = lock(&self.inner.summary).as_ref() {
+        if let Some(s) = self.inner.summary.locked().as_ref() {
             return s.clone();
         }
         self.drain(false);
         let duration = Duration::from_millis(millis(self.inner.started.elapsed()));
-        let counters = lock(&self.inner.counters).clone();
-        let mut summary = lock(&self.inner.state).summary(
+        let counters = self.inner.counters.locked().clone();
+        let mut summary = self.inner.state.locked().summary(
             self.inner.started_unix_ms,
             duration,
             self.inner.users.peak(),
@@ -385,9 +389,9 @@ impl Sink {
 
     /// Fold every shard into the totals; with `tick`, close the current series interval.
     pub(crate) fn drain(&self, tick: bool) {
-        let mut st = lock(&self.inner.state);
+        let mut st = self.inner.state.locked();
         for shard in &self.inner.shards {
-            let mut cells = lock(&shard.cells);
+            let mut cells = shard.cells.locked();
             for (key, cell) in cells.iter_mut() {
                 st.fold(key, cell);
             }
@@ -400,7 +404,7 @@ impl Sink {
     /// Distinct keys seen by the aggregator (memory checks).
     pub fn key_count(&self) -> usize {
         self.drain(false);
-        lock(&self.inner.state).key_count()
+        self.inner.state.locked().key_count()
     }
 
     /// Cells and buffered sample capacity across shards (memory checks).
@@ -408,7 +412,7 @@ impl Sink {
         let mut cells_n = 0;
         let mut cap = 0;
         for shard in &self.inner.shards {
-            let cells = lock(&shard.cells);
+            let cells = shard.cells.locked();
             cells_n += cells.len();
             cap += cells.values().map(Cell::capacity).sum::<usize>();
         }
@@ -422,7 +426,7 @@ fn count_into(inner: &Inner, counter: &str, n: u64) {
     // its credentials.
     let counter = strip_userinfo(counter);
     let counter = counter.as_ref();
-    let mut c = lock(&inner.counters);
+    let mut c = inner.counters.locked();
     match c.get_mut(counter) {
         Some(v) => *v += n,
         None => {
@@ -562,7 +566,7 @@ impl Recorder {
             // A name made from a URL never keeps its credentials (`http://user:pw@host/`).
             let clean = without_credentials(key);
             let named = clean.as_ref().unwrap_or(key);
-            let Some((other, first)) = lock(&self.inner.names).admit(named) else {
+            let Some((other, first)) = self.inner.names.locked().admit(named) else {
                 return clean;
             };
             if first {
@@ -572,18 +576,13 @@ impl Recorder {
         };
         if let Some((key, mut full)) = self.inner.shards[self.shard].with_cell(key, admit, f) {
             // Shard lock released: take the state lock (aggregator order is state -> shard).
-            lock(&self.inner.state).fold(&key, &mut full);
+            self.inner.state.locked().fold(&key, &mut full);
         }
     }
 }
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Lock, ignoring poisoning: metrics stay usable after a panicking worker.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `key` with the credentials of any URL in its name removed, if it had any.

@@ -10,6 +10,7 @@ use rand::RngCore as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::key::{Mode, Outcome, SampleKind};
+use crate::sync::Locked;
 
 /// Exemplars a key keeps for the whole run: its slowest traced samples.
 pub const SLOWEST_KEPT: usize = 5;
@@ -281,14 +282,14 @@ impl SpanBuffer {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        lock(&self.shards[shard % self.shards.len()]).push(span);
+        self.shards[shard % self.shards.len()].locked().push(span);
     }
 
     /// At most `max` of the spans held (each shard's oldest first).
     pub fn take(&self, max: usize) -> Vec<SpanRecord> {
         let mut out = Vec::new();
         for s in &self.shards {
-            let mut held = lock(s);
+            let mut held = s.locked();
             let n = held.len().min(max - out.len());
             out.extend(held.drain(..n));
             if out.len() == max {
@@ -314,10 +315,6 @@ impl SpanBuffer {
 pub(crate) struct Tracing {
     pub config: TraceConfig,
     pub spans: Option<SpanBuffer>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

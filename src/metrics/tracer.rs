@@ -13,7 +13,7 @@
 //! [`Recorder::record`]: super::Recorder::record
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use url::Url;
@@ -21,6 +21,7 @@ use url::Url;
 use super::key::{MetricKey, Mode, Outcome, SampleKind};
 use super::sink::Recorder;
 use super::trace::{Exemplar, SpanCtx, SpanId, SpanOutcome, SpanRecord, SpanRole, TraceConfig};
+use crate::sync::Locked;
 
 /// Page loads begun and not yet recorded that a session remembers (a page left before its
 /// load event never gets a sample).
@@ -156,7 +157,7 @@ impl SessionTrace {
             return None;
         }
         let step = step.unwrap_or(NO_STEP);
-        let mut st = self.lock();
+        let mut st = self.state.locked();
         let parent = if document {
             self.begin_page(&mut st, step, None, None)
         } else {
@@ -182,7 +183,7 @@ impl SessionTrace {
         if !self.is_own_origin(url) {
             return None;
         }
-        let mut st = self.lock();
+        let mut st = self.state.locked();
         let parent = match document {
             Some(name) => {
                 let hop = st
@@ -239,7 +240,7 @@ impl SessionTrace {
     }
 
     fn take_request(&self, network_id: &str) -> Option<RequestSpan> {
-        let mut st = self.lock();
+        let mut st = self.state.locked();
         let queue = st.requests.get_mut(network_id)?;
         let span = queue.pop_front();
         if queue.is_empty() {
@@ -292,7 +293,7 @@ impl SessionTrace {
         let now = now_ns();
         let (role, ctx, parent, link, start_ns) = match key.kind {
             SampleKind::Step => {
-                let mut st = self.lock();
+                let mut st = self.state.locked();
                 let ctx = self.step_ctx(&mut st, step);
                 let link = Some((self.session.trace_id, self.session.span_id));
                 (
@@ -305,7 +306,7 @@ impl SessionTrace {
             }
             SampleKind::PageLoad => {
                 let page = {
-                    let mut st = self.lock();
+                    let mut st = self.state.locked();
                     let same_name = st
                         .pending
                         .iter()
@@ -356,7 +357,7 @@ impl SessionTrace {
     /// when any of its traces was sampled.
     pub(crate) fn finish(&self, outcome: &'static str) {
         let any = {
-            let mut st = self.lock();
+            let mut st = self.state.locked();
             let any = st.any_sampled;
             *st = State::default();
             any
@@ -417,10 +418,6 @@ impl SessionTrace {
         let ctx = page.ctx;
         st.page = Some(page);
         ctx
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -1,6 +1,7 @@
 //! What a replay's flow requests got, request by request: a verifying replay (`throng record`
 //! checks the flow it wrote) keeps it to diff with the recording; load runs keep none.
 
+use crate::sync::Locked;
 use bytes::Bytes;
 use std::sync::Mutex;
 
@@ -46,7 +47,7 @@ impl Trace {
         if t.body.len() > MAX_TRACED_BODY {
             t.body = t.body.slice(..MAX_TRACED_BODY);
         }
-        let mut guard = self.entries.lock().expect("trace lock");
+        let mut guard = self.entries.locked();
         let (entries, bytes) = &mut *guard;
         if entries.len() >= MAX_ENTRIES {
             return;
@@ -60,6 +61,6 @@ impl Trace {
 
     /// Everything traced so far.
     pub fn entries(&self) -> Vec<Traced> {
-        self.entries.lock().expect("trace lock").0.clone()
+        self.entries.locked().0.clone()
     }
 }

@@ -3,6 +3,7 @@
 //! for display, this process's share of the plan, and the stop token.
 
 use crate::plan::Share;
+use crate::sync::Locked;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -70,11 +71,11 @@ impl RunControl {
     /// This process's share of the plan (users, arrivals); a distributed run moves a lost
     /// worker's share by changing the others'.
     pub fn set_share(&self, share: Share) {
-        *self.inner.share.lock().unwrap_or_else(|e| e.into_inner()) = share;
+        *self.inner.share.locked() = share;
     }
 
     pub fn share(&self) -> Share {
-        *self.inner.share.lock().unwrap_or_else(|e| e.into_inner())
+        *self.inner.share.locked()
     }
 
     /// Start `offset` into the plan (set before the run starts).

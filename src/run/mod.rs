@@ -19,6 +19,7 @@ use crate::plan::{Arrival, FlowMix, LoadPlan, Share};
 use crate::replay::browser::BrowserOptions;
 use crate::replay::http::HttpOptions;
 use crate::replay::PreparedFlow;
+use crate::sync::Locked;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,7 +150,7 @@ pub async fn execute_with(
     scheduler.stop_all(&stop).await;
     drop(scheduler.user_runtimes.take());
     ctx.runner.shutdown().await;
-    for (message, n) in ctx.failures.lock().expect("failures lock").iter() {
+    for (message, n) in ctx.failures.locked().iter() {
         sink.count(&format!("session failure: {message}"), *n);
     }
     if stop.is_cancelled() {

@@ -4,6 +4,7 @@ use super::{FlowChoice, ModeRunner};
 use crate::metrics::Sink;
 use crate::plan::LoadPlan;
 use crate::replay::{PreparedFlow, Session, SessionOutcome, Vars};
+use crate::sync::Locked;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +32,7 @@ pub(super) struct UserCtx {
 
 impl UserCtx {
     fn note_failure(&self, message: String) {
-        let mut failures = self.failures.lock().expect("failures lock");
+        let mut failures = self.failures.locked();
         if failures.len() < MAX_FAILURE_MESSAGES || failures.contains_key(&message) {
             *failures.entry(message).or_default() += 1;
         } else {

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["run"],
     &["replay"],
     &["plan", "metrics"],
-    &["flow", "serve", "outbound"],
+    &["flow", "serve", "outbound", "sync"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

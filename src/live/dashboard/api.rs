@@ -1,6 +1,7 @@
 //! The dashboard's JSON endpoints (live numbers, snapshot tables and series), its controls
 //! and the downloads of the current snapshot.
 
+use crate::sync::Locked;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -37,7 +38,7 @@ pub(super) struct Live {
 }
 
 pub(super) async fn live(State(s): St) -> Json<Live> {
-    let cur = s.lock();
+    let cur = s.current.locked();
     let Some(c) = cur.as_ref() else {
         return Json(Live {
             run: 0,
@@ -89,7 +90,7 @@ pub(super) async fn live(State(s): St) -> Json<Live> {
 
 /// The current summary: the final one once finished, else a live snapshot.
 fn summary(s: &Shared) -> Option<(RunSummary, crate::report::RunMeta)> {
-    let cur = s.lock();
+    let cur = s.current.locked();
     let c = cur.as_ref()?;
     let summary = match &c.finished {
         Some(f) => f.clone(),
@@ -156,7 +157,7 @@ pub(super) async fn stats(State(s): St) -> Json<Value> {
 }
 
 pub(super) async fn stop(State(s): St) -> impl IntoResponse {
-    match s.lock().as_ref() {
+    match s.current.locked().as_ref() {
         Some(c) if c.finished.is_none() => {
             c.control.stop();
             (StatusCode::OK, Json(json!({"ok": true})))
@@ -193,7 +194,7 @@ pub(super) async fn users(State(s): St, Json(body): Json<UsersBody>) -> impl Int
     if let Some(refused) = too_many(n) {
         return refused;
     }
-    match s.lock().as_ref() {
+    match s.current.locked().as_ref() {
         Some(c) if c.finished.is_none() => {
             if c.control.set_users(n) {
                 (StatusCode::OK, Json(json!({"ok": true, "users": n})))
@@ -212,7 +213,11 @@ pub(super) async fn users(State(s): St, Json(body): Json<UsersBody>) -> impl Int
 }
 
 pub(super) async fn start(State(s): St, body: axum::body::Bytes) -> impl IntoResponse {
-    let running = s.lock().as_ref().is_some_and(|c| c.finished.is_none());
+    let running = s
+        .current
+        .locked()
+        .as_ref()
+        .is_some_and(|c| c.finished.is_none());
     if running {
         return (
             StatusCode::CONFLICT,
@@ -283,7 +288,8 @@ pub(super) async fn download(State(s): St, Path(file): Path<String>) -> Response
 /// The shown run for Prometheus (the same families as `--metrics`).
 pub(super) async fn metrics(State(s): St, headers: axum::http::HeaderMap) -> Response {
     let source = s
-        .lock()
+        .current
+        .locked()
         .as_ref()
         .map(|c| crate::live::prometheus::Source::Live {
             sink: c.sink.clone(),

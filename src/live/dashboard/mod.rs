@@ -13,7 +13,7 @@ mod guard;
 pub use guard::{MAX_USERS, TOKEN_HEADER};
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::serve::{Limits, Served};
@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use crate::metrics::{RunSummary, Sink};
 
 use crate::report::RunMeta;
+use crate::sync::Locked;
 
 /// Connections the dashboard holds at once (a few browser tabs and scrapers).
 const MAX_CONNECTIONS: usize = 128;
@@ -69,11 +70,7 @@ struct Shared {
     addr: SocketAddr,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Option<Current>> {
-        self.current.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+impl Shared {}
 
 /// A running dashboard server. Dropping it leaves the server to the runtime; call
 /// [`Dashboard::shutdown`] to stop it.
@@ -125,7 +122,7 @@ impl Dashboard {
         meta: RunMeta,
         total: Option<Duration>,
     ) {
-        let mut cur = self.shared.lock();
+        let mut cur = self.shared.current.locked();
         let number = cur.as_ref().map_or(1, |c| c.number + 1);
         *cur = Some(Current {
             number,
@@ -139,7 +136,7 @@ impl Dashboard {
 
     /// The shown run ended with this summary.
     pub fn finished(&self, summary: RunSummary) {
-        if let Some(c) = self.shared.lock().as_mut() {
+        if let Some(c) = self.shared.current.locked().as_mut() {
             c.finished = Some(summary);
         }
     }

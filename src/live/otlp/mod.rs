@@ -11,7 +11,7 @@ pub mod encode;
 pub mod send;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message as _;
@@ -21,6 +21,8 @@ use url::Url;
 
 use super::prometheus::families::{self, MergedView, Source};
 use crate::metrics::{now_ns, Mode, Sink};
+use crate::outbound::{redacted, Outbound, OutboundError, OutboundOptions};
+use crate::sync::Locked;
 use encode::{Counter, RunResource};
 
 /// What to export, from the command line.
@@ -46,7 +48,7 @@ impl OtlpOptions {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(format!(
                 "--otlp `{}`: expected an http:// or https:// URL, e.g. http://127.0.0.1:4318",
-                send::redacted(&url)
+                redacted(&url)
             ));
         }
         let path = url.path().trim_end_matches('/');
@@ -111,6 +113,7 @@ pub struct OtlpExporter {
 
 struct Inner {
     options: OtlpOptions,
+    client: Outbound,
     sources: Mutex<Vec<Source>>,
     run: Mutex<Option<RunResource>>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -125,16 +128,26 @@ struct Inner {
 impl std::fmt::Debug for OtlpExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtlpExporter")
-            .field("endpoint", &send::redacted(&self.inner.options.endpoint))
+            .field("endpoint", &redacted(&self.inner.options.endpoint))
             .finish()
     }
 }
 
 impl OtlpExporter {
-    pub fn new(options: OtlpOptions) -> OtlpExporter {
-        OtlpExporter {
+    /// `cacert_pem`: certificates to trust besides the system's (`--cacert`).
+    pub fn new(
+        options: OtlpOptions,
+        cacert_pem: Option<Vec<u8>>,
+    ) -> Result<OtlpExporter, OutboundError> {
+        let client = Outbound::new(&OutboundOptions {
+            cacert_pem,
+            timeout: Some(POST_TIMEOUT),
+            https: options.endpoint.scheme() == "https",
+        })?;
+        Ok(OtlpExporter {
             inner: Arc::new(Inner {
                 options,
+                client,
                 sources: Mutex::new(Vec::new()),
                 run: Mutex::new(None),
                 task: Mutex::new(None),
@@ -144,7 +157,7 @@ impl OtlpExporter {
                 spans_sent: AtomicU64::new(0),
                 spans_lost: AtomicU64::new(0),
             }),
-        }
+        })
     }
 
     /// Exports this run (replacing an earlier run of the same mode); the first call starts
@@ -162,19 +175,19 @@ impl OtlpExporter {
 
     fn add(&self, source: Source, started_unix_ms: u64) {
         let first = {
-            let mut sources = lock(&self.inner.sources);
+            let mut sources = self.inner.sources.locked();
             let first = sources.is_empty();
             sources.retain(|s| s.mode() != source.mode());
             sources.push(source);
             first
         };
         if first {
-            *lock(&self.inner.run) = Some(RunResource {
+            *self.inner.run.locked() = Some(RunResource {
                 run: super::prometheus::run_label(started_unix_ms),
                 started_unix_ns: started_unix_ms * 1_000_000,
             });
             let me = self.clone();
-            *lock(&self.inner.task) = Some(tokio::spawn(me.export_loop()));
+            *self.inner.task.locked() = Some(tokio::spawn(me.export_loop()));
         }
     }
 
@@ -190,7 +203,9 @@ impl OtlpExporter {
     }
 
     fn sinks(&self) -> Vec<Sink> {
-        lock(&self.inner.sources)
+        self.inner
+            .sources
+            .locked()
             .iter()
             .filter_map(|s| match s {
                 Source::Live { sink, .. } => Some(sink.clone()),
@@ -223,7 +238,7 @@ impl OtlpExporter {
     /// exporter's own counters say what became of the spans).
     async fn export(&self, budget: Duration) {
         let deadline = tokio::time::Instant::now() + budget;
-        let Some(run) = lock(&self.inner.run).clone() else {
+        let Some(run) = self.inner.run.locked().clone() else {
             return;
         };
         // Batch by batch, so an export the run's end cuts short loses one batch at most (the
@@ -247,7 +262,7 @@ impl OtlpExporter {
                 self.inner.spans_sent.fetch_add(n, Ordering::Relaxed);
             }
         }
-        let sources = lock(&self.inner.sources).clone();
+        let sources = self.inner.sources.locked().clone();
         let families = families::gather(&sources, None);
         let (_, failures, _, lost) = self.counts();
         let extra = [
@@ -276,9 +291,10 @@ impl OtlpExporter {
             attempt += 1;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                break Some(send::SendError::Timeout(Duration::ZERO));
+                break Some(send::SendError::OutOfTime);
             }
             let result = send::post(
+                &self.inner.client,
                 &url,
                 &self.inner.options.headers,
                 body.clone(),
@@ -303,7 +319,7 @@ impl OtlpExporter {
         if self.inner.failures.fetch_add(1, Ordering::Relaxed) == 0 {
             eprintln!(
                 "throng: OTLP export to {} failed: {e} (counted; the run goes on)",
-                send::redacted(&url)
+                redacted(&url)
             );
         }
         false
@@ -311,7 +327,7 @@ impl OtlpExporter {
 
     /// After the last run: the final export (bounded), then the loop ends. Says how it went.
     pub async fn close(&self) {
-        let task = lock(&self.inner.task).take();
+        let task = self.inner.task.locked().take();
         if let Some(t) = task {
             self.inner.closing.notify_one();
             let _ = t.await;
@@ -326,10 +342,6 @@ impl OtlpExporter {
             );
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

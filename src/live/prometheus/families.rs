@@ -11,6 +11,7 @@ use crate::metrics::{
     Buckets, Exemplar, GeneratorSample, Mode, Outcome, RunSummary, SampleKind, Sink,
     BUCKET_BOUNDS_US,
 };
+use crate::sync::Locked;
 
 /// Upper bounds of the latency buckets, seconds (`+Inf` is added): the metrics module's.
 pub const BUCKETS_S: [f64; BUCKET_BOUNDS_US.len()] = {
@@ -137,7 +138,7 @@ pub struct MergedView(Arc<Mutex<(RunSummary, u64, bool)>>);
 impl MergedView {
     /// The run as it stands: its merged summary, active users, and whether it ended.
     pub fn update(&self, summary: RunSummary, users: u64, finished: bool) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = (summary, users, finished);
+        *self.0.locked() = (summary, users, finished);
     }
 }
 
@@ -199,7 +200,7 @@ impl Snapshot {
                 }
             }
             Source::Merged { view, mode } => {
-                let guard = view.0.lock().unwrap_or_else(|e| e.into_inner());
+                let guard = view.0.locked();
                 let (summary, users, finished) = &*guard;
                 let keys = summary
                     .entries

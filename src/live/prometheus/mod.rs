@@ -13,7 +13,7 @@ pub mod text;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::routing::get;
@@ -24,6 +24,7 @@ use url::Url;
 use crate::metrics::{Mode, Sink};
 use crate::outbound::{Outbound, OutboundOptions};
 use crate::serve::{Limits, Served};
+use crate::sync::Locked;
 pub use families::{Family, MergedView, Source, FAMILY_NAMES};
 
 /// What to export, from the command line.
@@ -152,11 +153,11 @@ impl Exporter {
     /// the endpoint and the remote-write loop. Needs a tokio runtime.
     pub fn attach(&self, sink: Sink, mode: Mode) {
         let first = {
-            let mut sources = lock(&self.inner.sources);
+            let mut sources = self.inner.sources.locked();
             let first = sources.is_empty();
             sources.retain(|s| s.mode() != mode);
             if first {
-                *lock(&self.inner.run_label) = run_label(sink.started_unix_ms());
+                *self.inner.run_label.locked() = run_label(sink.started_unix_ms());
             }
             sources.push(Source::Live { sink, mode });
             first
@@ -172,11 +173,11 @@ impl Exporter {
     pub fn attach_merged(&self, mode: Mode, started_unix_ms: u64) -> MergedView {
         let view = MergedView::default();
         let first = {
-            let mut sources = lock(&self.inner.sources);
+            let mut sources = self.inner.sources.locked();
             let first = sources.is_empty();
             sources.retain(|s| s.mode() != mode);
             if first {
-                *lock(&self.inner.run_label) = run_label(started_unix_ms);
+                *self.inner.run_label.locked() = run_label(started_unix_ms);
             }
             sources.push(Source::Merged {
                 view: view.clone(),
@@ -192,7 +193,7 @@ impl Exporter {
 
     /// The families now (what a scrape returns).
     pub fn families(&self) -> Vec<Family> {
-        let sources = lock(&self.inner.sources).clone();
+        let sources = self.inner.sources.locked().clone();
         let failures = self
             .inner
             .options
@@ -211,7 +212,7 @@ impl Exporter {
     }
 
     fn spawn_tasks(&self) {
-        if let Some(std_listener) = lock(&self.inner.listener).take() {
+        if let Some(std_listener) = self.inner.listener.locked().take() {
             match tokio::net::TcpListener::from_std(std_listener) {
                 Ok(listener) => {
                     let me = self.clone();
@@ -223,14 +224,15 @@ impl Exporter {
                         }),
                     );
                     let limits = Limits::control(MAX_SCRAPE_CONNECTIONS);
-                    *lock(&self.inner.server) = Some(Served::start(listener, app, limits));
+                    *self.inner.server.locked() = Some(Served::start(listener, app, limits));
                 }
                 Err(e) => eprintln!("throng: --metrics: cannot serve: {e}"),
             }
         }
         if let Some(url) = self.inner.options.remote_write.clone() {
             let me = self.clone();
-            *lock(&self.inner.pusher) = Some(tokio::spawn(async move { me.push_loop(url).await }));
+            *self.inner.pusher.locked() =
+                Some(tokio::spawn(async move { me.push_loop(url).await }));
         }
     }
 
@@ -260,7 +262,7 @@ impl Exporter {
         let Some(client) = &self.inner.client else {
             return;
         };
-        let run = lock(&self.inner.run_label).clone();
+        let run = self.inner.run_label.locked().clone();
         let body = remote_write::encode(&remote_write::write_request(
             &self.families(),
             &[("run", run.as_str())],
@@ -300,8 +302,8 @@ impl Exporter {
     /// After the last run: the final push, then the endpoint serves the final values for the
     /// linger time, then everything stops. Says how remote write went.
     pub async fn close(&self) {
-        let pusher = lock(&self.inner.pusher).take();
-        let server = lock(&self.inner.server).take();
+        let pusher = self.inner.pusher.locked().take();
+        let server = self.inner.server.locked().take();
         if let Some(p) = pusher {
             self.inner.closing.notify_one();
             let _ = p.await;
@@ -358,8 +360,4 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

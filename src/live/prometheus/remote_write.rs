@@ -115,9 +115,9 @@ pub async fn post(
         .post(Request {
             url,
             headers: vec![
-                ("content-type", "application/x-protobuf".into()),
-                ("content-encoding", "snappy".into()),
-                ("x-prometheus-remote-write-version", "0.1.0".into()),
+                ("content-type".into(), "application/x-protobuf".into()),
+                ("content-encoding".into(), "snappy".into()),
+                ("x-prometheus-remote-write-version".into(), "0.1.0".into()),
             ],
             body,
             limit: ANSWER_LIMIT,

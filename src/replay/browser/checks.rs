@@ -8,6 +8,7 @@ use crate::flow::{Check, Flow, RequestKind, Step};
 use crate::metrics::{request_name, Outcome};
 use crate::replay::fill::{fill, Place};
 use crate::replay::Vars;
+use crate::sync::Locked;
 use std::sync::atomic::Ordering;
 
 impl StepRunner<'_, '_> {
@@ -55,12 +56,7 @@ impl StepRunner<'_, '_> {
         }
         // As in HTTP mode: a document answered with an error status fails its step (and
         // the session), whatever the page shows.
-        let last = self
-            .state
-            .last
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let last = self.state.last.locked().clone();
         if last.step == self.state.step.load(Ordering::Relaxed) {
             if let Some(status) = last.document.filter(|s| *s >= 400) {
                 if !expected_document_status(step, status) {
@@ -76,12 +72,7 @@ impl StepRunner<'_, '_> {
 
     async fn check(&self, check: &Check) -> Result<(), Fail> {
         if let Some(want) = check.status {
-            let last = self
-                .state
-                .last
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let last = self.state.last.locked().clone();
             let got = last.document.or(last.ajax);
             if got != Some(want) {
                 let got = got.map_or("none".to_string(), |s| s.to_string());
@@ -111,8 +102,7 @@ impl StepRunner<'_, '_> {
     /// The first document or AJAX request that failed where the recording saw it succeed
     /// (taken from what the page's requests did so far), as a step failure message.
     pub(super) fn unexpected_failure(&self) -> Option<(Outcome, String)> {
-        let failed =
-            std::mem::take(&mut *self.state.failed.lock().unwrap_or_else(|e| e.into_inner()));
+        let failed = std::mem::take(&mut *self.state.failed.locked());
         let flow = &self.session.flow.flow;
         failed.into_iter().find_map(|f| {
             let seen = recorded_outcome(flow, self.session.vars, &f)?;

@@ -8,6 +8,7 @@ use super::sockets::Sockets;
 use super::steps::StepError;
 use super::targets::{Registration, TargetEvent};
 use super::timing::{PageTimings, Report, BINDING};
+use crate::sync::Locked;
 use chromiumoxide::cdp::browser_protocol::network::{
     EventEventSourceMessageReceived, EventLoadingFailed, EventLoadingFinished,
     EventRequestServedFromCache, EventRequestWillBeSent, EventResponseReceived,
@@ -25,7 +26,7 @@ use chromiumoxide::Page;
 use futures::stream::{BoxStream, SelectAll};
 use futures::{FutureExt, StreamExt};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -152,7 +153,7 @@ fn publish_failed(log: &mut NetLog, state: &PageState) {
     let failed = log.take_failed();
     if !failed.is_empty() {
         // Bounded: a flow without expectations never takes them.
-        let mut kept = lock(&state.failed);
+        let mut kept = state.failed.locked();
         let room = 32usize.saturating_sub(kept.len());
         kept.extend(failed.into_iter().take(room));
     }
@@ -198,7 +199,7 @@ fn handle(
         },
         Ev::Response(e) => {
             log.on_response(&e);
-            *lock(&state.last) = log.last.clone();
+            *state.last.locked() = log.last.clone();
         }
         Ev::Cached(e) => log.on_cached(&e),
         Ev::Finished(e) => log.on_finished(&e),
@@ -209,8 +210,8 @@ fn handle(
             }
         }
         Ev::Binding(_) => {}
-        Ev::Console(e) => lock(&state.console).on_console(&e, step),
-        Ev::Exception(e) => lock(&state.console).on_exception(&e, step),
+        Ev::Console(e) => state.console.locked().on_console(&e, step),
+        Ev::Exception(e) => state.console.locked().on_exception(&e, step),
         Ev::Load(ts) => {
             if !leaving {
                 timings.on_load(ts);
@@ -225,10 +226,6 @@ fn handle(
     state
         .awaiting_reports
         .store(timings.awaiting_reports(), Ordering::Relaxed);
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The network events of the session's extra targets (workers, popups) as the page's own.

@@ -10,6 +10,7 @@
 use super::targets::TargetWatch;
 use super::{BrowserError, BrowserKind};
 use crate::metrics::Sink;
+use crate::sync::Locked;
 use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
 use chromiumoxide::error::CdpError;
 use chromiumoxide::handler::HandlerConfig;
@@ -180,11 +181,7 @@ impl ChromeProcess {
             self.shared.group.exited().cancelled(),
         )
         .await;
-        let profile = self
-            .profile
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let profile = self.profile.locked().take();
         if let Some(dir) = profile {
             let _ = tokio::task::spawn_blocking(move || drop(dir)).await;
         }

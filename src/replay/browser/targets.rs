@@ -11,6 +11,7 @@
 
 use crate::metrics::Sink;
 use crate::replay::hosts::HostPolicy;
+use crate::sync::Locked;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -43,7 +44,7 @@ pub(crate) struct Owner {
 impl Owner {
     /// The page (or one of its popups) is opening a window.
     pub fn window_opened(&self, user_gesture: bool) {
-        let mut opens = lock(&self.opens);
+        let mut opens = self.opens.locked();
         opens.retain(|(at, _)| at.elapsed() < WINDOW_OPEN_STALE);
         opens.push_back((Instant::now(), user_gesture));
         drop(opens);
@@ -56,7 +57,7 @@ impl Owner {
         loop {
             let notified = self.opened.notified();
             {
-                let mut opens = lock(&self.opens);
+                let mut opens = self.opens.locked();
                 opens.retain(|(at, _)| at.elapsed() < WINDOW_OPEN_STALE);
                 if let Some((_, gesture)) = opens.pop_front() {
                     return Some(gesture);
@@ -100,7 +101,7 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(r) = self.registry.upgrade() {
-            let mut r = lock(&r);
+            let mut r = r.locked();
             r.contexts.remove(&self.context);
             r.sessions.retain(|_, c| *c != self.context);
         }
@@ -146,7 +147,8 @@ impl TargetWatch {
             opened: Notify::new(),
             block_popups,
         });
-        lock(&self.registry)
+        self.registry
+            .locked()
             .contexts
             .insert(context.to_string(), (owner.clone(), false));
         let reg = Registration {
@@ -191,7 +193,7 @@ async fn watch(
                 };
                 let info = &ev.params["targetInfo"];
                 let kind = classify(
-                    &mut lock(&registry),
+                    &mut registry.locked(),
                     &session,
                     ev.session_id.as_deref(),
                     info,
@@ -209,7 +211,7 @@ async fn watch(
             }
             "Target.detachedFromTarget" => {
                 if let Some(s) = ev.params["sessionId"].as_str() {
-                    lock(&registry).sessions.remove(s);
+                    registry.locked().sessions.remove(s);
                 }
             }
             method => {
@@ -234,7 +236,7 @@ async fn watch(
 }
 
 fn owner_of(registry: &Mutex<Registry>, session: &str) -> Option<Arc<Owner>> {
-    let r = lock(registry);
+    let r = registry.locked();
     let context = r.sessions.get(session)?;
     r.contexts.get(context).map(|(o, _)| o.clone())
 }
@@ -300,7 +302,7 @@ async fn set_up(
                 // What a browser's popup blocker does: the window never loads. It runs (its
                 // navigation held: no gate answers it) before it closes: closing a waiting
                 // target hangs its opener.
-                lock(&registry).sessions.remove(&session);
+                registry.locked().sessions.remove(&session);
                 let _ = cdp.call("Fetch.enable", documents, s).await;
                 let _ = cdp
                     .call("Runtime.runIfWaitingForDebugger", json!({}), s)
@@ -349,8 +351,4 @@ async fn gate(cdp: Arc<Cdp>, session: String, params: Value, owner: Arc<Owner>) 
 /// Network events without the response bodies CDP would otherwise keep.
 fn quiet_network() -> Value {
     json!({"maxTotalBufferSize": 0, "maxResourceBufferSize": 0, "maxPostDataSize": 0})
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -24,6 +24,7 @@ use super::cookies::UserJar;
 use super::offload::{Budget, Offload};
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind, SessionTrace};
 pub use crate::replay::hosts::HostPolicy;
+use crate::sync::Locked;
 use bytes::Bytes;
 use encode::Hop;
 use h1::{BodyLimit, Conn, H1Error, Keep, RawResponse, Transport};
@@ -170,9 +171,9 @@ impl UserClient {
     /// Forget cookies and cached assets: the next session is a new person on the same machine.
     pub fn new_session(&self) {
         self.jar.clear();
-        self.cache.lock().expect("cache lock").clear();
+        self.cache.locked().clear();
         // A new person's browser has no TLS sessions to resume.
-        self.tls_connector.lock().expect("tls lock").take();
+        self.tls_connector.locked().take();
     }
 
     /// How many requests to `url`'s origin a page has in flight at once: a browser's six
@@ -208,7 +209,7 @@ impl UserClient {
     }
 
     pub fn cache_lookup(&self, url: &str, now: std::time::SystemTime) -> Lookup {
-        self.cache.lock().expect("cache lock").lookup(url, now)
+        self.cache.locked().lookup(url, now)
     }
 
     pub fn cache_store(
@@ -218,10 +219,7 @@ impl UserClient {
         headers: &HeaderMap,
         now: std::time::SystemTime,
     ) {
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .store(url, status, headers, now);
+        self.cache.locked().store(url, status, headers, now);
     }
 
     /// Sends `req`, following redirects like a browser. Every hop is recorded as one sample.
@@ -586,8 +584,7 @@ impl UserClient {
             .ok_or(HopError::Invalid)?;
         let connector = self
             .tls_connector
-            .lock()
-            .expect("tls lock")
+            .locked()
             .get_or_insert_with(|| self.tls.user_connector(self.insecure, self.http2))
             .clone();
         match tokio::time::timeout(self.connect_timeout, connector.connect(name, tcp)).await {

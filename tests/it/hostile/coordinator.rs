@@ -248,18 +248,8 @@ async fn losing_every_worker_waits_for_a_rejoin_and_a_gap_exits_1() {
 /// A TLS-terminating proxy on a free port in front of `upstream` (as an ingress would be),
 /// with a self-signed certificate for `localhost`; returns its port and the certificate's PEM.
 async fn tls_proxy(upstream: std::net::SocketAddr) -> (u16, String) {
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![key.cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let tls = crate::support::tls::self_signed(&["localhost"], &[]);
+    let acceptor = tls.acceptor;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -276,7 +266,7 @@ async fn tls_proxy(upstream: std::net::SocketAddr) -> (u16, String) {
             });
         }
     });
-    (port, key.cert.pem())
+    (port, tls.cert_pem)
 }
 
 /// Workers reach a coordinator over https, trusting its certificate with `--cacert`; without

@@ -18,19 +18,7 @@ struct HttpsHost {
 impl HttpsHost {
     async fn start() -> HttpsHost {
         use tokio::net::TcpListener;
-        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![key.cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-        )
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = crate::support::tls::self_signed(&["localhost"], &[]).acceptor;
         let tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tls_port = tls.local_addr().unwrap().port();

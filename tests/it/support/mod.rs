@@ -4,6 +4,7 @@
 
 pub mod bin;
 pub mod nginx;
+pub mod tls;
 
 pub use bin::{throng, throng_async, THRONG};
 

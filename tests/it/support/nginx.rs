@@ -98,7 +98,7 @@ http {{
 
 /// A self-signed certificate for `localhost` written as `cert.pem` and `key.pem` in `dir`.
 pub fn write_localhost_cert(dir: &Path) {
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    std::fs::write(dir.join("cert.pem"), key.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.signing_key.serialize_pem()).unwrap();
+    let tls = super::tls::self_signed(&["localhost"], &[]);
+    std::fs::write(dir.join("cert.pem"), tls.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), tls.key_pem).unwrap();
 }

@@ -2,10 +2,10 @@
 //! connection per user and origin, multiplexing, flow control past the windows, GOAWAY, resets
 //! and the same failure categories and limits as HTTP/1.1.
 
+use super::super::tls::tests::self_signed;
 use super::super::{ClientOptions, Request, Tag, UserClient};
 use crate::metrics::{Outcome, SampleKind, Sink};
 use bytes::Bytes;
-use rustls::pki_types::PrivateKeyDer;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,20 +27,7 @@ struct Seen {
 /// allows); `/reset` (RST_STREAM INTERNAL_ERROR). With `per_conn`, each connection is shut
 /// down gracefully (GOAWAY) once it has accepted that many requests.
 async fn h2_server(per_conn: Option<usize>) -> (u16, Arc<Seen>) {
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![key.cert.der().clone()],
-        PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
-    )
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (acceptor, _) = self_signed(&["localhost"], &[b"h2"]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Seen::default());

@@ -5,6 +5,7 @@
 
 use super::h1::Conn;
 use super::http2::H2Conn;
+use crate::sync::Locked;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -131,7 +132,7 @@ impl Pool {
 
     fn with_host<R>(&self, origin: Origin<'_>, f: impl FnOnce(&mut HostPool) -> R) -> R {
         let Origin { host, port, tls } = origin;
-        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut hosts = self.hosts.locked();
         let index = match hosts
             .iter()
             .position(|h| h.port == port && h.tls == tls && h.host == host)
@@ -250,7 +251,7 @@ impl Pool {
     /// Idle connections held.
     #[cfg(test)]
     pub fn idle_count(&self) -> usize {
-        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let hosts = self.hosts.locked();
         hosts.iter().map(|h| h.idle.len()).sum()
     }
 }

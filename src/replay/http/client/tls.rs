@@ -204,7 +204,7 @@ pub fn is_tls_error(e: &std::io::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::answer_each_head;
     use super::super::{ClientOptions, Request, Tag, UserClient};
     use super::*;
@@ -228,13 +228,12 @@ mod tests {
         pub heads: Mutex<Vec<String>>,
     }
 
-    /// An HTTPS server on 127.0.0.1 with a self-signed certificate for `names`; answers every
-    /// request 200 "ok" (closing after each when `close_each`); returns its port, its
-    /// certificate and what it saw.
-    pub async fn https_server(
+    /// A TLS acceptor with a self-signed certificate for `names` offering `alpn` (a client
+    /// offering h2 first falls back to http/1.1 when only that is offered), and the certificate.
+    pub fn self_signed(
         names: &[&str],
-        close_each: bool,
-    ) -> (u16, CertificateDer<'static>, Arc<Seen>) {
+        alpn: &[&[u8]],
+    ) -> (tokio_rustls::TlsAcceptor, CertificateDer<'static>) {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let key = rcgen::generate_simple_self_signed(names).unwrap();
         let cert = key.cert.der().clone();
@@ -247,9 +246,18 @@ mod tests {
                 PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
             )
             .unwrap();
-        // HTTP/1.1 only: a client offering h2 first falls back to it.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        (tokio_rustls::TlsAcceptor::from(Arc::new(config)), cert)
+    }
+
+    /// An HTTPS server on 127.0.0.1 with a self-signed certificate for `names`; answers every
+    /// request 200 "ok" (closing after each when `close_each`); returns its port, its
+    /// certificate and what it saw.
+    pub async fn https_server(
+        names: &[&str],
+        close_each: bool,
+    ) -> (u16, CertificateDer<'static>, Arc<Seen>) {
+        let (acceptor, cert) = self_signed(names, &[b"http/1.1"]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Seen::default());
