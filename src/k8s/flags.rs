@@ -79,6 +79,19 @@ impl Flags<'_> {
         }
     }
 
+    /// A secret value (an `--otlp-header`'s): kept in the Secret, the argument names the
+    /// environment variable holding it.
+    fn secret(&mut self, prefix: &str, value: &str) -> String {
+        let n = self.secrets.len();
+        let env = format!("THRONG_{}_{n}", prefix.to_uppercase());
+        self.secrets.push(SecretEnv {
+            env: env.clone(),
+            key: format!("{prefix}-{n}"),
+            value: value.to_string(),
+        });
+        format!("$({env})")
+    }
+
     /// A bundled file's path in the pod.
     fn file(&self, local: &Path) -> Result<String, InputError> {
         self.files
@@ -264,16 +277,14 @@ fn replay_flags(
     f.switch("--trace", *trace);
     f.opt("--trace-sample", trace_sample.as_ref());
     if let Some(url) = otlp {
-        if !otlp_header.is_empty() {
-            // A header value would be written into the pod spec in clear.
-            return Err(InputError(
-                "--otlp-header: not carried into Kubernetes manifests (its value would be \
-                 written in clear); give the collector's credentials in the --otlp URL \
-                 (user:password@host) or reach it without"
-                    .into(),
-            ));
+        // Header values (credentials) stay in the Secret: `NAME=$(THRONG_HEADER_n)`.
+        for header in otlp_header {
+            let (name, value) = header.split_once('=').unwrap_or((header.as_str(), ""));
+            let arg = format!("{}={}", literal(name), f.secret("header", value));
+            f.out.extend(["--otlp-header".into(), arg]);
         }
-        f.push("--otlp", url);
+        let arg = f.url(url);
+        f.out.extend(["--otlp".into(), arg]);
         f.push("--otlp-interval", otlp_interval);
     }
     f.push("--out", RESULTS_DIR);
@@ -492,7 +503,7 @@ mod tests {
     }
 
     #[test]
-    fn an_otlp_header_is_not_written_into_the_manifests() {
+    fn an_otlp_headers_value_goes_to_the_secret_never_into_the_arguments() {
         let args = k8s_args(&[
             "http://127.0.0.1:9/x",
             "--otlp",
@@ -501,11 +512,13 @@ mod tests {
             "Authorization=Bearer s3cret",
         ]);
         let files = Bundle::new(&[]).unwrap();
-        let err = run_flags(&args, &files, &[]).unwrap_err().to_string();
-        assert!(
-            err.starts_with("--otlp-header:") && !err.contains("s3cret"),
-            "{err}"
-        );
+        let (flags, secrets) = run_flags(&args, &files, &[]).unwrap();
+        assert!(!flags.join(" ").contains("s3cret"), "{flags:?}");
+        let at = flags.iter().position(|f| f == "--otlp-header").unwrap();
+        assert_eq!(flags[at + 1], "Authorization=$(THRONG_HEADER_0)");
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets[0].env, "THRONG_HEADER_0");
+        assert_eq!(secrets[0].value, "Bearer s3cret");
     }
 
     #[test]
