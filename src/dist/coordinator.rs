@@ -97,13 +97,15 @@ pub async fn coordinate(
         served.shutdown(Duration::from_secs(1)).await;
         return Err(InputError(why).into());
     }
+    // Exports name the run by its start, as the workers' span exports do.
+    let run_started = hub.lock().started_unix_ms.unwrap_or_else(now_unix_ms);
     let view = output
         .exporter
         .as_ref()
-        .map(|e| e.attach_merged(mode, now_unix_ms()))
+        .map(|e| e.attach_merged(mode, run_started))
         .or_else(|| output.otlp.as_ref().map(|_| Default::default()));
     if let (Some(otlp), Some(view)) = (&output.otlp, &view) {
-        otlp.attach_view(view.clone(), mode, now_unix_ms());
+        otlp.attach_view(view.clone(), mode, run_started);
     }
     let (summary, uncovered) = follow(&hub, &c, &control, output.quiet, view.as_ref()).await;
     if let Some(v) = &view {

@@ -10,6 +10,7 @@ use super::hub::printable;
 use super::protocol::{now_unix_ms, Assignment, Orders, Reply, Report, ShippedFlow};
 use crate::cli::args::{ModeArg, WorkerArgs};
 use crate::cli::config::{self, InputError};
+use crate::live::otlp::{OtlpExporter, OtlpOptions};
 use crate::metrics::{Mode, RunSummary, Sink};
 use crate::plan::parse_duration;
 use crate::run::signals::StopOnSignal;
@@ -93,6 +94,13 @@ pub async fn work(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     );
     let signals = StopOnSignal::install(control.clone(), "the final report is sent");
     let sink = Sink::new();
+    let spans = span_exporter(&assignment)?;
+    if let Some(otlp) = &spans {
+        let run_started = assignment
+            .start_unix_ms
+            .saturating_sub(assignment.plan_offset_ms);
+        otlp.attach_to_run(sink.clone(), spec.mode, run_started);
+    }
     // The worker's own CPU, in the summaries it reports (the coordinator merges them).
     let sampler = crate::health::Sampler::start(Some(sink.clone()), Default::default());
     let run = tokio::spawn(run::execute_with(spec, sink.clone(), control.clone()));
@@ -108,13 +116,34 @@ pub async fn work(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         eprintln!("worker {id}: its measurements went to no coordinator");
         return Ok(ExitCode::FAILURE);
     }
-    match reporter.send_final(summary).await {
+    let delivered = reporter.send_final(summary).await;
+    // After the report (the coordinator waits for it): the last spans, within the final
+    // export's budget.
+    if let Some(otlp) = &spans {
+        otlp.close().await;
+    }
+    match delivered {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("worker {id}: the final report was not delivered: {e}");
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The coordinator's `--otlp` for this worker's spans (its metrics go through the
+/// coordinator): the same collector and headers, trusting the shipped `--cacert`.
+fn span_exporter(a: &Assignment) -> anyhow::Result<Option<OtlpExporter>> {
+    let Some(endpoint) = &a.replay.otlp else {
+        return Ok(None);
+    };
+    let interval = parse_duration(&a.replay.otlp_interval)
+        .map_err(|e| anyhow::anyhow!("the coordinator's --otlp-interval: {e}"))?;
+    let mut options = OtlpOptions::new(endpoint, &a.replay.otlp_header, interval)
+        .map_err(|e| anyhow::anyhow!("the coordinator's {e}"))?;
+    options.spans_only = true;
+    let cacert = a.cacert.clone().map(String::into_bytes);
+    Ok(Some(OtlpExporter::new(options, cacert)?))
 }
 
 /// Joins, retrying while the coordinator may not be up yet (at most `limit`); an impostor
@@ -204,11 +233,8 @@ fn build_spec(a: &Assignment, args: &WorkerArgs, dir: &Path) -> anyhow::Result<r
     // The coordinator exports the merged run; a worker exports nothing.
     replay.metrics = None;
     replay.remote_write = None;
-    // Spans stay with the worker's sink only when it exports them (it does not yet): the
-    // coordinator exports the merged metrics; --trace still sends trace context and keeps
-    // the slowest requests' trace ids.
-    replay.otlp = None;
-    replay.otlp_header.clear();
+    // `--otlp` stays: the worker exports its own spans (see `span_exporter`); the
+    // coordinator exports the merged metrics.
     replay.cacert = match &a.cacert {
         Some(pem) => {
             let path = dir.join("cacert.pem");

@@ -454,3 +454,90 @@ async fn a_hanging_collector_never_holds_the_run() {
         "{took:?} against {reference_took:?} without --otlp"
     );
 }
+
+/// A distributed run: each worker exports its own spans (the coordinator the merged metrics),
+/// all under the coordinator's run, and every server span's parent is a request span a worker
+/// exported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_export_their_spans_under_the_coordinators_run() {
+    use crate::distributed::{coordinator, exit_of, worker};
+    let mut backend = Backend::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let flow = backend.flow();
+    let otlp = backend.otlp();
+    let coord = coordinator(&[
+        flow.to_str().unwrap(),
+        "--users",
+        "2",
+        "--iterations",
+        "2",
+        "--think-scale",
+        "0",
+        "--trace",
+        "--otlp",
+        &otlp,
+        "--otlp-interval",
+        "500ms",
+        "--workers",
+        "2",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    let workers = [
+        worker(&coord.addr, "w1", tmp.path()),
+        worker(&coord.addr, "w2", tmp.path()),
+    ];
+    let (code, stderr) = coord.end().await;
+    assert_eq!(code, 0, "{stderr}\n{}", backend.logs());
+    for w in workers {
+        let (wcode, _, werr) = exit_of(w).await;
+        assert_eq!(wcode, 0, "{werr}");
+    }
+    backend.stop_apps();
+    let spans = backend.lines("spans.jsonl");
+    let ours: Vec<&Value> = spans.iter().filter(|x| x["service"] == "throng").collect();
+    let requests: HashSet<String> = ours
+        .iter()
+        .filter(|x| x["attributes"]["throng.role"] == "request")
+        .map(|x| s(x, "span_id"))
+        .collect();
+    let served = backend.lines("otel-app.jsonl");
+    // 2 users x 2 iterations x (home + its 3 requests + slow + old and its redirect target).
+    assert!(served.len() >= 4 * 6, "{served:?}");
+    let server: Vec<&Value> = spans
+        .iter()
+        .filter(|x| x["service"] == "otel-app")
+        .collect();
+    assert_eq!(
+        server.len(),
+        served.len(),
+        "a server span per request served"
+    );
+    for x in &server {
+        assert!(
+            requests.contains(&s(x, "parent_span_id")),
+            "{x}: its parent is not a request span a worker exported"
+        );
+    }
+    let runs: HashSet<String> = ours.iter().map(|x| s(x, "run")).collect();
+    assert_eq!(runs.len(), 1, "one run for every worker's spans: {runs:?}");
+    let metric_runs: HashSet<String> = backend
+        .lines("metrics.jsonl")
+        .iter()
+        .flat_map(|m| {
+            m["request"]["resourceMetrics"][0]["resource"]["attributes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|a| a["key"] == "throng.run")
+        .map(|a| s(&a["value"], "stringValue"))
+        .collect();
+    assert_eq!(
+        metric_runs, runs,
+        "the coordinator's metrics name the same run"
+    );
+}

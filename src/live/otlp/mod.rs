@@ -34,6 +34,8 @@ pub struct OtlpOptions {
     pub headers: Vec<(String, String)>,
     /// `--otlp-interval`.
     pub interval: Duration,
+    /// Spans only (a worker's: the coordinator exports the merged metrics).
+    pub spans_only: bool,
 }
 
 impl OtlpOptions {
@@ -82,6 +84,7 @@ impl OtlpOptions {
             endpoint: url,
             headers,
             interval,
+            spans_only: false,
         })
     }
 
@@ -165,6 +168,12 @@ impl OtlpExporter {
     pub fn attach(&self, sink: Sink, mode: Mode) {
         let started = sink.started_unix_ms();
         self.add(Source::Live { sink, mode }, started);
+    }
+
+    /// [`Self::attach`] for a run named by a start taken elsewhere (a worker's spans carry its
+    /// coordinator's run).
+    pub fn attach_to_run(&self, sink: Sink, mode: Mode, run_started_unix_ms: u64) {
+        self.add(Source::Live { sink, mode }, run_started_unix_ms);
     }
 
     /// Exports a run whose samples are merged elsewhere (a distributed run's coordinator
@@ -261,6 +270,9 @@ impl OtlpExporter {
                 self.inner.spans_lost.fetch_sub(n, Ordering::Relaxed);
                 self.inner.spans_sent.fetch_add(n, Ordering::Relaxed);
             }
+        }
+        if self.inner.options.spans_only {
+            return;
         }
         let sources = self.inner.sources.locked().clone();
         let families = families::gather(&sources, None);

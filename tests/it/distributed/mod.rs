@@ -24,14 +24,14 @@ fn throng() -> Command {
 }
 
 /// A coordinator process, its address, and its stderr (once it has ended).
-struct Coordinator {
+pub(crate) struct Coordinator {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     stderr: tokio::sync::oneshot::Receiver<String>,
 }
 
 /// Starts a coordinator with `args` on a free port.
-async fn coordinator(args: &[&str]) -> Coordinator {
+pub(crate) async fn coordinator(args: &[&str]) -> Coordinator {
     let mut child = throng()
         .args(["run", "--listen", "127.0.0.1:0", "--token", TOKEN])
         .args(args)
@@ -67,13 +67,13 @@ async fn coordinator(args: &[&str]) -> Coordinator {
 
 impl Coordinator {
     /// Waits for the end: exit code and what it wrote on stderr after its address.
-    async fn end(self) -> (i32, String) {
+    pub(crate) async fn end(self) -> (i32, String) {
         let (code, _, _) = exit_of(self.child).await;
         (code, self.stderr.await.unwrap_or_default())
     }
 }
 
-fn worker(addr: &str, name: &str, tmp: &Path) -> Child {
+pub(crate) fn worker(addr: &str, name: &str, tmp: &Path) -> Child {
     throng()
         .args(["worker", "--connect", addr, "--name", name])
         .env("THRONG_TOKEN", TOKEN)
@@ -82,7 +82,7 @@ fn worker(addr: &str, name: &str, tmp: &Path) -> Child {
         .unwrap()
 }
 
-async fn exit_of(child: Child) -> (i32, String, String) {
+pub(crate) async fn exit_of(child: Child) -> (i32, String, String) {
     let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await
         .expect("the process ends")
