@@ -12,6 +12,7 @@ mod encode;
 mod h1;
 mod head;
 mod http2;
+mod observe;
 mod options;
 mod pool;
 mod stream;
@@ -22,7 +23,7 @@ mod ws;
 use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
 use super::offload::{Budget, Offload};
-use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind, SessionTrace};
+use crate::metrics::{Outcome, RequestSpan, SampleKind, SessionTrace};
 pub use crate::replay::hosts::HostPolicy;
 use crate::sync::Locked;
 use bytes::Bytes;
@@ -31,6 +32,7 @@ use h1::{BodyLimit, Conn, H1Error, Keep, RawResponse, Transport};
 use http::header::{HeaderMap, HeaderValue};
 use http::Method;
 use http2::{H2Conn, H2Failure};
+pub use observe::{HopReport, Observer};
 pub use options::{ClientOptions, DEFAULT_MAX_BODY};
 pub use pool::SocketBudget;
 use pool::{Origin, Pool, PoolLimits};
@@ -54,7 +56,7 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
     pub kind: SampleKind,
-    /// The metric name of the first hop when the flow precomputed it (see `StepCache`).
+    /// The name of the first hop when the flow precomputed it (see `StepCache`).
     pub name: Option<Arc<str>>,
     /// An error status the recording saw (a missing favicon's 404): the same answer at replay
     /// is what the site does, not a failure.
@@ -98,7 +100,7 @@ pub struct UserClient {
     pool: Pool,
     jar: UserJar,
     cache: Mutex<AssetCache>,
-    recorder: Recorder,
+    observer: Arc<dyn Observer>,
     sockets: SocketBudget,
     user_agent: HeaderValue,
     timeout: Duration,
@@ -123,8 +125,6 @@ const H2_PARALLEL: usize = 100;
 const H2_ATTEMPTS: usize = 3;
 /// How often a request waiting for the socket budget looks for an idle connection of its own.
 const BUDGET_RECHECK: Duration = Duration::from_millis(20);
-/// A timer firing later than this is "late" (coordinated omission); below it is scheduler jitter.
-const LATE_AFTER: Duration = Duration::from_millis(10);
 
 /// Why a hop got no response.
 enum HopError {
@@ -141,7 +141,7 @@ enum HopError {
 impl UserClient {
     pub fn new(
         opts: &ClientOptions,
-        recorder: Recorder,
+        observer: Arc<dyn Observer>,
     ) -> Result<Self, http::header::InvalidHeaderValue> {
         Ok(UserClient {
             pool: Pool::new(PoolLimits {
@@ -151,7 +151,7 @@ impl UserClient {
             }),
             jar: UserJar::default(),
             cache: Mutex::new(AssetCache::new(opts.cache)),
-            recorder,
+            observer,
             sockets: opts.sockets.clone(),
             user_agent: HeaderValue::from_str(&opts.user_agent)?,
             timeout: opts.timeout,
@@ -190,7 +190,7 @@ impl UserClient {
 
     /// Adds to a run counter (what a page's streams count).
     pub fn count(&self, counter: &str, n: u64) {
-        self.recorder.count(counter, n);
+        self.observer.count(counter, n);
     }
 
     /// Runs CPU work on a body off the runtime, within its budget ([`Offload`]); `None` when
@@ -261,18 +261,9 @@ impl UserClient {
         }
         for hop_index in 0..=MAX_REDIRECTS {
             if !self.hosts.allows(&url) {
-                self.recorder.count("requests.blocked", 1);
+                self.observer.count("requests.blocked", 1);
                 return Err(Outcome::Blocked);
             }
-            let key = MetricKey {
-                mode: Mode::Http,
-                flow: tag.flow.clone(),
-                step: tag.step,
-                kind: req.kind,
-                name: name
-                    .take()
-                    .unwrap_or_else(|| Arc::from(request_name(method.as_str(), url.as_str()))),
-            };
             let document = req.kind == SampleKind::Document && hop_index == 0;
             let span = trace.and_then(|t| t.http_request(tag.step, document, &url));
             let traced;
@@ -290,11 +281,13 @@ impl UserClient {
                 },
                 expect: req.expect,
             };
-            let started = Instant::now();
-            let result = self.send_once(&key, hop, late).await;
-            if let (Some(span), Some(t)) = (&span, trace) {
-                super::trace_context::done(t, span, &key, started.elapsed(), &result, req.expect);
-            }
+            let about = About {
+                tag,
+                kind: req.kind,
+                name: name.take(),
+                span: span.as_ref(),
+            };
+            let result = self.send_once(about, hop, late).await;
             let response = result?;
             let Some(next) = redirect_target(&response, &url) else {
                 return Ok(response);
@@ -313,7 +306,7 @@ impl UserClient {
 
     async fn send_once(
         &self,
-        key: &MetricKey,
+        about: About<'_>,
         hop: Hop<'_>,
         late: Duration,
     ) -> Result<Response, Outcome> {
@@ -321,7 +314,7 @@ impl UserClient {
         let head = *hop.method == Method::HEAD;
         let limit = BodyLimit {
             max: self.max_body,
-            keep: match key.kind {
+            keep: match about.kind {
                 SampleKind::Static => Keep::Css,
                 SampleKind::Polling => Keep::Never,
                 _ => Keep::Always,
@@ -353,12 +346,14 @@ impl UserClient {
                 } else {
                     raw.body.len() as u64
                 };
-                if late >= LATE_AFTER {
-                    self.record(key, elapsed, late, outcome);
-                    self.recorder.add_bytes(key, bytes);
-                } else {
-                    self.recorder.record_response(key, elapsed, outcome, bytes);
-                }
+                self.report(
+                    &about,
+                    &hop,
+                    elapsed,
+                    late,
+                    outcome,
+                    Some((raw.status, bytes)),
+                );
                 Ok(Response {
                     status: raw.status,
                     headers: raw.headers,
@@ -390,7 +385,7 @@ impl UserClient {
                         outcome
                     }
                 };
-                self.record(key, elapsed, late, outcome);
+                self.report(&about, &hop, elapsed, late, outcome, None);
                 Err(outcome)
             }
         }
@@ -487,7 +482,7 @@ impl UserClient {
             return Ok(None);
         }
         if self.sockets.available() == 0 {
-            self.recorder.count("requests.waited_for_socket", 1);
+            self.observer.count("requests.waited_for_socket", 1);
         }
         let budget = self.sockets.take().await;
         let tcp = self.connect(url, origin.port).await?;
@@ -512,7 +507,7 @@ impl UserClient {
     /// Counts a connection opened, by protocol and origin (`connections.h2.HOST:PORT`).
     fn count_connection(&self, origin: Origin<'_>, protocol: &str) {
         let name = format!("connections.{protocol}.{}:{}", origin.host, origin.port);
-        self.recorder.count(&name, 1);
+        self.observer.count(&name, 1);
     }
 
     /// A new connection once the run's socket budget allows one; `None` when the budget
@@ -527,7 +522,7 @@ impl UserClient {
     ) -> Result<Option<Conn>, HopError> {
         if !*waited && self.sockets.available() == 0 {
             *waited = true;
-            self.recorder.count("requests.waited_for_socket", 1);
+            self.observer.count("requests.waited_for_socket", 1);
         }
         let budget = tokio::select! {
             biased;
@@ -594,14 +589,39 @@ impl UserClient {
         }
     }
 
-    fn record(&self, key: &MetricKey, elapsed: Duration, late: Duration, outcome: Outcome) {
-        if late >= LATE_AFTER {
-            self.recorder
-                .record_late(key, elapsed, elapsed + late, outcome);
-        } else {
-            self.recorder.record(key, elapsed, outcome);
-        }
+    /// Tells the observer what one hop did (`answer`: its status and body bytes).
+    fn report(
+        &self,
+        about: &About<'_>,
+        hop: &Hop<'_>,
+        elapsed: Duration,
+        late: Duration,
+        outcome: Outcome,
+        answer: Option<(u16, u64)>,
+    ) {
+        self.observer.hop(&HopReport {
+            tag: about.tag,
+            kind: about.kind,
+            name: about.name.clone(),
+            method: hop.method.as_str(),
+            url: hop.url,
+            elapsed,
+            late,
+            outcome,
+            status: answer.map(|(status, _)| status),
+            bytes: answer.map(|(_, bytes)| bytes),
+            span: about.span,
+        });
     }
+}
+
+/// Whose request a hop is, for its report.
+struct About<'a> {
+    tag: &'a Tag,
+    kind: SampleKind,
+    /// The caller's name (first hop only).
+    name: Option<Arc<str>>,
+    span: Option<&'a RequestSpan>,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod html;
 mod live;
 mod offload;
 mod poller;
+pub(crate) mod record;
 mod request_fill;
 mod session;
 mod step;
@@ -77,7 +78,10 @@ impl HttpRunner {
 
     pub fn user(&self, recorder: Recorder) -> Result<HttpUser, http::header::InvalidHeaderValue> {
         Ok(HttpUser {
-            client: Arc::new(UserClient::new(&self.options.client, recorder)?),
+            client: Arc::new(UserClient::new(
+                &self.options.client,
+                record::MetricObserver::shared(recorder),
+            )?),
         })
     }
 

@@ -1,9 +1,7 @@
-//! `--trace` in HTTP mode: the trace headers of a request to the flow's own origin, and its
-//! span and exemplar once it ended (the client calls both for every redirect hop).
+//! `--trace` in HTTP mode: the trace headers of a request to the flow's own origin (the
+//! client adds them to every redirect hop; `record` ends the hop's span).
 
-use super::client::Response;
-use crate::metrics::{MetricKey, Outcome, RequestSpan, SessionTrace};
-use std::time::Duration;
+use crate::metrics::{RequestSpan, SessionTrace};
 
 /// A W3C trace context header (a recorded one is dropped: each request gets its own).
 pub fn is_trace_header(name: &str) -> bool {
@@ -23,21 +21,4 @@ pub fn headers(
         out.push(("tracestate", state.to_string()));
     }
     out
-}
-
-/// The hop ended (`result` as the client returns it): its span and exemplar.
-pub fn done(
-    trace: &SessionTrace,
-    span: &RequestSpan,
-    key: &MetricKey,
-    latency: Duration,
-    result: &Result<Response, Outcome>,
-    expect: Option<u16>,
-) {
-    let (status, outcome) = match result {
-        Ok(r) if expect == Some(r.status) => (Some(r.status), Outcome::Ok),
-        Ok(r) => (Some(r.status), Outcome::from_status(r.status)),
-        Err(o) => (None, *o),
-    };
-    trace.request_done(span, key, latency, outcome, status);
 }

@@ -128,7 +128,11 @@ fn user(sink: &Sink, max_body: usize) -> UserClient {
         max_body,
         ..ClientOptions::default()
     };
-    UserClient::new(&opts, sink.recorder(0)).unwrap()
+    UserClient::new(
+        &opts,
+        crate::replay::http::record::MetricObserver::shared(sink.recorder(0)),
+    )
+    .unwrap()
 }
 
 fn get(port: u16, path: &str, kind: SampleKind) -> Request {
@@ -264,7 +268,11 @@ async fn the_deadline_cancels_open_streams_and_the_host_policy_holds() {
         )),
         ..ClientOptions::default()
     };
-    let client = UserClient::new(&opts, sink.recorder(0)).unwrap();
+    let client = UserClient::new(
+        &opts,
+        crate::replay::http::record::MetricObserver::shared(sink.recorder(0)),
+    )
+    .unwrap();
     let other = Url::parse(&format!("https://127.0.0.1:{port}/ok")).unwrap();
     let r = client
         .send(Request::get(other, SampleKind::Ajax), &tag(), &[])
@@ -289,7 +297,11 @@ async fn a_body_the_server_never_reads_is_in_flight_then_a_timeout_never_ok() {
         timeout: Duration::from_millis(500),
         ..ClientOptions::default()
     };
-    let client = UserClient::new(&opts, sink.recorder(0)).unwrap();
+    let client = UserClient::new(
+        &opts,
+        crate::replay::http::record::MetricObserver::shared(sink.recorder(0)),
+    )
+    .unwrap();
     let post = |path| Request {
         method: http::Method::POST,
         body: Some("x".repeat(300_000)),
@@ -307,7 +319,11 @@ async fn a_body_the_server_never_reads_is_in_flight_then_a_timeout_never_ok() {
         body: Some(String::new()),
         ..post("/read")
     };
-    let other = UserClient::new(&opts, sink.recorder(0)).unwrap();
+    let other = UserClient::new(
+        &opts,
+        crate::replay::http::record::MetricObserver::shared(sink.recorder(0)),
+    )
+    .unwrap();
     assert_eq!(
         &other.send(empty, &tag(), &[]).await.unwrap().body[..],
         b"0"

@@ -7,12 +7,11 @@ use super::encode::{self, Hop};
 use super::h1::{Conn, Framing, H1Error};
 use super::http2::{self, H2Failure};
 use super::pool::Origin;
-use super::{HopError, Request, Tag, UserClient};
-use crate::metrics::{request_name, MetricKey, Mode, Outcome};
+use super::{HopError, HopReport, Request, Tag, UserClient};
+use crate::metrics::Outcome;
 use bytes::Bytes;
 use http::header::HeaderMap;
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// An open response body.
 pub enum StreamBody {
@@ -51,19 +50,9 @@ pub async fn open(
         return Err(Outcome::Interrupted);
     }
     if !client.hosts.allows(&req.url) {
-        client.recorder.count("requests.blocked", 1);
+        client.observer.count("requests.blocked", 1);
         return Err(Outcome::Blocked);
     }
-    let key = MetricKey {
-        mode: Mode::Http,
-        flow: tag.flow.clone(),
-        step: tag.step,
-        kind: req.kind,
-        name: req
-            .name
-            .clone()
-            .unwrap_or_else(|| Arc::from(request_name(req.method.as_str(), req.url.as_str()))),
-    };
     let has_accept = req
         .headers
         .iter()
@@ -89,22 +78,31 @@ pub async fn open(
         done = opening => done.unwrap_or(Err(HopError::Timeout)),
     };
     let elapsed = started.elapsed();
-    match result {
+    let (opened, outcome, status) = match result {
         Ok(open) => {
-            client
-                .jar
-                .store_from(open.headers.get_all("set-cookie").iter(), &req.url);
-            client
-                .recorder
-                .record(&key, elapsed, Outcome::from_status(open.status));
-            Ok(open)
+            let status = open.status;
+            (Some(open), Outcome::from_status(status), Some(status))
         }
-        Err(e) => {
-            let outcome = outcome_of(e);
-            client.recorder.record(&key, elapsed, outcome);
-            Err(outcome)
-        }
-    }
+        Err(e) => (None, outcome_of(e), None),
+    };
+    client.observer.hop(&HopReport {
+        tag,
+        kind: req.kind,
+        name: req.name.clone(),
+        method: req.method.as_str(),
+        url: &req.url,
+        elapsed,
+        late: Duration::ZERO,
+        outcome,
+        status,
+        bytes: None,
+        span: None,
+    });
+    let open = opened.ok_or(outcome)?;
+    client
+        .jar
+        .store_from(open.headers.get_all("set-cookie").iter(), &req.url);
+    Ok(open)
 }
 
 async fn open_hop(client: &UserClient, hop: &Hop<'_>) -> Result<OpenStream, HopError> {

@@ -63,7 +63,11 @@ fn get(url: &Url) -> Request {
 #[tokio::test]
 async fn a_burst_uses_at_most_six_connections_and_keeps_one_idle() {
     let (url, accepted) = slow_server(Duration::from_millis(30)).await;
-    let client = UserClient::new(&ClientOptions::default(), Sink::new().recorder(0)).unwrap();
+    let client = UserClient::new(
+        &ClientOptions::default(),
+        crate::replay::http::record::MetricObserver::shared(Sink::new().recorder(0)),
+    )
+    .unwrap();
     let tag = Tag {
         flow: Arc::from("f"),
         step: None,
@@ -96,8 +100,16 @@ async fn over_the_socket_budget_requests_wait_instead_of_failing() {
     };
     // Two users, six requests each, two sockets for both.
     let sink = Sink::new();
-    let a = UserClient::new(&opts, sink.recorder(0)).unwrap();
-    let b = UserClient::new(&opts, sink.recorder(1)).unwrap();
+    let a = UserClient::new(
+        &opts,
+        crate::replay::http::record::MetricObserver::shared(sink.recorder(0)),
+    )
+    .unwrap();
+    let b = UserClient::new(
+        &opts,
+        crate::replay::http::record::MetricObserver::shared(sink.recorder(1)),
+    )
+    .unwrap();
     let burst = (0..12).map(|i| if i % 2 == 0 { &a } else { &b }.send(get(&url), &tag, &[]));
     let results = futures::future::join_all(burst).await;
     assert!(results.iter().all(|r| r.is_ok()));
@@ -113,7 +125,11 @@ async fn over_the_socket_budget_requests_wait_instead_of_failing() {
 
 #[test]
 fn encodes_defaults_cookies_and_recorded_headers_once() {
-    let client = UserClient::new(&ClientOptions::default(), Sink::new().recorder(0)).unwrap();
+    let client = UserClient::new(
+        &ClientOptions::default(),
+        crate::replay::http::record::MetricObserver::shared(Sink::new().recorder(0)),
+    )
+    .unwrap();
     let url = Url::parse("http://h:8080/p?q=1#frag").unwrap();
     let set = [HeaderValue::from_static("sid=1; Path=/")];
     client.jar.store_from(set.iter(), &url);

@@ -303,7 +303,11 @@ pub(super) mod tests {
             insecure,
             ..ClientOptions::default()
         };
-        UserClient::new(&opts, sink.recorder(0)).unwrap()
+        UserClient::new(
+            &opts,
+            crate::replay::http::record::MetricObserver::shared(sink.recorder(0)),
+        )
+        .unwrap()
     }
 
     fn trusting(cert: &CertificateDer<'static>) -> SharedTls {

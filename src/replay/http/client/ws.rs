@@ -16,11 +16,10 @@
 //! allows), a message the server does not take within the request timeout ends the socket,
 //! and so does a pong owed that long.
 
-use super::{HopError, Tag, UserClient};
-use crate::metrics::{request_name, MetricKey, Mode, Outcome, SampleKind};
+use super::{HopError, HopReport, Tag, UserClient};
+use crate::metrics::{Outcome, SampleKind};
 use futures::{FutureExt, SinkExt, StreamExt};
 use http::header::{HeaderValue, COOKIE, ORIGIN, USER_AGENT};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -65,16 +64,9 @@ pub async fn run(
         return;
     }
     if !client.hosts.allows(&url) {
-        client.recorder.count("requests.blocked", 1);
+        client.observer.count("requests.blocked", 1);
         return;
     }
-    let key = MetricKey {
-        mode: Mode::Http,
-        flow: tag.flow.clone(),
-        step: tag.step,
-        kind: SampleKind::WebSocket,
-        name: Arc::from(request_name("GET", url.as_str())),
-    };
     let started = Instant::now();
     let config = config(client.max_body, &outgoing);
     let opening = tokio::time::timeout(client.timeout, open(client, &url, page_origin, config));
@@ -84,14 +76,22 @@ pub async fn run(
         _ = stop.cancelled() => Err(Outcome::Interrupted),
         done = opening => done.unwrap_or(Err(Outcome::Timeout)),
     };
-    client.recorder.record(
-        &key,
-        started.elapsed(),
-        *opened.as_ref().err().unwrap_or(&Outcome::Ok),
-    );
+    client.observer.hop(&HopReport {
+        tag,
+        kind: SampleKind::WebSocket,
+        name: None,
+        method: "GET",
+        url: &url,
+        elapsed: started.elapsed(),
+        late: Duration::ZERO,
+        outcome: *opened.as_ref().err().unwrap_or(&Outcome::Ok),
+        status: None,
+        bytes: None,
+        span: None,
+    });
     let Ok(socket) = opened else { return };
     let ended = exchange(client, socket, outgoing, &stop).await;
-    client.recorder.count(ended, 1);
+    client.observer.count(ended, 1);
 }
 
 /// Messages and frames received up to `max_body`; writes queued up to [`WRITE_BUFFER`] past
@@ -205,7 +205,7 @@ async fn exchange(
                 if !matches!(sent, Ok(Ok(()))) {
                     return "websocket.closed.error";
                 }
-                client.recorder.count("websocket.messages_out", 1);
+                client.observer.count("websocket.messages_out", 1);
             }
             incoming = socket.next() => {
                 // Frames already read come without touching the socket: a flood of them
@@ -234,7 +234,7 @@ fn received(
 ) -> Option<&'static str> {
     match incoming {
         Some(Ok(Message::Text(_) | Message::Binary(_))) => {
-            client.recorder.count("websocket.messages_in", 1);
+            client.observer.count("websocket.messages_in", 1);
         }
         Some(Ok(Message::Ping(_))) => {
             // tungstenite queued the pong; a server that reads takes it at once (tried
