@@ -602,7 +602,7 @@ impl UserClient {
         self.observer.hop(&HopReport {
             tag: about.tag,
             kind: about.kind,
-            name: about.name.clone(),
+            name: about.name.as_ref(),
             method: hop.method.as_str(),
             url: hop.url,
             elapsed,

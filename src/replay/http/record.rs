@@ -31,7 +31,7 @@ impl Observer for MetricObserver {
             kind: h.kind,
             name: h
                 .name
-                .clone()
+                .cloned()
                 .unwrap_or_else(|| Arc::from(request_name(h.method, h.url.as_str()))),
         };
         let late = h.late >= LATE_AFTER;

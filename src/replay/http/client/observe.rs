@@ -13,7 +13,7 @@ pub struct HopReport<'a> {
     pub tag: &'a Tag,
     pub kind: SampleKind,
     /// The caller's name for the request (its first hop only).
-    pub name: Option<Arc<str>>,
+    pub name: Option<&'a Arc<str>>,
     pub method: &'a str,
     pub url: &'a Url,
     /// From sending to the end of the response, or to the failure.

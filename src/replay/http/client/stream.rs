@@ -88,7 +88,7 @@ pub async fn open(
     client.observer.hop(&HopReport {
         tag,
         kind: req.kind,
-        name: req.name.clone(),
+        name: req.name.as_ref(),
         method: req.method.as_str(),
         url: &req.url,
         elapsed,
