@@ -14,6 +14,9 @@ use std::process::ExitCode;
 
 /// The embedded example flow `throng demo` replays when no --flow is given.
 const DEMO_FLOW: &str = include_str!("../../flows/shop.json");
+/// The deals page's flow, run by one user in four beside the shop's: its layout shift and
+/// blocking button give the demo's browser mode real CLS, INP and TBT.
+const DEMO_DEALS_FLOW: &str = include_str!("../../flows/deals.json");
 /// The demo flow's login password (the demo shop's public test account).
 const DEMO_PASSWORD: &str = "wonderland";
 
@@ -158,19 +161,31 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     overrides
         .entry("password".into())
         .or_insert_with(|| DEMO_PASSWORD.into());
-    let flow = match &args.flow {
-        Some(path) => config::prepare_flow(path, Some(&target), &overrides)?,
-        None => {
-            let parsed = crate::flow::parse(DEMO_FLOW, "flows/shop.json")?;
-            config::prepare(
-                parsed,
-                "shop",
-                "flows/shop.json",
-                Path::new("flows"),
-                Some(&target),
-                &overrides,
-            )?
-        }
+    let built_in = |text: &str, name: &str, weight: u32| -> anyhow::Result<run::FlowChoice> {
+        let file = format!("flows/{name}.json");
+        let parsed = crate::flow::parse(text, &file)?;
+        let flow = config::prepare(
+            parsed,
+            name,
+            &file,
+            Path::new("flows"),
+            Some(&target),
+            &overrides,
+        )?;
+        Ok(run::FlowChoice {
+            flow: std::sync::Arc::new(flow),
+            weight,
+        })
+    };
+    let flows = match &args.flow {
+        Some(path) => vec![run::FlowChoice {
+            flow: std::sync::Arc::new(config::prepare_flow(path, Some(&target), &overrides)?),
+            weight: 1,
+        }],
+        None => vec![
+            built_in(DEMO_FLOW, "shop", 3)?,
+            built_in(DEMO_DEALS_FLOW, "deals", 1)?,
+        ],
     };
     let plan = config::plan(&args.plan, 5, "20s")?;
     config::check_capacity(&args.plan, &plan)?;
@@ -183,11 +198,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut combined: Option<RunSummary> = None;
     let mut mode_facts = Vec::new();
     for &mode in modes {
-        let flows = vec![run::FlowChoice {
-            flow: std::sync::Arc::new(flow.clone()),
-            weight: 1,
-        }];
-        let spec = config::run_spec(flows, plan.clone(), mode, &args.replay)?;
+        let spec = config::run_spec(flows.clone(), plan.clone(), mode, &args.replay)?;
         let summary = run_with_progress(spec, &output).await?;
         mode_facts.push(ModeFacts::of_run(mode, &summary));
         match &mut combined {
@@ -198,12 +209,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let stats = server.stats();
     server.shutdown().await;
     let summary = combined.context("no mode ran")?;
-    let flow_name = args
-        .flow
-        .as_ref()
-        .map_or("flows/shop.json (built in)".to_string(), |p| {
-            p.display().to_string()
-        });
+    let flow_name = args.flow.as_ref().map_or(
+        "flows/shop.json + flows/deals.json (built in)".to_string(),
+        |p| p.display().to_string(),
+    );
     let meta = RunMeta {
         mode_facts,
         ..RunMeta::new(

@@ -36,6 +36,10 @@
 //! product 300 ms later; the server sends 5 price ticks 100 ms apart and acknowledges every
 //! message), counted in [`LiveStats`].
 //!
+//! Deals page: `GET /deals` (no assets, no AJAX) shifts its layout 200 ms after load (a banner
+//! arrives above the content) and its "Show all deals" button's handler blocks the main thread
+//! for 180 ms before it paints: browser mode shows CLS, INP and TBT with real values.
+//!
 //! Single-page app: `GET /app` signs in by `fetch` (`POST /api/app/login`, JSON credentials,
 //! answered `{"token", "ticket"}`), then opens a WebSocket on `/ws/app?ticket=` whose first
 //! message must carry the token (the server sends a welcome and 3 items, then closes with
@@ -50,6 +54,7 @@
 mod api;
 mod assets;
 mod catalog;
+mod deals;
 mod forms;
 mod html;
 mod live;

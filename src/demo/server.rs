@@ -4,7 +4,7 @@ use super::assets::{Asset, Assets};
 use super::catalog::mix;
 use super::session::Sessions;
 use super::stats::Counters;
-use super::{api, forms, live, pages, spa, DemoConfig};
+use super::{api, deals, forms, live, pages, spa, DemoConfig};
 use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
@@ -84,6 +84,7 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/api/orders", get(api::orders))
         .route("/api/notifications", get(api::notifications))
         .route("/live", get(live::page))
+        .route("/deals", get(deals::page))
         .route("/app", get(spa::page))
         .route("/api/app/login", post(spa::login))
         .route_layer(middleware::from_fn_with_state(st.clone(), work));

@@ -58,6 +58,16 @@ pub enum SampleKind {
     DomContentLoaded,
     Fcp,
     Lcp,
+    /// Cumulative layout shift of a page: its largest session window (a score).
+    Cls,
+    /// Interaction to next paint: one sample per interaction (click, key, tap).
+    Inp,
+    /// Total blocking time of a page: the sum of its long tasks' time over 50 ms.
+    Tbt,
+    /// Long tasks (over 50 ms) of a page: a count.
+    LongTasks,
+    /// JS heap used at a page's end, MB.
+    JsHeap,
     /// One flow step's duration.
     Step,
     /// A Server-Sent Events stream opened (latency: to the response head).
@@ -82,7 +92,7 @@ impl SampleKind {
     ];
 
     /// Every kind, in display order: the request kinds, then page timings and steps.
-    pub const ALL: [SampleKind; 14] = {
+    pub const ALL: [SampleKind; 19] = {
         let r = Self::REQUESTS;
         [
             r[0],
@@ -98,9 +108,62 @@ impl SampleKind {
             SampleKind::DomContentLoaded,
             SampleKind::Fcp,
             SampleKind::Lcp,
+            SampleKind::Cls,
+            SampleKind::Inp,
+            SampleKind::Tbt,
+            SampleKind::LongTasks,
+            SampleKind::JsHeap,
             SampleKind::Step,
         ]
     };
+
+    /// The web vitals, in display order: judged at their 75th percentile.
+    pub const VITALS: [SampleKind; 6] = [
+        SampleKind::Ttfb,
+        SampleKind::Fcp,
+        SampleKind::Lcp,
+        SampleKind::Cls,
+        SampleKind::Inp,
+        SampleKind::Tbt,
+    ];
+
+    /// What a sample of this kind measures. A kind that is not a time is recorded as its
+    /// value in seconds (a CLS of 0.1 as 0.1 s), so the histograms, buckets and sums hold
+    /// it with 1e-6 resolution; the `*_ms` fields then hold the value times 1000.
+    pub fn unit(self) -> Unit {
+        match self {
+            SampleKind::Cls => Unit::Score,
+            SampleKind::LongTasks => Unit::Count,
+            SampleKind::JsHeap => Unit::Megabytes,
+            _ => Unit::Ms,
+        }
+    }
+
+    /// The good / needs-improvement boundaries of a vital at p75 (web.dev's), in its unit.
+    pub fn vital_bands(self) -> Option<(f64, f64)> {
+        match self {
+            SampleKind::Ttfb => Some((800.0, 1800.0)),
+            SampleKind::Fcp => Some((1800.0, 3000.0)),
+            SampleKind::Lcp => Some((2500.0, 4000.0)),
+            SampleKind::Cls => Some((0.1, 0.25)),
+            SampleKind::Inp => Some((200.0, 500.0)),
+            // Lighthouse's TBT scoring (mobile).
+            SampleKind::Tbt => Some((200.0, 600.0)),
+            _ => None,
+        }
+    }
+
+    /// The rating of a p75 value (in the kind's unit): good, needs improvement or poor.
+    pub fn rating(self, value: f64) -> Option<&'static str> {
+        let (good, poor) = self.vital_bands()?;
+        Some(if value <= good {
+            "good"
+        } else if value <= poor {
+            "needs improvement"
+        } else {
+            "poor"
+        })
+    }
 
     pub fn from_request_kind(k: RequestKind) -> Self {
         match k {
@@ -130,6 +193,11 @@ impl SampleKind {
             SampleKind::DomContentLoaded => "dom-content-loaded",
             SampleKind::Fcp => "fcp",
             SampleKind::Lcp => "lcp",
+            SampleKind::Cls => "cls",
+            SampleKind::Inp => "inp",
+            SampleKind::Tbt => "tbt",
+            SampleKind::LongTasks => "long-tasks",
+            SampleKind::JsHeap => "js-heap",
             SampleKind::Step => "step",
             SampleKind::EventSource => "eventsource",
             SampleKind::WebSocket => "websocket",
@@ -153,6 +221,44 @@ impl FromStr for SampleKind {
                 let names: Vec<_> = SampleKind::ALL.iter().map(|k| k.as_str()).collect();
                 format!("unknown kind `{s}` (expected one of {})", names.join(", "))
             })
+    }
+}
+
+/// The unit of a sample kind (see [`SampleKind::unit`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Unit {
+    Ms,
+    Score,
+    Count,
+    Megabytes,
+}
+
+impl Unit {
+    /// A value read from a `*_ms` field (or a histogram in ms) in this unit.
+    pub fn from_ms(self, ms: f64) -> f64 {
+        match self {
+            Unit::Ms => ms,
+            _ => ms / 1000.0,
+        }
+    }
+
+    /// A value in this unit as it is recorded.
+    pub fn to_duration(self, v: f64) -> std::time::Duration {
+        let v = if v.is_finite() { v.max(0.0) } else { 0.0 };
+        match self {
+            Unit::Ms => std::time::Duration::from_secs_f64(v / 1000.0),
+            _ => std::time::Duration::from_secs_f64(v),
+        }
+    }
+
+    /// A value in this unit for people: `734.2ms`, `0.083`, `12`, `8.4MB`.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Unit::Ms => format!("{v:.1}ms"),
+            Unit::Score => format!("{v:.3}"),
+            Unit::Count => format!("{v:.0}"),
+            Unit::Megabytes => format!("{v:.1}MB"),
+        }
     }
 }
 

@@ -24,7 +24,7 @@ pub use failures::{
     FAILURES_TOTAL,
 };
 pub use generator::{seconds_text, GeneratorHealth, GeneratorSample};
-pub use key::{request_name, MetricKey, Mode, Outcome, SampleKind};
+pub use key::{request_name, MetricKey, Mode, Outcome, SampleKind, Unit};
 pub use names::{group_ids, NAMES_PER_GROUP, OTHER_NAME};
 pub use serialize::{
     check_histogram, decode_histogram, encode_histogram, new_histogram, HIST_HIGH_US, HIST_LOW_US,

@@ -16,6 +16,9 @@ use super::MetricsError;
 #[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct LatencyStats {
     pub p50_ms: f64,
+    /// Web vitals are judged here (absent from results written before it existed).
+    #[serde(default)]
+    pub p75_ms: f64,
     pub p90_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
@@ -32,6 +35,7 @@ impl LatencyStats {
         // Rounded to 1 us so the JSON text round-trips exactly.
         LatencyStats {
             p50_ms: q(0.50),
+            p75_ms: q(0.75),
             p90_ms: q(0.90),
             p95_ms: q(0.95),
             p99_ms: q(0.99),

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::metrics::{SampleKind, Unit};
+
 /// Milliseconds with precision that fits the magnitude: 0.42, 12.3, 1534.
 pub fn ms(v: f64) -> String {
     if v < 10.0 {
@@ -16,6 +18,17 @@ pub fn ms(v: f64) -> String {
 /// Optional milliseconds; "-" when absent.
 pub fn opt_ms(v: Option<f64>) -> String {
     v.map(ms).unwrap_or_else(|| "-".into())
+}
+
+/// A value read from a `*_ms` field of this kind, in its table column: ms for a time, the
+/// score, count or MB for the kinds that are not times (their row's kind says which).
+pub fn kind_value(kind: SampleKind, v: f64) -> String {
+    match kind.unit() {
+        Unit::Ms => ms(v),
+        Unit::Score => format!("{:.3}", v / 1000.0),
+        Unit::Count => format!("{:.0}", v / 1000.0),
+        Unit::Megabytes => format!("{:.1}", v / 1000.0),
+    }
 }
 
 /// A fraction as a percentage: 0.0123 -> "1.23%".

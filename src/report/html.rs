@@ -31,11 +31,12 @@ table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}th,td{padd
 th{background:var(--card);position:sticky;top:0}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.name{word-break:break-all}.pass{color:var(--ok);font-weight:600}.fail{color:var(--bad);font-weight:600}tr.problem td{color:var(--bad)}
 .wrap{overflow-x:auto}ul.warn{color:var(--bad);font-weight:600}
+.good{color:var(--ok);font-weight:600}.ni{color:#b8860b;font-weight:600}.poor{color:var(--bad);font-weight:600}
 .shots{display:flex;flex-wrap:wrap;gap:12px}.shot{background:var(--card);border-radius:6px;padding:8px;max-width:420px}.shot img{width:100%;border:1px solid var(--line)}
 "#;
 
 /// An HTML table; headers starting with '>' are numeric (right-aligned).
-fn table(
+pub(super) fn table(
     headers: &[&str],
     rows: &[Vec<String>],
     row_class: impl Fn(usize) -> &'static str,
@@ -357,8 +358,8 @@ fn thresholds_section(thresholds: &[ThresholdResult]) -> String {
 
 fn tables(summary: &RunSummary) -> String {
     let mut out = String::new();
-    let lat = |l: &crate::metrics::LatencyStats| {
-        [l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.max_ms].map(format::ms)
+    let lat = |l: &crate::metrics::LatencyStats, k: SampleKind| {
+        [l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.max_ms].map(|v| format::kind_value(k, v))
     };
     let mut rows = Vec::new();
     for mode in summary.modes() {
@@ -375,7 +376,7 @@ fn tables(summary: &RunSummary) -> String {
                 format::pct(t.error_rate()),
                 format::rate(t.count as f64 / summary.duration.as_secs_f64().max(1e-9)),
             ];
-            r.extend(lat(&t.stats()));
+            r.extend(lat(&t.stats(), kind));
             rows.push(r);
         }
     }
@@ -413,7 +414,7 @@ fn tables(summary: &RunSummary) -> String {
                 format::count(e.interrupted),
                 format::rate(e.rps),
             ];
-            r.extend(lat(&e.latency));
+            r.extend(lat(&e.latency, e.kind));
             r.push(
                 e.corrected
                     .map(|c| format::ms(c.p95_ms))
@@ -561,6 +562,7 @@ pub fn render_html(summary: &RunSummary, meta: &RunMeta, thresholds: &[Threshold
         );
     }
     out.push_str(&thresholds_section(thresholds));
+    out.push_str(&super::vitals::html_section(summary));
     out.push_str(&super::failed_steps::html_section(summary));
     if let Some(c) = Comparison::from_merged(summary, &meta.mode_facts) {
         out.push_str(&render_html_section(&c));

@@ -14,6 +14,7 @@ mod knee;
 pub mod slowest;
 mod terminal;
 mod thresholds;
+pub mod vitals;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -34,7 +34,7 @@ fn latency_cells(e: &EntrySummary) -> Vec<String> {
     let l = &e.latency;
     [l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.max_ms]
         .into_iter()
-        .map(format::ms)
+        .map(|v| format::kind_value(e.kind, v))
         .collect()
 }
 
@@ -169,15 +169,19 @@ pub fn render_summary(
             row.extend(
                 [l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.max_ms]
                     .into_iter()
-                    .map(format::ms),
+                    .map(|v| format::kind_value(kind, v)),
             );
             t.row(row);
         }
     }
     if !t.is_empty() {
-        let _ = writeln!(out, "\nTotals by kind");
+        let _ = writeln!(
+            out,
+            "\nTotals by kind (cls is a score, long-tasks a count, js-heap MB)"
+        );
         out.push_str(&t.render("  "));
     }
+    out.push_str(&vitals_section(summary));
     let slowest = super::slowest::text_lines(summary);
     if !slowest.is_empty() {
         let _ = writeln!(
@@ -298,6 +302,34 @@ pub fn render_summary(
         out.push_str(&t.render("  "));
     }
     out
+}
+
+/// Web vitals at their 75th percentile with web.dev's rating, per mode, then the per-page
+/// extras (long tasks, JS heap) at p75.
+fn vitals_section(summary: &RunSummary) -> String {
+    let mut t = Table::new(&["mode", "vital", ">samples", ">p75", "rating"]);
+    for mode in summary.modes() {
+        let extras = [SampleKind::LongTasks, SampleKind::JsHeap];
+        for kind in SampleKind::VITALS.into_iter().chain(extras) {
+            let Some(p75) = super::vitals::p75(summary, mode, kind) else {
+                continue;
+            };
+            t.row(vec![
+                mode.to_string(),
+                kind.to_string(),
+                format::count(summary.total(Some(mode), Some(kind)).count),
+                kind.unit().format(p75),
+                kind.rating(p75).unwrap_or("").to_string(),
+            ]);
+        }
+    }
+    if t.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nWeb vitals (p75; good / needs improvement / poor as web.dev rates them)\n{}",
+        t.render("  ")
+    )
 }
 
 /// The summary shown at the end of a run (and summary.txt): the tables, then the HTTP vs

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Mode, RunSummary, SampleKind};
+use crate::metrics::{Mode, RunSummary, SampleKind, Unit};
 
 /// A threshold that could not be parsed; the message names the threshold text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -158,7 +158,18 @@ impl Threshold {
                 )))
             }
         };
-        let limit = parse_value(aggregate, value).map_err(err)?;
+        let limit = match kind.map(SampleKind::unit) {
+            // A score, count or size is a plain number in its own unit (`p75(cls)<0.1`).
+            Some(unit) if unit != Unit::Ms && is_latency(aggregate) => {
+                value.parse().map_err(|_| {
+                    let k = kind.map_or("", SampleKind::as_str);
+                    err(format!(
+                        "`{value}` is not a number: {k} takes a plain number, no unit"
+                    ))
+                })?
+            }
+            _ => parse_value(aggregate, value).map_err(err)?,
+        };
         Ok(Threshold {
             text: text.trim().to_string(),
             aggregate,
@@ -188,9 +199,11 @@ impl Threshold {
         let value = match self.aggregate {
             Aggregate::GeneratorCpu => summary.generator.as_ref().map(|g| g.peak_cpu),
             _ if !measured => None,
-            Aggregate::Quantile(q) => Some(ms(latency_hist.value_at_quantile(q))),
-            Aggregate::Max => Some(ms(latency_hist.max())),
-            Aggregate::Mean => Some(latency_hist.mean() / 1000.0),
+            Aggregate::Quantile(q) => {
+                Some(self.unit().from_ms(ms(latency_hist.value_at_quantile(q))))
+            }
+            Aggregate::Max => Some(self.unit().from_ms(ms(latency_hist.max()))),
+            Aggregate::Mean => Some(self.unit().from_ms(latency_hist.mean() / 1000.0)),
             Aggregate::ErrorRate => Some(overall.map_or(totals.error_rate(), |r| r.worst_rate())),
             Aggregate::Errors => Some(overall.map_or(totals.failures, |r| r.worst_count()) as f64),
             Aggregate::Count => Some(totals.count as f64),
@@ -224,9 +237,18 @@ impl Threshold {
             Aggregate::GeneratorCpu => format!("{:.0}%", v * 100.0),
             Aggregate::Errors | Aggregate::Count => format!("{v:.0}"),
             Aggregate::Rps => format!("{v:.1}/s"),
-            _ => format!("{v:.1}ms"),
+            _ => self.unit().format(v),
         }
     }
+
+    /// The unit of a latency aggregate's value: the kind's (a CLS is a score).
+    fn unit(&self) -> Unit {
+        self.kind.map_or(Unit::Ms, SampleKind::unit)
+    }
+}
+
+fn is_latency(a: Aggregate) -> bool {
+    matches!(a, Aggregate::Quantile(_) | Aggregate::Max | Aggregate::Mean)
 }
 
 /// Evaluate every threshold; the run passes when all results pass.
@@ -461,5 +483,39 @@ mod tests {
         assert!(s.failure_rates(None).every_session_failed());
         // A request-kind threshold keeps its own meaning.
         assert!(t("errors(document)<1%").evaluate(&s).passed);
+    }
+
+    #[test]
+    fn vitals_are_judged_at_p75_in_their_own_unit() {
+        let sink = Sink::new();
+        let rec = sink.recorder(1);
+        let key = |kind| MetricKey::new(Mode::Browser, "f", Some(0), kind, "/p");
+        for i in 1..=4u32 {
+            // CLS 0.05, 0.10, 0.15, 0.20; INP 100..400 ms.
+            let cls = SampleKind::Cls;
+            rec.record(
+                &key(cls),
+                cls.unit().to_duration(0.05 * f64::from(i)),
+                Outcome::Ok,
+            );
+            let inp = SampleKind::Inp;
+            rec.record(
+                &key(inp),
+                inp.unit().to_duration(100.0 * f64::from(i)),
+                Outcome::Ok,
+            );
+        }
+        drop(rec);
+        let s = sink.finish();
+        let check = |text: &str| t(text).evaluate(&s);
+        let cls = check("p75(cls)<0.1");
+        assert!(!cls.passed);
+        assert_eq!(cls.actual, "0.150");
+        assert!(check("p75(cls)<0.2").passed);
+        assert!(check("p75(browser:cls)<=0.151").passed);
+        assert!(check("p75(inp)<=301ms").passed);
+        assert!(!check("p75(inp)<200ms").passed);
+        let err = Threshold::parse("p75(cls)<0.1s").unwrap_err();
+        assert!(err.reason.contains("plain number"), "{err}");
     }
 }

@@ -30,3 +30,4 @@ mod puppeteer_replay;
 mod real_apps;
 mod recorder;
 mod support;
+mod vitals;

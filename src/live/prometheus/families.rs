@@ -25,11 +25,14 @@ pub const BUCKETS_S: [f64; BUCKET_BOUNDS_US.len()] = {
 };
 
 /// Every metric family name throng exports (the Grafana dashboard's queries use only these).
-pub const FAMILY_NAMES: [&str; 13] = [
+pub const FAMILY_NAMES: [&str; 16] = [
     "throng_requests_total",
     "throng_request_duration_seconds",
     "throng_page_load_seconds",
     "throng_web_vital_seconds",
+    "throng_web_vital_cls",
+    "throng_page_long_tasks",
+    "throng_page_js_heap_megabytes",
     "throng_sessions_total",
     "throng_users",
     "throng_generator_cpu_ratio",
@@ -266,6 +269,8 @@ fn vital_name(kind: SampleKind) -> Option<&'static str> {
         SampleKind::Fcp => Some("fcp"),
         SampleKind::Lcp => Some("lcp"),
         SampleKind::DomContentLoaded => Some("dcl"),
+        SampleKind::Inp => Some("inp"),
+        SampleKind::Tbt => Some("tbt"),
         _ => None,
     }
 }
@@ -276,6 +281,11 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
     let mut durations: BTreeMap<Labels, Buckets> = BTreeMap::new();
     let mut page_loads: BTreeMap<Labels, Buckets> = BTreeMap::new();
     let mut vitals: BTreeMap<Labels, Buckets> = BTreeMap::new();
+    // Kinds that are not times are recorded as their value in seconds: their buckets' bounds
+    // read as a score, a count or MB.
+    let mut cls: BTreeMap<Labels, Buckets> = BTreeMap::new();
+    let mut long_tasks: BTreeMap<Labels, Buckets> = BTreeMap::new();
+    let mut heap: BTreeMap<Labels, Buckets> = BTreeMap::new();
     let mut users = Family::new("throng_users", "gauge", "Active virtual users.");
     let mut sessions = Family::new(
         "throng_sessions_total",
@@ -342,6 +352,18 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
                     ("page", k.name),
                 ];
                 page_loads.entry(l).or_default().add(&k.buckets);
+            } else if let Some(series) = match k.kind {
+                SampleKind::Cls => Some(&mut cls),
+                SampleKind::LongTasks => Some(&mut long_tasks),
+                SampleKind::JsHeap => Some(&mut heap),
+                _ => None,
+            } {
+                let l = vec![
+                    ("mode", k.mode.as_str().into()),
+                    ("flow", k.flow),
+                    ("page", k.name),
+                ];
+                series.entry(l).or_default().add(&k.buckets);
             } else if let Some(vital) = vital_name(k.kind) {
                 let l = vec![
                     ("mode", k.mode.as_str().into()),
@@ -400,7 +422,10 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
     for (name, help, series) in [
         ("throng_request_duration_seconds", "Request latency (raw, from the real start), by mode, flow, kind and grouped name.", durations),
         ("throng_page_load_seconds", "Page loads: navigation start to the load event (browser), the document and its assets (HTTP).", page_loads),
-        ("throng_web_vital_seconds", "Page timings by vital: ttfb, dcl (DOMContentLoaded), fcp, lcp.", vitals),
+        ("throng_web_vital_seconds", "Page timings by vital: ttfb, dcl (DOMContentLoaded), fcp, lcp, inp (per interaction), tbt.", vitals),
+        ("throng_web_vital_cls", "Cumulative layout shift per page (a score: le is the score).", cls),
+        ("throng_page_long_tasks", "Long tasks (over 50 ms) per page (le is the count).", long_tasks),
+        ("throng_page_js_heap_megabytes", "JS heap used at each page's end, MB (le is MB).", heap),
     ] {
         let mut f = Family::new(name, "histogram", help);
         for (l, b) in series {

@@ -206,7 +206,7 @@ fn handle(
         Ev::Failed(e) => log.on_failed(&e),
         Ev::Binding(e) if e.name == BINDING => {
             if let Some(r) = Report::parse(&e.payload) {
-                timings.on_report(r, step);
+                timings.on_report(r, step, &|wall_ms| state.step_at(wall_ms));
             }
         }
         Ev::Binding(_) => {}

@@ -23,6 +23,7 @@ mod steps;
 mod targets;
 mod timing;
 mod trace_context;
+mod vitals;
 
 pub use find::find_browser;
 pub use pool::BrowserPool;

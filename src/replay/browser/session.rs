@@ -83,6 +83,26 @@ pub(crate) struct PageState {
     pub last: Mutex<LastResponses>,
     /// Document and AJAX requests that failed, for the step checks (taken by the steps).
     pub failed: Mutex<Vec<FailedRequest>>,
+    /// When each step started (wall clock, ms since the epoch, as the page's timeOrigin):
+    /// an interaction the page reports later is the step's running when it happened.
+    pub step_starts: Mutex<Vec<(u32, f64)>>,
+}
+
+impl PageState {
+    pub fn step_started(&self, step: u32) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        // Bounded by the flow's steps: each runs once per session.
+        let mut starts = self.step_starts.lock().unwrap_or_else(|e| e.into_inner());
+        starts.push((step, now));
+    }
+
+    /// The step running at a wall time (ms since the epoch).
+    pub fn step_at(&self, wall_ms: f64) -> Option<u32> {
+        let starts = self.step_starts.lock().unwrap_or_else(|e| e.into_inner());
+        starts.iter().rev().find(|s| s.1 <= wall_ms).map(|s| s.0)
+    }
 }
 
 /// Runs one session with the values its iteration drew (the caller draws, as for HTTP mode);
@@ -168,6 +188,7 @@ async fn in_context(
         console: Mutex::new(ConsoleErrors::default()),
         last: Mutex::new(LastResponses::default()),
         failed: Mutex::new(Vec::new()),
+        step_starts: Mutex::new(Vec::new()),
     });
     // Listeners first, then the page-timing hook and host blocking, then (in the steps)
     // the first navigation: nothing the page loads can be missed.

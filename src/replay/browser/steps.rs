@@ -95,6 +95,7 @@ impl StepRunner<'_, '_> {
                 return Err(StepError::Cancelled);
             }
             self.state.step.store(i as u32, Ordering::Relaxed);
+            self.state.step_started(i as u32);
             let label = step_label(i, step);
             let limit = step
                 .timeout

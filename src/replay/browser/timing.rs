@@ -7,6 +7,7 @@
 //! event, `page_loads.timed_by_cdp`), and one left before its load event is counted as
 //! `page_loads.unfinished`; none is dropped silently.
 
+use super::vitals::{PageVitals, Recorded};
 use crate::metrics::{MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
 use crate::replay::page_name;
 use std::sync::Arc;
@@ -17,25 +18,52 @@ pub(crate) const BINDING: &str = "__throngPageTiming";
 
 /// Runs in every new document (Page.addScriptToEvaluateOnNewDocument). Reports Navigation
 /// Timing once the load event has finished (so `loadEventEnd` is set), FCP when painted,
-/// and every LCP candidate (the last one before the page is left is the LCP).
+/// every LCP candidate (the last one before the page is left is the LCP), the CLS when it
+/// grows (the largest session window of shifts without recent input: 1 s gap, 5 s span, as
+/// web-vitals' LayoutShiftManager), the event timings of interactions (web-vitals' INP
+/// reads the same entries; 16 ms is the API's floor), long tasks, and the JS heap used at
+/// the load, after interactions and when the page is hidden. Each observer callback is one
+/// report, so a page sends a few messages, not one per entry.
 pub(crate) const SCRIPT: &str = r#"(() => {
   if (window !== window.top) return;
   const send = window.__throngPageTiming;
   if (typeof send !== 'function') return;
   const id = String(performance.timeOrigin);
   const post = (m) => { m.id = id; m.url = location.href; try { send(JSON.stringify(m)); } catch (e) {} };
-  const observe = (type, f) => {
-    try { new PerformanceObserver((l) => f(l.getEntries())).observe({ type, buffered: true }); } catch (e) {}
+  const observe = (type, f, o) => {
+    try { new PerformanceObserver((l) => f(l.getEntries())).observe(Object.assign({ type, buffered: true }, o)); } catch (e) {}
   };
+  const heap = () => { const m = performance.memory; if (m) post({ t: 'heap', v: m.usedJSHeapSize }); };
   observe('paint', (es) => es.forEach((e) => {
     if (e.name === 'first-contentful-paint') post({ t: 'fcp', v: e.startTime });
   }));
   observe('largest-contentful-paint', (es) => {
     if (es.length) post({ t: 'lcp', v: es[es.length - 1].startTime });
   });
+  let cls = 0, sv = 0, first = 0, last = 0;
+  observe('layout-shift', (es) => {
+    const before = cls;
+    for (const e of es) {
+      if (e.hadRecentInput) continue;
+      if (sv && e.startTime - last < 1000 && e.startTime - first < 5000) sv += e.value;
+      else { sv = e.value; first = e.startTime; }
+      last = e.startTime;
+      if (sv > cls) cls = sv;
+    }
+    if (cls > before) post({ t: 'cls', v: cls });
+  });
+  const events = (es) => {
+    const v = es.filter((e) => e.interactionId).map((e) => [e.interactionId, e.duration, e.startTime]);
+    if (v.length) { post({ t: 'int', v }); heap(); }
+  };
+  observe('event', events, { durationThreshold: 16 });
+  observe('first-input', events);
+  observe('longtask', (es) => { if (es.length) post({ t: 'lt', v: es.map((e) => e.duration) }); });
+  addEventListener('pagehide', heap);
   addEventListener('load', () => setTimeout(() => {
     const n = performance.getEntriesByType('navigation')[0];
     if (n) post({ t: 'nav', ttfb: n.responseStart, dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd });
+    heap();
   }, 0));
 })();"#;
 
@@ -61,6 +89,30 @@ pub(crate) enum Report {
         url: String,
         v: f64,
     },
+    /// The page's CLS so far.
+    Cls {
+        id: String,
+        url: String,
+        v: f64,
+    },
+    /// Event timings of interactions: (interaction id, duration ms, start ms).
+    Int {
+        id: String,
+        url: String,
+        v: Vec<(u64, f64, f64)>,
+    },
+    /// Long tasks' durations, ms.
+    Lt {
+        id: String,
+        url: String,
+        v: Vec<f64>,
+    },
+    /// JS heap used, bytes.
+    Heap {
+        id: String,
+        url: String,
+        v: f64,
+    },
 }
 
 impl Report {
@@ -70,16 +122,27 @@ impl Report {
 
     fn url(&self) -> &str {
         match self {
-            Report::Nav { url, .. } | Report::Fcp { url, .. } | Report::Lcp { url, .. } => url,
+            Report::Nav { url, .. }
+            | Report::Fcp { url, .. }
+            | Report::Lcp { url, .. }
+            | Report::Cls { url, .. }
+            | Report::Int { url, .. }
+            | Report::Lt { url, .. }
+            | Report::Heap { url, .. } => url,
         }
     }
-}
 
-/// The latest LCP candidate of the current document, recorded when the page is left.
-struct Candidate {
-    id: String,
-    key: MetricKey,
-    ms: f64,
+    fn id(&self) -> &str {
+        match self {
+            Report::Nav { id, .. }
+            | Report::Fcp { id, .. }
+            | Report::Lcp { id, .. }
+            | Report::Cls { id, .. }
+            | Report::Int { id, .. }
+            | Report::Lt { id, .. }
+            | Report::Heap { id, .. } => id,
+        }
+    }
 }
 
 /// A main-frame document of the session until its page load is accounted for.
@@ -95,13 +158,17 @@ struct Doc {
     step: u32,
 }
 
-/// Turns a session's reports into page-load, TTFB, DOMContentLoaded, FCP and LCP samples,
-/// named by the page URL without query, as in HTTP mode.
+/// Turns a session's reports into page-load, TTFB, DOMContentLoaded and FCP samples, and the
+/// current page's vitals (see [`PageVitals`]), named by the page URL without query, as in
+/// HTTP mode.
 pub(crate) struct PageTimings {
     flow: Arc<str>,
     recorder: Recorder,
     sink: Sink,
-    lcp: Option<Candidate>,
+    /// The vitals of the page shown (the latest document that reported).
+    page: Option<PageVitals>,
+    /// The id of the page recorded last.
+    left: Option<String>,
     /// Documents started and not reported yet, oldest first.
     docs: Vec<Doc>,
 }
@@ -112,7 +179,8 @@ impl PageTimings {
             flow,
             recorder,
             sink,
-            lcp: None,
+            page: None,
+            left: None,
             docs: Vec::new(),
         }
     }
@@ -187,21 +255,31 @@ impl PageTimings {
         }
     }
 
-    pub fn on_report(&mut self, r: Report, step: u32) {
-        let flow = self.flow.clone();
-        let key = |kind: SampleKind, url: &str| {
-            MetricKey::new(
-                Mode::Browser,
-                flow.clone(),
-                Some(step),
-                kind,
-                page_name(url),
-            )
-        };
-        if r.url().starts_with("about:") {
-            // The blank page a session leaves to is no page load.
+    /// A report from the page; `step` is the step running now, `step_at` the one running at
+    /// a wall time (ms since the epoch): an interaction belongs to the step it happened in.
+    pub fn on_report(&mut self, r: Report, step: u32, step_at: &dyn Fn(f64) -> Option<u32>) {
+        if r.url().starts_with("about:") || is_error_page(r.url()) {
+            // The blank page a session leaves to is no page load; an error page's load is
+            // recorded failed, and it has no vitals.
+            if let Report::Nav { id, url, load, .. } = r {
+                if is_error_page(&url) {
+                    let step = self.take_doc(&id).map_or(step, |d| d.step);
+                    let key = self.key(step, SampleKind::PageLoad, &url);
+                    self.recorder.record(&key, ms(load), Outcome::Error);
+                }
+            }
             return;
         }
+        if self.left.as_deref() == Some(r.id()) {
+            // A late report (the heap at pagehide) of the page already recorded.
+            return;
+        }
+        if self.page.as_ref().is_some_and(|p| p.id != r.id()) {
+            self.finish_page();
+        }
+        let page = self
+            .page
+            .get_or_insert_with(|| PageVitals::new(r.id().to_string(), r.url(), step));
         match r {
             Report::Nav {
                 id,
@@ -210,59 +288,64 @@ impl PageTimings {
                 dcl,
                 load,
             } => {
-                if self.lcp.as_ref().is_some_and(|c| c.id != id) {
-                    self.finish_lcp();
-                }
                 let step = self.take_doc(&id).map_or(step, |d| d.step);
-                let key = |kind: SampleKind, url: &str| {
-                    MetricKey::new(
-                        Mode::Browser,
-                        flow.clone(),
-                        Some(step),
-                        kind,
-                        page_name(url),
-                    )
-                };
-                if is_error_page(&url) {
-                    // Chromium's own error page (refused, DNS, TLS...): a page that failed to
-                    // load, not a fast one.
-                    let key = key(SampleKind::PageLoad, &url);
-                    self.recorder.record(&key, ms(load), Outcome::Error);
-                    return;
+                if let Some(p) = self.page.as_mut() {
+                    p.set_step(step);
                 }
                 for (kind, v) in [
                     (SampleKind::PageLoad, load),
                     (SampleKind::Ttfb, ttfb),
                     (SampleKind::DomContentLoaded, dcl),
                 ] {
-                    self.recorder.record(&key(kind, &url), ms(v), Outcome::Ok);
+                    let key = self.key(step, kind, &url);
+                    self.recorder.record(&key, ms(v), Outcome::Ok);
                 }
             }
-            Report::Fcp { url, .. } | Report::Lcp { url, .. } if is_error_page(&url) => {}
             Report::Fcp { url, v, .. } => {
-                self.recorder
-                    .record(&key(SampleKind::Fcp, &url), ms(v), Outcome::Ok);
+                let key = self.key(step, SampleKind::Fcp, &url);
+                self.recorder.record(&key, ms(v), Outcome::Ok);
             }
-            Report::Lcp { id, url, v } => {
-                if self.lcp.as_ref().is_some_and(|c| c.id != id) {
-                    self.finish_lcp();
-                }
-                let key = key(SampleKind::Lcp, &url);
-                self.lcp = Some(Candidate { id, key, ms: v });
+            Report::Lcp { v, .. } => page.lcp(v),
+            Report::Cls { v, .. } => page.cls(v),
+            Report::Lt { v, .. } => page.long_tasks(&v),
+            Report::Heap { v, .. } => page.heap(v),
+            Report::Int { id, v, .. } => {
+                let origin: f64 = id.parse().unwrap_or(f64::NAN);
+                let mut out = Recorded {
+                    flow: &self.flow,
+                    recorder: &self.recorder,
+                };
+                let step_of = |start: f64| step_at(origin + start).unwrap_or(step);
+                page.interactions(&v, &step_of, &mut out);
             }
         }
     }
 
-    /// Records the pending LCP (the page was left, or the session ends).
-    fn finish_lcp(&mut self) {
-        if let Some(c) = self.lcp.take() {
-            self.recorder.record(&c.key, ms(c.ms), Outcome::Ok);
+    fn key(&self, step: u32, kind: SampleKind, url: &str) -> MetricKey {
+        MetricKey::new(
+            Mode::Browser,
+            self.flow.clone(),
+            Some(step),
+            kind,
+            page_name(url),
+        )
+    }
+
+    /// Records the shown page's vitals (the page was left, or the session ends).
+    fn finish_page(&mut self) {
+        if let Some(p) = self.page.take() {
+            self.left = Some(p.id.clone());
+            p.record(&mut Recorded {
+                flow: &self.flow,
+                recorder: &self.recorder,
+            });
         }
     }
 
-    /// The session ends: the pending LCP, and every document whose report never came.
+    /// The session ends: the shown page's vitals, and every document whose report never
+    /// came.
     pub fn finish(&mut self) {
-        self.finish_lcp();
+        self.finish_page();
         for d in std::mem::take(&mut self.docs) {
             self.settle(d);
         }
@@ -303,8 +386,8 @@ mod tests {
             dcl: 2.0,
             load: 3.0,
         };
-        t.on_report(report("chrome-error://chromewebdata/"), 1);
-        t.on_report(report("http://h/ok"), 1);
+        t.on_report(report("chrome-error://chromewebdata/"), 1, &|_| None);
+        t.on_report(report("http://h/ok"), 1, &|_| None);
         drop(t);
         let summary = sink.finish();
         let loads = summary.total(Some(Mode::Browser), Some(SampleKind::PageLoad));
@@ -332,6 +415,7 @@ mod tests {
                 load: 480.0,
             },
             0,
+            &|_| None,
         );
         assert_eq!(t.awaiting_reports(), 0);
         t.on_document("b", "http://h/cart", 1001.0, 11.0, 1);

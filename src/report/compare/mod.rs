@@ -147,6 +147,8 @@ pub struct ModeSide {
     pub names: BTreeMap<String, NameStats>,
     pub page_load: Option<LatencyStats>,
     pub page_loads: u64,
+    /// Each web vital measured in this mode at p75, in its unit (ms or a score).
+    pub vitals: Vec<(SampleKind, f64)>,
     pub requests: u64,
     pub failures: u64,
     /// Requests that reached the target (refused and blocked ones did not), per second.
@@ -235,6 +237,10 @@ impl ModeSide {
             names,
             page_load: (pl.count > 0).then(|| pl.stats()),
             page_loads: pl.count,
+            vitals: SampleKind::VITALS
+                .into_iter()
+                .filter_map(|k| Some((k, super::vitals::p75(summary, mode, k)?)))
+                .collect(),
             requests,
             failures,
             target_rps: per_s(requests - unreached),

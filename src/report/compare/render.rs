@@ -38,6 +38,16 @@ pub fn render_text(c: &Comparison) -> String {
     }
     out.push_str(&t.render("  "));
 
+    let vitals = vital_rows(c);
+    if !vitals.is_empty() {
+        let _ = writeln!(out, "\n  Web vitals (p75)");
+        let mut t = Table::new(&["vital", ">http", ">browser"]);
+        for row in vitals {
+            t.row(row);
+        }
+        out.push_str(&t.render("  "));
+    }
+
     let _ = writeln!(out, "\n  Per request name");
     let mut t = Table::new(&[
         "name",
@@ -253,6 +263,25 @@ fn kind_latency_rows(c: &Comparison) -> Vec<Vec<String>> {
     rows
 }
 
+/// Each vital either mode measured: its p75 in each ("-" where not measured).
+fn vital_rows(c: &Comparison) -> Vec<Vec<String>> {
+    let get = |s: &ModeSide, k: SampleKind| {
+        s.vitals
+            .iter()
+            .find(|v| v.0 == k)
+            .map_or("-".to_string(), |v| k.unit().format(v.1))
+    };
+    SampleKind::VITALS
+        .into_iter()
+        .filter(|&k| {
+            [&c.http, &c.browser]
+                .iter()
+                .any(|s| s.vitals.iter().any(|v| v.0 == k))
+        })
+        .map(|k| vec![k.to_string(), get(&c.http, k), get(&c.browser, k)])
+        .collect()
+}
+
 fn name_rows(c: &Comparison) -> Vec<Vec<String>> {
     let names: BTreeSet<&String> = c.http.names.keys().chain(c.browser.names.keys()).collect();
     names
@@ -359,6 +388,14 @@ pub fn render_html_section(c: &Comparison) -> String {
                 &rows,
             ));
         }
+    }
+    let vitals = vital_rows(c);
+    if !vitals.is_empty() {
+        let _ = write!(
+            out,
+            "<h3>Web vitals (p75)</h3>{}",
+            html_table("compare-vitals", &["vital", ">http", ">browser"], &vitals)
+        );
     }
     let _ = write!(
         out,

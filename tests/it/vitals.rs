@@ -1,0 +1,186 @@
+//! Web vitals against the web-vitals library (npm, tests/fixtures/web-vitals): one page with a
+//! known layout shift and a click handler that blocks the main thread, run by `throng run
+//! --mode browser` in real Chromium. The page also runs web-vitals itself and beacons its
+//! values to the test's server: throng's CLS, INP and LCP of the same page load, in the same
+//! Chromium, must match them (CLS within 0.01, INP and LCP within 10% or 16 ms). TBT and the
+//! long-task count follow from the handler's known blocking time.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::response::{Html, IntoResponse};
+use axum::routing::{get, post};
+use throng::metrics::{Mode, RunSummary, SampleKind};
+
+/// The handler's busy loop, ms.
+const BLOCK_MS: f64 = 150.0;
+
+const PAGE: &str = r#"<!doctype html><html><head><meta charset="utf-8"><title>vitals</title>
+<script src="/web-vitals.iife.js"></script>
+<script>
+  const report = (m) => {
+    navigator.sendBeacon('/ref', JSON.stringify({ name: m.name, value: m.value }));
+    document.documentElement.dataset['ref' + m.name] = '1';
+  };
+  webVitals.onCLS(report, { reportAllChanges: true });
+  webVitals.onINP(report, { reportAllChanges: true });
+  webVitals.onLCP(report, { reportAllChanges: true });
+</script>
+<style>body{margin:0;font:16px sans-serif}#slot{height:0}#hero{height:260px;background:#ccd}
+p{margin:0;height:160px}button{font-size:20px;padding:10px}</style></head>
+<body><div id="slot"></div><div id="hero"><h1>A hero of known size</h1></div>
+<p>Text that moves when the banner arrives above it.</p>
+<button id="slow">Slow button</button><div id="out"></div>
+<script>
+  addEventListener('load', () => setTimeout(() => {
+    document.getElementById('slot').style.height = '120px';
+    document.body.dataset.shifted = '1';
+  }, 250));
+  document.getElementById('slow').addEventListener('click', () => {
+    const end = performance.now() + BLOCK_MS;
+    while (performance.now() < end) {}
+    document.getElementById('out').textContent = 'done';
+    document.body.dataset.clicked = '1';
+  });
+</script></body></html>"#;
+
+type Refs = Arc<Mutex<HashMap<String, f64>>>;
+
+fn web_vitals_js() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/web-vitals/node_modules/web-vitals/dist/web-vitals.iife.js")
+}
+
+/// Serves the page and web-vitals; keeps the last value web-vitals beaconed per metric.
+async fn serve(refs: Refs) -> (String, tokio::task::JoinHandle<()>) {
+    let js = std::fs::read_to_string(web_vitals_js()).expect(
+        "web-vitals is installed: npm install --prefix tests/fixtures/web-vitals (see .ci/setup)",
+    );
+    let page = PAGE.replace("BLOCK_MS", &BLOCK_MS.to_string());
+    let app = axum::Router::new()
+        .route("/page", get(move || async move { Html(page) }))
+        .route(
+            "/web-vitals.iife.js",
+            get(move || async move { ([("content-type", "text/javascript")], js) }),
+        )
+        .route("/ref", post(record_ref))
+        .with_state(refs);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, task)
+}
+
+async fn record_ref(State(refs): State<Refs>, body: String) -> impl IntoResponse {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+        if let (Some(name), Some(value)) = (v["name"].as_str(), v["value"].as_f64()) {
+            refs.lock().unwrap().insert(name.to_string(), value);
+        }
+    }
+    ""
+}
+
+/// The flow a user would write: load, see the shift, click the slow button, and stay until
+/// the page has reported (web-vitals reports INP when idle).
+fn flow(base: &str) -> serde_json::Value {
+    serde_json::json!({
+        "title": "vitals",
+        "steps": [
+            {"type": "navigate", "url": format!("{base}/page")},
+            {"type": "waitForElement", "selectors": [["body[data-shifted='1']"]]},
+            {"type": "waitForElement", "selectors": [["html[data-ref-c-l-s='1']"]]},
+            {"type": "click", "selectors": [["#slow"]], "offsetX": 5, "offsetY": 5},
+            {"type": "waitForElement", "selectors": [["html[data-ref-i-n-p='1']"]]}
+        ]
+    })
+}
+
+/// Runs the flow once with throng's CLI; its results.
+async fn run(base: &str, extra: &[&str]) -> RunSummary {
+    let dir = tempfile::tempdir().unwrap();
+    let flow_file = dir.path().join("vitals.json");
+    std::fs::write(&flow_file, flow(base).to_string()).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = crate::support::throng_async()
+        .args(["run", flow_file.to_str().unwrap(), "--mode", "browser"])
+        .args(["--users", "1", "--iterations", "1", "--quiet"])
+        .args(["--out", out_dir.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .await
+        .expect("throng runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Web vitals (p75"), "{stdout}");
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains(r#"<section id="vitals">"#));
+    throng::report::read_results(&out_dir.join("results.json"))
+        .expect("results.json")
+        .summary
+}
+
+/// The one sample of a kind (in its unit), checking there is exactly one.
+fn only(summary: &RunSummary, kind: SampleKind) -> f64 {
+    let t = summary.total(Some(Mode::Browser), Some(kind));
+    assert_eq!(t.count, 1, "{kind}: one sample");
+    kind.unit().from_ms(t.hist.max() as f64 / 1000.0)
+}
+
+fn close(what: &str, ours: f64, theirs: f64) {
+    let tolerance = (theirs * 0.10).max(16.0);
+    assert!(
+        (ours - theirs).abs() <= tolerance,
+        "{what}: throng {ours:.1} ms, web-vitals {theirs:.1} ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cls_inp_and_lcp_match_the_web_vitals_library_on_the_same_page() {
+    let refs: Refs = Arc::default();
+    let (base, server) = serve(refs.clone()).await;
+    let summary = run(&base, &[]).await;
+    let refs = refs.lock().unwrap().clone();
+    let theirs = |name: &str| {
+        *refs
+            .get(name)
+            .unwrap_or_else(|| panic!("web-vitals {name}: {refs:?}"))
+    };
+
+    let cls = only(&summary, SampleKind::Cls);
+    let (inp, lcp) = (
+        only(&summary, SampleKind::Inp),
+        only(&summary, SampleKind::Lcp),
+    );
+    eprintln!("throng: CLS {cls:.4} INP {inp:.1} LCP {lcp:.1}; web-vitals: {refs:?}");
+    assert!(theirs("CLS") > 0.05, "the page shifts: {refs:?}");
+    assert!(
+        (cls - theirs("CLS")).abs() <= 0.01,
+        "CLS: throng {cls:.4}, web-vitals {:.4}",
+        theirs("CLS")
+    );
+    assert!(theirs("INP") >= BLOCK_MS, "the handler blocks: {refs:?}");
+    close("INP", inp, theirs("INP"));
+    close("LCP", lcp, theirs("LCP"));
+
+    // The handler is one long task of about BLOCK_MS: TBT is its time over 50 ms.
+    assert!(only(&summary, SampleKind::LongTasks) >= 1.0);
+    let tbt = only(&summary, SampleKind::Tbt);
+    assert!(
+        tbt >= BLOCK_MS - 50.0 - 1.0 && tbt <= inp,
+        "TBT {tbt:.1} ms for a {BLOCK_MS} ms handler (INP {inp:.1})"
+    );
+    assert!(only(&summary, SampleKind::JsHeap) > 0.1, "JS heap in MB");
+    // The interaction is the click's step (index 3), the page's vitals the navigation's.
+    let step_of = |kind: SampleKind| {
+        let e: Vec<_> = summary.entries.iter().filter(|e| e.kind == kind).collect();
+        e[0].step
+    };
+    assert_eq!(step_of(SampleKind::Inp), Some(3));
+    assert_eq!(step_of(SampleKind::Cls), Some(0));
+    server.abort();
+}
