@@ -8,12 +8,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 /// How long the button's handler blocks the main thread, ms.
-pub(crate) const BLOCK_MS: u32 = 180;
+pub(crate) const BLOCK_MS: u32 = 300;
 
 const PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Deals · Throng Shop</title>
 <style>body{margin:0;font:16px/1.4 system-ui,sans-serif}header,main{padding:0 24px}
-#banner{height:0;overflow:hidden;background:#ffe9a8}#banner.in{height:90px;padding:12px 24px}
+#banner{height:0;overflow:hidden;background:#ffe9a8}#banner.in{height:160px;padding:12px 24px}
 .deal{height:72px;border-bottom:1px solid #ddd}button{font-size:18px;padding:8px 16px}</style>
 </head>
 <body>
@@ -21,6 +21,8 @@ const PAGE: &str = r#"<!doctype html>
 <header><h1>Deals</h1></header>
 <main>
 <div class="deal">Desk lamp · 20% off</div><div class="deal">Oak chair · 15% off</div>
+<div class="deal">Standing desk · 10% off</div><div class="deal">Reading lamp · 30% off</div>
+<div class="deal">Bookshelf · 12% off</div><div class="deal">Armchair · 18% off</div>
 <button data-testid="show-deals">Show all deals</button>
 <ul data-testid="all-deals"></ul>
 </main>

@@ -38,7 +38,7 @@
 //!
 //! Deals page: `GET /deals` (no assets, no AJAX) shifts its layout 200 ms after load (a banner
 //! arrives above the content) and its "Show all deals" button's handler blocks the main thread
-//! for 180 ms before it paints: browser mode shows CLS, INP and TBT with real values.
+//! for 300 ms before it paints: browser mode shows CLS, INP and TBT with real values.
 //!
 //! Single-page app: `GET /app` signs in by `fetch` (`POST /api/app/login`, JSON credentials,
 //! answered `{"token", "ticket"}`), then opens a WebSocket on `/ws/app?ticket=` whose first

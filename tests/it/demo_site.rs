@@ -501,6 +501,35 @@ async fn shop_flow_lists_what_the_pages_request() {
     check_flow_matches_site("shop.json").await;
 }
 
+/// The deals page is one document (inline style and script, no AJAX): what its flow lists.
+#[tokio::test]
+async fn deals_flow_lists_what_the_page_requests() {
+    let flow: throng::flow::Flow = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::flow_path("deals.json")).unwrap(),
+    )
+    .unwrap();
+    let listed: Vec<(String, String, Option<u16>)> = flow
+        .steps
+        .iter()
+        .filter_map(|s| s.network.as_ref())
+        .flat_map(|n| n.requests.iter())
+        .map(|r| (r.method.clone(), r.url.clone(), r.status))
+        .collect();
+    let page = "http://127.0.0.1:8080/deals".to_string();
+    assert_eq!(listed, [("GET".to_string(), page, Some(200))]);
+    let s = demo().await;
+    let resp = client()
+        .get(format!("{}/deals", s.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    assert!(page_assets(&body).is_empty(), "{:?}", page_assets(&body));
+    assert!(!body.contains("fetch(") && !body.contains("src="));
+    s.shutdown().await;
+}
+
 #[tokio::test]
 async fn browse_flow_lists_what_the_pages_request() {
     check_flow_matches_site("browse.json").await;

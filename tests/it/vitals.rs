@@ -104,6 +104,14 @@ async fn run(base: &str, extra: &[&str]) -> RunSummary {
     let dir = tempfile::tempdir().unwrap();
     let flow_file = dir.path().join("vitals.json");
     std::fs::write(&flow_file, flow(base).to_string()).unwrap();
+    run_file(&flow_file, &dir, extra).await
+}
+
+async fn run_file(
+    flow_file: &std::path::Path,
+    dir: &tempfile::TempDir,
+    extra: &[&str],
+) -> RunSummary {
     let out_dir = dir.path().join("out");
     let out = crate::support::throng_async()
         .args(["run", flow_file.to_str().unwrap(), "--mode", "browser"])
@@ -183,4 +191,35 @@ async fn cls_inp_and_lcp_match_the_web_vitals_library_on_the_same_page() {
     assert_eq!(step_of(SampleKind::Inp), Some(3));
     assert_eq!(step_of(SampleKind::Cls), Some(0));
     server.abort();
+}
+
+/// The demo shop's deals page (`throng demo` runs flows/deals.json beside the shop): its
+/// banner's shift is a CLS web.dev rates "needs improvement" and its button's handler blocks
+/// for 300 ms, so INP and TBT have real values (and the thresholds on them hold: exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_deals_page_shows_cls_inp_and_tbt() {
+    let site = crate::support::demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = crate::support::flow_path("deals.json");
+    let target = site.base_url();
+    let summary = run_file(
+        &flow,
+        &dir,
+        &[
+            "--target",
+            &target,
+            "--threshold",
+            "p75(cls)<0.25",
+            "--threshold",
+            "p75(inp)>=300ms",
+        ],
+    )
+    .await;
+    let cls = only(&summary, SampleKind::Cls);
+    assert!(cls > 0.1 && cls < 0.25, "CLS {cls}");
+    let inp = only(&summary, SampleKind::Inp);
+    assert!(inp >= 300.0, "INP {inp} for a 300 ms handler");
+    let tbt = only(&summary, SampleKind::Tbt);
+    assert!(tbt >= 249.0, "TBT {tbt}");
+    site.shutdown().await;
 }
