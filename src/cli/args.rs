@@ -253,6 +253,10 @@ pub struct ReplayArgs {
     /// Show browser windows (needs a display)
     #[arg(long)]
     pub headed: bool,
+    /// Browser mode: run every page's main thread N times slower (CDP CPU throttling, as
+    /// DevTools' "4x slowdown"), e.g. --cpu-slowdown 4
+    #[arg(long, value_name = "N")]
+    pub cpu_slowdown: Option<f64>,
     /// Pass/fail rule for CI, e.g. 'p95(page-load)<800ms', 'errors<1%' (exit code 3 on failure)
     #[arg(long, value_name = "RULE")]
     pub threshold: Vec<String>,

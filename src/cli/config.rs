@@ -431,6 +431,11 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
             "--processes and --sessions-per-process must be at least 1",
         ));
     }
+    if let Some(n) = args.cpu_slowdown.filter(|n| !(1.0..=100.0).contains(n)) {
+        return Err(bad(format!(
+            "--cpu-slowdown {n}: expected a factor from 1 (no slowdown) to 100, e.g. 4"
+        )));
+    }
     Ok(BrowserOptions {
         kind: args.browser.map(|b| match b {
             BrowserArg::HeadlessShell => BrowserKind::HeadlessShell,
@@ -446,6 +451,7 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
         step_timeout: timeout(args)?,
         // Failed steps' screenshots go beside results.json (not with `--out -`).
         failures_dir: args.out.clone().filter(|p| p != Path::new("-")),
+        cpu_slowdown: args.cpu_slowdown.filter(|n| *n > 1.0),
         // Set by the scheduler for each run.
         ..BrowserOptions::default()
     })

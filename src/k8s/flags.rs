@@ -211,6 +211,7 @@ fn replay_flags(
         processes,
         sessions_per_process,
         headed,
+        cpu_slowdown,
         threshold,
         out: _,
         format,
@@ -251,6 +252,7 @@ fn replay_flags(
     f.opt("--browser", browser.map(value_name));
     f.opt("--processes", *processes);
     f.opt("--sessions-per-process", *sessions_per_process);
+    f.opt("--cpu-slowdown", *cpu_slowdown);
     if *headed {
         return Err(InputError(
             "--headed: pods have no display; drop it for Kubernetes".into(),

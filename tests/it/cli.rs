@@ -103,6 +103,17 @@ fn bad_flags_name_the_flag() {
             "--var",
         ),
         (
+            vec![
+                "run",
+                "http://127.0.0.1:9/",
+                "--mode",
+                "browser",
+                "--cpu-slowdown",
+                "0.5",
+            ],
+            "--cpu-slowdown",
+        ),
+        (
             vec!["run", "flows/shop.json", "--target", "ftp://x"],
             "--target",
         ),

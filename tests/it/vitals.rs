@@ -32,7 +32,7 @@ const PAGE: &str = r#"<!doctype html><html><head><meta charset="utf-8"><title>vi
 p{margin:0;height:160px}button{font-size:20px;padding:10px}</style></head>
 <body><div id="slot"></div><div id="hero"><h1>A hero of known size</h1></div>
 <p>Text that moves when the banner arrives above it.</p>
-<button id="slow">Slow button</button><div id="out"></div>
+<button id="slow">Slow button</button><button id="work">Work button</button><div id="out"></div>
 <script>
   addEventListener('load', () => setTimeout(() => {
     document.getElementById('slot').style.height = '120px';
@@ -43,6 +43,13 @@ p{margin:0;height:160px}button{font-size:20px;padding:10px}</style></head>
     while (performance.now() < end) {}
     document.getElementById('out').textContent = 'done';
     document.body.dataset.clicked = '1';
+  });
+  // A fixed amount of work (not a fixed time): CPU throttling makes it longer.
+  document.getElementById('work').addEventListener('click', () => {
+    let x = 1;
+    for (let i = 0; i < 8000000; i++) x = (x * 48271 + i) % 2147483647;
+    document.getElementById('out').textContent = String(x);
+    document.body.dataset.worked = '1';
   });
 </script></body></html>"#;
 
@@ -99,11 +106,23 @@ fn flow(base: &str) -> serde_json::Value {
     })
 }
 
-/// Runs the flow once with throng's CLI; its results.
-async fn run(base: &str, extra: &[&str]) -> RunSummary {
+/// Clicks the button that does a fixed amount of work.
+fn work_flow(base: &str) -> serde_json::Value {
+    serde_json::json!({
+        "title": "work",
+        "steps": [
+            {"type": "navigate", "url": format!("{base}/page")},
+            {"type": "click", "selectors": [["#work"]], "offsetX": 5, "offsetY": 5},
+            {"type": "waitForElement", "selectors": [["body[data-worked='1']"]]}
+        ]
+    })
+}
+
+/// Runs a flow once with throng's CLI; its results.
+async fn run(flow: serde_json::Value, extra: &[&str]) -> RunSummary {
     let dir = tempfile::tempdir().unwrap();
     let flow_file = dir.path().join("vitals.json");
-    std::fs::write(&flow_file, flow(base).to_string()).unwrap();
+    std::fs::write(&flow_file, flow.to_string()).unwrap();
     run_file(&flow_file, &dir, extra).await
 }
 
@@ -151,7 +170,7 @@ fn close(what: &str, ours: f64, theirs: f64) {
 async fn cls_inp_and_lcp_match_the_web_vitals_library_on_the_same_page() {
     let refs: Refs = Arc::default();
     let (base, server) = serve(refs.clone()).await;
-    let summary = run(&base, &[]).await;
+    let summary = run(flow(&base), &[]).await;
     let refs = refs.lock().unwrap().clone();
     let theirs = |name: &str| {
         *refs
@@ -222,4 +241,23 @@ async fn the_demo_deals_page_shows_cls_inp_and_tbt() {
     let tbt = only(&summary, SampleKind::Tbt);
     assert!(tbt >= 249.0, "TBT {tbt}");
     site.shutdown().await;
+}
+
+/// `--cpu-slowdown 4` makes a handler that does a fixed amount of work about 4 times longer
+/// (the same run without it is the reference).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_slowdown_4_makes_a_busy_handlers_inp_about_4_times_longer() {
+    let (base, server) = serve(Arc::default()).await;
+    let plain = only(&run(work_flow(&base), &[]).await, SampleKind::Inp);
+    let slowed = only(
+        &run(work_flow(&base), &["--cpu-slowdown", "4"]).await,
+        SampleKind::Inp,
+    );
+    let ratio = slowed / plain;
+    eprintln!("INP {plain:.0} ms, with --cpu-slowdown 4 {slowed:.0} ms: {ratio:.2}x");
+    assert!(
+        plain >= 30.0 && (2.8..=6.0).contains(&ratio),
+        "INP {plain:.0} ms, with --cpu-slowdown 4 {slowed:.0} ms: {ratio:.2}x"
+    );
+    server.abort();
 }

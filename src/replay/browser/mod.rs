@@ -79,6 +79,9 @@ pub struct BrowserOptions {
     /// How long a user told to leave (the plan's end, a ramp-down) lets its page's requests
     /// in flight finish, at most until the deadline.
     pub drain: Duration,
+    /// `--cpu-slowdown N`: every page's main thread runs N times slower (CDP's CPU
+    /// throttling, as DevTools' "4x slowdown").
+    pub cpu_slowdown: Option<f64>,
 }
 
 impl Default for BrowserOptions {
@@ -96,6 +99,7 @@ impl Default for BrowserOptions {
             failures_dir: None,
             deadline: CancellationToken::new(),
             drain: crate::plan::DEFAULT_DRAIN,
+            cpu_slowdown: None,
         }
     }
 }

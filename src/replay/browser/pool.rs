@@ -32,6 +32,7 @@ pub struct BrowserPool {
     failures_dir: Option<PathBuf>,
     deadline: CancellationToken,
     drain: Duration,
+    cpu_slowdown: Option<f64>,
     sink: Sink,
     launcher: Launcher,
     slots: Vec<Slot>,
@@ -83,6 +84,7 @@ impl BrowserPool {
             failures_dir: opts.failures_dir,
             deadline: opts.deadline,
             drain: opts.drain,
+            cpu_slowdown: opts.cpu_slowdown,
             sink,
             launcher,
             slots: (0..processes)
@@ -163,6 +165,7 @@ impl BrowserPool {
             failures_dir: self.failures_dir.as_deref(),
             deadline: &self.deadline,
             drain: self.drain,
+            cpu_slowdown: self.cpu_slowdown,
         };
         let outcome = session::run(env, s).await;
         if outcome == SessionOutcome::Lost {

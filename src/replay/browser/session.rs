@@ -9,14 +9,16 @@ use super::netlog::{FailedRequest, LastResponses, NetLog};
 use super::process::ChromeProcess;
 use super::sockets::Sockets;
 use super::steps::{StepError, StepRunner};
-use super::timing::{PageTimings, BINDING, SCRIPT};
+use super::timing::{PageTimings, BINDING, FLUSH, SCRIPT};
 use super::trace_context::PageTrace;
 use super::{BrowserKind, Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
 use crate::replay::fill::{fill, Place};
 use crate::replay::hosts::HostPolicy;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
-use chromiumoxide::cdp::browser_protocol::emulation::SetScriptExecutionDisabledParams;
+use chromiumoxide::cdp::browser_protocol::emulation::{
+    SetCpuThrottlingRateParams, SetScriptExecutionDisabledParams,
+};
 use chromiumoxide::cdp::browser_protocol::fetch::{
     self, EventRequestPaused, RequestPattern, RequestStage,
 };
@@ -63,6 +65,8 @@ pub(crate) struct SessionEnv<'p> {
     pub deadline: &'p CancellationToken,
     /// How long a user told to leave waits for its page's requests in flight.
     pub drain: Duration,
+    /// CPU throttling of the session's page (`--cpu-slowdown`).
+    pub cpu_slowdown: Option<f64>,
 }
 
 /// State the collector publishes for the step runner.
@@ -237,6 +241,14 @@ async fn in_context(
         (state.clone(), registration),
         stop.clone(),
     ));
+    if let Some(rate) = env.cpu_slowdown {
+        cdp(
+            env,
+            "throttle the CPU",
+            page.execute(SetCpuThrottlingRateParams::new(rate)),
+        )
+        .await?;
+    }
     cdp(
         env,
         "add binding",
@@ -299,11 +311,20 @@ async fn in_context(
 }
 
 /// Ends the page while every listener still runs, so each request the page sent is counted
-/// once: the timing reports of loaded pages arrive, the page's scripts stop (no timer sends
+/// once: the page reports the vitals its observers still hold, the timing reports of loaded
+/// pages arrive, the page's scripts stop (no timer sends
 /// another poll), requests already sent get up to `in_flight` to finish, then the page goes to
 /// about:blank and what is still open ends as `interrupted`. Past the run's `deadline` it
 /// leaves at once (users have 700 ms to wind down then).
 async fn leave(page: &Page, state: &PageState, in_flight: Duration, deadline: &CancellationToken) {
+    if !deadline.is_cancelled() {
+        // A frame and a task at most, unless the page's main thread is busy.
+        let flush = super::extract::evaluate(page, FLUSH);
+        tokio::select! {
+            _ = tokio::time::timeout(REPORT_GRACE, flush) => {}
+            _ = deadline.cancelled() => {}
+        }
+    }
     let until = |done: fn(&PageState) -> bool, limit: Duration| async move {
         let wait = async {
             while !done(state) {

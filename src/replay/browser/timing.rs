@@ -16,6 +16,10 @@ use std::time::Duration;
 /// The binding the page calls (Runtime.addBinding).
 pub(crate) const BINDING: &str = "__throngPageTiming";
 
+/// Evaluated as a session leaves its page: the page reports what its observers still hold
+/// (the last step's interaction, a late shift) before its scripts stop.
+pub(crate) const FLUSH: &str = "window.__throngFlush ? window.__throngFlush() : null";
+
 /// Runs in every new document (Page.addScriptToEvaluateOnNewDocument). Reports Navigation
 /// Timing once the load event has finished (so `loadEventEnd` is set), FCP when painted,
 /// every LCP candidate (the last one before the page is left is the LCP), the CLS when it
@@ -30,8 +34,13 @@ pub(crate) const SCRIPT: &str = r#"(() => {
   if (typeof send !== 'function') return;
   const id = String(performance.timeOrigin);
   const post = (m) => { m.id = id; m.url = location.href; try { send(JSON.stringify(m)); } catch (e) {} };
+  const observers = [];
   const observe = (type, f, o) => {
-    try { new PerformanceObserver((l) => f(l.getEntries())).observe(Object.assign({ type, buffered: true }, o)); } catch (e) {}
+    try {
+      const po = new PerformanceObserver((l) => f(l.getEntries()));
+      po.observe(Object.assign({ type, buffered: true }, o));
+      observers.push([po, f]);
+    } catch (e) {}
   };
   const heap = () => { const m = performance.memory; if (m) post({ t: 'heap', v: m.usedJSHeapSize }); };
   observe('paint', (es) => es.forEach((e) => {
@@ -60,6 +69,15 @@ pub(crate) const SCRIPT: &str = r#"(() => {
   observe('first-input', events);
   observe('longtask', (es) => { if (es.length) post({ t: 'lt', v: es.map((e) => e.duration) }); });
   addEventListener('pagehide', heap);
+  // Called as the session leaves: after the next frame (the last interaction's entries exist
+  // once it painted), what the observers hold and have not delivered yet is reported.
+  Object.defineProperty(window, '__throngFlush', { value: () => new Promise((done) => {
+    requestAnimationFrame(() => setTimeout(() => {
+      for (const [po, f] of observers) { const es = po.takeRecords(); if (es.length) f(es); }
+      heap();
+      done();
+    }, 0));
+  }) });
   addEventListener('load', () => setTimeout(() => {
     const n = performance.getEntriesByType('navigation')[0];
     if (n) post({ t: 'nav', ttfb: n.responseStart, dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd });
