@@ -15,6 +15,7 @@ use super::{BrowserKind, Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
 use crate::replay::fill::{fill, Place};
 use crate::replay::hosts::HostPolicy;
+use crate::sync::Locked;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::emulation::{
     SetCpuThrottlingRateParams, SetScriptExecutionDisabledParams,
@@ -98,13 +99,12 @@ impl PageState {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         // Bounded by the flow's steps: each runs once per session.
-        let mut starts = self.step_starts.lock().unwrap_or_else(|e| e.into_inner());
-        starts.push((step, now));
+        self.step_starts.locked().push((step, now));
     }
 
     /// The step running at a wall time (ms since the epoch).
     pub fn step_at(&self, wall_ms: f64) -> Option<u32> {
-        let starts = self.step_starts.lock().unwrap_or_else(|e| e.into_inner());
+        let starts = self.step_starts.locked();
         starts.iter().rev().find(|s| s.1 <= wall_ms).map(|s| s.0)
     }
 }
