@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::generator::GeneratorHealth;
-use super::key::{MetricKey, Mode, SampleKind};
+use super::key::{MetricKey, Mode, SampleKind, Unit};
 use super::serialize::{decode_histogram, duration_ms, encode_histogram, new_histogram, us_to_ms};
 use super::trace::{keep_slowest, Exemplar, SLOWEST_KEPT};
 use super::MetricsError;
@@ -75,6 +75,47 @@ pub struct EntrySummary {
     /// `--trace`: the slowest traced samples with the trace ids the target saw, slowest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slowest: Vec<Exemplar>,
+    /// A kind that is not a time (CLS, long tasks, JS heap): its percentiles in its own unit,
+    /// so a reader need not undo the `*_ms` fields' scale (a CLS of 0.1 is `p75_ms` 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<UnitStats>,
+}
+
+/// Percentiles of a kind measured in a unit other than time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitStats {
+    /// `score`, `count` or `MB`.
+    pub unit: String,
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl UnitStats {
+    fn of(kind: SampleKind, l: &LatencyStats) -> Option<UnitStats> {
+        let unit = kind.unit();
+        let name = match unit {
+            Unit::Ms => return None,
+            Unit::Score => "score",
+            Unit::Count => "count",
+            Unit::Megabytes => "MB",
+        };
+        let v = |ms: f64| unit.from_ms(ms);
+        Some(UnitStats {
+            unit: name.into(),
+            p50: v(l.p50_ms),
+            p75: v(l.p75_ms),
+            p90: v(l.p90_ms),
+            p95: v(l.p95_ms),
+            p99: v(l.p99_ms),
+            max: v(l.max_ms),
+            mean: v(l.mean_ms),
+        })
+    }
 }
 
 /// Counts and histograms behind one entry, before they are summarized.
@@ -94,6 +135,7 @@ impl EntrySummary {
     /// Summarize one key's parts; `duration` gives the rate.
     pub fn from_parts(key: &MetricKey, parts: &EntryParts, duration: Duration) -> Self {
         let secs = duration.as_secs_f64();
+        let latency = LatencyStats::of(&parts.raw);
         EntrySummary {
             mode: key.mode,
             flow: key.flow.to_string(),
@@ -110,7 +152,8 @@ impl EntrySummary {
             } else {
                 0.0
             },
-            latency: LatencyStats::of(&parts.raw),
+            values: UnitStats::of(key.kind, &latency),
+            latency,
             corrected: parts.corrected.as_ref().map(LatencyStats::of),
             histogram: encode_histogram(&parts.raw),
             corrected_histogram: parts.corrected.as_ref().map(encode_histogram),

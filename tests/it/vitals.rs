@@ -179,6 +179,15 @@ async fn cls_inp_and_lcp_match_the_web_vitals_library_on_the_same_page() {
     };
 
     let cls = only(&summary, SampleKind::Cls);
+    // results.json says it in its own unit too.
+    let values = summary
+        .entries
+        .iter()
+        .find(|e| e.kind == SampleKind::Cls)
+        .and_then(|e| e.values.clone())
+        .expect("a CLS entry carries its values");
+    assert_eq!(values.unit, "score");
+    assert!((values.max - cls).abs() < 1e-6, "{values:?} vs {cls}");
     let (inp, lcp) = (
         only(&summary, SampleKind::Inp),
         only(&summary, SampleKind::Lcp),
