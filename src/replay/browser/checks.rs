@@ -9,6 +9,7 @@ use crate::metrics::{request_name, Outcome};
 use crate::replay::fill::{fill, Place};
 use crate::replay::Vars;
 use crate::sync::Locked;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 impl StepRunner<'_, '_> {
@@ -166,4 +167,24 @@ pub(super) fn has_expectations(flow: &Flow) -> bool {
         .iter()
         .filter_map(|s| s.network.as_ref())
         .any(|n| n.requests.iter().any(|r| r.must_succeed()))
+}
+
+/// The error statuses the recording saw, by request name (`request_name`): the page's requests
+/// answering them again are what the site does (a 401 before the login), not failures.
+pub(super) fn expected_statuses(flow: &Flow, vars: &Vars) -> HashSet<(String, u16)> {
+    let nets = || flow.steps.iter().filter_map(|s| s.network.as_ref());
+    let requests = nets()
+        .flat_map(|n| n.requests.iter())
+        .map(|r| (&r.method, &r.url, r.status));
+    let pollers = nets()
+        .flat_map(|n| n.polling.iter())
+        .map(|p| (&p.method, &p.url, p.status));
+    requests
+        .chain(pollers)
+        .filter_map(|(method, url, status)| {
+            let status = status.filter(|s| *s >= 400)?;
+            let url = fill(vars, url, Place::Url).ok()?;
+            Some((request_name(method, &url), status))
+        })
+        .collect()
 }

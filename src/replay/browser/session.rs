@@ -202,7 +202,8 @@ async fn in_context(
         pollers,
         page.target_id().inner().clone(),
     )
-    .with_streams(streams);
+    .with_streams(streams)
+    .with_expected(super::checks::expected_statuses(&s.flow.flow, s.vars));
     let timings = PageTimings::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let sockets = Sockets::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let stop = CancellationToken::new();
