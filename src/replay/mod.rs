@@ -43,6 +43,7 @@ pub struct PreparedFlow {
 impl PreparedFlow {
     /// Collects the flow's pollers; `origin` must already be the replay target.
     pub fn new(name: &str, flow: Flow, origin: Url, sources: Arc<VarSources>) -> Self {
+        let flow = answered_elsewhere(flow);
         let pollers = flow
             .steps
             .iter()
@@ -160,9 +161,57 @@ pub fn same_document(got: &str, want: &str) -> bool {
     strip(got) == strip(want)
 }
 
+/// `flow` with each request recorded without its answer (the page moved on first) given the
+/// status the same request (method and URL) got elsewhere in the recording: what the site
+/// answers it (a missing favicon's 404) is then expected, as it is where it was answered.
+fn answered_elsewhere(mut flow: Flow) -> Flow {
+    let mut known: std::collections::HashMap<(String, String), u16> = Default::default();
+    for r in flow
+        .steps
+        .iter()
+        .filter_map(|s| s.network.as_ref())
+        .flat_map(|n| n.requests.iter())
+    {
+        if let Some(status) = r.status {
+            known.insert((r.method.clone(), r.url.clone()), status);
+        }
+    }
+    for r in flow
+        .steps
+        .iter_mut()
+        .filter_map(|s| s.network.as_mut())
+        .flat_map(|n| n.requests.iter_mut())
+        .filter(|r| r.status.is_none())
+    {
+        r.status = known.get(&(r.method.clone(), r.url.clone())).copied();
+    }
+    flow
+}
+
 #[cfg(test)]
 mod page_tests {
     use super::*;
+
+    #[test]
+    fn a_request_recorded_without_its_answer_expects_what_it_got_elsewhere() {
+        let flow: Flow = serde_json::from_value(serde_json::json!({
+            "title": "t",
+            "steps": [
+                {"type": "navigate", "url": "http://h/", "network": {"requests": [
+                    {"method": "GET", "url": "http://h/favicon.ico", "kind": "static"},
+                    {"method": "GET", "url": "http://h/a", "kind": "ajax"}
+                ]}},
+                {"type": "navigate", "url": "http://h/b", "network": {"requests": [
+                    {"method": "GET", "url": "http://h/favicon.ico", "kind": "static", "status": 404}
+                ]}}
+            ]
+        }))
+        .unwrap();
+        let flow = answered_elsewhere(flow);
+        let first = &flow.steps[0].network.as_ref().unwrap().requests;
+        assert_eq!(first[0].status, Some(404));
+        assert_eq!(first[1].status, None, "never answered anywhere: unknown");
+    }
 
     #[test]
     fn fragments_do_not_change_the_document() {
