@@ -100,6 +100,38 @@ impl StepRunner<'_, '_> {
         Ok(())
     }
 
+    /// The first state-changing AJAX request (a save: not GET or HEAD) the recording saw step
+    /// `index` send and succeed that the replay never sent (a click that found the wrong
+    /// element passes, yet nothing was saved). It gets a second to go out.
+    pub(super) async fn unsent(&self, index: usize) -> Option<String> {
+        let flow = &self.session.flow.flow;
+        let net = flow.steps.get(index)?.network.as_ref()?;
+        let wanted: Vec<String> = net
+            .requests
+            .iter()
+            .filter(|r| r.kind == RequestKind::Ajax && r.must_succeed())
+            .filter(|r| !matches!(r.method.to_ascii_uppercase().as_str(), "GET" | "HEAD"))
+            .filter_map(|r| {
+                let url = fill(self.session.vars, &r.url, Place::Url).ok()?;
+                Some(request_name(&r.method, &url))
+            })
+            .collect();
+        let missing = || {
+            let sent = self.state.sent.lock().unwrap_or_else(|e| e.into_inner());
+            wanted
+                .iter()
+                .find(|n| !sent.contains(&(index as u32, (*n).clone())))
+                .cloned()
+        };
+        for _ in 0..20 {
+            missing()?;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        missing().map(|n| {
+            format!("{n} was never sent; the recording saw this step send it (a click on the wrong element?)")
+        })
+    }
+
     /// The first document or AJAX request that failed where the recording saw it succeed
     /// (taken from what the page's requests did so far), as a step failure message.
     pub(super) fn unexpected_failure(&self) -> Option<(Outcome, String)> {

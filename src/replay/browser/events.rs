@@ -3,6 +3,7 @@
 //! whole session and turns them into samples.
 
 use super::netlog::NetLog;
+use crate::metrics::request_name;
 use super::session::{cdp, PageState, SessionEnv};
 use super::sockets::Sockets;
 use super::steps::StepError;
@@ -159,6 +160,18 @@ fn publish_failed(log: &mut NetLog, state: &PageState) {
     }
 }
 
+/// Requests that change state (not GET, HEAD or OPTIONS) the page sent, by step (bounded).
+fn note_sent(state: &PageState, e: &EventRequestWillBeSent, step: u32) {
+    let method = e.request.method.to_ascii_uppercase();
+    if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+        return;
+    }
+    let mut sent = lock(&state.sent);
+    if sent.len() < 1024 {
+        sent.insert((step, request_name(&method, &e.request.url)));
+    }
+}
+
 fn handle(
     log: &mut NetLog,
     sockets: &mut Sockets,
@@ -186,6 +199,7 @@ fn handle(
                     step,
                 );
             }
+            note_sent(state, &e, step);
             log.on_start(&e, step)
         }
         Ev::Live(live) => match live {

@@ -83,6 +83,9 @@ pub(crate) struct PageState {
     pub last: Mutex<LastResponses>,
     /// Document and AJAX requests that failed, for the step checks (taken by the steps).
     pub failed: Mutex<Vec<FailedRequest>>,
+    /// (step, request name) of the state-changing requests (not GET or HEAD) the page sent,
+    /// for the step checks: a save the recording saw and the replay never sent fails its step.
+    pub sent: Mutex<HashSet<(u32, String)>>,
 }
 
 /// Runs one session with the values its iteration drew (the caller draws, as for HTTP mode);
@@ -168,6 +171,7 @@ async fn in_context(
         console: Mutex::new(ConsoleErrors::default()),
         last: Mutex::new(LastResponses::default()),
         failed: Mutex::new(Vec::new()),
+        sent: Mutex::new(HashSet::new()),
     });
     // Listeners first, then the page-timing hook and host blocking, then (in the steps)
     // the first navigation: nothing the page loads can be missed.
