@@ -393,7 +393,11 @@ fn multipart_boundary(content_type: &str) -> Option<&str> {
         return None;
     }
     let at = content_type.to_ascii_lowercase().find("boundary=")? + "boundary=".len();
-    let b = content_type[at..].split(';').next()?.trim().trim_matches('"');
+    let b = content_type[at..]
+        .split(';')
+        .next()?
+        .trim()
+        .trim_matches('"');
     (!b.is_empty()).then_some(b)
 }
 

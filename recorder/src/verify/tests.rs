@@ -173,6 +173,9 @@ fn a_multipart_boundary_is_no_page_made_id() {
     let fixed = fixed.expect("fixed");
     let join = &fixed.steps[0].network.as_ref().unwrap().requests[1];
     assert!(join.body.as_deref().unwrap().contains(&format!("--{b}--")));
-    assert_eq!(multipart_boundary("multipart/form-data; boundary=\"x y\""), Some("x y"));
+    assert_eq!(
+        multipart_boundary("multipart/form-data; boundary=\"x y\""),
+        Some("x y")
+    );
     assert_eq!(multipart_boundary("text/plain; boundary=x"), None);
 }

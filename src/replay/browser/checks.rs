@@ -117,7 +117,7 @@ impl StepRunner<'_, '_> {
             })
             .collect();
         let missing = || {
-            let sent = self.state.sent.lock().unwrap_or_else(|e| e.into_inner());
+            let sent = self.state.sent.locked();
             wanted
                 .iter()
                 .find(|n| !sent.contains(&(index as u32, (*n).clone())))

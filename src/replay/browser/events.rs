@@ -3,12 +3,12 @@
 //! whole session and turns them into samples.
 
 use super::netlog::NetLog;
-use crate::metrics::request_name;
 use super::session::{cdp, PageState, SessionEnv};
 use super::sockets::Sockets;
 use super::steps::StepError;
 use super::targets::{Registration, TargetEvent};
 use super::timing::{PageTimings, Report, BINDING};
+use crate::metrics::request_name;
 use crate::sync::Locked;
 use chromiumoxide::cdp::browser_protocol::network::{
     EventEventSourceMessageReceived, EventLoadingFailed, EventLoadingFinished,
@@ -166,7 +166,7 @@ fn note_sent(state: &PageState, e: &EventRequestWillBeSent, step: u32) {
     if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
         return;
     }
-    let mut sent = lock(&state.sent);
+    let mut sent = state.sent.locked();
     if sent.len() < 1024 {
         sent.insert((step, request_name(&method, &e.request.url)));
     }

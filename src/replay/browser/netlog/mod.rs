@@ -480,9 +480,7 @@ impl NetLog {
             request_name(&start.method, &start.url),
         );
         let outcome = match outcome {
-            Outcome::Status(s) if self.expected.contains(&(key.name.to_string(), s)) => {
-                Outcome::Ok
-            }
+            Outcome::Status(s) if self.expected.contains(&(key.name.to_string(), s)) => Outcome::Ok,
             o => o,
         };
         if outcome.is_failure()
