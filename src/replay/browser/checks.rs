@@ -100,9 +100,10 @@ impl StepRunner<'_, '_> {
         Ok(())
     }
 
-    /// The first state-changing AJAX request (a save: not GET or HEAD) the recording saw step
-    /// `index` send and succeed that the replay never sent (a click that found the wrong
-    /// element passes, yet nothing was saved). It gets a second to go out.
+    /// A step the recording saw send state-changing AJAX requests (saves: not GET or HEAD,
+    /// answered with success) that sent none of them at replay: a click that found the wrong
+    /// element passes, yet nothing was saved. One of them is enough (a page may skip a save of
+    /// settings it already has); they get a second to go out. The message names the first.
     pub(super) async fn unsent(&self, index: usize) -> Option<String> {
         let flow = &self.session.flow.flow;
         let net = flow.steps.get(index)?.network.as_ref()?;
@@ -116,19 +117,21 @@ impl StepRunner<'_, '_> {
                 Some(request_name(&r.method, &url))
             })
             .collect();
-        let missing = || {
+        let first = wanted.first()?;
+        let none_sent = || {
             let sent = self.state.sent.locked();
-            wanted
+            !wanted
                 .iter()
-                .find(|n| !sent.contains(&(index as u32, (*n).clone())))
-                .cloned()
+                .any(|n| sent.contains(&(index as u32, n.clone())))
         };
         for _ in 0..20 {
-            missing()?;
+            if !none_sent() {
+                return None;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        missing().map(|n| {
-            format!("{n} was never sent; the recording saw this step send it (a click on the wrong element?)")
+        none_sent().then(|| {
+            format!("{first} was never sent; the recording saw this step send it (a click on the wrong element?)")
         })
     }
 
