@@ -38,6 +38,9 @@ pub struct PreparedFlow {
     pub cache: StepCache,
     /// HTTP mode: where every flow request's answer goes (a verifying replay), if anywhere.
     pub trace: Option<Arc<trace::Trace>>,
+    /// Static URLs the recording saw answer an error status (a missing favicon): expected
+    /// wherever HTTP mode fetches them (a page whose assets it found in the HTML).
+    pub static_errors: Vec<(Url, u16)>,
 }
 
 impl PreparedFlow {
@@ -56,7 +59,16 @@ impl PreparedFlow {
             .filter_map(|s| s.network.as_ref())
             .flat_map(|n| n.streams.iter().cloned())
             .collect();
+        let static_errors = flow
+            .steps
+            .iter()
+            .filter_map(|s| s.network.as_ref())
+            .flat_map(|n| n.requests.iter())
+            .filter(|r| r.kind == crate::flow::RequestKind::Static)
+            .filter_map(|r| Some((Url::parse(&r.url).ok()?, r.status.filter(|s| *s >= 400)?)))
+            .collect();
         PreparedFlow {
+            static_errors,
             name: Arc::from(name),
             cache: StepCache::new(&flow, &origin),
             flow,
@@ -207,10 +219,16 @@ mod page_tests {
             ]
         }))
         .unwrap();
-        let flow = answered_elsewhere(flow);
-        let first = &flow.steps[0].network.as_ref().unwrap().requests;
+        let origin = Url::parse("http://h/").unwrap();
+        let prepared = PreparedFlow::new("f", flow, origin, Arc::new(VarSources::default()));
+        let first = &prepared.flow.steps[0].network.as_ref().unwrap().requests;
         assert_eq!(first[0].status, Some(404));
         assert_eq!(first[1].status, None, "never answered anywhere: unknown");
+        // Expected wherever HTTP mode finds it (a page's HTML naming it).
+        assert_eq!(
+            prepared.static_errors,
+            vec![(Url::parse("http://h/favicon.ico").unwrap(), 404); 2]
+        );
     }
 
     #[test]
