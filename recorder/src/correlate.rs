@@ -382,7 +382,13 @@ pub(crate) fn html_candidates(body: &str, push: &mut impl FnMut(String, Extract,
             let css = format!("{tag}[{key_attr}=\"{}\"]", name.replace('"', "\\\""));
             // Replay extracts the first match: only a rule that finds this very value will do.
             let first = sel(&css).and_then(|s| doc.select(&s).next().map(|e| e.attr(value_attr)));
-            if first != Some(Some(value)) || !found.insert(value.to_string()) {
+            // One source per value; a short value (`3`) is told apart by its field's name.
+            let seen = if value.chars().count() < 4 {
+                format!("{name}\u{0}{value}")
+            } else {
+                value.to_string()
+            };
+            if first != Some(Some(value)) || !found.insert(seen) {
                 continue;
             }
             let rule = Extract {

@@ -251,6 +251,9 @@ fn tokens(text: &str, skip: usize) -> Vec<(usize, &str)> {
 
 /// The field a value at `at` is sent in: `field=value` or `"field": value`.
 pub(crate) fn field_before(text: &str, at: usize) -> Option<String> {
+    if let Some(name) = multipart_field(&text[..at]) {
+        return Some(name);
+    }
     let before = text[..at].trim_end_matches(['"', ' ']);
     let before = before
         .strip_suffix(['=', ':'])?
@@ -261,6 +264,23 @@ pub(crate) fn field_before(text: &str, at: usize) -> Option<String> {
             i + before[i..].chars().next().map_or(1, char::len_utf8)
         });
     let name = &before[start..];
+    (!name.is_empty() && name.len() <= 64).then(|| name.to_string())
+}
+
+/// The field of a multipart part whose value starts right after `before` (its headers, a blank
+/// line): the `name` of its `Content-Disposition`.
+fn multipart_field(before: &str) -> Option<String> {
+    let head = before
+        .strip_suffix("\r\n\r\n")
+        .or_else(|| before.strip_suffix("\n\n"))?;
+    let mut part = head.lines().rev().take_while(|l| !l.starts_with("--"));
+    let line = part.find(|l| {
+        l.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("content-disposition:")
+    })?;
+    let at = line.find("name=\"")? + "name=\"".len();
+    let name = &line[at..at + line[at..].find('"')?];
     (!name.is_empty() && name.len() <= 64).then(|| name.to_string())
 }
 

@@ -38,11 +38,15 @@ pub struct PreparedFlow {
     pub cache: StepCache,
     /// HTTP mode: where every flow request's answer goes (a verifying replay), if anywhere.
     pub trace: Option<Arc<trace::Trace>>,
+    /// Static URLs the recording saw answer an error status (a missing favicon): expected
+    /// wherever HTTP mode fetches them (a page whose assets it found in the HTML).
+    pub static_errors: Vec<(Url, u16)>,
 }
 
 impl PreparedFlow {
     /// Collects the flow's pollers; `origin` must already be the replay target.
     pub fn new(name: &str, flow: Flow, origin: Url, sources: Arc<VarSources>) -> Self {
+        let flow = answered_elsewhere(flow);
         let pollers = flow
             .steps
             .iter()
@@ -55,7 +59,16 @@ impl PreparedFlow {
             .filter_map(|s| s.network.as_ref())
             .flat_map(|n| n.streams.iter().cloned())
             .collect();
+        let static_errors = flow
+            .steps
+            .iter()
+            .filter_map(|s| s.network.as_ref())
+            .flat_map(|n| n.requests.iter())
+            .filter(|r| r.kind == crate::flow::RequestKind::Static)
+            .filter_map(|r| Some((Url::parse(&r.url).ok()?, r.status.filter(|s| *s >= 400)?)))
+            .collect();
         PreparedFlow {
+            static_errors,
             name: Arc::from(name),
             cache: StepCache::new(&flow, &origin),
             flow,
@@ -160,9 +173,63 @@ pub fn same_document(got: &str, want: &str) -> bool {
     strip(got) == strip(want)
 }
 
+/// `flow` with each request recorded without its answer (the page moved on first) given the
+/// status the same request (method and URL) got elsewhere in the recording: what the site
+/// answers it (a missing favicon's 404) is then expected, as it is where it was answered.
+fn answered_elsewhere(mut flow: Flow) -> Flow {
+    let mut known: std::collections::HashMap<(String, String), u16> = Default::default();
+    for r in flow
+        .steps
+        .iter()
+        .filter_map(|s| s.network.as_ref())
+        .flat_map(|n| n.requests.iter())
+    {
+        if let Some(status) = r.status {
+            known.insert((r.method.clone(), r.url.clone()), status);
+        }
+    }
+    for r in flow
+        .steps
+        .iter_mut()
+        .filter_map(|s| s.network.as_mut())
+        .flat_map(|n| n.requests.iter_mut())
+        .filter(|r| r.status.is_none())
+    {
+        r.status = known.get(&(r.method.clone(), r.url.clone())).copied();
+    }
+    flow
+}
+
 #[cfg(test)]
 mod page_tests {
     use super::*;
+
+    #[test]
+    fn a_request_recorded_without_its_answer_expects_what_it_got_elsewhere() {
+        let flow: Flow = serde_json::from_value(serde_json::json!({
+            "title": "t",
+            "steps": [
+                {"type": "navigate", "url": "http://h/", "network": {"requests": [
+                    {"method": "GET", "url": "http://h/favicon.ico", "kind": "static"},
+                    {"method": "GET", "url": "http://h/a", "kind": "ajax"}
+                ]}},
+                {"type": "navigate", "url": "http://h/b", "network": {"requests": [
+                    {"method": "GET", "url": "http://h/favicon.ico", "kind": "static", "status": 404}
+                ]}}
+            ]
+        }))
+        .unwrap();
+        let origin = Url::parse("http://h/").unwrap();
+        let prepared = PreparedFlow::new("f", flow, origin, Arc::new(VarSources::default()));
+        let first = &prepared.flow.steps[0].network.as_ref().unwrap().requests;
+        assert_eq!(first[0].status, Some(404));
+        assert_eq!(first[1].status, None, "never answered anywhere: unknown");
+        // Expected wherever HTTP mode finds it (a page's HTML naming it).
+        assert_eq!(
+            prepared.static_errors,
+            vec![(Url::parse("http://h/favicon.ico").unwrap(), 404); 2]
+        );
+    }
 
     #[test]
     fn fragments_do_not_change_the_document() {

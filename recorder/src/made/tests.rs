@@ -180,3 +180,14 @@ fn typed_values_and_words_with_numbers_are_no_ids() {
         "typed: {made:?}"
     );
 }
+
+#[test]
+fn a_multipart_part_names_its_field() {
+    let body = "--b\r\nContent-Disposition: form-data; name=\"editRevId\"\r\n\r\n3\r\n--b\r\nContent-Disposition: form-data; name=\"parentRevId\"\r\n\r\n3\r\n--b--\r\n";
+    let first = body.find("\r\n3").unwrap() + 2;
+    let second = body.rfind("\r\n3").unwrap() + 2;
+    assert_eq!(field_before(body, first).as_deref(), Some("editRevId"));
+    assert_eq!(field_before(body, second).as_deref(), Some("parentRevId"));
+    assert_eq!(field_before("a=1&rev=3", 8).as_deref(), Some("rev"));
+    assert_eq!(field_before("--b\r\n\r\n3", 7), None);
+}

@@ -319,7 +319,15 @@ fn explain(
     let mut text = req.url.clone();
     text.extend(req.body.iter().map(|b| format!("\n{b}")));
     text.extend(req.headers.values().map(|v| format!("\n{v}")));
-    let literal = throng_flow::substitute(&text, |_| Some(" "));
+    let mut literal = throng_flow::substitute(&text, |_| Some(" "));
+    // A multipart body's boundary is the client's choice: any value works, none is an id.
+    if let Some(b) = req.headers.iter().find_map(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type")
+            .then(|| multipart_boundary(v))
+            .flatten()
+    }) {
+        literal = literal.replace(b, " ");
+    }
     let started = sent.map_or(f64::MAX, |(_, r)| r.start_ms);
     for value in literal_values(&literal) {
         // Handed out before the page first sent it (an echo of a page-made id is no source).
@@ -373,6 +381,24 @@ fn explain(
         }
     }
     (why, fixes)
+}
+
+/// The boundary of a `multipart/*` content type (`boundary=...`, quoted or not).
+fn multipart_boundary(content_type: &str) -> Option<&str> {
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/")
+    {
+        return None;
+    }
+    let at = content_type.to_ascii_lowercase().find("boundary=")? + "boundary=".len();
+    let b = content_type[at..]
+        .split(';')
+        .next()?
+        .trim()
+        .trim_matches('"');
+    (!b.is_empty()).then_some(b)
 }
 
 /// Tokens of a request's literal text worth explaining: long, generated-looking.

@@ -151,3 +151,31 @@ fn a_page_made_id_and_a_dropped_header_explain_a_refusal() {
     );
     assert!(join.url.ends_with("nonce=${id}"), "{}", join.url);
 }
+
+#[test]
+fn a_multipart_boundary_is_no_page_made_id() {
+    let (rec, mut flow) = recording();
+    let b = "----WebKitFormBoundaryQxjnk4oo2XlTxUBW";
+    let join = &mut flow.steps[0].network.as_mut().unwrap().requests[1];
+    join.headers.insert(
+        "content-type".into(),
+        format!("multipart/form-data; boundary={b}"),
+    );
+    join.body = Some(format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"nonce\"\r\n\r\nk3x9q0zt1m\r\n--{b}--\r\n"
+    ));
+    let observed = [seen(1, "http://h/api/join", 403, r#"{"error":"no"}"#)];
+    let verdict = diagnose(&rec, &flow, &observed);
+    let f = verdict.findings[0].to_string();
+    assert!(f.contains("a page-made id `k3x9q0zt1m`"), "{f}");
+    assert!(!f.contains("WebKitFormBoundary"), "{f}");
+    let (fixed, _) = apply_fixes(&flow, &verdict.fixes);
+    let fixed = fixed.expect("fixed");
+    let join = &fixed.steps[0].network.as_ref().unwrap().requests[1];
+    assert!(join.body.as_deref().unwrap().contains(&format!("--{b}--")));
+    assert_eq!(
+        multipart_boundary("multipart/form-data; boundary=\"x y\""),
+        Some("x y")
+    );
+    assert_eq!(multipart_boundary("text/plain; boundary=x"), None);
+}

@@ -9,6 +9,7 @@ use crate::metrics::{request_name, Outcome};
 use crate::replay::fill::{fill, Place};
 use crate::replay::Vars;
 use crate::sync::Locked;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 impl StepRunner<'_, '_> {
@@ -99,6 +100,41 @@ impl StepRunner<'_, '_> {
         Ok(())
     }
 
+    /// A step the recording saw send state-changing AJAX requests (saves: not GET or HEAD,
+    /// answered with success) that sent none of them at replay: a click that found the wrong
+    /// element passes, yet nothing was saved. One of them is enough (a page may skip a save of
+    /// settings it already has); they get a second to go out. The message names the first.
+    pub(super) async fn unsent(&self, index: usize) -> Option<String> {
+        let flow = &self.session.flow.flow;
+        let net = flow.steps.get(index)?.network.as_ref()?;
+        let wanted: Vec<String> = net
+            .requests
+            .iter()
+            .filter(|r| r.kind == RequestKind::Ajax && r.must_succeed())
+            .filter(|r| !matches!(r.method.to_ascii_uppercase().as_str(), "GET" | "HEAD"))
+            .filter_map(|r| {
+                let url = fill(self.session.vars, &r.url, Place::Url).ok()?;
+                Some(request_name(&r.method, &url))
+            })
+            .collect();
+        let first = wanted.first()?;
+        let none_sent = || {
+            let sent = self.state.sent.locked();
+            !wanted
+                .iter()
+                .any(|n| sent.contains(&(index as u32, n.clone())))
+        };
+        for _ in 0..20 {
+            if !none_sent() {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        none_sent().then(|| {
+            format!("{first} was never sent; the recording saw this step send it (a click on the wrong element?)")
+        })
+    }
+
     /// The first document or AJAX request that failed where the recording saw it succeed
     /// (taken from what the page's requests did so far), as a step failure message.
     pub(super) fn unexpected_failure(&self) -> Option<(Outcome, String)> {
@@ -166,4 +202,24 @@ pub(super) fn has_expectations(flow: &Flow) -> bool {
         .iter()
         .filter_map(|s| s.network.as_ref())
         .any(|n| n.requests.iter().any(|r| r.must_succeed()))
+}
+
+/// The error statuses the recording saw, by request name (`request_name`): the page's requests
+/// answering them again are what the site does (a 401 before the login), not failures.
+pub(super) fn expected_statuses(flow: &Flow, vars: &Vars) -> HashSet<(String, u16)> {
+    let nets = || flow.steps.iter().filter_map(|s| s.network.as_ref());
+    let requests = nets()
+        .flat_map(|n| n.requests.iter())
+        .map(|r| (&r.method, &r.url, r.status));
+    let pollers = nets()
+        .flat_map(|n| n.polling.iter())
+        .map(|p| (&p.method, &p.url, p.status));
+    requests
+        .chain(pollers)
+        .filter_map(|(method, url, status)| {
+            let status = status.filter(|s| *s >= 400)?;
+            let url = fill(vars, url, Place::Url).ok()?;
+            Some((request_name(method, &url), status))
+        })
+        .collect()
 }

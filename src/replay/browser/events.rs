@@ -8,6 +8,7 @@ use super::sockets::Sockets;
 use super::steps::StepError;
 use super::targets::{Registration, TargetEvent};
 use super::timing::{PageTimings, Report, BINDING};
+use crate::metrics::request_name;
 use crate::sync::Locked;
 use chromiumoxide::cdp::browser_protocol::network::{
     EventEventSourceMessageReceived, EventLoadingFailed, EventLoadingFinished,
@@ -159,6 +160,18 @@ fn publish_failed(log: &mut NetLog, state: &PageState) {
     }
 }
 
+/// Requests that change state (not GET, HEAD or OPTIONS) the page sent, by step (bounded).
+fn note_sent(state: &PageState, e: &EventRequestWillBeSent, step: u32) {
+    let method = e.request.method.to_ascii_uppercase();
+    if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+        return;
+    }
+    let mut sent = state.sent.locked();
+    if sent.len() < 1024 {
+        sent.insert((step, request_name(&method, &e.request.url)));
+    }
+}
+
 fn handle(
     log: &mut NetLog,
     sockets: &mut Sockets,
@@ -186,6 +199,7 @@ fn handle(
                     step,
                 );
             }
+            note_sent(state, &e, step);
             log.on_start(&e, step)
         }
         Ev::Live(live) => match live {

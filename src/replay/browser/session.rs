@@ -91,6 +91,9 @@ pub(crate) struct PageState {
     /// When each step started (wall clock, ms since the epoch, as the page's timeOrigin):
     /// an interaction the page reports later is the step's running when it happened.
     pub step_starts: Mutex<Vec<(u32, f64)>>,
+    /// (step, request name) of the state-changing requests (not GET or HEAD) the page sent,
+    /// for the step checks: a save the recording saw and the replay never sent fails its step.
+    pub sent: Mutex<HashSet<(u32, String)>>,
 }
 
 impl PageState {
@@ -193,6 +196,7 @@ async fn in_context(
         last: Mutex::new(LastResponses::default()),
         failed: Mutex::new(Vec::new()),
         step_starts: Mutex::new(Vec::new()),
+        sent: Mutex::new(HashSet::new()),
     });
     // Listeners first, then the page-timing hook and host blocking, then (in the steps)
     // the first navigation: nothing the page loads can be missed.
@@ -227,7 +231,8 @@ async fn in_context(
         pollers,
         page.target_id().inner().clone(),
     )
-    .with_streams(streams);
+    .with_streams(streams)
+    .with_expected(super::checks::expected_statuses(&s.flow.flow, s.vars));
     let timings = PageTimings::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let sockets = Sockets::new(s.flow.name.clone(), s.recorder.clone(), env.sink.clone());
     let stop = CancellationToken::new();

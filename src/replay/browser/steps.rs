@@ -176,7 +176,14 @@ impl StepRunner<'_, '_> {
             };
             let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
         }
-        match self.unexpected_failure() {
+        let failure = match self.unexpected_failure() {
+            None => self
+                .unsent(d.index)
+                .await
+                .map(|msg| (Outcome::CheckFailed, msg)),
+            some => some,
+        };
+        match failure {
             None => {
                 self.session.recorder.record(&d.key, d.took, Outcome::Ok);
                 Ok(())

@@ -346,6 +346,8 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             Vec::new()
         };
         if !assets.is_empty() {
+            let mut expected_assets = expected_assets;
+            expected_assets.extend(self.s.flow.static_errors.iter().cloned());
             let allowed = |u: &Url| self.runner.host_allowed(u);
             let fetched = assets::fetch_all(
                 &self.client,

@@ -91,3 +91,42 @@ async fn a_request_marked_optional_may_fail() {
     }
     assert_eq!(site.effect("api login bad"), 2);
 }
+
+/// A click that lands on the wrong element (the recording's one is gone) passes as a click;
+/// the save the recording saw it send never goes out, and that fails the step in browser mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_the_replay_never_sent_fails_its_step() {
+    let site = Site::start().await;
+    let base = site.base();
+    let mut steps = login_steps(&base, false);
+    // The click now lands on the password field: nothing is posted.
+    steps[2]["selectors"] = json!([["#password"]]);
+    steps[2].as_object_mut().unwrap().remove("assertedEvents");
+    let summary = run_once(
+        flow(&base, steps, &[("password", PASSWORD)]),
+        Mode::Browser,
+        1,
+    )
+    .await;
+    assert_eq!(
+        counter(&summary, "sessions.failed"),
+        1,
+        "{:?}",
+        summary.counters
+    );
+    let why = failure_message(&summary);
+    assert!(
+        why.starts_with("step 3 click #password: ")
+            && why.contains(&format!("POST {base}/api/login was never sent")),
+        "{why}"
+    );
+    // The control: the right click sends it and the session completes.
+    let summary = run_once(
+        flow(&base, login_steps(&base, false), &[("password", PASSWORD)]),
+        Mode::Browser,
+        1,
+    )
+    .await;
+    assert_eq!(counter(&summary, "sessions.completed"), 1);
+    assert_eq!(site.effect("api login ok"), 1);
+}

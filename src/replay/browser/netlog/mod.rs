@@ -113,6 +113,9 @@ pub(crate) struct NetLog {
     pollers: HashSet<String>,
     /// The flow's streams read through `fetch()` (method and URL, as metric names).
     streams: HashSet<String>,
+    /// Error statuses the recording saw, by metric name: answered again, they are what the
+    /// site does (a 401 before the login, a missing favicon), as HTTP mode's `expect`.
+    expected: HashSet<(String, u16)>,
     main_frame: String,
     pending: HashMap<String, Pending>,
     ends: VecDeque<(Instant, String, End)>,
@@ -147,6 +150,7 @@ impl NetLog {
             sink,
             pollers,
             streams: HashSet::new(),
+            expected: HashSet::new(),
             main_frame,
             pending: HashMap::new(),
             ends: VecDeque::new(),
@@ -189,6 +193,12 @@ impl NetLog {
     /// The flow's streams read through `fetch()`, as metric names (`request_name`).
     pub fn with_streams(mut self, streams: HashSet<String>) -> Self {
         self.streams = streams;
+        self
+    }
+
+    /// Error statuses the recording saw (metric name, status): not failures when seen again.
+    pub fn with_expected(mut self, expected: HashSet<(String, u16)>) -> Self {
+        self.expected = expected;
         self
     }
 
@@ -469,6 +479,10 @@ impl NetLog {
             kind,
             request_name(&start.method, &start.url),
         );
+        let outcome = match outcome {
+            Outcome::Status(s) if self.expected.contains(&(key.name.to_string(), s)) => Outcome::Ok,
+            o => o,
+        };
         if outcome.is_failure()
             && matches!(kind, SampleKind::Document | SampleKind::Ajax)
             && self.failed.len() < MAX_FAILED
