@@ -304,6 +304,7 @@ mod socket_warning_tests {
         RunSpec {
             flows: Vec::new(),
             plan: LoadPlan {
+                browsers: None,
                 arrival: Arrival::Users(Stages::ramp_and_hold(users, second, second).unwrap()),
                 iterations: None,
                 think: Default::default(),

@@ -129,6 +129,7 @@ async fn replay(path: &Path, recording: &Recording) -> anyhow::Result<(Flow, Rep
         .filter_map(|s| s.think_time_ms)
         .sum();
     let plan = LoadPlan {
+        browsers: None,
         arrival: Arrival::Users(
             Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_millis(think) + SLACK)
                 .map_err(anyhow::Error::msg)?,

@@ -176,6 +176,10 @@ pub struct PlanArgs {
     /// Open model: most users running at once; arrivals beyond are counted as dropped
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_users: u32,
+    /// A hybrid run: this many of the users (5) or this share of them (5%) in headless
+    /// browsers, the rest over plain HTTP, spread evenly over the ramp (with --mode http)
+    #[arg(long, value_name = "N|PCT%")]
+    pub browsers: Option<String>,
     /// Iterations per user (default: repeat until the plan ends)
     #[arg(long, value_name = "N")]
     pub iterations: Option<u64>,

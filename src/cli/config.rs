@@ -6,7 +6,7 @@ use crate::flow;
 use crate::live::otlp::{OtlpExporter, OtlpOptions};
 use crate::live::prometheus::{ExportOptions, Exporter};
 use crate::metrics::{Mode, TraceConfig};
-use crate::plan::{parse_duration, Arrival, LoadPlan, Stages, ThinkPolicy};
+use crate::plan::{parse_duration, Arrival, BrowserShare, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
 use crate::replay::trusted_certs::TrustedCerts;
@@ -175,7 +175,38 @@ pub fn plan(
             jitter: args.think_jitter,
         },
     };
+    let browsers = args
+        .browsers
+        .as_deref()
+        .map(|text| BrowserShare::parse(text, "--browsers").map_err(bad))
+        .transpose()?;
+    match (browsers, &arrival) {
+        (Some(BrowserShare::Users(_)), Arrival::Rate { .. }) => {
+            return Err(bad(
+                "--browsers N counts users of a --users plan; with arrivals give a share, e.g. --browsers 5%",
+            ))
+        }
+        (Some(BrowserShare::Users(n)), Arrival::Users(stages))
+            if f64::from(n) > stages.peak().ceil() =>
+        {
+            return Err(bad(format!(
+                "--browsers {n}: more than the plan's {} users",
+                stages.peak().ceil()
+            )))
+        }
+        (Some(b @ BrowserShare::Basis(_)), Arrival::Users(stages))
+            if b.browsers_of(stages.peak().ceil() as u64, 1) == 0 =>
+        {
+            return Err(bad(format!(
+                "--browsers {}: no browser among the plan's {} users; raise the share or give a count",
+                args.browsers.as_deref().unwrap_or_default(),
+                stages.peak().ceil()
+            )))
+        }
+        _ => {}
+    }
     let plan = LoadPlan {
+        browsers,
         arrival,
         iterations: args.iterations,
         think,

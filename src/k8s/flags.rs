@@ -157,6 +157,7 @@ fn plan_flags(f: &mut Flags<'_>, plan: &PlanArgs) -> Result<(), InputError> {
         plan,
         arrival_rate,
         max_users,
+        browsers,
         iterations,
         think_scale,
         think,
@@ -177,6 +178,7 @@ fn plan_flags(f: &mut Flags<'_>, plan: &PlanArgs) -> Result<(), InputError> {
     if arrival_rate.is_some() || plan.is_some() {
         f.push("--max-users", max_users.to_string());
     }
+    f.opt("--browsers", browsers.as_ref());
     f.opt("--iterations", *iterations);
     if *think_scale != 1.0 {
         f.push("--think-scale", think_scale.to_string());

@@ -23,6 +23,12 @@ impl Mode {
             Mode::Browser => "browser",
         }
     }
+
+    /// A hybrid run's per-mode user counter: `users.MODE.peak` (most users at once) or
+    /// `users.MODE.user_ms` (users integrated over time), the mode's report facts.
+    pub fn users_counter(self, what: &str) -> String {
+        format!("users.{}.{what}", self.as_str())
+    }
 }
 
 impl fmt::Display for Mode {

@@ -4,6 +4,7 @@
 pub mod costs;
 mod duration;
 mod file;
+mod hybrid;
 mod mix;
 mod share;
 mod stages;
@@ -11,6 +12,7 @@ mod think;
 
 pub use duration::{format_duration, parse_duration};
 pub use file::load_plan_file;
+pub use hybrid::BrowserShare;
 pub use mix::FlowMix;
 pub use share::Share;
 pub use stages::{Stage, Stages};
@@ -44,6 +46,9 @@ pub struct LoadPlan {
     /// counted as `interrupted`.
     #[serde(default = "default_drain")]
     pub drain: Duration,
+    /// A hybrid plan (`--browsers`): this part of the users in browsers, the rest over HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browsers: Option<BrowserShare>,
 }
 
 /// How long requests in flight may finish after the plan ends, unless `--drain` says otherwise.
@@ -90,11 +95,30 @@ impl LoadPlan {
             .iterations
             .map(|n| format!(", {n} iteration(s) per user"))
             .unwrap_or_default();
+        let browsers = self
+            .browsers
+            .map(|b| format!(" ({})", b.describe()))
+            .unwrap_or_default();
         match &self.arrival {
-            Arrival::Users(s) => format!("users {}{iterations}", s.describe()),
+            Arrival::Users(s) => format!("users {}{browsers}{iterations}", s.describe()),
             Arrival::Rate { stages, max_users } => {
-                format!("arrivals/s {} (max {max_users} users)", stages.describe())
+                format!(
+                    "arrivals/s {} (max {max_users} users){browsers}",
+                    stages.describe()
+                )
             }
         }
+    }
+
+    /// How many of `users` running at once are browsers (0 unless hybrid).
+    pub fn browsers_of(&self, users: u64) -> u64 {
+        self.browsers
+            .map_or(0, |b| b.browsers_of(users, self.peak_users()))
+    }
+
+    /// Whether arrival number `n` (0-based, plan-wide) is a browser's (false unless hybrid).
+    pub fn is_browser_arrival(&self, n: u64) -> bool {
+        self.browsers
+            .is_some_and(|b| b.is_browser_arrival(n, self.peak_users()))
     }
 }

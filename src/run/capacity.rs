@@ -71,6 +71,7 @@ mod tests {
 
     fn plan(stages: Stages) -> LoadPlan {
         LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(stages),
             iterations: None,
             think: Default::default(),

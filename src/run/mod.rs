@@ -5,6 +5,7 @@
 pub mod capacity;
 mod control;
 mod heap;
+mod lanes;
 mod runner;
 pub mod signals;
 mod users;
@@ -15,17 +16,17 @@ pub use heap::heap_without_huge_pages;
 pub use runner::{ModeRunner, UserState};
 
 use crate::metrics::{Mode, RunSummary, Sink, TraceConfig};
-use crate::plan::{Arrival, FlowMix, LoadPlan, Share};
+use crate::plan::{Arrival, FlowMix, LoadPlan};
 use crate::replay::browser::BrowserOptions;
 use crate::replay::http::HttpOptions;
 use crate::replay::PreparedFlow;
 use crate::sync::Locked;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use lanes::Lanes;
 use users::{user_loop, UserCtx};
 use workers::UserRuntimes;
 
@@ -108,10 +109,25 @@ pub async fn execute_with(
     let mut browser = spec.browser.clone();
     browser.deadline = deadline.clone();
     browser.drain = spec.plan.drain;
-    let runner = ModeRunner::start(spec.mode, http, browser, sink.clone(), &origins).await?;
+    // A hybrid plan runs both modes: one runner each, one sink.
+    let lanes = Lanes::new(spec.mode, &spec.plan);
+    let mut runners = Vec::new();
+    for lane in &lanes.lanes {
+        let runner =
+            ModeRunner::start(lane.mode, http.clone(), browser.clone(), sink.clone(), &origins);
+        match runner.await {
+            Ok(r) => runners.push(r),
+            Err(e) => {
+                for r in &runners {
+                    r.shutdown().await;
+                }
+                return Err(e);
+            }
+        }
+    }
     let aggregator = sink.spawn_aggregator(Duration::from_secs(1));
     let ctx = Arc::new(UserCtx {
-        runner,
+        runners,
         sink: sink.clone(),
         plan: spec.plan.clone(),
         flows: spec.flows.clone(),
@@ -122,6 +138,7 @@ pub async fn execute_with(
     // mostly wait on Chromium and stay on the main runtime with the CDP handlers.
     let user_runtimes = match spec.mode {
         Mode::Http => {
+            // A hybrid run's browser users stay on the main runtime too.
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let threads = spec
                 .http
@@ -135,11 +152,10 @@ pub async fn execute_with(
         ctx: ctx.clone(),
         user_runtimes,
         tasks: JoinSet::new(),
-        active: BTreeMap::new(),
+        lanes,
         run_token: stop.child_token(),
         deadline,
         next_id: 0,
-        in_share: (Share::WHOLE, 0),
         mix: FlowMix::new(&spec.flows.iter().map(|f| f.weight).collect::<Vec<_>>()),
         control,
     };
@@ -148,8 +164,11 @@ pub async fn execute_with(
         Arrival::Rate { .. } => scheduler.open_model(&stop).await,
     }
     scheduler.stop_all(&stop).await;
+    scheduler.lanes.publish(&sink);
     drop(scheduler.user_runtimes.take());
-    ctx.runner.shutdown().await;
+    for runner in &ctx.runners {
+        runner.shutdown().await;
+    }
     for (message, n) in ctx.failures.locked().iter() {
         sink.count(&format!("session failure: {message}"), *n);
     }
@@ -192,71 +211,67 @@ struct Scheduler {
     /// Where users run (None: on the current runtime).
     user_runtimes: Option<UserRuntimes>,
     tasks: JoinSet<u64>,
-    /// Running users by id, with the token that makes each leave.
-    active: BTreeMap<u64, CancellationToken>,
+    /// Running users by mode (one lane, two in a hybrid run).
+    lanes: Lanes,
     run_token: CancellationToken,
     /// Cancels requests still open (see [`Scheduler::stop_all`]).
     deadline: CancellationToken,
     next_id: u64,
-    /// Users started under the current share (their plan-wide numbers pick their flows).
-    in_share: (Share, u64),
     mix: FlowMix,
     control: RunControl,
 }
 
 impl Scheduler {
-    /// Starts a user; `intended` is an arrival's planned start (open model), from which a
-    /// late start is measured.
-    fn spawn_user(&mut self, iterations: Option<u64>, intended: Option<Instant>) {
+    /// Starts a user in lane `lane`; `intended` is an arrival's planned start (open model),
+    /// from which a late start is measured.
+    fn spawn_user(&mut self, lane: usize, iterations: Option<u64>, intended: Option<Instant>) {
         let id = self.next_id;
         self.next_id += 1;
         let token = self.run_token.child_token();
-        self.active.insert(id, token.clone());
-        // Users are numbered plan-wide (worker i of k starts users i, i+k, ...), so weighted
-        // flows keep their global shares however the plan is spread.
         let share = self.control.share();
-        if self.in_share.0 != share {
-            self.in_share = (share, 0);
-        }
-        let plan_seq = share.nth(self.in_share.1);
-        self.in_share.1 += 1;
+        let lane = &mut self.lanes.lanes[lane];
+        lane.active.insert(id, token.clone());
+        // Users are numbered plan-wide (worker i of k starts users i, i+k, ...), per mode, so
+        // weighted flows keep their global shares in each mode however the plan is spread.
+        let plan_seq = lane.next_seq(share);
+        let mode = lane.mode;
         let flow = self.ctx.flows[self.mix.pick(plan_seq)].flow.clone();
         let ctx = self.ctx.clone();
         let user = async move {
-            user_loop(ctx, id, flow, token, iterations, intended).await;
+            user_loop(ctx, mode, id, flow, token, iterations, intended).await;
             id
         };
-        match &self.user_runtimes {
-            Some(runtimes) => self.tasks.spawn_on(user, runtimes.next()),
-            None => self.tasks.spawn(user),
+        // HTTP users go to the per-core runtimes; browser users wait on Chromium here.
+        match (&self.user_runtimes, mode) {
+            (Some(runtimes), Mode::Http) => self.tasks.spawn_on(user, runtimes.next()),
+            _ => self.tasks.spawn(user),
         };
     }
 
     fn reap(&mut self) {
         while let Some(done) = self.tasks.try_join_next() {
             match done {
-                Ok(id) => {
-                    self.active.remove(&id);
-                }
+                Ok(id) => self.lanes.remove(id),
                 Err(e) if e.is_panic() => self.ctx.sink.count("users.panicked", 1),
                 Err(_) => {}
             }
         }
         // A panicked task never returns its id: drop tokens of users no longer running.
-        if self.active.len() > self.tasks.len() {
+        let active = self.lanes.active();
+        if active > self.tasks.len() {
             let finished: Vec<u64> = self
-                .active
+                .lanes
+                .lanes
                 .iter()
+                .flat_map(|l| l.active.iter())
                 .filter(|(_, t)| t.is_cancelled())
                 .map(|(id, _)| *id)
                 .collect();
-            for id in finished
-                .into_iter()
-                .take(self.active.len() - self.tasks.len())
-            {
-                self.active.remove(&id);
+            for id in finished.into_iter().take(active - self.tasks.len()) {
+                self.lanes.remove(id);
             }
         }
+        self.lanes.account();
     }
 
     /// Keeps the target number of users running; with `iterations`, each user runs that many
@@ -266,7 +281,6 @@ impl Scheduler {
         let stages = plan.stages();
         let total = stages.total();
         let start = Instant::now() - self.control.plan_offset();
-        let mut slots_started = 0usize;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -280,34 +294,49 @@ impl Scheduler {
             // A live override (the dashboard) wins over the plan until cleared; a worker runs
             // its share of either.
             let share = self.control.share();
-            let target = share.part(match self.control.users_override() {
-                Some(n) => n as usize,
-                None => stages.target_at(elapsed).round() as usize,
-            });
-            self.control.publish_target(target);
-            match plan.iterations {
-                None => {
-                    let want = target.min(self.active.len() + SPAWN_PER_TICK);
-                    while self.active.len() < want {
-                        self.spawn_user(None, None);
+            let whole = match self.control.users_override() {
+                Some(n) => u64::from(n),
+                None => stages.target_at(elapsed).round() as u64,
+            };
+            // Each mode's part of the plan-wide target, then this process's share of it.
+            let targets: Vec<usize> = self
+                .lanes
+                .split(&plan, whole)
+                .into_iter()
+                .map(|t| share.part(t as usize))
+                .collect();
+            self.control.publish_target(targets.iter().sum());
+            let peaks = self.lanes.split(&plan, stages.peak().round() as u64);
+            let mut all_done = true;
+            for (i, &target) in targets.iter().enumerate() {
+                let lane = &self.lanes.lanes[i];
+                match plan.iterations {
+                    None => {
+                        let want = target.min(lane.active.len() + SPAWN_PER_TICK);
+                        for _ in lane.active.len()..want {
+                            self.spawn_user(i, None, None);
+                        }
+                    }
+                    Some(n) => {
+                        let want = target.min(lane.slots_started + SPAWN_PER_TICK);
+                        for _ in lane.slots_started..want {
+                            self.lanes.lanes[i].slots_started += 1;
+                            self.spawn_user(i, Some(n), None);
+                        }
+                        let planned = share.part(peaks[i] as usize).max(target);
+                        let lane = &self.lanes.lanes[i];
+                        all_done &= lane.active.is_empty() && lane.slots_started >= planned;
                     }
                 }
-                Some(n) => {
-                    let want = target.min(slots_started + SPAWN_PER_TICK);
-                    while slots_started < want {
-                        slots_started += 1;
-                        self.spawn_user(Some(n), None);
-                    }
-                    let planned = share.part(stages.peak().round() as usize).max(target);
-                    if self.active.is_empty() && slots_started >= planned {
-                        return;
-                    }
+                // Ramp-down: the newest users leave first.
+                let lane = &mut self.lanes.lanes[i];
+                while lane.active.len() > target {
+                    let (_, token) = lane.active.pop_last().expect("non-empty");
+                    token.cancel();
                 }
             }
-            // Ramp-down: the newest users leave first.
-            while self.active.len() > target {
-                let (_, token) = self.active.pop_last().expect("non-empty");
-                token.cancel();
+            if plan.iterations.is_some() && all_done {
+                return;
             }
         }
     }
@@ -351,8 +380,12 @@ impl Scheduler {
                 if !mine.owns(launched - 1) {
                     continue;
                 }
-                if self.active.len() < mine.part(*max_users as usize) {
-                    self.spawn_user(Some(1), Some(intended));
+                let lane = match plan.is_browser_arrival(launched - 1) {
+                    true => self.lanes.index(Mode::Browser),
+                    false => 0,
+                };
+                if self.lanes.active() < mine.part(*max_users as usize) {
+                    self.spawn_user(lane, Some(1), Some(intended));
                 } else {
                     self.ctx.sink.count("arrivals.dropped", 1);
                 }
@@ -410,6 +443,7 @@ impl Scheduler {
                 }
             }
         }
+        self.lanes.account();
         self.deadline.cancel();
         let end = Instant::now() + WIND_DOWN;
         while !self.tasks.is_empty() {
@@ -424,7 +458,9 @@ impl Scheduler {
                 while self.tasks.join_next().await.is_some() {}
             }
         }
-        self.active.clear();
+        for lane in &mut self.lanes.lanes {
+            lane.active.clear();
+        }
     }
 }
 

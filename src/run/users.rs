@@ -1,7 +1,7 @@
 //! One virtual user's life: its iterations of a flow, and how each session ended.
 
 use super::{FlowChoice, ModeRunner};
-use crate::metrics::Sink;
+use crate::metrics::{Mode, Sink};
 use crate::plan::LoadPlan;
 use crate::replay::{PreparedFlow, Session, SessionOutcome, Vars};
 use crate::sync::Locked;
@@ -20,7 +20,8 @@ const LATE_AFTER: Duration = Duration::from_millis(10);
 
 /// What every user of a run shares.
 pub(super) struct UserCtx {
-    pub runner: ModeRunner,
+    /// One runner per mode the run has (two in a hybrid run).
+    pub runners: Vec<ModeRunner>,
     pub sink: Sink,
     pub plan: LoadPlan,
     pub flows: Vec<FlowChoice>,
@@ -31,6 +32,13 @@ pub(super) struct UserCtx {
 }
 
 impl UserCtx {
+    fn runner(&self, mode: Mode) -> &ModeRunner {
+        self.runners
+            .iter()
+            .find(|r| r.mode() == mode)
+            .unwrap_or(&self.runners[0])
+    }
+
     fn note_failure(&self, message: String) {
         let mut failures = self.failures.locked();
         if failures.len() < MAX_FAILURE_MESSAGES || failures.contains_key(&message) {
@@ -43,6 +51,7 @@ impl UserCtx {
 
 pub(super) async fn user_loop(
     ctx: Arc<UserCtx>,
+    mode: Mode,
     id: u64,
     flow: Arc<PreparedFlow>,
     cancel: CancellationToken,
@@ -50,6 +59,7 @@ pub(super) async fn user_loop(
     intended: Option<Instant>,
 ) {
     let sink = &ctx.sink;
+    let runner = ctx.runner(mode);
     let recorder = match intended.map(|at| at.elapsed()) {
         Some(late) if late >= LATE_AFTER => {
             sink.count("arrivals.late", 1);
@@ -57,7 +67,7 @@ pub(super) async fn user_loop(
         }
         _ => sink.recorder(id),
     };
-    let user = match ctx.runner.new_user(recorder.clone()) {
+    let user = match runner.new_user(recorder.clone()) {
         Ok(u) => u,
         Err(e) => {
             sink.count("users.failed_to_start", 1);
@@ -104,7 +114,7 @@ pub(super) async fn user_loop(
         }
         // A traced run: this session's trace context, spans and exemplars.
         let session_recorder = recorder.traced_session(
-            ctx.runner.mode(),
+            mode,
             &flow.name,
             &flow.origin,
             flow.flow.tracestate.as_deref(),
@@ -118,9 +128,9 @@ pub(super) async fn user_loop(
             cancel: &cancel,
             dwell,
         };
-        let outcome = ctx.runner.run_session(&user, session).await;
+        let outcome = runner.run_session(&user, session).await;
         session_recorder.end_session(outcome.label());
-        sink.count_session(ctx.runner.mode(), &flow.name, outcome.label());
+        sink.count_session(mode, &flow.name, outcome.label());
         match outcome {
             SessionOutcome::Completed => sink.count("sessions.completed", 1),
             SessionOutcome::Failed(message) => {

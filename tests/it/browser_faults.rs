@@ -131,6 +131,7 @@ async fn run_browser(flow: Arc<PreparedFlow>, secs: u64, iterations: Option<u64>
     let spec = RunSpec {
         flows: vec![FlowChoice { flow, weight: 1 }],
         plan: LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_secs(secs)).unwrap(),
             ),
@@ -260,6 +261,7 @@ async fn a_5xx_document_fails_the_session_in_browser_mode_as_in_http_mode() {
             weight: 1,
         }],
         plan: LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_secs(20)).unwrap(),
             ),
@@ -325,6 +327,7 @@ async fn http_mode_blocks_other_hosts_for_ajax_and_redirect_hops_and_counts_them
             weight: 1,
         }],
         plan: LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_secs(20)).unwrap(),
             ),

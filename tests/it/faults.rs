@@ -205,6 +205,7 @@ pub fn url_spec(url: &str, users: u32, secs: u64) -> RunSpec {
             weight: 1,
         }],
         plan: LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(users, Duration::ZERO, Duration::from_secs(secs)).unwrap(),
             ),

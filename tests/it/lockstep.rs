@@ -34,6 +34,7 @@ async fn run_together(jitter: f64, total: Duration) -> RunSummary {
     let target = Url::parse(&base).unwrap();
     let flow = config::prepare_flow(&file, Some(&target), &Default::default()).expect("flow");
     let plan = LoadPlan {
+        browsers: None,
         // All 20 users at once: no ramp.
         arrival: Arrival::Users(Stages::ramp_and_hold(20, Duration::ZERO, total).unwrap()),
         iterations: None,

@@ -20,6 +20,7 @@ async fn run_plan(flow: Arc<PreparedFlow>, mode: Mode, users: u32, drain: Durati
     let spec = RunSpec {
         flows: vec![FlowChoice { flow, weight: 1 }],
         plan: LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(users, Duration::ZERO, Duration::from_secs(1)).unwrap(),
             ),

@@ -48,6 +48,7 @@ pub async fn run_once(flow: Arc<PreparedFlow>, mode: Mode, users: u32) -> RunSum
     let spec = RunSpec {
         flows: vec![FlowChoice { flow, weight: 1 }],
         plan: LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(users, Duration::ZERO, Duration::from_secs(30)).unwrap(),
             ),

@@ -21,6 +21,7 @@ fn overrides() -> HashMap<String, String> {
 
 fn closed_plan(users: u32, iterations: Option<u64>, total: Duration, think_scale: f64) -> LoadPlan {
     LoadPlan {
+        browsers: None,
         arrival: Arrival::Users(Stages::ramp_and_hold(users, Duration::ZERO, total).unwrap()),
         iterations,
         think: ThinkPolicy::Recorded {
@@ -155,6 +156,7 @@ async fn no_cache_refetches_assets_on_every_page() {
 async fn stages_ramp_users_up_and_down() {
     let server = support::demo().await;
     let plan = LoadPlan {
+        browsers: None,
         arrival: Arrival::Users(Stages::parse("4@1s,4@1s,0@1s").unwrap()),
         iterations: None,
         think: ThinkPolicy::Recorded {
@@ -176,6 +178,7 @@ async fn stages_ramp_users_up_and_down() {
 /// Open model: `rate` arrivals per second for `hold`, each running the flow once, no think time.
 fn arrivals_running_once(rate: f64, hold: Duration) -> LoadPlan {
     LoadPlan {
+        browsers: None,
         arrival: Arrival::Rate {
             stages: Stages::ramp_and_hold_rate(rate, Duration::ZERO, hold).unwrap(),
             max_users: 100,

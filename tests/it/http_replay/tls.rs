@@ -90,6 +90,7 @@ fn https_run_spec(url: &str, insecure: bool, iterations: u64) -> RunSpec {
     let mut spec = RunSpec::single(
         config::url_flow(url).unwrap(),
         LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(2, Duration::ZERO, Duration::from_secs(20)).unwrap(),
             ),

@@ -18,6 +18,7 @@ async fn replay(base: &str, flow: &Path, mode: Mode, users: u32) -> RunSummary {
     let vars = std::collections::HashMap::from([("password".to_string(), PASSWORD.to_string())]);
     let flow = throng::cli::config::prepare_flow(flow, Some(&target), &vars).expect("prepares");
     let plan = LoadPlan {
+        browsers: None,
         arrival: Arrival::Users(
             Stages::ramp_and_hold(users, Duration::ZERO, Duration::from_secs(60)).unwrap(),
         ),

@@ -298,6 +298,7 @@ pub async fn replay_http(
     let spec = throng::run::RunSpec::single(
         flow,
         LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(users, Duration::ZERO, Duration::from_secs(60)).unwrap(),
             ),

@@ -495,6 +495,7 @@ async fn replay_once(
     let spec = RunSpec::single(
         flow,
         LoadPlan {
+            browsers: None,
             arrival: Arrival::Users(
                 Stages::ramp_and_hold(1, Duration::ZERO, Duration::from_secs(60)).unwrap(),
             ),
