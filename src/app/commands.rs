@@ -78,8 +78,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let run = config::RunConfig::new(&args.flows, &args.plan, &args.replay)?;
     let mode = args.mode.into();
     let plan_text = run.plan.describe();
+    // A hybrid plan: HTTP users with a part in browsers, both modes in one report.
+    let modes = match run.plan.browsers {
+        Some(_) if mode != Mode::Http => {
+            return Err(InputError(
+                "--browsers makes a hybrid run of HTTP users with some in browsers: drop --mode browser"
+                    .into(),
+            )
+            .into())
+        }
+        Some(_) => vec![Mode::Http, Mode::Browser],
+        None => vec![mode],
+    };
     if args.dist.workers.is_some() {
-        let meta = RunMeta::new(run.flow_names.clone(), vec![mode], plan_text, 0);
+        let meta = RunMeta::new(run.flow_names.clone(), modes, plan_text, 0);
         let output = run.output.clone();
         let finish = |summary: &RunSummary, meta: &RunMeta| finish(summary, &output, meta);
         return crate::dist::coordinate(&args, run, meta, &finish).await;
@@ -91,11 +103,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{warning}");
     }
     if let Some(bind) = super::reports::ui_addr(&args.ui) {
-        let meta = RunMeta::new(flow_names, vec![mode], plan_text, 0);
+        let meta = RunMeta::new(flow_names, modes, plan_text, 0);
         return super::reports::run_with_dashboard(spec, &output, meta, bind).await;
     }
     let summary = run_with_progress(spec, &output).await?;
-    let meta = RunMeta::new(flow_names, vec![mode], plan_text, summary.started_unix_ms);
+    let meta = RunMeta::new(flow_names, modes, plan_text, summary.started_unix_ms);
     let code = finish(&summary, &output, &meta);
     output.close_export().await;
     code
@@ -188,6 +200,9 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ],
     };
     let plan = config::plan(&args.plan, 5, "20s")?;
+    if plan.browsers.is_some() {
+        return Err(InputError("--browsers applies to `throng run` (a hybrid run)".into()).into());
+    }
     config::check_capacity(&args.plan, &plan)?;
     let output = config::output(&args.replay)?;
     let modes: &[Mode] = match args.mode {

@@ -60,6 +60,13 @@ async fn compare_observed(
     on_phase: &mut (dyn FnMut(Phase) + Send),
 ) -> anyhow::Result<CompareOutcome> {
     let run = config::RunConfig::new(&args.flows, &args.plan, &args.replay)?;
+    if run.plan.browsers.is_some() {
+        return Err(InputError(
+            "--browsers: compare runs every user in each mode; a hybrid run is `throng run --browsers`"
+                .into(),
+        )
+        .into());
+    }
     config::check_capacity(&args.plan, &run.plan)?;
     let (http_spec, browser_spec) = (
         run.spec(Mode::Http, &args.replay)?,

@@ -124,6 +124,12 @@ pub fn manifests(args: &K8sArgs) -> Result<RunManifests, InputError> {
     local.format.clear();
     let run = config::RunConfig::new(&args.flows, &args.plan, &local)?;
     let mode = args.mode.into();
+    if run.plan.browsers.is_some() {
+        // Workers sized for one mode would starve the browsers (roles: issue 23 item 2).
+        return Err(bad(
+            "--browsers: a hybrid run on Kubernetes is not supported yet; run one k8s job per mode",
+        ));
+    }
     config::formats(&args.replay.format)?;
     run.spec(mode, &local)?;
     let (overrides, flows, plan) = (run.vars, run.flows, run.plan);

@@ -89,7 +89,7 @@ impl fmt::Display for Threshold {
 }
 
 impl Threshold {
-    /// Parse `AGG[(SELECTOR)] OP VALUE`; SELECTOR is a kind, a mode, or `mode:kind`.
+    /// Parse `[MODE:]AGG[(SELECTOR)] OP VALUE`; SELECTOR is a kind, a mode, or `mode:kind`.
     pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
         let err = |reason: String| ThresholdError {
             text: text.to_string(),
@@ -113,6 +113,14 @@ impl Threshold {
             return Err(err("missing value after the comparison".into()));
         }
 
+        // A mode prefix (`browser:p75(lcp)`, `http:errors`) judges that mode's samples only.
+        let (prefix, lhs) = match lhs.split_once(':') {
+            Some((m, rest)) if !m.contains('(') => {
+                let mode = m.to_ascii_lowercase().parse::<Mode>().map_err(err)?;
+                (Some(mode), rest)
+            }
+            _ => (None, lhs),
+        };
         let (agg_text, selector) = match lhs.find('(') {
             Some(open) => {
                 let inner = lhs[open + 1..]
@@ -126,6 +134,12 @@ impl Threshold {
             None | Some("") | Some("all") => (None, None),
             Some(sel) => parse_selector(sel).map_err(err)?,
         };
+        let mode = match (prefix, mode) {
+            (Some(p), Some(m)) if p != m => {
+                return Err(err(format!("names two modes, {p} and {m}")))
+            }
+            (p, m) => p.or(m),
+        };
 
         let agg_text = agg_text.to_ascii_lowercase();
         let percent = value.ends_with('%');
@@ -138,7 +152,9 @@ impl Threshold {
             "error_rate" | "error-rate" | "failure_rate" => Aggregate::ErrorRate,
             "rps" => Aggregate::Rps,
             "count" => Aggregate::Count,
-            "generator-cpu" | "generator_cpu" if selector.is_none() => Aggregate::GeneratorCpu,
+            "generator-cpu" | "generator_cpu" if selector.is_none() && prefix.is_none() => {
+                Aggregate::GeneratorCpu
+            }
             "generator-cpu" | "generator_cpu" => {
                 return Err(err("generator-cpu takes no selector: it is the whole machine's".into()))
             }
@@ -448,6 +464,41 @@ mod tests {
         assert!(!g.passed);
         assert_eq!(g.actual, "93%");
         assert!(t("generator-cpu < 95%").evaluate(&s).passed);
+    }
+
+    #[test]
+    fn a_mode_prefix_judges_only_that_modes_samples() {
+        let p = t("browser:p75(page-load)<2.5s");
+        assert_eq!(
+            (p.mode, p.kind, p.limit),
+            (Some(Mode::Browser), Some(SampleKind::PageLoad), 2500.0)
+        );
+        let p = t("http:errors<1%");
+        assert_eq!((p.mode, p.aggregate), (Some(Mode::Http), Aggregate::ErrorRate));
+        assert_eq!(t("browser:p95(browser:page-load)<1s").mode, Some(Mode::Browser));
+        for (bad, hint) in [
+            ("phone:p95<1s", "unknown mode `phone`"),
+            ("http:p95(browser:page-load)<1s", "two modes"),
+            ("http:generator-cpu<80%", "no selector"),
+        ] {
+            let msg = Threshold::parse(bad).unwrap_err().to_string();
+            assert!(msg.contains(hint), "{bad}: {msg}");
+        }
+        // Failed HTTP documents, fast clean browser pages: only the HTTP threshold fails.
+        let sink = Sink::new();
+        let rec = sink.recorder(0);
+        let doc = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::Document, "GET /");
+        let page = MetricKey::new(Mode::Browser, "f", Some(0), SampleKind::PageLoad, "GET /");
+        for i in 0..10 {
+            let outcome = if i < 5 { Outcome::Status(500) } else { Outcome::Ok };
+            rec.record(&doc, Duration::from_millis(5), outcome);
+            rec.record(&page, Duration::from_millis(100), Outcome::Ok);
+        }
+        let s = sink.finish();
+        assert!(!t("http:errors<1%").evaluate(&s).passed);
+        assert!(t("browser:errors<1%").evaluate(&s).passed);
+        assert!(t("browser:p75(page-load)<2.5s").evaluate(&s).passed);
+        assert!(!t("http:p75(page-load)<2.5s").evaluate(&s).passed, "no samples");
     }
 
     #[test]

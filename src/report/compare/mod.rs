@@ -102,11 +102,14 @@ impl Connections {
 impl ModeFacts {
     /// Duration, user-time and peak users of a single-mode run.
     pub fn of_run(mode: Mode, summary: &RunSummary) -> Self {
+        // A hybrid run counted each mode's users (the series has only their sum).
+        let lane = |what| summary.counters.get(&mode.users_counter(what)).copied();
         ModeFacts {
             mode,
             duration_ms: u64::try_from(summary.duration.as_millis()).unwrap_or(u64::MAX),
-            user_ms: summary.series.iter().map(|s| s.users * s.interval_ms).sum(),
-            peak_users: summary.peak_users,
+            user_ms: lane("user_ms")
+                .unwrap_or_else(|| summary.series.iter().map(|s| s.users * s.interval_ms).sum()),
+            peak_users: lane("peak").unwrap_or(summary.peak_users),
             cost: None,
             connections: Connections::of_run(summary),
         }
