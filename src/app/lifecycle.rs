@@ -33,9 +33,10 @@ pub async fn run_live(
     sink: Sink,
     control: RunControl,
 ) -> anyhow::Result<RunSummary> {
+    let hybrid = spec.plan.browsers.is_some() && spec.mode == crate::metrics::Mode::Http;
     eprintln!(
         "throng: {} mode, {} flow(s), {}",
-        spec.mode.as_str(),
+        if hybrid { "hybrid" } else { spec.mode.as_str() },
         spec.flows.len(),
         spec.plan.describe()
     );

@@ -65,7 +65,7 @@ mod spa;
 mod stats;
 
 pub use spa::SpaStats;
-pub use stats::{LiveStats, Stats};
+pub use stats::{agent_of, AgentStats, LiveStats, Stats};
 
 use crate::serve::{Limits, Served};
 use anyhow::Context;

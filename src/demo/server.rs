@@ -169,7 +169,12 @@ async fn count(State(st): State<Shared>, req: Request, next: Next) -> Response {
     if is_admin(&path) {
         return next.run(req).await;
     }
-    st.counters.arrived(req.method().as_str(), &path);
+    let agent = req
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    st.counters.arrived(req.method().as_str(), &path, agent);
     let mut pending = PendingStatus(Some(st.clone()));
     let resp = next.run(req).await;
     if let Some(st) = pending.0.take() {

@@ -26,6 +26,30 @@ pub struct Stats {
     /// a replayed flow typed.
     #[serde(default)]
     pub searches: BTreeMap<String, u64>,
+    /// Requests by the kind of client that sent them (see [`agent_of`]): "throng" (throng's
+    /// HTTP mode), "chrome" (a browser), "other"; a hybrid run's modes apart.
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentStats>,
+}
+
+/// What one kind of client sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStats {
+    pub total: u64,
+    /// Keyed `METHOD /path`, as [`Stats::routes`].
+    pub routes: BTreeMap<String, u64>,
+}
+
+/// The kind of client a User-Agent names: "throng" (throng's HTTP mode), "chrome" (Chromium,
+/// headless or not) or "other".
+pub fn agent_of(user_agent: &str) -> &'static str {
+    if user_agent.starts_with("throng/") {
+        "throng"
+    } else if user_agent.contains("Chrome/") {
+        "chrome"
+    } else {
+        "other"
+    }
 }
 
 /// Connections and messages of the live page's streams (`/api/live/events`, `/ws/live`).
@@ -66,10 +90,14 @@ pub(crate) struct Counters {
 
 impl Counters {
     /// Counts a request as it arrives, by route.
-    pub(crate) fn arrived(&self, method: &str, path: &str) {
+    pub(crate) fn arrived(&self, method: &str, path: &str, user_agent: &str) {
+        let route = format!("{method} {path}");
         let mut s = self.inner.locked();
         s.total += 1;
-        *s.routes.entry(format!("{method} {path}")).or_default() += 1;
+        let agent = s.agents.entry(agent_of(user_agent).into()).or_default();
+        agent.total += 1;
+        *agent.routes.entry(route.clone()).or_default() += 1;
+        *s.routes.entry(route).or_default() += 1;
     }
 
     /// Counts the status a request was answered with.
@@ -84,7 +112,7 @@ impl Counters {
 
     #[cfg(test)]
     pub(crate) fn record(&self, method: &str, path: &str, status: u16) {
-        self.arrived(method, path);
+        self.arrived(method, path, "");
         self.answered(status);
     }
 

@@ -17,6 +17,7 @@ mod hostile_http;
 mod hostile_peers;
 mod http_cache;
 mod http_replay;
+mod hybrid;
 mod k8s;
 mod k8s_pods;
 mod layers;

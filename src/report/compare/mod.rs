@@ -303,6 +303,8 @@ pub struct Comparison {
     /// Differences between the modes that make HTTP-mode load unlike the browsers' (one
     /// sentence each), e.g. static requests per page far apart.
     pub warnings: Vec<String>,
+    /// One hybrid run (`run --browsers`): both modes' users at once, under one load.
+    pub hybrid: bool,
 }
 
 /// Static requests per page in HTTP mode over the browsers' outside this range: the HTTP
@@ -374,11 +376,13 @@ impl Comparison {
                 .copied()
                 .unwrap_or_else(|| ModeFacts::of_run(m, summary))
         };
-        Some(Self::build(
-            summary,
-            facts(Mode::Http),
-            facts(Mode::Browser),
-        ))
+        let hybrid = summary
+            .counters
+            .contains_key(&Mode::Browser.users_counter("user_ms"));
+        Some(Comparison {
+            hybrid,
+            ..Self::build(summary, facts(Mode::Http), facts(Mode::Browser))
+        })
     }
 
     fn build(merged: &RunSummary, http: ModeFacts, browser: ModeFacts) -> Self {
@@ -388,6 +392,7 @@ impl Comparison {
             missing_from_http: only_in(&browser, &http),
             missing_from_browser: only_in(&http, &browser),
             warnings: warnings(&http, &browser),
+            hybrid: false,
             http,
             browser,
         }

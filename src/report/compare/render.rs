@@ -13,7 +13,12 @@ use super::{Comparison, Connections, KindStats, ModeCost, ModeSide, OnlyIn, KIND
 /// The terminal rendering.
 pub fn render_text(c: &Comparison) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "\nthrong compare: http vs browser, same flow and plan");
+    let title = if c.hybrid {
+        "hybrid run: http and browser users side by side, under one load"
+    } else {
+        "throng compare: http vs browser, same flow and plan"
+    };
+    let _ = writeln!(out, "\n{title}");
     let mut t = Table::new(&["", ">http", ">browser", ">browser/http"]);
     for row in headline_rows(c) {
         t.row(row);
@@ -307,9 +312,11 @@ fn name_rows(c: &Comparison) -> Vec<Vec<String>> {
 
 /// The HTML section inserted into report.html.
 pub fn render_html_section(c: &Comparison) -> String {
-    let mut out = String::from(
-        r#"<section id="compare"><h2>HTTP vs browser: what plain HTTP load misses</h2>"#,
-    );
+    let mut out = String::from(if c.hybrid {
+        r#"<section id="compare"><h2>Hybrid run: HTTP and browser users side by side</h2>"#
+    } else {
+        r#"<section id="compare"><h2>HTTP vs browser: what plain HTTP load misses</h2>"#
+    });
     let bars = BarChart {
         id: "chart-compare-kinds",
         title: "Requests per user-minute by kind".into(),
