@@ -136,11 +136,26 @@ pub fn plan(
             }
         }
     };
+    let mut browsers = args
+        .browsers
+        .as_deref()
+        .map(|text| BrowserShare::parse(text, "--browsers").map_err(bad))
+        .transpose()?;
     let arrival = if let Some(path) = &args.plan {
         if args.iterations.is_some() {
             return Err(bad("--iterations does not combine with --plan"));
         }
-        crate::plan::load_plan_file(path, args.max_users).map_err(bad)?
+        let shape = crate::plan::load_plan_file(path, args.max_users).map_err(bad)?;
+        if let Some(from_file) = shape.browsers {
+            if browsers.is_some() {
+                return Err(bad(format!(
+                    "--browsers: {} already sets `browsers`; drop one",
+                    path.display()
+                )));
+            }
+            browsers = Some(from_file);
+        }
+        shape.arrival
     } else if args.arrival_rate.is_some() {
         if args.iterations.is_some() {
             return Err(bad("--iterations applies to --users; with --arrival-rate each arrival runs the flow once"));
@@ -175,11 +190,6 @@ pub fn plan(
             jitter: args.think_jitter,
         },
     };
-    let browsers = args
-        .browsers
-        .as_deref()
-        .map(|text| BrowserShare::parse(text, "--browsers").map_err(bad))
-        .transpose()?;
     match (browsers, &arrival) {
         (Some(BrowserShare::Users(_)), Arrival::Rate { .. }) => {
             return Err(bad(
@@ -198,8 +208,7 @@ pub fn plan(
             if b.browsers_of(stages.peak().ceil() as u64, 1) == 0 =>
         {
             return Err(bad(format!(
-                "--browsers {}: no browser among the plan's {} users; raise the share or give a count",
-                args.browsers.as_deref().unwrap_or_default(),
+                "--browsers {b}: no browser among the plan's {} users; raise the share or give a count",
                 stages.peak().ceil()
             )))
         }

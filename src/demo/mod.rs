@@ -48,7 +48,8 @@
 //! [`SpaStats`], with the close code each socket's client answered.
 //!
 //! `GET /__stats` returns [`Stats`] (every request counted, keyed `"METHOD /path"` without the
-//! query, including 304s and 404s; the stats endpoints themselves excluded);
+//! query, including 304s and 404s; the stats endpoints themselves excluded), and again by kind
+//! of client (`agents`: `throng`, `chrome`, `other`, from the User-Agent: a hybrid run's modes);
 //! `POST /__stats/reset` zeroes it.
 
 mod api;

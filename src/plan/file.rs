@@ -4,9 +4,11 @@
 //! ```json
 //! {"model": "users", "stages": [{"target": 10, "duration": "30s"}, {"target": 50, "duration": "2m"}]}
 //! {"model": "rate", "maxUsers": 500, "stages": [{"target": 2, "duration": "1m"}, {"target": 20, "duration": "5m"}]}
+//! {"browsers": 5, "stages": [{"target": 100, "duration": "1m"}, {"target": 100, "duration": "5m"}]}
 //! ```
+//! `browsers` (a count, or a share such as `"5%"`) makes a hybrid plan, as `--browsers` does.
 
-use super::{parse_duration, Arrival, Stage, Stages};
+use super::{parse_duration, Arrival, BrowserShare, Stage, Stages};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -17,7 +19,24 @@ struct PlanFile {
     model: Model,
     #[serde(default)]
     max_users: Option<u32>,
+    #[serde(default)]
+    browsers: Option<BrowsersEntry>,
     stages: Vec<StageEntry>,
+}
+
+/// `"browsers": 5` or `"browsers": "5%"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum BrowsersEntry {
+    Count(u32),
+    Text(String),
+}
+
+/// What a plan file sets: the arrival shape and, for a hybrid plan, the browsers' part.
+#[derive(Debug)]
+pub struct PlanShape {
+    pub arrival: Arrival,
+    pub browsers: Option<BrowserShare>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -38,7 +57,7 @@ struct StageEntry {
 }
 
 /// Reads a plan file into an arrival shape; errors are one line with file:line:col.
-pub fn load_plan_file(path: &Path, default_max_users: u32) -> Result<Arrival, String> {
+pub fn load_plan_file(path: &Path, default_max_users: u32) -> Result<PlanShape, String> {
     let label = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{label}: cannot read: {e}"))?;
     let file: PlanFile = serde_json::from_str(&text).map_err(|e| {
@@ -66,13 +85,21 @@ pub fn load_plan_file(path: &Path, default_max_users: u32) -> Result<Arrival, St
     if stages.total().is_zero() {
         return Err(format!("{label}: the stages last 0s in all"));
     }
-    Ok(match file.model {
+    let browsers = match &file.browsers {
+        None => None,
+        Some(BrowsersEntry::Count(n)) => Some(BrowserShare::parse(&n.to_string(), "browsers")),
+        Some(BrowsersEntry::Text(t)) => Some(BrowserShare::parse(t, "browsers")),
+    }
+    .transpose()
+    .map_err(|e| format!("{label}: {e}"))?;
+    let arrival = match file.model {
         Model::Users => Arrival::Users(stages),
         Model::Rate => Arrival::Rate {
             stages,
             max_users: file.max_users.unwrap_or(default_max_users).max(1),
         },
-    })
+    };
+    Ok(PlanShape { arrival, browsers })
 }
 
 #[cfg(test)]
@@ -90,15 +117,30 @@ mod tests {
     fn reads_user_and_rate_plans() {
         let f =
             write(r#"{"stages":[{"target":10,"duration":"30s"},{"target":0,"duration":"10s"}]}"#);
-        let Arrival::Users(s) = load_plan_file(f.path(), 100).unwrap() else {
+        let Arrival::Users(s) = load_plan_file(f.path(), 100).unwrap().arrival else {
             panic!("users model")
         };
         assert_eq!(s.total(), Duration::from_secs(40));
         let f = write(r#"{"model":"rate","maxUsers":7,"stages":[{"target":2.5,"duration":"1m"}]}"#);
-        let Arrival::Rate { stages, max_users } = load_plan_file(f.path(), 100).unwrap() else {
+        let Arrival::Rate { stages, max_users } = load_plan_file(f.path(), 100).unwrap().arrival
+        else {
             panic!("rate model")
         };
         assert_eq!((stages.peak(), max_users), (2.5, 7));
+    }
+
+    #[test]
+    fn a_plan_file_may_name_its_browsers() {
+        let stages = r#""stages":[{"target":20,"duration":"30s"}]"#;
+        let f = write(&format!(r#"{{"browsers":2,{stages}}}"#));
+        let shape = load_plan_file(f.path(), 100).unwrap();
+        assert_eq!(shape.browsers, Some(BrowserShare::Users(2)));
+        let f = write(&format!(r#"{{"browsers":"10%",{stages}}}"#));
+        let shape = load_plan_file(f.path(), 100).unwrap();
+        assert_eq!(shape.browsers, Some(BrowserShare::Basis(1000)));
+        let f = write(&format!(r#"{{"browsers":"lots",{stages}}}"#));
+        let err = load_plan_file(f.path(), 100).unwrap_err();
+        assert!(err.contains(": browsers `lots`"), "{err}");
     }
 
     #[test]

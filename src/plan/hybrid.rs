@@ -21,12 +21,16 @@ impl BrowserShare {
         if let Some(pct) = t.strip_suffix('%') {
             let p: f64 = pct.trim().parse().map_err(|_| err())?;
             if !(p > 0.0 && p <= 100.0) {
-                return Err(format!("{flag} `{text}`: the share must be above 0% and at most 100%"));
+                return Err(format!(
+                    "{flag} `{text}`: the share must be above 0% and at most 100%"
+                ));
             }
             return Ok(BrowserShare::Basis((p * 100.0).round().max(1.0) as u32));
         }
         match t.parse::<u32>() {
-            Ok(0) => Err(format!("{flag} `{text}`: must be at least 1 (or leave it out)")),
+            Ok(0) => Err(format!(
+                "{flag} `{text}`: must be at least 1 (or leave it out)"
+            )),
             Ok(n) => Ok(BrowserShare::Users(n)),
             Err(_) => Err(err()),
         }
@@ -57,10 +61,17 @@ impl BrowserShare {
 
     /// "5 in browsers" or "5% in browsers".
     pub fn describe(self) -> String {
-        match self {
-            BrowserShare::Users(n) => format!("{n} in browsers"),
-            BrowserShare::Basis(b) if b % 100 == 0 => format!("{}% in browsers", b / 100),
-            BrowserShare::Basis(b) => format!("{}% in browsers", f64::from(b) / 100.0),
+        format!("{self} in browsers")
+    }
+}
+
+/// As typed: `5` or `5%`.
+impl std::fmt::Display for BrowserShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            BrowserShare::Users(n) => write!(f, "{n}"),
+            BrowserShare::Basis(b) if b % 100 == 0 => write!(f, "{}%", b / 100),
+            BrowserShare::Basis(b) => write!(f, "{}%", f64::from(b) / 100.0),
         }
     }
 }
@@ -71,9 +82,18 @@ mod tests {
 
     #[test]
     fn counts_and_shares_parse_and_bad_ones_name_the_flag() {
-        assert_eq!(BrowserShare::parse("5", "--browsers"), Ok(BrowserShare::Users(5)));
-        assert_eq!(BrowserShare::parse("5%", "--browsers"), Ok(BrowserShare::Basis(500)));
-        assert_eq!(BrowserShare::parse("2.5%", "x"), Ok(BrowserShare::Basis(250)));
+        assert_eq!(
+            BrowserShare::parse("5", "--browsers"),
+            Ok(BrowserShare::Users(5))
+        );
+        assert_eq!(
+            BrowserShare::parse("5%", "--browsers"),
+            Ok(BrowserShare::Basis(500))
+        );
+        assert_eq!(
+            BrowserShare::parse("2.5%", "x"),
+            Ok(BrowserShare::Basis(250))
+        );
         for bad in ["0", "0%", "101%", "five", "-1", ""] {
             let e = BrowserShare::parse(bad, "--browsers").unwrap_err();
             assert!(e.starts_with("--browsers"), "{e}");

@@ -474,8 +474,14 @@ mod tests {
             (Some(Mode::Browser), Some(SampleKind::PageLoad), 2500.0)
         );
         let p = t("http:errors<1%");
-        assert_eq!((p.mode, p.aggregate), (Some(Mode::Http), Aggregate::ErrorRate));
-        assert_eq!(t("browser:p95(browser:page-load)<1s").mode, Some(Mode::Browser));
+        assert_eq!(
+            (p.mode, p.aggregate),
+            (Some(Mode::Http), Aggregate::ErrorRate)
+        );
+        assert_eq!(
+            t("browser:p95(browser:page-load)<1s").mode,
+            Some(Mode::Browser)
+        );
         for (bad, hint) in [
             ("phone:p95<1s", "unknown mode `phone`"),
             ("http:p95(browser:page-load)<1s", "two modes"),
@@ -490,7 +496,11 @@ mod tests {
         let doc = MetricKey::new(Mode::Http, "f", Some(0), SampleKind::Document, "GET /");
         let page = MetricKey::new(Mode::Browser, "f", Some(0), SampleKind::PageLoad, "GET /");
         for i in 0..10 {
-            let outcome = if i < 5 { Outcome::Status(500) } else { Outcome::Ok };
+            let outcome = if i < 5 {
+                Outcome::Status(500)
+            } else {
+                Outcome::Ok
+            };
             rec.record(&doc, Duration::from_millis(5), outcome);
             rec.record(&page, Duration::from_millis(100), Outcome::Ok);
         }
@@ -498,7 +508,10 @@ mod tests {
         assert!(!t("http:errors<1%").evaluate(&s).passed);
         assert!(t("browser:errors<1%").evaluate(&s).passed);
         assert!(t("browser:p75(page-load)<2.5s").evaluate(&s).passed);
-        assert!(!t("http:p75(page-load)<2.5s").evaluate(&s).passed, "no samples");
+        assert!(
+            !t("http:p75(page-load)<2.5s").evaluate(&s).passed,
+            "no samples"
+        );
     }
 
     #[test]

@@ -21,12 +21,12 @@ use crate::replay::browser::BrowserOptions;
 use crate::replay::http::HttpOptions;
 use crate::replay::PreparedFlow;
 use crate::sync::Locked;
+use lanes::Lanes;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use lanes::Lanes;
 use users::{user_loop, UserCtx};
 use workers::UserRuntimes;
 
@@ -113,8 +113,13 @@ pub async fn execute_with(
     let lanes = Lanes::new(spec.mode, &spec.plan);
     let mut runners = Vec::new();
     for lane in &lanes.lanes {
-        let runner =
-            ModeRunner::start(lane.mode, http.clone(), browser.clone(), sink.clone(), &origins);
+        let runner = ModeRunner::start(
+            lane.mode,
+            http.clone(),
+            browser.clone(),
+            sink.clone(),
+            &origins,
+        );
         match runner.await {
             Ok(r) => runners.push(r),
             Err(e) => {

@@ -23,7 +23,13 @@ async fn hybrid_run_matches_the_sites_counts_per_mode_and_judges_each_mode_apart
     let output = support::throng_async()
         .args(["run", flow.to_str().unwrap(), "--target", &base])
         .args(["--users", "100", "--browsers", "5", "--iterations", "1"])
-        .args(["--think-scale", "0.1", "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "--think-scale",
+            "0.1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         // Without the prefix the first would pass (110 page loads) and the second fail.
         .args(["--threshold", "http:count(page-load)<100"])
         .args(["--threshold", "browser:count(page-load)<100"])
@@ -32,7 +38,11 @@ async fn hybrid_run_matches_the_sites_counts_per_mode_and_judges_each_mode_apart
         .await
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "one threshold fails: {stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "one threshold fails: {stderr}"
+    );
     assert!(stderr.contains("hybrid mode"), "{stderr}");
     let results = throng::report::read_results(&out.join("results.json")).unwrap();
     let s = &results.summary;
@@ -42,14 +52,23 @@ async fn hybrid_run_matches_the_sites_counts_per_mode_and_judges_each_mode_apart
     // The site's counts by kind of client equal throng's per mode, route by route.
     for (mode, agent) in [(Mode::Http, "throng"), (Mode::Browser, "chrome")] {
         let mut routes: BTreeMap<String, u64> = BTreeMap::new();
-        for e in s.entries.iter().filter(|e| e.mode == mode && e.kind.is_request()) {
+        for e in s
+            .entries
+            .iter()
+            .filter(|e| e.mode == mode && e.kind.is_request())
+        {
             *routes.entry(route(&e.name)).or_default() += e.count;
         }
         let seen = &stats.agents[agent];
         assert_eq!(routes, seen.routes, "{mode}: throng's counts = the site's");
         assert!(seen.total > 0, "{mode} sent requests");
     }
-    assert_eq!(stats.agents.len(), 2, "no other client: {:?}", stats.agents.keys());
+    assert_eq!(
+        stats.agents.len(),
+        2,
+        "no other client: {:?}",
+        stats.agents.keys()
+    );
     let pages = |m| s.total(Some(m), Some(SampleKind::PageLoad)).count;
     assert_eq!(pages(Mode::Browser), 15, "5 browsers x 3 pages");
     assert_eq!(pages(Mode::Http), 95 * 3, "95 HTTP users x 3 pages");
@@ -75,7 +94,10 @@ async fn hybrid_run_matches_the_sites_counts_per_mode_and_judges_each_mode_apart
     assert_eq!(results.meta.modes, [Mode::Http, Mode::Browser]);
     let c = Comparison::from_merged(s, &results.meta.mode_facts).expect("both modes");
     assert!(c.hybrid);
-    assert_eq!((c.http.facts.peak_users, c.browser.facts.peak_users), (95, 5));
+    assert_eq!(
+        (c.http.facts.peak_users, c.browser.facts.peak_users),
+        (95, 5)
+    );
     assert!(c.browser.facts.user_minutes() > 0.0);
     assert!(c.http.facts.user_minutes() > c.browser.facts.user_minutes());
     assert_eq!(c.browser.page_loads, 15);
@@ -87,10 +109,16 @@ async fn hybrid_run_matches_the_sites_counts_per_mode_and_judges_each_mode_apart
 fn browsers_flag_mistakes_are_one_line_naming_the_flag() {
     for (args, hint) in [
         (&["--users", "10", "--browsers", "0"][..], "--browsers `0`"),
-        (&["--users", "10", "--browsers", "11"], "more than the plan's 10 users"),
+        (
+            &["--users", "10", "--browsers", "11"],
+            "more than the plan's 10 users",
+        ),
         (&["--users", "10", "--browsers", "1%"], "no browser among"),
         (&["--arrival-rate", "2", "--browsers", "3"], "give a share"),
-        (&["--users", "10", "--browsers", "2", "--mode", "browser"], "drop --mode browser"),
+        (
+            &["--users", "10", "--browsers", "2", "--mode", "browser"],
+            "drop --mode browser",
+        ),
     ] {
         let out = support::throng()
             .args(["run", "http://127.0.0.1:9/", "--duration", "1s"])
