@@ -8,6 +8,7 @@
 mod context;
 mod data_files;
 mod error;
+mod fake;
 mod generated;
 mod literal;
 mod live;
@@ -23,6 +24,7 @@ mod vars;
 mod write;
 
 pub use error::{FlowError, Pos};
+pub use fake::{FakeKind, FakeRef, FAKE_KINDS};
 pub use generated::{shape_of, Encode, Encoding, Generate, Shape, Slot, MAX_GENERATED_LEN};
 pub use load::{load, load_with, parse, LoadedFlow};
 pub use model::*;

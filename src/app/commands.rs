@@ -317,6 +317,7 @@ mod socket_warning_tests {
     fn spec(users: u32, sockets: usize, mode: Mode) -> RunSpec {
         let second = Duration::from_secs(1);
         RunSpec {
+            fake: Default::default(),
             flows: Vec::new(),
             plan: LoadPlan {
                 browsers: None,

@@ -309,6 +309,20 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     #[serde(default = "default_interval")]
     pub otlp_interval: String,
+    /// Language and country of generated data (`${fake.name}`...): en, de, fr, ja, it,
+    /// pt-br, zh-cn
+    #[arg(long, value_name = "LOCALE", default_value = "en")]
+    #[serde(default = "default_locale")]
+    pub locale: String,
+    /// Make generated data (`${fake...}`) reproducible: the same seed gives every user the
+    /// same values
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+fn default_locale() -> String {
+    "en".into()
 }
 
 fn default_interval() -> String {

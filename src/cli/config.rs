@@ -8,6 +8,7 @@ use crate::live::prometheus::{ExportOptions, Exporter};
 use crate::metrics::{Mode, TraceConfig};
 use crate::plan::{parse_duration, Arrival, BrowserShare, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
+use crate::replay::fake::{FakeOptions, Locale};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
 use crate::replay::trusted_certs::TrustedCerts;
 use crate::report::{Format, Threshold};
@@ -528,6 +529,30 @@ impl RunConfig {
     }
 }
 
+/// `--locale` and `--seed`: the run's generated data.
+pub fn fake_options(replay: &ReplayArgs) -> Result<FakeOptions, InputError> {
+    let locale = Locale::parse(&replay.locale).ok_or_else(|| {
+        bad(format!(
+            "--locale `{}`: expected one of {}",
+            replay.locale,
+            Locale::NAMES
+        ))
+    })?;
+    Ok(FakeOptions {
+        locale,
+        seed: replay.seed.unwrap_or_else(rand::random),
+    })
+}
+
+/// The replay flags with a seed: the workers of a distributed run draw generated data from
+/// the same one.
+pub fn seeded(replay: &ReplayArgs) -> ReplayArgs {
+    ReplayArgs {
+        seed: Some(replay.seed.unwrap_or_else(rand::random)),
+        ..replay.clone()
+    }
+}
+
 /// Assembles the run spec.
 pub fn run_spec(
     flows: Vec<FlowChoice>,
@@ -542,6 +567,7 @@ pub fn run_spec(
         http: http_options(replay)?,
         browser: browser_options(replay)?,
         trace: trace(replay)?,
+        fake: fake_options(replay)?,
     })
 }
 

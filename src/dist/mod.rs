@@ -68,7 +68,7 @@ pub async fn coordinate(
         flows,
         target: args.flows.target.clone(),
         vars,
-        replay: args.replay.clone(),
+        replay: crate::cli::config::seeded(&args.replay),
         cacert,
     };
     coordinator::coordinate(c, template, &run.output, meta, finish).await

@@ -227,8 +227,14 @@ fn replay_flags(
         otlp,
         otlp_header,
         otlp_interval,
+        locale,
+        seed,
     } = replay;
     f.push("--timeout", timeout);
+    if locale != "en" {
+        f.push("--locale", locale);
+    }
+    f.opt("--seed", *seed);
     f.push("--max-body", max_body);
     f.switch("--no-cache", *no_cache);
     f.switch("--insecure", *insecure);

@@ -2,6 +2,7 @@
 //! the prepared flow and per-user variables.
 
 pub mod browser;
+pub mod fake;
 pub mod fill;
 pub mod hosts;
 pub mod http;
@@ -32,6 +33,8 @@ pub struct PreparedFlow {
     pub streams: Vec<Stream>,
     /// Data values for `${variables}`, shared by all users of the run.
     pub sources: Arc<VarSources>,
+    /// The generated data (`${fake.email}`) the flow uses.
+    pub fakes: fake::FakeNames,
     /// HTTP mode: scan documents for assets when the recording lists none.
     pub discover_assets: bool,
     /// Step labels and fixed URLs computed once for every iteration.
@@ -67,6 +70,7 @@ impl PreparedFlow {
             .filter(|r| r.kind == crate::flow::RequestKind::Static)
             .filter_map(|r| Some((Url::parse(&r.url).ok()?, r.status.filter(|s| *s >= 400)?)))
             .collect();
+        let fakes = fake::FakeNames::of(&flow);
         PreparedFlow {
             static_errors,
             name: Arc::from(name),
@@ -75,6 +79,7 @@ impl PreparedFlow {
             origin,
             pollers,
             streams,
+            fakes,
             sources,
             discover_assets: true,
             trace: None,

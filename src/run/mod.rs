@@ -19,6 +19,7 @@ use crate::metrics::{Mode, RunSummary, Sink, TraceConfig};
 use crate::plan::{Arrival, FlowMix, LoadPlan};
 use crate::replay::browser::BrowserOptions;
 use crate::replay::http::HttpOptions;
+use crate::replay::fake::FakeOptions;
 use crate::replay::PreparedFlow;
 use crate::sync::Locked;
 use lanes::Lanes;
@@ -27,7 +28,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use users::{user_loop, UserCtx};
+use users::{user_loop, UserCtx, Who};
 use workers::UserRuntimes;
 
 /// A flow and its share of the users.
@@ -47,6 +48,8 @@ pub struct RunSpec {
     pub browser: BrowserOptions,
     /// `--trace`: trace context on the flows' own requests, spans and exemplars.
     pub trace: Option<TraceConfig>,
+    /// `--locale`, `--seed`: generated data (`${fake.email}`).
+    pub fake: FakeOptions,
 }
 
 impl RunSpec {
@@ -62,6 +65,7 @@ impl RunSpec {
             http: HttpOptions::default(),
             browser: BrowserOptions::default(),
             trace: None,
+            fake: FakeOptions::default(),
         }
     }
 }
@@ -136,6 +140,7 @@ pub async fn execute_with(
         sink: sink.clone(),
         plan: spec.plan.clone(),
         flows: spec.flows.clone(),
+        fake: spec.fake,
         failures: Default::default(),
         draining: Default::default(),
     });
@@ -241,9 +246,16 @@ impl Scheduler {
         let plan_seq = lane.next_seq(share);
         let mode = lane.mode;
         let flow = self.ctx.flows[self.mix.pick(plan_seq)].flow.clone();
+        // The user's number in the whole run, all modes: what `.unique` data is marked with.
+        let lanes = self.lanes.lanes.len() as u64;
+        let who = Who {
+            id,
+            number: plan_seq * lanes + self.lanes.index(mode) as u64,
+            mode,
+        };
         let ctx = self.ctx.clone();
         let user = async move {
-            user_loop(ctx, mode, id, flow, token, iterations, intended).await;
+            user_loop(ctx, who, flow, token, iterations, intended).await;
             id
         };
         // HTTP users go to the per-core runtimes; browser users wait on Chromium here.

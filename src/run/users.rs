@@ -3,6 +3,7 @@
 use super::{FlowChoice, ModeRunner};
 use crate::metrics::{Mode, Sink};
 use crate::plan::LoadPlan;
+use crate::replay::fake::{Drawer, FakeOptions};
 use crate::replay::{PreparedFlow, Session, SessionOutcome, Vars};
 use crate::sync::Locked;
 use std::collections::BTreeMap;
@@ -18,6 +19,14 @@ const MAX_FAILURE_MESSAGES: usize = 50;
 /// omission); below it is timer grain. The HTTP client uses the same bound for pollers.
 const LATE_AFTER: Duration = Duration::from_millis(10);
 
+/// A user: its id in this process, its number in the whole run, its mode.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Who {
+    pub id: u64,
+    pub number: u64,
+    pub mode: Mode,
+}
+
 /// What every user of a run shares.
 pub(super) struct UserCtx {
     /// One runner per mode the run has (two in a hybrid run).
@@ -25,6 +34,8 @@ pub(super) struct UserCtx {
     pub sink: Sink,
     pub plan: LoadPlan,
     pub flows: Vec<FlowChoice>,
+    /// `--locale`, `--seed`: generated data.
+    pub fake: FakeOptions,
     /// Session failure messages and how often each happened.
     pub failures: Mutex<BTreeMap<String, u64>>,
     /// Set when the plan ends: users finish their iteration, then leave.
@@ -51,13 +62,13 @@ impl UserCtx {
 
 pub(super) async fn user_loop(
     ctx: Arc<UserCtx>,
-    mode: Mode,
-    id: u64,
+    who: Who,
     flow: Arc<PreparedFlow>,
     cancel: CancellationToken,
     iterations: Option<u64>,
     intended: Option<Instant>,
 ) {
+    let Who { id, number, mode } = who;
     let sink = &ctx.sink;
     let runner = ctx.runner(mode);
     let recorder = match intended.map(|at| at.elapsed()) {
@@ -107,6 +118,12 @@ pub(super) async fn user_loop(
         && iterations.is_none_or(|n| done < n)
     {
         done += 1;
+        // Generated data first: encoded variables may use it.
+        let drawer = Drawer {
+            user: number,
+            iteration: done - 1,
+        };
+        flow.fakes.draw(&ctx.fake, drawer, &mut vars);
         if let Err(reason) = flow.sources.draw(&mut vars) {
             sink.count("iterations.no_data", 1);
             ctx.note_failure(reason);

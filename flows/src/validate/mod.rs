@@ -460,6 +460,11 @@ impl StepCtx<'_> {
     /// request that runs before this use.
     fn uses(&self, text: &str, path: &JsonPath, at: Order) -> Res {
         for name in variables_used(text) {
+            // Generated data (`${fake.email}`) needs no declaration; a bad kind is named.
+            if let Some(fake) = crate::fake::FakeRef::parse(name) {
+                fake.map_err(|e| self.r.bad(path, &format!("uses {e}")))?;
+                continue;
+            }
             let Some(var) = self.declared.get(name) else {
                 let declared = if self.declared.is_empty() {
                     "no variables are declared".to_string()

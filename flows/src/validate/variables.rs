@@ -103,6 +103,10 @@ fn check_encode(r: &R<'_>, path: &JsonPath, value: &str, flow: &Flow) -> Res {
         return Err(r.bad(path, "must not be empty"));
     }
     for name in variables_used(value) {
+        if let Some(fake) = crate::fake::FakeRef::parse(name) {
+            fake.map_err(|e| r.bad(path, &format!("uses {e}")))?;
+            continue;
+        }
         match flow.variables.iter().find(|v| v.name == name) {
             None => {
                 return Err(r.bad(path, &format!("uses undeclared variable `${{{name}}}`")));
