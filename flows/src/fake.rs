@@ -104,7 +104,13 @@ mod tests {
     #[test]
     fn parses_kinds_ranges_and_unique() {
         let p = |n: &str| FakeRef::parse(n).unwrap().unwrap();
-        assert_eq!(p("fake.email"), FakeRef { kind: FakeKind::Email, unique: false });
+        assert_eq!(
+            p("fake.email"),
+            FakeRef {
+                kind: FakeKind::Email,
+                unique: false
+            }
+        );
         assert_eq!(p("fake.email.unique").unique, true);
         assert_eq!(p("fake.int(1,100)").kind, FakeKind::Int(1, 100));
         assert_eq!(p("fake.int(-5, 5)").kind, FakeKind::Int(-5, 5));

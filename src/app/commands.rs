@@ -90,7 +90,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(_) => vec![Mode::Http, Mode::Browser],
         None => vec![mode],
     };
+    // A plan file's flow runs in its own mode: the run must have it.
+    if let Some(f) = run
+        .flows
+        .iter()
+        .find(|f| f.mode.is_some_and(|m| !modes.contains(&m)))
+    {
+        let m = f.mode.unwrap_or(mode);
+        return Err(InputError(format!(
+            "--plan: flow {} runs in {m} mode: add --mode {m} (or give the plan flows of both modes)",
+            f.flow.name
+        ))
+        .into());
+    }
     if args.dist.workers.is_some() {
+        if run.flows.iter().any(|f| f.mode.is_some()) {
+            return Err(InputError(
+                "--plan with its own flows: a distributed run takes its flows on the command line (with --browsers for a hybrid run)".into(),
+            )
+            .into());
+        }
         let meta = RunMeta::new(run.flow_names.clone(), modes, plan_text, 0);
         let output = run.output.clone();
         let finish = |summary: &RunSummary, meta: &RunMeta| finish(summary, &output, meta);
@@ -187,12 +206,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Ok(run::FlowChoice {
             flow: std::sync::Arc::new(flow),
             weight,
+            mode: None,
         })
     };
     let flows = match &args.flow {
         Some(path) => vec![run::FlowChoice {
             flow: std::sync::Arc::new(config::prepare_flow(path, Some(&target), &overrides)?),
             weight: 1,
+            mode: None,
         }],
         None => vec![
             built_in(DEMO_FLOW, "shop", 3)?,

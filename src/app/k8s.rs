@@ -124,6 +124,11 @@ pub fn manifests(args: &K8sArgs) -> Result<RunManifests, InputError> {
     local.format.clear();
     let run = config::RunConfig::new(&args.flows, &args.plan, &local)?;
     let mode = args.mode.into();
+    if run.flows.iter().any(|f| f.mode.is_some()) {
+        return Err(bad(
+            "--plan with its own flows: on Kubernetes name the flows on the command line",
+        ));
+    }
     if run.plan.browsers.is_some() {
         // Workers sized for one mode would starve the browsers (roles: issue 23 item 2).
         return Err(bad(

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
 
-pub use super::flows::{flows, prepare, prepare_flow, prepare_flow_allowing, url_flow, weighted};
+pub use super::flows::{
+    flows, plan_flows, prepare, prepare_flow, prepare_flow_allowing, url_flow, weighted,
+};
 
 /// Bad input: printed as one line, exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -514,11 +516,31 @@ impl RunConfig {
     /// Validates the shared flag groups; the plan defaults to one user for 30 s.
     pub fn new(flows: &FlowArgs, plan: &PlanArgs, replay: &ReplayArgs) -> Result<Self, InputError> {
         let vars = self::vars(replay)?;
+        let listed = match &plan.plan {
+            Some(path) => crate::plan::load_plan_file(path, plan.max_users)
+                .map_err(bad)?
+                .flows
+                .into_iter()
+                .map(|f| (path.clone(), f))
+                .collect(),
+            None => Vec::new(),
+        };
+        let (choices, flow_names) = match listed.first() {
+            None => (self::flows(flows, &vars)?, flows.names()),
+            Some((path, _)) => {
+                let listed: Vec<_> = listed.iter().map(|(_, f)| f.clone()).collect();
+                let names = listed
+                    .iter()
+                    .map(|f| format!("{} ({}, {} users)", f.path.display(), f.mode, f.users))
+                    .collect();
+                (plan_flows(flows, path, &listed, &vars)?, names)
+            }
+        };
         Ok(RunConfig {
-            flows: self::flows(flows, &vars)?,
+            flows: choices,
             plan: self::plan(plan, 1, "30s")?,
             output: output(replay)?,
-            flow_names: flows.names(),
+            flow_names,
             vars,
         })
     }

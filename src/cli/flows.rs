@@ -118,13 +118,9 @@ pub fn weighted(text: &str) -> Result<(PathBuf, u32), InputError> {
 }
 
 /// The flows of `throng run`: files or one URL, with weights.
-pub fn flows(
-    args: &FlowArgs,
-    overrides: &HashMap<String, String>,
-) -> Result<Vec<FlowChoice>, InputError> {
-    let (positional, weighted_args, data_dirs) = (&args.files, &args.weighted, &args.data_dirs);
-    let target = args
-        .target
+/// `--target`, checked.
+fn target(args: &FlowArgs) -> Result<Option<Url>, InputError> {
+    args.target
         .as_deref()
         .map(|t| {
             let url = Url::parse(t).map_err(|e| bad(format!("--target `{t}`: {e}")))?;
@@ -133,7 +129,43 @@ pub fn flows(
             }
             Ok(url)
         })
-        .transpose()?;
+        .transpose()
+}
+
+/// A plan file's flows, each in its mode with its users as its weight (the command line
+/// then names none).
+pub fn plan_flows(
+    args: &FlowArgs,
+    plan_file: &Path,
+    listed: &[crate::plan::PlanFlow],
+    overrides: &HashMap<String, String>,
+) -> Result<Vec<FlowChoice>, InputError> {
+    if !args.files.is_empty() || !args.weighted.is_empty() {
+        return Err(bad(format!(
+            "--plan {} lists its own flows: drop the flows on the command line",
+            plan_file.display()
+        )));
+    }
+    let target = target(args)?;
+    listed
+        .iter()
+        .map(|f| {
+            let flow = prepare_flow_allowing(&f.path, target.as_ref(), overrides, &args.data_dirs)?;
+            Ok(FlowChoice {
+                flow: Arc::new(flow),
+                weight: f.users,
+                mode: Some(f.mode),
+            })
+        })
+        .collect()
+}
+
+pub fn flows(
+    args: &FlowArgs,
+    overrides: &HashMap<String, String>,
+) -> Result<Vec<FlowChoice>, InputError> {
+    let (positional, weighted_args, data_dirs) = (&args.files, &args.weighted, &args.data_dirs);
+    let target = target(args)?;
     let mut choices = Vec::new();
     for item in positional {
         let flow = if item.starts_with("http://") || item.starts_with("https://") {
@@ -142,6 +174,7 @@ pub fn flows(
             prepare_flow_allowing(Path::new(item), target.as_ref(), overrides, data_dirs)?
         };
         choices.push(FlowChoice {
+            mode: None,
             flow: Arc::new(flow),
             weight: 1,
         });
@@ -149,6 +182,7 @@ pub fn flows(
     for item in weighted_args {
         let (path, weight) = weighted(item)?;
         choices.push(FlowChoice {
+            mode: None,
             flow: Arc::new(prepare_flow_allowing(
                 &path,
                 target.as_ref(),

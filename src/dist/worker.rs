@@ -220,6 +220,7 @@ fn build_spec(a: &Assignment, args: &WorkerArgs, dir: &Path) -> anyhow::Result<r
             sources.keep_share(a.share);
         }
         flows.push(FlowChoice {
+            mode: None,
             flow: Arc::new(prepared),
             weight: shipped.weight,
         });

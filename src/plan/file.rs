@@ -7,10 +7,18 @@
 //! {"browsers": 5, "stages": [{"target": 100, "duration": "1m"}, {"target": 100, "duration": "5m"}]}
 //! ```
 //! `browsers` (a count, or a share such as `"5%"`) makes a hybrid plan, as `--browsers` does.
+//! `flows` gives each flow its mode and users instead of the command line's flows (paths are
+//! relative to the plan file; `mode` is `http`, the default, or `browser`; the users are each
+//! flow's share of the plan's users):
+//! ```json
+//! {"stages": [{"target": 100, "duration": "5m"}],
+//!  "flows": [{"flow": "shop.json", "users": 95}, {"flow": "browse.json", "mode": "browser", "users": 5}]}
+//! ```
 
 use super::{parse_duration, Arrival, BrowserShare, Stage, Stages};
+use crate::metrics::Mode;
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -21,7 +29,32 @@ struct PlanFile {
     max_users: Option<u32>,
     #[serde(default)]
     browsers: Option<BrowsersEntry>,
+    #[serde(default)]
+    flows: Vec<FlowEntry>,
     stages: Vec<StageEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowEntry {
+    flow: PathBuf,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default = "one")]
+    users: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A flow a plan file names, with its mode and its share of the users.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanFlow {
+    /// Resolved against the plan file's directory.
+    pub path: PathBuf,
+    pub mode: Mode,
+    pub users: u32,
 }
 
 /// `"browsers": 5` or `"browsers": "5%"`.
@@ -37,6 +70,8 @@ enum BrowsersEntry {
 pub struct PlanShape {
     pub arrival: Arrival,
     pub browsers: Option<BrowserShare>,
+    /// The plan's own flows (none: the command line's).
+    pub flows: Vec<PlanFlow>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -85,6 +120,24 @@ pub fn load_plan_file(path: &Path, default_max_users: u32) -> Result<PlanShape, 
     if stages.total().is_zero() {
         return Err(format!("{label}: the stages last 0s in all"));
     }
+    let mut flows = Vec::new();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for (i, entry) in file.flows.iter().enumerate() {
+        let mode = match entry.mode.as_deref() {
+            None => Mode::Http,
+            Some(m) => m
+                .parse::<Mode>()
+                .map_err(|e| format!("{label}: flows[{i}].mode: {e}"))?,
+        };
+        if entry.users == 0 {
+            return Err(format!("{label}: flows[{i}].users must be at least 1"));
+        }
+        flows.push(PlanFlow {
+            path: dir.join(&entry.flow),
+            mode,
+            users: entry.users,
+        });
+    }
     let browsers = match &file.browsers {
         None => None,
         Some(BrowsersEntry::Count(n)) => Some(BrowserShare::parse(&n.to_string(), "browsers")),
@@ -92,6 +145,27 @@ pub fn load_plan_file(path: &Path, default_max_users: u32) -> Result<PlanShape, 
     }
     .transpose()
     .map_err(|e| format!("{label}: {e}"))?;
+    let users = |m: Mode| {
+        flows
+            .iter()
+            .filter(|f| f.mode == m)
+            .map(|f| f.users)
+            .sum::<u32>()
+    };
+    let (http, in_browsers) = (users(Mode::Http), users(Mode::Browser));
+    let browsers = match browsers {
+        Some(_) if in_browsers > 0 => {
+            return Err(format!(
+                "{label}: `browsers` and flows in browser mode both split the users; keep one"
+            ))
+        }
+        // Both modes: a hybrid plan in the flows' proportions.
+        None if http > 0 && in_browsers > 0 => Some(BrowserShare::Of {
+            browsers: in_browsers,
+            users: http + in_browsers,
+        }),
+        b => b,
+    };
     let arrival = match file.model {
         Model::Users => Arrival::Users(stages),
         Model::Rate => Arrival::Rate {
@@ -99,7 +173,11 @@ pub fn load_plan_file(path: &Path, default_max_users: u32) -> Result<PlanShape, 
             max_users: file.max_users.unwrap_or(default_max_users).max(1),
         },
     };
-    Ok(PlanShape { arrival, browsers })
+    Ok(PlanShape {
+        arrival,
+        browsers,
+        flows,
+    })
 }
 
 #[cfg(test)]
@@ -141,6 +219,39 @@ mod tests {
         let f = write(&format!(r#"{{"browsers":"lots",{stages}}}"#));
         let err = load_plan_file(f.path(), 100).unwrap_err();
         assert!(err.contains(": browsers `lots`"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_file_may_give_each_flow_its_mode_and_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        std::fs::write(
+            &path,
+            r#"{"stages":[{"target":100,"duration":"1m"}],"flows":[
+                {"flow":"shop.json","users":95},{"flow":"b/browse.json","mode":"browser","users":5}]}"#,
+        )
+        .unwrap();
+        let shape = load_plan_file(&path, 10).unwrap();
+        assert_eq!(shape.flows.len(), 2);
+        assert_eq!(shape.flows[1].path, dir.path().join("b/browse.json"));
+        assert_eq!(
+            (shape.flows[1].mode, shape.flows[1].users),
+            (Mode::Browser, 5)
+        );
+        let share = shape.browsers.unwrap();
+        assert_eq!(share.browsers_of(100, 100), 5);
+        for (text, hint) in [
+            (r#"{"flow":"a.json","mode":"car"}"#, "flows[0].mode"),
+            (r#"{"flow":"a.json","users":0}"#, "flows[0].users"),
+        ] {
+            std::fs::write(
+                &path,
+                format!(r#"{{"stages":[{{"target":1,"duration":"1s"}}],"flows":[{text}]}}"#),
+            )
+            .unwrap();
+            let e = load_plan_file(&path, 1).unwrap_err();
+            assert!(e.contains(hint), "{e}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub enum BrowserShare {
     Users(u32),
     /// This share of the users in hundredths of a percent (`--browsers 5%` = 500).
     Basis(u32),
+    /// `browsers` of every `users` (a plan file's flows with their modes and users).
+    Of { browsers: u32, users: u32 },
 }
 
 impl BrowserShare {
@@ -42,6 +44,7 @@ impl BrowserShare {
         match self {
             BrowserShare::Users(n) => (u64::from(n).min(peak.max(1)), peak.max(1)),
             BrowserShare::Basis(b) => (u64::from(b), 10_000),
+            BrowserShare::Of { browsers, users } => (u64::from(browsers), u64::from(users).max(1)),
         }
     }
 
@@ -72,6 +75,7 @@ impl std::fmt::Display for BrowserShare {
             BrowserShare::Users(n) => write!(f, "{n}"),
             BrowserShare::Basis(b) if b % 100 == 0 => write!(f, "{}%", b / 100),
             BrowserShare::Basis(b) => write!(f, "{}%", f64::from(b) / 100.0),
+            BrowserShare::Of { browsers, users } => write!(f, "{browsers} of every {users}"),
         }
     }
 }

@@ -11,7 +11,7 @@ mod stages;
 mod think;
 
 pub use duration::{format_duration, parse_duration};
-pub use file::load_plan_file;
+pub use file::{load_plan_file, PlanFlow};
 pub use hybrid::BrowserShare;
 pub use mix::FlowMix;
 pub use share::Share;

@@ -101,7 +101,10 @@ impl FakeNames {
             let seed = mix(mix(mix(options.seed, who.user), who.iteration), i as u64);
             let mut rng = StdRng::seed_from_u64(seed);
             let tag = r.unique.then(|| unique_tag(who));
-            vars.set(name, value(r.kind, options.locale, &mut rng, tag.as_deref(), who));
+            vars.set(
+                name,
+                value(r.kind, options.locale, &mut rng, tag.as_deref(), who),
+            );
         }
     }
 }
@@ -116,7 +119,9 @@ fn unique_tag(who: Drawer) -> String {
 
 /// splitmix64 of `a` and `b`: seeds far apart for neighbouring users.
 fn mix(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z = a ^ b
+        .wrapping_add(0x9E37_79B9_7F4A_7C15)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -137,7 +142,13 @@ macro_rules! localized {
     };
 }
 
-fn value(kind: FakeKind, locale: Locale, rng: &mut StdRng, tag: Option<&str>, who: Drawer) -> String {
+fn value(
+    kind: FakeKind,
+    locale: Locale,
+    rng: &mut StdRng,
+    tag: Option<&str>,
+    who: Drawer,
+) -> String {
     let plain = match kind {
         FakeKind::Name => localized!(locale, rng, Name),
         FakeKind::FirstName => localized!(locale, rng, FirstName),
@@ -243,7 +254,10 @@ mod tests {
              ${fake.sentence} ${fake.uuid} ${fake.int(1,100)} ${fake.date} ${fake.zip} ${fake.word}",
         ));
         assert_eq!(names.0.len(), 12);
-        let options = FakeOptions { locale: Locale::En, seed: 7 };
+        let options = FakeOptions {
+            locale: Locale::En,
+            seed: 7,
+        };
         for user in 0..50 {
             let v = drawn(&names, &options, user, 0);
             for (name, _) in &names.0 {
@@ -263,8 +277,14 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_values_and_another_seed_others() {
         let names = FakeNames::of(&flow_using("${fake.name}/${fake.email}"));
-        let a = FakeOptions { locale: Locale::En, seed: 1 };
-        let b = FakeOptions { locale: Locale::En, seed: 2 };
+        let a = FakeOptions {
+            locale: Locale::En,
+            seed: 1,
+        };
+        let b = FakeOptions {
+            locale: Locale::En,
+            seed: 2,
+        };
         let pick = |o: &FakeOptions, u| drawn(&names, o, u, 0).get("fake.email").map(String::from);
         assert_eq!(pick(&a, 3), pick(&a, 3));
         assert_ne!(pick(&a, 3), pick(&b, 3));
@@ -282,13 +302,19 @@ mod tests {
             "${fake.email.unique} ${fake.name.unique} ${fake.uuid.unique} ${fake.word.unique}",
         ));
         // A tiny seed space would repeat plain values; the mark keeps them apart.
-        let options = FakeOptions { locale: Locale::De, seed: 0 };
+        let options = FakeOptions {
+            locale: Locale::De,
+            seed: 0,
+        };
         for (name, _) in &names.0 {
             let mut seen = std::collections::HashSet::new();
             for user in 0..300 {
                 for iteration in 0..3 {
                     let v = drawn(&names, &options, user, iteration);
-                    assert!(seen.insert(v.get(name).unwrap().to_string()), "{name} repeated");
+                    assert!(
+                        seen.insert(v.get(name).unwrap().to_string()),
+                        "{name} repeated"
+                    );
                 }
             }
         }
@@ -300,11 +326,19 @@ mod tests {
         let city = |locale| {
             let options = FakeOptions { locale, seed: 11 };
             (0..20)
-                .map(|u| drawn(&names, &options, u, 0).get("fake.city").unwrap().to_string())
+                .map(|u| {
+                    drawn(&names, &options, u, 0)
+                        .get("fake.city")
+                        .unwrap()
+                        .to_string()
+                })
                 .collect::<Vec<_>>()
         };
         let ja = city(Locale::Ja);
-        assert!(ja.iter().any(|c| !c.is_ascii()), "Japanese city names: {ja:?}");
+        assert!(
+            ja.iter().any(|c| !c.is_ascii()),
+            "Japanese city names: {ja:?}"
+        );
         assert_ne!(city(Locale::De), city(Locale::Fr));
         assert_eq!(Locale::parse("pt_BR"), Some(Locale::PtBr));
         assert_eq!(Locale::parse("xx"), None);

@@ -18,8 +18,8 @@ pub use runner::{ModeRunner, UserState};
 use crate::metrics::{Mode, RunSummary, Sink, TraceConfig};
 use crate::plan::{Arrival, FlowMix, LoadPlan};
 use crate::replay::browser::BrowserOptions;
-use crate::replay::http::HttpOptions;
 use crate::replay::fake::FakeOptions;
+use crate::replay::http::HttpOptions;
 use crate::replay::PreparedFlow;
 use crate::sync::Locked;
 use lanes::Lanes;
@@ -36,6 +36,8 @@ use workers::UserRuntimes;
 pub struct FlowChoice {
     pub flow: Arc<PreparedFlow>,
     pub weight: u32,
+    /// A plan file's flow runs in this mode only (None: in every mode of the run).
+    pub mode: Option<Mode>,
 }
 
 /// Everything a run needs, validated.
@@ -59,6 +61,7 @@ impl RunSpec {
             flows: vec![FlowChoice {
                 flow: Arc::new(flow),
                 weight: 1,
+                mode: None,
             }],
             plan,
             mode,
@@ -115,6 +118,7 @@ pub async fn execute_with(
     browser.drain = spec.plan.drain;
     // A hybrid plan runs both modes: one runner each, one sink.
     let lanes = Lanes::new(spec.mode, &spec.plan);
+    let lanes_modes: Vec<Mode> = lanes.lanes.iter().map(|l| l.mode).collect();
     let mut runners = Vec::new();
     for lane in &lanes.lanes {
         let runner = ModeRunner::start(
@@ -166,7 +170,7 @@ pub async fn execute_with(
         run_token: stop.child_token(),
         deadline,
         next_id: 0,
-        mix: FlowMix::new(&spec.flows.iter().map(|f| f.weight).collect::<Vec<_>>()),
+        mixes: scheduler_mixes(&ctx.flows, &lanes_modes),
         control,
     };
     match &spec.plan.arrival {
@@ -188,6 +192,23 @@ pub async fn execute_with(
     let summary = sink.finish();
     aggregator.abort();
     Ok(summary)
+}
+
+/// Each lane's flow mix: the flows for its mode (all of them if none names it), by weight.
+fn scheduler_mixes(flows: &[FlowChoice], modes: &[Mode]) -> Vec<(FlowMix, Vec<usize>)> {
+    modes
+        .iter()
+        .map(|&mode| {
+            let mut eligible: Vec<usize> = (0..flows.len())
+                .filter(|&i| flows[i].mode.is_none_or(|m| m == mode))
+                .collect();
+            if eligible.is_empty() {
+                eligible = (0..flows.len()).collect();
+            }
+            let weights: Vec<u32> = eligible.iter().map(|&i| flows[i].weight).collect();
+            (FlowMix::new(&weights), eligible)
+        })
+        .collect()
 }
 
 /// Arrivals due from the plan's start to `at`: the integral of the rate (exact for the
@@ -227,30 +248,32 @@ struct Scheduler {
     /// Cancels requests still open (see [`Scheduler::stop_all`]).
     deadline: CancellationToken,
     next_id: u64,
-    mix: FlowMix,
+    /// Per lane: the weighted mix over the flows that run in its mode, and their indices.
+    mixes: Vec<(FlowMix, Vec<usize>)>,
     control: RunControl,
 }
 
 impl Scheduler {
     /// Starts a user in lane `lane`; `intended` is an arrival's planned start (open model),
     /// from which a late start is measured.
-    fn spawn_user(&mut self, lane: usize, iterations: Option<u64>, intended: Option<Instant>) {
+    fn spawn_user(&mut self, lane_ix: usize, iterations: Option<u64>, intended: Option<Instant>) {
         let id = self.next_id;
         self.next_id += 1;
         let token = self.run_token.child_token();
         let share = self.control.share();
-        let lane = &mut self.lanes.lanes[lane];
+        let lane = &mut self.lanes.lanes[lane_ix];
         lane.active.insert(id, token.clone());
         // Users are numbered plan-wide (worker i of k starts users i, i+k, ...), per mode, so
         // weighted flows keep their global shares in each mode however the plan is spread.
         let plan_seq = lane.next_seq(share);
         let mode = lane.mode;
-        let flow = self.ctx.flows[self.mix.pick(plan_seq)].flow.clone();
+        let (mix, eligible) = &self.mixes[lane_ix];
+        let flow = self.ctx.flows[eligible[mix.pick(plan_seq)]].flow.clone();
         // The user's number in the whole run, all modes: what `.unique` data is marked with.
         let lanes = self.lanes.lanes.len() as u64;
         let who = Who {
             id,
-            number: plan_seq * lanes + self.lanes.index(mode) as u64,
+            number: plan_seq * lanes + lane_ix as u64,
             mode,
         };
         let ctx = self.ctx.clone();

@@ -202,6 +202,7 @@ pub fn url_spec(url: &str, users: u32, secs: u64) -> RunSpec {
     RunSpec {
         fake: Default::default(),
         flows: vec![FlowChoice {
+            mode: None,
             flow: Arc::new(config::url_flow(url).unwrap()),
             weight: 1,
         }],

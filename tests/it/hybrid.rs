@@ -131,3 +131,66 @@ fn browsers_flag_mistakes_are_one_line_naming_the_flag() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_file_gives_each_flow_its_mode_and_users() {
+    let server = support::demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let browse = std::fs::read_to_string(support::flow_path("browse.json")).unwrap();
+    for name in ["cheap.json", "real.json"] {
+        std::fs::write(dir.path().join(name), &browse).unwrap();
+    }
+    let plan = dir.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"stages": [{"target": 10, "duration": "3s"}], "flows": [
+            {"flow": "cheap.json", "users": 9}, {"flow": "real.json", "mode": "browser", "users": 1}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = support::throng_async()
+        .args([
+            "run",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--target",
+            &server.base_url(),
+        ])
+        .args([
+            "--think-scale",
+            "0.1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let s = throng::report::read_results(&out.join("results.json"))
+        .unwrap()
+        .summary;
+    let stats = server.stats();
+    server.shutdown().await;
+    // Each flow ran in its own mode only, with its users.
+    for e in &s.entries {
+        let want = if e.mode == Mode::Http {
+            "cheap"
+        } else {
+            "real"
+        };
+        assert_eq!(e.flow, want, "{:?} {}", e.mode, e.name);
+    }
+    assert_eq!(s.counters["users.http.peak"], 9);
+    assert_eq!(s.counters["users.browser.peak"], 1);
+    for (mode, agent) in [(Mode::Http, "throng"), (Mode::Browser, "chrome")] {
+        let sent: u64 = s
+            .entries
+            .iter()
+            .filter(|e| e.mode == mode && e.kind.is_request())
+            .map(|e| e.count)
+            .sum();
+        assert_eq!(sent, stats.agents[agent].total, "{mode}");
+    }
+}

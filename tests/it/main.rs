@@ -8,6 +8,7 @@ mod demo_h2;
 mod demo_site;
 mod distributed;
 mod failure_evidence;
+mod fake_data;
 mod faults;
 mod fidelity;
 mod flow_files;

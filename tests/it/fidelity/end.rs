@@ -19,7 +19,11 @@ use tokio_util::sync::CancellationToken;
 async fn run_plan(flow: Arc<PreparedFlow>, mode: Mode, users: u32, drain: Duration) -> RunSummary {
     let spec = RunSpec {
         fake: Default::default(),
-        flows: vec![FlowChoice { flow, weight: 1 }],
+        flows: vec![FlowChoice {
+            flow,
+            weight: 1,
+            mode: None,
+        }],
         plan: LoadPlan {
             browsers: None,
             arrival: Arrival::Users(

@@ -47,7 +47,11 @@ pub fn flow(base: &str, steps: serde_json::Value, vars: &[(&str, &str)]) -> Arc<
 pub async fn run_once(flow: Arc<PreparedFlow>, mode: Mode, users: u32) -> RunSummary {
     let spec = RunSpec {
         fake: Default::default(),
-        flows: vec![FlowChoice { flow, weight: 1 }],
+        flows: vec![FlowChoice {
+            flow,
+            weight: 1,
+            mode: None,
+        }],
         plan: LoadPlan {
             browsers: None,
             arrival: Arrival::Users(
