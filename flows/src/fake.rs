@@ -35,8 +35,8 @@ pub const FAKE_KINDS: &str =
     "name, first_name, last_name, email, phone, street, city, zip, company, sentence, word, uuid, int(MIN,MAX), date";
 
 impl FakeRef {
-    /// Parses `name` when it starts with `fake.`: None for any other name, Err for a `fake.`
-    /// name that is not one of the kinds (the message says which are).
+    /// Parses `name` when it starts with `fake.`: None for any other name, Err (why, without
+    /// the name) for a `fake.` name that is not one of the kinds (the message says which are).
     pub fn parse(name: &str) -> Option<Result<FakeRef, String>> {
         let rest = name.strip_prefix("fake.")?;
         Some(Self::parse_rest(rest))
@@ -51,24 +51,24 @@ impl FakeRef {
             Some((w, a)) => {
                 let a = a
                     .strip_suffix(')')
-                    .ok_or_else(|| format!("`fake.{rest}`: unclosed `(`"))?;
+                    .ok_or_else(|| "unclosed `(`".to_string())?;
                 (w, Some(a))
             }
             None => (body, None),
         };
         let kind = match (word, args) {
             ("int", Some(a)) => {
-                let bad = || format!("`fake.{rest}`: expected int(MIN,MAX) with whole numbers");
+                let bad = || "expected int(MIN,MAX) with whole numbers".to_string();
                 let (lo, hi) = a.split_once(',').ok_or_else(bad)?;
                 let lo: i64 = lo.trim().parse().map_err(|_| bad())?;
                 let hi: i64 = hi.trim().parse().map_err(|_| bad())?;
                 if lo > hi {
-                    return Err(format!("`fake.{rest}`: MIN is above MAX"));
+                    return Err("MIN is above MAX".into());
                 }
                 FakeKind::Int(lo, hi)
             }
-            ("int", None) => return Err(format!("`fake.{rest}`: give a range, e.g. int(1,100)")),
-            (_, Some(_)) => return Err(format!("`fake.{rest}`: only int takes arguments")),
+            ("int", None) => return Err("give a range, e.g. fake.int(1,100)".into()),
+            (_, Some(_)) => return Err("only int takes arguments".into()),
             ("name", None) => FakeKind::Name,
             ("first_name", None) => FakeKind::FirstName,
             ("last_name", None) => FakeKind::LastName,
@@ -84,14 +84,12 @@ impl FakeRef {
             ("date", None) => FakeKind::Date,
             (other, None) => {
                 return Err(format!(
-                    "`fake.{other}` is not a kind of generated data (kinds: {FAKE_KINDS})"
+                    "`{other}` is not a kind of generated data (kinds: {FAKE_KINDS})"
                 ))
             }
         };
         if unique && matches!(kind, FakeKind::Int(..) | FakeKind::Date) {
-            return Err(format!(
-                "`fake.{rest}`: .unique is for text values (a number or date range runs out)"
-            ));
+            return Err(".unique is for text values (a number or date range runs out)".into());
         }
         Ok(FakeRef { kind, unique })
     }
@@ -100,6 +98,19 @@ impl FakeRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_kind_is_a_located_load_error() {
+        let text = r#"{"title": "t", "steps": [{"type": "navigate", "url": "http://h/?e=${fake.emali}"}]}"#;
+        let e = crate::parse(text, "f.json").unwrap_err().to_string();
+        assert!(e.starts_with("f.json:1:"), "{e}");
+        assert!(
+            e.contains("uses `${fake.emali}`: `emali` is not a kind"),
+            "{e}"
+        );
+        let ok = r#"{"title": "t", "steps": [{"type": "navigate", "url": "http://h/?e=${fake.email.unique}"}]}"#;
+        crate::parse(ok, "f.json").unwrap();
+    }
 
     #[test]
     fn parses_kinds_ranges_and_unique() {

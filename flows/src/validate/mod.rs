@@ -462,7 +462,7 @@ impl StepCtx<'_> {
         for name in variables_used(text) {
             // Generated data (`${fake.email}`) needs no declaration; a bad kind is named.
             if let Some(fake) = crate::fake::FakeRef::parse(name) {
-                fake.map_err(|e| self.r.bad(path, &format!("uses {e}")))?;
+                fake.map_err(|e| self.r.bad(path, &format!("uses `${{{name}}}`: {e}")))?;
                 continue;
             }
             let Some(var) = self.declared.get(name) else {

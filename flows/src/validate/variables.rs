@@ -104,7 +104,7 @@ fn check_encode(r: &R<'_>, path: &JsonPath, value: &str, flow: &Flow) -> Res {
     }
     for name in variables_used(value) {
         if let Some(fake) = crate::fake::FakeRef::parse(name) {
-            fake.map_err(|e| r.bad(path, &format!("uses {e}")))?;
+            fake.map_err(|e| r.bad(path, &format!("uses `${{{name}}}`: {e}")))?;
             continue;
         }
         match flow.variables.iter().find(|v| v.name == name) {
