@@ -122,7 +122,7 @@ mod tests {
                 unique: false
             }
         );
-        assert_eq!(p("fake.email.unique").unique, true);
+        assert!(p("fake.email.unique").unique);
         assert_eq!(p("fake.int(1,100)").kind, FakeKind::Int(1, 100));
         assert_eq!(p("fake.int(-5, 5)").kind, FakeKind::Int(-5, 5));
         assert_eq!(FakeRef::parse("email"), None);
