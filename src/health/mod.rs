@@ -64,7 +64,9 @@ impl FitEstimate {
 /// Estimates a browser run's CPU at its peak from the flows (page loads, pollers, think
 /// times) and the measured cost per page load; None for HTTP runs.
 pub fn browser_fit(spec: &RunSpec, cores: u32) -> Option<FitEstimate> {
-    if spec.mode != crate::metrics::Mode::Browser || spec.flows.is_empty() {
+    // A hybrid run's browsers are its part of the users in browsers.
+    let hybrid = spec.mode == crate::metrics::Mode::Http && spec.plan.browsers.is_some();
+    if (spec.mode != crate::metrics::Mode::Browser && !hybrid) || spec.flows.is_empty() {
         return None;
     }
     let factor = match spec.browser.kind {
@@ -113,7 +115,11 @@ pub fn browser_fit(spec: &RunSpec, cores: u32) -> Option<FitEstimate> {
                 + polls_per_s * seconds * CPU_PER_POLL_S);
     }
     let per_session = iter_cpu / iter_s;
-    let sessions = spec.plan.peak_concurrency(iter_s) as f64;
+    let peak = spec.plan.peak_concurrency(iter_s);
+    let sessions = match hybrid {
+        true => spec.plan.browsers_of(peak),
+        false => peak,
+    } as f64;
     let cores_needed = sessions * per_session;
     Some(FitEstimate {
         sessions,
