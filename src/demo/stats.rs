@@ -40,6 +40,13 @@ pub struct AgentStats {
     pub routes: BTreeMap<String, u64>,
 }
 
+impl AgentStats {
+    /// Count for one route key, 0 when never seen.
+    pub fn route_count(&self, key: &str) -> u64 {
+        self.routes.get(key).copied().unwrap_or(0)
+    }
+}
+
 /// The kind of client a User-Agent names: "throng" (throng's HTTP mode), "chrome" (Chromium,
 /// headless or not) or "other".
 pub fn agent_of(user_agent: &str) -> &'static str {
