@@ -108,6 +108,8 @@ enum Node {
     Extract,
     Csv,
     Secret,
+    Generate,
+    Encode,
 }
 
 /// Where serde is laxer than the schema, in known fields: serde reads `null` as an absent
@@ -181,6 +183,8 @@ fn known_shapes(r: &Reporter<'_>, v: &Value, path: &JsonPath, node: Node) -> Res
                 ("extract", Node::Extract, false),
                 ("csv", Node::Csv, false),
                 ("secret", Node::Secret, false),
+                ("generate", Node::Generate, false),
+                ("encode", Node::Encode, false),
             ],
         ),
         Node::Extract => (
@@ -189,6 +193,8 @@ fn known_shapes(r: &Reporter<'_>, v: &Value, path: &JsonPath, node: Node) -> Res
         ),
         Node::Csv => (&["file", "column"], &[]),
         Node::Secret => (&["env"], &[]),
+        Node::Generate => (&["like"], &[]),
+        Node::Encode => (&["value", "as"], &[]),
     };
     for key in keys.iter().chain(children.iter().map(|(k, _, _)| k)) {
         if obj.get(*key).is_some_and(Value::is_null) {
