@@ -100,6 +100,16 @@ impl Answer {
     }
 }
 
+/// Why a POST that must be accepted (a 2xx answer) was not.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    Failed(#[from] OutboundError),
+    /// The peer's status and the start of its answer (control characters escaped).
+    #[error("answered {status}: {body}")]
+    Status { status: u16, body: String },
+}
+
 /// One request to send.
 pub struct Request<'a> {
     pub url: &'a Url,
@@ -147,6 +157,19 @@ impl Outbound {
     /// POSTs `request`; any status is an answer (the caller judges it).
     pub async fn post(&self, request: Request<'_>) -> Result<Answer, OutboundError> {
         self.send(http::Method::POST, request).await
+    }
+
+    /// POSTs `request` and wants a 2xx answer; any other is [`Refused::Status`] with the
+    /// first 200 characters of its body.
+    pub async fn post_accepted(&self, request: Request<'_>) -> Result<(), Refused> {
+        let answer = self.post(request).await?;
+        if answer.is_success() {
+            return Ok(());
+        }
+        Err(Refused::Status {
+            status: answer.status,
+            body: answer.text(200),
+        })
     }
 
     pub async fn send(

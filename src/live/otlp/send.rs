@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::outbound::{Outbound, OutboundError, Request};
+use crate::outbound::{Outbound, OutboundError, Refused, Request};
 use url::Url;
 
 /// Bytes of a collector's answer read at most (only its start is shown).
@@ -18,6 +18,15 @@ pub enum SendError {
     Status { status: u16, body: String },
     #[error("no time left for another try")]
     OutOfTime,
+}
+
+impl From<Refused> for SendError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Failed(e) => SendError::Outbound(e),
+            Refused::Status { status, body } => SendError::Status { status, body },
+        }
+    }
 }
 
 impl SendError {
@@ -42,20 +51,14 @@ pub async fn post(
 ) -> Result<(), SendError> {
     let mut all = vec![("content-type".to_string(), "application/x-protobuf".into())];
     all.extend(headers.iter().cloned());
-    let answer = client
-        .post(Request {
+    client
+        .post_accepted(Request {
             url,
             headers: all,
             body,
             limit: ANSWER_LIMIT,
             timeout: Some(timeout),
         })
-        .await?;
-    if answer.is_success() {
-        return Ok(());
-    }
-    Err(SendError::Status {
-        status: answer.status,
-        body: answer.text(200),
-    })
+        .await
+        .map_err(SendError::from)
 }

@@ -8,7 +8,7 @@ use prost::Message as _;
 use url::Url;
 
 use super::families::Family;
-use crate::outbound::{Outbound, OutboundError, Request};
+use crate::outbound::{Outbound, OutboundError, Refused, Request};
 
 /// `prometheus.WriteRequest` (remote.proto); only the fields throng sends.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -50,6 +50,15 @@ pub enum PushError {
     Outbound(#[from] OutboundError),
     #[error("the receiver answered {status}: {body}")]
     Status { status: u16, body: String },
+}
+
+impl From<Refused> for PushError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Failed(e) => PushError::Outbound(e),
+            Refused::Status { status, body } => PushError::Status { status, body },
+        }
+    }
 }
 
 impl PushError {
@@ -111,8 +120,8 @@ pub async fn post(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<(), PushError> {
-    let answer = client
-        .post(Request {
+    client
+        .post_accepted(Request {
             url,
             headers: vec![
                 ("content-type".into(), "application/x-protobuf".into()),
@@ -123,14 +132,8 @@ pub async fn post(
             limit: ANSWER_LIMIT,
             timeout: Some(timeout),
         })
-        .await?;
-    if answer.is_success() {
-        return Ok(());
-    }
-    Err(PushError::Status {
-        status: answer.status,
-        body: answer.text(200),
-    })
+        .await
+        .map_err(PushError::from)
 }
 
 #[cfg(test)]
