@@ -214,7 +214,7 @@
   function xpathSelector(el) {
     var parts = [];
     for (var cur = el; cur && cur.nodeType === 1; cur = cur.parentElement) {
-      if (cur.id && /^[A-Za-z][\w-]*$/.test(cur.id) && document.querySelectorAll('#' + cur.id).length === 1) {
+      if (stableId(cur) && document.querySelectorAll('#' + cur.id).length === 1) {
         parts.unshift('//*[@id="' + cur.id + '"]');
         return 'xpath/' + parts.join('/');
       }
@@ -245,8 +245,7 @@
     var found = [testIdSelector, ariaSelector, cssSelector, textSelector, xpathSelector].map(function (f) {
       try { return f(el); } catch (e) { return null; }
     });
-    var positional = function (s) { return /:nth-of-type\(/.test(s) || s.indexOf('xpath/') === 0; };
-    var ordered = found.filter(function (s) { return s && !positional(s); }).concat(found.filter(function (s) { return s && positional(s); }));
+    var ordered = found.filter(function (s) { return s && !isPositional(s); }).concat(found.filter(function (s) { return s && isPositional(s); }));
     var out = [];
     ordered.forEach(function (s) { if (out.indexOf(s) < 0) { out.push(s); } });
     return out.map(function (s) { return [s]; });
@@ -376,6 +375,44 @@
     reportChange(el, started);
   }, true);
 
+  // ---- elements the page made since the person last clicked ----
+  // A click on one that has no name of its own (a pasted node following the pointer, a shape
+  // the page just drew) is written as a click at the same spot of the nearest container that
+  // existed before: its place among its siblings, or an id the page made up, names another
+  // element at replay (other users' copies, a new id each time).
+  var clicks = 0;              // clicks written so far
+  var bornAt = new WeakMap();  // element -> `clicks` when the page added it
+  new MutationObserver(function (records) {
+    records.forEach(function (r) {
+      r.addedNodes.forEach(function (n) { if (n.nodeType === 1) { bornAt.set(n, clicks); } });
+    });
+  }).observe(document, { childList: true, subtree: true });
+  function madeSinceLastClick(el) {
+    for (var a = el; a; a = a.parentElement) { if (bornAt.get(a) === clicks && clicks > 0) { return true; } }
+    return false;
+  }
+  function isPositional(s) { return /:nth-of-type\(/.test(s) || s.indexOf('xpath/') === 0; }
+  // A spot is held by a box that is all in view (no scrolling moves it) and is its own: not an
+  // SVG group (its box is its content's), nor the whole page.
+  function holdsASpot(el) {
+    if (el.ownerSVGElement || el === document.body || el === document.documentElement) { return false; }
+    var r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight;
+  }
+  function containerOf(el) {
+    for (var c = el.parentElement; c && c !== document.body; c = c.parentElement) {
+      if (madeSinceLastClick(c) || !holdsASpot(c)) { continue; }
+      var sels = selectorsFor(c);
+      if (sels.some(function (s) { return !isPositional(s[0]); })) { return { el: c, selectors: sels }; }
+    }
+    return null;
+  }
+  function clickTarget(el) {
+    var sels = selectorsFor(el);
+    if (!madeSinceLastClick(el) || sels.some(function (s) { return !isPositional(s[0]); })) { return { el: el, selectors: sels }; }
+    return containerOf(el) || { el: el, selectors: sels };
+  }
+
   // ---- clicks ----
   var BUTTONS = ['primary', 'auxiliary', 'secondary', 'back', 'forward'];
   var labelClick = { control: null, t: 0 };
@@ -386,10 +423,12 @@
     if (el === labelClick.control && Date.now() - labelClick.t < 200) { return; }
     if (el.localName === 'label' && el.control) { labelClick = { control: el.control, t: Date.now() }; }
     flush(el);
-    var r = el.getBoundingClientRect();
-    var ev = { type: type, selectors: selectorsFor(el), offsetX: Math.round((e.clientX - r.left) * 10) / 10, offsetY: Math.round((e.clientY - r.top) * 10) / 10 };
+    var target = clickTarget(el);
+    var r = target.el.getBoundingClientRect();
+    var ev = { type: type, selectors: target.selectors, offsetX: Math.round((e.clientX - r.left) * 10) / 10, offsetY: Math.round((e.clientY - r.top) * 10) / 10 };
     if (e.button > 0) { ev.button = BUTTONS[e.button] || 'primary'; }
     lastAction = Date.now();
+    clicks += 1;
     send(ev);
   }
   var lastActivationKey = 0;

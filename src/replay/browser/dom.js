@@ -193,6 +193,16 @@
       // with a box (an inline <a> wrapping an image has a box smaller than the image).
       if (!el) return { found: false };
       if (!visible(el)) return { found: true, visible: false };
+      // A box already all in view is acted on where it is, as a person would (scrolling a
+      // container can move what the recorded offset points at).
+      const view = el.ownerDocument.defaultView;
+      const r0 = el.getBoundingClientRect();
+      const inView = r0.left >= 0 && r0.top >= 0 && r0.right <= view.innerWidth && r0.bottom <= view.innerHeight;
+      if (req.offset && inView) {
+        const [x, y] = [r0.left + req.offset[0], r0.top + req.offset[1]];
+        const h = el.ownerDocument.elementFromPoint(x, y);
+        if (h && (h === el || el.contains(h))) return { found: true, visible: true, x: x + hit.dx, y: y + hit.dy };
+      }
       el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
       const r = el.getBoundingClientRect();
       const pts = [];

@@ -13,6 +13,7 @@ mod keyboard;
 mod live;
 mod page_made;
 mod passwords;
+mod pasted;
 mod pollers;
 mod selectors;
 mod spa;

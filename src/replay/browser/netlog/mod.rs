@@ -130,6 +130,10 @@ pub(crate) struct NetLog {
     pub leaving: bool,
     /// The main frame's current document.
     main_loader: Option<String>,
+    /// Documents (loader ids) of the main frame in the order they were first seen, so a
+    /// commit read late (listener channels are not ordered) never leaves behind a newer
+    /// document's requests, the navigation under way included.
+    loader_order: HashMap<String, u64>,
     /// The latest CDP time seen (an end's time when Chromium sends none).
     last_ts: f64,
     /// Document and AJAX requests that failed, not yet taken by [`NetLog::take_failed`].
@@ -159,6 +163,7 @@ impl NetLog {
             last: LastResponses::default(),
             leaving: false,
             main_loader: None,
+            loader_order: HashMap::new(),
             last_ts: 0.0,
             failed: Vec::new(),
         }
@@ -176,18 +181,41 @@ impl NetLog {
         if frame != self.main_frame || self.leaving {
             return;
         }
+        let committed = self.order_of(loader);
+        if self
+            .main_loader
+            .as_deref()
+            .is_some_and(|current| self.loader_order.get(current) > Some(&committed))
+        {
+            return; // an older commit read after a newer one
+        }
         self.main_loader = Some(loader.to_string());
         let now = Instant::now();
         let ts = self.last_ts;
+        let order = &self.loader_order;
         for p in self.pending.values_mut() {
             if p.orphaned.is_none()
                 && p.start
                     .as_ref()
-                    .is_some_and(|s| left_behind(s, frame, loader))
+                    .is_some_and(|s| left_behind(s, frame, committed, order))
             {
                 p.orphaned = Some((now, ts));
             }
         }
+        // Documents older than the committed one matter only while their requests are open.
+        let open: HashSet<&str> = self
+            .pending
+            .values()
+            .filter_map(|p| p.start.as_ref().map(|s| s.loader.as_str()))
+            .collect();
+        self.loader_order
+            .retain(|l, n| *n >= committed || open.contains(l.as_str()));
+    }
+
+    /// Where `loader` stands among the main frame's documents (a new one comes last).
+    fn order_of(&mut self, loader: &str) -> u64 {
+        let next = self.loader_order.values().max().map_or(0, |m| m + 1);
+        *self.loader_order.entry(loader.to_string()).or_insert(next)
     }
 
     /// The flow's streams read through `fetch()`, as metric names (`request_name`).
@@ -232,11 +260,18 @@ impl NetLog {
             frame: ev.frame_id.as_ref().map(|f| f.inner().clone()),
             loader: ev.loader_id.inner().clone(),
         };
+        if start.frame.as_deref() == Some(self.main_frame.as_str()) && !start.loader.is_empty() {
+            self.order_of(&start.loader);
+        }
         // Read after its frame moved on (listener channels are not ordered with each other).
-        let orphaned = self
+        let committed = self
             .main_loader
             .as_deref()
-            .filter(|loader| !self.leaving && left_behind(&start, &self.main_frame, loader))
+            .and_then(|l| self.loader_order.get(l).copied());
+        let orphaned = committed
+            .filter(|c| {
+                !self.leaving && left_behind(&start, &self.main_frame, *c, &self.loader_order)
+            })
             .map(|_| (Instant::now(), ts));
         let entry = self.pending.entry(id.clone()).or_default();
         entry.start = Some(start);
@@ -547,8 +582,14 @@ impl NetLog {
     }
 }
 
-/// Whether `start` belongs to a document of the main frame `frame` other than `loader` (its
-/// new document), so the frame has left it behind.
-fn left_behind(start: &Start, frame: &str, loader: &str) -> bool {
-    start.frame.as_deref() == Some(frame) && !start.loader.is_empty() && start.loader != loader
+/// Whether `start` belongs to a document of the main frame `frame` older than the one it
+/// committed (`committed`, in `order`), so the frame has left it behind. A newer document's
+/// requests (a navigation under way, its own request first) are not left behind.
+fn left_behind(start: &Start, frame: &str, committed: u64, order: &HashMap<String, u64>) -> bool {
+    start.frame.as_deref() == Some(frame)
+        && !start.loader.is_empty()
+        && order.get(&start.loader).is_some_and(|n| *n < committed)
 }
+
+#[cfg(test)]
+mod tests;
