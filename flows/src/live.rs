@@ -59,6 +59,10 @@ pub struct WebSocket {
     /// once the step's requests are done).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_ms: Option<u64>,
+    /// When it closed while its page stayed open (the page's script or the server closed it):
+    /// milliseconds after it opened. Absent: open until the page left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_ms: Option<u64>,
 }
 
 /// A message a page sent over a WebSocket.

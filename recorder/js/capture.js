@@ -413,6 +413,11 @@
     return containerOf(el) || { el: el, selectors: sels };
   }
 
+  // The page's script closed a WebSocket (the page-world hook tells; see SOCKET_CLOSE_HOOK).
+  document.addEventListener('__throngSocketClose', function (e) {
+    if (typeof e.detail === 'string') { send({ type: 'wsClose', url: e.detail.slice(0, 4096) }); }
+  }, true);
+
   // ---- clicks ----
   var BUTTONS = ['primary', 'auxiliary', 'secondary', 'back', 'forward'];
   var labelClick = { control: null, t: 0 };

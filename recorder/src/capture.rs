@@ -58,6 +58,11 @@ pub struct RawWebSocket {
     pub full: bool,
     /// Text and binary messages received.
     pub received: u64,
+    /// The page's script called `close()` on it (a server's close is the server's to make
+    /// again at replay).
+    pub page_closed: bool,
+    /// When it closed while its document was still the page's (ms since the Unix epoch).
+    pub closed_ms: Option<f64>,
 }
 
 /// One step as observed.

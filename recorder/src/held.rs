@@ -142,6 +142,10 @@ impl<'a> Placer<'a> {
                     .collect(),
                 received: ws.received,
                 after_ms: Some(after),
+                closed_ms: ws
+                    .closed_ms
+                    .filter(|_| ws.page_closed)
+                    .map(|c| (c - opened).max(0.0).round() as u64),
             });
             let label = format!("WebSocket {}", ws.url);
             uses.push(Use {

@@ -162,7 +162,8 @@ impl Live {
             "Network.webSocketCreated"
             | "Network.webSocketHandshakeResponseReceived"
             | "Network.webSocketFrameSent"
-            | "Network.webSocketFrameReceived" => {
+            | "Network.webSocketFrameReceived"
+            | "Network.webSocketClosed" => {
                 self.on_web_socket(method, p);
                 None
             }
@@ -261,6 +262,8 @@ impl Live {
             return;
         };
         let at = self.wall(p["timestamp"].as_f64()).unwrap_or_else(now_ms);
+        // Closed while its page stays (not by the page leaving, which closes it anyway).
+        let page_stays = self.main_doc == self.cap.web_sockets[i].doc && !self.nav_requested;
         let ws = &mut self.cap.web_sockets[i];
         let frame = &p["response"];
         // Opcode 1: text, 2: binary (payload in base64); control frames are not messages.
@@ -273,9 +276,25 @@ impl Live {
                 self.budget.message(ws, message, &mut self.cap.capped);
             }
             "Network.webSocketFrameReceived" if matches!(opcode, 1 | 2) => ws.received += 1,
+            "Network.webSocketClosed" if page_stays => ws.closed_ms = Some(at),
             _ => return,
         }
         self.dirty = true;
+    }
+
+    /// The page's script closed its open socket to `url` (CDP does not say who closed one).
+    fn on_page_closed_socket(&mut self, url: &str) {
+        let doc = &self.main_doc;
+        if let Some(ws) = self
+            .cap
+            .web_sockets
+            .iter_mut()
+            .rev()
+            .find(|w| w.url == url && &w.doc == doc && !w.page_closed)
+        {
+            ws.page_closed = true;
+            self.dirty = true;
+        }
     }
 
     fn index(&self, p: &Value) -> Option<usize> {
@@ -390,6 +409,10 @@ impl Live {
         };
         if v["type"] == "secretDraft" {
             self.on_draft(&v);
+            return;
+        }
+        if v["type"] == "wsClose" {
+            self.on_page_closed_socket(v["url"].as_str().unwrap_or_default());
             return;
         }
         let t = v["t"].as_f64().unwrap_or_else(now_ms);

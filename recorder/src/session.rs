@@ -14,6 +14,13 @@ use throng_flow::Action;
 use tokio::sync::mpsc;
 
 const CAPTURE_JS: &str = include_str!("../js/capture.js");
+/// In the page's own world (the capture script's world has its own `WebSocket`): says when the
+/// page's script closes a socket, as a DOM event the capture script reports. CDP tells only
+/// that a socket closed, not whether the page or the server closed it.
+const SOCKET_CLOSE_HOOK: &str = "(() => { const close = WebSocket.prototype.close; \
+  WebSocket.prototype.close = function (...args) { \
+    try { document.dispatchEvent(new CustomEvent('__throngSocketClose', { detail: String(this.url) })); } catch (e) {} \
+    return close.apply(this, args); }; })();";
 /// How often the flow file is rewritten while recording (only when something changed).
 const CHECKPOINT: Duration = Duration::from_secs(2);
 
@@ -208,7 +215,7 @@ async fn setup(cdp: &Cdp, opts: &RecordOptions, live: &mut Live) -> Result<Strin
     let session = cdp.attach(&target).await.map_err(|e| e.to_string())?;
     let source = capture_script(&opts.selector_attributes, &opts.secrets);
     let s = Some(session.as_str());
-    let calls: [(&str, Value); 10] = [
+    let calls: [(&str, Value); 11] = [
         ("Page.enable", json!({})),
         ("Runtime.enable", json!({})),
         ("Network.enable", json!({"maxPostDataSize": 1 << 20})),
@@ -225,6 +232,10 @@ async fn setup(cdp: &Cdp, opts: &RecordOptions, live: &mut Live) -> Result<Strin
         (
             "Page.addScriptToEvaluateOnNewDocument",
             json!({"source": source, "worldName": WORLD, "runImmediately": true}),
+        ),
+        (
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": SOCKET_CLOSE_HOOK, "runImmediately": true}),
         ),
         ("Page.setLifecycleEventsEnabled", json!({"enabled": false})),
     ];

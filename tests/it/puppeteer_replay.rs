@@ -305,7 +305,7 @@ async fn parametrised_flows_replay_with_throng_in_both_modes() {
             searches(&[("chair", 1), ("desk", 1), ("lamp", 1)]),
             "{mode}: {stats:?}"
         );
-        assert_eq!(stats.route("GET /account"), 3, "{mode}: {stats:?}");
+        assert_eq!(stats.route("GET /account"), 3, "{mode}: {stats:?}\n{text}");
         assert!(no_client_errors(&stats), "{mode}: {stats:?}\n{text}");
     }
     demo.shutdown().await;

@@ -85,6 +85,7 @@ fn capture() -> (Capture, Flow) {
             }],
             received: 1,
             after_ms: None,
+            closed_ms: None,
         }],
         ..Network::default()
     };

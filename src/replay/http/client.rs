@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use url::{Host, Url};
 pub use wire::classify;
 use wire::{decode, redirect_target};
-pub use ws::{run as run_web_socket, Outgoing};
+pub use ws::{run as run_web_socket, Exchange, Outgoing};
 
 /// A request to send, already filled in (no `${...}` left).
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 //! (`fetch()`: one `eventsource` sample at the response head, their events counted as
 //! `stream.events`, never reopened) and WebSockets (see [`super::client::run_web_socket`]).
 
-use super::client::{open_stream, run_web_socket, Outgoing, Request, Tag, UserClient};
+use super::client::{open_stream, run_web_socket, Exchange, Outgoing, Request, Tag, UserClient};
 use super::poller::OpenPage;
 use crate::flow::Network;
 use crate::metrics::{Outcome, SampleKind};
@@ -29,6 +29,8 @@ pub enum Held {
     WebSocket {
         url: Url,
         outgoing: Vec<Outgoing>,
+        /// When the page closed it while it stayed open: this long after it opened.
+        closed_after: Option<Duration>,
     },
 }
 
@@ -78,7 +80,15 @@ pub fn prepare<E>(
                 fill(t, Place::of_body(None, t))
             })?);
         }
-        held.push((at(ws.after_ms), Held::WebSocket { url, outgoing }));
+        let closed_after = ws.closed_ms.map(Duration::from_millis);
+        held.push((
+            at(ws.after_ms),
+            Held::WebSocket {
+                url,
+                outgoing,
+                closed_after,
+            },
+        ));
     }
     Ok(held)
 }
@@ -103,9 +113,17 @@ pub fn hold(
         match held {
             Held::EventSource(request) => event_source(client, request, tag, stop).await,
             Held::Stream(request) => stream(client, request, tag, stop).await,
-            Held::WebSocket { url, outgoing } => {
+            Held::WebSocket {
+                url,
+                outgoing,
+                closed_after,
+            } => {
                 let origin = page_origin(&url);
-                run_web_socket(&client, url, &origin, outgoing, &tag, stop).await;
+                let plan = Exchange {
+                    outgoing,
+                    closed_after,
+                };
+                run_web_socket(&client, url, &origin, plan, &tag, stop).await;
             }
         }
     });

@@ -99,6 +99,8 @@ async fn a_socket_opened_by_a_login_and_a_fetch_stream_replay_after_the_login_in
     let auth = ws["sent"][0]["data"].as_str().unwrap();
     assert!(auth.contains(r#""token":"${"#), "{ws:#}");
     assert!(ws["afterMs"].as_u64().is_some(), "{ws:#}");
+    // The server closed it (1000 after its feed): the server's to do again, not the page's.
+    assert!(ws.get("closedMs").is_none(), "{ws:#}");
     let results = &click_on(&flow, "app-results")["network"];
     let stream = &results["streams"][0];
     assert_eq!(stream["method"], "POST", "{results:#}");

@@ -50,13 +50,20 @@ pub struct Outgoing {
     pub message: Message,
 }
 
+/// What a page does on its socket: the messages it sends, and when it closes the socket
+/// itself while staying open (`None`: when the page leaves).
+pub struct Exchange {
+    pub outgoing: Vec<Outgoing>,
+    pub closed_after: Option<Duration>,
+}
+
 /// Opens the WebSocket at `url` (ws or wss) for a page of `page_origin`, sends `outgoing` on
 /// schedule and counts what comes back, until `stop` (the page closed) or the server closes.
 pub async fn run(
     client: &UserClient,
     url: Url,
     page_origin: &str,
-    outgoing: Vec<Outgoing>,
+    plan: Exchange,
     tag: &Tag,
     stop: CancellationToken,
 ) {
@@ -68,7 +75,7 @@ pub async fn run(
         return;
     }
     let started = Instant::now();
-    let config = config(client.max_body, &outgoing);
+    let config = config(client.max_body, &plan.outgoing);
     let opening = tokio::time::timeout(client.timeout, open(client, &url, page_origin, config));
     let opened = tokio::select! {
         biased;
@@ -90,7 +97,7 @@ pub async fn run(
         span: None,
     });
     let Ok(socket) = opened else { return };
-    let ended = exchange(client, socket, outgoing, &stop).await;
+    let ended = exchange(client, socket, plan, &stop).await;
     client.observer.count(ended, 1);
 }
 
@@ -177,11 +184,18 @@ async fn open(
 async fn exchange(
     client: &UserClient,
     mut socket: Socket,
-    outgoing: Vec<Outgoing>,
+    plan: Exchange,
     stop: &CancellationToken,
 ) -> &'static str {
     let opened = tokio::time::Instant::now();
-    let mut outgoing = outgoing.into_iter().peekable();
+    let mut outgoing = plan.outgoing.into_iter().peekable();
+    let closing = async {
+        match plan.closed_after {
+            Some(after) => tokio::time::sleep_until(opened + after).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(closing);
     // Since when a pong has been owed to a server that does not read.
     let mut pong_owed: Option<Instant> = None;
     loop {
@@ -193,13 +207,14 @@ async fn exchange(
         };
         tokio::select! {
             biased;
-            _ = stop.cancelled() => return close(client, &mut socket).await,
+            _ = stop.cancelled() => return close(client, &mut socket, CloseCode::Away).await,
+            () = &mut closing => return close(client, &mut socket, CloseCode::Normal).await,
             () = next_send => {
                 let Some(o) = outgoing.next() else { continue };
                 // A server that does not read holds the send: the page may still close.
                 let sent = tokio::select! {
                     biased;
-                    _ = stop.cancelled() => return close(client, &mut socket).await,
+                    _ = stop.cancelled() => return close(client, &mut socket, CloseCode::Away).await,
                     sent = tokio::time::timeout(client.timeout, socket.send(o.message)) => sent,
                 };
                 if !matches!(sent, Ok(Ok(()))) {
@@ -268,9 +283,11 @@ async fn drain(socket: &mut Socket) {
 
 /// Closes the socket as a browser leaving the page does ("going away"), then reads the
 /// server's answer for a clean end; given [`CLOSE_WAIT`] unless the run's deadline comes first.
-async fn close(client: &UserClient, socket: &mut Socket) -> &'static str {
+/// Closes the socket as the page does: `Away` when it leaves, `Normal` when its script closes
+/// it (as `ws.close()` most often does).
+async fn close(client: &UserClient, socket: &mut Socket, code: CloseCode) -> &'static str {
     let close = CloseFrame {
-        code: CloseCode::Away,
+        code,
         reason: "".into(),
     };
     // The page is gone either way: a close the server never reads is no failure.
