@@ -1,7 +1,8 @@
 //! Real web applications nobody here wrote (tests/fixtures/real-apps): each is installed by
 //! .ci/setup, served on loopback, recorded with `throng record --headless` driven by
 //! playwright-core, then replayed in both modes with the server's own log as the count. The
-//! harness (harness.mjs) checks everything issues 12 and 20 ask; CI runs Django (about 2 min);
+//! harness (harness.mjs) checks everything issues 12 and 20 ask; CI runs Django (about 2 min)
+//! and Node-RED (a single-page app with a live socket, about 3 min);
 //! the rest runs with tests/fixtures/real-apps/run.sh.
 
 use std::path::PathBuf;
@@ -78,14 +79,10 @@ fn datasette_records_and_replays_in_both_modes() {
 
 /// Issue 20: a single-page app with a token login whose live socket opens after the login
 /// (Node-RED: POST /auth/token with a password holding `& + % =` and spaces, then /comms
-/// authenticated by its first message), a pasted node (a page-made id), a deploy as the save,
-/// and the app's own audit log as the effects.
-// Ignored in CI: HTTP mode passes every check, browser mode sometimes misses one user's deploy
-// or fire. Node-RED drops the pasted node where the pointer is, and a recording has no pointer
-// moves (nor has Chrome's Recorder format): the replayed drop lands elsewhere (docs/real-apps.md,
-// Phase 5). `cargo nextest run --run-ignored all real_apps` runs it.
+/// authenticated by its first message), a pasted node (a page-made id, dropped where the
+/// pointer is: the recorder writes that click at its spot of the canvas), a deploy as the
+/// save, and the app's own audit log as the effects.
 #[test]
-#[ignore]
 fn node_red_spa_with_socket_records_and_replays_in_both_modes() {
     check_app_with(
         "node-red",
