@@ -193,6 +193,9 @@
       // with a box (an inline <a> wrapping an image has a box smaller than the image).
       if (!el) return { found: false };
       if (!visible(el)) return { found: true, visible: false };
+      // A disabled control ignores the click (a button the page enables once its login
+      // answered): wait for it, as a person would.
+      if (el.matches(':disabled')) return { found: true, visible: true, enabled: false };
       // A box already all in view is acted on where it is, as a person would (scrolling a
       // container can move what the recorded offset points at).
       const view = el.ownerDocument.defaultView;

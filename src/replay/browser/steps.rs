@@ -492,6 +492,9 @@ impl StepRunner<'_, '_> {
             let req = json!({ "offset": offset.map(|(x, y)| [x, y]) });
             if let Ok(r) = self.dom("locate", selectors, frame, req).await {
                 match (r["found"].as_bool(), r["visible"].as_bool()) {
+                    (Some(true), Some(true)) if r["enabled"] == false => {
+                        *waiting = "the matching element stayed disabled".into()
+                    }
                     (Some(true), Some(true)) => {
                         let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
                         return Ok((f("x"), f("y")));

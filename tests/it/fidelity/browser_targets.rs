@@ -19,6 +19,26 @@ fn pause(ms: u64) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_waits_for_its_disabled_button_to_be_enabled() {
+    let site = Site::start().await;
+    let base = site.base();
+    // No think time: the click comes before the page enables the button.
+    let steps = json!([
+        {"type": "navigate", "url": format!("{base}/late-button")},
+        {"type": "click", "selectors": [["#go"]], "offsetX": 5, "offsetY": 5},
+        ready()
+    ]);
+    let summary = run_once(flow(&base, steps, &[]), Mode::Browser, 2).await;
+    assert_eq!(
+        counter(&summary, "sessions.completed"),
+        2,
+        "{:?}",
+        summary.counters
+    );
+    assert_eq!(site.seen("POST /api/pressed"), 2, "{:?}", summary.counters);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_workers_requests_are_completed_requests_of_its_page() {
     let site = Site::start().await;
     let base = site.base();

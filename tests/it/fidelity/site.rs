@@ -164,7 +164,17 @@ fn routes() -> Router<App> {
         .route("/r2", get(|| async { redirect("/landing") }))
         .route("/landing", get(|| page("<p>landed</p>")))
         .route("/done", get(|| page("<p>done</p>")))
+        .route("/late-button", get(|| page(LATE_BUTTON_PAGE)))
+        .route("/api/pressed", post(|| async { "pressed" }))
 }
+
+/// A button the page enables a while after it loaded, with no request to wait for.
+const LATE_BUTTON_PAGE: &str = r#"<button id="go" disabled>Go</button><script>
+const go = document.getElementById('go');
+setTimeout(() => { go.disabled = false; }, 600);
+go.onclick = () => fetch('/api/pressed', { method: 'POST' })
+  .then(() => { document.body.dataset.ready = '1'; });
+</script>"#;
 
 async fn page(body: &'static str) -> Html<String> {
     Html(format!(
