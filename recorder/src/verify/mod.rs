@@ -98,6 +98,9 @@ pub struct Finding {
     pub failed: bool,
     /// Why, as far as the recording tells.
     pub why: Vec<String>,
+    /// The answer differs only because the recording itself saved something there (a write
+    /// to the same resource): the app's state moved on, the replay is right.
+    pub saved_by_recording: bool,
 }
 
 impl std::fmt::Display for Finding {
@@ -172,14 +175,25 @@ pub fn diagnose(rec: &Recording, flow: &Flow, observed: &[Observed]) -> Verdict 
         let sent = raw_of
             .get(&(step, index))
             .map(|&i| (i, &rec.cap.requests[i]));
-        let (why, fixes) = explain(rec, flow, (step, index), sent, &seen);
+        let (mut why, fixes) = explain(rec, flow, (step, index), sent, &seen);
         verdict.fixes.extend(fixes);
+        let write = sent
+            .filter(|_| !failed)
+            .and_then(|(_, r)| written_by_recording(rec, r));
+        if let Some(w) = &write {
+            why.push(format!(
+                "the recording's own {} {} saved what it answers now: the app's state moved on",
+                w.method,
+                without_query(&w.url)
+            ));
+        }
         verdict.findings.push(Finding {
             step,
             request: format!("{} {}", req.method, req.url),
             difference,
             failed,
             why,
+            saved_by_recording: write.is_some(),
         });
     }
     verdict.fixes.dedup();
@@ -381,6 +395,21 @@ fn explain(
         }
     }
     (why, fixes)
+}
+
+/// A request of the recording that changed the resource `read` reads (a write to the same
+/// URL, query aside): a later answer to `read` may hold what it saved.
+fn written_by_recording<'a>(rec: &'a Recording, read: &RawRequest) -> Option<&'a RawRequest> {
+    let path = without_query(&read.url);
+    rec.cap.requests.iter().find(|r| {
+        !matches!(r.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+            && r.status.is_some_and(|s| s < 400)
+            && without_query(&r.url) == path
+    })
+}
+
+fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 /// The boundary of a `multipart/*` content type (`boundary=...`, quoted or not).

@@ -179,3 +179,78 @@ fn a_multipart_boundary_is_no_page_made_id() {
     );
     assert_eq!(multipart_boundary("text/plain; boundary=x"), None);
 }
+
+#[test]
+fn an_answer_changed_by_the_recordings_own_save_is_explained_as_the_apps_state() {
+    let (mut rec, _) = recording();
+    // The page read its settings, then saved new ones: a later read answers them.
+    let mut save = raw(
+        "POST",
+        "/api/settings",
+        "Fetch",
+        T0 + 300.0,
+        "{}",
+        "application/json",
+    );
+    save.body = Some(r#"{"view":{"grid":20}}"#.into());
+    rec.cap.requests.insert(
+        2,
+        raw(
+            "GET",
+            "/api/settings?_=1",
+            "Fetch",
+            T0 + 150.0,
+            r#"{"theme":"dark"}"#,
+            "application/json",
+        ),
+    );
+    rec.cap.requests.push(save);
+    let built = build_report(&rec.cap);
+    let flow = built.flow.clone();
+    let rec = Recording::of(built, rec.cap);
+    let (step, index) = flow
+        .steps
+        .iter()
+        .enumerate()
+        .find_map(|(s, st)| {
+            let reqs = &st.network.as_ref()?.requests;
+            let i = reqs
+                .iter()
+                .position(|r| r.url.contains("/api/settings") && r.method == "GET")?;
+            Some((s, i))
+        })
+        .expect("the settings read");
+    let observed = [Observed {
+        step,
+        ..seen(
+            index,
+            "http://h/api/settings?_=1",
+            200,
+            r#"{"theme":"dark","view":{"grid":20}}"#,
+        )
+    }];
+    let verdict = diagnose(&rec, &flow, &observed);
+    assert_eq!(verdict.findings.len(), 1, "{:?}", verdict.findings);
+    let f = &verdict.findings[0];
+    assert!(f.saved_by_recording, "{f}");
+    assert!(
+        f.to_string()
+            .contains("the recording's own POST http://h/api/settings saved what it answers now"),
+        "{f}"
+    );
+    // A read of a resource the recording never wrote stays unexplained.
+    let other = [seen(
+        2,
+        "http://h/api/result/1",
+        200,
+        r#"{"out":"HELLO","extra":1}"#,
+    )];
+    let (rec2, flow2) = recording();
+    let verdict = diagnose(&rec2, &flow2, &other);
+    assert_eq!(verdict.findings.len(), 1, "{:?}", verdict.findings);
+    assert!(
+        verdict.findings.iter().all(|f| !f.saved_by_recording),
+        "{:?}",
+        verdict.findings
+    );
+}
