@@ -40,6 +40,7 @@ fn check_app_with(app: &str, extra: &[&str]) {
     assert!(!text.contains("FAIL"), "{text}");
     for check in [
         "flow validates",
+        "recording verifies with no difference left unexplained",
         "flow holds no password",
         "http replay: throng's count = server's log",
         "browser replay: throng's count = server's log",
