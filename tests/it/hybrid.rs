@@ -61,23 +61,18 @@ async fn hybrid_run_matches_the_sites_counts_per_mode_and_judges_each_mode_apart
         }
         let seen = &stats.agents[agent];
         assert!(seen.total > 0, "{mode} sent requests");
-        if mode == Mode::Http {
-            assert_eq!(routes, seen.routes, "{mode}: throng's counts = the site's");
-            continue;
-        }
-        // Browsers: on a saturated machine (the whole suite at once) the capture has missed
-        // a form submission's document (GET /search) now and then; never more than the site
-        // saw, and alone they match exactly.
-        for (route, n) in &routes {
-            assert!(
-                *n <= seen.route_count(route),
-                "{mode} {route}: {routes:?} vs {seen:?}"
-            );
-        }
-        let counted: u64 = routes.values().sum();
+        // Browsers too: a document slower than half a second on a saturated machine was once
+        // taken for one its page had left behind and went uncounted (fixed in netlog).
+        let differ: Vec<_> = routes
+            .keys()
+            .chain(seen.routes.keys())
+            .filter(|r| routes.get(*r) != seen.routes.get(*r))
+            .map(|r| (r, routes.get(r), seen.routes.get(r)))
+            .collect();
         assert!(
-            counted * 20 >= seen.total * 19,
-            "{mode}: {routes:?} vs {seen:?}"
+            differ.is_empty(),
+            "{mode}: throng's counts = the site's; (route, throng, site): {differ:?}; {:?}",
+            s.counters
         );
     }
     assert_eq!(

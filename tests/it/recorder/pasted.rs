@@ -121,8 +121,7 @@ async fn a_click_dropping_a_shape_the_page_just_made_replays_at_the_same_spot() 
     let flow: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let drop = steps(&flow)
         .iter()
-        .filter(|s| s["type"] == "click")
-        .last()
+        .rfind(|s| s["type"] == "click")
         .expect("the drop's click");
     assert_eq!(drop["selectors"][0][0], "#board", "{drop:#}");
     assert_eq!(
