@@ -31,6 +31,13 @@ pub struct UserGauge {
     peak: AtomicU64,
 }
 
+fn mode_slot(mode: Mode) -> usize {
+    match mode {
+        Mode::Http => 0,
+        Mode::Browser => 1,
+    }
+}
+
 impl UserGauge {
     pub fn inc(&self) {
         let n = self.now.fetch_add(1, Ordering::Relaxed) + 1;
@@ -91,6 +98,8 @@ struct Inner {
     shards: Vec<Shard>,
     state: Mutex<State>,
     users: UserGauge,
+    /// The same users by mode (HTTP, browser): a hybrid run's live figures per mode.
+    mode_users: [UserGauge; 2],
     counters: Mutex<BTreeMap<String, u64>>,
     /// Names admitted per group (taken only inside a shard lock, for keys new to it).
     names: Mutex<NameBudget>,
@@ -167,6 +176,7 @@ impl Sink {
                 shards: (0..SHARDS).map(|_| Shard::default()).collect(),
                 state: Mutex::new(State::new(started)),
                 users: UserGauge::default(),
+                mode_users: Default::default(),
                 counters: Mutex::new(BTreeMap::new()),
                 names: Mutex::new(NameBudget::default()),
                 sessions: Mutex::new(BTreeMap::new()),
@@ -245,6 +255,28 @@ impl Sink {
 
     pub fn users(&self) -> &UserGauge {
         &self.inner.users
+    }
+
+    /// A user of `mode` started: counted in the run's users and its mode's.
+    pub fn user_started(&self, mode: Mode) {
+        self.inner.users.inc();
+        self.inner.mode_users[mode_slot(mode)].inc();
+    }
+
+    /// A user of `mode` ended.
+    pub fn user_ended(&self, mode: Mode) {
+        self.inner.users.dec();
+        self.inner.mode_users[mode_slot(mode)].dec();
+    }
+
+    /// Active users of each mode that has had any in this run.
+    pub fn users_by_mode(&self) -> Vec<(Mode, u64)> {
+        [Mode::Http, Mode::Browser]
+            .into_iter()
+            .map(|m| (m, &self.inner.mode_users[mode_slot(m)]))
+            .filter(|(_, g)| g.peak() > 0)
+            .map(|(m, g)| (m, g.get()))
+            .collect()
     }
 
     /// Add `n` to a named run-level counter ("sessions.failed", "cdp.parse_errors", ...).

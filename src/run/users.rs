@@ -86,7 +86,7 @@ pub(super) async fn user_loop(
             return;
         }
     };
-    sink.users().inc();
+    sink.user_started(mode);
     sink.count("users.started", 1);
     let dwell = ctx
         .plan
@@ -164,5 +164,5 @@ pub(super) async fn user_loop(
             SessionOutcome::Cancelled => sink.count("sessions.abandoned", 1),
         }
     }
-    sink.users().dec();
+    sink.user_ended(mode);
 }

@@ -161,6 +161,8 @@ struct KeyTotals {
 struct Snapshot {
     keys: Vec<KeyTotals>,
     users: u64,
+    /// Active users by mode, when known (a live run): a hybrid run's users per mode.
+    users_by_mode: Vec<(Mode, u64)>,
     /// (mode, flow, outcome, count); a merged view knows sessions only by outcome.
     sessions: Vec<(Mode, String, String, u64)>,
     counters: BTreeMap<String, u64>,
@@ -190,6 +192,7 @@ impl Snapshot {
                 Snapshot {
                     keys,
                     users: sink.users().get(),
+                    users_by_mode: sink.users_by_mode(),
                     sessions: sink
                         .sessions()
                         .into_iter()
@@ -243,6 +246,7 @@ impl Snapshot {
                 Snapshot {
                     keys,
                     users: *users,
+                    users_by_mode: Vec::new(),
                     sessions,
                     counters: summary.counters.clone(),
                     elapsed_s: summary.duration.as_secs_f64(),
@@ -374,7 +378,12 @@ pub fn gather(sources: &[Source], remote_write_failures: Option<u64>) -> Vec<Fam
                 vitals.entry(l).or_default().add(&k.buckets);
             }
         }
-        users.push(vec![("mode", mode.into())], snap.users as f64);
+        if snap.users_by_mode.is_empty() {
+            users.push(vec![("mode", mode.into())], snap.users as f64);
+        }
+        for (m, n) in &snap.users_by_mode {
+            users.push(vec![("mode", m.as_str().into())], *n as f64);
+        }
         for (m, flow, outcome, n) in snap.sessions {
             let l = vec![
                 ("mode", m.as_str().into()),

@@ -169,6 +169,24 @@ mod tests {
         ));
         assert!(text.contains("throng_run_finished{mode=\"http\"} 1\n"));
         assert!(text.contains("throng_remote_write_failures_total 2\n"));
+        // A hybrid run: its users by mode, not all under the run's mode.
+        let hybrid = Sink::new();
+        for mode in [Mode::Http, Mode::Http, Mode::Http, Mode::Browser] {
+            hybrid.user_started(mode);
+        }
+        hybrid.user_ended(Mode::Http);
+        let text = render(&gather(
+            &[Source::Live {
+                sink: hybrid,
+                mode: Mode::Http,
+            }],
+            None,
+        ));
+        assert!(text.contains("throng_users{mode=\"http\"} 2\n"), "{text}");
+        assert!(
+            text.contains("throng_users{mode=\"browser\"} 1\n"),
+            "{text}"
+        );
         assert_eq!(number(f64::INFINITY), "+Inf");
         assert_eq!(number(3.0), "3");
         assert_eq!(number(0.25), "0.25");
