@@ -8,8 +8,7 @@ use super::secure::random_b64;
 use super::server::router;
 use crate::cli::config::{InputError, Output};
 use crate::live::prometheus::MergedView;
-use crate::metrics::{LiveStats, RunSummary};
-use crate::plan::Share;
+use crate::metrics::{LiveStats, Mode, RunSummary};
 use crate::report::{self, RunMeta, WorkerRow};
 use crate::run::capacity;
 use crate::run::signals::{stop_signal, StopOnSignal};
@@ -166,34 +165,12 @@ async fn wait_for_workers(hub: &Hub, c: &Coordination, control: &RunControl) -> 
 }
 
 /// One start instant for everyone (on the coordinator's clock; each worker converts it with
-/// the offset it measured when it joined), once every share fits its worker: Err(why) when
-/// one does not (the waiting workers are told to stop).
+/// the offset it measured when it joined), once every mode has workers that can run it and
+/// every share fits its worker: Err(why) when not (the waiting workers are told to stop).
 fn start_all(hub: &Hub, c: &Coordination) -> Result<(), String> {
-    let peak = hub.plan().peak_users() as usize;
     let start = now_unix_ms() + START_LEAD.as_millis() as u64;
     let mut run = hub.lock();
-    let waiting: Vec<u64> = run
-        .workers
-        .iter()
-        .filter(|(_, w)| w.status == Status::Waiting)
-        .map(|(id, _)| *id)
-        .collect();
-    let of = waiting.len() as u32;
-    for (i, id) in waiting.iter().enumerate() {
-        let w = &run.workers[id];
-        let (Some(share), Some(memory)) = (Share::new(i as u32, of), w.memory_bytes) else {
-            continue;
-        };
-        let users = share.part(peak) as u64;
-        let machine = format!("worker {id} ({})", w.name);
-        if let Err(why) = capacity::check_users_fit(users, c.users_flag, memory, &machine) {
-            run.refused = Some(why.clone());
-            drop(run);
-            hub.changed.notify_waiters();
-            return Err(why);
-        }
-    }
-    run.started_unix_ms = Some(start);
+    let peaks = hub.plan().mode_peaks(hub.mode());
     for w in run.workers.values_mut() {
         if w.status == Status::Waiting {
             w.status = Status::Running;
@@ -201,9 +178,42 @@ fn start_all(hub: &Hub, c: &Coordination) -> Result<(), String> {
         }
     }
     run.reshare();
+    let refused = match run.unserved.first() {
+        Some(mode) => Some(unserved(*mode, &run)),
+        None => run.workers.iter().find_map(|(id, w)| {
+            let users: u64 = peaks
+                .iter()
+                .map(|(m, peak)| w.modes.of(*m).map_or(0, |s| s.part(*peak as usize)) as u64)
+                .sum();
+            let machine = format!("worker {id} ({})", w.name);
+            let memory = w.memory_bytes?;
+            capacity::check_users_fit(users, c.users_flag, memory, &machine).err()
+        }),
+    };
+    if let Some(why) = refused {
+        run.refused = Some(why.clone());
+        drop(run);
+        hub.changed.notify_waiters();
+        return Err(why);
+    }
+    run.started_unix_ms = Some(start);
     drop(run);
     hub.changed.notify_waiters();
     Ok(())
+}
+
+/// Why a run with `mode` users cannot start: no joined worker's role takes them.
+fn unserved(mode: Mode, run: &super::hub::Run) -> String {
+    let roles: Vec<String> = run
+        .workers
+        .values()
+        .map(|w| format!("{} (--role {})", w.name, w.role.as_str()))
+        .collect();
+    format!(
+        "the run has {mode} users but no worker can run them (joined: {}): start a worker with \
+         --role {mode} or --role any",
+        roles.join(", ")
+    )
 }
 
 /// Watches the run until every worker is done, or the plan is over: the merged progress
@@ -315,7 +325,14 @@ fn lose_silent_workers(run: &mut super::hub::Run, planned: usize) {
         *run.counters.entry("sessions.lost".into()).or_default() += users;
     }
     if !lost_now.is_empty() {
+        let before = run.unserved.clone();
         run.reshare();
+        for mode in run.unserved.iter().filter(|m| !before.contains(m)) {
+            eprintln!(
+                "coordinator: no worker left can run {mode} users: they wait for a worker \
+                 with --role {mode} or any to join"
+            );
+        }
     }
 }
 
@@ -359,6 +376,7 @@ fn worker_rows(hub: &Arc<Hub>) -> Vec<WorkerRow> {
             let t = w.summary.total(None, None);
             WorkerRow {
                 name: w.name.clone(),
+                role: w.role.as_str().into(),
                 status: format!("{:?}", w.status).to_ascii_lowercase(),
                 peak_users: w.summary.peak_users,
                 requests: t.count,

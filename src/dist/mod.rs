@@ -63,6 +63,7 @@ pub async fn coordinate(
         start_unix_ms: 0,
         plan_offset_ms: 0,
         share: crate::plan::Share::WHOLE,
+        modes: crate::plan::ModeShares::default(),
         mode: args.mode,
         plan: run.plan,
         flows,
