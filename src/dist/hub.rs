@@ -69,6 +69,41 @@ pub struct Run {
     pub unserved: Vec<Mode>,
 }
 
+/// Each mode's users spread over the workers (id and role, in join order) whose role takes
+/// them: each worker's shares, and the modes no worker takes.
+pub fn spread_modes(
+    workers: &[(u64, RoleArg)],
+    modes: &[Mode],
+) -> (BTreeMap<u64, ModeShares>, Vec<Mode>) {
+    let mut shares: BTreeMap<u64, ModeShares> = workers
+        .iter()
+        .map(|(id, _)| (*id, ModeShares::NONE))
+        .collect();
+    let mut unserved = Vec::new();
+    for &mode in modes {
+        let Some(mine) = takers(mode)
+            .iter()
+            .map(|roles| {
+                (workers.iter())
+                    .filter(|(_, r)| roles.contains(r))
+                    .map(|(id, _)| *id)
+                    .collect::<Vec<u64>>()
+            })
+            .find(|v| !v.is_empty())
+        else {
+            unserved.push(mode);
+            continue;
+        };
+        let of = mine.len() as u32;
+        for (i, id) in mine.iter().enumerate() {
+            if let Some(s) = shares.get_mut(id) {
+                s.set(mode, Share::new(i as u32, of));
+            }
+        }
+    }
+    (shares, unserved)
+}
+
 /// Who takes `mode`'s users, in order of preference: browser users go to browser workers,
 /// else to `any` ones (never to `http` ones: they start no browser); HTTP users to `http`
 /// and `any` workers, else to browser workers.
@@ -103,28 +138,15 @@ impl Run {
                 w.modes = ModeShares::NONE;
             }
         }
-        self.unserved.clear();
-        for mode in self.modes.clone() {
-            let mine = takers(mode)
-                .iter()
-                .map(|roles| {
-                    ids.iter()
-                        .copied()
-                        .filter(|id| roles.contains(&self.workers[id].role))
-                        .collect::<Vec<u64>>()
-                })
-                .find(|v| !v.is_empty());
-            let Some(mine) = mine else {
-                self.unserved.push(mode);
-                continue;
-            };
-            let of = mine.len() as u32;
-            for (i, id) in mine.iter().enumerate() {
-                if let Some(w) = self.workers.get_mut(id) {
-                    w.modes.set(mode, Share::new(i as u32, of));
-                }
+        let roles: Vec<(u64, RoleArg)> =
+            ids.iter().map(|id| (*id, self.workers[id].role)).collect();
+        let (shares, unserved) = spread_modes(&roles, &self.modes);
+        for (id, modes) in shares {
+            if let Some(w) = self.workers.get_mut(&id) {
+                w.modes = modes;
             }
         }
+        self.unserved = unserved;
     }
 
     /// What merging needs (the workers' summaries, the coordinator's counters), copied out
@@ -309,4 +331,56 @@ pub fn printable(name: &str) -> String {
         out.push_str("worker");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RoleArg::{Any, Browser, Http};
+
+    /// Each worker's modes as "h1/2 b-" (share of HTTP, of browsers).
+    fn spread(roles: &[RoleArg], modes: &[Mode]) -> (Vec<String>, Vec<Mode>) {
+        let workers: Vec<(u64, RoleArg)> = roles
+            .iter()
+            .copied()
+            .enumerate()
+            .map(|(i, r)| (i as u64, r))
+            .collect();
+        let (shares, unserved) = spread_modes(&workers, modes);
+        let show = |s: Option<Share>| s.map_or("-".into(), |s| format!("{}/{}", s.index + 1, s.of));
+        let rows = shares
+            .values()
+            .map(|m| format!("h{} b{}", show(m.http), show(m.browser)))
+            .collect();
+        (rows, unserved)
+    }
+
+    #[test]
+    fn each_mode_goes_to_the_workers_whose_role_takes_it() {
+        let hybrid = [Mode::Http, Mode::Browser];
+        // No roles: every worker runs its share of both modes (as before roles).
+        assert_eq!(spread(&[Any, Any], &hybrid).0, ["h1/2 b1/2", "h2/2 b2/2"]);
+        // A browser worker takes every browser; HTTP goes to the others.
+        assert_eq!(spread(&[Browser, Http], &hybrid).0, ["h- b1/1", "h1/1 b-"]);
+        assert_eq!(
+            spread(&[Http, Browser, Any], &hybrid).0,
+            ["h1/2 b-", "h- b1/1", "h2/2 b-"]
+        );
+        // Browsers fall back to `any` workers, HTTP to browser workers; never browsers to
+        // an HTTP worker.
+        assert_eq!(spread(&[Http, Any], &hybrid).0, ["h1/2 b-", "h2/2 b1/1"]);
+        assert_eq!(spread(&[Browser], &hybrid).0, ["h1/1 b1/1"]);
+        assert_eq!(
+            spread(&[Http, Http], &hybrid),
+            (
+                vec!["h1/2 b-".into(), "h2/2 b-".into()],
+                vec![Mode::Browser]
+            )
+        );
+        assert_eq!(spread(&[Http], &[Mode::Browser]).1, [Mode::Browser]);
+        assert_eq!(
+            spread(&[Browser, Http], &[Mode::Http]).0,
+            ["h- b-", "h1/1 b-"]
+        );
+    }
 }

@@ -82,6 +82,16 @@ pub(crate) fn worker(addr: &str, name: &str, tmp: &Path) -> Child {
         .unwrap()
 }
 
+/// A worker with `--role role`.
+pub(crate) fn worker_as(addr: &str, name: &str, tmp: &Path, role: &str) -> Child {
+    throng()
+        .args(["worker", "--connect", addr, "--name", name, "--role", role])
+        .env("THRONG_TOKEN", TOKEN)
+        .env("TMPDIR", tmp)
+        .spawn()
+        .unwrap()
+}
+
 pub(crate) async fn exit_of(child: Child) -> (i32, String, String) {
     let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await
@@ -372,4 +382,43 @@ async fn the_coordinator_exports_the_merged_run_to_prometheus() {
             .len()
             >= 2
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_browser_users_and_no_worker_to_run_them_is_refused_in_one_line() {
+    let site = demo().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let coord = coordinator(&[
+        "flows/browse.json",
+        "--target",
+        &site.base_url(),
+        "-u",
+        "10",
+        "--browsers",
+        "1",
+        "-d",
+        "10s",
+        "--workers",
+        "1",
+        "-q",
+    ])
+    .await;
+    let w = worker_as(&coord.addr, "h1", tmp.path(), "http");
+    let (code, text) = coord.end().await;
+    assert_eq!(code, 2, "bad input: {text}");
+    assert!(
+        text.contains(
+            "the run has browser users but no worker can run them (joined: h1 (--role http)): \
+             start a worker with --role browser or --role any"
+        ),
+        "{text}"
+    );
+    let (wcode, _, werr) = exit_of(w).await;
+    assert_eq!(wcode, 1, "{werr}");
+    assert!(
+        werr.contains("the coordinator says stop: the run has browser users"),
+        "{werr}"
+    );
+    assert_eq!(site.stats().total, 0, "no load was sent");
+    site.shutdown().await;
 }
