@@ -561,6 +561,10 @@ pub struct K8sArgs {
     /// Worker pods; the plan's users are split over them
     #[arg(long, value_name = "N")]
     pub workers: u32,
+    /// A hybrid run (--browsers): how many of the --workers pods run the browsers (default:
+    /// one per 24 browser sessions); the others run the HTTP users
+    #[arg(long, value_name = "N")]
+    pub browser_workers: Option<u32>,
     /// Container image with throng in it (deploy/build-image.sh)
     #[arg(long, value_name = "IMAGE")]
     pub image: String,

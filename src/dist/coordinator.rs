@@ -6,7 +6,9 @@ use super::hub::{merged, Hub, Status};
 use super::protocol::{now_unix_ms, Assignment};
 use super::secure::random_b64;
 use super::server::router;
+use super::ui::{worker_lines, CoordinatorUi};
 use crate::cli::config::{InputError, Output};
+use crate::live::dashboard::{Dashboard, MergedBoard, Numbers};
 use crate::live::prometheus::MergedView;
 use crate::metrics::{LiveStats, Mode, RunSummary};
 use crate::report::{self, RunMeta, WorkerRow};
@@ -44,6 +46,8 @@ pub struct Coordination {
     pub linger: Duration,
     /// The plan's length plus grace and drain (when workers should be done by themselves).
     pub plan_total: Duration,
+    /// `--ui`: the dashboard's address.
+    pub ui: Option<SocketAddr>,
 }
 
 /// Runs a distributed run to its end and returns the exit code (thresholds on merged data).
@@ -67,6 +71,10 @@ pub async fn coordinate(
     let hub = Hub::new(token.clone(), template);
     let limits = Limits::control(64 + 4 * c.workers as usize);
     let served = Served::start(listener, router(hub.clone()), limits);
+    let dash = match c.ui {
+        Some(bind) => Some(dashboard(bind).await?),
+        None => None,
+    };
     // Tests and scripts read this line to start workers.
     eprintln!(
         "coordinator: listening on http://{addr}; waiting for {} workers",
@@ -106,7 +114,33 @@ pub async fn coordinate(
     if let (Some(otlp), Some(view)) = (&output.otlp, &view) {
         otlp.attach_view(view.clone(), mode, run_started);
     }
-    let (summary, uncovered) = follow(&hub, &c, &control, output.quiet, view.as_ref()).await;
+    let board = dash.as_ref().map(|d| {
+        let board = MergedBoard::default();
+        let ui = CoordinatorUi {
+            hub: hub.clone(),
+            control: control.clone(),
+        };
+        let shown = RunMeta {
+            started_unix_ms: run_started,
+            ..meta.clone()
+        };
+        d.show(
+            Numbers::Merged(board.clone()),
+            Arc::new(ui),
+            shown,
+            Some(c.plan_total),
+        );
+        board
+    });
+    let watch = Watch {
+        quiet: output.quiet,
+        view: view.as_ref(),
+        board: board.as_ref(),
+    };
+    let (summary, uncovered) = follow(&hub, &c, &control, watch).await;
+    if let Some(d) = &dash {
+        d.finished(summary.clone());
+    }
     if let Some(v) = &view {
         v.update(summary.clone(), 0, true);
     }
@@ -150,7 +184,32 @@ pub async fn coordinate(
     }
     output.close_export().await;
     served.shutdown(Duration::from_secs(2)).await;
+    if let Some(d) = dash {
+        d.shutdown().await;
+    }
     code
+}
+
+/// The dashboard (`--ui`), serving before the workers join; it takes no new runs.
+async fn dashboard(bind: SocketAddr) -> anyhow::Result<Dashboard> {
+    let mut dash = Dashboard::serve(bind).await?;
+    drop(dash.commands());
+    if !bind.ip().is_loopback() {
+        eprintln!(
+            "warning: the dashboard listens on {}: anyone who can reach it can open the page \
+             and control the run",
+            dash.addr()
+        );
+    }
+    eprintln!("coordinator: dashboard at {}", dash.url());
+    Ok(dash)
+}
+
+/// Where `follow` shows the run as it goes.
+struct Watch<'a> {
+    quiet: bool,
+    view: Option<&'a MergedView>,
+    board: Option<&'a MergedBoard>,
 }
 
 async fn wait_for_workers(hub: &Hub, c: &Coordination, control: &RunControl) -> usize {
@@ -224,12 +283,11 @@ async fn follow(
     hub: &Hub,
     c: &Coordination,
     control: &RunControl,
-    quiet: bool,
-    view: Option<&MergedView>,
+    watch: Watch<'_>,
 ) -> (RunSummary, Duration) {
     let started = Instant::now() + START_LEAD;
     let end_by = started + c.plan_total;
-    let bar = (!quiet).then(|| crate::live::Progress::new(Some(c.plan_total)));
+    let bar = (!watch.quiet).then(|| crate::live::Progress::new(Some(c.plan_total)));
     let mut ordered_stop_at: Option<Instant> = None;
     let mut uncovered = Duration::ZERO;
     let mut last_tick = Instant::now();
@@ -259,7 +317,10 @@ async fn follow(
         if let Some(bar) = &bar {
             bar.tick(&live_stats);
         }
-        if let Some(v) = view {
+        if let Some(b) = watch.board {
+            b.update(live_stats.clone(), merged.clone(), worker_lines(hub));
+        }
+        if let Some(v) = watch.view {
             v.update(merged, live_stats.users, false);
         }
         let past_plan = Instant::now() > end_by;
