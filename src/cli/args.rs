@@ -538,6 +538,10 @@ pub struct RecordArgs {
     /// A field whose value is never written in clear (passwords always are)
     #[arg(long, value_name = "NAME")]
     pub secret: Vec<String>,
+    /// Type generated data in a field: what was typed in FIELD (its name, id, test id or
+    /// label) becomes ${fake.KIND} wherever it went, e.g. email=email or email.unique=user
+    #[arg(long, value_name = "KIND=FIELD")]
+    pub fake: Vec<String>,
     /// Browser binary (default: chromium on PATH)
     #[arg(long, value_name = "PATH")]
     pub chrome: Option<PathBuf>,

@@ -456,12 +456,18 @@ async fn the_coordinators_dashboard_shows_each_worker_and_spreads_a_new_user_cou
         out.to_str().unwrap(),
     ])
     .await;
-    let dash = coord.dashboard.clone().expect("the coordinator names its dashboard");
+    let dash = coord
+        .dashboard
+        .clone()
+        .expect("the coordinator names its dashboard");
     let w1 = worker_as(&coord.addr, "h1", tmp.path(), "http");
     let w2 = worker_as(&coord.addr, "a1", tmp.path(), "any");
     let page = reqwest::get(&dash).await.unwrap().text().await.unwrap();
     assert!(page.contains("<h2>Workers</h2>"));
-    let at = page.find(r#""x-throng-token": ""#).expect("token in the page") + 19;
+    let at = page
+        .find(r#""x-throng-token": ""#)
+        .expect("token in the page")
+        + 19;
     let token = page[at..at + 32].to_string();
     let client = reqwest::Client::new();
     let api = |path: &str| {
@@ -473,15 +479,17 @@ async fn the_coordinators_dashboard_shows_each_worker_and_spreads_a_new_user_cou
     let rows_with = |n: u64| {
         let api = &api;
         async move {
-            let stats: serde_json::Value =
-                api("stats").send().await.ok()?.json().await.ok()?;
+            let stats: serde_json::Value = api("stats").send().await.ok()?.json().await.ok()?;
             let rows: BTreeMap<String, (String, String, u64, u64)> = stats["workers"]
                 .as_array()?
                 .iter()
                 .map(|w| {
                     let text = |k: &str| w[k].as_str().unwrap_or("").to_string();
                     let n = |k: &str| w[k].as_u64().unwrap_or(0);
-                    (text("name"), (text("role"), text("status"), n("users"), n("requests")))
+                    (
+                        text("name"),
+                        (text("role"), text("status"), n("users"), n("requests")),
+                    )
                 })
                 .collect();
             let users: u64 = rows.values().map(|r| r.2).sum();
@@ -489,9 +497,11 @@ async fn the_coordinators_dashboard_shows_each_worker_and_spreads_a_new_user_cou
             (rows.len() == 2 && users == n && busy).then_some(rows)
         }
     };
-    let rows = wait_for("both workers running 4 users", Duration::from_secs(60), || {
-        rows_with(4)
-    })
+    let rows = wait_for(
+        "both workers running 4 users",
+        Duration::from_secs(60),
+        || rows_with(4),
+    )
     .await;
     assert_eq!(rows["h1"].0, "http");
     assert_eq!(rows["a1"].0, "any");
@@ -508,9 +518,11 @@ async fn the_coordinators_dashboard_shows_each_worker_and_spreads_a_new_user_cou
         .await
         .unwrap();
     assert_eq!(set["ok"], true, "{set}");
-    let rows = wait_for("10 users over both workers", Duration::from_secs(30), || {
-        rows_with(10)
-    })
+    let rows = wait_for(
+        "10 users over both workers",
+        Duration::from_secs(30),
+        || rows_with(10),
+    )
     .await;
     assert_eq!((rows["h1"].2, rows["a1"].2), (5, 5), "{rows:?}");
     let live: serde_json::Value = api("live").send().await.unwrap().json().await.unwrap();
