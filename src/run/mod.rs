@@ -425,6 +425,11 @@ impl Scheduler {
             let (r0, r1) = (stages.target_at(last), stages.target_at(elapsed));
             let before = due;
             due += (r0 + r1) / 2.0 * (elapsed - last).as_secs_f64();
+            // This process's part of the cap on users running at once.
+            let cap: usize = self
+                .mine(self.lanes.split(&plan, u64::from(*max_users)))
+                .iter()
+                .sum();
             while (launched as f64) < due.floor() {
                 launched += 1;
                 // Where in this interval the integral reached this arrival.
@@ -441,10 +446,6 @@ impl Scheduler {
                 if !self.control.share_of(mode).is_some_and(|s| s.owns(nth)) {
                     continue;
                 }
-                let cap: usize = self
-                    .mine(self.lanes.split(&plan, u64::from(*max_users)))
-                    .iter()
-                    .sum();
                 if self.lanes.active() < cap {
                     self.spawn_user(lane, Some(1), Some(intended));
                 } else {
