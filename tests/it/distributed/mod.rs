@@ -525,9 +525,18 @@ async fn the_coordinators_dashboard_shows_each_worker_and_spreads_a_new_user_cou
     )
     .await;
     assert_eq!((rows["h1"].2, rows["a1"].2), (5, 5), "{rows:?}");
-    let live: serde_json::Value = api("live").send().await.unwrap().json().await.unwrap();
-    assert_eq!(live["target_users"], 10, "{live}");
-    assert_eq!(live["users"], 10, "{live}");
+    // The headline numbers are the merged ones (users between iterations come and go: wait
+    // for a moment with all 10 in a session).
+    wait_for(
+        "the merged view at 10 users",
+        Duration::from_secs(30),
+        || async {
+            let live: serde_json::Value = api("live").send().await.ok()?.json().await.ok()?;
+            assert_eq!(live["target_users"], 10, "{live}");
+            (live["users"] == 10).then_some(())
+        },
+    )
+    .await;
     // Stop from the page: the run ends, with the merged report.
     let stop = client
         .post(format!("{dash}api/stop"))
