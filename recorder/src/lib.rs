@@ -16,6 +16,7 @@ mod build;
 mod capture;
 pub mod cdp;
 mod correlate;
+pub mod fake;
 mod held;
 pub use throng_flow as flow;
 mod import;

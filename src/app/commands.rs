@@ -113,7 +113,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let meta = RunMeta::new(run.flow_names.clone(), modes, plan_text, 0);
         let output = run.output.clone();
         let finish = |summary: &RunSummary, meta: &RunMeta| finish(summary, &output, meta);
-        return crate::dist::coordinate(&args, run, meta, &finish).await;
+        let ui = super::reports::ui_addr(&args.ui);
+        return crate::dist::coordinate(&args, run, meta, ui, &finish).await;
     }
     config::check_capacity(&args.plan, &run.plan)?;
     let spec = run.spec(mode, &args.replay)?;

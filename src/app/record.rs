@@ -6,6 +6,7 @@ use crate::cli::args::RecordArgs;
 use crate::cli::config::InputError;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use throng_recorder::fake::{self, FakeField};
 use throng_recorder::{import_file_with, record as record_flow, write_flow, RecordOptions};
 
 /// The recording browser: `--chrome`, then `$CHROME`, then full Chromium on PATH (a person
@@ -33,6 +34,11 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    // Checked before the recording, not after a person clicked through the site.
+    let fakes = (args.fake.iter())
+        .map(|f| FakeField::parse(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(InputError)?;
     let mut opts = RecordOptions::new(args.url, args.out.clone());
     opts.headless = args.headless;
     opts.chrome = recording_browser(args.chrome)?;
@@ -66,10 +72,32 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         summary.pollers,
         summary.variables
     );
+    generated_data(&args.out, &fakes)?;
     if !args.no_verify {
         return verified(&args.out, &summary.recording).await;
     }
     print_summary(&args.out)
+}
+
+/// `--fake KIND=FIELD`: the written flow types generated data there; without it, a hint for
+/// each typed field whose value looks like an email, a name, a phone number...
+fn generated_data(out: &Path, fakes: &[FakeField]) -> anyhow::Result<()> {
+    let label = out.display().to_string();
+    let text = std::fs::read_to_string(out)?;
+    let mut flow = crate::flow::parse(&text, &label)?;
+    if fakes.is_empty() {
+        for hint in fake::suggestions(&flow) {
+            eprintln!("hint: {hint}");
+        }
+        return Ok(());
+    }
+    let lines = fake::apply(&mut flow, fakes)
+        .map_err(|why| InputError(format!("{why}; {label} is written without it")))?;
+    write_flow(out, &flow)?;
+    for line in lines {
+        eprintln!("generated data: {line}");
+    }
+    Ok(())
 }
 
 pub async fn import(

@@ -136,6 +136,30 @@ impl From<ModeArg> for crate::metrics::Mode {
     }
 }
 
+/// What a worker runs (`throng worker --role`): browser users, HTTP users, or whichever the
+/// run's other workers leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleArg {
+    /// Runs the run's browser users (HTTP users only when no other worker can).
+    Browser,
+    /// Runs HTTP users only; starts no browser.
+    Http,
+    /// Runs each mode that no worker of that role runs.
+    #[default]
+    Any,
+}
+
+impl RoleArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleArg::Browser => "browser",
+            RoleArg::Http => "http",
+            RoleArg::Any => "any",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DemoModeArg {
     Http,
@@ -429,6 +453,10 @@ pub struct WorkerArgs {
     /// Trust the certificates in this PEM file besides the system's, for an https coordinator
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
+    /// Which users this worker runs: browser (browser users first), http (HTTP users only, no
+    /// browser started) or any (whatever mode no other worker has the role for)
+    #[arg(long, value_enum, default_value_t = RoleArg::Any, env = "THRONG_ROLE")]
+    pub role: RoleArg,
 }
 
 /// The live dashboard.
@@ -510,6 +538,10 @@ pub struct RecordArgs {
     /// A field whose value is never written in clear (passwords always are)
     #[arg(long, value_name = "NAME")]
     pub secret: Vec<String>,
+    /// Type generated data in a field: what was typed in FIELD (its name, id, test id or
+    /// label) becomes ${fake.KIND} wherever it went, e.g. email=email or email.unique=user
+    #[arg(long, value_name = "KIND=FIELD")]
+    pub fake: Vec<String>,
     /// Browser binary (default: chromium on PATH)
     #[arg(long, value_name = "PATH")]
     pub chrome: Option<PathBuf>,
@@ -533,6 +565,10 @@ pub struct K8sArgs {
     /// Worker pods; the plan's users are split over them
     #[arg(long, value_name = "N")]
     pub workers: u32,
+    /// A hybrid run (--browsers): how many of the --workers pods run the browsers (default:
+    /// one per 24 browser sessions); the others run the HTTP users
+    #[arg(long, value_name = "N")]
+    pub browser_workers: Option<u32>,
     /// Container image with throng in it (deploy/build-image.sh)
     #[arg(long, value_name = "IMAGE")]
     pub image: String,

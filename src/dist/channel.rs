@@ -6,6 +6,7 @@ use super::protocol::{
     now_unix_ms, now_unix_us, Clock, Welcome, RUN_HEADER, SEQ_HEADER, WORKER_HEADER,
 };
 use super::secure::{Binding, Challenge, Keys, WorkerSide};
+use crate::cli::args::RoleArg;
 use crate::outbound::{redacted, Answer, Outbound, OutboundOptions, Request};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -119,8 +120,9 @@ impl Channel {
         &mut self,
         name: &str,
         memory_bytes: Option<u64>,
+        role: RoleArg,
     ) -> Result<(u64, i64), ChannelError> {
-        let (side, hello) = WorkerSide::hello(name, now_unix_ms(), memory_bytes);
+        let (side, hello) = WorkerSide::hello_as(name, now_unix_ms(), memory_bytes, role);
         let body = to_json(&hello);
         let sent = now_unix_ms();
         let answer = self

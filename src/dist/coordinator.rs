@@ -6,10 +6,11 @@ use super::hub::{merged, Hub, Status};
 use super::protocol::{now_unix_ms, Assignment};
 use super::secure::random_b64;
 use super::server::router;
+use super::ui::{worker_lines, CoordinatorUi};
 use crate::cli::config::{InputError, Output};
+use crate::live::dashboard::{Dashboard, MergedBoard, Numbers};
 use crate::live::prometheus::MergedView;
-use crate::metrics::{LiveStats, RunSummary};
-use crate::plan::Share;
+use crate::metrics::{LiveStats, Mode, RunSummary};
 use crate::report::{self, RunMeta, WorkerRow};
 use crate::run::capacity;
 use crate::run::signals::{stop_signal, StopOnSignal};
@@ -45,6 +46,8 @@ pub struct Coordination {
     pub linger: Duration,
     /// The plan's length plus grace and drain (when workers should be done by themselves).
     pub plan_total: Duration,
+    /// `--ui`: the dashboard's address.
+    pub ui: Option<SocketAddr>,
 }
 
 /// Runs a distributed run to its end and returns the exit code (thresholds on merged data).
@@ -68,6 +71,10 @@ pub async fn coordinate(
     let hub = Hub::new(token.clone(), template);
     let limits = Limits::control(64 + 4 * c.workers as usize);
     let served = Served::start(listener, router(hub.clone()), limits);
+    let dash = match c.ui {
+        Some(bind) => Some(dashboard(bind).await?),
+        None => None,
+    };
     // Tests and scripts read this line to start workers.
     eprintln!(
         "coordinator: listening on http://{addr}; waiting for {} workers",
@@ -107,7 +114,33 @@ pub async fn coordinate(
     if let (Some(otlp), Some(view)) = (&output.otlp, &view) {
         otlp.attach_view(view.clone(), mode, run_started);
     }
-    let (summary, uncovered) = follow(&hub, &c, &control, output.quiet, view.as_ref()).await;
+    let board = dash.as_ref().map(|d| {
+        let board = MergedBoard::default();
+        let ui = CoordinatorUi {
+            hub: hub.clone(),
+            control: control.clone(),
+        };
+        let shown = RunMeta {
+            started_unix_ms: run_started,
+            ..meta.clone()
+        };
+        d.show(
+            Numbers::Merged(board.clone()),
+            Arc::new(ui),
+            shown,
+            Some(c.plan_total),
+        );
+        board
+    });
+    let watch = Watch {
+        quiet: output.quiet,
+        view: view.as_ref(),
+        board: board.as_ref(),
+    };
+    let (summary, uncovered) = follow(&hub, &c, &control, watch).await;
+    if let Some(d) = &dash {
+        d.finished(summary.clone());
+    }
     if let Some(v) = &view {
         v.update(summary.clone(), 0, true);
     }
@@ -151,7 +184,32 @@ pub async fn coordinate(
     }
     output.close_export().await;
     served.shutdown(Duration::from_secs(2)).await;
+    if let Some(d) = dash {
+        d.shutdown().await;
+    }
     code
+}
+
+/// The dashboard (`--ui`), serving before the workers join; it takes no new runs.
+async fn dashboard(bind: SocketAddr) -> anyhow::Result<Dashboard> {
+    let mut dash = Dashboard::serve(bind).await?;
+    drop(dash.commands());
+    if !bind.ip().is_loopback() {
+        eprintln!(
+            "warning: the dashboard listens on {}: anyone who can reach it can open the page \
+             and control the run",
+            dash.addr()
+        );
+    }
+    eprintln!("coordinator: dashboard at {}", dash.url());
+    Ok(dash)
+}
+
+/// Where `follow` shows the run as it goes.
+struct Watch<'a> {
+    quiet: bool,
+    view: Option<&'a MergedView>,
+    board: Option<&'a MergedBoard>,
 }
 
 async fn wait_for_workers(hub: &Hub, c: &Coordination, control: &RunControl) -> usize {
@@ -166,34 +224,12 @@ async fn wait_for_workers(hub: &Hub, c: &Coordination, control: &RunControl) -> 
 }
 
 /// One start instant for everyone (on the coordinator's clock; each worker converts it with
-/// the offset it measured when it joined), once every share fits its worker: Err(why) when
-/// one does not (the waiting workers are told to stop).
+/// the offset it measured when it joined), once every mode has workers that can run it and
+/// every share fits its worker: Err(why) when not (the waiting workers are told to stop).
 fn start_all(hub: &Hub, c: &Coordination) -> Result<(), String> {
-    let peak = hub.plan().peak_users() as usize;
     let start = now_unix_ms() + START_LEAD.as_millis() as u64;
     let mut run = hub.lock();
-    let waiting: Vec<u64> = run
-        .workers
-        .iter()
-        .filter(|(_, w)| w.status == Status::Waiting)
-        .map(|(id, _)| *id)
-        .collect();
-    let of = waiting.len() as u32;
-    for (i, id) in waiting.iter().enumerate() {
-        let w = &run.workers[id];
-        let (Some(share), Some(memory)) = (Share::new(i as u32, of), w.memory_bytes) else {
-            continue;
-        };
-        let users = share.part(peak) as u64;
-        let machine = format!("worker {id} ({})", w.name);
-        if let Err(why) = capacity::check_users_fit(users, c.users_flag, memory, &machine) {
-            run.refused = Some(why.clone());
-            drop(run);
-            hub.changed.notify_waiters();
-            return Err(why);
-        }
-    }
-    run.started_unix_ms = Some(start);
+    let peaks = hub.plan().mode_peaks(hub.mode());
     for w in run.workers.values_mut() {
         if w.status == Status::Waiting {
             w.status = Status::Running;
@@ -201,9 +237,42 @@ fn start_all(hub: &Hub, c: &Coordination) -> Result<(), String> {
         }
     }
     run.reshare();
+    let refused = match run.unserved.first() {
+        Some(mode) => Some(unserved(*mode, &run)),
+        None => run.workers.iter().find_map(|(id, w)| {
+            let users: u64 = peaks
+                .iter()
+                .map(|(m, peak)| w.modes.of(*m).map_or(0, |s| s.part(*peak as usize)) as u64)
+                .sum();
+            let machine = format!("worker {id} ({})", w.name);
+            let memory = w.memory_bytes?;
+            capacity::check_users_fit(users, c.users_flag, memory, &machine).err()
+        }),
+    };
+    if let Some(why) = refused {
+        run.refused = Some(why.clone());
+        drop(run);
+        hub.changed.notify_waiters();
+        return Err(why);
+    }
+    run.started_unix_ms = Some(start);
     drop(run);
     hub.changed.notify_waiters();
     Ok(())
+}
+
+/// Why a run with `mode` users cannot start: no joined worker's role takes them.
+fn unserved(mode: Mode, run: &super::hub::Run) -> String {
+    let roles: Vec<String> = run
+        .workers
+        .values()
+        .map(|w| format!("{} (--role {})", w.name, w.role.as_str()))
+        .collect();
+    format!(
+        "the run has {mode} users but no worker can run them (joined: {}): start a worker with \
+         --role {mode} or --role any",
+        roles.join(", ")
+    )
 }
 
 /// Watches the run until every worker is done, or the plan is over: the merged progress
@@ -214,12 +283,11 @@ async fn follow(
     hub: &Hub,
     c: &Coordination,
     control: &RunControl,
-    quiet: bool,
-    view: Option<&MergedView>,
+    watch: Watch<'_>,
 ) -> (RunSummary, Duration) {
     let started = Instant::now() + START_LEAD;
     let end_by = started + c.plan_total;
-    let bar = (!quiet).then(|| crate::live::Progress::new(Some(c.plan_total)));
+    let bar = (!watch.quiet).then(|| crate::live::Progress::new(Some(c.plan_total)));
     let mut ordered_stop_at: Option<Instant> = None;
     let mut uncovered = Duration::ZERO;
     let mut last_tick = Instant::now();
@@ -249,7 +317,10 @@ async fn follow(
         if let Some(bar) = &bar {
             bar.tick(&live_stats);
         }
-        if let Some(v) = view {
+        if let Some(b) = watch.board {
+            b.update(live_stats.clone(), merged.clone(), worker_lines(hub));
+        }
+        if let Some(v) = watch.view {
             v.update(merged, live_stats.users, false);
         }
         let past_plan = Instant::now() > end_by;
@@ -315,7 +386,14 @@ fn lose_silent_workers(run: &mut super::hub::Run, planned: usize) {
         *run.counters.entry("sessions.lost".into()).or_default() += users;
     }
     if !lost_now.is_empty() {
+        let before = run.unserved.clone();
         run.reshare();
+        for mode in run.unserved.iter().filter(|m| !before.contains(m)) {
+            eprintln!(
+                "coordinator: no worker left can run {mode} users: they wait for a worker \
+                 with --role {mode} or any to join"
+            );
+        }
     }
 }
 
@@ -359,6 +437,7 @@ fn worker_rows(hub: &Arc<Hub>) -> Vec<WorkerRow> {
             let t = w.summary.total(None, None);
             WorkerRow {
                 name: w.name.clone(),
+                role: w.role.as_str().into(),
                 status: format!("{:?}", w.status).to_ascii_lowercase(),
                 peak_users: w.summary.peak_users,
                 requests: t.count,

@@ -4,8 +4,9 @@
 
 use super::protocol::{now_unix_ms, Assignment, Orders};
 use super::secure::{random_b64, CoordinatorSide, Keys};
-use crate::metrics::RunSummary;
-use crate::plan::Share;
+use crate::cli::args::RoleArg;
+use crate::metrics::{Mode, RunSummary};
+use crate::plan::{ModeShares, Share};
 use crate::sync::Locked;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,7 +30,11 @@ pub enum Status {
 pub struct Worker {
     pub name: String,
     pub status: Status,
+    /// `--role`: which users it may run.
+    pub role: RoleArg,
+    /// Its share of the plan (its unique data rows), and of each mode's users.
     pub share: Option<Share>,
+    pub modes: ModeShares,
     pub last_seen: Instant,
     /// What it measured: cumulative entries and counters, every per-second point received.
     pub summary: RunSummary,
@@ -59,6 +64,54 @@ pub struct Run {
     pub users_override: Option<u32>,
     /// The coordinator's own counters (lost workers and their sessions).
     pub counters: BTreeMap<String, u64>,
+    /// The run's modes (both in a hybrid run), and those no live worker can run now.
+    pub modes: Vec<Mode>,
+    pub unserved: Vec<Mode>,
+}
+
+/// Each mode's users spread over the workers (id and role, in join order) whose role takes
+/// them: each worker's shares, and the modes no worker takes.
+pub fn spread_modes(
+    workers: &[(u64, RoleArg)],
+    modes: &[Mode],
+) -> (BTreeMap<u64, ModeShares>, Vec<Mode>) {
+    let mut shares: BTreeMap<u64, ModeShares> = workers
+        .iter()
+        .map(|(id, _)| (*id, ModeShares::NONE))
+        .collect();
+    let mut unserved = Vec::new();
+    for &mode in modes {
+        let Some(mine) = takers(mode)
+            .iter()
+            .map(|roles| {
+                (workers.iter())
+                    .filter(|(_, r)| roles.contains(r))
+                    .map(|(id, _)| *id)
+                    .collect::<Vec<u64>>()
+            })
+            .find(|v| !v.is_empty())
+        else {
+            unserved.push(mode);
+            continue;
+        };
+        let of = mine.len() as u32;
+        for (i, id) in mine.iter().enumerate() {
+            if let Some(s) = shares.get_mut(id) {
+                s.set(mode, Share::new(i as u32, of));
+            }
+        }
+    }
+    (shares, unserved)
+}
+
+/// Who takes `mode`'s users, in order of preference: browser users go to browser workers,
+/// else to `any` ones (never to `http` ones: they start no browser); HTTP users to `http`
+/// and `any` workers, else to browser workers.
+fn takers(mode: Mode) -> &'static [&'static [RoleArg]] {
+    match mode {
+        Mode::Browser => &[&[RoleArg::Browser], &[RoleArg::Any]],
+        Mode::Http => &[&[RoleArg::Http, RoleArg::Any], &[RoleArg::Browser]],
+    }
 }
 
 impl Run {
@@ -69,7 +122,8 @@ impl Run {
             .filter(|(_, w)| matches!(w.status, Status::Waiting | Status::Running))
     }
 
-    /// Spreads the plan over the live workers, in join order: worker i of k.
+    /// Spreads the plan over the live workers, in join order: worker i of k (its data rows),
+    /// and each mode's users over the workers whose role takes them.
     pub fn reshare(&mut self) {
         let ids: Vec<u64> = self
             .workers
@@ -81,8 +135,18 @@ impl Run {
         for (i, id) in ids.iter().enumerate() {
             if let Some(w) = self.workers.get_mut(id) {
                 w.share = Share::new(i as u32, of);
+                w.modes = ModeShares::NONE;
             }
         }
+        let roles: Vec<(u64, RoleArg)> =
+            ids.iter().map(|id| (*id, self.workers[id].role)).collect();
+        let (shares, unserved) = spread_modes(&roles, &self.modes);
+        for (id, modes) in shares {
+            if let Some(w) = self.workers.get_mut(&id) {
+                w.modes = modes;
+            }
+        }
+        self.unserved = unserved;
     }
 
     /// What merging needs (the workers' summaries, the coordinator's counters), copied out
@@ -129,11 +193,18 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(token: String, template: Assignment) -> Arc<Self> {
+        let modes = (template.plan.mode_peaks(template.mode.into()))
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
         Arc::new(Hub {
             token,
             run_id: random_b64(16),
             template,
-            run: Mutex::new(Run::default()),
+            run: Mutex::new(Run {
+                modes,
+                ..Run::default()
+            }),
             pending: Mutex::new(VecDeque::new()),
             changed: Notify::new(),
             results: Mutex::new(None),
@@ -143,6 +214,11 @@ impl Hub {
     /// The plan every worker runs a share of.
     pub fn plan(&self) -> &crate::plan::LoadPlan {
         &self.template.plan
+    }
+
+    /// The run's mode (HTTP for a hybrid run).
+    pub fn mode(&self) -> Mode {
+        self.template.mode.into()
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Run> {
@@ -169,7 +245,13 @@ impl Hub {
     }
 
     /// Registers a worker that proved the token; returns its id.
-    pub fn register(&self, name: &str, memory_bytes: Option<u64>, keys: Arc<Keys>) -> u64 {
+    pub fn register(
+        &self,
+        name: &str,
+        role: RoleArg,
+        memory_bytes: Option<u64>,
+        keys: Arc<Keys>,
+    ) -> u64 {
         let mut run = self.lock();
         let id = run.next_id;
         run.next_id += 1;
@@ -180,13 +262,15 @@ impl Hub {
             None => (Status::Waiting, 0, 0),
         };
         let name = printable(name);
-        tracing::info!(worker = id, name = %name, "worker joined");
+        tracing::info!(worker = id, name = %name, role = role.as_str(), "worker joined");
         run.workers.insert(
             id,
             Worker {
                 name,
                 status,
+                role,
                 share: None,
+                modes: ModeShares::NONE,
                 last_seen: Instant::now(),
                 summary: RunSummary::default(),
                 users: 0,
@@ -226,6 +310,7 @@ impl Hub {
             start_unix_ms: w.start_unix_ms,
             plan_offset_ms: w.plan_offset_ms,
             share,
+            modes: w.modes,
             ..self.template.clone()
         })))
     }
@@ -246,4 +331,56 @@ pub fn printable(name: &str) -> String {
         out.push_str("worker");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RoleArg::{Any, Browser, Http};
+
+    /// Each worker's modes as "h1/2 b-" (share of HTTP, of browsers).
+    fn spread(roles: &[RoleArg], modes: &[Mode]) -> (Vec<String>, Vec<Mode>) {
+        let workers: Vec<(u64, RoleArg)> = roles
+            .iter()
+            .copied()
+            .enumerate()
+            .map(|(i, r)| (i as u64, r))
+            .collect();
+        let (shares, unserved) = spread_modes(&workers, modes);
+        let show = |s: Option<Share>| s.map_or("-".into(), |s| format!("{}/{}", s.index + 1, s.of));
+        let rows = shares
+            .values()
+            .map(|m| format!("h{} b{}", show(m.http), show(m.browser)))
+            .collect();
+        (rows, unserved)
+    }
+
+    #[test]
+    fn each_mode_goes_to_the_workers_whose_role_takes_it() {
+        let hybrid = [Mode::Http, Mode::Browser];
+        // No roles: every worker runs its share of both modes (as before roles).
+        assert_eq!(spread(&[Any, Any], &hybrid).0, ["h1/2 b1/2", "h2/2 b2/2"]);
+        // A browser worker takes every browser; HTTP goes to the others.
+        assert_eq!(spread(&[Browser, Http], &hybrid).0, ["h- b1/1", "h1/1 b-"]);
+        assert_eq!(
+            spread(&[Http, Browser, Any], &hybrid).0,
+            ["h1/2 b-", "h- b1/1", "h2/2 b-"]
+        );
+        // Browsers fall back to `any` workers, HTTP to browser workers; never browsers to
+        // an HTTP worker.
+        assert_eq!(spread(&[Http, Any], &hybrid).0, ["h1/2 b-", "h2/2 b1/1"]);
+        assert_eq!(spread(&[Browser], &hybrid).0, ["h1/1 b1/1"]);
+        assert_eq!(
+            spread(&[Http, Http], &hybrid),
+            (
+                vec!["h1/2 b-".into(), "h2/2 b-".into()],
+                vec![Mode::Browser]
+            )
+        );
+        assert_eq!(spread(&[Http], &[Mode::Browser]).1, [Mode::Browser]);
+        assert_eq!(
+            spread(&[Browser, Http], &[Mode::Http]).0,
+            ["h- b-", "h1/1 b-"]
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod hub;
 pub mod protocol;
 pub mod secure;
 mod server;
+mod ui;
 mod validate;
 pub mod worker;
 
@@ -29,6 +30,7 @@ pub async fn coordinate(
     args: &RunArgs,
     run: RunConfig,
     meta: RunMeta,
+    ui: Option<std::net::SocketAddr>,
     finish: coordinator::Finish<'_>,
 ) -> anyhow::Result<ExitCode> {
     let dist = &args.dist;
@@ -49,6 +51,7 @@ pub async fn coordinate(
         wait_workers: duration("--wait-workers", &dist.wait_workers)?,
         linger: duration("--linger", &dist.linger)?,
         plan_total: run.plan.total() + run.plan.grace + run.plan.drain,
+        ui,
     };
     let cacert = match &args.replay.cacert {
         Some(p) => Some(
@@ -63,6 +66,7 @@ pub async fn coordinate(
         start_unix_ms: 0,
         plan_offset_ms: 0,
         share: crate::plan::Share::WHOLE,
+        modes: crate::plan::ModeShares::default(),
         mode: args.mode,
         plan: run.plan,
         flows,

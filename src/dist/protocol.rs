@@ -5,7 +5,7 @@
 use crate::cli::args::{ModeArg, ReplayArgs};
 use crate::flow::Flow;
 use crate::metrics::RunSummary;
-use crate::plan::{LoadPlan, Share};
+use crate::plan::{LoadPlan, ModeShares, Share};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -62,6 +62,8 @@ pub struct Assignment {
     /// How far into the plan this worker starts (it joined a run under way).
     pub plan_offset_ms: u64,
     pub share: Share,
+    /// Its share of each mode's users (workers with roles: each mode over its own workers).
+    pub modes: ModeShares,
     pub mode: ModeArg,
     pub plan: LoadPlan,
     pub flows: Vec<ShippedFlow>,
@@ -93,6 +95,7 @@ pub struct Report {
 pub struct Reply {
     pub stop: bool,
     pub share: Share,
+    pub modes: ModeShares,
     /// A user count set from the dashboard (the whole run's), else the plan's.
     pub users: Option<u32>,
     /// Per-second points up to this time (ms into the worker's run) were received.

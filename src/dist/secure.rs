@@ -7,6 +7,7 @@
 //! the worker's id, the path and a sequence number: a message cannot be altered, replayed,
 //! or taken for another run's or another worker's.
 
+use crate::cli::args::RoleArg;
 use base64::Engine as _;
 use ring::{aead, agreement, digest, hkdf, hmac, rand};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,9 @@ pub struct Hello {
     pub now_unix_ms: u64,
     /// Memory this worker can give the run (bytes), for the coordinator's share check.
     pub memory_bytes: Option<u64>,
+    /// Which users it runs (`--role`).
+    #[serde(default)]
+    pub role: RoleArg,
 }
 
 /// Step 2, coordinator to worker: the run, its own nonce and key share, and its proof.
@@ -116,6 +120,16 @@ pub struct WorkerSide {
 impl WorkerSide {
     /// Step 1.
     pub fn hello(name: &str, now_unix_ms: u64, memory_bytes: Option<u64>) -> (WorkerSide, Hello) {
+        Self::hello_as(name, now_unix_ms, memory_bytes, RoleArg::Any)
+    }
+
+    /// Step 1 for a worker with a role.
+    pub fn hello_as(
+        name: &str,
+        now_unix_ms: u64,
+        memory_bytes: Option<u64>,
+        role: RoleArg,
+    ) -> (WorkerSide, Hello) {
         let (private, key) = key_share();
         let hello = Hello {
             name: name.to_string(),
@@ -123,6 +137,7 @@ impl WorkerSide {
             key,
             now_unix_ms,
             memory_bytes,
+            role,
         };
         (
             WorkerSide {
@@ -230,6 +245,7 @@ fn transcript(h: &Hello, c: &Challenge) -> Vec<u8> {
     }
     field(&mut t, &h.now_unix_ms.to_be_bytes());
     field(&mut t, &h.memory_bytes.unwrap_or(u64::MAX).to_be_bytes());
+    field(&mut t, h.role.as_str().as_bytes());
     field(&mut t, &c.now_unix_ms.to_be_bytes());
     digest::digest(&digest::SHA256, &t).as_ref().to_vec()
 }

@@ -9,7 +9,7 @@ use super::protocol::{
 use super::secure::{Answer, Binding, CoordinatorSide, Hello, Keys};
 use super::validate::{self, Expected};
 use crate::metrics::RunSummary;
-use crate::plan::Share;
+use crate::plan::{ModeShares, Share};
 use crate::sync::Locked;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -67,13 +67,17 @@ async fn join(State(hub): St, Json(a): Json<Answer>) -> Response {
             "unknown or expired handshake: start again",
         );
     };
-    let (name, memory) = (side.hello.name.clone(), side.hello.memory_bytes);
+    let (name, memory, role) = (
+        side.hello.name.clone(),
+        side.hello.memory_bytes,
+        side.hello.role,
+    );
     let keys = match side.accept(&hub.token, &a) {
         Ok(k) => k,
         Err(e) => return plain(StatusCode::UNAUTHORIZED, &e.to_string()),
     };
     let keys = Arc::new(keys);
-    let id = hub.register(&name, memory, keys.clone());
+    let id = hub.register(&name, role, memory, keys.clone());
     // Sealed with number 0: the worker's own messages are numbered from 1.
     sealed_json(
         &keys,
@@ -245,6 +249,7 @@ async fn report(State(hub): St, headers: HeaderMap, body: Bytes) -> Response {
         Reply {
             stop: true,
             share: Share::WHOLE,
+            modes: ModeShares::NONE,
             users: None,
             series_acked_ms: u64::MAX,
         }
@@ -252,6 +257,7 @@ async fn report(State(hub): St, headers: HeaderMap, body: Bytes) -> Response {
         Reply {
             stop,
             share: w.share.unwrap_or(Share::WHOLE),
+            modes: w.modes,
             users: users_override,
             series_acked_ms: w.summary.series.last().map_or(0, |s| s.t_ms),
         }

@@ -8,7 +8,7 @@
 use super::channel::{Channel, ChannelError};
 use super::hub::printable;
 use super::protocol::{now_unix_ms, Assignment, Orders, Reply, Report, ShippedFlow};
-use crate::cli::args::{ModeArg, WorkerArgs};
+use crate::cli::args::{ModeArg, RoleArg, WorkerArgs};
 use crate::cli::config::{self, InputError};
 use crate::live::otlp::{OtlpExporter, OtlpOptions};
 use crate::metrics::{Mode, RunSummary, Sink};
@@ -62,11 +62,15 @@ pub async fn work(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let mut channel = Channel::new(base, token, cacert).map_err(InputError)?;
     let name = args.name.clone().unwrap_or_else(default_name);
     let memory = capacity::available_memory();
-    let (id, first_offset) = join(&mut channel, &name, memory, wait)
+    let (id, first_offset) = join(&mut channel, &name, memory, args.role, wait)
         .await
         .with_context(|| format!("joining {}", channel.shown))?;
     let clock_offset = channel.clock_offset(CLOCK_SAMPLES, first_offset).await;
-    eprintln!("worker {id}: joined {} as {name}", channel.shown);
+    eprintln!(
+        "worker {id}: joined {} as {name} (role {})",
+        channel.shown,
+        args.role.as_str()
+    );
     let assignment = match wait_for_assignment(&channel).await? {
         Ok(a) => a,
         Err(why) => {
@@ -74,11 +78,14 @@ pub async fn work(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    check_share(&assignment)?;
+    check_share(&assignment, args.role)?;
     let dir = tempfile::tempdir().context("a temporary directory for the flows")?;
     let spec = build_spec(&assignment, &args, dir.path())?;
     let control = RunControl::default();
-    control.set_share(assignment.share);
+    if args.role == RoleArg::Http {
+        control.set_no_browsers();
+    }
+    control.set_shares(assignment.share, assignment.modes);
     // Start at the coordinator's instant, on our clock.
     let start_local = assignment.start_unix_ms as i64 - clock_offset;
     let wait_ms = (start_local - now_unix_ms() as i64).max(0) as u64;
@@ -86,10 +93,11 @@ pub async fn work(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let late = (now_unix_ms() as i64 - start_local).max(0) as u64;
     control.set_plan_offset(Duration::from_millis(assignment.plan_offset_ms + late));
     eprintln!(
-        "worker {id}: running share {} of {} ({} mode), started at {} (coordinator clock)",
+        "worker {id}: running share {} of {} ({} mode; users: {}), started at {} (coordinator clock)",
         assignment.share.index + 1,
         assignment.share.of,
         spec.mode.as_str(),
+        assignment.modes.describe(),
         (now_unix_ms() as i64 + clock_offset)
     );
     let signals = StopOnSignal::install(control.clone(), "the final report is sent");
@@ -152,11 +160,12 @@ async fn join(
     channel: &mut Channel,
     name: &str,
     memory: Option<u64>,
+    role: RoleArg,
     limit: Duration,
 ) -> Result<(u64, i64), ChannelError> {
     let end = Instant::now() + limit;
     loop {
-        match channel.join(name, memory).await {
+        match channel.join(name, memory, role).await {
             Ok(v) => return Ok(v),
             Err(e @ (ChannelError::Impostor(..) | ChannelError::Gone(_))) => return Err(e),
             Err(e) if Instant::now() >= end => return Err(e),
@@ -187,9 +196,18 @@ async fn wait_for_assignment(channel: &Channel) -> anyhow::Result<Result<Box<Ass
     }
 }
 
-/// This worker's share must fit it, whatever the coordinator checked.
-fn check_share(a: &Assignment) -> Result<(), InputError> {
-    let users = a.share.part(a.plan.peak_users() as usize) as u64;
+/// This worker's share must fit it, and its role, whatever the coordinator checked.
+fn check_share(a: &Assignment, role: RoleArg) -> Result<(), InputError> {
+    if role == RoleArg::Http && a.modes.browser.is_some() {
+        return Err(InputError(
+            "the coordinator gave browser users to a worker with --role http; refusing the \
+             assignment"
+                .into(),
+        ));
+    }
+    let users: u64 = (a.plan.mode_peaks(a.mode.into()).into_iter())
+        .map(|(m, peak)| a.modes.of(m).map_or(0, |s| s.part(peak as usize)) as u64)
+        .sum();
     match capacity::available_memory() {
         Some(available) => {
             capacity::check_users_fit(users, "the coordinator's plan", available, "this worker")
@@ -345,13 +363,14 @@ impl Reporter<'_> {
                         eprintln!("worker {id}: the coordinator says stop");
                         control.stop();
                     }
-                    if reply.share != control.share() {
+                    if reply.share != control.share() || reply.modes != control.mode_shares() {
                         eprintln!(
-                            "worker {id}: share now {} of {}",
+                            "worker {id}: share now {} of {} (users: {})",
                             reply.share.index + 1,
-                            reply.share.of
+                            reply.share.of,
+                            reply.modes.describe()
                         );
-                        control.set_share(reply.share);
+                        control.set_shares(reply.share, reply.modes);
                     }
                     control.set_users(reply.users);
                 }

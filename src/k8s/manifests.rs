@@ -1,7 +1,7 @@
 //! The Kubernetes objects of one run as JSON values (serialized to YAML by the caller).
 
 use super::resources::shm_mib;
-use super::{bundle, RunManifests, RESULTS_DIR, USER_ID};
+use super::{bundle, RunManifests, WorkerGroup, RESULTS_DIR, USER_ID};
 use crate::metrics::Mode;
 use serde_json::{json, Map, Value};
 
@@ -12,13 +12,14 @@ pub const WORKER_RESTARTS: u32 = 3;
 /// Secret, ConfigMap, Service, coordinator Job, workers' Indexed Job, in the order
 /// `kubectl apply` should create them.
 pub fn documents(run: &RunManifests) -> Vec<Value> {
-    vec![
+    let mut docs = vec![
         secret(run),
         config_map(run),
         service(run),
         coordinator_job(run),
-        worker_job(run),
-    ]
+    ];
+    docs.extend(run.groups.iter().map(|g| worker_job(run, g)));
+    docs
 }
 
 fn labels(run: &RunManifests, component: &str) -> Value {
@@ -181,15 +182,15 @@ fn coordinator_job(run: &RunManifests) -> Value {
     })
 }
 
-fn worker_job(run: &RunManifests) -> Value {
+fn worker_job(run: &RunManifests, group: &WorkerGroup) -> Value {
     let (tmp, tmp_mount) = tmp_volume();
     let mut volumes = vec![tmp];
     let mut mounts = vec![tmp_mount];
-    if run.mode == Mode::Browser {
+    if group.mode == Mode::Browser {
         // Chromium's shared memory: the runtime's default /dev/shm (64 MB) is too small.
         volumes.push(json!({
             "name": "dshm",
-            "emptyDir": {"medium": "Memory", "sizeLimit": super::resources::memory(shm_mib(run.worker_resources))},
+            "emptyDir": {"medium": "Memory", "sizeLimit": super::resources::memory(shm_mib(group.resources))},
         }));
         mounts.push(json!({"name": "dshm", "mountPath": "/dev/shm"}));
     }
@@ -197,9 +198,9 @@ fn worker_job(run: &RunManifests) -> Value {
         "name": "worker",
         "image": run.image,
         "imagePullPolicy": "IfNotPresent",
-        "args": run.worker_args(),
+        "args": run.worker_args(group),
         "env": [secret_env(run, "THRONG_TOKEN", "token")],
-        "resources": run.worker_resources.to_json(),
+        "resources": group.resources.to_json(),
         "securityContext": container_security(),
         "volumeMounts": mounts,
     });
@@ -215,15 +216,15 @@ fn worker_job(run: &RunManifests) -> Value {
     json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": metadata(run, run.worker_job_name(), "worker"),
+        "metadata": metadata(run, run.worker_job_name(group), "worker"),
         "spec": {
             "completionMode": "Indexed",
-            "completions": run.workers,
-            "parallelism": run.workers,
+            "completions": group.workers,
+            "parallelism": group.workers,
             // A worker that fails (killed, out of memory) is replaced and rejoins the run;
             // one index running out of restarts does not stop the others.
             "backoffLimitPerIndex": WORKER_RESTARTS,
-            "backoffLimit": WORKER_RESTARTS * run.workers,
+            "backoffLimit": WORKER_RESTARTS * group.workers,
             "podFailurePolicy": {"rules": [
                 {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
             ]},

@@ -36,7 +36,10 @@ pub struct RunManifests {
     pub name: String,
     pub namespace: Option<String>,
     pub image: String,
+    /// Every worker pod of the run (what the coordinator waits for).
     pub workers: u32,
+    /// The worker pods by group: one, or a hybrid run's HTTP and browser workers.
+    pub groups: Vec<WorkerGroup>,
     /// The coordinator's port (workers, dashboard and results).
     pub port: u16,
     pub mode: Mode,
@@ -47,10 +50,7 @@ pub struct RunManifests {
     /// The token coordinator and workers authenticate each other with.
     pub token: String,
     pub files: Bundle,
-    pub worker_resources: Resources,
     pub coordinator_resources: Resources,
-    /// Concurrent users (sessions) of the largest worker share, for the summary.
-    pub worker_share: u64,
     /// How long the coordinator's Job may run at most (waiting for workers, the plan, its
     /// grace, the linger and a margin).
     pub coordinator_deadline: Duration,
@@ -62,6 +62,20 @@ pub struct RunManifests {
     pub worker_wait: String,
     /// A PersistentVolumeClaim for the results instead of an emptyDir.
     pub results_claim: Option<String>,
+}
+
+/// Worker pods of one kind (an Indexed Job), each sized for its share of its mode's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerGroup {
+    /// The mode its users run in.
+    pub mode: Mode,
+    /// `--role` of its workers: a hybrid run's groups each take one mode (None: a run of one
+    /// mode, whose workers take any).
+    pub role: Option<Mode>,
+    pub workers: u32,
+    pub resources: Resources,
+    /// Concurrent users (sessions) of its largest worker share, for the summary.
+    pub share: u64,
 }
 
 impl RunManifests {
@@ -77,8 +91,12 @@ impl RunManifests {
         format!("{}-coordinator", self.name)
     }
 
-    pub fn worker_job_name(&self) -> String {
-        format!("{}-workers", self.name)
+    /// `NAME-workers`, or a hybrid run's `NAME-http-workers` and `NAME-browser-workers`.
+    pub fn worker_job_name(&self, group: &WorkerGroup) -> String {
+        match group.role {
+            Some(mode) => format!("{}-{mode}-workers", self.name),
+            None => format!("{}-workers", self.name),
+        }
     }
 
     pub fn files_name(&self) -> String {
@@ -90,15 +108,19 @@ impl RunManifests {
         format!("http://{}:{}", self.service_name(), self.port)
     }
 
-    /// The worker's command line after the program name.
-    pub fn worker_args(&self) -> Vec<String> {
-        vec![
+    /// The command line of a worker of `group` after the program name.
+    pub fn worker_args(&self, group: &WorkerGroup) -> Vec<String> {
+        let mut args = vec![
             "worker".into(),
             "--connect".into(),
             self.coordinator_url(),
             "--wait".into(),
             self.worker_wait.replace("$(", "$$("),
-        ]
+        ];
+        if let Some(mode) = group.role {
+            args.extend(["--role".into(), mode.to_string()]);
+        }
+        args
     }
 }
 

@@ -42,6 +42,10 @@ pub use crate::plan::costs::{
     HTTP_MILLICORES_PER_1000_USERS,
 };
 
+/// Browser sessions a hybrid run's browser worker takes by default (`throng k8s`): two
+/// cores' worth.
+pub const BROWSER_SESSIONS_PER_WORKER: u64 = 2 * BROWSER_SESSIONS_PER_CORE;
+
 /// What one worker needs for `share` concurrent users (sessions) in `mode`.
 pub fn worker(mode: Mode, share: u64) -> Resources {
     match mode {

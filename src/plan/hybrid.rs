@@ -62,6 +62,18 @@ impl BrowserShare {
         (n + 1) * num / den > n * num / den
     }
 
+    /// Arrival number `n` (0-based, plan-wide): whether it is a browser's, and its number
+    /// among its mode's arrivals (so each mode's arrivals can be spread over its own workers).
+    pub fn arrival_in_mode(self, n: u64, peak: u64) -> (bool, u64) {
+        let (num, den) = self.fraction(peak);
+        // Exactly floor(n * share) of the first n arrivals are browsers'.
+        let browsers_before = n * num / den;
+        match self.is_browser_arrival(n, peak) {
+            true => (true, browsers_before),
+            false => (false, n - browsers_before),
+        }
+    }
+
     /// "5 in browsers" or "5% in browsers".
     pub fn describe(self) -> String {
         format!("{self} in browsers")
@@ -127,5 +139,14 @@ mod tests {
         let pct = BrowserShare::Basis(500);
         let picks: Vec<u64> = (0..100).filter(|&n| pct.is_browser_arrival(n, 1)).collect();
         assert_eq!(picks, vec![19, 39, 59, 79, 99]);
+        // Each mode's arrivals are numbered 0, 1, 2, ... without gaps.
+        let (mut b, mut h) = (0, 0);
+        for n in 0..1000 {
+            let (browser, i) = pct.arrival_in_mode(n, 1);
+            let next = if browser { &mut b } else { &mut h };
+            assert_eq!(i, *next, "arrival {n}");
+            *next += 1;
+        }
+        assert_eq!((b, h), (50, 950));
     }
 }

@@ -14,10 +14,11 @@ pub use duration::{format_duration, parse_duration};
 pub use file::{load_plan_file, PlanFlow};
 pub use hybrid::BrowserShare;
 pub use mix::FlowMix;
-pub use share::Share;
+pub use share::{ModeShares, Share};
 pub use stages::{Stage, Stages};
 pub use think::{ThinkPolicy, DEFAULT_THINK_JITTER};
 
+use crate::metrics::Mode;
 use std::time::Duration;
 
 /// How virtual users arrive.
@@ -116,9 +117,23 @@ impl LoadPlan {
             .map_or(0, |b| b.browsers_of(users, self.peak_users()))
     }
 
-    /// Whether arrival number `n` (0-based, plan-wide) is a browser's (false unless hybrid).
-    pub fn is_browser_arrival(&self, n: u64) -> bool {
+    /// Each mode's users at the peak of a run in `mode`: a hybrid plan's browsers, the rest
+    /// over HTTP; else all of them in `mode`.
+    pub fn mode_peaks(&self, mode: Mode) -> Vec<(Mode, u64)> {
+        let peak = self.peak_users();
+        match (self.browsers, mode) {
+            (Some(_), Mode::Http) => {
+                let browsers = self.browsers_of(peak);
+                vec![(Mode::Http, peak - browsers), (Mode::Browser, browsers)]
+            }
+            _ => vec![(mode, peak)],
+        }
+    }
+
+    /// Arrival number `n` (0-based, plan-wide): whether it is a browser's (never unless
+    /// hybrid), and its number among its mode's arrivals.
+    pub fn arrival_in_mode(&self, n: u64) -> (bool, u64) {
         self.browsers
-            .is_some_and(|b| b.is_browser_arrival(n, self.peak_users()))
+            .map_or((false, n), |b| b.arrival_in_mode(n, self.peak_users()))
     }
 }

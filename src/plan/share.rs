@@ -2,6 +2,7 @@
 //! arrival and unique data row, so the shares of all workers add up exactly to the plan and
 //! per-worker user counts differ by at most one.
 
+use crate::metrics::Mode;
 use serde::{Deserialize, Serialize};
 
 /// Worker `index` (0-based) of `of` workers.
@@ -40,6 +41,64 @@ impl Share {
     /// The plan-wide sequence number of this share's `j`-th user (what picks its flow).
     pub fn nth(self, j: u64) -> u64 {
         u64::from(self.index) + j * u64::from(self.of.max(1))
+    }
+}
+
+/// A process's share of each mode's users. Without worker roles every mode follows the
+/// worker's one share; with them (`throng worker --role`) each mode's users are spread over
+/// the workers that run that mode, and a worker runs none of a mode it has no share of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeShares {
+    pub http: Option<Share>,
+    pub browser: Option<Share>,
+}
+
+impl Default for ModeShares {
+    fn default() -> Self {
+        ModeShares::same(Share::WHOLE)
+    }
+}
+
+impl ModeShares {
+    /// No users of any mode.
+    pub const NONE: ModeShares = ModeShares {
+        http: None,
+        browser: None,
+    };
+
+    /// Every mode with the same share.
+    pub fn same(share: Share) -> Self {
+        ModeShares {
+            http: Some(share),
+            browser: Some(share),
+        }
+    }
+
+    /// This process's share of `mode`'s users (None: it runs none of them).
+    pub fn of(self, mode: Mode) -> Option<Share> {
+        match mode {
+            Mode::Http => self.http,
+            Mode::Browser => self.browser,
+        }
+    }
+
+    pub fn set(&mut self, mode: Mode, share: Option<Share>) {
+        match mode {
+            Mode::Http => self.http = share,
+            Mode::Browser => self.browser = share,
+        }
+    }
+
+    /// "http 1 of 2, browser 1 of 1" (the modes it runs).
+    pub fn describe(self) -> String {
+        let parts: Vec<String> = [(Mode::Http, self.http), (Mode::Browser, self.browser)]
+            .into_iter()
+            .filter_map(|(m, s)| s.map(|s| format!("{m} {} of {}", s.index + 1, s.of)))
+            .collect();
+        if parts.is_empty() {
+            return "no users".into();
+        }
+        parts.join(", ")
     }
 }
 

@@ -63,6 +63,9 @@ pub struct RunMeta {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerRow {
     pub name: String,
+    /// Its `--role` (browser, http or any).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub role: String,
     /// done, lost (its share moved on) or running.
     pub status: String,
     pub peak_users: u64,

@@ -2,9 +2,10 @@
 //! user-count override consulted by the closed-model scheduler, the scheduler's current target
 //! for display, this process's share of the plan, and the stop token.
 
-use crate::plan::Share;
+use crate::metrics::Mode;
+use crate::plan::{ModeShares, Share};
 use crate::sync::Locked;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +25,11 @@ struct Inner {
     users: AtomicU32,
     target: AtomicU32,
     stop: CancellationToken,
-    share: Mutex<Share>,
+    /// The worker's share (its unique data rows) and its share of each mode's users.
+    share: Mutex<(Share, ModeShares)>,
+    /// This process may never run browser users (a worker with `--role http`): it starts no
+    /// browser, whatever its share.
+    no_browsers: AtomicBool,
     /// How far into the plan this process starts (a worker joining a run under way), ms.
     plan_offset_ms: AtomicU64,
 }
@@ -43,7 +48,8 @@ impl RunControl {
                 users: AtomicU32::new(FOLLOW_PLAN),
                 target: AtomicU32::new(0),
                 stop,
-                share: Mutex::new(Share::WHOLE),
+                share: Mutex::new((Share::WHOLE, ModeShares::default())),
+                no_browsers: AtomicBool::new(false),
                 plan_offset_ms: AtomicU64::new(0),
             }),
         }
@@ -71,11 +77,37 @@ impl RunControl {
     /// This process's share of the plan (users, arrivals); a distributed run moves a lost
     /// worker's share by changing the others'.
     pub fn set_share(&self, share: Share) {
-        *self.inner.share.locked() = share;
+        *self.inner.share.locked() = (share, ModeShares::same(share));
+    }
+
+    /// The worker's share, and its own share of each mode's users (workers with roles).
+    pub fn set_shares(&self, share: Share, modes: ModeShares) {
+        *self.inner.share.locked() = (share, modes);
     }
 
     pub fn share(&self) -> Share {
-        *self.inner.share.locked()
+        self.inner.share.locked().0
+    }
+
+    /// This process's share of `mode`'s users (None: it runs none of them).
+    pub fn share_of(&self, mode: Mode) -> Option<Share> {
+        if mode == Mode::Browser && self.no_browsers() {
+            return None;
+        }
+        self.inner.share.locked().1.of(mode)
+    }
+
+    pub fn mode_shares(&self) -> ModeShares {
+        self.inner.share.locked().1
+    }
+
+    /// This process never runs browser users (it starts no browser).
+    pub fn set_no_browsers(&self) {
+        self.inner.no_browsers.store(true, Ordering::Relaxed);
+    }
+
+    pub fn no_browsers(&self) -> bool {
+        self.inner.no_browsers.load(Ordering::Relaxed)
     }
 
     /// Start `offset` into the plan (set before the run starts).

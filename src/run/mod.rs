@@ -121,6 +121,10 @@ pub async fn execute_with(
     let lanes_modes: Vec<Mode> = lanes.lanes.iter().map(|l| l.mode).collect();
     let mut runners = Vec::new();
     for lane in &lanes.lanes {
+        // A worker that never runs browsers (`--role http`) starts none.
+        if lane.mode == Mode::Browser && control.no_browsers() {
+            continue;
+        }
         let runner = ModeRunner::start(
             lane.mode,
             http.clone(),
@@ -260,8 +264,11 @@ impl Scheduler {
         let id = self.next_id;
         self.next_id += 1;
         let token = self.run_token.child_token();
-        let share = self.control.share();
         let lane = &mut self.lanes.lanes[lane_ix];
+        let share = self
+            .control
+            .share_of(lane.mode)
+            .unwrap_or_else(|| self.control.share());
         lane.active.insert(id, token.clone());
         // Users are numbered plan-wide (worker i of k starts users i, i+k, ...), per mode, so
         // weighted flows keep their global shares in each mode however the plan is spread.
@@ -286,6 +293,20 @@ impl Scheduler {
             (Some(runtimes), Mode::Http) => self.tasks.spawn_on(user, runtimes.next()),
             _ => self.tasks.spawn(user),
         };
+    }
+
+    /// This process's part of each lane's plan-wide count: its share of that mode (none of
+    /// a mode it does not run).
+    fn mine(&self, per_lane: Vec<u64>) -> Vec<usize> {
+        per_lane
+            .into_iter()
+            .zip(&self.lanes.lanes)
+            .map(|(n, lane)| {
+                self.control
+                    .share_of(lane.mode)
+                    .map_or(0, |s| s.part(n as usize))
+            })
+            .collect()
     }
 
     fn reap(&mut self) {
@@ -333,20 +354,14 @@ impl Scheduler {
             }
             // A live override (the dashboard) wins over the plan until cleared; a worker runs
             // its share of either.
-            let share = self.control.share();
             let whole = match self.control.users_override() {
                 Some(n) => u64::from(n),
                 None => stages.target_at(elapsed).round() as u64,
             };
             // Each mode's part of the plan-wide target, then this process's share of it.
-            let targets: Vec<usize> = self
-                .lanes
-                .split(&plan, whole)
-                .into_iter()
-                .map(|t| share.part(t as usize))
-                .collect();
+            let targets = self.mine(self.lanes.split(&plan, whole));
             self.control.publish_target(targets.iter().sum());
-            let peaks = self.lanes.split(&plan, stages.peak().round() as u64);
+            let peaks = self.mine(self.lanes.split(&plan, stages.peak().round() as u64));
             let mut all_done = true;
             for (i, &target) in targets.iter().enumerate() {
                 let lane = &self.lanes.lanes[i];
@@ -363,7 +378,7 @@ impl Scheduler {
                             self.lanes.lanes[i].slots_started += 1;
                             self.spawn_user(i, Some(n), None);
                         }
-                        let planned = share.part(peaks[i] as usize).max(target);
+                        let planned = peaks[i].max(target);
                         let lane = &self.lanes.lanes[i];
                         all_done &= lane.active.is_empty() && lane.slots_started >= planned;
                     }
@@ -410,21 +425,28 @@ impl Scheduler {
             let (r0, r1) = (stages.target_at(last), stages.target_at(elapsed));
             let before = due;
             due += (r0 + r1) / 2.0 * (elapsed - last).as_secs_f64();
+            // This process's part of the cap on users running at once.
+            let cap: usize = self
+                .mine(self.lanes.split(&plan, u64::from(*max_users)))
+                .iter()
+                .sum();
             while (launched as f64) < due.floor() {
                 launched += 1;
                 // Where in this interval the integral reached this arrival.
                 let share = ((launched as f64 - before) / (due - before)).clamp(0.0, 1.0);
                 let intended = start + last + (elapsed - last).mul_f64(share);
-                // Arrival number `launched - 1` of the whole plan: one worker's, or ours.
-                let mine = self.control.share();
-                if !mine.owns(launched - 1) {
-                    continue;
-                }
-                let lane = match plan.is_browser_arrival(launched - 1) {
+                // Arrival number `launched - 1` of the whole plan, and its number in its
+                // mode: one worker's (of those running that mode), or ours.
+                let (browser, nth) = plan.arrival_in_mode(launched - 1);
+                let lane = match browser {
                     true => self.lanes.index(Mode::Browser),
                     false => 0,
                 };
-                if self.lanes.active() < mine.part(*max_users as usize) {
+                let mode = self.lanes.lanes[lane].mode;
+                if !self.control.share_of(mode).is_some_and(|s| s.owns(nth)) {
+                    continue;
+                }
+                if self.lanes.active() < cap {
                     self.spawn_user(lane, Some(1), Some(intended));
                 } else {
                     self.ctx.sink.count("arrivals.dropped", 1);

@@ -351,6 +351,29 @@ fn k8s_bad_input_is_one_line_and_exit_2() {
         (&["--workers", "2", "--name", "Bad_Name"], "--name"),
         (&["--workers", "2", "--linger", "soon"], "--linger"),
         (&["--workers", "2", "--threshold", "p95(x)<"], "--threshold"),
+        (
+            &["--workers", "1", "--browsers", "1"],
+            "--workers 1: a hybrid run",
+        ),
+        (
+            &[
+                "--workers",
+                "2",
+                "--browsers",
+                "1",
+                "--browser-workers",
+                "2",
+            ],
+            "--browser-workers 2: between 1 and 1",
+        ),
+        (
+            &["--workers", "2", "--browser-workers", "1"],
+            "--browser-workers",
+        ),
+        (
+            &["--workers", "2", "--browsers", "1", "--mode", "browser"],
+            "drop --mode browser",
+        ),
     ] {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
         let (code, out, err) = throng(repo, &args);
@@ -366,4 +389,138 @@ fn k8s_bad_input_is_one_line_and_exit_2() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("password"), "{err}");
+}
+
+/// A hybrid run: two worker groups, each with its role and sized for its mode's share; the
+/// browser workers get a memory-backed /dev/shm and more CPU and memory per pod.
+#[test]
+fn k8s_hybrid_runs_get_a_browser_group_and_an_http_group_sized_for_their_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hybrid.yaml");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, _, err) = throng(
+        repo,
+        &[
+            "k8s",
+            "flows/shop.json",
+            "--workers",
+            "4",
+            "--image",
+            "throng:test",
+            "--users",
+            "100",
+            "--browsers",
+            "5",
+            "-d",
+            "2m",
+            "--var",
+            "password=x",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("3 HTTP workers and 1 browser worker (hybrid run)"),
+        "{err}"
+    );
+    let (ok, report) = kubernetes_validate(&file);
+    assert!(ok, "{report}");
+    for resource in [
+        "job/throng-shop-coordinator",
+        "job/throng-shop-http-workers",
+        "job/throng-shop-browser-workers",
+    ] {
+        assert!(
+            report.contains(&format!("passed for resource {resource} ")),
+            "{resource} not validated:\n{report}"
+        );
+    }
+    let docs = documents(&std::fs::read_to_string(&file).unwrap());
+    let coordinator = &pod_spec(kind(&docs, "Job", "-coordinator"))["containers"][0];
+    let args: Vec<&str> = coordinator["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    // The coordinator waits for all 4 and runs the hybrid plan.
+    assert!(
+        args.windows(2).any(|w| w == ["--browsers", "5"]),
+        "{args:?}"
+    );
+    assert!(args.windows(2).any(|w| w == ["--workers", "4"]), "{args:?}");
+    let group = |suffix: &str| {
+        let job = kind(&docs, "Job", suffix);
+        let spec = pod_spec(job);
+        let c = &spec["containers"][0];
+        let role_at = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|a| a == "--role");
+        let role = role_at.map(|i| c["args"][i + 1].as_str().unwrap().to_string());
+        let shm = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "dshm")
+            .map(|v| v["emptyDir"]["medium"].as_str().unwrap().to_string());
+        let mounted = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"] == "/dev/shm");
+        (
+            job["spec"]["completions"].as_u64().unwrap(),
+            role,
+            shm,
+            mounted,
+            c["resources"]["requests"].clone(),
+        )
+    };
+    let (http_n, http_role, http_shm, http_mounted, http_req) = group("-http-workers");
+    let (b_n, b_role, b_shm, b_mounted, b_req) = group("-browser-workers");
+    assert_eq!((http_n, b_n), (3, 1));
+    assert_eq!(http_role.as_deref(), Some("http"));
+    assert_eq!(b_role.as_deref(), Some("browser"));
+    assert_eq!((http_shm, http_mounted), (None, false));
+    assert_eq!((b_shm.as_deref(), b_mounted), (Some("Memory"), true));
+    // Sized from src/plan/costs.rs: 5 sessions on one browser pod (100m + 5/12 of a core,
+    // 256 MiB + 5 x 36), 32 of the 95 HTTP users on each HTTP pod (the fixed 250m, 64 MiB).
+    assert_eq!(b_req, serde_json::json!({"cpu": "550m", "memory": "448Mi"}));
+    assert_eq!(
+        http_req,
+        serde_json::json!({"cpu": "300m", "memory": "128Mi"})
+    );
+    // More browser pods when asked.
+    let (code, yaml, err) = throng(
+        repo,
+        &[
+            "k8s",
+            "flows/shop.json",
+            "--workers",
+            "4",
+            "--browser-workers",
+            "2",
+            "--image",
+            "t",
+            "--users",
+            "100",
+            "--browsers",
+            "10%",
+            "--var",
+            "password=x",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let docs = documents(&yaml);
+    assert_eq!(
+        kind(&docs, "Job", "-browser-workers")["spec"]["completions"],
+        2
+    );
+    assert_eq!(
+        kind(&docs, "Job", "-http-workers")["spec"]["completions"],
+        2
+    );
 }

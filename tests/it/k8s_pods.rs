@@ -260,3 +260,174 @@ async fn k8s_coordinator_and_workers_run_as_the_manifests_say() {
     assert!(seen.contains_key("GET /api/orders"), "{seen:?}");
     site.shutdown().await;
 }
+
+/// A hybrid run's manifests as written: the coordinator, one browser worker pod (`--role
+/// browser`) and one HTTP worker pod (`--role http`, its browser a program that cannot start
+/// one): each mode runs on its own pod, and the site's counts by kind of client equal
+/// throng's per mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k8s_hybrid_worker_groups_run_each_mode_on_its_own_pods() {
+    let site = demo().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let out = crate::support::throng()
+        .args([
+            "k8s",
+            &format!("{repo}/flows/browse.json"),
+            "--workers",
+            "2",
+            "--image",
+            "t",
+            "--name",
+            "hy",
+            "--target",
+            &site.base_url(),
+        ])
+        .args([
+            "-u",
+            "6",
+            "--browsers",
+            "1",
+            "-d",
+            "60s",
+            "--iterations",
+            "1",
+        ])
+        .args([
+            "--think-scale",
+            "0.1",
+            "--dwell",
+            "0s",
+            "--wait-workers",
+            "30s",
+        ])
+        .args(["--linger", "0s", "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> =
+        yaml_serde::Deserializer::from_str(&String::from_utf8(out.stdout).unwrap())
+            .map(|d| Value::deserialize(d).unwrap())
+            .collect();
+    let (secret, files, coordinator) = (&docs[0], &docs[1], &docs[3]);
+    let root = tmp.path().join("throng");
+    let pod = &coordinator["spec"]["template"]["spec"];
+    for item in pod["volumes"][0]["configMap"]["items"].as_array().unwrap() {
+        let path = root.join("files").join(item["path"].as_str().unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let key = item["key"].as_str().unwrap();
+        std::fs::write(path, files["data"][key].as_str().unwrap()).unwrap();
+    }
+    std::fs::create_dir_all(root.join("results")).unwrap();
+    let (args, env) = as_kubelet_starts(&pod["containers"][0], secret);
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            a.replace("/throng/", &format!("{}/", root.display()))
+                .replace("0.0.0.0:8089", "127.0.0.1:0")
+        })
+        .collect();
+    let mut coord = throng(&args, &env, tmp.path());
+    let mut lines = BufReader::new(coord.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the coordinator prints its address")
+            .unwrap()
+            .expect("the coordinator is running");
+        if let Some(rest) = line.strip_prefix("coordinator: listening on ") {
+            break rest.split(';').next().unwrap().to_string();
+        }
+    };
+    let drain = tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            all.push_str(&l);
+            all.push('\n');
+        }
+        all
+    });
+    let mut children = Vec::new();
+    for (job, role) in [(&docs[4], "http"), (&docs[5], "browser")] {
+        assert!(
+            job["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("-{role}-workers")),
+            "{job}"
+        );
+        assert_eq!(job["spec"]["completions"], 1);
+        let wpod = &job["spec"]["template"]["spec"];
+        let (wargs, wenv) = as_kubelet_starts(&wpod["containers"][0], secret);
+        let mut wargs: Vec<String> = wargs
+            .iter()
+            .map(|a| a.replace("http://hy-coordinator:8089", &addr))
+            .collect();
+        assert!(wargs.windows(2).any(|w| w == ["--role", role]), "{wargs:?}");
+        if role == "http" {
+            wargs.extend(["--chrome".into(), "/bin/false".into()]);
+        }
+        children.push(throng(&wargs, &wenv, tmp.path()));
+    }
+    let status = tokio::time::timeout(Duration::from_secs(120), coord.wait())
+        .await
+        .expect("the coordinator ends")
+        .unwrap();
+    let stderr = drain.await.unwrap();
+    for child in children {
+        let w = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .expect("the worker ends")
+            .unwrap();
+        assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    }
+    assert!(status.success(), "{stderr}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("results/results.json")).unwrap())
+            .unwrap();
+    let mut rows: Vec<(String, u64)> = results["meta"]["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["role"].as_str().unwrap().to_string(),
+                r["peak_users"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(rows, [("browser".to_string(), 1), ("http".to_string(), 5)]);
+    // Per mode, what throng counted is what the site saw from that kind of client (HTTP
+    // exactly; the browser's capture may miss a form-submitted document on a saturated machine).
+    let stats = site.stats();
+    for (mode, agent) in [("http", "throng"), ("browser", "chrome")] {
+        let mut counted: BTreeMap<String, u64> = BTreeMap::new();
+        for e in results["summary"]["entries"].as_array().unwrap() {
+            let kind = e["kind"].as_str().unwrap();
+            if e["mode"] != mode
+                || !["document", "static", "ajax", "polling", "beacon", "other"].contains(&kind)
+            {
+                continue;
+            }
+            let (method, url) = e["name"].as_str().unwrap().split_once(' ').unwrap();
+            let path = url::Url::parse(url).unwrap().path().to_string();
+            *counted.entry(format!("{method} {path}")).or_default() += e["count"].as_u64().unwrap();
+        }
+        let seen = &stats.agents[agent];
+        if mode == "http" {
+            assert_eq!(counted, seen.routes, "{mode}");
+        } else {
+            let total: u64 = counted.values().sum();
+            assert!(
+                total > 0 && total <= seen.total && total * 20 >= seen.total * 19,
+                "{counted:?} vs {seen:?}"
+            );
+        }
+    }
+    site.shutdown().await;
+}

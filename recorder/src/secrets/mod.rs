@@ -290,7 +290,7 @@ fn replace_values(secrets: &[SecretValue], flow: &mut Flow) {
 }
 
 /// In `a=1&b=2` text (query strings, form bodies), replaces values that decode to `secret`.
-fn replace_form_values(s: &str, secret: &str, with: &str) -> String {
+pub(crate) fn replace_form_values(s: &str, secret: &str, with: &str) -> String {
     if !s.contains('=') {
         return s.to_string();
     }

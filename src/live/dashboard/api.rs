@@ -56,7 +56,7 @@ pub(super) async fn live(State(s): St) -> Json<Live> {
             plan: String::new(),
         });
     };
-    let l = c.sink.live();
+    let l = c.numbers.live();
     let (mut rps, mut p95_ms) = (l.rps, l.p95_ms);
     let (state, elapsed, requests, errors) = match &c.finished {
         Some(f) => {
@@ -94,15 +94,24 @@ fn summary(s: &Shared) -> Option<(RunSummary, crate::report::RunMeta)> {
     let c = cur.as_ref()?;
     let summary = match &c.finished {
         Some(f) => f.clone(),
-        None => c.sink.snapshot(),
+        None => c.numbers.snapshot(),
     };
     Some((summary, c.meta.clone()))
 }
 
 pub(super) async fn stats(State(s): St) -> Json<Value> {
     let Some((sum, _)) = summary(&s) else {
-        return Json(json!({"series": [], "kinds": [], "entries": [], "counters": {}}));
+        return Json(
+            json!({"series": [], "kinds": [], "entries": [], "counters": {}, "workers": []}),
+        );
     };
+    // A distributed run's workers (the coordinator's dashboard), each as it last reported.
+    let workers = s
+        .current
+        .locked()
+        .as_ref()
+        .map(|c| c.numbers.workers())
+        .unwrap_or_default();
     let series: Vec<Value> = sum
         .series
         .iter()
@@ -153,6 +162,7 @@ pub(super) async fn stats(State(s): St) -> Json<Value> {
         "kinds": kinds,
         "entries": entries,
         "counters": sum.counters,
+        "workers": workers,
     }))
 }
 
@@ -287,19 +297,10 @@ pub(super) async fn download(State(s): St, Path(file): Path<String>) -> Response
 
 /// The shown run for Prometheus (the same families as `--metrics`).
 pub(super) async fn metrics(State(s): St, headers: axum::http::HeaderMap) -> Response {
-    let source = s
-        .current
-        .locked()
-        .as_ref()
-        .map(|c| crate::live::prometheus::Source::Live {
-            sink: c.sink.clone(),
-            mode: c
-                .meta
-                .modes
-                .first()
-                .copied()
-                .unwrap_or(crate::metrics::Mode::Http),
-        });
+    let source = s.current.locked().as_ref().map(|c| {
+        let mode = c.meta.modes.first().copied();
+        c.numbers.source(mode.unwrap_or(crate::metrics::Mode::Http))
+    });
     let families = crate::live::prometheus::families::gather(source.as_slice(), None);
     crate::live::prometheus::scrape_response(&families, &headers)
 }

@@ -2,15 +2,18 @@
 //! and canvas charts, no network), JSON endpoints the page polls every second, controls
 //! (stop, start, change the user count) and downloads of the current snapshot.
 //!
-//! The dashboard only reads the run's [`Sink`]; it changes the run through [`LiveControl`],
-//! which the caller implements, and asks for new runs through [`UiCommand`]s. Other web pages
-//! are kept out by [`guard`]: a token only the page gets, Host and Origin checks, JSON only.
+//! The dashboard only reads the run's [`Sink`] (or a coordinator's [`MergedBoard`]); it changes
+//! the run through [`LiveControl`], which the caller implements, and asks for new runs through
+//! [`UiCommand`]s. Other web pages are kept out by [`guard`]: a token only the page gets, Host
+//! and Origin checks, JSON only.
 //! `/metrics` serves the run for Prometheus (read-only, no token).
 
 mod api;
 mod guard;
+mod source;
 
 pub use guard::{MAX_USERS, TOKEN_HEADER};
+pub use source::{MergedBoard, Numbers, WorkerLine};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -54,7 +57,7 @@ pub enum UiCommand {
 /// The run the dashboard shows.
 struct Current {
     number: u32,
-    sink: Sink,
+    numbers: Numbers,
     control: Arc<dyn LiveControl>,
     meta: RunMeta,
     total: Option<Duration>,
@@ -122,11 +125,22 @@ impl Dashboard {
         meta: RunMeta,
         total: Option<Duration>,
     ) {
+        self.show(Numbers::Sink(sink), control, meta, total);
+    }
+
+    /// Show a new run whose numbers come from `numbers` (a coordinator's merged board).
+    pub fn show(
+        &self,
+        numbers: Numbers,
+        control: Arc<dyn LiveControl>,
+        meta: RunMeta,
+        total: Option<Duration>,
+    ) {
         let mut cur = self.shared.current.locked();
         let number = cur.as_ref().map_or(1, |c| c.number + 1);
         *cur = Some(Current {
             number,
-            sink,
+            numbers,
             control,
             meta,
             total,

@@ -109,3 +109,97 @@ async fn three_browser_workers_add_up_to_exactly_what_the_site_saw() {
     assert!(rows.iter().all(|r| r["peak_users"] == 1), "{rows:?}");
     site.shutdown().await;
 }
+
+/// A hybrid run over a browser worker and an HTTP worker: each mode runs only on its own
+/// worker (the HTTP one has no browser it could start), and the merged counts per mode equal
+/// what the site saw from each kind of client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_worker_and_an_http_worker_split_a_hybrid_run_by_mode() {
+    use throng::metrics::{Mode, SampleKind};
+    let site = demo().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let coord = coordinator(&[
+        "flows/browse.json",
+        "--target",
+        &site.base_url(),
+        "-u",
+        "20",
+        "--browsers",
+        "2",
+        "-d",
+        "90s",
+        "--iterations",
+        "1",
+        "--think-scale",
+        "0.1",
+        "--dwell",
+        "0s",
+        "--workers",
+        "2",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    let b = worker_as(&coord.addr, "b1", tmp.path(), "browser");
+    // No browser on this one: launching its "browser" would fail the run.
+    let h = throng()
+        .args(["worker", "--connect", &coord.addr, "--name", "h1"])
+        .args(["--role", "http", "--chrome", "/bin/false"])
+        .env("THRONG_TOKEN", TOKEN)
+        .env("TMPDIR", tmp.path())
+        .spawn()
+        .unwrap();
+    let (code, stderr) = coord.end().await;
+    let (bcode, _, berr) = exit_of(b).await;
+    let (hcode, _, herr) = exit_of(h).await;
+    assert_eq!((code, bcode, hcode), (0, 0, 0), "{stderr}\n{berr}\n{herr}");
+    assert!(berr.contains("users: browser 1 of 1)"), "{berr}");
+    assert!(herr.contains("users: http 1 of 1)"), "{herr}");
+
+    let results = throng::report::read_results(&out.join("results.json")).unwrap();
+    let s = &results.summary;
+    let stats = site.stats();
+    site.shutdown().await;
+    for (mode, agent) in [(Mode::Http, "throng"), (Mode::Browser, "chrome")] {
+        let mut routes: BTreeMap<String, u64> = BTreeMap::new();
+        for e in s
+            .entries
+            .iter()
+            .filter(|e| e.mode == mode && e.kind.is_request())
+        {
+            let (method, url) = e.name.split_once(' ').unwrap();
+            let path = Url::parse(url).unwrap().path().to_string();
+            *routes.entry(format!("{method} {path}")).or_default() += e.count;
+        }
+        let seen = &stats.agents[agent];
+        if mode == Mode::Http {
+            assert_eq!(routes, seen.routes, "{mode}: throng's counts = the site's");
+            continue;
+        }
+        // As in the one-process hybrid test: a saturated machine's capture may miss a
+        // form-submitted document; never more than the site saw.
+        for (route, n) in &routes {
+            assert!(
+                *n <= seen.route_count(route),
+                "{route}: {routes:?} vs {seen:?}"
+            );
+        }
+        let counted: u64 = routes.values().sum();
+        assert!(counted * 20 >= seen.total * 19, "{routes:?} vs {seen:?}");
+    }
+    assert_eq!(stats.agents.len(), 2, "{:?}", stats.agents.keys());
+    let pages = |m| s.total(Some(m), Some(SampleKind::PageLoad)).count;
+    assert_eq!((pages(Mode::Http), pages(Mode::Browser)), (18 * 3, 2 * 3));
+    assert_eq!(s.counters["users.http.peak"], 18);
+    assert_eq!(s.counters["users.browser.peak"], 2);
+    let mut rows: Vec<(&str, &str, u64)> = results
+        .meta
+        .workers
+        .iter()
+        .map(|w| (w.name.as_str(), w.role.as_str(), w.peak_users))
+        .collect();
+    rows.sort();
+    assert_eq!(rows, [("b1", "browser", 2), ("h1", "http", 18)]);
+}

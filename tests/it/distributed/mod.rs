@@ -27,6 +27,8 @@ fn throng() -> Command {
 pub(crate) struct Coordinator {
     child: Child,
     pub(crate) addr: String,
+    /// Its dashboard's URL (`--ui`).
+    pub(crate) dashboard: Option<String>,
     stderr: tokio::sync::oneshot::Receiver<String>,
 }
 
@@ -38,6 +40,7 @@ pub(crate) async fn coordinator(args: &[&str]) -> Coordinator {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut dashboard = None;
     let addr = loop {
         let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
             .await
@@ -46,6 +49,9 @@ pub(crate) async fn coordinator(args: &[&str]) -> Coordinator {
             .expect("the coordinator is running");
         if let Some(rest) = line.strip_prefix("coordinator: listening on ") {
             break rest.split(';').next().unwrap().to_string();
+        }
+        if let Some(url) = line.strip_prefix("coordinator: dashboard at ") {
+            dashboard = Some(url.to_string());
         }
     };
     // Keep draining its stderr so it never blocks on a full pipe.
@@ -61,6 +67,7 @@ pub(crate) async fn coordinator(args: &[&str]) -> Coordinator {
     Coordinator {
         child,
         addr,
+        dashboard,
         stderr,
     }
 }
@@ -76,6 +83,16 @@ impl Coordinator {
 pub(crate) fn worker(addr: &str, name: &str, tmp: &Path) -> Child {
     throng()
         .args(["worker", "--connect", addr, "--name", name])
+        .env("THRONG_TOKEN", TOKEN)
+        .env("TMPDIR", tmp)
+        .spawn()
+        .unwrap()
+}
+
+/// A worker with `--role role`.
+pub(crate) fn worker_as(addr: &str, name: &str, tmp: &Path, role: &str) -> Child {
+    throng()
+        .args(["worker", "--connect", addr, "--name", name, "--role", role])
         .env("THRONG_TOKEN", TOKEN)
         .env("TMPDIR", tmp)
         .spawn()
@@ -372,4 +389,178 @@ async fn the_coordinator_exports_the_merged_run_to_prometheus() {
             .len()
             >= 2
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_browser_users_and_no_worker_to_run_them_is_refused_in_one_line() {
+    let site = demo().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let coord = coordinator(&[
+        "flows/browse.json",
+        "--target",
+        &site.base_url(),
+        "-u",
+        "10",
+        "--browsers",
+        "1",
+        "-d",
+        "10s",
+        "--workers",
+        "1",
+        "-q",
+    ])
+    .await;
+    let w = worker_as(&coord.addr, "h1", tmp.path(), "http");
+    let (code, text) = coord.end().await;
+    assert_eq!(code, 2, "bad input: {text}");
+    assert!(
+        text.contains(
+            "the run has browser users but no worker can run them (joined: h1 (--role http)): \
+             start a worker with --role browser or --role any"
+        ),
+        "{text}"
+    );
+    let (wcode, _, werr) = exit_of(w).await;
+    assert_eq!(wcode, 1, "{werr}");
+    assert!(
+        werr.contains("the coordinator says stop: the run has browser users"),
+        "{werr}"
+    );
+    assert_eq!(site.stats().total, 0, "no load was sent");
+    site.shutdown().await;
+}
+
+/// The coordinator's dashboard (`--ui`): a row per worker with its role, users and requests,
+/// and a user count set there spread over the workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinators_dashboard_shows_each_worker_and_spreads_a_new_user_count() {
+    let site = demo().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let coord = coordinator(&[
+        "flows/browse.json",
+        "--target",
+        &site.base_url(),
+        "-u",
+        "4",
+        "-d",
+        "90s",
+        "--think-scale",
+        "0.1",
+        "--workers",
+        "2",
+        "-q",
+        "--ui-bind",
+        "127.0.0.1:0",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    let dash = coord
+        .dashboard
+        .clone()
+        .expect("the coordinator names its dashboard");
+    let w1 = worker_as(&coord.addr, "h1", tmp.path(), "http");
+    let w2 = worker_as(&coord.addr, "a1", tmp.path(), "any");
+    let page = reqwest::get(&dash).await.unwrap().text().await.unwrap();
+    assert!(page.contains("<h2>Workers</h2>"));
+    let at = page
+        .find(r#""x-throng-token": ""#)
+        .expect("token in the page")
+        + 19;
+    let token = page[at..at + 32].to_string();
+    let client = reqwest::Client::new();
+    let api = |path: &str| {
+        client
+            .get(format!("{dash}api/{path}"))
+            .header("x-throng-token", &token)
+    };
+    // Each worker's users as the dashboard shows them, once both run and their sum is `n`.
+    let rows_with = |n: u64| {
+        let api = &api;
+        async move {
+            let stats: serde_json::Value = api("stats").send().await.ok()?.json().await.ok()?;
+            let rows: BTreeMap<String, (String, String, u64, u64)> = stats["workers"]
+                .as_array()?
+                .iter()
+                .map(|w| {
+                    let text = |k: &str| w[k].as_str().unwrap_or("").to_string();
+                    let n = |k: &str| w[k].as_u64().unwrap_or(0);
+                    (
+                        text("name"),
+                        (text("role"), text("status"), n("users"), n("requests")),
+                    )
+                })
+                .collect();
+            let users: u64 = rows.values().map(|r| r.2).sum();
+            let busy = rows.values().all(|r| r.1 == "running" && r.3 > 0);
+            (rows.len() == 2 && users == n && busy).then_some(rows)
+        }
+    };
+    let rows = wait_for(
+        "both workers running 4 users",
+        Duration::from_secs(60),
+        || rows_with(4),
+    )
+    .await;
+    assert_eq!(rows["h1"].0, "http");
+    assert_eq!(rows["a1"].0, "any");
+    assert_eq!((rows["h1"].2, rows["a1"].2), (2, 2), "{rows:?}");
+    // A new count from the page: every worker runs its share of it.
+    let set: serde_json::Value = client
+        .post(format!("{dash}api/users"))
+        .header("x-throng-token", &token)
+        .json(&serde_json::json!({"users": 10}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(set["ok"], true, "{set}");
+    let rows = wait_for(
+        "10 users over both workers",
+        Duration::from_secs(30),
+        || rows_with(10),
+    )
+    .await;
+    assert_eq!((rows["h1"].2, rows["a1"].2), (5, 5), "{rows:?}");
+    // The headline numbers are the merged ones (users between iterations come and go: wait
+    // for a moment with all 10 in a session).
+    wait_for(
+        "the merged view at 10 users",
+        Duration::from_secs(30),
+        || async {
+            let live: serde_json::Value = api("live").send().await.ok()?.json().await.ok()?;
+            assert_eq!(live["target_users"], 10, "{live}");
+            (live["users"] == 10).then_some(())
+        },
+    )
+    .await;
+    // Stop from the page: the run ends, with the merged report.
+    let stop = client
+        .post(format!("{dash}api/stop"))
+        .header("x-throng-token", &token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(stop.status().is_success());
+    let (code, stderr) = coord.end().await;
+    for w in [w1, w2] {
+        let (wcode, _, werr) = exit_of(w).await;
+        assert_eq!(wcode, 0, "{werr}");
+    }
+    assert_eq!(code, 0, "{stderr}");
+    let results = read_results(&out);
+    let mut peaks: Vec<u64> = results["meta"]["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["peak_users"].as_u64().unwrap())
+        .collect();
+    peaks.sort();
+    assert_eq!(peaks, [5, 5]);
+    assert_eq!(throng_counts(&results), site.stats().routes);
+    site.shutdown().await;
 }

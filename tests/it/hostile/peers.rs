@@ -186,6 +186,7 @@ fn assignment(flow_json: &str, plan: &[&str]) -> Assignment {
         start_unix_ms: 0,
         plan_offset_ms: 0,
         share: throng::plan::Share::WHOLE,
+        modes: throng::plan::ModeShares::default(),
         mode: args.mode,
         plan,
         flows: vec![throng::dist::protocol::ShippedFlow {

@@ -6,6 +6,7 @@ mod closing;
 mod encoding;
 mod ending;
 mod examples;
+mod fake;
 mod fixture;
 mod fuzz;
 mod har;
