@@ -174,20 +174,9 @@ async fn a_browser_worker_and_an_http_worker_split_a_hybrid_run_by_mode() {
             *routes.entry(format!("{method} {path}")).or_default() += e.count;
         }
         let seen = &stats.agents[agent];
-        if mode == Mode::Http {
-            assert_eq!(routes, seen.routes, "{mode}: throng's counts = the site's");
-            continue;
-        }
-        // As in the one-process hybrid test: a saturated machine's capture may miss a
-        // form-submitted document; never more than the site saw.
-        for (route, n) in &routes {
-            assert!(
-                *n <= seen.route_count(route),
-                "{route}: {routes:?} vs {seen:?}"
-            );
-        }
-        let counted: u64 = routes.values().sum();
-        assert!(counted * 20 >= seen.total * 19, "{routes:?} vs {seen:?}");
+        // Both modes exactly, route by route (a slow document is never taken for one its
+        // page left behind).
+        assert_eq!(routes, seen.routes, "{mode}: throng's counts = the site's");
     }
     assert_eq!(stats.agents.len(), 2, "{:?}", stats.agents.keys());
     let pages = |m| s.total(Some(m), Some(SampleKind::PageLoad)).count;
