@@ -285,6 +285,10 @@ pub struct ReplayArgs {
     /// DevTools' "4x slowdown"), e.g. --cpu-slowdown 4
     #[arg(long, value_name = "N")]
     pub cpu_slowdown: Option<f64>,
+    /// Every user's network, in both modes: a preset of Chrome DevTools (fast-4g, slow-4g,
+    /// slow-3g, offline) or figures, e.g. --network down=1.6mbps,up=750kbps,rtt=150ms
+    #[arg(long, value_name = "PRESET|FIGURES")]
+    pub network: Option<String>,
     /// Pass/fail rule for CI, e.g. 'p95(page-load)<800ms', 'errors<1%' (exit code 3 on failure)
     #[arg(long, value_name = "RULE")]
     pub threshold: Vec<String>,

@@ -8,6 +8,7 @@ use crate::live::prometheus::{ExportOptions, Exporter};
 use crate::metrics::{Mode, TraceConfig};
 use crate::plan::{parse_duration, Arrival, BrowserShare, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
+use crate::replay::conditions::Conditions;
 use crate::replay::fake::{FakeOptions, Locale};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
 use crate::replay::trusted_certs::TrustedCerts;
@@ -20,6 +21,7 @@ use url::Url;
 
 pub use super::flows::{
     flows, plan_flows, prepare, prepare_flow, prepare_flow_allowing, url_flow, weighted,
+    weighted_entry, with_network,
 };
 
 /// Bad input: printed as one line, exit code 2.
@@ -421,6 +423,7 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
                 Some(certs) => SharedTls::trusting(&certs),
                 None => SharedTls::default(),
             },
+            network: network(args)?,
             ..ClientOptions::default()
         },
         allow_hosts: args.allow_host.clone(),
@@ -448,6 +451,14 @@ pub fn parse_size(text: &str) -> Option<usize> {
         _ => return None,
     };
     n.checked_mul(1usize << shift)
+}
+
+/// `--network PRESET|FIGURES`: every user's network conditions.
+fn network(args: &ReplayArgs) -> Result<Option<Conditions>, InputError> {
+    args.network
+        .as_deref()
+        .map(|text| Conditions::parse(text).map_err(|e| bad(format!("--network {e}"))))
+        .transpose()
 }
 
 /// `--chrome PATH` must be a program that exists (checked before the run, not at the first
@@ -495,6 +506,7 @@ pub fn browser_options(args: &ReplayArgs) -> Result<BrowserOptions, InputError> 
         // Failed steps' screenshots go beside results.json (not with `--out -`).
         failures_dir: args.out.clone().filter(|p| p != Path::new("-")),
         cpu_slowdown: args.cpu_slowdown.filter(|n| *n > 1.0),
+        network: network(args)?,
         // Set by the scheduler for each run.
         ..BrowserOptions::default()
     })

@@ -5,6 +5,7 @@
 use super::args::FlowArgs;
 use super::config::InputError;
 use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
+use crate::replay::conditions::Conditions;
 use crate::replay::{PreparedFlow, VarSources};
 use crate::run::FlowChoice;
 use std::collections::HashMap;
@@ -104,17 +105,44 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
     Ok(prepared)
 }
 
-/// `FILE[:WEIGHT]`.
+/// `FILE[:WEIGHT][@NETWORK]`, without its network.
 pub fn weighted(text: &str) -> Result<(PathBuf, u32), InputError> {
-    if let Some((file, weight)) = text.rsplit_once(':') {
+    weighted_entry(text).map(|(path, weight, _)| (path, weight))
+}
+
+/// `FILE[:WEIGHT][@NETWORK]`: the file, its weight and its own network conditions (a preset
+/// or figures, as `--network` takes them), e.g. `checkout.json:3@slow-4g`.
+pub fn weighted_entry(text: &str) -> Result<(PathBuf, u32, Option<String>), InputError> {
+    let (rest, network) = match text.rsplit_once('@') {
+        // A network, not part of a file name: figures, or a word without a dot or slash.
+        Some((rest, net)) if net.contains('=') || !net.contains(['.', '/']) => {
+            Conditions::parse(net).map_err(|e| bad(format!("--flow {text}: network {e}")))?;
+            (rest, Some(net.to_ascii_lowercase()))
+        }
+        _ => (text, None),
+    };
+    if let Some((file, weight)) = rest.rsplit_once(':') {
         if let Ok(w) = weight.parse::<u32>() {
             if w == 0 {
                 return Err(bad(format!("--flow {text}: weight must be at least 1")));
             }
-            return Ok((PathBuf::from(file), w));
+            return Ok((PathBuf::from(file), w, network));
         }
     }
-    Ok((PathBuf::from(text), 1))
+    Ok((PathBuf::from(rest), 1, network))
+}
+
+/// Gives `flow` its own network conditions (`text`, already checked or named in the error by
+/// `what`); its name carries them, so its results stay apart from the same flow's others.
+pub fn with_network(
+    mut flow: PreparedFlow,
+    text: &str,
+    what: &str,
+) -> Result<PreparedFlow, InputError> {
+    let conditions = Conditions::parse(text).map_err(|e| bad(format!("{what}: {e}")))?;
+    flow.network = Some(conditions);
+    flow.name = Arc::from(format!("{}@{}", flow.name, text.to_ascii_lowercase()));
+    Ok(flow)
 }
 
 /// The flows of `throng run`: files or one URL, with weights.
@@ -150,7 +178,12 @@ pub fn plan_flows(
     listed
         .iter()
         .map(|f| {
-            let flow = prepare_flow_allowing(&f.path, target.as_ref(), overrides, &args.data_dirs)?;
+            let mut flow =
+                prepare_flow_allowing(&f.path, target.as_ref(), overrides, &args.data_dirs)?;
+            if let Some(net) = &f.network {
+                let what = format!("{}: flows[{}].network", plan_file.display(), f.index);
+                flow = with_network(flow, net, &what)?;
+            }
             Ok(FlowChoice {
                 flow: Arc::new(flow),
                 weight: f.users,
@@ -180,15 +213,14 @@ pub fn flows(
         });
     }
     for item in weighted_args {
-        let (path, weight) = weighted(item)?;
+        let (path, weight, network) = weighted_entry(item)?;
+        let mut flow = prepare_flow_allowing(&path, target.as_ref(), overrides, data_dirs)?;
+        if let Some(net) = network {
+            flow = with_network(flow, &net, &format!("--flow {item}"))?;
+        }
         choices.push(FlowChoice {
             mode: None,
-            flow: Arc::new(prepare_flow_allowing(
-                &path,
-                target.as_ref(),
-                overrides,
-                data_dirs,
-            )?),
+            flow: Arc::new(flow),
             weight,
         });
     }

@@ -102,14 +102,14 @@ fn resolved_secrets(
 /// The run's flows as workers get them: parsed and checked here, CSV data inlined.
 fn shipped_flows(args: &RunArgs) -> Result<Vec<ShippedFlow>, InputError> {
     let mut out = Vec::new();
-    let items = args.flows.files.iter().map(|f| (f.clone(), 1)).chain(
+    let items = args.flows.files.iter().map(|f| (f.clone(), 1, None)).chain(
         args.flows
             .weighted
             .iter()
-            .map(|w| config::weighted(w).map(|(p, n)| (p.display().to_string(), n)))
+            .map(|w| config::weighted_entry(w).map(|(p, n, net)| (p.display().to_string(), n, net)))
             .collect::<Result<Vec<_>, _>>()?,
     );
-    for (item, weight) in items {
+    for (item, weight, network) in items {
         if item.starts_with("http://") || item.starts_with("https://") {
             out.push(ShippedFlow {
                 name: item.clone(),
@@ -117,6 +117,7 @@ fn shipped_flows(args: &RunArgs) -> Result<Vec<ShippedFlow>, InputError> {
                 weight,
                 url: Some(item),
                 flow: None,
+                network,
             });
             continue;
         }
@@ -134,6 +135,7 @@ fn shipped_flows(args: &RunArgs) -> Result<Vec<ShippedFlow>, InputError> {
             weight,
             url: None,
             flow: Some(flow),
+            network,
         });
     }
     Ok(out)

@@ -52,6 +52,9 @@ pub struct ShippedFlow {
     /// A one-request flow for a URL (`throng run URL`), rebuilt as such by the worker.
     pub url: Option<String>,
     pub flow: Option<Flow>,
+    /// Its own network conditions (`--flow FILE@NETWORK`), already checked.
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 /// Everything a worker needs to run its share; it holds nothing before.

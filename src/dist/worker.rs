@@ -275,14 +275,18 @@ fn prepare_shipped(
     a: &Assignment,
     dir: &Path,
 ) -> anyhow::Result<crate::replay::PreparedFlow> {
-    if let Some(url) = &s.url {
-        return Ok(config::url_flow(url)?);
-    }
-    let mut flow = s.flow.clone().context("a shipped flow without a flow")?;
-    shipped_only(&mut flow, &s.label, &a.vars)?;
-    Ok(config::prepare(
-        flow, &s.name, &s.label, dir, target, &a.vars,
-    )?)
+    let prepared = match &s.url {
+        Some(url) => config::url_flow(url)?,
+        None => {
+            let mut flow = s.flow.clone().context("a shipped flow without a flow")?;
+            shipped_only(&mut flow, &s.label, &a.vars)?;
+            config::prepare(flow, &s.name, &s.label, dir, target, &a.vars)?
+        }
+    };
+    Ok(match &s.network {
+        Some(net) => config::with_network(prepared, net, &s.label)?,
+        None => prepared,
+    })
 }
 
 /// A worker uses only what its coordinator ships: a flow naming a local file, or a secret

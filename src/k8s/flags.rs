@@ -122,10 +122,13 @@ pub fn run_flags(
         f.out.push(arg);
     }
     for item in &args.flows.weighted {
-        let (path, weight) = config::weighted(item)?;
+        let (path, weight, network) = config::weighted_entry(item)?;
         let flow = f.file(&path)?;
         f.out.push("--flow".into());
-        f.out.push(format!("{flow}:{weight}"));
+        f.out.push(match network {
+            Some(net) => format!("{flow}:{weight}@{net}"),
+            None => format!("{flow}:{weight}"),
+        });
     }
     f.push("--mode", value_name(args.mode));
     if let Some(target) = &args.flows.target {
@@ -214,6 +217,7 @@ fn replay_flags(
         sessions_per_process,
         headed,
         cpu_slowdown,
+        network,
         threshold,
         out: _,
         format,
@@ -261,6 +265,7 @@ fn replay_flags(
     f.opt("--processes", *processes);
     f.opt("--sessions-per-process", *sessions_per_process);
     f.opt("--cpu-slowdown", *cpu_slowdown);
+    f.opt("--network", network.as_ref());
     if *headed {
         return Err(InputError(
             "--headed: pods have no display; drop it for Kubernetes".into(),

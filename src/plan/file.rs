@@ -14,6 +14,7 @@
 //! {"stages": [{"target": 100, "duration": "5m"}],
 //!  "flows": [{"flow": "shop.json", "users": 95}, {"flow": "browse.json", "mode": "browser", "users": 5}]}
 //! ```
+//! A flow entry's `network` (a `--network` preset or figures) gives its users their own network.
 
 use super::{parse_duration, Arrival, BrowserShare, Stage, Stages};
 use crate::metrics::Mode;
@@ -42,6 +43,9 @@ struct FlowEntry {
     mode: Option<String>,
     #[serde(default = "one")]
     users: u32,
+    /// This flow's own network conditions (a `--network` preset or figures).
+    #[serde(default)]
+    network: Option<String>,
 }
 
 fn one() -> u32 {
@@ -55,6 +59,10 @@ pub struct PlanFlow {
     pub path: PathBuf,
     pub mode: Mode,
     pub users: u32,
+    /// Its own network conditions, as written (checked where the run is assembled).
+    pub network: Option<String>,
+    /// Its place in the file's `flows`, for errors.
+    pub index: usize,
 }
 
 /// `"browsers": 5` or `"browsers": "5%"`.
@@ -136,6 +144,8 @@ pub fn load_plan_file(path: &Path, default_max_users: u32) -> Result<PlanShape, 
             path: dir.join(&entry.flow),
             mode,
             users: entry.users,
+            network: entry.network.clone(),
+            index: i,
         });
     }
     let browsers = match &file.browsers {

@@ -2,6 +2,7 @@
 //! the prepared flow and per-user variables.
 
 pub mod browser;
+pub mod conditions;
 pub mod fake;
 pub mod fill;
 pub mod hosts;
@@ -41,6 +42,9 @@ pub struct PreparedFlow {
     pub cache: StepCache,
     /// HTTP mode: where every flow request's answer goes (a verifying replay), if anywhere.
     pub trace: Option<Arc<trace::Trace>>,
+    /// This flow's own network conditions (a `--flow` or plan entry's), over the run's
+    /// `--network`; its name then carries them (`checkout@slow-4g`) so results keep them apart.
+    pub network: Option<conditions::Conditions>,
     /// Static URLs the recording saw answer an error status (a missing favicon): expected
     /// wherever HTTP mode fetches them (a page whose assets it found in the HTML).
     pub static_errors: Vec<(Url, u16)>,
@@ -83,6 +87,7 @@ impl PreparedFlow {
             sources,
             discover_assets: true,
             trace: None,
+            network: None,
         }
     }
 }

@@ -82,6 +82,8 @@ pub struct BrowserOptions {
     /// `--cpu-slowdown N`: every page's main thread runs N times slower (CDP's CPU
     /// throttling, as DevTools' "4x slowdown").
     pub cpu_slowdown: Option<f64>,
+    /// `--network`: every page's network conditions (CDP's network emulation).
+    pub network: Option<crate::replay::conditions::Conditions>,
 }
 
 impl Default for BrowserOptions {
@@ -100,6 +102,7 @@ impl Default for BrowserOptions {
             deadline: CancellationToken::new(),
             drain: crate::plan::DEFAULT_DRAIN,
             cpu_slowdown: None,
+            network: None,
         }
     }
 }

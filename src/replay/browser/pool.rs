@@ -6,6 +6,7 @@ use super::process::{ChromeProcess, LaunchSpec, Launcher};
 use super::session::{self, SessionEnv};
 use super::{BrowserError, BrowserKind, BrowserOptions, Session, SessionOutcome};
 use crate::metrics::Sink;
+use crate::replay::conditions::Conditions;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub struct BrowserPool {
     deadline: CancellationToken,
     drain: Duration,
     cpu_slowdown: Option<f64>,
+    network: Option<Conditions>,
     sink: Sink,
     launcher: Launcher,
     slots: Vec<Slot>,
@@ -85,6 +87,7 @@ impl BrowserPool {
             deadline: opts.deadline,
             drain: opts.drain,
             cpu_slowdown: opts.cpu_slowdown,
+            network: opts.network,
             sink,
             launcher,
             slots: (0..processes)
@@ -166,6 +169,7 @@ impl BrowserPool {
             deadline: &self.deadline,
             drain: self.drain,
             cpu_slowdown: self.cpu_slowdown,
+            network: s.flow.network.or(self.network),
         };
         let outcome = session::run(env, s).await;
         if outcome == SessionOutcome::Lost {

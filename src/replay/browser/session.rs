@@ -13,6 +13,7 @@ use super::timing::{PageTimings, BINDING, FLUSH, SCRIPT};
 use super::trace_context::PageTrace;
 use super::{BrowserKind, Session, SessionOutcome};
 use crate::metrics::{request_name, Sink};
+use crate::replay::conditions::Conditions;
 use crate::replay::fill::{fill, Place};
 use crate::replay::hosts::HostPolicy;
 use crate::sync::Locked;
@@ -68,6 +69,8 @@ pub(crate) struct SessionEnv<'p> {
     pub drain: Duration,
     /// CPU throttling of the session's page (`--cpu-slowdown`).
     pub cpu_slowdown: Option<f64>,
+    /// The session's network conditions (`--network`).
+    pub network: Option<Conditions>,
 }
 
 /// State the collector publishes for the step runner.
@@ -251,6 +254,14 @@ async fn in_context(
             env,
             "throttle the CPU",
             page.execute(SetCpuThrottlingRateParams::new(rate)),
+        )
+        .await?;
+    }
+    if let Some(conditions) = env.network.filter(|c| !c.is_unthrottled()) {
+        cdp(
+            env,
+            "emulate the network",
+            page.execute(super::steps::emulate_network(&conditions)),
         )
         .await?;
     }

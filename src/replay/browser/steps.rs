@@ -11,6 +11,7 @@ use super::session::PageState;
 use super::Session;
 use crate::flow::{Action, Pointer, Selectors, Step};
 use crate::metrics::{MetricKey, Mode, Outcome, SampleKind, Sink};
+use crate::replay::conditions::Conditions;
 use crate::replay::fill::{fill, Place};
 use crate::replay::step_label;
 use chromiumoxide::cdp::browser_protocol::emulation::{
@@ -363,20 +364,9 @@ impl StepRunner<'_, '_> {
                 upload,
                 latency,
             } => {
-                // Deprecated in CDP but still served by Chromium 156, and what the Recorder means.
-                #[allow(deprecated)]
-                let p = EmulateNetworkConditionsParams {
-                    offline: false,
-                    latency: *latency,
-                    download_throughput: *download,
-                    upload_throughput: *upload,
-                    connection_type: None,
-                    packet_loss: None,
-                    packet_queue_length: None,
-                    packet_reordering: None,
-                };
+                let conditions = Conditions::from_cdp(*download, *upload, *latency);
                 self.page
-                    .execute(p)
+                    .execute(emulate_network(&conditions))
                     .await
                     .map_err(|e| format!("throttle: {e}"))?;
             }
@@ -582,5 +572,23 @@ mod tests {
         assert_eq!(human(Duration::from_secs(10)), "10s");
         assert_eq!(human(Duration::from_millis(1500)), "1.5s");
         assert_eq!(human(Duration::from_millis(250)), "250ms");
+    }
+}
+
+/// CDP's network emulation for `conditions` (a page's requests and its dedicated workers',
+/// which share the page's network). Deprecated in CDP but still served by Chromium 156, and
+/// what the Recorder means.
+#[allow(deprecated)]
+pub(super) fn emulate_network(conditions: &Conditions) -> EmulateNetworkConditionsParams {
+    let (download, upload, latency) = conditions.cdp();
+    EmulateNetworkConditionsParams {
+        offline: conditions.offline,
+        latency,
+        download_throughput: download,
+        upload_throughput: upload,
+        connection_type: None,
+        packet_loss: None,
+        packet_queue_length: None,
+        packet_reordering: None,
     }
 }

@@ -15,6 +15,7 @@ mod http2;
 mod observe;
 mod options;
 mod pool;
+mod shape;
 mod stream;
 mod tls;
 mod wire;
@@ -24,6 +25,7 @@ use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
 use super::offload::{Budget, Offload};
 use crate::metrics::{Outcome, RequestSpan, SampleKind, SessionTrace};
+use crate::replay::conditions::Conditions;
 pub use crate::replay::hosts::HostPolicy;
 use crate::sync::Locked;
 use bytes::Bytes;
@@ -36,6 +38,7 @@ pub use observe::{HopReport, Observer};
 pub use options::{ClientOptions, DEFAULT_MAX_BODY};
 pub use pool::SocketBudget;
 use pool::{Origin, Pool, PoolLimits};
+use shape::{ShapedIo, Shaper};
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -115,6 +118,8 @@ pub struct UserClient {
     http2: bool,
     connections_per_host: usize,
     offload: Offload,
+    /// This user's shaped link (`--network`, a flow's network conditions), if any.
+    shape: Mutex<Option<Arc<Shaper>>>,
 }
 
 const MAX_REDIRECTS: usize = 10;
@@ -165,7 +170,30 @@ impl UserClient {
             http2: opts.http2,
             connections_per_host: opts.connections_per_host.max(1),
             offload: opts.offload.clone(),
+            shape: Mutex::new(
+                opts.network
+                    .filter(|c| !c.is_unthrottled())
+                    .map(|c| Arc::new(Shaper::new(c))),
+            ),
         })
+    }
+
+    /// From now on this user's requests go over a link with these conditions (None or
+    /// unthrottled: not shaped); connections already open follow at their next request.
+    pub fn set_network(&self, conditions: Option<Conditions>) {
+        *self.shape.locked() = conditions
+            .filter(|c| !c.is_unthrottled())
+            .map(|c| Arc::new(Shaper::new(c)));
+    }
+
+    /// This user's shaped link, if any; an offline one fails the request here.
+    fn shaper(&self) -> Result<Option<Arc<Shaper>>, HopError> {
+        let shape = self.shape.locked().clone();
+        if let Some(s) = &shape {
+            s.check_online()
+                .map_err(|e| HopError::Transport(H1Error::Io(e)))?;
+        }
+        Ok(shape)
     }
 
     /// Forget cookies and cached assets: the next session is a new person on the same machine.
@@ -402,6 +430,7 @@ impl UserClient {
     ) -> Result<RawResponse, HopError> {
         let url = hop.url;
         let origin = Origin::of(url);
+        let shape = self.shaper()?;
         if origin.tls && self.http2 {
             // Boxed: HTTP/1.1 requests should not carry the HTTP/2 path's future.
             if let Some(raw) = Box::pin(self.exchange_h2(hop, origin, head, limit)).await? {
@@ -424,6 +453,7 @@ impl UserClient {
                     None => continue,
                 },
             };
+            conn.set_shape(shape.clone());
             match conn.roundtrip(request, head, limit).await {
                 Ok(raw) => {
                     if raw.keep_alive {
@@ -495,7 +525,16 @@ impl UserClient {
             return Ok(None);
         }
         self.count_connection(origin, "h2");
-        let handshake = H2Conn::handshake(tls, budget, self.deadline.clone());
+        let deadline = self.deadline.clone();
+        let shape = self.shaper()?;
+        let handshake = async {
+            match &shape {
+                Some(s) => H2Conn::handshake(ShapedIo::new(tls, s.clone()), budget, deadline)
+                    .await
+                    .map(|c| c.with_latency(s.latency())),
+                None => H2Conn::handshake(tls, budget, deadline).await,
+            }
+        };
         let conn = tokio::time::timeout(self.connect_timeout, handshake)
             .await
             .map_err(|_| HopError::Timeout)?

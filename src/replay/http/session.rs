@@ -14,6 +14,7 @@ use super::step::{
 use super::HttpRunner;
 use crate::flow::{Action, Network, RecordedRequest, RequestKind, Step};
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, SampleKind};
+use crate::replay::conditions::Conditions;
 use crate::replay::fill::{fill, Place};
 use crate::replay::{page_name, same_document, step_label, CachedUrl, Session, SessionOutcome};
 use http::Method;
@@ -47,6 +48,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
     pub async fn run(mut self) -> SessionOutcome {
         self.client.new_session();
         let flow = self.s.flow;
+        // Each session starts on its flow's network (a step may change it for the rest).
+        self.client
+            .set_network(flow.network.or(self.runner.options.client.network));
         let mut outcome = SessionOutcome::Completed;
         for (index, step) in flow.flow.steps.iter().enumerate() {
             let pause = self.s.think.think_time(step.think_time_ms);
@@ -136,6 +140,16 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             step: Some(index as u32),
             trace: self.s.recorder.trace().cloned(),
         };
+        if let Action::EmulateNetworkConditions {
+            download,
+            upload,
+            latency,
+        } = step.action
+        {
+            // From this step on, this user's link is shaped so, as Chromium's page is.
+            let conditions = Conditions::from_cdp(download, upload, latency);
+            self.client.set_network(Some(conditions));
+        }
         let synthesized;
         let network = match (&step.network, &step.action) {
             (Some(net), _) => net,

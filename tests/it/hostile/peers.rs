@@ -195,6 +195,7 @@ fn assignment(flow_json: &str, plan: &[&str]) -> Assignment {
             weight: 1,
             url: None,
             flow: Some(flow),
+            network: None,
         }],
         target: None,
         vars: Default::default(),

@@ -5,10 +5,12 @@
 //! connection has rustls's buffers, which only https targets pay for).
 
 use super::head::take_head;
+use super::shape::Shaper;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderValue};
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -101,6 +103,8 @@ pub struct Conn {
     buf: BytesMut,
     /// This socket's share of the run's socket budget, returned when the connection closes.
     _budget: Option<OwnedSemaphorePermit>,
+    /// The user's shaped link (`--network`), if any.
+    shape: Option<Arc<Shaper>>,
 }
 
 impl Conn {
@@ -109,7 +113,14 @@ impl Conn {
             io,
             buf: BytesMut::new(),
             _budget: budget,
+            shape: None,
         }
+    }
+
+    /// Shapes this connection's requests from now on (a reused one follows the user's
+    /// current conditions).
+    pub fn set_shape(&mut self, shape: Option<Arc<Shaper>>) {
+        self.shape = shape;
     }
 
     /// Whether an idle connection still looks usable: the peer has not closed it and sent
@@ -191,6 +202,9 @@ impl Conn {
 
     /// Writes a serialized request; a peer that already closed is `ClosedEarly`.
     async fn send(&mut self, request: &[u8]) -> Result<(), H1Error> {
+        if let Some(shape) = &self.shape {
+            shape.upload(request.len()).await;
+        }
         let sent = match &mut self.io {
             Transport::Plain(tcp) => tcp.write_all(request).await,
             // rustls may hold back part of a record until flushed.
@@ -203,9 +217,13 @@ impl Conn {
             if is_stale(&e) {
                 H1Error::ClosedEarly
             } else {
-                e.into()
+                H1Error::from(e)
             }
-        })
+        })?;
+        if let Some(shape) = &self.shape {
+            shape.await_latency().await;
+        }
+        Ok(())
     }
 
     /// Sends `request` and reads the response head only: the body is a stream the caller
@@ -282,6 +300,14 @@ impl Conn {
     /// buffer under a 300-byte reply. A known remainder of `want` bytes is read into space
     /// reserved for exactly that; anything else goes through a small stack buffer.
     async fn read_more(&mut self, want: usize) -> io::Result<usize> {
+        let n = self.read_raw(want).await?;
+        if let Some(shape) = &self.shape {
+            shape.download(n).await;
+        }
+        Ok(n)
+    }
+
+    async fn read_raw(&mut self, want: usize) -> io::Result<usize> {
         let tcp = match &mut self.io {
             Transport::Plain(tcp) => tcp,
             Transport::Tls(tls) => {

@@ -20,6 +20,7 @@ use http::header::{HeaderMap, CONTENT_LENGTH};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,8 @@ pub struct H2Conn {
     send: SendRequest<Bytes>,
     /// Set by the driving task when the connection has ended.
     closed: Arc<AtomicBool>,
+    /// A shaped link's latency: no response head sooner than this after its request.
+    latency: Duration,
 }
 
 /// Why an HTTP/2 exchange failed.
@@ -77,7 +80,11 @@ impl H2Conn {
             }
             done.store(true, Ordering::Release);
         });
-        Ok(H2Conn { send, closed })
+        Ok(H2Conn {
+            send,
+            closed,
+            latency: Duration::ZERO,
+        })
     }
 
     /// Whether `other` is a handle on this same connection.
@@ -92,6 +99,12 @@ impl H2Conn {
 
     /// Sends a GET-like request and returns at its response head: the body is a stream the
     /// caller reads (and releases) as it arrives.
+    /// This connection's requests wait out a shaped link's latency.
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
     pub async fn open_stream(
         &self,
         request: http::Request<()>,
@@ -105,7 +118,9 @@ impl H2Conn {
         let (response, _stream) = send
             .send_request(request, true)
             .map_err(|_| H2Failure::Retry)?;
-        let response = response.await.map_err(stream_failure)?;
+        let response = after(self.latency, response)
+            .await
+            .map_err(stream_failure)?;
         let (parts, body) = response.into_parts();
         Ok((parts.status.as_u16(), parts.headers, body))
     }
@@ -139,10 +154,19 @@ impl H2Conn {
                 None => Ok(()),
             }
         };
-        let receiving = receive(response, head_request, limit);
+        let receiving = receive(after(self.latency, response), head_request, limit);
         let ((), raw) = futures::future::try_join(sending, receiving).await?;
         Ok(raw)
     }
+}
+
+/// `response`, not sooner than `latency` from now (a shaped link's; none: as it comes).
+async fn after<F: std::future::Future>(latency: Duration, response: F) -> F::Output {
+    if latency.is_zero() {
+        return response.await;
+    }
+    let (answer, ()) = tokio::join!(response, tokio::time::sleep(latency));
+    answer
 }
 
 /// Largest piece of a request body handed to h2 at once: h2 holds what it was given until
@@ -187,7 +211,7 @@ fn ended_early(stream: &mut SendStream<Bytes>) -> Result<(), H2Failure> {
 
 /// Reads a response to its end as `limit` says (see [`H2Conn::roundtrip`]).
 async fn receive(
-    response: h2::client::ResponseFuture,
+    response: impl std::future::Future<Output = Result<http::Response<h2::RecvStream>, h2::Error>>,
     head_request: bool,
     limit: BodyLimit,
 ) -> Result<RawResponse, H2Failure> {

@@ -1,6 +1,7 @@
 //! Settings shared by every user's client of a run (from the command line).
 
 use super::{HostPolicy, Offload, SharedTls, SocketBudget};
+use crate::replay::conditions::Conditions;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +42,8 @@ pub struct ClientOptions {
     pub http2: bool,
     /// Where body parsing runs (shared by every clone of these options).
     pub offload: Offload,
+    /// `--network`: each user's link is shaped so (None: not shaped).
+    pub network: Option<Conditions>,
 }
 
 impl Default for ClientOptions {
@@ -60,6 +63,7 @@ impl Default for ClientOptions {
             hosts: Arc::new(HostPolicy::any()),
             http2: true,
             offload: Offload::default(),
+            network: None,
         }
     }
 }

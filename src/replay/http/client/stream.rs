@@ -108,6 +108,7 @@ pub async fn open(
 async fn open_hop(client: &UserClient, hop: &Hop<'_>) -> Result<OpenStream, HopError> {
     let url = hop.url;
     let origin = Origin::of(url);
+    let shape = client.shaper()?;
     if origin.tls && client.http2 {
         for _ in 0..super::H2_ATTEMPTS {
             let Some(conn) = client.h2_conn(url, origin).await? else {
@@ -146,6 +147,7 @@ async fn open_hop(client: &UserClient, hop: &Hop<'_>) -> Result<OpenStream, HopE
                 None => continue,
             },
         };
+        conn.set_shape(shape.clone());
         match conn.open_stream(&request).await {
             Ok((status, headers, framing)) => {
                 return Ok(OpenStream {
