@@ -25,6 +25,7 @@ mod layers;
 mod lockstep;
 mod log_redaction;
 mod metrics_report;
+mod network;
 mod nginx_h2;
 mod otel;
 mod prometheus;

@@ -1,0 +1,95 @@
+//! HTTP mode: throng shapes each user's link itself.
+
+use super::*;
+
+/// `--network slow-4g`: the page's load (document and assets) takes what the preset's latency
+/// and download rate predict, within 25%; unshaped, the same page on loopback takes a small
+/// part of that (so shaping, not the machine, makes the time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_4g_page_load_in_http_mode_is_what_the_preset_predicts() {
+    let (base, server) = serve().await;
+    let flow = flow(&base);
+    let shaped = run(&flow, "http", &["sized.json", "--network", "slow-4g"]).await;
+    let loads = page_loads(&shaped, Mode::Http, "sized");
+    assert_eq!(loads.len(), 1, "one page load: {loads:?}");
+    let predicted = predicted_ms("slow-4g");
+    within_25_percent("http, slow-4g", loads[0], predicted);
+    let plain = run(&flow, "http", &["sized.json"]).await;
+    let plain = page_loads(&plain, Mode::Http, "sized");
+    assert!(plain[0] < predicted / 4.0, "unshaped: {plain:?}");
+    server.abort();
+}
+
+/// One run holds fast and slow users: `--flow FILE@slow-4g` beside the same flow unshaped,
+/// each user on its own link, their results under separate names; a flow's
+/// `emulateNetworkConditions` step shapes the rest of its session in HTTP mode too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_entry_and_a_flow_step_carry_their_own_network() {
+    let (base, server) = serve().await;
+    let plain = flow(&base);
+    let summary = run(
+        &plain,
+        "http",
+        &[
+            "--flow",
+            "sized.json:1@slow-4g",
+            "--flow",
+            "sized.json:1",
+            "--users",
+            "2",
+        ],
+    )
+    .await;
+    let slow = page_loads(&summary, Mode::Http, "sized@slow-4g");
+    let fast = page_loads(&summary, Mode::Http, "sized");
+    assert_eq!((slow.len(), fast.len()), (1, 1), "{slow:?} {fast:?}");
+    within_25_percent(
+        "http, --flow sized.json@slow-4g",
+        slow[0],
+        predicted_ms("slow-4g"),
+    );
+    assert!(fast[0] < slow[0] / 4.0, "fast {fast:?}, slow {slow:?}");
+
+    // The step's figures are CDP's (bytes/s, ms), as Chrome's Recorder writes them.
+    let c = Conditions::parse("slow-4g").unwrap();
+    let (down, up, latency) = c.cdp();
+    let stepped = serde_json::json!({
+        "title": "sized",
+        "steps": [
+            {"type": "emulateNetworkConditions", "download": down, "upload": up, "latency": latency},
+            {"type": "navigate", "url": format!("{base}/page")}
+        ]
+    });
+    let summary = run(&stepped, "http", &["sized.json"]).await;
+    let loads = page_loads(&summary, Mode::Http, "sized");
+    within_25_percent(
+        "http, emulateNetworkConditions step",
+        loads[0],
+        predicted_ms("slow-4g"),
+    );
+    server.abort();
+}
+
+/// Bad values: one line naming the flag, exit 2.
+#[test]
+fn bad_network_values_are_one_line_naming_the_flag() {
+    for (args, want) in [
+        (
+            vec!["--network", "slow-5g"],
+            "--network unknown preset `slow-5g`",
+        ),
+        (vec!["--network", "down=fast"], "--network rate `fast`"),
+        (
+            vec!["--flow", "a.json@slow-5g"],
+            "--flow a.json@slow-5g: network unknown preset",
+        ),
+    ] {
+        let mut cmd = crate::support::throng();
+        cmd.args(["run", "http://127.0.0.1:9/", "--duration", "1s"])
+            .args(&args);
+        let (code, _, stderr) = crate::support::bin::output(&mut cmd);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
