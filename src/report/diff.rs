@@ -6,7 +6,7 @@ use std::fmt;
 
 use hdrhistogram::Histogram;
 
-use crate::metrics::{new_histogram, Mode, RunSummary, SampleKind};
+use crate::metrics::{new_histogram, Mode, RunSummary, SampleKind, Unit};
 
 use super::format::{self, Table};
 
@@ -133,11 +133,11 @@ pub fn diff(base: &RunSummary, new: &RunSummary, tolerance_pct: f64) -> DiffRepo
                 }
                 let rise = ns.p95_ms - bs.p95_ms;
                 if ns.count > 0 && rise > bs.p95_ms * tol && rise >= MIN_P95_RISE_MS {
-                    row.reasons.push(format!(
-                        "p95 {} -> {} ms",
-                        format::ms(bs.p95_ms),
-                        format::ms(ns.p95_ms)
-                    ));
+                    let (from, to) = (p95(k.1, bs.p95_ms), p95(k.1, ns.p95_ms));
+                    row.reasons.push(match unit(k.1) {
+                        Unit::Ms => format!("p95 {from} -> {to} ms"),
+                        _ => format!("p95 {from} -> {to}"),
+                    });
                 }
                 let err_rise = ns.error_rate - bs.error_rate;
                 row.error_change_pp = Some(err_rise * 100.0);
@@ -155,6 +155,20 @@ pub fn diff(base: &RunSummary, new: &RunSummary, tolerance_pct: f64) -> DiffRepo
     DiffReport {
         tolerance_pct,
         rows,
+    }
+}
+
+/// A row's unit: a kind's own (a CLS is a score), milliseconds for the all-requests totals.
+fn unit(kind: Option<SampleKind>) -> Unit {
+    kind.map_or(Unit::Ms, SampleKind::unit)
+}
+
+/// A p95 read from its `*_ms` scale, shown in the row's unit: milliseconds as numbers (the
+/// column says ms), other units with theirs (`0.123` for a CLS, `42.0MB`).
+fn p95(kind: Option<SampleKind>, p95_ms: f64) -> String {
+    match unit(kind) {
+        Unit::Ms => format::ms(p95_ms),
+        other => other.format(other.from_ms(p95_ms)),
     }
 }
 
@@ -200,11 +214,11 @@ impl fmt::Display for DiffReport {
                 format::truncate_middle(&r.name, 60),
                 r.base
                     .as_ref()
-                    .map(|s| format::ms(s.p95_ms))
+                    .map(|s| p95(r.kind, s.p95_ms))
                     .unwrap_or_else(dash),
                 r.new
                     .as_ref()
-                    .map(|s| format::ms(s.p95_ms))
+                    .map(|s| p95(r.kind, s.p95_ms))
                     .unwrap_or_else(dash),
                 r.p95_change_pct
                     .map(|c| format!("{c:+.1}%"))
@@ -290,5 +304,29 @@ mod tests {
         // Within tolerance: not flagged. The same run against itself: nothing.
         assert!(!diff(&base, &run(105, 0, false), 10.0).has_regressions());
         assert_eq!(diff(&base, &base, 0.0).regressions(), 0);
+    }
+
+    /// A CLS is a score: shown as one (0.120), not as 120 "ms".
+    #[test]
+    fn scores_show_as_scores() {
+        let cls = |v: f64| {
+            let sink = Sink::new();
+            let key = MetricKey::new(Mode::Browser, "f", Some(0), SampleKind::Cls, "/");
+            let r = sink.recorder(0);
+            r.record(&key, SampleKind::Cls.unit().to_duration(v), Outcome::Ok);
+            drop(r);
+            sink.finish()
+        };
+        let d = diff(&cls(0.12), &cls(0.3), 10.0);
+        let row = d
+            .rows
+            .iter()
+            .find(|r| r.kind == Some(SampleKind::Cls))
+            .unwrap();
+        assert_eq!(row.reasons, vec!["p95 0.120 -> 0.300".to_string()]);
+        let text = d.to_string();
+        let line = text.lines().find(|l| l.contains(" cls ")).unwrap();
+        assert!(line.contains("0.120") && line.contains("0.300"), "{text}");
+        assert!(!line.contains("120.0"), "{text}");
     }
 }
