@@ -40,6 +40,7 @@ pub use pool::SocketBudget;
 use pool::{Origin, Pool, PoolLimits};
 use shape::{ShapedIo, Shaper};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 pub use stream::open as open_stream;
@@ -120,6 +121,8 @@ pub struct UserClient {
     offload: Offload,
     /// This user's shaped link (`--network`, a flow's network conditions), if any.
     shape: Mutex<Option<Arc<Shaper>>>,
+    /// Whether `shape` holds one: an unshaped user's requests never take its lock.
+    shaped: AtomicBool,
 }
 
 const MAX_REDIRECTS: usize = 10;
@@ -170,24 +173,33 @@ impl UserClient {
             http2: opts.http2,
             connections_per_host: opts.connections_per_host.max(1),
             offload: opts.offload.clone(),
-            shape: Mutex::new(
-                opts.network
-                    .filter(|c| !c.is_unthrottled())
-                    .map(|c| Arc::new(Shaper::new(c))),
-            ),
+            shape: Mutex::new(None),
+            shaped: AtomicBool::new(false),
+        })
+        .map(|client| {
+            client.set_network(opts.network);
+            client
         })
     }
 
     /// From now on this user's requests go over a link with these conditions (None or
     /// unthrottled: not shaped); connections already open follow at their next request.
     pub fn set_network(&self, conditions: Option<Conditions>) {
-        *self.shape.locked() = conditions
+        let shaper = conditions
             .filter(|c| !c.is_unthrottled())
             .map(|c| Arc::new(Shaper::new(c)));
+        if shaper.is_none() && !self.shaped.load(Ordering::Relaxed) {
+            return;
+        }
+        self.shaped.store(shaper.is_some(), Ordering::Relaxed);
+        *self.shape.locked() = shaper;
     }
 
     /// This user's shaped link, if any; an offline one fails the request here.
     fn shaper(&self) -> Result<Option<Arc<Shaper>>, HopError> {
+        if !self.shaped.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let shape = self.shape.locked().clone();
         if let Some(s) = &shape {
             s.check_online()

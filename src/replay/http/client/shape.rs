@@ -145,6 +145,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ShapedIo<T> {
     }
 }
 
+/// The shortest wait a read or write takes (tokio's timers tick in milliseconds).
+const MIN_WAIT: Duration = Duration::from_millis(2);
+
 /// One direction of the link: a virtual clock of when its last reserved byte has passed, so
 /// parallel connections queue behind each other and together get the rate.
 #[derive(Debug)]
@@ -162,7 +165,9 @@ impl Pace {
         }
     }
 
-    /// Reserves the link for `bytes`: the instant they have passed, if later than now.
+    /// Reserves the link for `bytes`: the instant they have passed, if worth waiting for. A
+    /// wait under the timer's resolution is not taken (a timer would round it up to 1 ms per
+    /// read): the link's clock keeps it, and a later read waits it out.
     fn reserve(&self, bytes: usize) -> Option<tokio::time::Instant> {
         if self.per_byte == 0.0 || bytes == 0 {
             return None;
@@ -172,7 +177,7 @@ impl Pace {
         let start = free_at.filter(|t| *t > now).unwrap_or(now);
         let done = start + Duration::from_secs_f64(bytes as f64 * self.per_byte);
         *free_at = Some(done);
-        Some(done.into())
+        (done > now + MIN_WAIT).then(|| done.into())
     }
 
     async fn take(&self, bytes: usize) {
@@ -190,11 +195,13 @@ mod tests {
     fn parallel_reservations_share_the_rate() {
         let pace = Pace::new(100_000.0);
         let start = Instant::now();
+        assert!(pace.reserve(100).is_none(), "1 ms of the link: no timer");
         let a = pace.reserve(50_000).unwrap();
         let b = pace.reserve(50_000).unwrap();
-        // Two halves of a second, queued: the second ends a second after the start.
+        // Two halves of a second after the first 1 ms, queued: the second ends a second
+        // after the start.
         let second = (b.into_std() - start).as_secs_f64();
-        assert!((0.99..1.05).contains(&second), "{second}");
+        assert!((1.0..1.06).contains(&second), "{second}");
         assert!(a < b);
         assert!(Pace::new(0.0).reserve(1 << 20).is_none());
     }
