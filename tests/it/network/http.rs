@@ -70,6 +70,54 @@ async fn a_flow_entry_and_a_flow_step_carry_their_own_network() {
     server.abort();
 }
 
+/// A plan file's flow entry takes `network` as `--network` does (its users loop until the
+/// stage ends: the slow one's first page load outlasts it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_entry_carries_its_own_network() {
+    let (base, server) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sized.json"), flow(&base).to_string()).unwrap();
+    let plan = serde_json::json!({
+        "stages": [{"target": 2, "duration": "2s"}],
+        "flows": [
+            {"flow": "sized.json", "users": 1, "network": "slow-4g"},
+            {"flow": "sized.json", "users": 1}
+        ]
+    });
+    let plan_file = dir.path().join("plan.json");
+    std::fs::write(&plan_file, plan.to_string()).unwrap();
+    let summary = run(
+        &flow(&base),
+        "http",
+        &["--plan", plan_file.to_str().unwrap()],
+    )
+    .await;
+    let slow = page_loads(&summary, Mode::Http, "sized@slow-4g");
+    let fast = page_loads(&summary, Mode::Http, "sized");
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    within_25_percent("http, plan entry slow-4g", slow[0], predicted_ms("slow-4g"));
+    assert!(
+        !fast.is_empty() && fast.iter().all(|f| *f < slow[0] / 4.0),
+        "{fast:?}"
+    );
+
+    // A bad one: one line naming the file, the entry and the field.
+    let bad = serde_json::json!({
+        "stages": [{"target": 1, "duration": "1s"}],
+        "flows": [{"flow": "sized.json", "network": "slow-5g"}]
+    });
+    std::fs::write(&plan_file, bad.to_string()).unwrap();
+    let mut cmd = crate::support::throng();
+    cmd.args(["run", "--plan", plan_file.to_str().unwrap()]);
+    let (code, _, stderr) = crate::support::bin::output(&mut cmd);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("plan.json: flows[0].network: unknown preset `slow-5g`"),
+        "{stderr}"
+    );
+    server.abort();
+}
+
 /// Bad values: one line naming the flag, exit 2.
 #[test]
 fn bad_network_values_are_one_line_naming_the_flag() {

@@ -92,7 +92,13 @@ async fn run(flow: &serde_json::Value, mode: &str, extra: &[&str]) -> RunSummary
     let out_dir = dir.path().join("out");
     let out = crate::support::throng_async()
         .current_dir(dir.path())
-        .args(["run", "--mode", mode, "--iterations", "1", "--quiet"])
+        .args(["run", "--mode", mode, "--quiet"])
+        // A plan file's users loop until its stages end.
+        .args(
+            ["--iterations", "1"]
+                .iter()
+                .filter(|_| !extra.contains(&"--plan")),
+        )
         .args(["--out", out_dir.to_str().unwrap()])
         .args(extra)
         .output()
