@@ -363,8 +363,9 @@ pub struct FlowArgs {
     /// Flow files (or one http:// URL for a one-request flow)
     #[arg(value_name = "FLOW_OR_URL")]
     pub files: Vec<String>,
-    /// A flow with a weight, FILE:WEIGHT (repeatable), e.g. --flow a.json:3 --flow b.json:1
-    #[arg(long = "flow", value_name = "FILE[:WEIGHT]")]
+    /// A flow with a weight, FILE:WEIGHT (repeatable), e.g. --flow a.json:3 --flow b.json:1;
+    /// @NETWORK gives its users their own network, e.g. --flow a.json:1@slow-4g
+    #[arg(long = "flow", value_name = "FILE[:WEIGHT][@NETWORK]")]
     pub weighted: Vec<String>,
     /// Replay against this origin instead of the recorded one, e.g. http://127.0.0.1:9000
     #[arg(long, value_name = "URL")]
