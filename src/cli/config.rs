@@ -423,7 +423,7 @@ pub fn http_options(args: &ReplayArgs) -> Result<HttpOptions, InputError> {
                 Some(certs) => SharedTls::trusting(&certs),
                 None => SharedTls::default(),
             },
-            network: network(args)?,
+            network: network(args)?.map(std::sync::Arc::new),
             ..ClientOptions::default()
         },
         allow_hosts: args.allow_host.clone(),

@@ -563,18 +563,6 @@ fn human(d: Duration) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timeouts_read_well() {
-        assert_eq!(human(Duration::from_secs(10)), "10s");
-        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(human(Duration::from_millis(250)), "250ms");
-    }
-}
-
 /// CDP's network emulation for `conditions` (a page's requests and its dedicated workers',
 /// which share the page's network). Deprecated in CDP but still served by Chromium 156, and
 /// what the Recorder means.
@@ -590,5 +578,17 @@ pub(super) fn emulate_network(conditions: &Conditions) -> EmulateNetworkConditio
         packet_loss: None,
         packet_queue_length: None,
         packet_reordering: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_well() {
+        assert_eq!(human(Duration::from_secs(10)), "10s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_millis(250)), "250ms");
     }
 }

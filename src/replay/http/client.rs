@@ -176,10 +176,7 @@ impl UserClient {
             shape: Mutex::new(None),
             shaped: AtomicBool::new(false),
         })
-        .map(|client| {
-            client.set_network(opts.network);
-            client
-        })
+        .inspect(|client| client.set_network(opts.network.as_deref().copied()))
     }
 
     /// From now on this user's requests go over a link with these conditions (None or

@@ -49,8 +49,10 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         self.client.new_session();
         let flow = self.s.flow;
         // Each session starts on its flow's network (a step may change it for the rest).
-        self.client
-            .set_network(flow.network.or(self.runner.options.client.network));
+        self.client.set_network(
+            flow.network
+                .or(self.runner.options.client.network.as_deref().copied()),
+        );
         let mut outcome = SessionOutcome::Completed;
         for (index, step) in flow.flow.steps.iter().enumerate() {
             let pause = self.s.think.think_time(step.think_time_ms);

@@ -42,8 +42,9 @@ pub struct ClientOptions {
     pub http2: bool,
     /// Where body parsing runs (shared by every clone of these options).
     pub offload: Offload,
-    /// `--network`: each user's link is shaped so (None: not shaped).
-    pub network: Option<Conditions>,
+    /// `--network`: each user's link is shaped so (None: not shaped). Boxed: the options
+    /// stay small for a run that has none.
+    pub network: Option<Arc<Conditions>>,
 }
 
 impl Default for ClientOptions {
