@@ -367,6 +367,8 @@ mod tests {
             repo("flows/browse.json"),
             repo("flows/schema.json"),
         );
+        // A flow entry's own network goes with it.
+        let shop_slow = format!("{shop}:1@slow-4g");
         let cases: Vec<Vec<&str>> = vec![
             vec![
                 &shop,
@@ -412,6 +414,10 @@ mod tests {
                 "2",
                 "--sessions-per-process",
                 "5",
+                "--cpu-slowdown",
+                "4",
+                "--network",
+                "down=1.6mbps,rtt=150ms",
                 "--threshold",
                 "errors<1%",
                 "--format",
@@ -435,7 +441,7 @@ mod tests {
             ],
             vec![
                 "--flow",
-                &shop,
+                &shop_slow,
                 "--arrival-rate",
                 "2.5",
                 "--ramp",
@@ -494,7 +500,10 @@ mod tests {
                 .flows
                 .weighted
                 .iter()
-                .map(|w| format!("{}:1", pod(w)))
+                .map(|w| match w.split_once(":1@") {
+                    Some((file, net)) => format!("{}:1@{net}", pod(file)),
+                    None => format!("{}:1", pod(w)),
+                })
                 .collect();
             assert_eq!(parsed.flows.weighted, expected_weighted);
             if let Some(p) = &args.plan.plan {
