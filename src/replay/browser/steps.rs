@@ -563,8 +563,7 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// CDP's network emulation for `conditions` (a page's requests and its dedicated workers',
-/// which share the page's network). Deprecated in CDP but still served by Chromium 156, and
+/// CDP's network emulation of a page for `conditions`. Deprecated in CDP but still served by Chromium 156, and
 /// what the Recorder means.
 #[allow(deprecated)]
 pub(super) fn emulate_network(conditions: &Conditions) -> EmulateNetworkConditionsParams {
