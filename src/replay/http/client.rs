@@ -182,14 +182,20 @@ impl UserClient {
     /// From now on this user's requests go over a link with these conditions (None or
     /// unthrottled: not shaped); connections already open follow at their next request.
     pub fn set_network(&self, conditions: Option<Conditions>) {
-        let shaper = conditions
-            .filter(|c| !c.is_unthrottled())
-            .map(|c| Arc::new(Shaper::new(c)));
-        if shaper.is_none() && !self.shaped.load(Ordering::Relaxed) {
+        let conditions = conditions.filter(|c| !c.is_unthrottled());
+        if conditions.is_none() && !self.shaped.load(Ordering::Relaxed) {
             return;
         }
+        let mut shape = self.shape.locked();
+        if let (Some(now), Some(c)) = (shape.as_ref(), conditions) {
+            if now.conditions() == c {
+                // The same link: its clock and its HTTP/2 connections carry on.
+                return;
+            }
+        }
+        let shaper = conditions.map(|c| Arc::new(Shaper::new(c)));
         self.shaped.store(shaper.is_some(), Ordering::Relaxed);
-        *self.shape.locked() = shaper;
+        *shape = shaper;
     }
 
     /// This user's shaped link, if any; an offline one fails the request here.
@@ -509,12 +515,13 @@ impl UserClient {
     /// connection at a time, so a page's burst shares it. `None` when the server chose
     /// HTTP/1.1; that first connection then goes to the HTTP/1.1 pool.
     async fn h2_conn(&self, url: &Url, origin: Origin<'_>) -> Result<Option<H2Conn>, HopError> {
-        if let Some(conn) = self.pool.h2(origin) {
+        let shape = self.shaper()?;
+        if let Some(conn) = self.current_h2(origin, &shape) {
             return Ok(Some(conn));
         }
         let connecting = self.pool.connecting(origin);
         let _opening = connecting.lock().await;
-        if let Some(conn) = self.pool.h2(origin) {
+        if let Some(conn) = self.current_h2(origin, &shape) {
             return Ok(Some(conn));
         }
         if self.pool.speaks_h1(origin) {
@@ -535,12 +542,11 @@ impl UserClient {
         }
         self.count_connection(origin, "h2");
         let deadline = self.deadline.clone();
-        let shape = self.shaper()?;
         let handshake = async {
             match &shape {
                 Some(s) => H2Conn::handshake(ShapedIo::new(tls, s.clone()), budget, deadline)
                     .await
-                    .map(|c| c.with_latency(s.latency())),
+                    .map(|c| c.with_shape(shape.clone())),
                 None => H2Conn::handshake(tls, budget, deadline).await,
             }
         };
@@ -550,6 +556,17 @@ impl UserClient {
             .map_err(HopError::Transport)?;
         self.pool.set_h2(origin, conn.clone());
         Ok(Some(conn))
+    }
+
+    /// The origin's HTTP/2 connection if it runs on the user's current link; one opened on
+    /// another network is let go (its requests in flight finish on it).
+    fn current_h2(&self, origin: Origin<'_>, shape: &Option<Arc<Shaper>>) -> Option<H2Conn> {
+        let conn = self.pool.h2(origin)?;
+        if conn.shaped_by(shape) {
+            return Some(conn);
+        }
+        self.pool.drop_h2(origin, &conn);
+        None
     }
 
     /// Counts a connection opened, by protocol and origin (`connections.h2.HOST:PORT`).

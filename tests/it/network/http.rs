@@ -144,3 +144,47 @@ fn bad_network_values_are_one_line_naming_the_flag() {
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+/// Over HTTP/2 (the demo shop over TLS) every request waits out the latency too, on the user's
+/// one HTTP/2 connection; unshaped, the same requests take a fraction of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_requests_wait_out_the_latency_on_one_connection() {
+    let server = throng::demo::spawn_tls(crate::support::test_config())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("demo.pem");
+    std::fs::write(&pem, server.cert_pem().unwrap()).unwrap();
+    let flow = serde_json::json!({
+        "title": "home",
+        "steps": [{"type": "navigate", "url": format!("{}/", server.base_url())}]
+    });
+    let run_home = |extra: &'static [&'static str]| {
+        let (flow, pem) = (flow.clone(), pem.clone());
+        async move {
+            let mut args = vec!["home.json", "--cacert", pem.to_str().unwrap()];
+            args.extend(extra);
+            let summary = run_named(&flow, "home.json", "http", &args).await;
+            let requests: Vec<f64> = summary
+                .entries
+                .iter()
+                .filter(|e| matches!(e.kind, SampleKind::Document | SampleKind::Static))
+                .map(|e| e.latency.max_ms)
+                .collect();
+            let h2 = summary
+                .counters
+                .iter()
+                .filter(|(k, _)| k.starts_with("connections.h2."))
+                .map(|(_, n)| *n)
+                .sum::<u64>();
+            (requests, h2)
+        }
+    };
+    let (shaped, h2) = run_home(&["--network", "latency=400ms"]).await;
+    assert!(shaped.len() > 1, "a document and its assets: {shaped:?}");
+    assert_eq!(h2, 1, "one HTTP/2 connection");
+    assert!(shaped.iter().all(|ms| *ms >= 399.0), "{shaped:?}");
+    let (plain, _) = run_home(&[]).await;
+    assert!(plain.iter().all(|ms| *ms < 200.0), "unshaped: {plain:?}");
+    server.shutdown().await;
+}

@@ -84,10 +84,15 @@ fn flow(base: &str) -> serde_json::Value {
     })
 }
 
-/// Runs `flow` once per user with throng's CLI in `mode`; its results.
+/// Runs `flow` (as sized.json) once per user with throng's CLI in `mode`; its results.
 async fn run(flow: &serde_json::Value, mode: &str, extra: &[&str]) -> RunSummary {
+    run_named(flow, "sized.json", mode, extra).await
+}
+
+/// [`run`] with the flow written as `file`.
+async fn run_named(flow: &serde_json::Value, file: &str, mode: &str, extra: &[&str]) -> RunSummary {
     let dir = tempfile::tempdir().unwrap();
-    let flow_file = dir.path().join("sized.json");
+    let flow_file = dir.path().join(file);
     std::fs::write(&flow_file, flow.to_string()).unwrap();
     let out_dir = dir.path().join("out");
     let out = crate::support::throng_async()

@@ -12,6 +12,7 @@
 //! because the connection had gone away is retried on a new connection, as browsers do.
 
 use super::h1::{is_css, BodyLimit, H1Error, Keep, RawResponse};
+use super::shape::Shaper;
 use bytes::{Bytes, BytesMut};
 use h2::client::SendRequest;
 use h2::Reason;
@@ -36,8 +37,9 @@ pub struct H2Conn {
     send: SendRequest<Bytes>,
     /// Set by the driving task when the connection has ended.
     closed: Arc<AtomicBool>,
-    /// A shaped link's latency: no response head sooner than this after its request.
-    latency: Duration,
+    /// The user's shaped link this connection runs on (its IO is paced by it): no response
+    /// head sooner than its latency after the request.
+    shape: Option<Arc<Shaper>>,
 }
 
 /// Why an HTTP/2 exchange failed.
@@ -83,7 +85,7 @@ impl H2Conn {
         Ok(H2Conn {
             send,
             closed,
-            latency: Duration::ZERO,
+            shape: None,
         })
     }
 
@@ -97,14 +99,29 @@ impl H2Conn {
         !self.closed.load(Ordering::Acquire)
     }
 
-    /// Sends a GET-like request and returns at its response head: the body is a stream the
-    /// caller reads (and releases) as it arrives.
-    /// This connection's requests wait out a shaped link's latency.
-    pub fn with_latency(mut self, latency: Duration) -> Self {
-        self.latency = latency;
+    /// This connection runs on `shape` (its IO already paced by it): its requests wait out
+    /// the link's latency.
+    pub fn with_shape(mut self, shape: Option<Arc<Shaper>>) -> Self {
+        self.shape = shape;
         self
     }
 
+    /// Whether this connection runs on the user's current link (`shape`): a user whose
+    /// network changed opens a new one.
+    pub fn shaped_by(&self, shape: &Option<Arc<Shaper>>) -> bool {
+        match (&self.shape, shape) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    fn latency(&self) -> Duration {
+        self.shape.as_ref().map_or(Duration::ZERO, |s| s.latency())
+    }
+
+    /// Sends a GET-like request and returns at its response head: the body is a stream the
+    /// caller reads (and releases) as it arrives.
     pub async fn open_stream(
         &self,
         request: http::Request<()>,
@@ -118,7 +135,7 @@ impl H2Conn {
         let (response, _stream) = send
             .send_request(request, true)
             .map_err(|_| H2Failure::Retry)?;
-        let response = after(self.latency, response)
+        let response = after(self.latency(), response)
             .await
             .map_err(stream_failure)?;
         let (parts, body) = response.into_parts();
@@ -154,7 +171,7 @@ impl H2Conn {
                 None => Ok(()),
             }
         };
-        let receiving = receive(after(self.latency, response), head_request, limit);
+        let receiving = receive(after(self.latency(), response), head_request, limit);
         let ((), raw) = futures::future::try_join(sending, receiving).await?;
         Ok(raw)
     }

@@ -72,6 +72,10 @@ impl Shaper {
     pub fn latency(&self) -> Duration {
         self.conditions.latency
     }
+
+    pub fn conditions(&self) -> Conditions {
+        self.conditions
+    }
 }
 
 /// An HTTP/2 connection's IO on a shaped link: bytes read (written) are handed on at once,
