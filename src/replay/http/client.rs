@@ -12,6 +12,7 @@ mod encode;
 mod h1;
 mod head;
 mod http2;
+mod link;
 mod observe;
 mod options;
 mod pool;
@@ -25,7 +26,6 @@ use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
 use super::offload::{Budget, Offload};
 use crate::metrics::{Outcome, RequestSpan, SampleKind, SessionTrace};
-use crate::replay::conditions::Conditions;
 pub use crate::replay::hosts::HostPolicy;
 use crate::sync::Locked;
 use bytes::Bytes;
@@ -40,7 +40,7 @@ pub use pool::SocketBudget;
 use pool::{Origin, Pool, PoolLimits};
 use shape::{ShapedIo, Shaper};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 pub use stream::open as open_stream;
@@ -177,38 +177,6 @@ impl UserClient {
             shaped: AtomicBool::new(false),
         })
         .inspect(|client| client.set_network(opts.network.as_deref().copied()))
-    }
-
-    /// From now on this user's requests go over a link with these conditions (None or
-    /// unthrottled: not shaped); connections already open follow at their next request.
-    pub fn set_network(&self, conditions: Option<Conditions>) {
-        let conditions = conditions.filter(|c| !c.is_unthrottled());
-        if conditions.is_none() && !self.shaped.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut shape = self.shape.locked();
-        if let (Some(now), Some(c)) = (shape.as_ref(), conditions) {
-            if now.conditions() == c {
-                // The same link: its clock and its HTTP/2 connections carry on.
-                return;
-            }
-        }
-        let shaper = conditions.map(|c| Arc::new(Shaper::new(c)));
-        self.shaped.store(shaper.is_some(), Ordering::Relaxed);
-        *shape = shaper;
-    }
-
-    /// This user's shaped link, if any; an offline one fails the request here.
-    fn shaper(&self) -> Result<Option<Arc<Shaper>>, HopError> {
-        if !self.shaped.load(Ordering::Relaxed) {
-            return Ok(None);
-        }
-        let shape = self.shape.locked().clone();
-        if let Some(s) = &shape {
-            s.check_online()
-                .map_err(|e| HopError::Transport(H1Error::Io(e)))?;
-        }
-        Ok(shape)
     }
 
     /// Forget cookies and cached assets: the next session is a new person on the same machine.
@@ -556,17 +524,6 @@ impl UserClient {
             .map_err(HopError::Transport)?;
         self.pool.set_h2(origin, conn.clone());
         Ok(Some(conn))
-    }
-
-    /// The origin's HTTP/2 connection if it runs on the user's current link; one opened on
-    /// another network is let go (its requests in flight finish on it).
-    fn current_h2(&self, origin: Origin<'_>, shape: &Option<Arc<Shaper>>) -> Option<H2Conn> {
-        let conn = self.pool.h2(origin)?;
-        if conn.shaped_by(shape) {
-            return Some(conn);
-        }
-        self.pool.drop_h2(origin, &conn);
-        None
     }
 
     /// Counts a connection opened, by protocol and origin (`connections.h2.HOST:PORT`).
