@@ -299,6 +299,12 @@ pub struct ReplayArgs {
     /// What --out holds: json, csv, html, text (comma-separated; default json,csv,html)
     #[arg(long, value_name = "LIST")]
     pub format: Vec<String>,
+    /// With --out: sessions kept whole in DIR/sessions/ (a HAR of every request, and in
+    /// browser mode a filmstrip): `failed` (the first 5 failed sessions), `N` (the first N
+    /// failed), `all` (the first 50 to end, any outcome) or `none` [default: failed]
+    #[arg(long, value_name = "WHICH")]
+    #[serde(default)]
+    pub keep_sessions: Option<String>,
     /// No live progress line
     #[arg(short, long)]
     pub quiet: bool,

@@ -5,6 +5,7 @@ use super::args::{BrowserArg, FlowArgs, PlanArgs, ReplayArgs};
 use crate::flow;
 use crate::live::otlp::{OtlpExporter, OtlpOptions};
 use crate::live::prometheus::{ExportOptions, Exporter};
+use crate::metrics::sessions::{KeepPolicy, KeepSessions};
 use crate::metrics::{Mode, TraceConfig};
 use crate::plan::{parse_duration, Arrival, BrowserShare, LoadPlan, Stages, ThinkPolicy};
 use crate::replay::browser::{BrowserKind, BrowserOptions};
@@ -602,7 +603,17 @@ pub fn run_spec(
         browser: browser_options(replay)?,
         trace: trace(replay)?,
         fake: fake_options(replay)?,
+        keep_sessions: keep_sessions(replay)?,
     })
+}
+
+/// `--keep-sessions` (default `failed`): where and which sessions are kept whole; none
+/// without an `--out` directory to write them in.
+pub fn keep_sessions(replay: &ReplayArgs) -> Result<Option<KeepSessions>, InputError> {
+    let policy = KeepPolicy::parse(replay.keep_sessions.as_deref().unwrap_or("failed"))
+        .map_err(bad)?;
+    let dir = replay.out.clone().filter(|p| p != Path::new("-"));
+    Ok(policy.zip(dir).map(|(policy, dir)| KeepSessions { policy, dir }))
 }
 
 /// `--trace`, `--trace-sample`: traced requests (spans kept for `--otlp`).

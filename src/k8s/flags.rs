@@ -220,6 +220,7 @@ fn replay_flags(
         network,
         threshold,
         out: _,
+        keep_sessions,
         format,
         quiet,
         metrics,
@@ -277,6 +278,8 @@ fn replay_flags(
     for list in format {
         f.push("--format", list);
     }
+    // Carried for the coordinator's results; workers write no results and keep no sessions.
+    f.opt("--keep-sessions", keep_sessions.as_ref());
     f.switch("--quiet", *quiet);
     // The coordinator exports the merged run: a pod's scrape address is its own choice
     // (e.g. 0.0.0.0:9464), as given.

@@ -241,6 +241,7 @@ impl State {
             counters,
             generator: None,
             failures: Vec::new(),
+            sessions: Vec::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod generator;
 mod key;
 mod names;
 mod serialize;
+pub mod sessions;
 mod shard;
 mod sink;
 mod summary;

@@ -14,6 +14,7 @@ use super::generator::{GeneratorHealth, GeneratorSample};
 use super::key::{MetricKey, Mode, Outcome, SampleKind};
 use super::names::NameBudget;
 use super::serialize::duration_us;
+use super::sessions::{KeepSessions, Keeper, SessionCapture};
 use super::shard::{Cell, Shard};
 use super::summary::RunSummary;
 use super::trace::{Exemplar, SpanBuffer, SpanRecord, TraceConfig, Tracing};
@@ -113,6 +114,8 @@ struct Inner {
     stop: Notify,
     /// `--trace`, set before the run starts.
     tracing: OnceLock<Tracing>,
+    /// `--keep-sessions`, set before the run starts.
+    keeper: OnceLock<Arc<Keeper>>,
 }
 
 /// The shared metrics sink. Cheap to clone.
@@ -130,6 +133,8 @@ pub struct Recorder {
     late_start: Option<Arc<LateStart>>,
     /// Set for one session of a traced run: see [`Recorder::traced_session`].
     trace: Option<Arc<SessionTrace>>,
+    /// Set for one session that may be kept whole: see [`Recorder::capturing`].
+    capture: Option<Arc<SessionCapture>>,
 }
 
 /// A late arrival's lateness, applied until its first step that sent requests has ended.
@@ -188,6 +193,7 @@ impl Sink {
                 summary: Mutex::new(None),
                 stop: Notify::new(),
                 tracing: OnceLock::new(),
+                keeper: OnceLock::new(),
             }),
         }
     }
@@ -199,7 +205,24 @@ impl Sink {
             shard: (user_id % SHARDS as u64) as usize,
             late_start: None,
             trace: None,
+            capture: None,
         }
+    }
+
+    /// Keeps sessions whole (`--keep-sessions`); call before the run starts.
+    pub fn keep_sessions(&self, cfg: KeepSessions) {
+        let _ = self.inner.keeper.set(Keeper::new(cfg));
+    }
+
+    /// A buffer for a session starting now, when the run may still keep it.
+    pub fn session_capture(
+        &self,
+        mode: Mode,
+        flow: &str,
+        user: u64,
+        iteration: u64,
+    ) -> Option<Arc<SessionCapture>> {
+        self.inner.keeper.get()?.capture(mode, flow, user, iteration)
     }
 
     /// Traces this run's requests (`--trace`); call before the run starts (later calls are
@@ -366,6 +389,9 @@ impl Sink {
         );
         summary.generator = self.generator();
         summary.failures = self.inner.failures.locked().kept.clone();
+        if let Some(k) = self.inner.keeper.get() {
+            summary.sessions = k.kept.locked().clone();
+        }
         *done = Some(summary.clone());
         summary
     }
@@ -483,6 +509,7 @@ impl Recorder {
             inner: self.inner.clone(),
             shard: self.shard,
             trace: self.trace.clone(),
+            capture: self.capture.clone(),
             late_start: (us > 0).then(|| {
                 Arc::new(LateStart {
                     us: AtomicU64::new(u64::from(us)),
@@ -518,6 +545,16 @@ impl Recorder {
             trace: Some(Arc::new(trace)),
             ..self.clone()
         }
+    }
+
+    /// This recorder for a session buffered by `capture` (see [`Sink::session_capture`]).
+    pub fn capturing(self, capture: Option<Arc<SessionCapture>>) -> Recorder {
+        Recorder { capture, ..self }
+    }
+
+    /// The session's buffer, while it may still be kept.
+    pub fn capture(&self) -> Option<&Arc<SessionCapture>> {
+        self.capture.as_ref()
     }
 
     /// The session's trace context (a traced run's session recorder only).

@@ -302,6 +302,9 @@ pub struct RunSummary {
     /// Failed steps kept to show why (bounded: the first few per step).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<super::FailureRecord>,
+    /// Sessions kept whole (`--keep-sessions`): their HAR and filmstrip.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<super::sessions::KeptSession>,
 }
 
 /// Totals over a selection of entries.
@@ -543,6 +546,7 @@ impl RunSummary {
         self.started_unix_ms = start;
         self.duration = duration;
         self.failures.extend(other.failures.iter().cloned());
+        self.sessions.extend(other.sessions.iter().cloned());
     }
 
     /// Parse a RunSummary from JSON: either a bare summary or a results.json that holds one

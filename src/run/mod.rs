@@ -15,6 +15,7 @@ pub use control::RunControl;
 pub use heap::heap_without_huge_pages;
 pub use runner::{ModeRunner, UserState};
 
+use crate::metrics::sessions::KeepSessions;
 use crate::metrics::{Mode, RunSummary, Sink, TraceConfig};
 use crate::plan::{Arrival, FlowMix, LoadPlan};
 use crate::replay::browser::BrowserOptions;
@@ -52,6 +53,8 @@ pub struct RunSpec {
     pub trace: Option<TraceConfig>,
     /// `--locale`, `--seed`: generated data (`${fake.email}`).
     pub fake: FakeOptions,
+    /// `--keep-sessions` (with `--out`): sessions kept whole.
+    pub keep_sessions: Option<KeepSessions>,
 }
 
 impl RunSpec {
@@ -69,6 +72,7 @@ impl RunSpec {
             browser: BrowserOptions::default(),
             trace: None,
             fake: FakeOptions::default(),
+            keep_sessions: None,
         }
     }
 }
@@ -108,6 +112,9 @@ pub async fn execute_with(
     let origins: Vec<_> = spec.flows.iter().map(|f| f.flow.origin.clone()).collect();
     if let Some(trace) = &spec.trace {
         sink.enable_tracing(trace.clone());
+    }
+    if let Some(keep) = &spec.keep_sessions {
+        sink.keep_sessions(keep.clone());
     }
     // The hard deadline: the plan's end plus its grace and drain (or shortly after Ctrl-C).
     let deadline = CancellationToken::new();

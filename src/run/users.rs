@@ -129,13 +129,17 @@ pub(super) async fn user_loop(
             ctx.note_failure(reason);
             break;
         }
-        // A traced run: this session's trace context, spans and exemplars.
-        let session_recorder = recorder.traced_session(
-            mode,
-            &flow.name,
-            &flow.origin,
-            flow.flow.tracestate.as_deref(),
-        );
+        // A traced run: this session's trace context, spans and exemplars; while the run may
+        // still keep sessions (`--keep-sessions`), its HAR and filmstrip.
+        let capture = sink.session_capture(mode, &flow.name, number, done);
+        let session_recorder = recorder
+            .traced_session(
+                mode,
+                &flow.name,
+                &flow.origin,
+                flow.flow.tracestate.as_deref(),
+            )
+            .capturing(capture.clone());
         let session = Session {
             flow: &flow,
             user_id: id,
@@ -147,6 +151,10 @@ pub(super) async fn user_loop(
         };
         let outcome = runner.run_session(&user, session).await;
         session_recorder.end_session(outcome.label());
+        if let Some(capture) = capture {
+            let secrets = vars.values().map(String::from).collect();
+            capture.finish(outcome.label(), secrets).await;
+        }
         sink.count_session(mode, &flow.name, outcome.label());
         match outcome {
             SessionOutcome::Completed => sink.count("sessions.completed", 1),

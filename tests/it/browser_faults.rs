@@ -129,6 +129,7 @@ fn flow(base: &str, steps: serde_json::Value) -> Arc<PreparedFlow> {
 /// One browser user running `flow` once (or until `secs` pass), no grace.
 async fn run_browser(flow: Arc<PreparedFlow>, secs: u64, iterations: Option<u64>) -> RunSummary {
     let spec = RunSpec {
+        keep_sessions: None,
         fake: Default::default(),
         flows: vec![FlowChoice {
             flow,
@@ -261,6 +262,7 @@ async fn a_5xx_document_fails_the_session_in_browser_mode_as_in_http_mode() {
 
     // HTTP mode, same flow: the same rule.
     let spec = RunSpec {
+        keep_sessions: None,
         fake: Default::default(),
         flows: vec![FlowChoice {
             mode: None,
@@ -329,6 +331,7 @@ async fn http_mode_blocks_other_hosts_for_ajax_and_redirect_hops_and_counts_them
         {"type": "navigate", "url": format!("{base}/redirect")}
     ]);
     let spec = RunSpec {
+        keep_sessions: None,
         fake: Default::default(),
         flows: vec![FlowChoice {
             mode: None,

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// `users` users for a 1 s plan with recorded think times, then `drain`.
 async fn run_plan(flow: Arc<PreparedFlow>, mode: Mode, users: u32, drain: Duration) -> RunSummary {
     let spec = RunSpec {
+        keep_sessions: None,
         fake: Default::default(),
         flows: vec![FlowChoice {
             flow,

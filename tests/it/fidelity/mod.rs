@@ -46,6 +46,7 @@ pub fn flow(base: &str, steps: serde_json::Value, vars: &[(&str, &str)]) -> Arc<
 /// when every user is done).
 pub async fn run_once(flow: Arc<PreparedFlow>, mode: Mode, users: u32) -> RunSummary {
     let spec = RunSpec {
+        keep_sessions: None,
         fake: Default::default(),
         flows: vec![FlowChoice {
             flow,

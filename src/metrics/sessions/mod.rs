@@ -1,0 +1,384 @@
+//! Sessions kept whole (`--keep-sessions`): while a session may still be kept it buffers a
+//! HAR of every request it sent (both modes) and, in browser mode, a filmstrip (a JPEG after
+//! each step and at the failure); when it ends, a kept one is written under the results
+//! directory (`sessions/user<N>-<iteration>/`). Bounded in count (the policy's cap), in bytes
+//! per session ([`SESSION_CAP`], [`FILMSTRIP_CAP`]) and in bytes buffered by every open
+//! session at once ([`BUFFER_CAP`]); what was cut is said in the HAR's `comment`.
+
+mod har;
+
+pub use har::{page_json, Body, HarEntry, Timings, BODY_CAP};
+
+use super::Mode;
+use crate::sync::Locked;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// Failed sessions kept by default (`--keep-sessions failed`).
+pub const DEFAULT_FAILED: usize = 5;
+/// Sessions kept with `--keep-sessions all` (the first ones to end, whatever their outcome).
+pub const ALL_CAP: usize = 50;
+/// Largest `--keep-sessions N`.
+pub const MAX_KEPT: usize = 1000;
+/// Bytes of HAR entries one session buffers; later entries are counted, not kept.
+pub const SESSION_CAP: usize = 4 << 20;
+/// Bytes of filmstrip images one session buffers.
+pub const FILMSTRIP_CAP: usize = 2 << 20;
+/// Bytes buffered by all open sessions together (thousands of users must not hold a HAR
+/// each without bound).
+pub const BUFFER_CAP: usize = 256 << 20;
+
+/// Which sessions a run keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepPolicy {
+    /// The first N sessions that failed.
+    Failed(usize),
+    /// The first N sessions to end, whatever their outcome.
+    All(usize),
+}
+
+impl KeepPolicy {
+    /// `failed`, `all`, `N` (the first N failed sessions), `none` or `0` (off: `None`).
+    pub fn parse(s: &str) -> Result<Option<Self>, String> {
+        match s.trim() {
+            "failed" => Ok(Some(KeepPolicy::Failed(DEFAULT_FAILED))),
+            "all" => Ok(Some(KeepPolicy::All(ALL_CAP))),
+            "none" | "0" => Ok(None),
+            n => match n.parse::<usize>() {
+                Ok(n) if n <= MAX_KEPT => Ok(Some(KeepPolicy::Failed(n))),
+                _ => Err(format!(
+                    "--keep-sessions {n}: expected failed, all, none or a count up to {MAX_KEPT}"
+                )),
+            },
+        }
+    }
+
+    fn cap(&self) -> usize {
+        match *self {
+            KeepPolicy::Failed(n) | KeepPolicy::All(n) => n,
+        }
+    }
+}
+
+/// `--keep-sessions` with where kept sessions go (the run's `--out` directory).
+#[derive(Debug, Clone)]
+pub struct KeepSessions {
+    pub policy: KeepPolicy,
+    pub dir: PathBuf,
+}
+
+/// A kept session, as results.json lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptSession {
+    pub mode: Mode,
+    pub flow: String,
+    pub user: u64,
+    pub iteration: u64,
+    /// completed, failed, lost or abandoned.
+    pub outcome: String,
+    /// The step that failed (0-based), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<u32>,
+    /// The HAR, relative to the run's output directory.
+    pub har: String,
+    pub entries: usize,
+    /// The filmstrip's images (browser mode), relative to the output directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filmstrip: Vec<String>,
+}
+
+/// The run's side of keeping sessions: the policy, how many were kept, the bytes buffered.
+pub(crate) struct Keeper {
+    cfg: KeepSessions,
+    /// Sessions kept (written or being written), and for `all`, captures handed out.
+    taken: Mutex<(usize, usize)>,
+    buffered: AtomicUsize,
+    pub kept: Mutex<Vec<KeptSession>>,
+}
+
+impl Keeper {
+    pub fn new(cfg: KeepSessions) -> Arc<Self> {
+        Arc::new(Keeper {
+            cfg,
+            taken: Mutex::new((0, 0)),
+            buffered: AtomicUsize::new(0),
+            kept: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A capture for a session starting now, or None when it can no longer be kept.
+    pub fn capture(
+        self: &Arc<Self>,
+        mode: Mode,
+        flow: &str,
+        user: u64,
+        iteration: u64,
+    ) -> Option<Arc<SessionCapture>> {
+        let mut taken = self.taken.locked();
+        match self.cfg.policy {
+            KeepPolicy::Failed(n) if taken.0 >= n => return None,
+            KeepPolicy::All(n) if taken.1 >= n => return None,
+            _ => taken.1 += 1,
+        }
+        Some(Arc::new(SessionCapture {
+            mode,
+            flow: flow.to_string(),
+            user,
+            iteration,
+            keeper: self.clone(),
+            log: Mutex::new(Log::default()),
+        }))
+    }
+
+    /// The session ended (`outcome` as its label): a slot to write it in, if it is kept.
+    fn admit(&self, failed: bool) -> bool {
+        let mut taken = self.taken.locked();
+        let wanted = failed || matches!(self.cfg.policy, KeepPolicy::All(_));
+        if !wanted || taken.0 >= self.cfg.policy.cap() {
+            return false;
+        }
+        taken.0 += 1;
+        true
+    }
+
+    fn reserve(&self, n: usize) -> bool {
+        self.buffered
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                (b + n <= BUFFER_CAP).then_some(b + n)
+            })
+            .is_ok()
+    }
+}
+
+#[derive(Default)]
+struct Log {
+    pages: Vec<(Option<u32>, Value)>,
+    entries: Vec<Value>,
+    bytes: usize,
+    shots: Vec<(String, Vec<u8>)>,
+    shot_bytes: usize,
+    not_kept: usize,
+    shots_not_kept: usize,
+    bodies_cut: usize,
+    failed_step: Option<u32>,
+    closed: bool,
+}
+
+/// One session's buffer while it may still be kept.
+pub struct SessionCapture {
+    pub mode: Mode,
+    pub flow: String,
+    pub user: u64,
+    pub iteration: u64,
+    keeper: Arc<Keeper>,
+    log: Mutex<Log>,
+}
+
+impl SessionCapture {
+    /// Whether more entries would be kept (callers skip copying headers and bodies if not).
+    pub fn open(&self) -> bool {
+        let log = self.log.locked();
+        !log.closed && log.bytes < SESSION_CAP
+    }
+
+    /// Step `step` started (labelled as the metrics name it): its HAR page.
+    pub fn step(&self, step: u32, label: &str) {
+        let mut log = self.log.locked();
+        if log.closed || log.pages.iter().any(|(s, _)| *s == Some(step)) {
+            return;
+        }
+        let page = page_json(Some(step), label, SystemTime::now());
+        log.pages.push((Some(step), page));
+    }
+
+    /// The session failed at `step`.
+    pub fn failed_at(&self, step: u32) {
+        self.log.locked().failed_step.get_or_insert(step);
+    }
+
+    /// One request the session sent.
+    pub fn entry(&self, e: &HarEntry<'_>) {
+        if !self.open() {
+            self.log.locked().not_kept += 1;
+            return;
+        }
+        let (v, cut) = har::entry_json(e);
+        // Serialized size: what the entry costs in memory and in the file, near enough.
+        let n = v.to_string().len();
+        let mut log = self.log.locked();
+        if log.closed || log.bytes + n > SESSION_CAP || !self.keeper.reserve(n) {
+            log.not_kept += 1;
+            return;
+        }
+        log.bytes += n;
+        log.bodies_cut += usize::from(cut);
+        if !log.pages.iter().any(|(s, _)| *s == e.step) {
+            let page = page_json(e.step, "", e.started);
+            log.pages.push((e.step, page));
+        }
+        log.entries.push(v);
+    }
+
+    /// A filmstrip image (JPEG) named `name` (`step-03.jpg`).
+    pub fn shot(&self, name: String, jpeg: Vec<u8>) {
+        let mut log = self.log.locked();
+        let n = jpeg.len();
+        if log.closed || log.shot_bytes + n > FILMSTRIP_CAP || !self.keeper.reserve(n) {
+            log.shots_not_kept += 1;
+            return;
+        }
+        log.shot_bytes += n;
+        log.shots.push((name, jpeg));
+    }
+
+    /// Ends the capture: when kept, its HAR (secrets masked) and filmstrip are written and it
+    /// is listed in the results. Runs blocking file writes off the runtime.
+    pub async fn finish(self: Arc<Self>, outcome: &'static str, secrets: Vec<String>) {
+        let failed = outcome == "failed";
+        let log = {
+            let mut log = self.log.locked();
+            log.closed = true;
+            std::mem::take(&mut *log)
+        };
+        let held = log.bytes + log.shot_bytes;
+        let keep = self.keeper.admit(failed);
+        if keep {
+            let me = self.clone();
+            let done = tokio::task::spawn_blocking(move || me.write(log, outcome, &secrets));
+            if let Ok(Some(record)) = done.await {
+                self.keeper.kept.locked().push(record);
+            }
+        }
+        self.keeper.buffered.fetch_sub(held, Ordering::Relaxed);
+    }
+
+    fn write(&self, log: Log, outcome: &str, secrets: &[String]) -> Option<KeptSession> {
+        let rel = format!("sessions/user{}-{}", self.user, self.iteration);
+        let dir = self.keeper.cfg.dir.join(&rel);
+        std::fs::create_dir_all(&dir).ok()?;
+        let mut notes = vec![format!(
+            "throng {} session of flow {}, user {}, iteration {}: {outcome}",
+            self.mode, self.flow, self.user, self.iteration
+        )];
+        if log.bodies_cut > 0 {
+            notes.push(format!(
+                "{} bodies cut at {BODY_CAP} bytes",
+                log.bodies_cut
+            ));
+        }
+        if log.not_kept > 0 {
+            notes.push(format!(
+                "{} later requests not kept: the session's HAR reached its cap ({} MiB) or the run's buffer for open sessions ({} MiB) was full",
+                log.not_kept,
+                SESSION_CAP >> 20,
+                BUFFER_CAP >> 20
+            ));
+        }
+        if log.shots_not_kept > 0 {
+            notes.push(format!(
+                "{} filmstrip images not kept (cap {} MiB)",
+                log.shots_not_kept,
+                FILMSTRIP_CAP >> 20
+            ));
+        }
+        notes.push("credential headers and the flow's variable values are masked (***)".into());
+        let mut pages = log.pages;
+        pages.sort_by_key(|(s, _)| *s);
+        let entries = log.entries.len();
+        let har = har::log_json(
+            pages.into_iter().map(|(_, p)| p).collect(),
+            log.entries,
+            &notes.join("; "),
+            secrets,
+        );
+        let text = serde_json::to_vec_pretty(&har).ok()?;
+        std::fs::write(dir.join("session.har"), text).ok()?;
+        let mut filmstrip = Vec::new();
+        for (name, jpeg) in log.shots {
+            if std::fs::write(dir.join(&name), jpeg).is_ok() {
+                filmstrip.push(format!("{rel}/{name}"));
+            }
+        }
+        Some(KeptSession {
+            mode: self.mode,
+            flow: self.flow.clone(),
+            user: self.user,
+            iteration: self.iteration,
+            outcome: outcome.to_string(),
+            failed_step: log.failed_step,
+            har: format!("{rel}/session.har"),
+            entries,
+            filmstrip,
+        })
+    }
+}
+
+/// Where a run's kept sessions are written, relative to its output directory.
+pub fn sessions_dir(out: &Path) -> PathBuf {
+    out.join("sessions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_parses_and_bounds_its_count() {
+        assert_eq!(
+            KeepPolicy::parse("failed"),
+            Ok(Some(KeepPolicy::Failed(DEFAULT_FAILED)))
+        );
+        assert_eq!(KeepPolicy::parse("all"), Ok(Some(KeepPolicy::All(ALL_CAP))));
+        assert_eq!(KeepPolicy::parse("3"), Ok(Some(KeepPolicy::Failed(3))));
+        assert_eq!(KeepPolicy::parse("none"), Ok(None));
+        assert_eq!(KeepPolicy::parse("0"), Ok(None));
+        assert!(KeepPolicy::parse("5000").is_err());
+        assert!(KeepPolicy::parse("some").is_err());
+    }
+
+    #[tokio::test]
+    async fn failed_sessions_are_kept_up_to_the_cap_and_stop_buffering_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let keeper = Keeper::new(KeepSessions {
+            policy: KeepPolicy::Failed(1),
+            dir: dir.path().to_path_buf(),
+        });
+        let a = keeper.capture(Mode::Http, "f", 1, 1).unwrap();
+        let b = keeper.capture(Mode::Http, "f", 2, 1).unwrap();
+        let entry = HarEntry {
+            started: SystemTime::now(),
+            step: Some(0),
+            method: "GET",
+            url: "http://h/",
+            http_version: "HTTP/1.1",
+            request_headers: vec![],
+            request_body: None,
+            status: Some(200),
+            status_text: "",
+            response_headers: vec![],
+            response_body: None,
+            received: Some(1),
+            resource_type: "document",
+            timings: Timings::waited(1.0),
+            error: None,
+            server_ip: None,
+        };
+        a.entry(&entry);
+        b.entry(&entry);
+        assert!(keeper.buffered.load(Ordering::Relaxed) > 0);
+        b.clone().finish("completed", vec![]).await;
+        a.clone().finish("failed", vec![]).await;
+        assert_eq!(keeper.buffered.load(Ordering::Relaxed), 0);
+        let kept = keeper.kept.locked().clone();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].user, 1);
+        assert!(dir.path().join(&kept[0].har).is_file());
+        // The cap is reached: a new session buffers nothing.
+        assert!(keeper.capture(Mode::Http, "f", 3, 1).is_none());
+    }
+}
