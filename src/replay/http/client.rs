@@ -25,6 +25,7 @@ mod ws;
 use super::cache::{AssetCache, Lookup};
 use super::cookies::UserJar;
 use super::offload::{Budget, Offload};
+use crate::metrics::sessions::SessionCapture;
 use crate::metrics::{Outcome, RequestSpan, SampleKind, SessionTrace};
 pub use crate::replay::hosts::HostPolicy;
 use crate::sync::Locked;
@@ -34,7 +35,7 @@ use h1::{BodyLimit, Conn, H1Error, Keep, RawResponse, Transport};
 use http::header::{HeaderMap, HeaderValue};
 use http::Method;
 use http2::{H2Conn, H2Failure};
-pub use observe::{HopReport, Observer};
+pub use observe::{HopDetail, HopReport, Observer};
 pub use options::{ClientOptions, DEFAULT_MAX_BODY};
 pub use pool::SocketBudget;
 use pool::{Origin, Pool, PoolLimits};
@@ -98,6 +99,8 @@ pub struct Tag {
     pub step: Option<u32>,
     /// `--trace`: the session's trace context (requests to the flow's origin carry it).
     pub trace: Option<Arc<SessionTrace>>,
+    /// `--keep-sessions`: the session's buffer while it may still be kept.
+    pub capture: Option<Arc<SessionCapture>>,
 }
 
 pub struct UserClient {
@@ -357,14 +360,7 @@ impl UserClient {
                 } else {
                     raw.body.len() as u64
                 };
-                self.report(
-                    &about,
-                    &hop,
-                    elapsed,
-                    late,
-                    outcome,
-                    Some((raw.status, bytes)),
-                );
+                self.report(&about, &hop, (elapsed, late), outcome, Some((&raw, bytes)));
                 Ok(Response {
                     status: raw.status,
                     headers: raw.headers,
@@ -396,7 +392,7 @@ impl UserClient {
                         outcome
                     }
                 };
-                self.report(&about, &hop, elapsed, late, outcome, None);
+                self.report(&about, &hop, (elapsed, late), outcome, None);
                 Err(outcome)
             }
         }
@@ -611,16 +607,22 @@ impl UserClient {
         }
     }
 
-    /// Tells the observer what one hop did (`answer`: its status and body bytes).
+    /// Tells the observer what one hop did (`answer`: its response and body bytes).
     fn report(
         &self,
         about: &About<'_>,
         hop: &Hop<'_>,
-        elapsed: Duration,
-        late: Duration,
+        (elapsed, late): (Duration, Duration),
         outcome: Outcome,
-        answer: Option<(u16, u64)>,
+        answer: Option<(&RawResponse, u64)>,
     ) {
+        let detail = self.observer.wants_detail(about.tag).then(|| {
+            let h2 = self.pool.h2(Origin::of(hop.url)).is_some();
+            let cookies = self.jar.header_for(hop.url);
+            let sent = (&self.user_agent, cookies.as_deref(), h2);
+            HopDetail::of(hop, sent, elapsed, answer.map(|(raw, _)| raw))
+        });
+        let answer = answer.map(|(raw, bytes)| (raw.status, bytes));
         self.observer.hop(&HopReport {
             tag: about.tag,
             kind: about.kind,
@@ -633,6 +635,7 @@ impl UserClient {
             status: answer.map(|(status, _)| status),
             bytes: answer.map(|(_, bytes)| bytes),
             span: about.span,
+            detail: detail.as_ref(),
         });
     }
 }

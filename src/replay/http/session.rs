@@ -62,6 +62,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             }
             let started = Instant::now();
             let label = self.label(index, step);
+            if let Some(c) = self.s.recorder.capture() {
+                c.step(index as u32, &label);
+            }
             self.last = None;
             let result = self.run_step(index, step, &label, started).await;
             if matches!(&result, Err(f) if f.outcome == Outcome::Interrupted) {
@@ -76,6 +79,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 .recorder
                 .record(&key, started.elapsed(), step_outcome);
             if let Err(failure) = result {
+                if let Some(c) = self.s.recorder.capture() {
+                    c.failed_at(index as u32);
+                }
                 let at = (&*flow.name, index as u32);
                 let last = self.last.take();
                 evidence::keep(
@@ -141,6 +147,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             flow: self.s.flow.name.clone(),
             step: Some(index as u32),
             trace: self.s.recorder.trace().cloned(),
+            capture: self.s.recorder.capture().cloned(),
         };
         if let Action::EmulateNetworkConditions {
             download,

@@ -29,7 +29,7 @@ fn h2_forbidden(name: &str) -> bool {
 /// Hands every header of `hop` to `put` in order: recorded, extra, the defaults reqwest sent
 /// (its user agent and accept unless the request has its own, gzip unless a range is asked
 /// for), cookies. `false` when a header cannot be sent.
-fn each_header(
+pub(super) fn each_header(
     hop: &Hop<'_>,
     user_agent: &HeaderValue,
     cookies: Option<&str>,

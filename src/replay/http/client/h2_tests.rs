@@ -145,6 +145,7 @@ fn tag() -> Tag {
         flow: Arc::from("f"),
         step: None,
         trace: None,
+        capture: None,
     }
 }
 

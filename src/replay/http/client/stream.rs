@@ -97,6 +97,7 @@ pub async fn open(
         status,
         bytes: None,
         span: None,
+        detail: None,
     });
     let open = opened.ok_or(outcome)?;
     client

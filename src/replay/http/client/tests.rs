@@ -72,6 +72,7 @@ async fn a_burst_uses_at_most_six_connections_and_keeps_one_idle() {
         flow: Arc::from("f"),
         step: None,
         trace: None,
+        capture: None,
     };
     let burst = (0..10).map(|_| client.send(get(&url), &tag, &[]));
     let results = futures::future::join_all(burst).await;
@@ -97,6 +98,7 @@ async fn over_the_socket_budget_requests_wait_instead_of_failing() {
         flow: Arc::from("f"),
         step: None,
         trace: None,
+        capture: None,
     };
     // Two users, six requests each, two sockets for both.
     let sink = Sink::new();

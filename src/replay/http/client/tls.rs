@@ -294,6 +294,7 @@ pub(super) mod tests {
             flow: Arc::from("f"),
             step: None,
             trace: None,
+            capture: None,
         }
     }
 

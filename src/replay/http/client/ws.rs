@@ -95,6 +95,7 @@ pub async fn run(
         status: None,
         bytes: None,
         span: None,
+        detail: None,
     });
     let Ok(socket) = opened else { return };
     let ended = exchange(client, socket, plan, &stop).await;
