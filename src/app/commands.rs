@@ -339,7 +339,7 @@ mod socket_warning_tests {
     fn spec(users: u32, sockets: usize, mode: Mode) -> RunSpec {
         let second = Duration::from_secs(1);
         RunSpec {
-        keep_sessions: None,
+            keep_sessions: None,
             fake: Default::default(),
             flows: Vec::new(),
             plan: LoadPlan {

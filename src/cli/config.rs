@@ -610,10 +610,12 @@ pub fn run_spec(
 /// `--keep-sessions` (default `failed`): where and which sessions are kept whole; none
 /// without an `--out` directory to write them in.
 pub fn keep_sessions(replay: &ReplayArgs) -> Result<Option<KeepSessions>, InputError> {
-    let policy = KeepPolicy::parse(replay.keep_sessions.as_deref().unwrap_or("failed"))
-        .map_err(bad)?;
+    let policy =
+        KeepPolicy::parse(replay.keep_sessions.as_deref().unwrap_or("failed")).map_err(bad)?;
     let dir = replay.out.clone().filter(|p| p != Path::new("-"));
-    Ok(policy.zip(dir).map(|(policy, dir)| KeepSessions { policy, dir }))
+    Ok(policy
+        .zip(dir)
+        .map(|(policy, dir)| KeepSessions { policy, dir }))
 }
 
 /// `--trace`, `--trace-sample`: traced requests (spans kept for `--otlp`).

@@ -222,7 +222,10 @@ impl Sink {
         user: u64,
         iteration: u64,
     ) -> Option<Arc<SessionCapture>> {
-        self.inner.keeper.get()?.capture(mode, flow, user, iteration)
+        self.inner
+            .keeper
+            .get()?
+            .capture(mode, flow, user, iteration)
     }
 
     /// Traces this run's requests (`--trace`); call before the run starts (later calls are

@@ -19,7 +19,7 @@ fn step_text(f: &FailureRecord) -> String {
 pub fn text_section(summary: &RunSummary) -> String {
     let mut out = String::new();
     if summary.failures.is_empty() {
-        return out;
+        return super::kept_sessions::text_line(summary);
     }
     let shots = summary
         .failures
@@ -73,13 +73,14 @@ pub fn text_section(summary: &RunSummary) -> String {
             summary.failures.len() - 10
         );
     }
+    out.push_str(&super::kept_sessions::text_line(summary));
     out
 }
 
 /// The report.html section: one card per failure, its screenshot as a linked thumbnail.
 pub fn html_section(summary: &RunSummary) -> String {
     if summary.failures.is_empty() {
-        return String::new();
+        return super::kept_sessions::html_section(summary);
     }
     let mut out = format!(
         r#"<section id="failed-steps"><h2>Failed steps ({} kept)</h2><div class="shots">"#,
@@ -126,9 +127,13 @@ pub fn html_section(summary: &RunSummary) -> String {
                 esc(b)
             );
         }
+        for s in super::kept_sessions::failed_at(summary, f) {
+            out.push_str(&super::kept_sessions::html_links(s));
+        }
         out.push_str("</div>");
     }
     out.push_str("</div></section>");
+    out.push_str(&super::kept_sessions::html_section(summary));
     out
 }
 

@@ -10,6 +10,7 @@ mod failed_steps;
 pub mod format;
 mod html;
 mod json;
+mod kept_sessions;
 mod knee;
 pub mod slowest;
 mod terminal;

@@ -204,6 +204,7 @@ pub fn gzip_zeros(len: usize) -> Vec<u8> {
 /// A one-URL HTTP run: `users` users for `secs` seconds, no grace, the default 30 s timeout.
 pub fn url_spec(url: &str, users: u32, secs: u64) -> RunSpec {
     RunSpec {
+        keep_sessions: None,
         fake: Default::default(),
         flows: vec![FlowChoice {
             mode: None,

@@ -21,6 +21,7 @@ mod http_replay;
 mod hybrid;
 mod k8s;
 mod k8s_pods;
+mod kept_sessions;
 mod layers;
 mod lockstep;
 mod log_redaction;

@@ -160,6 +160,7 @@ pub fn fixture() -> RunSummary {
         ]),
         generator: None,
         failures: Vec::new(),
+        sessions: Vec::new(),
     }
 }
 

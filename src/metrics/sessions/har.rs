@@ -223,7 +223,12 @@ pub fn page_json(step: Option<u32>, title: &str, started: SystemTime) -> Value {
 }
 
 /// The whole HAR: its secrets (and their URL-encoded forms) masked in every string.
-pub fn log_json(pages: Vec<Value>, entries: Vec<Value>, comment: &str, secrets: &[String]) -> Value {
+pub fn log_json(
+    pages: Vec<Value>,
+    entries: Vec<Value>,
+    comment: &str,
+    secrets: &[String],
+) -> Value {
     let mut masks: Vec<String> = Vec::new();
     for s in secrets.iter().filter(|s| s.len() >= 4) {
         masks.push(s.clone());

@@ -266,10 +266,7 @@ impl SessionCapture {
             self.mode, self.flow, self.user, self.iteration
         )];
         if log.bodies_cut > 0 {
-            notes.push(format!(
-                "{} bodies cut at {BODY_CAP} bytes",
-                log.bodies_cut
-            ));
+            notes.push(format!("{} bodies cut at {BODY_CAP} bytes", log.bodies_cut));
         }
         if log.not_kept > 0 {
             notes.push(format!(

@@ -347,8 +347,6 @@ impl UserClient {
         let elapsed = started.elapsed();
         match result {
             Ok(raw) => {
-                self.jar
-                    .store_from(raw.headers.get_all("set-cookie").iter(), hop.url);
                 let outcome = if hop.expect == Some(raw.status) {
                     Outcome::Ok
                 } else {
@@ -361,6 +359,9 @@ impl UserClient {
                     raw.body.len() as u64
                 };
                 self.report(&about, &hop, (elapsed, late), outcome, Some((&raw, bytes)));
+                // After the report: its detail names the cookies the request was sent with.
+                self.jar
+                    .store_from(raw.headers.get_all("set-cookie").iter(), hop.url);
                 Ok(Response {
                     status: raw.status,
                     headers: raw.headers,
