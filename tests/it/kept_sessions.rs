@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// Logs `METHOD PATH user=<u>` per request (the `u` query parameter or form field tells
-/// sessions apart); a login sets a session cookie; `/big` is 200 KB; `/api/cart` fails.
+/// Logs `METHOD PATH user=<u>` per request (the `u` query parameter or form field, else the
+/// `u` cookie the first page sets, tells sessions apart); a login sets a session cookie;
+/// `/big` is 200 KB; `/api/cart` fails.
 const SERVER: &str = r#"
 import sys, http.server, urllib.parse
 LOG = sys.argv[2]
@@ -19,7 +20,8 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def note(self, body=""):
         q = urllib.parse.urlparse(self.path).query + "&" + body
-        u = urllib.parse.parse_qs(q).get("u", ["?"])[0]
+        c = (self.headers.get("Cookie") or "").replace("; ", "&")
+        u = urllib.parse.parse_qs(q).get("u", urllib.parse.parse_qs(c).get("u", ["?"]))[0]
         with open(LOG, "a") as f:
             f.write("%s %s user=%s\n" % (self.command, urllib.parse.urlparse(self.path).path, u))
     def send(self, status, body, ctype="text/html", extra=()):
@@ -41,11 +43,13 @@ class H(http.server.BaseHTTPRequestHandler):
         elif p == "/favicon.ico":
             self.send(404, "")
         else:
+            u = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query).get("u", ["?"])[0]
             self.send(200, '<html><head><title>Shop</title></head><body><h1>Shop</h1>'
                 '<form method="post" action="/login"><input name="u"><input type="password" name="pw">'
                 '<button id="go" type="submit">Log in</button></form>'
                 '<button id="cart" onclick="fetch(\'/api/cart?u=\' + new URLSearchParams(location.search).get(\'u\'))'
-                '.then(r => r.status >= 500 && document.body.append(\'cart is down\'))">Cart</button></body></html>')
+                '.then(r => r.status >= 500 && document.body.append(\'cart is down\'))">Cart</button></body></html>',
+                extra=[("Set-Cookie", "u=" + u + "; Path=/")])
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n).decode()
@@ -299,7 +303,8 @@ fn a_failed_http_session_is_kept_as_the_har_of_what_the_server_saw() {
             .find(|h| h["name"].as_str().unwrap().eq_ignore_ascii_case("cookie"))
             .map(|h| h["value"].as_str().unwrap().to_string())
     };
-    assert_eq!(cookie(login), None);
+    assert_eq!(cookie(&entries[0]), None, "the first request has no cookie");
+    assert_eq!(cookie(login).as_deref(), Some("***"));
     let home = entries
         .iter()
         .find(|e| e["request"]["url"].as_str().unwrap().contains("/home"))
@@ -334,4 +339,80 @@ fn keeping_sessions_off_keeps_none() {
     );
     assert!(results["summary"]["sessions"].is_null());
     assert!(!out.join("sessions").exists());
+}
+
+#[test]
+fn a_failed_browser_session_keeps_its_har_and_filmstrip() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let o = server.origin();
+    let flow = serde_json::json!({
+        "title": "shop", "origin": o,
+        "variables": [{"name": "password", "secret": {}}],
+        "steps": [
+            {"type": "navigate", "url": format!("{o}/?u=b1")},
+            {"type": "change", "selectors": [["input[name=u]"]], "value": "b1"},
+            {"type": "change", "selectors": [["input[name=pw]"]], "value": "${password}"},
+            {"type": "click", "selectors": [["#go"]], "assertedEvents": [
+                {"type": "navigation", "url": format!("{o}/home?u=b1")}
+            ]},
+            {"type": "click", "selectors": [["#cart"]], "network": {"requests": [
+                {"kind": "ajax", "resourceType": "Fetch", "url": format!("{o}/api/cart?u=b1"), "status": 200}
+            ]}}
+        ]
+    });
+    let path = dir.path().join("shop.json");
+    std::fs::write(&path, flow.to_string()).unwrap();
+    let out = dir.path().join("out");
+    let results = run(&path, "browser", &out, &["--iterations", "1"]);
+    let kept = results["summary"]["sessions"]
+        .as_array()
+        .expect("kept sessions");
+    assert_eq!(kept.len(), 1, "{results:#}");
+    let k = &kept[0];
+    assert_eq!(
+        (k["mode"].as_str(), k["outcome"].as_str()),
+        (Some("browser"), Some("failed"))
+    );
+    assert_eq!(k["failedStep"], 4);
+    let har_path = out.join(k["har"].as_str().unwrap());
+    let har: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&har_path).unwrap()).unwrap();
+    assert_valid_har(&har);
+    assert_eq!(har_requests(&har), server.logged("b1"));
+    let login = har["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["request"]["method"] == "POST")
+        .expect("the login's POST");
+    assert_eq!(login["request"]["postData"]["text"], "u=b1&pw=***");
+    // A JPEG after each step ran (the cart's click ran; its request failed it after) and one
+    // at the failure.
+    let film: Vec<&str> = k["filmstrip"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(film.len(), 6, "{film:?}");
+    for (i, f) in film[..5].iter().enumerate() {
+        assert!(f.ends_with(&format!("step-{:02}.jpg", i + 1)), "{film:?}");
+    }
+    assert!(film[5].ends_with("step-05-failed.jpg"), "{film:?}");
+    for f in &film {
+        let jpeg = std::fs::read(out.join(f)).unwrap();
+        assert!(
+            jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.len() < 200_000,
+            "{f}"
+        );
+    }
+    for (p, bytes) in files(&out.join("sessions")) {
+        for secret in [PASSWORD, "hunter2-Secret%21", "SIDsecretCOOKIE77"] {
+            assert!(!contains(&bytes, secret), "{secret} in {}", p.display());
+        }
+    }
+    imports(&har_path, dir.path());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains(k["har"].as_str().unwrap()) && html.contains(film[5]));
 }

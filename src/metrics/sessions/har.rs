@@ -93,6 +93,8 @@ pub struct HarEntry<'a> {
     pub status_text: &'a str,
     pub response_headers: Vec<(String, String)>,
     pub response_body: Option<Body<'a>>,
+    /// The response's MIME type when no body is kept (else the body's, or Content-Type).
+    pub response_mime: Option<&'a str>,
     /// Body bytes received (on the wire).
     pub received: Option<u64>,
     /// `document`, `xhr`, `fetch`, `script`, ... (DevTools' `_resourceType`).
@@ -139,6 +141,7 @@ pub fn entry_json(e: &HarEntry<'_>) -> (Value, bool) {
         .response_body
         .as_ref()
         .map(|b| b.mime)
+        .or(e.response_mime)
         .or_else(|| header(&e.response_headers, "content-type"))
         .unwrap_or("");
     let mut content = json!({"size": e.received.unwrap_or(0), "mimeType": mime});
@@ -314,6 +317,7 @@ mod tests {
                 bytes: body.as_bytes(),
                 size: None,
             }),
+            response_mime: None,
             received: Some(9),
             resource_type: "document",
             timings: Timings::waited(12.5),

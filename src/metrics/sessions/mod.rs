@@ -14,7 +14,7 @@ use crate::sync::Locked;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -98,6 +98,8 @@ pub(crate) struct Keeper {
     /// Sessions kept (written or being written), and for `all`, captures handed out.
     taken: Mutex<(usize, usize)>,
     buffered: AtomicUsize,
+    /// Set once the policy's count is kept: open sessions stop buffering.
+    full: AtomicBool,
     pub kept: Mutex<Vec<KeptSession>>,
 }
 
@@ -107,6 +109,7 @@ impl Keeper {
             cfg,
             taken: Mutex::new((0, 0)),
             buffered: AtomicUsize::new(0),
+            full: AtomicBool::new(false),
             kept: Mutex::new(Vec::new()),
         })
     }
@@ -143,6 +146,9 @@ impl Keeper {
             return false;
         }
         taken.0 += 1;
+        if taken.0 >= self.cfg.policy.cap() {
+            self.full.store(true, Ordering::Relaxed);
+        }
         true
     }
 
@@ -183,7 +189,7 @@ impl SessionCapture {
     /// Whether more entries would be kept (callers skip copying headers and bodies if not).
     pub fn open(&self) -> bool {
         let log = self.log.locked();
-        !log.closed && log.bytes < SESSION_CAP
+        !log.closed && log.bytes < SESSION_CAP && !self.keeper.full.load(Ordering::Relaxed)
     }
 
     /// Step `step` started (labelled as the metrics name it): its HAR page.
@@ -228,7 +234,11 @@ impl SessionCapture {
     pub fn shot(&self, name: String, jpeg: Vec<u8>) {
         let mut log = self.log.locked();
         let n = jpeg.len();
-        if log.closed || log.shot_bytes + n > FILMSTRIP_CAP || !self.keeper.reserve(n) {
+        if log.closed
+            || self.keeper.full.load(Ordering::Relaxed)
+            || log.shot_bytes + n > FILMSTRIP_CAP
+            || !self.keeper.reserve(n)
+        {
             log.shots_not_kept += 1;
             return;
         }
@@ -359,6 +369,7 @@ mod tests {
             status_text: "",
             response_headers: vec![],
             response_body: None,
+            response_mime: None,
             received: Some(1),
             resource_type: "document",
             timings: Timings::waited(1.0),

@@ -136,6 +136,43 @@ pub(crate) async fn keep(
     });
 }
 
+/// Widest filmstrip image (CSS pixels are scaled down to it).
+const FILMSTRIP_WIDTH: f64 = 800.0;
+
+/// A small JPEG of what the page shows (quality 50, at most [`FILMSTRIP_WIDTH`] wide) for a
+/// kept session's filmstrip; None when the page cannot be captured in time.
+pub(crate) async fn filmstrip_shot(page: &Page) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use chromiumoxide::cdp::browser_protocol::page::{
+        CaptureScreenshotFormat, CaptureScreenshotParams, GetLayoutMetricsParams, Viewport,
+    };
+    let shot = async {
+        let m = page.execute(GetLayoutMetricsParams::default()).await.ok()?;
+        let v = &m.result.css_layout_viewport;
+        let width = v.client_width.max(1) as f64;
+        let clip = Viewport {
+            x: v.page_x as f64,
+            y: v.page_y as f64,
+            width,
+            height: v.client_height.max(1) as f64,
+            scale: (FILMSTRIP_WIDTH / width).min(1.0),
+        };
+        let params = CaptureScreenshotParams {
+            format: Some(CaptureScreenshotFormat::Jpeg),
+            quality: Some(50),
+            clip: Some(clip),
+            ..Default::default()
+        };
+        let r = page.execute(params).await.ok()?;
+        let data: &str = r.result.data.as_ref();
+        base64::engine::general_purpose::STANDARD.decode(data).ok()
+    };
+    tokio::time::timeout(CAPTURE_LIMIT, shot)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// A flow name as a file-name piece: letters, digits and dashes.
 pub(crate) fn slug(name: &str) -> String {
     let s: String = name

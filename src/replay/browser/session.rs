@@ -12,6 +12,7 @@ use super::steps::{StepError, StepRunner};
 use super::timing::{PageTimings, BINDING, FLUSH, SCRIPT};
 use super::trace_context::PageTrace;
 use super::{BrowserKind, Session, SessionOutcome};
+use crate::metrics::sessions::BODY_CAP;
 use crate::metrics::{request_name, Sink};
 use crate::replay::conditions::Conditions;
 use crate::replay::fill::{fill, Place};
@@ -296,7 +297,7 @@ async fn in_context(
     let intercept = intercept.build();
     let gate = tokio::spawn(gate_documents(page.clone(), paused, hosts, traced));
     cdp(env, "gate documents", page.execute(intercept)).await?;
-    quiet(env, &page).await?;
+    quiet(env, &page, s.recorder.capture().is_some()).await?;
 
     let result = StepRunner {
         page: &page,
@@ -423,8 +424,9 @@ async fn gate_documents(
 
 /// Turns off what chromiumoxide enables on every page but throng never reads: the
 /// Performance and Log domains, and the copy of every response body that Network.enable
-/// keeps for Network.getResponseBody (measured: about 9% less CPU per page load).
-async fn quiet(env: &SessionEnv<'_>, page: &Page) -> Result<(), StepError> {
+/// keeps for Network.getResponseBody (measured: about 9% less CPU per page load). A session
+/// that may be kept whole (`--keep-sessions`) still gets its requests' post data.
+async fn quiet(env: &SessionEnv<'_>, page: &Page, keeping: bool) -> Result<(), StepError> {
     cdp(
         env,
         "quiet",
@@ -435,7 +437,7 @@ async fn quiet(env: &SessionEnv<'_>, page: &Page) -> Result<(), StepError> {
     let network = NetworkEnableParams::builder()
         .max_total_buffer_size(0)
         .max_resource_buffer_size(0)
-        .max_post_data_size(0)
+        .max_post_data_size(if keeping { BODY_CAP as i64 } else { 0 })
         .build();
     cdp(env, "quiet", page.execute(network)).await?;
     Ok(())

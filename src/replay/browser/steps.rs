@@ -98,6 +98,9 @@ impl StepRunner<'_, '_> {
             self.state.step.store(i as u32, Ordering::Relaxed);
             self.state.step_started(i as u32);
             let label = step_label(i, step);
+            if let Some(c) = self.session.recorder.capture() {
+                c.step(i as u32, &label);
+            }
             let limit = step
                 .timeout
                 .or(flow.flow.timeout)
@@ -139,6 +142,10 @@ impl StepRunner<'_, '_> {
                 label.as_str(),
             );
             let took = started.elapsed();
+            // A kept session's filmstrip: the page after each step (the failure's own below).
+            if error.is_none() {
+                self.film(format!("step-{:02}.jpg", i + 1)).await;
+            }
             if let Some(msg) = error {
                 self.session.recorder.record(&key, took, outcome);
                 return Err(self.failed(i, &format!("step {label}: {msg}")).await);
@@ -198,8 +205,22 @@ impl StepRunner<'_, '_> {
         }
     }
 
+    /// Adds the page as it is now to the session's filmstrip, while it may be kept.
+    async fn film(&self, name: String) {
+        let Some(c) = self.session.recorder.capture() else {
+            return;
+        };
+        if let Some(jpeg) = evidence::filmstrip_shot(self.page).await {
+            c.shot(name, jpeg);
+        }
+    }
+
     /// Keeps the evidence of a failed step (console, screenshot) and ends the session.
     async fn failed(&self, step: usize, msg: &str) -> StepError {
+        if let Some(c) = self.session.recorder.capture() {
+            c.failed_at(step as u32);
+        }
+        self.film(format!("step-{:02}-failed.jpg", step + 1)).await;
         let console = self
             .state
             .console

@@ -128,6 +128,7 @@ fn keep_entry(capture: &SessionCapture, h: &HopReport<'_>) {
                 size: None,
             }),
         response_headers,
+        response_mime: None,
         received: h.bytes,
         resource_type,
         timings: Timings::waited(h.elapsed.as_secs_f64() * 1000.0),

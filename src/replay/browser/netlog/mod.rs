@@ -11,11 +11,13 @@
 //! document, such requests settle as if the page had cancelled them.
 
 mod classify;
+mod har;
 
 pub(crate) use classify::{classify, failure_outcome};
 use classify::{is_static_mime, protocol_name};
 
 use super::trace_context as trace;
+use crate::metrics::sessions::SessionCapture;
 use crate::metrics::{request_name, MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
 use chromiumoxide::cdp::browser_protocol::network::{
     EventLoadingFailed, EventLoadingFinished, EventRequestServedFromCache, EventRequestWillBeSent,
@@ -38,6 +40,8 @@ struct Start {
     /// The frame and document (loader) that sent it.
     frame: Option<String>,
     loader: String,
+    /// A session that may be kept: what was sent, for its HAR.
+    har: Option<Box<har::Sent>>,
 }
 
 enum End {
@@ -63,6 +67,8 @@ struct Pending {
     cached: bool,
     /// Sent by a document the main frame has left (when that was seen, its CDP time).
     orphaned: Option<(Instant, f64)>,
+    /// A session that may be kept: the response head, for its HAR.
+    har: Option<Box<har::Answer>>,
 }
 
 /// How long an end waits before it is matched with its start, response and cache events.
@@ -138,6 +144,8 @@ pub(crate) struct NetLog {
     last_ts: f64,
     /// Document and AJAX requests that failed, not yet taken by [`NetLog::take_failed`].
     failed: Vec<FailedRequest>,
+    /// `--keep-sessions`: the session's HAR, while it may still be kept.
+    capture: Option<Arc<SessionCapture>>,
 }
 
 impl NetLog {
@@ -149,6 +157,7 @@ impl NetLog {
         main_frame: String,
     ) -> Self {
         NetLog {
+            capture: recorder.capture().cloned(),
             flow,
             recorder,
             sink,
@@ -238,6 +247,9 @@ impl NetLog {
             // The previous hop of this id ended with a redirect: count it on its own.
             if let Some(mut prev) = self.pending.remove(&id) {
                 prev.status = Some(redirect.status as u16);
+                if self.keeps_har() {
+                    prev.har = Some(har::answer(redirect));
+                }
                 let end = End::Finished {
                     ts,
                     bytes: redirect.encoded_data_length,
@@ -259,6 +271,7 @@ impl NetLog {
             step,
             frame: ev.frame_id.as_ref().map(|f| f.inner().clone()),
             loader: ev.loader_id.inner().clone(),
+            har: self.keeps_har().then(|| har::sent(ev)),
         };
         if start.frame.as_deref() == Some(self.main_frame.as_str()) && !start.loader.is_empty() {
             self.order_of(&start.loader);
@@ -309,6 +322,15 @@ impl NetLog {
         self.last_ts = self.last_ts.max(*ev.timestamp.inner());
         entry.mime = Some(ev.response.mime_type.clone());
         entry.cached |= cached;
+        if self.capture.as_ref().is_some_and(|c| c.open()) {
+            entry.har = Some(har::answer(r));
+        }
+    }
+
+    /// Whether requests are kept for the session's HAR (it may still be kept, its cap not
+    /// reached).
+    fn keeps_har(&self) -> bool {
+        self.capture.as_ref().is_some_and(|c| c.open())
     }
 
     /// Counts a connection the first time a response arrives on it, under the name HTTP mode
@@ -436,6 +458,17 @@ impl NetLog {
         };
         if !(start.url.starts_with("http://") || start.url.starts_with("https://")) {
             return; // data:, blob:, chrome-extension: never reach the target
+        }
+        // In the HAR: what reached the network (not the browser's cache, not a blocked host).
+        let blocked = matches!(
+            end,
+            End::Failed {
+                outcome: Some(Outcome::Blocked),
+                ..
+            }
+        );
+        if let Some(c) = self.capture.as_ref().filter(|_| !p.cached && !blocked) {
+            har::keep(c, &start, (p.status, p.har.as_deref()), &end);
         }
         if let (SampleKind::EventSource, Some(at), Some(status)) =
             (start.kind, p.response_ts, p.status)
