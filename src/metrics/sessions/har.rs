@@ -104,6 +104,116 @@ pub struct HarEntry<'a> {
     pub server_ip: Option<String>,
 }
 
+/// An owned body: its first bytes (one past [`BODY_CAP`] shows it was cut) and full size.
+#[derive(Debug)]
+struct OwnedBody {
+    mime: String,
+    bytes: Vec<u8>,
+    size: u64,
+}
+
+impl OwnedBody {
+    fn of(b: &Body<'_>) -> Self {
+        OwnedBody {
+            mime: b.mime.to_string(),
+            bytes: b.bytes[..b.bytes.len().min(BODY_CAP + 1)].to_vec(),
+            size: b.size.unwrap_or(b.bytes.len() as u64),
+        }
+    }
+
+    fn body(&self) -> Body<'_> {
+        Body {
+            mime: &self.mime,
+            bytes: &self.bytes,
+            size: Some(self.size),
+        }
+    }
+}
+
+/// An entry held until its session ends: copied, not yet HAR JSON (building JSON for every
+/// request of every session that may be kept would cost throng CPU per request).
+#[derive(Debug)]
+pub struct OwnedEntry {
+    started: SystemTime,
+    step: Option<u32>,
+    texts: [String; 6],
+    request_headers: Vec<(String, String)>,
+    request_body: Option<OwnedBody>,
+    status: Option<u16>,
+    response_headers: Vec<(String, String)>,
+    response_body: Option<OwnedBody>,
+    response_mime: Option<String>,
+    received: Option<u64>,
+    timings: Timings,
+    error: Option<String>,
+    server_ip: Option<String>,
+}
+
+impl OwnedEntry {
+    /// A copy of `e` and about what it holds in bytes.
+    pub fn of(e: &HarEntry<'_>) -> (Self, usize) {
+        let texts = [
+            e.method,
+            e.url,
+            e.http_version,
+            e.status_text,
+            e.resource_type,
+            "",
+        ]
+        .map(String::from);
+        let headers = |hs: &[(String, String)]| {
+            hs.iter()
+                .map(|(k, v)| k.len() + v.len() + 32)
+                .sum::<usize>()
+        };
+        let owned = OwnedEntry {
+            started: e.started,
+            step: e.step,
+            texts,
+            request_headers: e.request_headers.clone(),
+            request_body: e.request_body.as_ref().map(OwnedBody::of),
+            status: e.status,
+            response_headers: e.response_headers.clone(),
+            response_body: e.response_body.as_ref().map(OwnedBody::of),
+            response_mime: e.response_mime.map(String::from),
+            received: e.received,
+            timings: e.timings,
+            error: e.error.clone(),
+            server_ip: e.server_ip.clone(),
+        };
+        let size = 600
+            + owned.texts.iter().map(String::len).sum::<usize>()
+            + headers(&owned.request_headers)
+            + headers(&owned.response_headers)
+            + owned.request_body.as_ref().map_or(0, |b| b.bytes.len())
+            + owned.response_body.as_ref().map_or(0, |b| b.bytes.len());
+        (owned, size)
+    }
+
+    pub fn entry(&self) -> HarEntry<'_> {
+        let [method, url, http_version, status_text, resource_type, _] = &self.texts;
+        HarEntry {
+            started: self.started,
+            step: self.step,
+            method,
+            url,
+            http_version,
+            request_headers: self.request_headers.clone(),
+            request_body: self.request_body.as_ref().map(OwnedBody::body),
+            status: self.status,
+            status_text,
+            response_headers: self.response_headers.clone(),
+            response_body: self.response_body.as_ref().map(OwnedBody::body),
+            response_mime: self.response_mime.as_deref(),
+            received: self.received,
+            resource_type,
+            timings: self.timings,
+            error: self.error.clone(),
+            server_ip: self.server_ip.clone(),
+        }
+    }
+}
+
 /// An entry as HAR JSON, and whether a body was cut.
 pub fn entry_json(e: &HarEntry<'_>) -> (Value, bool) {
     let mut cut = false;

@@ -92,9 +92,24 @@ pub struct KeptSession {
     pub filmstrip: Vec<String>,
 }
 
+/// Bytes a session, its filmstrip and all open sessions may buffer.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    session: usize,
+    filmstrip: usize,
+    buffer: usize,
+}
+
+const CAPS: Caps = Caps {
+    session: SESSION_CAP,
+    filmstrip: FILMSTRIP_CAP,
+    buffer: BUFFER_CAP,
+};
+
 /// The run's side of keeping sessions: the policy, how many were kept, the bytes buffered.
 pub(crate) struct Keeper {
     cfg: KeepSessions,
+    caps: Caps,
     /// Sessions kept (written or being written), and for `all`, captures handed out.
     taken: Mutex<(usize, usize)>,
     buffered: AtomicUsize,
@@ -105,8 +120,13 @@ pub(crate) struct Keeper {
 
 impl Keeper {
     pub fn new(cfg: KeepSessions) -> Arc<Self> {
+        Self::with_caps(cfg, CAPS)
+    }
+
+    fn with_caps(cfg: KeepSessions, caps: Caps) -> Arc<Self> {
         Arc::new(Keeper {
             cfg,
+            caps,
             taken: Mutex::new((0, 0)),
             buffered: AtomicUsize::new(0),
             full: AtomicBool::new(false),
@@ -155,7 +175,7 @@ impl Keeper {
     fn reserve(&self, n: usize) -> bool {
         self.buffered
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                (b + n <= BUFFER_CAP).then_some(b + n)
+                (b + n <= self.caps.buffer).then_some(b + n)
             })
             .is_ok()
     }
@@ -164,13 +184,14 @@ impl Keeper {
 #[derive(Default)]
 struct Log {
     pages: Vec<(Option<u32>, Value)>,
-    entries: Vec<Value>,
+    entries: Vec<har::OwnedEntry>,
     bytes: usize,
     shots: Vec<(String, Vec<u8>)>,
     shot_bytes: usize,
     not_kept: usize,
+    /// An entry did not fit: later ones are not kept either (a HAR without holes).
+    stopped: bool,
     shots_not_kept: usize,
-    bodies_cut: usize,
     failed_step: Option<u32>,
     closed: bool,
 }
@@ -189,7 +210,7 @@ impl SessionCapture {
     /// Whether more entries would be kept (callers skip copying headers and bodies if not).
     pub fn open(&self) -> bool {
         let log = self.log.locked();
-        !log.closed && log.bytes < SESSION_CAP && !self.keeper.full.load(Ordering::Relaxed)
+        !log.closed && !log.stopped && !self.keeper.full.load(Ordering::Relaxed)
     }
 
     /// Step `step` started (labelled as the metrics name it): its HAR page.
@@ -213,21 +234,23 @@ impl SessionCapture {
             self.log.locked().not_kept += 1;
             return;
         }
-        let (v, cut) = har::entry_json(e);
-        // Serialized size: what the entry costs in memory and in the file, near enough.
-        let n = v.to_string().len();
+        let (owned, n) = har::OwnedEntry::of(e);
         let mut log = self.log.locked();
-        if log.closed || log.bytes + n > SESSION_CAP || !self.keeper.reserve(n) {
+        if log.closed
+            || log.stopped
+            || log.bytes + n > self.keeper.caps.session
+            || !self.keeper.reserve(n)
+        {
             log.not_kept += 1;
+            log.stopped = true;
             return;
         }
         log.bytes += n;
-        log.bodies_cut += usize::from(cut);
         if !log.pages.iter().any(|(s, _)| *s == e.step) {
             let page = page_json(e.step, "", e.started);
             log.pages.push((e.step, page));
         }
-        log.entries.push(v);
+        log.entries.push(owned);
     }
 
     /// A filmstrip image (JPEG) named `name` (`step-03.jpg`).
@@ -236,7 +259,7 @@ impl SessionCapture {
         let n = jpeg.len();
         if log.closed
             || self.keeper.full.load(Ordering::Relaxed)
-            || log.shot_bytes + n > FILMSTRIP_CAP
+            || log.shot_bytes + n > self.keeper.caps.filmstrip
             || !self.keeper.reserve(n)
         {
             log.shots_not_kept += 1;
@@ -271,12 +294,22 @@ impl SessionCapture {
         let rel = format!("sessions/user{}-{}", self.user, self.iteration);
         let dir = self.keeper.cfg.dir.join(&rel);
         std::fs::create_dir_all(&dir).ok()?;
+        let mut bodies_cut = 0;
+        let entries: Vec<Value> = log
+            .entries
+            .iter()
+            .map(|e| {
+                let (v, cut) = har::entry_json(&e.entry());
+                bodies_cut += usize::from(cut);
+                v
+            })
+            .collect();
         let mut notes = vec![format!(
             "throng {} session of flow {}, user {}, iteration {}: {outcome}",
             self.mode, self.flow, self.user, self.iteration
         )];
-        if log.bodies_cut > 0 {
-            notes.push(format!("{} bodies cut at {BODY_CAP} bytes", log.bodies_cut));
+        if bodies_cut > 0 {
+            notes.push(format!("{bodies_cut} bodies cut at {BODY_CAP} bytes"));
         }
         if log.not_kept > 0 {
             notes.push(format!(
@@ -296,10 +329,10 @@ impl SessionCapture {
         notes.push("credential headers and the flow's variable values are masked (***)".into());
         let mut pages = log.pages;
         pages.sort_by_key(|(s, _)| *s);
-        let entries = log.entries.len();
+        let count = entries.len();
         let har = har::log_json(
             pages.into_iter().map(|(_, p)| p).collect(),
-            log.entries,
+            entries,
             &notes.join("; "),
             secrets,
         );
@@ -319,7 +352,7 @@ impl SessionCapture {
             outcome: outcome.to_string(),
             failed_step: log.failed_step,
             har: format!("{rel}/session.har"),
-            entries,
+            entries: count,
             filmstrip,
         })
     }
@@ -388,5 +421,73 @@ mod tests {
         assert!(dir.path().join(&kept[0].har).is_file());
         // The cap is reached: a new session buffers nothing.
         assert!(keeper.capture(Mode::Http, "f", 3, 1).is_none());
+    }
+
+    fn request(body: &[u8]) -> HarEntry<'_> {
+        HarEntry {
+            started: SystemTime::now(),
+            step: Some(0),
+            method: "POST",
+            url: "http://h/a",
+            http_version: "HTTP/1.1",
+            request_headers: vec![],
+            request_body: Some(Body {
+                mime: "text/plain",
+                bytes: body,
+                size: None,
+            }),
+            status: Some(200),
+            status_text: "OK",
+            response_headers: vec![],
+            response_body: None,
+            response_mime: None,
+            received: Some(0),
+            resource_type: "xhr",
+            timings: Timings::waited(1.0),
+            error: None,
+            server_ip: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_and_all_open_sessions_buffer_within_their_caps() {
+        let dir = tempfile::tempdir().unwrap();
+        let caps = Caps {
+            session: 10_000,
+            filmstrip: 1_000,
+            buffer: 16_000,
+        };
+        let cfg = KeepSessions {
+            policy: KeepPolicy::All(10),
+            dir: dir.path().to_path_buf(),
+        };
+        let keeper = Keeper::with_caps(cfg, caps);
+        let a = keeper.capture(Mode::Browser, "f", 1, 1).unwrap();
+        let b = keeper.capture(Mode::Browser, "f", 2, 1).unwrap();
+        let body = vec![b'x'; 3_000];
+        for _ in 0..10 {
+            a.entry(&request(&body));
+        }
+        // a holds 2 (about 3.6 kB each) of its 10 kB; b gets what is left of the 16 kB.
+        for _ in 0..10 {
+            b.entry(&request(&body));
+        }
+        assert!(!a.open() && !b.open());
+        let held = keeper.buffered.load(Ordering::Relaxed);
+        assert!(held <= caps.buffer, "{held}");
+        a.shot("step-01.jpg".into(), vec![0; 800]);
+        a.shot("step-02.jpg".into(), vec![0; 800]);
+        a.clone().finish("completed", vec![]).await;
+        b.clone().finish("completed", vec![]).await;
+        assert_eq!(keeper.buffered.load(Ordering::Relaxed), 0);
+        let kept = keeper.kept.locked().clone();
+        let (ka, kb) = (&kept[0], &kept[1]);
+        assert_eq!((ka.entries, ka.filmstrip.len()), (2, 1));
+        assert!(kb.entries >= 1 && ka.entries + kb.entries <= 4, "{kept:?}");
+        let har = std::fs::read_to_string(dir.path().join(&ka.har)).unwrap();
+        let har: Value = serde_json::from_str(&har).unwrap();
+        let comment = har["log"]["comment"].as_str().unwrap();
+        assert!(comment.contains("8 later requests not kept"), "{comment}");
+        assert!(comment.contains("1 filmstrip images not kept"), "{comment}");
     }
 }
