@@ -3,6 +3,7 @@
 //! the whole log, with the session's secret values masked in every string at the end.
 
 use crate::metrics::redact_values;
+use crate::outbound::strip_userinfo;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -217,6 +218,8 @@ impl OwnedEntry {
 /// An entry as HAR JSON, and whether a body was cut.
 pub fn entry_json(e: &HarEntry<'_>) -> (Value, bool) {
     let mut cut = false;
+    // A URL's credentials are left out, as everywhere in the results.
+    let url = strip_userinfo(e.url);
     let headers = |hs: &[(String, String)]| -> Vec<Value> {
         hs.iter()
             .map(|(k, v)| {
@@ -225,7 +228,7 @@ pub fn entry_json(e: &HarEntry<'_>) -> (Value, bool) {
             })
             .collect()
     };
-    let query: Vec<Value> = url::Url::parse(e.url)
+    let query: Vec<Value> = url::Url::parse(&url)
         .map(|u| {
             u.query_pairs()
                 .map(|(k, v)| json!({"name": k, "value": v}))
@@ -234,7 +237,7 @@ pub fn entry_json(e: &HarEntry<'_>) -> (Value, bool) {
         .unwrap_or_default();
     let mut request = json!({
         "method": e.method,
-        "url": e.url,
+        "url": url,
         "httpVersion": e.http_version,
         "cookies": [],
         "headers": headers(&e.request_headers),
@@ -363,10 +366,8 @@ pub fn log_json(
 
 fn mask_strings(v: &mut Value, masks: &[String]) {
     match v {
-        Value::String(s) => {
-            if masks.iter().any(|m| s.contains(m.as_str())) {
-                *s = redact_values(s, masks.iter().map(String::as_str));
-            }
+        Value::String(s) if masks.iter().any(|m| s.contains(m.as_str())) => {
+            *s = redact_values(s, masks.iter().map(String::as_str));
         }
         Value::Array(a) => a.iter_mut().for_each(|v| mask_strings(v, masks)),
         Value::Object(o) => o.values_mut().for_each(|v| mask_strings(v, masks)),

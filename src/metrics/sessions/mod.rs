@@ -1,7 +1,7 @@
 //! Sessions kept whole (`--keep-sessions`): while a session may still be kept it buffers a
 //! HAR of every request it sent (both modes) and, in browser mode, a filmstrip (a JPEG after
 //! each step and at the failure); when it ends, a kept one is written under the results
-//! directory (`sessions/user<N>-<iteration>/`). Bounded in count (the policy's cap), in bytes
+//! directory (`sessions/<mode>-user<N>-<iteration>/`). Bounded in count (the policy's cap), in bytes
 //! per session ([`SESSION_CAP`], [`FILMSTRIP_CAP`]) and in bytes buffered by every open
 //! session at once ([`BUFFER_CAP`]); what was cut is said in the HAR's `comment`.
 
@@ -291,7 +291,11 @@ impl SessionCapture {
     }
 
     fn write(&self, log: Log, outcome: &str, secrets: &[String]) -> Option<KeptSession> {
-        let rel = format!("sessions/user{}-{}", self.user, self.iteration);
+        // The mode in the name: a compare or hybrid run keeps both modes' sessions side by side.
+        let rel = format!(
+            "sessions/{}-user{}-{}",
+            self.mode, self.user, self.iteration
+        );
         let dir = self.keeper.cfg.dir.join(&rel);
         std::fs::create_dir_all(&dir).ok()?;
         let mut bodies_cut = 0;

@@ -147,7 +147,7 @@ pub(super) fn keep(
             bytes: b,
             size: None,
         }),
-        status: status,
+        status,
         status_text: answer.map_or("", |a| a.status_text.as_str()),
         response_headers: answer.map(|a| a.headers.clone()).unwrap_or_default(),
         response_body: None,
