@@ -272,7 +272,8 @@ impl SessionCapture {
     /// Ends the capture: when kept, its HAR (secrets masked) and filmstrip are written and it
     /// is listed in the results. Runs blocking file writes off the runtime.
     pub async fn finish(self: Arc<Self>, outcome: &'static str, secrets: Vec<String>) {
-        let failed = outcome == "failed";
+        // A session whose browser died failed too (its HAR holds what it sent until then).
+        let failed = matches!(outcome, "failed" | "lost");
         let log = {
             let mut log = self.log.locked();
             log.closed = true;
