@@ -152,7 +152,7 @@ pub struct OwnedEntry {
 
 impl OwnedEntry {
     /// A copy of `e` and about what it holds in bytes.
-    pub fn of(e: &HarEntry<'_>) -> (Self, usize) {
+    pub fn of(e: HarEntry<'_>) -> (Self, usize) {
         let texts = [
             e.method,
             e.url,
@@ -171,16 +171,16 @@ impl OwnedEntry {
             started: e.started,
             step: e.step,
             texts,
-            request_headers: e.request_headers.clone(),
             request_body: e.request_body.as_ref().map(OwnedBody::of),
+            request_headers: e.request_headers,
             status: e.status,
-            response_headers: e.response_headers.clone(),
             response_body: e.response_body.as_ref().map(OwnedBody::of),
+            response_headers: e.response_headers,
             response_mime: e.response_mime.map(String::from),
             received: e.received,
             timings: e.timings,
-            error: e.error.clone(),
-            server_ip: e.server_ip.clone(),
+            error: e.error,
+            server_ip: e.server_ip,
         };
         let size = 600
             + owned.texts.iter().map(String::len).sum::<usize>()

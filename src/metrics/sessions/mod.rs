@@ -183,7 +183,8 @@ impl Keeper {
 
 #[derive(Default)]
 struct Log {
-    pages: Vec<(Option<u32>, Value)>,
+    /// One HAR page per step: (step, its name, when it started).
+    pages: Vec<(Option<u32>, String, SystemTime)>,
     entries: Vec<har::OwnedEntry>,
     bytes: usize,
     shots: Vec<(String, Vec<u8>)>,
@@ -216,11 +217,11 @@ impl SessionCapture {
     /// Step `step` started (labelled as the metrics name it): its HAR page.
     pub fn step(&self, step: u32, label: &str) {
         let mut log = self.log.locked();
-        if log.closed || log.pages.iter().any(|(s, _)| *s == Some(step)) {
+        if log.closed || log.pages.iter().any(|(s, _, _)| *s == Some(step)) {
             return;
         }
-        let page = page_json(Some(step), label, SystemTime::now());
-        log.pages.push((Some(step), page));
+        log.pages
+            .push((Some(step), label.to_string(), SystemTime::now()));
     }
 
     /// The session failed at `step`.
@@ -229,11 +230,12 @@ impl SessionCapture {
     }
 
     /// One request the session sent.
-    pub fn entry(&self, e: &HarEntry<'_>) {
+    pub fn entry(&self, e: HarEntry<'_>) {
         if !self.open() {
             self.log.locked().not_kept += 1;
             return;
         }
+        let (step, started) = (e.step, e.started);
         let (owned, n) = har::OwnedEntry::of(e);
         let mut log = self.log.locked();
         if log.closed
@@ -246,9 +248,8 @@ impl SessionCapture {
             return;
         }
         log.bytes += n;
-        if !log.pages.iter().any(|(s, _)| *s == e.step) {
-            let page = page_json(e.step, "", e.started);
-            log.pages.push((e.step, page));
+        if !log.pages.iter().any(|(s, _, _)| *s == step) {
+            log.pages.push((step, String::new(), started));
         }
         log.entries.push(owned);
     }
@@ -333,10 +334,13 @@ impl SessionCapture {
         }
         notes.push("credential headers and the flow's variable values are masked (***)".into());
         let mut pages = log.pages;
-        pages.sort_by_key(|(s, _)| *s);
+        pages.sort_by_key(|(s, _, _)| *s);
         let count = entries.len();
         let har = har::log_json(
-            pages.into_iter().map(|(_, p)| p).collect(),
+            pages
+                .iter()
+                .map(|(s, title, at)| page_json(*s, title, *at))
+                .collect(),
             entries,
             &notes.join("; "),
             secrets,
@@ -414,8 +418,8 @@ mod tests {
             error: None,
             server_ip: None,
         };
-        a.entry(&entry);
-        b.entry(&entry);
+        a.entry(entry.clone());
+        b.entry(entry);
         assert!(keeper.buffered.load(Ordering::Relaxed) > 0);
         b.clone().finish("completed", vec![]).await;
         a.clone().finish("failed", vec![]).await;
@@ -471,11 +475,11 @@ mod tests {
         let b = keeper.capture(Mode::Browser, "f", 2, 1).unwrap();
         let body = vec![b'x'; 3_000];
         for _ in 0..10 {
-            a.entry(&request(&body));
+            a.entry(request(&body));
         }
         // a holds 2 (about 3.6 kB each) of its 10 kB; b gets what is left of the 16 kB.
         for _ in 0..10 {
-            b.entry(&request(&body));
+            b.entry(request(&body));
         }
         assert!(!a.open() && !b.open());
         let held = keeper.buffered.load(Ordering::Relaxed);

@@ -101,7 +101,7 @@ fn keep_entry(capture: &SessionCapture, h: &HopReport<'_>) {
         _ if mime.starts_with("font/") => "font",
         _ => "other",
     };
-    capture.entry(&HarEntry {
+    capture.entry(HarEntry {
         started: d.map_or_else(|| SystemTime::now() - h.elapsed, |d| d.started),
         step: h.tag.step,
         method: h.method,

@@ -135,7 +135,7 @@ pub(super) fn keep(
         Some("http/1.0") => "HTTP/1.0",
         Some(other) => other,
     };
-    capture.entry(&HarEntry {
+    capture.entry(HarEntry {
         started: UNIX_EPOCH + Duration::from_secs_f64(sent.wall.max(0.0)),
         step: Some(start.step),
         method: &start.method,
