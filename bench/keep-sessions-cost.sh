@@ -8,12 +8,13 @@
 # - HTTP mode: throng's CPU per request (results.json's generator.cpu_throng_s over requests),
 #   the demo shop flow against `throng demo-site` in its own process;
 # - browser mode: CPU of throng and the Chromium it started per page load (cpu_throng_s +
-#   cpu_children_s over page loads), and page-load p50.
+#   cpu_children_s over page loads), and page-load p50;
+# - mode `filmstrip`: browser mode with --filmstrip (a JPEG after every step) against none.
 # Takes /tmp/throng-bench.lock for the whole measurement.
 #
 # Usage: bench/keep-sessions-cost.sh   Env: PAIRS (5), HTTP_USERS (10), HTTP_ITERATIONS (300),
 #        BROWSER_USERS (5), BROWSER_ITERATIONS (3), THRONG (a built binary; default: a release
-#        build into /work/target-bench), MODES ("http browser")
+#        build into /work/target-bench), MODES ("http browser filmstrip")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/http-common.sh
@@ -23,7 +24,7 @@ HTTP_USERS=${HTTP_USERS:-10}
 HTTP_ITERATIONS=${HTTP_ITERATIONS:-300}
 BROWSER_USERS=${BROWSER_USERS:-5}
 BROWSER_ITERATIONS=${BROWSER_ITERATIONS:-3}
-MODES=${MODES:-http browser}
+MODES=${MODES:-http browser filmstrip}
 BIN=$(throng_bin)
 OUT=$(mktemp -d /tmp/throng-keep-cost.XXXXXX)
 SITE=18491
@@ -103,7 +104,9 @@ echo "keep-sessions-cost: $PAIRS pairs; results in $OUT"
 for mode in $MODES; do
   if [ "$mode" = http ]; then
     pairs http http "$HTTP_USERS" "$HTTP_ITERATIONS" --keep-sessions failed
-  else
+  elif [ "$mode" = browser ]; then
     pairs browser browser "$BROWSER_USERS" "$BROWSER_ITERATIONS" --keep-sessions failed
+  else
+    pairs filmstrip browser "$BROWSER_USERS" "$BROWSER_ITERATIONS" --keep-sessions failed --filmstrip
   fi
 done

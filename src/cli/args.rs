@@ -300,11 +300,17 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "LIST")]
     pub format: Vec<String>,
     /// With --out: sessions kept whole in DIR/sessions/ (a HAR of every request, and in
-    /// browser mode a filmstrip): `failed` (the first 5 failed sessions), `N` (the first N
+    /// browser mode the page at the failure): `failed` (the first 5 failed sessions), `N` (the first N
     /// failed), `all` (the first 50 to end, any outcome) or `none` [default: failed]
     #[arg(long, value_name = "WHICH")]
     #[serde(default)]
     pub keep_sessions: Option<String>,
+    /// Browser mode, with --keep-sessions: a kept session's filmstrip also has the page after
+    /// every step (a JPEG each; costs Chromium about 30% more CPU per page load), not only at
+    /// the failure
+    #[arg(long)]
+    #[serde(default)]
+    pub filmstrip: bool,
     /// No live progress line
     #[arg(short, long)]
     pub quiet: bool,

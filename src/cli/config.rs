@@ -613,9 +613,11 @@ pub fn keep_sessions(replay: &ReplayArgs) -> Result<Option<KeepSessions>, InputE
     let policy =
         KeepPolicy::parse(replay.keep_sessions.as_deref().unwrap_or("failed")).map_err(bad)?;
     let dir = replay.out.clone().filter(|p| p != Path::new("-"));
-    Ok(policy
-        .zip(dir)
-        .map(|(policy, dir)| KeepSessions { policy, dir }))
+    Ok(policy.zip(dir).map(|(policy, dir)| KeepSessions {
+        policy,
+        dir,
+        filmstrip: replay.filmstrip,
+    }))
 }
 
 /// `--trace`, `--trace-sample`: traced requests (spans kept for `--otlp`).

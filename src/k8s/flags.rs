@@ -221,6 +221,7 @@ fn replay_flags(
         threshold,
         out: _,
         keep_sessions,
+        filmstrip,
         format,
         quiet,
         metrics,
@@ -280,6 +281,7 @@ fn replay_flags(
     }
     // Carried for the coordinator's results; workers write no results and keep no sessions.
     f.opt("--keep-sessions", keep_sessions.as_ref());
+    f.switch("--filmstrip", *filmstrip);
     f.switch("--quiet", *quiet);
     // The coordinator exports the merged run: a pod's scrape address is its own choice
     // (e.g. 0.0.0.0:9464), as given.

@@ -364,7 +364,12 @@ fn a_failed_browser_session_keeps_its_har_and_filmstrip() {
     let path = dir.path().join("shop.json");
     std::fs::write(&path, flow.to_string()).unwrap();
     let out = dir.path().join("out");
-    let results = run(&path, "browser", &out, &["--iterations", "1"]);
+    let results = run(
+        &path,
+        "browser",
+        &out,
+        &["--iterations", "1", "--filmstrip"],
+    );
     let kept = results["summary"]["sessions"]
         .as_array()
         .expect("kept sessions");

@@ -69,6 +69,9 @@ impl KeepPolicy {
 pub struct KeepSessions {
     pub policy: KeepPolicy,
     pub dir: PathBuf,
+    /// `--filmstrip`: browser mode also shoots the page after every step (not only at the
+    /// failure), which costs Chromium a frame and an encoding per step.
+    pub filmstrip: bool,
 }
 
 /// A kept session, as results.json lists it.
@@ -254,6 +257,11 @@ impl SessionCapture {
         log.entries.push(owned);
     }
 
+    /// Whether the page is shot after every step (`--filmstrip`), not only at the failure.
+    pub fn every_step(&self) -> bool {
+        self.keeper.cfg.filmstrip && !self.keeper.full.load(Ordering::Relaxed)
+    }
+
     /// A filmstrip image (JPEG) named `name` (`step-03.jpg`).
     pub fn shot(&self, name: String, jpeg: Vec<u8>) {
         let mut log = self.log.locked();
@@ -396,6 +404,7 @@ mod tests {
         let keeper = Keeper::new(KeepSessions {
             policy: KeepPolicy::Failed(1),
             dir: dir.path().to_path_buf(),
+            filmstrip: false,
         });
         let a = keeper.capture(Mode::Http, "f", 1, 1).unwrap();
         let b = keeper.capture(Mode::Http, "f", 2, 1).unwrap();
@@ -469,6 +478,7 @@ mod tests {
         let cfg = KeepSessions {
             policy: KeepPolicy::All(10),
             dir: dir.path().to_path_buf(),
+            filmstrip: true,
         };
         let keeper = Keeper::with_caps(cfg, caps);
         let a = keeper.capture(Mode::Browser, "f", 1, 1).unwrap();

@@ -142,8 +142,14 @@ impl StepRunner<'_, '_> {
                 label.as_str(),
             );
             let took = started.elapsed();
-            // A kept session's filmstrip: the page after each step (the failure's own below).
-            if error.is_none() {
+            // `--filmstrip`: the page after each step (the failure's own shot comes with it).
+            if error.is_none()
+                && self
+                    .session
+                    .recorder
+                    .capture()
+                    .is_some_and(|c| c.every_step())
+            {
                 self.film(format!("step-{:02}.jpg", i + 1)).await;
             }
             if let Some(msg) = error {
