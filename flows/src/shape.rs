@@ -101,6 +101,7 @@ enum Node {
     Request,
     Poller,
     EventSource,
+    Stream,
     WebSocket,
     WebSocketMessage,
     Check,
@@ -151,6 +152,7 @@ fn known_shapes(r: &Reporter<'_>, v: &Value, path: &JsonPath, node: Node) -> Res
                 ("requests", Node::Request, true),
                 ("polling", Node::Poller, true),
                 ("eventSources", Node::EventSource, true),
+                ("streams", Node::Stream, true),
                 ("webSockets", Node::WebSocket, true),
             ],
         ),
@@ -169,10 +171,19 @@ fn known_shapes(r: &Reporter<'_>, v: &Value, path: &JsonPath, node: Node) -> Res
             ],
             &[],
         ),
-        Node::Poller => (&["method", "url", "periodMs", "headers", "body"], &[]),
-        Node::EventSource => (&["url", "headers", "events"], &[]),
+        Node::Poller => (
+            &["method", "url", "periodMs", "headers", "body", "status"],
+            &[],
+        ),
+        Node::EventSource => (&["url", "headers", "events", "afterMs"], &[]),
+        Node::Stream => (
+            &[
+                "method", "url", "headers", "body", "status", "events", "afterMs",
+            ],
+            &[],
+        ),
         Node::WebSocket => (
-            &["url", "received"],
+            &["url", "received", "afterMs", "closedMs"],
             &[("sent", Node::WebSocketMessage, true)],
         ),
         Node::WebSocketMessage => (&["offsetMs", "data", "binary"], &[]),

@@ -147,6 +147,11 @@ const INLINE: &[(&str, &str, usize, usize, bool)] = &[
         1, 67, true,
     ),
     (
+        r#"{"title": "t", "steps": [{"type": "navigate", "url": "http://h/", "network": {"polling": [{"url": "/p", "periodMs": 500, "status": null}]}}]}"#,
+        "step 1 (navigate): `network.polling[0].status` must not be null (leave the field out instead)",
+        1, 122, true,
+    ),
+    (
         r#"{"title": "t", "steps": [{"type": "navigate", "url": "http://h/", "checks": [[200]]}]}"#,
         "step 1 (navigate): `checks[0]` must be an object (got a list)",
         1, 78, true,
