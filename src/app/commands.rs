@@ -104,6 +104,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     if args.dist.workers.is_some() {
+        if run.login.is_some() {
+            return Err(InputError(
+                "--login: session handoff runs in one process; drop --workers (or run one process per machine)".into(),
+            )
+            .into());
+        }
         if run.flows.iter().any(|f| f.mode.is_some()) {
             return Err(InputError(
                 "--plan with its own flows: a distributed run takes its flows on the command line (with --browsers for a hybrid run)".into(),
@@ -340,6 +346,7 @@ mod socket_warning_tests {
         let second = Duration::from_secs(1);
         RunSpec {
             fake: Default::default(),
+            login: None,
             flows: Vec::new(),
             plan: LoadPlan {
                 browsers: None,

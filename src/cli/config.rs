@@ -12,6 +12,7 @@ use crate::replay::conditions::Conditions;
 use crate::replay::fake::{FakeOptions, Locale};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
 use crate::replay::trusted_certs::TrustedCerts;
+use crate::run::LoginSpec;
 use crate::report::{Format, Threshold};
 use crate::run::{capacity, FlowChoice, RunSpec};
 use std::collections::HashMap;
@@ -522,6 +523,8 @@ pub struct RunConfig {
     pub output: Output,
     /// The flows as named on the command line, for reports.
     pub flow_names: Vec<String>,
+    /// `--login`, `--login-share`: the browser login HTTP users start with.
+    pub login: Option<LoginSpec>,
 }
 
 impl RunConfig {
@@ -549,6 +552,7 @@ impl RunConfig {
             }
         };
         Ok(RunConfig {
+            login: super::flows::login(flows, &vars)?,
             flows: choices,
             plan: self::plan(plan, 1, "30s")?,
             output: output(replay)?,
@@ -559,7 +563,14 @@ impl RunConfig {
 
     /// The run of these flows in `mode`.
     pub fn spec(&self, mode: Mode, replay: &ReplayArgs) -> Result<RunSpec, InputError> {
-        run_spec(self.flows.clone(), self.plan.clone(), mode, replay)
+        let mut spec = run_spec(self.flows.clone(), self.plan.clone(), mode, replay)?;
+        if self.login.is_some() && mode != Mode::Http {
+            return Err(bad(
+                "--login hands a browser's session to HTTP users: use it with --mode http (or --browsers)",
+            ));
+        }
+        spec.login = self.login.clone();
+        Ok(spec)
     }
 }
 
@@ -602,6 +613,7 @@ pub fn run_spec(
         browser: browser_options(replay)?,
         trace: trace(replay)?,
         fake: fake_options(replay)?,
+        login: None,
     })
 }
 

@@ -105,6 +105,27 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
     Ok(prepared)
 }
 
+/// `--login FLOW` and `--login-share K`, prepared like the run's flows (same target).
+pub fn login(
+    args: &FlowArgs,
+    overrides: &HashMap<String, String>,
+) -> Result<Option<crate::run::LoginSpec>, InputError> {
+    let Some(path) = &args.login else {
+        return Ok(None);
+    };
+    let share = args.login_share.unwrap_or(1);
+    if share == 0 {
+        return Err(bad("--login-share must be at least 1"));
+    }
+    let target = target(args)?;
+    let flow = prepare_flow_allowing(path, target.as_ref(), overrides, &args.data_dirs)
+        .map_err(|e| bad(format!("--login: {}", e.0)))?;
+    Ok(Some(crate::run::LoginSpec {
+        flow: Arc::new(flow),
+        share,
+    }))
+}
+
 /// `FILE[:WEIGHT][@NETWORK]`, without its network.
 pub fn weighted(text: &str) -> Result<(PathBuf, u32), InputError> {
     weighted_entry(text).map(|(path, weight, _)| (path, weight))

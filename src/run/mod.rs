@@ -6,6 +6,7 @@ pub mod capacity;
 mod control;
 mod heap;
 mod lanes;
+mod login;
 mod runner;
 pub mod signals;
 mod users;
@@ -13,6 +14,7 @@ mod workers;
 
 pub use control::RunControl;
 pub use heap::heap_without_huge_pages;
+pub use login::LoginSpec;
 pub use runner::{ModeRunner, UserState};
 
 use crate::metrics::{Mode, RunSummary, Sink, TraceConfig};
@@ -52,6 +54,8 @@ pub struct RunSpec {
     pub trace: Option<TraceConfig>,
     /// `--locale`, `--seed`: generated data (`${fake.email}`).
     pub fake: FakeOptions,
+    /// `--login FLOW`: HTTP users start with what a browser login of FLOW ended with.
+    pub login: Option<LoginSpec>,
 }
 
 impl RunSpec {
@@ -69,6 +73,7 @@ impl RunSpec {
             browser: BrowserOptions::default(),
             trace: None,
             fake: FakeOptions::default(),
+            login: None,
         }
     }
 }
@@ -142,8 +147,18 @@ pub async fn execute_with(
             }
         }
     }
+    let logins = match login::start(&spec, &runners, &browser, &sink).await {
+        Ok(l) => l,
+        Err(e) => {
+            for r in &runners {
+                r.shutdown().await;
+            }
+            return Err(e);
+        }
+    };
     let aggregator = sink.spawn_aggregator(Duration::from_secs(1));
     let ctx = Arc::new(UserCtx {
+        logins,
         runners,
         sink: sink.clone(),
         plan: spec.plan.clone(),
@@ -184,6 +199,9 @@ pub async fn execute_with(
     scheduler.stop_all(&stop).await;
     scheduler.lanes.publish(&sink);
     drop(scheduler.user_runtimes.take());
+    if let Some(logins) = &ctx.logins {
+        logins.shutdown().await;
+    }
     for runner in &ctx.runners {
         runner.shutdown().await;
     }

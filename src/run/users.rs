@@ -4,6 +4,7 @@ use super::{FlowChoice, ModeRunner};
 use crate::metrics::{Mode, Sink};
 use crate::plan::LoadPlan;
 use crate::replay::fake::{Drawer, FakeOptions};
+use crate::replay::handoff::Handoff;
 use crate::replay::{PreparedFlow, Session, SessionOutcome, Vars};
 use crate::sync::Locked;
 use std::collections::BTreeMap;
@@ -31,6 +32,8 @@ pub(super) struct Who {
 pub(super) struct UserCtx {
     /// One runner per mode the run has (two in a hybrid run).
     pub runners: Vec<ModeRunner>,
+    /// `--login`: the browser logins HTTP users start with.
+    pub logins: Option<super::login::Logins>,
     pub sink: Sink,
     pub plan: LoadPlan,
     pub flows: Vec<FlowChoice>,
@@ -110,6 +113,8 @@ pub(super) async fn user_loop(
         }
     }
     let mut vars = Vars::new();
+    // `--login`: what this user's browser login handed over, kept for all its iterations.
+    let mut handed: Option<Arc<Handoff>> = None;
     let mut done = 0u64;
     // Draining (the plan ended) stops new iterations, but a user that just arrived still
     // runs its first one within the grace period.
@@ -129,24 +134,48 @@ pub(super) async fn user_loop(
             ctx.note_failure(reason);
             break;
         }
-        // A traced run: this session's trace context, spans and exemplars.
-        let session_recorder = recorder.traced_session(
-            mode,
-            &flow.name,
-            &flow.origin,
-            flow.flow.tracestate.as_deref(),
-        );
-        let session = Session {
-            flow: &flow,
-            user_id: id,
-            vars: &mut vars,
-            recorder: &session_recorder,
-            think: &ctx.plan.think,
-            cancel: &cancel,
-            dwell,
+        // A user without its login's handoff logs in first; a failed login is its session's
+        // outcome.
+        let login = match (&ctx.logins, mode, &handed) {
+            (Some(logins), Mode::Http, None) => {
+                match logins.handoff(who, &flow.name, &recorder, &cancel).await {
+                    Ok(h) => {
+                        handed = Some(h);
+                        None
+                    }
+                    Err(outcome) => Some(outcome),
+                }
+            }
+            _ => None,
         };
-        let outcome = runner.run_session(&user, session).await;
-        session_recorder.end_session(outcome.label());
+        let outcome = match login {
+            Some(failed) => failed,
+            None => {
+                if let Some(h) = &handed {
+                    h.set_vars(&mut vars);
+                }
+                // A traced run: this session's trace context, spans and exemplars.
+                let session_recorder = recorder.traced_session(
+                    mode,
+                    &flow.name,
+                    &flow.origin,
+                    flow.flow.tracestate.as_deref(),
+                );
+                let session = Session {
+                    flow: &flow,
+                    user_id: id,
+                    vars: &mut vars,
+                    recorder: &session_recorder,
+                    think: &ctx.plan.think,
+                    cancel: &cancel,
+                    dwell,
+                    handoff: handed.as_deref(),
+                };
+                let outcome = runner.run_session(&user, session).await;
+                session_recorder.end_session(outcome.label());
+                outcome
+            }
+        };
         sink.count_session(mode, &flow.name, outcome.label());
         match outcome {
             SessionOutcome::Completed => sink.count("sessions.completed", 1),

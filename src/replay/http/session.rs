@@ -47,6 +47,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
 
     pub async fn run(mut self) -> SessionOutcome {
         self.client.new_session();
+        if let Some(handoff) = self.s.handoff {
+            self.client.seed_cookies(&handoff.cookies);
+        }
         let flow = self.s.flow;
         // Each session starts on its flow's network (a step may change it for the rest).
         self.client.set_network(
@@ -462,7 +465,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             };
             let mut headers = Vec::with_capacity(poller.headers.len());
             for (name, value) in &poller.headers {
-                headers.push((name.clone(), self.fill_in(value, Place::Header, label)?));
+                headers.push((name.clone(), self.header_value(&url, name, value, label)?));
             }
             filled.push((poller, url, headers, body, name));
         }

@@ -47,6 +47,7 @@ pub fn flow(base: &str, steps: serde_json::Value, vars: &[(&str, &str)]) -> Arc<
 pub async fn run_once(flow: Arc<PreparedFlow>, mode: Mode, users: u32) -> RunSummary {
     let spec = RunSpec {
         fake: Default::default(),
+        login: None,
         flows: vec![FlowChoice {
             flow,
             weight: 1,
