@@ -130,6 +130,8 @@ pub struct Recorder {
     late_start: Option<Arc<LateStart>>,
     /// Set for one session of a traced run: see [`Recorder::traced_session`].
     trace: Option<Arc<SessionTrace>>,
+    /// Keeps no samples (counters still count): see [`Recorder::muted`].
+    muted: bool,
 }
 
 /// A late arrival's lateness, applied until its first step that sent requests has ended.
@@ -199,6 +201,7 @@ impl Sink {
             shard: (user_id % SHARDS as u64) as usize,
             late_start: None,
             trace: None,
+            muted: false,
         }
     }
 
@@ -483,12 +486,23 @@ impl Recorder {
             inner: self.inner.clone(),
             shard: self.shard,
             trace: self.trace.clone(),
+            muted: self.muted,
             late_start: (us > 0).then(|| {
                 Arc::new(LateStart {
                     us: AtomicU64::new(u64::from(us)),
                     sent: AtomicBool::new(false),
                 })
             }),
+        }
+    }
+
+    /// This recorder keeping no samples: a session whose requests are not part of the
+    /// measured load's figures (a `--login` session: its whole time is one `login` sample).
+    pub fn muted(&self) -> Recorder {
+        Recorder {
+            muted: true,
+            trace: None,
+            ..self.clone()
         }
     }
 
@@ -594,6 +608,9 @@ impl Recorder {
     }
 
     fn with_cell(&self, key: &MetricKey, f: impl FnOnce(&mut Cell)) {
+        if self.muted {
+            return;
+        }
         let admit = |key: &MetricKey| {
             // A name made from a URL never keeps its credentials (`http://user:pw@host/`).
             let clean = without_credentials(key);

@@ -151,10 +151,13 @@ impl Logins {
     async fn log_in(&self, who: Who, cancel: &CancellationToken) -> Result<Handoff, SessionOutcome> {
         let flow = self.spec.flow.clone();
         let pool = self.pool.clone();
-        let recorder = self.sink.recorder(who.id);
+        // The login's own pages and requests are not the measured load: its whole time is
+        // the one `login` sample of the user's flow.
+        let recorder = self.sink.recorder(who.id).muted();
         let think = self.think.clone();
         let fake = self.fake;
         let cancel = cancel.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let task = self.main.spawn(async move {
             let mut vars = Vars::new();
             let drawer = Drawer {
@@ -165,7 +168,6 @@ impl Logins {
             flow.sources
                 .draw(&mut vars)
                 .map_err(|e| SessionOutcome::Failed(format!("login flow `{}`: {e}", flow.name)))?;
-            let dwell = Duration::ZERO;
             let session = Session {
                 flow: &flow,
                 user_id: who.id,
@@ -173,10 +175,10 @@ impl Logins {
                 recorder: &recorder,
                 think: &think,
                 cancel: &cancel,
-                dwell,
+                dwell: Duration::ZERO,
                 handoff: None,
             };
-            pool.run_login(session).await.map_err(|o| match o {
+            Err(match pool.run_login(session, tx).await {
                 SessionOutcome::Failed(why) => {
                     SessionOutcome::Failed(format!("login flow `{}` failed: {why}", flow.name))
                 }
@@ -184,9 +186,18 @@ impl Logins {
                     "login flow `{}`: its browser was lost",
                     flow.name
                 )),
+                SessionOutcome::Completed => SessionOutcome::Failed(format!(
+                    "login flow `{}` handed nothing over",
+                    flow.name
+                )),
                 other => other,
             })
         });
+        // The handoff comes as soon as the login's steps passed; the session then leaves its
+        // page on its own. Without one, the session's outcome says why.
+        if let Ok(handoff) = rx.await {
+            return Ok(handoff);
+        }
         match task.await {
             Ok(result) => result,
             Err(e) => Err(SessionOutcome::Failed(format!(

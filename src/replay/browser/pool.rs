@@ -141,23 +141,22 @@ impl BrowserPool {
         self.session(s, None).await
     }
 
-    /// A login (`--login`): the flow in a fresh context like any session, and, when it
-    /// completes, what its browser ended with for the HTTP users it logs in. It waits for a
-    /// free session like the others: logins never run more browsers than the pool holds.
-    pub async fn run_login(&self, s: Session<'_>) -> Result<Handoff, SessionOutcome> {
-        let mut handoff = None;
-        match self.session(s, Some(&mut handoff)).await {
-            SessionOutcome::Completed => handoff.ok_or_else(|| {
-                SessionOutcome::Failed("the login session handed nothing over".into())
-            }),
-            other => Err(other),
-        }
+    /// A login (`--login`): the flow in a fresh context like any session; once its steps
+    /// all passed, what its browser ended with goes to `handoff` (before the page is left).
+    /// It waits for a free session like the others: logins never run more browsers than the
+    /// pool holds.
+    pub async fn run_login(
+        &self,
+        s: Session<'_>,
+        handoff: tokio::sync::oneshot::Sender<Handoff>,
+    ) -> SessionOutcome {
+        self.session(s, Some(handoff)).await
     }
 
     async fn session(
         &self,
         s: Session<'_>,
-        handoff: Option<&mut Option<Handoff>>,
+        handoff: Option<tokio::sync::oneshot::Sender<Handoff>>,
     ) -> SessionOutcome {
         if self.closed.is_cancelled() || s.cancel.is_cancelled() {
             return SessionOutcome::Cancelled;

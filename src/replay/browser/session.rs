@@ -44,7 +44,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -120,11 +120,12 @@ impl PageState {
 
 /// Runs one session with the values its iteration drew (the caller draws, as for HTTP mode);
 /// never returns an `Err`: every ending is an outcome. With `handoff` (a `--login` session),
-/// a completed session leaves there what it hands its HTTP users.
+/// a session whose steps all passed sends what it hands its HTTP users there before it
+/// leaves its page (they need not wait for that).
 pub(crate) async fn run(
     env: SessionEnv<'_>,
     s: Session<'_>,
-    handoff: Option<&mut Option<Handoff>>,
+    handoff: Option<oneshot::Sender<Handoff>>,
 ) -> SessionOutcome {
     let cdp_timeout = Duration::from_secs(30);
     let ctx = tokio::time::timeout(
@@ -175,7 +176,7 @@ async fn in_context(
     env: &SessionEnv<'_>,
     ctx: &BrowserContextId,
     s: Session<'_>,
-    handoff: Option<&mut Option<Handoff>>,
+    handoff: Option<oneshot::Sender<Handoff>>,
 ) -> Result<(), StepError> {
     let origin = s.flow.origin.clone();
     // The page's own requests stay on its hosts (the block list) and so do its navigations
@@ -325,7 +326,7 @@ async fn in_context(
     let result = match (result, handoff) {
         (Ok(()), Some(out)) => super::handoff::capture(env, ctx, &page, &state, &origin)
             .await
-            .map(|h| *out = Some(h)),
+            .map(|h| drop(out.send(h))),
         (result, _) => result,
     };
     if !matches!(result, Err(StepError::Lost)) && !env.proc.is_dead() {
