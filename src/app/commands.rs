@@ -104,7 +104,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     if args.dist.workers.is_some() {
-        if run.login.is_some() {
+        if !run.logins.is_empty() {
             return Err(InputError(
                 "--login: session handoff runs in one process; drop --workers (or run one process per machine)".into(),
             )
@@ -346,7 +346,7 @@ mod socket_warning_tests {
         let second = Duration::from_secs(1);
         RunSpec {
             fake: Default::default(),
-            login: None,
+            logins: Vec::new(),
             flows: Vec::new(),
             plan: LoadPlan {
                 browsers: None,

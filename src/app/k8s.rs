@@ -171,7 +171,7 @@ pub fn manifests(args: &K8sArgs) -> Result<RunManifests, InputError> {
             "--plan with its own flows: on Kubernetes name the flows on the command line",
         ));
     }
-    if run.login.is_some() {
+    if !run.logins.is_empty() {
         return Err(bad(
             "--login: session handoff is not supported on Kubernetes yet; run it from one machine",
         ));

@@ -523,8 +523,9 @@ pub struct RunConfig {
     pub output: Output,
     /// The flows as named on the command line, for reports.
     pub flow_names: Vec<String>,
-    /// `--login`, `--login-share`: the browser login HTTP users start with.
-    pub login: Option<LoginSpec>,
+    /// `--login`, `--login-share` (or a plan file flow's `login`): the browser logins HTTP
+    /// users start with.
+    pub logins: Vec<LoginSpec>,
 }
 
 impl RunConfig {
@@ -540,6 +541,8 @@ impl RunConfig {
                 .collect(),
             None => Vec::new(),
         };
+        let mut logins = super::flows::login(flows, &vars)?;
+        logins.extend(super::flows::plan_logins(flows, &listed, &vars)?);
         let (choices, flow_names) = match listed.first() {
             None => (self::flows(flows, &vars)?, flows.names()),
             Some((path, _)) => {
@@ -552,7 +555,7 @@ impl RunConfig {
             }
         };
         Ok(RunConfig {
-            login: super::flows::login(flows, &vars)?,
+            logins,
             flows: choices,
             plan: self::plan(plan, 1, "30s")?,
             output: output(replay)?,
@@ -564,12 +567,12 @@ impl RunConfig {
     /// The run of these flows in `mode`.
     pub fn spec(&self, mode: Mode, replay: &ReplayArgs) -> Result<RunSpec, InputError> {
         let mut spec = run_spec(self.flows.clone(), self.plan.clone(), mode, replay)?;
-        if self.login.is_some() && mode != Mode::Http {
+        if !self.logins.is_empty() && mode != Mode::Http {
             return Err(bad(
                 "--login hands a browser's session to HTTP users: use it with --mode http (or --browsers)",
             ));
         }
-        spec.login = self.login.clone();
+        spec.logins = self.logins.clone();
         Ok(spec)
     }
 }
@@ -613,7 +616,7 @@ pub fn run_spec(
         browser: browser_options(replay)?,
         trace: trace(replay)?,
         fake: fake_options(replay)?,
-        login: None,
+        logins: Vec::new(),
     })
 }
 

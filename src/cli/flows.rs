@@ -7,7 +7,7 @@ use super::config::InputError;
 use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
 use crate::replay::conditions::Conditions;
 use crate::replay::{PreparedFlow, VarSources};
-use crate::run::FlowChoice;
+use crate::run::{FlowChoice, LoginSpec};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,10 +34,7 @@ pub fn prepare_flow_allowing(
     data_dirs: &[PathBuf],
 ) -> Result<PreparedFlow, InputError> {
     let loaded = flow::load_with(path, data_dirs).map_err(|e| bad(e.to_string()))?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "flow".into());
+    let name = flow_stem(path);
     let dir = path.parent().unwrap_or(Path::new("."));
     prepare(
         loaded.flow,
@@ -105,13 +102,14 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
     Ok(prepared)
 }
 
-/// `--login FLOW` and `--login-share K`, prepared like the run's flows (same target).
+/// `--login FLOW` and `--login-share K` (for every flow), prepared like the run's flows
+/// (same target).
 pub fn login(
     args: &FlowArgs,
     overrides: &HashMap<String, String>,
-) -> Result<Option<crate::run::LoginSpec>, InputError> {
+) -> Result<Vec<LoginSpec>, InputError> {
     let Some(path) = &args.login else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let share = args.login_share.unwrap_or(1);
     if share == 0 {
@@ -120,10 +118,41 @@ pub fn login(
     let target = target(args)?;
     let flow = prepare_flow_allowing(path, target.as_ref(), overrides, &args.data_dirs)
         .map_err(|e| bad(format!("--login: {}", e.0)))?;
-    Ok(Some(crate::run::LoginSpec {
+    Ok(vec![LoginSpec {
         flow: Arc::new(flow),
         share,
-    }))
+        for_flow: None,
+    }])
+}
+
+/// The logins a plan file's flows name, each for its flow.
+pub fn plan_logins(
+    args: &FlowArgs,
+    listed: &[(PathBuf, crate::plan::PlanFlow)],
+    overrides: &HashMap<String, String>,
+) -> Result<Vec<LoginSpec>, InputError> {
+    let target = target(args)?;
+    let mut logins = Vec::new();
+    for (plan, f) in listed {
+        let Some((path, share)) = &f.login else {
+            continue;
+        };
+        let flow = prepare_flow_allowing(path, target.as_ref(), overrides, &args.data_dirs)
+            .map_err(|e| bad(format!("--plan {}: login: {}", plan.display(), e.0)))?;
+        logins.push(LoginSpec {
+            flow: Arc::new(flow),
+            share: *share,
+            for_flow: Some(Arc::from(flow_stem(&f.path))),
+        });
+    }
+    Ok(logins)
+}
+
+/// A flow file's metric name: its stem, as [`prepare_flow_allowing`] names it.
+fn flow_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "flow".into())
 }
 
 /// `FILE[:WEIGHT][@NETWORK]`, without its network.

@@ -23,6 +23,8 @@ pub struct LoginSpec {
     pub flow: Arc<PreparedFlow>,
     /// `--login-share K`: users per login (at least 1).
     pub share: u64,
+    /// The users of this flow only (a plan file's flow); None: of every flow without one.
+    pub for_flow: Option<Arc<str>>,
 }
 
 /// The run's logins when it has `--login` and HTTP users: in the browser lane's pool in a
@@ -33,10 +35,7 @@ pub(super) async fn start(
     browser: &crate::replay::browser::BrowserOptions,
     sink: &Sink,
 ) -> anyhow::Result<Option<Logins>> {
-    let Some(login) = &spec.login else {
-        return Ok(None);
-    };
-    if spec.mode != Mode::Http {
+    if spec.logins.is_empty() || spec.mode != Mode::Http {
         return Ok(None);
     }
     let lane = runners.iter().find_map(|r| match r {
@@ -48,7 +47,7 @@ pub(super) async fn start(
         None => (BrowserPool::launch(browser.clone(), sink.clone()).await?, true),
     };
     Ok(Some(Logins::new(
-        login.clone(),
+        spec.logins.clone(),
         pool,
         own,
         sink.clone(),
@@ -67,13 +66,14 @@ struct Group {
 
 /// The run's logins.
 pub(super) struct Logins {
-    spec: LoginSpec,
+    specs: Vec<LoginSpec>,
     pool: Arc<BrowserPool>,
     /// Whether the pool is the logins' own (shut down with them) or the browser lane's.
     own_pool: bool,
     /// The main runtime: logins wait on Chromium there, not on the HTTP users' threads.
     main: tokio::runtime::Handle,
-    groups: Mutex<HashMap<u64, Arc<Group>>>,
+    /// By (login, group number).
+    groups: Mutex<HashMap<(usize, u64), Arc<Group>>>,
     sink: Sink,
     think: ThinkPolicy,
     fake: FakeOptions,
@@ -81,7 +81,7 @@ pub(super) struct Logins {
 
 impl Logins {
     pub fn new(
-        spec: LoginSpec,
+        specs: Vec<LoginSpec>,
         pool: Arc<BrowserPool>,
         own_pool: bool,
         sink: Sink,
@@ -89,7 +89,7 @@ impl Logins {
         fake: FakeOptions,
     ) -> Self {
         Logins {
-            spec,
+            specs,
             pool,
             own_pool,
             main: tokio::runtime::Handle::current(),
@@ -100,17 +100,31 @@ impl Logins {
         }
     }
 
+    /// The login for the users of `flow`: its own (a plan file's), else the command line's.
+    fn spec_for(&self, flow: &str) -> Option<usize> {
+        let own = self
+            .specs
+            .iter()
+            .position(|s| s.for_flow.as_deref() == Some(flow));
+        own.or_else(|| self.specs.iter().position(|s| s.for_flow.is_none()))
+    }
+
     /// The handoff for user `who` of flow `flow`: its group's, logging in first when the
-    /// group has none yet. `Err` is the outcome the user's session then has.
+    /// group has none yet; None when the flow has no login. `Err` is the outcome the user's
+    /// session then has.
     pub async fn handoff(
         &self,
         who: Who,
         flow: &Arc<str>,
         recorder: &Recorder,
         cancel: &CancellationToken,
-    ) -> Result<Arc<Handoff>, SessionOutcome> {
-        let share = self.spec.share.max(1);
-        let key = who.id / share;
+    ) -> Result<Option<Arc<Handoff>>, SessionOutcome> {
+        let Some(ix) = self.spec_for(flow) else {
+            return Ok(None);
+        };
+        let spec = &self.specs[ix];
+        let share = spec.share.max(1);
+        let key = (ix, who.id / share);
         let group = self.groups.locked().entry(key).or_default().clone();
         let mut slot = tokio::select! {
             slot = group.handoff.lock() => slot,
@@ -120,7 +134,7 @@ impl Logins {
             Some(h) => h.clone(),
             None => {
                 let started = Instant::now();
-                let result = self.log_in(who, cancel).await;
+                let result = self.log_in(spec, who, cancel).await;
                 let outcome = match &result {
                     Ok(_) => Outcome::Ok,
                     Err(SessionOutcome::Cancelled) => Outcome::Interrupted,
@@ -131,7 +145,7 @@ impl Logins {
                     flow.clone(),
                     None,
                     SampleKind::Login,
-                    self.spec.flow.name.clone(),
+                    spec.flow.name.clone(),
                 );
                 recorder.record(&key, started.elapsed(), outcome);
                 let handoff = Arc::new(result?);
@@ -144,12 +158,17 @@ impl Logins {
         if group.taken.fetch_add(1, Ordering::Relaxed) + 1 >= share {
             self.groups.locked().remove(&key);
         }
-        Ok(handoff)
+        Ok(Some(handoff))
     }
 
     /// Runs the login flow once in the pool, on the main runtime.
-    async fn log_in(&self, who: Who, cancel: &CancellationToken) -> Result<Handoff, SessionOutcome> {
-        let flow = self.spec.flow.clone();
+    async fn log_in(
+        &self,
+        spec: &LoginSpec,
+        who: Who,
+        cancel: &CancellationToken,
+    ) -> Result<Handoff, SessionOutcome> {
+        let flow = spec.flow.clone();
         let pool = self.pool.clone();
         // The login's own pages and requests are not the measured load: its whole time is
         // the one `login` sample of the user's flow.
@@ -202,7 +221,7 @@ impl Logins {
             Ok(result) => result,
             Err(e) => Err(SessionOutcome::Failed(format!(
                 "login flow `{}`: {e}",
-                self.spec.flow.name
+                spec.flow.name
             ))),
         }
     }

@@ -54,8 +54,9 @@ pub struct RunSpec {
     pub trace: Option<TraceConfig>,
     /// `--locale`, `--seed`: generated data (`${fake.email}`).
     pub fake: FakeOptions,
-    /// `--login FLOW`: HTTP users start with what a browser login of FLOW ended with.
-    pub login: Option<LoginSpec>,
+    /// `--login FLOW` (or a plan file flow's `login`): HTTP users start with what a browser
+    /// login ended with.
+    pub logins: Vec<LoginSpec>,
 }
 
 impl RunSpec {
@@ -73,7 +74,7 @@ impl RunSpec {
             browser: BrowserOptions::default(),
             trace: None,
             fake: FakeOptions::default(),
-            login: None,
+            logins: Vec::new(),
         }
     }
 }

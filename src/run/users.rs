@@ -113,8 +113,10 @@ pub(super) async fn user_loop(
         }
     }
     let mut vars = Vars::new();
-    // `--login`: what this user's browser login handed over, kept for all its iterations.
+    // `--login`: what this user's browser login handed over, kept for all its iterations
+    // (an HTTP user of a flow with a login logs in before its first).
     let mut handed: Option<Arc<Handoff>> = None;
+    let mut needs_login = mode == Mode::Http && ctx.logins.is_some();
     let mut done = 0u64;
     // Draining (the plan ended) stops new iterations, but a user that just arrived still
     // runs its first one within the grace period.
@@ -136,11 +138,12 @@ pub(super) async fn user_loop(
         }
         // A user without its login's handoff logs in first; a failed login is its session's
         // outcome.
-        let login = match (&ctx.logins, mode, &handed) {
-            (Some(logins), Mode::Http, None) => {
+        let login = match (&ctx.logins, needs_login) {
+            (Some(logins), true) => {
                 match logins.handoff(who, &flow.name, &recorder, &cancel).await {
                     Ok(h) => {
-                        handed = Some(h);
+                        handed = h;
+                        needs_login = false;
                         None
                     }
                     Err(outcome) => Some(outcome),

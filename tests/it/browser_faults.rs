@@ -130,7 +130,7 @@ fn flow(base: &str, steps: serde_json::Value) -> Arc<PreparedFlow> {
 async fn run_browser(flow: Arc<PreparedFlow>, secs: u64, iterations: Option<u64>) -> RunSummary {
     let spec = RunSpec {
         fake: Default::default(),
-        login: None,
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             flow,
             weight: 1,
@@ -263,7 +263,7 @@ async fn a_5xx_document_fails_the_session_in_browser_mode_as_in_http_mode() {
     // HTTP mode, same flow: the same rule.
     let spec = RunSpec {
         fake: Default::default(),
-        login: None,
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             mode: None,
             flow: flow(&base, steps),
@@ -332,7 +332,7 @@ async fn http_mode_blocks_other_hosts_for_ajax_and_redirect_hops_and_counts_them
     ]);
     let spec = RunSpec {
         fake: Default::default(),
-        login: None,
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             mode: None,
             flow: flow(&base, steps),

@@ -134,6 +134,31 @@ fn bad_flags_name_the_flag() {
             ],
             "--chrome /nonexistent/chromium",
         ),
+        (
+            vec!["run", "flows/portal-api.json", "--login", "flows/portal-login.json"]
+                .into_iter()
+                .chain(["--login-share", "0"])
+                .collect(),
+            "--login-share",
+        ),
+        (
+            vec!["run", "flows/portal-api.json", "--login", "nope.json"],
+            "--login: nope.json",
+        ),
+        (
+            vec!["run", "flows/portal-api.json", "--login", "flows/portal-login.json"]
+                .into_iter()
+                .chain(["--mode", "browser"])
+                .collect(),
+            "--login",
+        ),
+        (
+            vec!["run", "flows/portal-api.json", "--login", "flows/portal-login.json"]
+                .into_iter()
+                .chain(["--workers", "2", "--listen", "127.0.0.1:0"])
+                .collect(),
+            "--login",
+        ),
     ] {
         let (code, _, stderr) = throng(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");

@@ -205,7 +205,7 @@ pub fn gzip_zeros(len: usize) -> Vec<u8> {
 pub fn url_spec(url: &str, users: u32, secs: u64) -> RunSpec {
     RunSpec {
         fake: Default::default(),
-        login: None,
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             mode: None,
             flow: Arc::new(config::url_flow(url).unwrap()),

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 async fn run_plan(flow: Arc<PreparedFlow>, mode: Mode, users: u32, drain: Duration) -> RunSummary {
     let spec = RunSpec {
         fake: Default::default(),
-        login: None,
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             flow,
             weight: 1,

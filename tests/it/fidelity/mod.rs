@@ -47,7 +47,7 @@ pub fn flow(base: &str, steps: serde_json::Value, vars: &[(&str, &str)]) -> Arc<
 pub async fn run_once(flow: Arc<PreparedFlow>, mode: Mode, users: u32) -> RunSummary {
     let spec = RunSpec {
         fake: Default::default(),
-        login: None,
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             flow,
             weight: 1,
