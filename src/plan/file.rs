@@ -283,11 +283,17 @@ mod tests {
         )
         .unwrap();
         let shape = load_plan_file(&path, 10).unwrap();
-        assert_eq!(shape.flows[0].login, Some((dir.path().join("login.json"), 5)));
+        assert_eq!(
+            shape.flows[0].login,
+            Some((dir.path().join("login.json"), 5))
+        );
         for (text, hint) in [
             (r#"{"flow":"a.json","mode":"car"}"#, "flows[0].mode"),
             (r#"{"flow":"a.json","users":0}"#, "flows[0].users"),
-            (r#"{"flow":"a.json","loginShare":2}"#, "flows[0].loginShare needs"),
+            (
+                r#"{"flow":"a.json","loginShare":2}"#,
+                "flows[0].loginShare needs",
+            ),
             (
                 r#"{"flow":"a.json","login":"l.json","loginShare":0}"#,
                 "flows[0].loginShare must",

@@ -129,7 +129,10 @@ mod tests {
         assert_eq!(line, "sid=abc; Path=/; HttpOnly");
         let (url, line) = cookie(".shop.example", true).as_set_cookie().unwrap();
         assert_eq!(url.as_str(), "https://shop.example/");
-        assert_eq!(line, "sid=abc; Path=/; Domain=shop.example; Secure; HttpOnly");
+        assert_eq!(
+            line,
+            "sid=abc; Path=/; Domain=shop.example; Secure; HttpOnly"
+        );
         assert!(cookie(".shop.example", true).applies_to("api.shop.example"));
         assert!(cookie(".shop.example", true).applies_to("shop.example"));
         assert!(!cookie(".shop.example", true).applies_to("evilshop.example"));

@@ -44,7 +44,10 @@ pub(super) async fn start(
     });
     let (pool, own) = match lane {
         Some(pool) => (pool, false),
-        None => (BrowserPool::launch(browser.clone(), sink.clone()).await?, true),
+        None => (
+            BrowserPool::launch(browser.clone(), sink.clone()).await?,
+            true,
+        ),
     };
     Ok(Some(Logins::new(
         spec.logins.clone(),

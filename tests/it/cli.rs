@@ -135,10 +135,15 @@ fn bad_flags_name_the_flag() {
             "--chrome /nonexistent/chromium",
         ),
         (
-            vec!["run", "flows/portal-api.json", "--login", "flows/portal-login.json"]
-                .into_iter()
-                .chain(["--login-share", "0"])
-                .collect(),
+            vec![
+                "run",
+                "flows/portal-api.json",
+                "--login",
+                "flows/portal-login.json",
+            ]
+            .into_iter()
+            .chain(["--login-share", "0"])
+            .collect(),
             "--login-share",
         ),
         (
@@ -146,17 +151,27 @@ fn bad_flags_name_the_flag() {
             "--login: nope.json",
         ),
         (
-            vec!["run", "flows/portal-api.json", "--login", "flows/portal-login.json"]
-                .into_iter()
-                .chain(["--mode", "browser"])
-                .collect(),
+            vec![
+                "run",
+                "flows/portal-api.json",
+                "--login",
+                "flows/portal-login.json",
+            ]
+            .into_iter()
+            .chain(["--mode", "browser"])
+            .collect(),
             "--login",
         ),
         (
-            vec!["run", "flows/portal-api.json", "--login", "flows/portal-login.json"]
-                .into_iter()
-                .chain(["--workers", "2", "--listen", "127.0.0.1:0"])
-                .collect(),
+            vec![
+                "run",
+                "flows/portal-api.json",
+                "--login",
+                "flows/portal-login.json",
+            ]
+            .into_iter()
+            .chain(["--workers", "2", "--listen", "127.0.0.1:0"])
+            .collect(),
             "--login",
         ),
     ] {

@@ -35,7 +35,13 @@ async fn throng(args: &[&str]) -> Run {
     let output = support::throng_async()
         .args(["run", "--target", &base])
         .args(args)
-        .args(["--think-scale", "0", "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "--think-scale",
+            "0",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .await
         .unwrap();

@@ -66,7 +66,12 @@ pub(crate) async fn capture(
     let params = GetCookiesParams::builder()
         .browser_context_id(ctx.clone())
         .build();
-    let cookies = cdp(env, "read the login's cookies", env.proc.browser.execute(params)).await?;
+    let cookies = cdp(
+        env,
+        "read the login's cookies",
+        env.proc.browser.execute(params),
+    )
+    .await?;
     let hosts: Vec<&str> = origin
         .host_str()
         .into_iter()
@@ -89,15 +94,11 @@ pub(crate) async fn capture(
     let storage = super::extract::evaluate(page, READ_STORAGE)
         .await
         .map_err(|e| StepError::Failed(format!("read the login's storage: {e}")))?;
-    let values = storage
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|pair| {
-            let name = pair.get(0)?.as_str()?;
-            let value = pair.get(1)?.as_str()?;
-            Some((name.to_string(), value.to_string()))
-        });
+    let values = storage.as_array().into_iter().flatten().filter_map(|pair| {
+        let name = pair.get(0)?.as_str()?;
+        let value = pair.get(1)?.as_str()?;
+        Some((name.to_string(), value.to_string()))
+    });
     let want = origin.origin().ascii_serialization();
     let authorization = state
         .authorization
