@@ -33,17 +33,69 @@ pub fn prepare_flow_allowing(
     overrides: &HashMap<String, String>,
     data_dirs: &[PathBuf],
 ) -> Result<PreparedFlow, InputError> {
+    prepare_flow_with(path, target, overrides, data_dirs, false)
+}
+
+/// [`prepare_flow_allowing`]; `handed`: the flow's users start with a browser login's
+/// handoff (`--login`), whose `Authorization` replaces the recorded one, so the secrets used
+/// only there (the recorder's `Bearer ${authorization}`) need no value.
+fn prepare_flow_with(
+    path: &Path,
+    target: Option<&Url>,
+    overrides: &HashMap<String, String>,
+    data_dirs: &[PathBuf],
+    handed: bool,
+) -> Result<PreparedFlow, InputError> {
     let loaded = flow::load_with(path, data_dirs).map_err(|e| bad(e.to_string()))?;
     let name = flow_stem(path);
     let dir = path.parent().unwrap_or(Path::new("."));
+    let mut overrides = std::borrow::Cow::Borrowed(overrides);
+    if handed {
+        for secret in authorization_only_secrets(&loaded.flow) {
+            if !overrides.contains_key(&secret) {
+                overrides.to_mut().insert(secret, String::new());
+            }
+        }
+    }
     prepare(
         loaded.flow,
         &name,
         &path.display().to_string(),
         dir,
         target,
-        overrides,
+        &overrides,
     )
+}
+
+/// The secret variables `flow` uses in `Authorization` headers and nowhere else.
+fn authorization_only_secrets(flow: &Flow) -> Vec<String> {
+    let all = serde_json::to_string(flow).unwrap_or_default();
+    let mut in_headers = String::new();
+    for network in flow.steps.iter().filter_map(|s| s.network.as_ref()) {
+        let headers = network
+            .requests
+            .iter()
+            .map(|r| &r.headers)
+            .chain(network.polling.iter().map(|p| &p.headers))
+            .chain(network.event_sources.iter().map(|e| &e.headers))
+            .chain(network.streams.iter().map(|s| &s.headers));
+        for (name, value) in headers.flat_map(|h| h.iter()) {
+            if name.eq_ignore_ascii_case("authorization") {
+                in_headers.push_str(value);
+                in_headers.push('\n');
+            }
+        }
+    }
+    flow.variables
+        .iter()
+        .filter(|v| v.secret.is_some())
+        .map(|v| v.name.clone())
+        .filter(|name| {
+            let used = format!("${{{name}}}");
+            let n = in_headers.matches(&used).count();
+            n > 0 && all.matches(&used).count() == n
+        })
+        .collect()
 }
 
 /// Prepares an in-memory flow (`label` names it in errors).
@@ -228,8 +280,9 @@ pub fn plan_flows(
     listed
         .iter()
         .map(|f| {
+            let handed = f.login.is_some() || args.login.is_some();
             let mut flow =
-                prepare_flow_allowing(&f.path, target.as_ref(), overrides, &args.data_dirs)?;
+                prepare_flow_with(&f.path, target.as_ref(), overrides, &args.data_dirs, handed)?;
             if let Some(net) = &f.network {
                 let what = format!("{}: flows[{}].network", plan_file.display(), f.index);
                 flow = with_network(flow, net, &what)?;
@@ -254,7 +307,13 @@ pub fn flows(
         let flow = if item.starts_with("http://") || item.starts_with("https://") {
             url_flow(item)?
         } else {
-            prepare_flow_allowing(Path::new(item), target.as_ref(), overrides, data_dirs)?
+            prepare_flow_with(
+                Path::new(item),
+                target.as_ref(),
+                overrides,
+                data_dirs,
+                args.login.is_some(),
+            )?
         };
         choices.push(FlowChoice {
             mode: None,
@@ -264,7 +323,8 @@ pub fn flows(
     }
     for item in weighted_args {
         let (path, weight, network) = weighted_entry(item)?;
-        let mut flow = prepare_flow_allowing(&path, target.as_ref(), overrides, data_dirs)?;
+        let handed = args.login.is_some();
+        let mut flow = prepare_flow_with(&path, target.as_ref(), overrides, data_dirs, handed)?;
         if let Some(net) = network {
             flow = with_network(flow, &net, &format!("--flow {item}"))?;
         }
@@ -280,4 +340,33 @@ pub fn flows(
         ));
     }
     Ok(choices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_used_only_in_authorization_headers_is_the_handoffs() {
+        let flow: Flow = serde_json::from_value(serde_json::json!({
+            "title": "t",
+            "variables": [
+                {"name": "authorization", "secret": {"env": "A"}},
+                {"name": "password", "secret": {"env": "P"}},
+                {"name": "unused", "secret": {"env": "U"}}
+            ],
+            "steps": [{"type": "navigate", "url": "http://h/", "network": {
+                "requests": [
+                    {"kind": "ajax", "method": "GET", "url": "http://h/a",
+                     "headers": {"Authorization": "Bearer ${authorization}"}},
+                    {"kind": "ajax", "method": "POST", "url": "http://h/b", "body": "pw=${password}",
+                     "headers": {"authorization": "Basic ${password}"}}
+                ],
+                "polling": [{"url": "http://h/p", "periodMs": 1000,
+                             "headers": {"authorization": "Bearer ${authorization}"}}]
+            }}]
+        }))
+        .unwrap();
+        assert_eq!(authorization_only_secrets(&flow), ["authorization"]);
+    }
 }

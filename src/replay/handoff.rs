@@ -8,6 +8,8 @@ use url::Url;
 
 /// The prefix of the variables a handoff sets: `${storage.token}`.
 pub const STORAGE_PREFIX: &str = "storage.";
+/// How a flow's text starts naming one of them.
+pub const STORAGE_REF: &str = "${storage.";
 /// Most storage values handed over (a page may keep hundreds; the flows use a few).
 const MAX_VALUES: usize = 256;
 /// Longest storage value handed over (a cached bundle in localStorage is not a credential).

@@ -174,6 +174,18 @@ fn bad_flags_name_the_flag() {
             .collect(),
             "--login",
         ),
+        (
+            vec![
+                "k8s",
+                "flows/portal-api.json",
+                "--login",
+                "flows/portal-login.json",
+            ]
+            .into_iter()
+            .chain(["--image", "t", "--workers", "2"])
+            .collect(),
+            "--login: session handoff is not supported on Kubernetes",
+        ),
     ] {
         let (code, _, stderr) = throng(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");

@@ -44,8 +44,9 @@ impl HttpSession<'_, '_> {
     }
 
     /// A recorded header's value for a request to `url`, variables filled in. With `--login`,
-    /// a recorded `Authorization` (not one built from variables) is the recording's own: the
-    /// user sends what its browser login's pages sent to that origin instead.
+    /// a recorded `Authorization` (a literal, or the recorder's `Bearer ${authorization}`
+    /// secret) is the recording's own session: the user sends what its browser login's pages
+    /// sent to that origin instead. One built from `${storage.NAME}` is the flow's choice.
     pub(super) fn header_value(
         &self,
         url: &Url,
@@ -55,7 +56,10 @@ impl HttpSession<'_, '_> {
     ) -> Result<String, StepFailure> {
         let handed = self.s.handoff.and_then(|h| h.authorization_for(url));
         match handed {
-            Some(auth) if name.eq_ignore_ascii_case("authorization") && !value.contains("${") => {
+            Some(auth)
+                if name.eq_ignore_ascii_case("authorization")
+                    && !value.contains(crate::replay::handoff::STORAGE_REF) =>
+            {
                 Ok(auth.to_string())
             }
             _ => self.fill_in(value, Place::Header, label),

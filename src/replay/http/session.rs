@@ -507,6 +507,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             &self.s.flow.cache,
             |t, place| self.fill_in(t, place, label),
             |u| self.fill_url(u, label),
+            |u, name, value| self.header_value(u, name, value, label),
         )?;
         let cancel = self.s.cancel;
         let page = self.page.get_or_insert_with(OpenPage::default);
