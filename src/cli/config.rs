@@ -573,6 +573,14 @@ impl RunConfig {
             ));
         }
         spec.logins = self.logins.clone();
+        // Logins run no more at once than this machine's CPU holds (as a browser run's fit).
+        let cores = crate::health::cores();
+        let at_once: Vec<usize> = (spec.logins.iter())
+            .map(|l| crate::health::logins_at_once(&l.flow, &spec, cores))
+            .collect();
+        for (login, n) in spec.logins.iter_mut().zip(at_once) {
+            login.at_once.get_or_insert(n);
+        }
         Ok(spec)
     }
 }

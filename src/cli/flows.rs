@@ -174,6 +174,7 @@ pub fn login(
         flow: Arc::new(flow),
         share,
         for_flow: None,
+        at_once: None,
     }])
 }
 
@@ -195,6 +196,7 @@ pub fn plan_logins(
             flow: Arc::new(flow),
             share: *share,
             for_flow: Some(Arc::from(flow_stem(&f.path))),
+            at_once: None,
         });
     }
     Ok(logins)

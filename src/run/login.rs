@@ -25,6 +25,9 @@ pub struct LoginSpec {
     pub share: u64,
     /// The users of this flow only (a plan file's flow); None: of every flow without one.
     pub for_flow: Option<Arc<str>>,
+    /// Most of these logins running at once: what the machine's CPU holds (set by the command
+    /// line from the browser-fit estimate); None: as many as the browser pool holds.
+    pub at_once: Option<usize>,
 }
 
 /// The run's logins when it has `--login` and HTTP users: in the browser lane's pool in a
@@ -59,6 +62,17 @@ pub(super) async fn start(
     )))
 }
 
+/// Logins running at once, per login flow (the pool's sessions bound them all too).
+fn slots(specs: &[LoginSpec]) -> Vec<tokio::sync::Semaphore> {
+    specs
+        .iter()
+        .map(|s| {
+            let n = s.at_once.unwrap_or(tokio::sync::Semaphore::MAX_PERMITS);
+            tokio::sync::Semaphore::new(n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS))
+        })
+        .collect()
+}
+
 /// One login shared by up to `share` users: the first to come runs it, the others wait.
 #[derive(Default)]
 struct Group {
@@ -77,6 +91,8 @@ pub(super) struct Logins {
     main: tokio::runtime::Handle,
     /// By (login, group number).
     groups: Mutex<HashMap<(usize, u64), Arc<Group>>>,
+    /// Per login flow: its logins running now (see [`LoginSpec::at_once`]).
+    running: Vec<tokio::sync::Semaphore>,
     sink: Sink,
     think: ThinkPolicy,
     fake: FakeOptions,
@@ -92,6 +108,7 @@ impl Logins {
         fake: FakeOptions,
     ) -> Self {
         Logins {
+            running: slots(&specs),
             specs,
             pool,
             own_pool,
@@ -136,8 +153,19 @@ impl Logins {
         let handoff = match slot.as_ref() {
             Some(h) => h.clone(),
             None => {
-                let started = Instant::now();
-                let result = self.log_in(spec, who, cancel).await;
+                // Its time is the login's own: from its turn (logins wait for one when the
+                // machine holds no more at once) to the handoff.
+                let mut started = Instant::now();
+                let result = tokio::select! {
+                    running = self.running[ix].acquire() => match running {
+                        Ok(_running) => {
+                            started = Instant::now();
+                            self.log_in(spec, who, cancel).await
+                        }
+                        Err(_) => Err(SessionOutcome::Cancelled),
+                    },
+                    _ = cancel.cancelled() => Err(SessionOutcome::Cancelled),
+                };
                 let outcome = match &result {
                     Ok(_) => Outcome::Ok,
                     Err(SessionOutcome::Cancelled) => Outcome::Interrupted,
