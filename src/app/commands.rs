@@ -104,6 +104,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     if args.dist.workers.is_some() {
+        if !run.logins.is_empty() {
+            return Err(InputError(
+                "--login: session handoff runs in one process; drop --workers (or run one process per machine)".into(),
+            )
+            .into());
+        }
         if run.flows.iter().any(|f| f.mode.is_some()) {
             return Err(InputError(
                 "--plan with its own flows: a distributed run takes its flows on the command line (with --browsers for a hybrid run)".into(),
@@ -341,6 +347,7 @@ mod socket_warning_tests {
         RunSpec {
             keep_sessions: None,
             fake: Default::default(),
+            logins: Vec::new(),
             flows: Vec::new(),
             plan: LoadPlan {
                 browsers: None,

@@ -171,6 +171,11 @@ pub fn manifests(args: &K8sArgs) -> Result<RunManifests, InputError> {
             "--plan with its own flows: on Kubernetes name the flows on the command line",
         ));
     }
+    if !run.logins.is_empty() {
+        return Err(bad(
+            "--login: session handoff is not supported on Kubernetes yet; run it from one machine",
+        ));
+    }
     config::formats(&args.replay.format)?;
     run.spec(mode, &local)?;
     let (overrides, flows, plan) = (run.vars, run.flows, run.plan);

@@ -386,6 +386,14 @@ pub struct FlowArgs {
     /// flow's own directory)
     #[arg(long = "allow-data", value_name = "DIR")]
     pub data_dirs: Vec<PathBuf>,
+    /// Session handoff: log each HTTP user in by running this flow in a real browser first,
+    /// then hand the user its cookies, the Authorization header its pages sent and its
+    /// localStorage/sessionStorage values as ${storage.NAME} (docs/guide/modes.md)
+    #[arg(long, value_name = "FLOW")]
+    pub login: Option<PathBuf>,
+    /// With --login: one browser login for every K HTTP users (they share its session)
+    #[arg(long, value_name = "K", requires = "login")]
+    pub login_share: Option<u64>,
 }
 
 impl FlowArgs {

@@ -14,6 +14,7 @@ use crate::replay::fake::{FakeOptions, Locale};
 use crate::replay::http::{ClientOptions, HttpOptions, SharedTls};
 use crate::replay::trusted_certs::TrustedCerts;
 use crate::report::{Format, Threshold};
+use crate::run::LoginSpec;
 use crate::run::{capacity, FlowChoice, RunSpec};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -523,6 +524,9 @@ pub struct RunConfig {
     pub output: Output,
     /// The flows as named on the command line, for reports.
     pub flow_names: Vec<String>,
+    /// `--login`, `--login-share` (or a plan file flow's `login`): the browser logins HTTP
+    /// users start with.
+    pub logins: Vec<LoginSpec>,
 }
 
 impl RunConfig {
@@ -538,6 +542,8 @@ impl RunConfig {
                 .collect(),
             None => Vec::new(),
         };
+        let mut logins = super::flows::login(flows, &vars)?;
+        logins.extend(super::flows::plan_logins(flows, &listed, &vars)?);
         let (choices, flow_names) = match listed.first() {
             None => (self::flows(flows, &vars)?, flows.names()),
             Some((path, _)) => {
@@ -550,6 +556,7 @@ impl RunConfig {
             }
         };
         Ok(RunConfig {
+            logins,
             flows: choices,
             plan: self::plan(plan, 1, "30s")?,
             output: output(replay)?,
@@ -560,7 +567,22 @@ impl RunConfig {
 
     /// The run of these flows in `mode`.
     pub fn spec(&self, mode: Mode, replay: &ReplayArgs) -> Result<RunSpec, InputError> {
-        run_spec(self.flows.clone(), self.plan.clone(), mode, replay)
+        let mut spec = run_spec(self.flows.clone(), self.plan.clone(), mode, replay)?;
+        if !self.logins.is_empty() && mode != Mode::Http {
+            return Err(bad(
+                "--login hands a browser's session to HTTP users: use it with --mode http (or --browsers)",
+            ));
+        }
+        spec.logins = self.logins.clone();
+        // Logins run no more at once than this machine's CPU holds (as a browser run's fit).
+        let cores = crate::health::cores();
+        let at_once: Vec<usize> = (spec.logins.iter())
+            .map(|l| crate::health::logins_at_once(&l.flow, &spec, cores))
+            .collect();
+        for (login, n) in spec.logins.iter_mut().zip(at_once) {
+            login.at_once.get_or_insert(n);
+        }
+        Ok(spec)
     }
 }
 
@@ -604,6 +626,7 @@ pub fn run_spec(
         trace: trace(replay)?,
         fake: fake_options(replay)?,
         keep_sessions: keep_sessions(replay)?,
+        logins: Vec::new(),
     })
 }
 

@@ -7,7 +7,7 @@ use super::config::InputError;
 use crate::flow::{self, Action, Flow, Network, RecordedRequest, Step};
 use crate::replay::conditions::Conditions;
 use crate::replay::{PreparedFlow, VarSources};
-use crate::run::FlowChoice;
+use crate::run::{FlowChoice, LoginSpec};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,20 +33,69 @@ pub fn prepare_flow_allowing(
     overrides: &HashMap<String, String>,
     data_dirs: &[PathBuf],
 ) -> Result<PreparedFlow, InputError> {
+    prepare_flow_with(path, target, overrides, data_dirs, false)
+}
+
+/// [`prepare_flow_allowing`]; `handed`: the flow's users start with a browser login's
+/// handoff (`--login`), whose `Authorization` replaces the recorded one, so the secrets used
+/// only there (the recorder's `Bearer ${authorization}`) need no value.
+fn prepare_flow_with(
+    path: &Path,
+    target: Option<&Url>,
+    overrides: &HashMap<String, String>,
+    data_dirs: &[PathBuf],
+    handed: bool,
+) -> Result<PreparedFlow, InputError> {
     let loaded = flow::load_with(path, data_dirs).map_err(|e| bad(e.to_string()))?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "flow".into());
+    let name = flow_stem(path);
     let dir = path.parent().unwrap_or(Path::new("."));
+    let mut overrides = std::borrow::Cow::Borrowed(overrides);
+    if handed {
+        for secret in authorization_only_secrets(&loaded.flow) {
+            if !overrides.contains_key(&secret) {
+                overrides.to_mut().insert(secret, String::new());
+            }
+        }
+    }
     prepare(
         loaded.flow,
         &name,
         &path.display().to_string(),
         dir,
         target,
-        overrides,
+        &overrides,
     )
+}
+
+/// The secret variables `flow` uses in `Authorization` headers and nowhere else.
+fn authorization_only_secrets(flow: &Flow) -> Vec<String> {
+    let all = serde_json::to_string(flow).unwrap_or_default();
+    let mut in_headers = String::new();
+    for network in flow.steps.iter().filter_map(|s| s.network.as_ref()) {
+        let headers = network
+            .requests
+            .iter()
+            .map(|r| &r.headers)
+            .chain(network.polling.iter().map(|p| &p.headers))
+            .chain(network.event_sources.iter().map(|e| &e.headers))
+            .chain(network.streams.iter().map(|s| &s.headers));
+        for (name, value) in headers.flat_map(|h| h.iter()) {
+            if name.eq_ignore_ascii_case("authorization") {
+                in_headers.push_str(value);
+                in_headers.push('\n');
+            }
+        }
+    }
+    flow.variables
+        .iter()
+        .filter(|v| v.secret.is_some())
+        .map(|v| v.name.clone())
+        .filter(|name| {
+            let used = format!("${{{name}}}");
+            let n = in_headers.matches(&used).count();
+            n > 0 && all.matches(&used).count() == n
+        })
+        .collect()
 }
 
 /// Prepares an in-memory flow (`label` names it in errors).
@@ -103,6 +152,61 @@ pub fn url_flow(url: &str) -> Result<PreparedFlow, InputError> {
     let mut prepared = prepare(flow, &host, &shown, Path::new("."), None, &HashMap::new())?;
     prepared.discover_assets = false;
     Ok(prepared)
+}
+
+/// `--login FLOW` and `--login-share K` (for every flow), prepared like the run's flows
+/// (same target).
+pub fn login(
+    args: &FlowArgs,
+    overrides: &HashMap<String, String>,
+) -> Result<Vec<LoginSpec>, InputError> {
+    let Some(path) = &args.login else {
+        return Ok(Vec::new());
+    };
+    let share = args.login_share.unwrap_or(1);
+    if share == 0 {
+        return Err(bad("--login-share must be at least 1"));
+    }
+    let target = target(args)?;
+    let flow = prepare_flow_allowing(path, target.as_ref(), overrides, &args.data_dirs)
+        .map_err(|e| bad(format!("--login: {}", e.0)))?;
+    Ok(vec![LoginSpec {
+        flow: Arc::new(flow),
+        share,
+        for_flow: None,
+        at_once: None,
+    }])
+}
+
+/// The logins a plan file's flows name, each for its flow.
+pub fn plan_logins(
+    args: &FlowArgs,
+    listed: &[(PathBuf, crate::plan::PlanFlow)],
+    overrides: &HashMap<String, String>,
+) -> Result<Vec<LoginSpec>, InputError> {
+    let target = target(args)?;
+    let mut logins = Vec::new();
+    for (plan, f) in listed {
+        let Some((path, share)) = &f.login else {
+            continue;
+        };
+        let flow = prepare_flow_allowing(path, target.as_ref(), overrides, &args.data_dirs)
+            .map_err(|e| bad(format!("--plan {}: login: {}", plan.display(), e.0)))?;
+        logins.push(LoginSpec {
+            flow: Arc::new(flow),
+            share: *share,
+            for_flow: Some(Arc::from(flow_stem(&f.path))),
+            at_once: None,
+        });
+    }
+    Ok(logins)
+}
+
+/// A flow file's metric name: its stem, as [`prepare_flow_allowing`] names it.
+fn flow_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "flow".into())
 }
 
 /// `FILE[:WEIGHT][@NETWORK]`, without its network.
@@ -178,8 +282,9 @@ pub fn plan_flows(
     listed
         .iter()
         .map(|f| {
+            let handed = f.login.is_some() || args.login.is_some();
             let mut flow =
-                prepare_flow_allowing(&f.path, target.as_ref(), overrides, &args.data_dirs)?;
+                prepare_flow_with(&f.path, target.as_ref(), overrides, &args.data_dirs, handed)?;
             if let Some(net) = &f.network {
                 let what = format!("{}: flows[{}].network", plan_file.display(), f.index);
                 flow = with_network(flow, net, &what)?;
@@ -204,7 +309,13 @@ pub fn flows(
         let flow = if item.starts_with("http://") || item.starts_with("https://") {
             url_flow(item)?
         } else {
-            prepare_flow_allowing(Path::new(item), target.as_ref(), overrides, data_dirs)?
+            prepare_flow_with(
+                Path::new(item),
+                target.as_ref(),
+                overrides,
+                data_dirs,
+                args.login.is_some(),
+            )?
         };
         choices.push(FlowChoice {
             mode: None,
@@ -214,7 +325,8 @@ pub fn flows(
     }
     for item in weighted_args {
         let (path, weight, network) = weighted_entry(item)?;
-        let mut flow = prepare_flow_allowing(&path, target.as_ref(), overrides, data_dirs)?;
+        let handed = args.login.is_some();
+        let mut flow = prepare_flow_with(&path, target.as_ref(), overrides, data_dirs, handed)?;
         if let Some(net) = network {
             flow = with_network(flow, &net, &format!("--flow {item}"))?;
         }
@@ -230,4 +342,33 @@ pub fn flows(
         ));
     }
     Ok(choices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_used_only_in_authorization_headers_is_the_handoffs() {
+        let flow: Flow = serde_json::from_value(serde_json::json!({
+            "title": "t",
+            "variables": [
+                {"name": "authorization", "secret": {"env": "A"}},
+                {"name": "password", "secret": {"env": "P"}},
+                {"name": "unused", "secret": {"env": "U"}}
+            ],
+            "steps": [{"type": "navigate", "url": "http://h/", "network": {
+                "requests": [
+                    {"kind": "ajax", "method": "GET", "url": "http://h/a",
+                     "headers": {"Authorization": "Bearer ${authorization}"}},
+                    {"kind": "ajax", "method": "POST", "url": "http://h/b", "body": "pw=${password}",
+                     "headers": {"authorization": "Basic ${password}"}}
+                ],
+                "polling": [{"url": "http://h/p", "periodMs": 1000,
+                             "headers": {"authorization": "Bearer ${authorization}"}}]
+            }}]
+        }))
+        .unwrap();
+        assert_eq!(authorization_only_secrets(&flow), ["authorization"]);
+    }
 }

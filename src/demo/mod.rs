@@ -47,6 +47,13 @@
 //! TOKEN`) as an event stream through `fetch()` (3 events, then held open). Counted in
 //! [`SpaStats`], with the close code each socket's client answered.
 //!
+//! Portal: `GET /portal` signs in by `fetch` (`POST /api/portal/login`, JSON credentials,
+//! answered `{"token", "user"}` with a new random token and a `psid` cookie for `/portal`),
+//! keeps the token in localStorage and goes to `GET /portal/home` (303 to `/portal` without
+//! the cookie), whose script calls `GET /api/portal/orders` with `Authorization: Bearer TOKEN`
+//! (`GET /api/portal/me` answers the same; 401 without a token a login issued). Counted in
+//! [`PortalStats`]: what a session handoff (`throng run --login`) must carry.
+//!
 //! `GET /__stats` returns [`Stats`] (every request counted, keyed `"METHOD /path"` without the
 //! query, including 304s and 404s; the stats endpoints themselves excluded), and again by kind
 //! of client (`agents`: `throng`, `chrome`, `other`, from the User-Agent: a hybrid run's modes);
@@ -60,11 +67,13 @@ mod forms;
 mod html;
 mod live;
 mod pages;
+mod portal;
 mod server;
 mod session;
 mod spa;
 mod stats;
 
+pub use portal::PortalStats;
 pub use spa::SpaStats;
 pub use stats::{agent_of, AgentStats, LiveStats, Stats};
 

@@ -4,7 +4,7 @@ use super::assets::{Asset, Assets};
 use super::catalog::mix;
 use super::session::Sessions;
 use super::stats::Counters;
-use super::{api, deals, forms, live, pages, spa, DemoConfig};
+use super::{api, deals, forms, live, pages, portal, spa, DemoConfig};
 use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
@@ -24,6 +24,8 @@ pub(crate) struct AppState {
     pub sessions: Sessions,
     /// The single-page app's tokens and tickets.
     pub logins: spa::Logins,
+    /// The portal's tokens and cookies.
+    pub portal: portal::PortalLogins,
     pub assets: Assets,
     /// Calls served by the notifications endpoint (rotates its message).
     pub polls: AtomicU64,
@@ -41,6 +43,7 @@ impl AppState {
             counters: Counters::default(),
             sessions: Sessions::default(),
             logins: spa::Logins::default(),
+            portal: portal::PortalLogins::default(),
             assets: Assets::build(),
             polls: AtomicU64::new(0),
             latency_ms: cfg.latency_ms,
@@ -87,6 +90,11 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/deals", get(deals::page))
         .route("/app", get(spa::page))
         .route("/api/app/login", post(spa::login))
+        .route("/portal", get(portal::page))
+        .route("/portal/home", get(portal::home))
+        .route("/api/portal/login", post(portal::login))
+        .route("/api/portal/orders", get(portal::api))
+        .route("/api/portal/me", get(portal::api))
         .route_layer(middleware::from_fn_with_state(st.clone(), work));
     // Held open while the page is: no simulated work.
     let streams = Router::new()

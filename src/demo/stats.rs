@@ -22,6 +22,9 @@ pub struct Stats {
     /// The single-page app's logins, socket and result streams (`/app`).
     #[serde(default)]
     pub spa: super::SpaStats,
+    /// The portal's logins and token-carrying API calls (`/portal`).
+    #[serde(default)]
+    pub portal: super::PortalStats,
     /// Search terms as the site received them (`GET /search?q=...`), with their counts: what
     /// a replayed flow typed.
     #[serde(default)]
@@ -136,6 +139,11 @@ impl Counters {
     /// Adds to the single-page app's counters.
     pub(crate) fn spa(&self, f: impl FnOnce(&mut super::SpaStats)) {
         f(&mut self.inner.locked().spa);
+    }
+
+    /// Adds to the portal's counters.
+    pub(crate) fn portal(&self, f: impl FnOnce(&mut super::PortalStats)) {
+        f(&mut self.inner.locked().portal);
     }
 
     /// Adds to the live counters.

@@ -82,6 +82,8 @@ pub enum SampleKind {
     /// A WebSocket opened (latency: connect and handshake).
     #[serde(rename = "websocket")]
     WebSocket,
+    /// A browser login handed to HTTP users (`--login`): its whole session, start to handoff.
+    Login,
 }
 
 impl SampleKind {
@@ -98,7 +100,7 @@ impl SampleKind {
     ];
 
     /// Every kind, in display order: the request kinds, then page timings and steps.
-    pub const ALL: [SampleKind; 19] = {
+    pub const ALL: [SampleKind; 20] = {
         let r = Self::REQUESTS;
         [
             r[0],
@@ -120,6 +122,7 @@ impl SampleKind {
             SampleKind::LongTasks,
             SampleKind::JsHeap,
             SampleKind::Step,
+            SampleKind::Login,
         ]
     };
 
@@ -207,6 +210,7 @@ impl SampleKind {
             SampleKind::Step => "step",
             SampleKind::EventSource => "eventsource",
             SampleKind::WebSocket => "websocket",
+            SampleKind::Login => "login",
         }
     }
 }

@@ -135,6 +135,8 @@ pub struct Recorder {
     trace: Option<Arc<SessionTrace>>,
     /// Set for one session that may be kept whole: see [`Recorder::capturing`].
     capture: Option<Arc<SessionCapture>>,
+    /// Keeps no samples (counters still count): see [`Recorder::muted`].
+    muted: bool,
 }
 
 /// A late arrival's lateness, applied until its first step that sent requests has ended.
@@ -206,6 +208,7 @@ impl Sink {
             late_start: None,
             trace: None,
             capture: None,
+            muted: false,
         }
     }
 
@@ -513,12 +516,23 @@ impl Recorder {
             shard: self.shard,
             trace: self.trace.clone(),
             capture: self.capture.clone(),
+            muted: self.muted,
             late_start: (us > 0).then(|| {
                 Arc::new(LateStart {
                     us: AtomicU64::new(u64::from(us)),
                     sent: AtomicBool::new(false),
                 })
             }),
+        }
+    }
+
+    /// This recorder keeping no samples: a session whose requests are not part of the
+    /// measured load's figures (a `--login` session: its whole time is one `login` sample).
+    pub fn muted(&self) -> Recorder {
+        Recorder {
+            muted: true,
+            trace: None,
+            ..self.clone()
         }
     }
 
@@ -634,6 +648,9 @@ impl Recorder {
     }
 
     fn with_cell(&self, key: &MetricKey, f: impl FnOnce(&mut Cell)) {
+        if self.muted {
+            return;
+        }
         let admit = |key: &MetricKey| {
             // A name made from a URL never keeps its credentials (`http://user:pw@host/`).
             let clean = without_credentials(key);

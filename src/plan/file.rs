@@ -15,6 +15,9 @@
 //!  "flows": [{"flow": "shop.json", "users": 95}, {"flow": "browse.json", "mode": "browser", "users": 5}]}
 //! ```
 //! A flow entry's `network` (a `--network` preset or figures) gives its users their own network.
+//! An HTTP flow may name a browser login its users start with (`--login`, per flow), and how
+//! many users share one login (`--login-share`):
+//! `{"flow": "portal-api.json", "users": 50, "login": "portal-login.json", "loginShare": 10}`.
 
 use super::{parse_duration, Arrival, BrowserShare, Stage, Stages};
 use crate::metrics::Mode;
@@ -46,6 +49,10 @@ struct FlowEntry {
     /// This flow's own network conditions (a `--network` preset or figures).
     #[serde(default)]
     network: Option<String>,
+    #[serde(default)]
+    login: Option<PathBuf>,
+    #[serde(default, rename = "loginShare")]
+    login_share: Option<u64>,
 }
 
 fn one() -> u32 {
@@ -63,6 +70,9 @@ pub struct PlanFlow {
     pub network: Option<String>,
     /// Its place in the file's `flows`, for errors.
     pub index: usize,
+    /// A browser login its HTTP users start with (resolved like `path`), and how many users
+    /// share one.
+    pub login: Option<(PathBuf, u64)>,
 }
 
 /// `"browsers": 5` or `"browsers": "5%"`.
@@ -140,12 +150,28 @@ pub fn load_plan_file(path: &Path, default_max_users: u32) -> Result<PlanShape, 
         if entry.users == 0 {
             return Err(format!("{label}: flows[{i}].users must be at least 1"));
         }
+        let login = match (&entry.login, entry.login_share) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(format!("{label}: flows[{i}].loginShare needs `login`"));
+            }
+            (Some(_), _) if mode != Mode::Http => {
+                return Err(format!(
+                    "{label}: flows[{i}].login: a login is handed to HTTP users; this flow runs in {mode} mode"
+                ));
+            }
+            (Some(_), Some(0)) => {
+                return Err(format!("{label}: flows[{i}].loginShare must be at least 1"));
+            }
+            (Some(l), share) => Some((dir.join(l), share.unwrap_or(1))),
+        };
         flows.push(PlanFlow {
             path: dir.join(&entry.flow),
             mode,
             users: entry.users,
             network: entry.network.clone(),
             index: i,
+            login,
         });
     }
     let browsers = match &file.browsers {
@@ -250,9 +276,32 @@ mod tests {
         );
         let share = shape.browsers.unwrap();
         assert_eq!(share.browsers_of(100, 100), 5);
+        std::fs::write(
+            &path,
+            r#"{"stages":[{"target":10,"duration":"1m"}],"flows":[
+                {"flow":"api.json","users":10,"login":"login.json","loginShare":5}]}"#,
+        )
+        .unwrap();
+        let shape = load_plan_file(&path, 10).unwrap();
+        assert_eq!(
+            shape.flows[0].login,
+            Some((dir.path().join("login.json"), 5))
+        );
         for (text, hint) in [
             (r#"{"flow":"a.json","mode":"car"}"#, "flows[0].mode"),
             (r#"{"flow":"a.json","users":0}"#, "flows[0].users"),
+            (
+                r#"{"flow":"a.json","loginShare":2}"#,
+                "flows[0].loginShare needs",
+            ),
+            (
+                r#"{"flow":"a.json","login":"l.json","loginShare":0}"#,
+                "flows[0].loginShare must",
+            ),
+            (
+                r#"{"flow":"a.json","mode":"browser","login":"l.json"}"#,
+                "flows[0].login: a login is handed to HTTP users",
+            ),
         ] {
             std::fs::write(
                 &path,

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod conditions;
 pub mod fake;
 pub mod fill;
+pub mod handoff;
 pub mod hosts;
 pub mod http;
 mod step_cache;
@@ -106,6 +107,8 @@ pub struct Session<'a> {
     pub cancel: &'a tokio_util::sync::CancellationToken,
     /// Tab left open after the last step.
     pub dwell: std::time::Duration,
+    /// HTTP mode with `--login`: what the user's browser login handed over.
+    pub handoff: Option<&'a handoff::Handoff>,
 }
 
 /// How a session ended; failures are also recorded as samples and counters.

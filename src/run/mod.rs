@@ -6,6 +6,7 @@ pub mod capacity;
 mod control;
 mod heap;
 mod lanes;
+mod login;
 mod runner;
 pub mod signals;
 mod users;
@@ -13,6 +14,7 @@ mod workers;
 
 pub use control::RunControl;
 pub use heap::heap_without_huge_pages;
+pub use login::LoginSpec;
 pub use runner::{ModeRunner, UserState};
 
 use crate::metrics::sessions::KeepSessions;
@@ -55,6 +57,9 @@ pub struct RunSpec {
     pub fake: FakeOptions,
     /// `--keep-sessions` (with `--out`): sessions kept whole.
     pub keep_sessions: Option<KeepSessions>,
+    /// `--login FLOW` (or a plan file flow's `login`): HTTP users start with what a browser
+    /// login ended with.
+    pub logins: Vec<LoginSpec>,
 }
 
 impl RunSpec {
@@ -73,6 +78,7 @@ impl RunSpec {
             trace: None,
             fake: FakeOptions::default(),
             keep_sessions: None,
+            logins: Vec::new(),
         }
     }
 }
@@ -149,8 +155,18 @@ pub async fn execute_with(
             }
         }
     }
+    let logins = match login::start(&spec, &runners, &browser, &sink).await {
+        Ok(l) => l,
+        Err(e) => {
+            for r in &runners {
+                r.shutdown().await;
+            }
+            return Err(e);
+        }
+    };
     let aggregator = sink.spawn_aggregator(Duration::from_secs(1));
     let ctx = Arc::new(UserCtx {
+        logins,
         runners,
         sink: sink.clone(),
         plan: spec.plan.clone(),
@@ -191,6 +207,9 @@ pub async fn execute_with(
     scheduler.stop_all(&stop).await;
     scheduler.lanes.publish(&sink);
     drop(scheduler.user_runtimes.take());
+    if let Some(logins) = &ctx.logins {
+        logins.shutdown().await;
+    }
     for runner in &ctx.runners {
         runner.shutdown().await;
     }

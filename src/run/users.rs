@@ -4,6 +4,7 @@ use super::{FlowChoice, ModeRunner};
 use crate::metrics::{Mode, Sink};
 use crate::plan::LoadPlan;
 use crate::replay::fake::{Drawer, FakeOptions};
+use crate::replay::handoff::Handoff;
 use crate::replay::{PreparedFlow, Session, SessionOutcome, Vars};
 use crate::sync::Locked;
 use std::collections::BTreeMap;
@@ -31,6 +32,8 @@ pub(super) struct Who {
 pub(super) struct UserCtx {
     /// One runner per mode the run has (two in a hybrid run).
     pub runners: Vec<ModeRunner>,
+    /// `--login`: the browser logins HTTP users start with.
+    pub logins: Option<super::login::Logins>,
     pub sink: Sink,
     pub plan: LoadPlan,
     pub flows: Vec<FlowChoice>,
@@ -110,6 +113,10 @@ pub(super) async fn user_loop(
         }
     }
     let mut vars = Vars::new();
+    // `--login`: what this user's browser login handed over, kept for all its iterations
+    // (an HTTP user of a flow with a login logs in before its first).
+    let mut handed: Option<Arc<Handoff>> = None;
+    let mut needs_login = mode == Mode::Http && ctx.logins.is_some();
     let mut done = 0u64;
     // Draining (the plan ended) stops new iterations, but a user that just arrived still
     // runs its first one within the grace period.
@@ -129,32 +136,57 @@ pub(super) async fn user_loop(
             ctx.note_failure(reason);
             break;
         }
-        // A traced run: this session's trace context, spans and exemplars; while the run may
-        // still keep sessions (`--keep-sessions`), its HAR and filmstrip.
-        let capture = sink.session_capture(mode, &flow.name, number, done);
-        let session_recorder = recorder
-            .traced_session(
-                mode,
-                &flow.name,
-                &flow.origin,
-                flow.flow.tracestate.as_deref(),
-            )
-            .capturing(capture.clone());
-        let session = Session {
-            flow: &flow,
-            user_id: id,
-            vars: &mut vars,
-            recorder: &session_recorder,
-            think: &ctx.plan.think,
-            cancel: &cancel,
-            dwell,
+        // A user without its login's handoff logs in first; a failed login is its session's
+        // outcome.
+        let login = match (&ctx.logins, needs_login) {
+            (Some(logins), true) => {
+                match logins.handoff(who, &flow.name, &recorder, &cancel).await {
+                    Ok(h) => {
+                        handed = h;
+                        needs_login = false;
+                        None
+                    }
+                    Err(outcome) => Some(outcome),
+                }
+            }
+            _ => None,
         };
-        let outcome = runner.run_session(&user, session).await;
-        session_recorder.end_session(outcome.label());
-        if let Some(capture) = capture {
-            let secrets = vars.values().map(String::from).collect();
-            capture.finish(outcome.label(), secrets).await;
-        }
+        let outcome = match login {
+            Some(failed) => failed,
+            None => {
+                if let Some(h) = &handed {
+                    h.set_vars(&mut vars);
+                }
+                // A traced run: this session's trace context, spans and exemplars; while the
+                // run may still keep sessions (`--keep-sessions`), its HAR and filmstrip.
+                let capture = sink.session_capture(mode, &flow.name, number, done);
+                let session_recorder = recorder
+                    .traced_session(
+                        mode,
+                        &flow.name,
+                        &flow.origin,
+                        flow.flow.tracestate.as_deref(),
+                    )
+                    .capturing(capture.clone());
+                let session = Session {
+                    flow: &flow,
+                    user_id: id,
+                    vars: &mut vars,
+                    recorder: &session_recorder,
+                    think: &ctx.plan.think,
+                    cancel: &cancel,
+                    dwell,
+                    handoff: handed.as_deref(),
+                };
+                let outcome = runner.run_session(&user, session).await;
+                session_recorder.end_session(outcome.label());
+                if let Some(capture) = capture {
+                    let secrets = vars.values().map(String::from).collect();
+                    capture.finish(outcome.label(), secrets).await;
+                }
+                outcome
+            }
+        };
         sink.count_session(mode, &flow.name, outcome.label());
         match outcome {
             SessionOutcome::Completed => sink.count("sessions.completed", 1),

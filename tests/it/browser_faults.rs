@@ -131,6 +131,7 @@ async fn run_browser(flow: Arc<PreparedFlow>, secs: u64, iterations: Option<u64>
     let spec = RunSpec {
         keep_sessions: None,
         fake: Default::default(),
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             flow,
             weight: 1,
@@ -264,6 +265,7 @@ async fn a_5xx_document_fails_the_session_in_browser_mode_as_in_http_mode() {
     let spec = RunSpec {
         keep_sessions: None,
         fake: Default::default(),
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             mode: None,
             flow: flow(&base, steps),
@@ -333,6 +335,7 @@ async fn http_mode_blocks_other_hosts_for_ajax_and_redirect_hops_and_counts_them
     let spec = RunSpec {
         keep_sessions: None,
         fake: Default::default(),
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             mode: None,
             flow: flow(&base, steps),

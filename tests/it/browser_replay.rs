@@ -89,6 +89,7 @@ async fn run_sessions(
                     think: &think,
                     cancel: &cancel,
                     dwell,
+                    handoff: None,
                 };
                 outcomes.push(pool.run_session(s).await);
             }

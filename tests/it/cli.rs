@@ -134,6 +134,58 @@ fn bad_flags_name_the_flag() {
             ],
             "--chrome /nonexistent/chromium",
         ),
+        (
+            vec![
+                "run",
+                "flows/portal-api.json",
+                "--login",
+                "flows/portal-login.json",
+            ]
+            .into_iter()
+            .chain(["--login-share", "0"])
+            .collect(),
+            "--login-share",
+        ),
+        (
+            vec!["run", "flows/portal-api.json", "--login", "nope.json"],
+            "--login: nope.json",
+        ),
+        (
+            vec![
+                "run",
+                "flows/portal-api.json",
+                "--login",
+                "flows/portal-login.json",
+            ]
+            .into_iter()
+            .chain(["--mode", "browser"])
+            .collect(),
+            "--login",
+        ),
+        (
+            vec![
+                "run",
+                "flows/portal-api.json",
+                "--login",
+                "flows/portal-login.json",
+            ]
+            .into_iter()
+            .chain(["--workers", "2", "--listen", "127.0.0.1:0"])
+            .collect(),
+            "--login",
+        ),
+        (
+            vec![
+                "k8s",
+                "flows/portal-api.json",
+                "--login",
+                "flows/portal-login.json",
+            ]
+            .into_iter()
+            .chain(["--image", "t", "--workers", "2"])
+            .collect(),
+            "--login: session handoff is not supported on Kubernetes",
+        ),
     ] {
         let (code, _, stderr) = throng(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");

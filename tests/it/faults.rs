@@ -206,6 +206,7 @@ pub fn url_spec(url: &str, users: u32, secs: u64) -> RunSpec {
     RunSpec {
         keep_sessions: None,
         fake: Default::default(),
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             mode: None,
             flow: Arc::new(config::url_flow(url).unwrap()),

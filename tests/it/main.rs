@@ -13,6 +13,7 @@ mod faults;
 mod fidelity;
 mod flow_files;
 mod generator_health;
+mod handoff;
 mod hostile;
 mod hostile_http;
 mod hostile_peers;

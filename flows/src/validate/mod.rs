@@ -465,6 +465,10 @@ impl StepCtx<'_> {
                 fake.map_err(|e| self.r.bad(path, &format!("uses `${{{name}}}`: {e}")))?;
                 continue;
             }
+            // A browser login's storage (`--login`) needs no declaration either.
+            if name.strip_prefix("storage.").is_some_and(|n| !n.is_empty()) {
+                continue;
+            }
             let Some(var) = self.declared.get(name) else {
                 let declared = if self.declared.is_empty() {
                     "no variables are declared".to_string()

@@ -200,6 +200,7 @@ fn handle(
                 );
             }
             note_sent(state, &e, step);
+            super::handoff::note_authorization(state, &e);
             log.on_start(&e, step)
         }
         Ev::Live(live) => match live {

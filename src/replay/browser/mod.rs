@@ -13,6 +13,7 @@ mod events;
 mod evidence;
 mod extract;
 mod find;
+mod handoff;
 mod keys;
 mod netlog;
 mod pool;

@@ -7,6 +7,7 @@ use super::session::{self, SessionEnv};
 use super::{BrowserError, BrowserKind, BrowserOptions, Session, SessionOutcome};
 use crate::metrics::Sink;
 use crate::replay::conditions::Conditions;
+use crate::replay::handoff::Handoff;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -137,6 +138,26 @@ impl BrowserPool {
 
     /// One iteration of the flow in a fresh isolated context, then disposal.
     pub async fn run_session(&self, s: Session<'_>) -> SessionOutcome {
+        self.session(s, None).await
+    }
+
+    /// A login (`--login`): the flow in a fresh context like any session; once its steps
+    /// all passed, what its browser ended with goes to `handoff` (before the page is left).
+    /// It waits for a free session like the others: logins never run more browsers than the
+    /// pool holds.
+    pub async fn run_login(
+        &self,
+        s: Session<'_>,
+        handoff: tokio::sync::oneshot::Sender<Handoff>,
+    ) -> SessionOutcome {
+        self.session(s, Some(handoff)).await
+    }
+
+    async fn session(
+        &self,
+        s: Session<'_>,
+        handoff: Option<tokio::sync::oneshot::Sender<Handoff>>,
+    ) -> SessionOutcome {
         if self.closed.is_cancelled() || s.cancel.is_cancelled() {
             return SessionOutcome::Cancelled;
         }
@@ -171,7 +192,7 @@ impl BrowserPool {
             cpu_slowdown: self.cpu_slowdown,
             network: s.flow.network.or(self.network),
         };
-        let outcome = session::run(env, s).await;
+        let outcome = session::run(env, s, handoff).await;
         if outcome == SessionOutcome::Lost {
             self.sink.count("sessions.lost", 1);
         }

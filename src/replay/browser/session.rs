@@ -16,6 +16,7 @@ use crate::metrics::sessions::BODY_CAP;
 use crate::metrics::{request_name, Sink};
 use crate::replay::conditions::Conditions;
 use crate::replay::fill::{fill, Place};
+use crate::replay::handoff::Handoff;
 use crate::replay::hosts::HostPolicy;
 use crate::sync::Locked;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
@@ -44,7 +45,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -98,6 +99,8 @@ pub(crate) struct PageState {
     /// (step, request name) of the state-changing requests (not GET or HEAD) the page sent,
     /// for the step checks: a save the recording saw and the replay never sent fails its step.
     pub sent: Mutex<HashSet<(u32, String)>>,
+    /// (origin, value) of the last `Authorization` the page sent to each origin (`--login`).
+    pub authorization: Mutex<Vec<(String, String)>>,
 }
 
 impl PageState {
@@ -117,8 +120,14 @@ impl PageState {
 }
 
 /// Runs one session with the values its iteration drew (the caller draws, as for HTTP mode);
-/// never returns an `Err`: every ending is an outcome.
-pub(crate) async fn run(env: SessionEnv<'_>, s: Session<'_>) -> SessionOutcome {
+/// never returns an `Err`: every ending is an outcome. With `handoff` (a `--login` session),
+/// a session whose steps all passed sends what it hands its HTTP users there before it
+/// leaves its page (they need not wait for that).
+pub(crate) async fn run(
+    env: SessionEnv<'_>,
+    s: Session<'_>,
+    handoff: Option<oneshot::Sender<Handoff>>,
+) -> SessionOutcome {
     let cdp_timeout = Duration::from_secs(30);
     let ctx = tokio::time::timeout(
         cdp_timeout,
@@ -133,7 +142,7 @@ pub(crate) async fn run(env: SessionEnv<'_>, s: Session<'_>) -> SessionOutcome {
         Err(_) => return lost_or_failed(&env, &s, "create browser context: timed out".into()),
     };
     let cancel = s.cancel.clone();
-    let result = in_context(&env, &ctx, s).await;
+    let result = in_context(&env, &ctx, s, handoff).await;
     if !env.proc.is_dead() {
         // Disposing the context closes its page and ends its listeners. At the run's end
         // it is not waited for long (the browsers are closed right after).
@@ -168,7 +177,9 @@ async fn in_context(
     env: &SessionEnv<'_>,
     ctx: &BrowserContextId,
     s: Session<'_>,
+    handoff: Option<oneshot::Sender<Handoff>>,
 ) -> Result<(), StepError> {
+    let origin = s.flow.origin.clone();
     // The page's own requests stay on its hosts (the block list) and so do its navigations
     // (iframes, redirect hops: paused and let through or failed here, host by host); its
     // popups and workers get the same rules from the target watch, which holds them until
@@ -201,6 +212,7 @@ async fn in_context(
         failed: Mutex::new(Vec::new()),
         step_starts: Mutex::new(Vec::new()),
         sent: Mutex::new(HashSet::new()),
+        authorization: Mutex::new(Vec::new()),
     });
     // Listeners first, then the page-timing hook and host blocking, then (in the steps)
     // the first navigation: nothing the page loads can be missed.
@@ -312,6 +324,12 @@ async fn in_context(
     }
     .run()
     .await;
+    let result = match (result, handoff) {
+        (Ok(()), Some(out)) => super::handoff::capture(env, ctx, &page, &state, &origin)
+            .await
+            .map(|h| drop(out.send(h))),
+        (result, _) => result,
+    };
     if !matches!(result, Err(StepError::Lost)) && !env.proc.is_dead() {
         // A user told to leave (the plan's end, a ramp-down) lets what is in flight finish,
         // up to the drain; a finished flow waits a little for a poll sent just before its end.

@@ -190,6 +190,18 @@ impl UserClient {
         self.tls_connector.locked().take();
     }
 
+    /// Puts a browser login's cookies in the jar (`--login`), after [`Self::new_session`].
+    pub fn seed_cookies(&self, cookies: &[crate::replay::handoff::HandedCookie]) {
+        for cookie in cookies {
+            let Some((url, line)) = cookie.as_set_cookie() else {
+                continue;
+            };
+            if let Ok(value) = HeaderValue::from_str(&line) {
+                self.jar.store_from(std::iter::once(&value), &url);
+            }
+        }
+    }
+
     /// How many requests to `url`'s origin a page has in flight at once: a browser's six
     /// connections per host on HTTP/1.1, all of them (up to the server's stream limit, which
     /// h2 enforces) on an HTTP/2 connection.

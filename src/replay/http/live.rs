@@ -35,40 +35,43 @@ pub enum Held {
 }
 
 /// What `network` holds open, filled in (`fill` for text written for its place, `fill_url` for
-/// URLs), each with the moment to open it: its `afterMs` after the step (`step`, which started
-/// at `started`).
+/// URLs, `header` for a header's value on a request to a URL), each with the moment to open
+/// it: its `afterMs` after the step (`step`, which started at `started`).
 pub fn prepare<E>(
     network: &Network,
     (step, started): (usize, std::time::Instant),
     cache: &StepCache,
     fill: impl Fn(&str, Place) -> Result<String, E>,
     fill_url: impl Fn(&str) -> Result<Url, E>,
+    header: impl Fn(&Url, &str, &str) -> Result<String, E>,
 ) -> Result<Vec<(Option<Instant>, Held)>, E> {
     let at =
         |after: Option<u64>| after.map(|ms| Instant::from_std(started + Duration::from_millis(ms)));
-    let headers = |h: &BTreeMap<String, String>| -> Result<Vec<(String, String)>, E> {
+    let headers = |url: &Url, h: &BTreeMap<String, String>| -> Result<Vec<(String, String)>, E> {
         h.iter()
-            .map(|(k, v)| Ok((k.clone(), fill(v, Place::Header)?)))
+            .map(|(k, v)| Ok((k.clone(), header(url, k, v)?)))
             .collect()
     };
     let mut held = Vec::new();
     for stream in &network.event_sources {
+        let url = fill_url(&stream.url)?;
         let request = Request {
-            headers: headers(&stream.headers)?,
-            ..Request::get(fill_url(&stream.url)?, SampleKind::EventSource)
+            headers: headers(&url, &stream.headers)?,
+            ..Request::get(url, SampleKind::EventSource)
         };
         held.push((at(stream.after_ms), Held::EventSource(request)));
     }
     for stream in &network.streams {
+        let url = fill_url(&stream.url)?;
         let request = Request {
             method: Method::from_bytes(stream.method.as_bytes()).unwrap_or(Method::GET),
-            headers: headers(&stream.headers)?,
+            headers: headers(&url, &stream.headers)?,
             body: stream
                 .body
                 .as_deref()
                 .map(|b| fill(b, Place::of_request(&stream.headers, b)))
                 .transpose()?,
-            ..Request::get(fill_url(&stream.url)?, SampleKind::EventSource)
+            ..Request::get(url, SampleKind::EventSource)
         };
         held.push((at(stream.after_ms), Held::Stream(request)));
     }

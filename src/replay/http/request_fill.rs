@@ -23,7 +23,7 @@ impl HttpSession<'_, '_> {
         let (url, name) = self.resolve_url(cached, &recorded.url, label)?;
         let mut headers = Vec::with_capacity(recorded.headers.len());
         for (name, value) in &recorded.headers {
-            headers.push((name.clone(), self.fill_in(value, Place::Header, label)?));
+            headers.push((name.clone(), self.header_value(&url, name, value, label)?));
         }
         let body = match &recorded.body {
             Some(b) => Some(self.fill_in(b, Place::of_request(&recorded.headers, b), label)?),
@@ -41,6 +41,29 @@ impl HttpSession<'_, '_> {
             name,
             expect: recorded.status.filter(|s| *s >= 400),
         })
+    }
+
+    /// A recorded header's value for a request to `url`, variables filled in. With `--login`,
+    /// a recorded `Authorization` (a literal, or the recorder's `Bearer ${authorization}`
+    /// secret) is the recording's own session: the user sends what its browser login's pages
+    /// sent to that origin instead. One built from `${storage.NAME}` is the flow's choice.
+    pub(super) fn header_value(
+        &self,
+        url: &Url,
+        name: &str,
+        value: &str,
+        label: &str,
+    ) -> Result<String, StepFailure> {
+        let handed = self.s.handoff.and_then(|h| h.authorization_for(url));
+        match handed {
+            Some(auth)
+                if name.eq_ignore_ascii_case("authorization")
+                    && !value.contains(crate::replay::handoff::STORAGE_REF) =>
+            {
+                Ok(auth.to_string())
+            }
+            _ => self.fill_in(value, Place::Header, label),
+        }
     }
 
     /// A request's URL and, when it was precomputed, its metric name.

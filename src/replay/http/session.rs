@@ -47,6 +47,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
 
     pub async fn run(mut self) -> SessionOutcome {
         self.client.new_session();
+        if let Some(handoff) = self.s.handoff {
+            self.client.seed_cookies(&handoff.cookies);
+        }
         let flow = self.s.flow;
         // Each session starts on its flow's network (a step may change it for the rest).
         self.client.set_network(
@@ -469,7 +472,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             };
             let mut headers = Vec::with_capacity(poller.headers.len());
             for (name, value) in &poller.headers {
-                headers.push((name.clone(), self.fill_in(value, Place::Header, label)?));
+                headers.push((name.clone(), self.header_value(&url, name, value, label)?));
             }
             filled.push((poller, url, headers, body, name));
         }
@@ -511,6 +514,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
             &self.s.flow.cache,
             |t, place| self.fill_in(t, place, label),
             |u| self.fill_url(u, label),
+            |u, name, value| self.header_value(u, name, value, label),
         )?;
         let cancel = self.s.cancel;
         let page = self.page.get_or_insert_with(OpenPage::default);

@@ -20,6 +20,7 @@ async fn run_plan(flow: Arc<PreparedFlow>, mode: Mode, users: u32, drain: Durati
     let spec = RunSpec {
         keep_sessions: None,
         fake: Default::default(),
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             flow,
             weight: 1,

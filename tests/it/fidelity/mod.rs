@@ -48,6 +48,7 @@ pub async fn run_once(flow: Arc<PreparedFlow>, mode: Mode, users: u32) -> RunSum
     let spec = RunSpec {
         keep_sessions: None,
         fake: Default::default(),
+        logins: Vec::new(),
         flows: vec![FlowChoice {
             flow,
             weight: 1,
