@@ -47,6 +47,9 @@ pub struct Live {
     pub dirty: bool,
     /// Capture-script reports that could not be read (should stay 0).
     pub bad_reports: usize,
+    /// Answers whose body Chromium would not give (their values cannot be correlated): how
+    /// many, and the first few as `METHOD URL`.
+    pub unread_bodies: (usize, Vec<String>),
     /// What is kept against the caps.
     budget: Budget,
     /// Event streams read by `fetch()` whose data is reported: CDP request id -> counter.
@@ -200,6 +203,18 @@ impl Live {
                 None
             }
             _ => None,
+        }
+    }
+
+    /// Chromium did not give the body of `request_id`'s answer.
+    pub fn on_body_unread(&mut self, request_id: &str) {
+        let Some(&i) = self.by_id.get(request_id) else {
+            return;
+        };
+        let r = &self.cap.requests[i];
+        self.unread_bodies.0 += 1;
+        if self.unread_bodies.1.len() < 5 {
+            self.unread_bodies.1.push(format!("{} {}", r.method, r.url));
         }
     }
 

@@ -188,6 +188,15 @@ pub async fn run(mut opts: RecordOptions) -> Result<RecordSummary, RecordError> 
     if live.bad_reports > 0 {
         tracing::warn!(target: "throng_recorder", "{} capture reports could not be read", live.bad_reports);
     }
+    // Values those answers handed out stay literal (a token then becomes a secret to supply).
+    if live.unread_bodies.0 > 0 || outstanding > 0 {
+        tracing::warn!(
+            target: "throng_recorder",
+            "{} answers' bodies could not be read and {outstanding} were still being read at the end (values they handed out are not correlated): {}",
+            live.unread_bodies.0,
+            live.unread_bodies.1.join(", ")
+        );
+    }
     let summary = RecordSummary::of(built, live.cap, opts.out.clone(), ended, ws_url);
     if ended == EndReason::BrowserCrashed {
         return Err(RecordError::BrowserDied {
@@ -348,6 +357,7 @@ fn spawn_followup(cdp: &Arc<Cdp>, session: &str, f: Followup, tx: mpsc::Unbounde
 fn answer(live: &mut Live, a: Answer) {
     match a {
         Answer::Body(id, Some(body)) => live.on_response_body(&id, body),
+        Answer::Body(id, None) => live.on_body_unread(&id),
         Answer::PostData(id, Some(body)) => live.on_post_data(&id, body),
         Answer::StreamData(id, Some(data)) => live.on_stream_data(&id, &data),
         _ => {}
