@@ -6,14 +6,13 @@
 //! (tests/fixtures/otel/setup.sh).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::prometheus::{free_port, run_throng};
+use crate::prometheus::run_throng;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/otel")
@@ -40,58 +39,71 @@ struct Backend {
     other_port: u16,
 }
 
+/// The port a fixture process printed (`listening PORT`), waited for up to 30 s.
+fn listening_port(child: &mut std::process::Child, dir: &std::path::Path, log: &str) -> u16 {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        // Read on: the process never writes into a closed pipe.
+        lines.for_each(drop);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    line.trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no port printed in 30 s ({line:?}): {}",
+                std::fs::read_to_string(dir.join(log)).unwrap_or_default()
+            )
+        })
+}
+
 impl Backend {
     fn start() -> Backend {
         let dir = tempfile::tempdir().unwrap();
-        let (receiver_port, app_port, other_port) = (free_port(), free_port(), free_port());
         let d = dir.path();
-        let receiver = Command::new(python())
+        // Each process takes a free port itself and prints it: a port picked here and bound
+        // there later could be taken meanwhile by another test's server.
+        let mut receiver = Command::new(python())
             .arg(fixtures().join("receiver.py"))
-            .arg(receiver_port.to_string())
+            .arg("0")
             .arg(d.join("spans.jsonl"))
             .arg(d.join("metrics.jsonl"))
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(d.join("receiver.log")).unwrap())
             .spawn()
             .expect("the receiver starts");
-        let app = |name: &str, port: u16, other: Option<u16>| {
+        let receiver_port = listening_port(&mut receiver, d, "receiver.log");
+        let app = |name: &str, other: Option<u16>| {
             let mut c = Command::new(python());
             c.arg(fixtures().join("app.py"))
-                .args(["--name", name, "--port", &port.to_string()])
+                .args(["--name", name, "--port", "0"])
                 .args(["--otlp", &format!("http://127.0.0.1:{receiver_port}")])
                 .arg("--log")
                 .arg(d.join(format!("{name}.jsonl")))
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(std::fs::File::create(d.join(format!("{name}.log"))).unwrap());
             if let Some(o) = other {
                 c.args(["--other", &format!("http://127.0.0.1:{o}")]);
             }
-            c.spawn().expect("the app starts")
+            let mut child = c.spawn().expect("the app starts");
+            let port = listening_port(&mut child, d, &format!("{name}.log"));
+            (child, port)
         };
-        let apps = vec![
-            app("otel-app", app_port, Some(other_port)),
-            app("otel-other", other_port, None),
-        ];
-        let backend = Backend {
+        let (other, other_port) = app("otel-other", None);
+        let (main, app_port) = app("otel-app", Some(other_port));
+        Backend {
             dir,
             receiver,
-            apps,
+            apps: vec![main, other],
             receiver_port,
             app_port,
             other_port,
-        };
-        for port in [receiver_port, app_port, other_port] {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    Instant::now() < deadline,
-                    "port {port} not open in 30 s: {}",
-                    backend.logs()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
         }
-        backend
     }
 
     fn logs(&self) -> String {
