@@ -136,7 +136,13 @@ mod tests {
 
     #[test]
     fn a_stored_summary_cannot_grow_past_the_key_cap() {
-        let many: Vec<EntrySummary> = (0..MAX_KEYS).map(|i| entry(&format!("/{i}"), 1)).collect();
+        let one = entry("/", 1);
+        let many: Vec<EntrySummary> = (0..MAX_KEYS)
+            .map(|i| EntrySummary {
+                name: format!("/{i}"),
+                ..one.clone()
+            })
+            .collect();
         let full = replace_keys(&[], many).unwrap();
         assert!(replace_keys(&full, vec![entry("/0", 9)]).is_ok());
         let err = replace_keys(&full, vec![entry("/new", 1)]).unwrap_err();
