@@ -234,8 +234,8 @@ async fn report(State(hub): St, headers: HeaderMap, body: Bytes) -> Response {
         start_unix_ms: w.start_unix_ms,
     };
     let mut r = r;
-    let entries = std::mem::take(&mut r.summary.entries);
     let checked = validate::check(&r, &expected).and_then(|()| {
+        let entries = std::mem::take(&mut r.summary.entries);
         if r.partial {
             super::delta::replace_keys(&w.summary.entries, entries)
         } else {
