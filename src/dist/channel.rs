@@ -199,6 +199,12 @@ impl Channel {
             seq,
         };
         let body = serde_json::to_vec(message).map_err(|e| ChannelError::Refused(e.to_string()))?;
+        // Reports are most of what workers send: gzipped (the coordinator opens them bounded).
+        let body = if path == "/v1/report" {
+            super::gzip::compress(&body)
+        } else {
+            body
+        };
         let headers = vec![
             (RUN_HEADER, s.run.clone()),
             (WORKER_HEADER, s.worker.to_string()),

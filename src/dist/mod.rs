@@ -6,6 +6,8 @@
 
 mod channel;
 mod coordinator;
+mod delta;
+mod gzip;
 mod hub;
 pub mod protocol;
 pub mod secure;

@@ -88,6 +88,10 @@ pub struct Report {
     pub users: u64,
     /// This worker's run has ended; `summary` is final.
     pub done: bool,
+    /// `summary` holds only the keys (and failure records) that changed since the last
+    /// acknowledged report; the coordinator keeps the others ([`super::delta`]).
+    #[serde(default)]
+    pub partial: bool,
     /// throng's own CPU seconds and peak resident memory (MB) on the worker.
     pub cpu_s: f64,
     pub mem_mb: f64,

@@ -8,7 +8,7 @@ use super::protocol::{
 };
 use super::secure::{Answer, Binding, CoordinatorSide, Hello, Keys};
 use super::validate::{self, Expected};
-use crate::metrics::RunSummary;
+use crate::metrics::{EntrySummary, RunSummary};
 use crate::plan::{ModeShares, Share};
 use crate::sync::Locked;
 use axum::body::Bytes;
@@ -206,11 +206,15 @@ fn sealed<T: serde::Serialize>(hub: &Hub, o: &Opened, path: &str, value: &T) -> 
 
 async fn report(State(hub): St, headers: HeaderMap, body: Bytes) -> Response {
     let size = body.len() as u64;
-    let o = match open(&hub, &headers, "/v1/report", body) {
+    let mut o = match open(&hub, &headers, "/v1/report", body) {
         Ok(o) => o,
         Err((status, why)) => return plain(status, &why),
     };
-    let r: Report = match serde_json::from_slice(&o.body) {
+    let json = match super::gzip::open(std::mem::take(&mut o.body), REPORT_LIMIT) {
+        Ok(json) => json,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("bad report: {e}")),
+    };
+    let r: Report = match serde_json::from_slice(&json) {
         Ok(r) => r,
         Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("bad report: {e}")),
     };
@@ -229,18 +233,30 @@ async fn report(State(hub): St, headers: HeaderMap, body: Bytes) -> Response {
         acked_ms: w.summary.series.last().map_or(0, |s| s.t_ms),
         start_unix_ms: w.start_unix_ms,
     };
-    if let Err(why) = validate::check(&r, &expected) {
-        let name = w.name.clone();
-        drop(run);
-        tracing::warn!("worker {} ({name}): report refused: {why}", o.worker);
-        return plain(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("report refused: {why}"),
-        );
-    }
+    let mut r = r;
+    let checked = validate::check(&r, &expected).and_then(|()| {
+        let entries = std::mem::take(&mut r.summary.entries);
+        if r.partial {
+            super::delta::replace_keys(&w.summary.entries, entries)
+        } else {
+            Ok(entries)
+        }
+    });
+    let entries = match checked {
+        Ok(entries) => entries,
+        Err(why) => {
+            let name = w.name.clone();
+            drop(run);
+            tracing::warn!("worker {} ({name}): report refused: {why}", o.worker);
+            return plain(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("report refused: {why}"),
+            );
+        }
+    };
     let lost = w.status == Status::Lost;
     let done = r.done;
-    absorb(w, r);
+    absorb(w, r, entries);
     if done && !lost {
         w.status = Status::Done;
     }
@@ -273,15 +289,27 @@ async fn report(State(hub): St, headers: HeaderMap, body: Bytes) -> Response {
     sealed(&hub, &o, "/v1/report", &reply)
 }
 
-/// Takes a report's cumulative entries and counters, and appends its new per-second points.
-fn absorb(w: &mut Worker, r: Report) {
+/// Takes a report's counters and `entries` (its cumulative ones, with the stored keys it did
+/// not carry when partial), and appends its new per-second points.
+fn absorb(w: &mut Worker, r: Report, entries: Vec<EntrySummary>) {
     let acked = w.summary.series.last().map_or(0, |s| s.t_ms);
     let mut series = std::mem::take(&mut w.summary.series);
     series.extend(r.summary.series.iter().filter(|s| s.t_ms > acked).cloned());
+    let mut old = std::mem::take(&mut w.summary);
     w.summary = RunSummary {
         series,
+        entries,
         ..r.summary
     };
+    // A partial report carries failure records and sessions only when it has new ones.
+    if r.partial {
+        if w.summary.failures.is_empty() {
+            w.summary.failures = std::mem::take(&mut old.failures);
+        }
+        if w.summary.sessions.is_empty() {
+            w.summary.sessions = std::mem::take(&mut old.sessions);
+        }
+    }
     w.users = r.users;
     w.cpu_s = r.cpu_s;
     w.mem_mb = r.mem_mb;

@@ -68,6 +68,9 @@ fn summary(s: &RunSummary, e: &Expected) -> Result<(), String> {
         ));
     }
     count("peak_users", s.peak_users)?;
+    if s.entries.len() > super::delta::MAX_KEYS {
+        return Err(format!("{} metric keys", s.entries.len()));
+    }
     for (k, v) in &s.counters {
         count(k, *v)?;
     }
@@ -171,6 +174,7 @@ mod tests {
             },
             users: 2,
             done: false,
+            partial: false,
             cpu_s: 0.5,
             mem_mb: 10.0,
         }

@@ -6,6 +6,7 @@
 //! that coordinator ships: no local files, no environment variables but its own `THRONG_*`.
 
 use super::channel::{Channel, ChannelError};
+use super::delta::Acked;
 use super::hub::printable;
 use super::protocol::{now_unix_ms, Assignment, Orders, Reply, Report, ShippedFlow};
 use crate::cli::args::{ModeArg, RoleArg, WorkerArgs};
@@ -342,6 +343,7 @@ impl Reporter<'_> {
         let id = self.id;
         let mut last_ok = Instant::now();
         let mut acked_ms = 0u64;
+        let mut acked = Acked::default();
         let mut gone = false;
         let mut tick = tokio::time::interval(REPORT_EVERY);
         loop {
@@ -354,7 +356,9 @@ impl Reporter<'_> {
             }
             let mut summary = sink.snapshot();
             summary.series.retain(|s| s.t_ms > acked_ms);
-            let report = self.report(summary, sink.users().get(), false);
+            acked.changed(&mut summary);
+            let mut report = self.report(summary, sink.users().get(), false);
+            report.partial = true;
             match self
                 .channel
                 .call::<_, Reply>("/v1/report", &report, REPLY_LIMIT)
@@ -363,6 +367,7 @@ impl Reporter<'_> {
                 Ok(reply) => {
                     last_ok = Instant::now();
                     acked_ms = reply.series_acked_ms.max(acked_ms);
+                    acked.ack(&report.summary);
                     if reply.stop && !control.is_stopped() {
                         eprintln!("worker {id}: the coordinator says stop");
                         control.stop();
@@ -408,6 +413,7 @@ impl Reporter<'_> {
             summary,
             users,
             done,
+            partial: false,
             cpu_s,
             mem_mb,
         }

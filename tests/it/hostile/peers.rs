@@ -408,7 +408,7 @@ fn histogram_bomb() -> String {
 }
 
 /// A worker with the token sends what a real run never produces: the coordinator refuses
-/// each report, stays small, binds ids to sessions, and the run still ends with its report.
+/// each report (a gzip bomb too), stays small, binds ids to sessions, and the run still ends with its report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_worker_cannot_crash_bloat_or_impersonate_and_report_refuses_the_bomb() {
     let site = demo().await;
@@ -468,6 +468,16 @@ async fn a_hostile_worker_cannot_crash_bloat_or_impersonate_and_report_refuses_t
         assert_eq!(got, 422, "{why}: {text}");
         assert!(text.contains(why), "{why}: {text}");
     }
+    // A gzipped report that inflates past the report limit (64 MiB of zeros in about
+    // 64 KiB) is refused, not inflated whole.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &vec![0u8; 64 << 20]).unwrap();
+    let (got, text) = evil
+        .send_as(evil.id, "/v1/report", &gz.finish().unwrap())
+        .await;
+    let text = String::from_utf8_lossy(&text);
+    assert_eq!(got, 400, "{text}");
+    assert!(text.contains("larger than"), "{text}");
     // Another worker's session cannot be used without its keys, and a message replayed
     // (its number used) changes nothing.
     let honest = report(evil.id, &fine, 0, 1);
