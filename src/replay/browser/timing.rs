@@ -61,8 +61,10 @@ pub(crate) const SCRIPT: &str = r#"(() => {
     }
     if (cls > before) post({ t: 'cls', v: cls });
   });
+  const reported = new Set();  // interaction ids whose timings were sent
   const events = (es) => {
     const v = es.filter((e) => e.interactionId).map((e) => [e.interactionId, e.duration, e.startTime]);
+    v.forEach((x) => reported.add(x[0]));
     if (v.length) { post({ t: 'int', v }); heap(); }
   };
   observe('event', events, { durationThreshold: 16 });
@@ -70,13 +72,21 @@ pub(crate) const SCRIPT: &str = r#"(() => {
   observe('longtask', (es) => { if (es.length) post({ t: 'lt', v: es.map((e) => e.duration) }); });
   addEventListener('pagehide', heap);
   // Called as the session leaves: after the next frame (the last interaction's entries exist
-  // once it painted), what the observers hold and have not delivered yet is reported.
+  // once it painted), what the observers hold and have not delivered yet is reported. While
+  // the page counts more interactions than were reported, a few more frames are waited for
+  // (bounded: one under the 16 ms floor is never reported).
   Object.defineProperty(window, '__throngFlush', { value: () => new Promise((done) => {
-    requestAnimationFrame(() => setTimeout(() => {
+    const until = performance.now() + 400;
+    const settle = () => {
       for (const [po, f] of observers) { const es = po.takeRecords(); if (es.length) f(es); }
+      if ((performance.interactionCount || 0) > reported.size && performance.now() < until) {
+        setTimeout(() => requestAnimationFrame(settle), 40);
+        return;
+      }
       heap();
       done();
-    }, 0));
+    };
+    requestAnimationFrame(() => setTimeout(settle, 0));
   }) });
   addEventListener('load', () => setTimeout(() => {
     const n = performance.getEntriesByType('navigation')[0];
