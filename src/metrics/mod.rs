@@ -4,6 +4,7 @@
 
 mod aggregator;
 mod buckets;
+mod civil;
 mod failures;
 mod generator;
 mod key;
@@ -20,6 +21,7 @@ mod tracer;
 mod tests;
 
 pub use buckets::{Buckets, BUCKET_BOUNDS_US};
+pub use civil::{civil, Civil};
 pub use failures::{
     body_head, redact_values, FailureRecord, BODY_HEAD, CONSOLE_PER_FAILURE, FAILURES_PER_STEP,
     FAILURES_TOTAL,
