@@ -415,6 +415,15 @@ async fn a_hostile_worker_cannot_crash_bloat_or_impersonate_and_report_refuses_t
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let target = format!("{}/", site.base_url());
+    // Made before the run starts: compressing 64 MiB takes seconds in a debug build on a
+    // loaded machine, longer than the 4 s plan the attacks must fit in.
+    let gzip_bomb = tokio::task::spawn_blocking(|| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &vec![0u8; 64 << 20]).unwrap();
+        gz.finish().unwrap()
+    })
+    .await
+    .unwrap();
     let coord = Coordinator::start(
         "127.0.0.1:0",
         true,
@@ -470,11 +479,7 @@ async fn a_hostile_worker_cannot_crash_bloat_or_impersonate_and_report_refuses_t
     }
     // A gzipped report that inflates past the report limit (64 MiB of zeros in about
     // 64 KiB) is refused, not inflated whole.
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    std::io::Write::write_all(&mut gz, &vec![0u8; 64 << 20]).unwrap();
-    let (got, text) = evil
-        .send_as(evil.id, "/v1/report", &gz.finish().unwrap())
-        .await;
+    let (got, text) = evil.send_as(evil.id, "/v1/report", &gzip_bomb).await;
     let text = String::from_utf8_lossy(&text);
     assert_eq!(got, 400, "{text}");
     assert!(text.contains("larger than"), "{text}");
