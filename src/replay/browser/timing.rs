@@ -61,14 +61,16 @@ pub(crate) const SCRIPT: &str = r#"(() => {
     }
     if (cls > before) post({ t: 'cls', v: cls });
   });
-  const reported = new Set();  // interaction ids whose timings were sent
-  const events = (es) => {
+  // Interaction ids the event observer reported (a first input's own entry times only its
+  // first event, not the handlers after it: it does not count).
+  const reported = new Set();
+  const events = (es, full) => {
     const v = es.filter((e) => e.interactionId).map((e) => [e.interactionId, e.duration, e.startTime]);
-    v.forEach((x) => reported.add(x[0]));
+    if (full) v.forEach((x) => reported.add(x[0]));
     if (v.length) { post({ t: 'int', v }); heap(); }
   };
-  observe('event', events, { durationThreshold: 16 });
-  observe('first-input', events);
+  observe('event', (es) => events(es, true), { durationThreshold: 16 });
+  observe('first-input', (es) => events(es, false));
   observe('longtask', (es) => { if (es.length) post({ t: 'lt', v: es.map((e) => e.duration) }); });
   addEventListener('pagehide', heap);
   // Called as the session leaves: after the next frame (the last interaction's entries exist
