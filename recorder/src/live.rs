@@ -14,6 +14,8 @@ use throng_flow::Action;
 pub const WORLD: &str = "throng-recorder";
 /// The binding the capture script reports through.
 pub const BINDING: &str = "__throngRecord";
+/// A change of the wall clock against the monotonic one beyond this is a clock step, not jitter.
+const CLOCK_STEP_MS: f64 = 1000.0;
 
 /// Work the session must do for the capture (CDP calls whose answers come back later).
 #[derive(Debug, Clone, PartialEq)]
@@ -39,8 +41,10 @@ pub struct Live {
     nav_requested: bool,
     /// Our own first Page.navigate is under way; its document is the navigate step's.
     pub expecting_initial: bool,
-    /// wall-clock ms minus monotonic ms, from the last requestWillBeSent.
-    clock_offset_ms: f64,
+    /// Wall-clock ms minus monotonic ms, from the first requestWillBeSent. Held fixed: each
+    /// event carries two clock reads apart, so an offset taken afresh jitters by milliseconds
+    /// under load, enough to place a response's end after the request its value was sent in.
+    clock_offset_ms: Option<f64>,
     /// Isolated-world contexts of the capture script (to flush typed values at the end).
     pub contexts: HashSet<i64>,
     /// Something changed since the last checkpoint.
@@ -323,8 +327,9 @@ impl Live {
         }
     }
 
+    /// The wall-clock ms of a CDP monotonic timestamp.
     fn wall(&self, monotonic_s: Option<f64>) -> Option<f64> {
-        monotonic_s.map(|t| t * 1000.0 + self.clock_offset_ms)
+        Some(monotonic_s? * 1000.0 + self.clock_offset_ms?)
     }
 
     fn on_request(&mut self, p: &Value) -> Option<Followup> {
@@ -332,7 +337,14 @@ impl Live {
         let req = &p["request"];
         let url = req["url"].as_str().unwrap_or("").to_string();
         if let (Some(wall), Some(ts)) = (p["wallTime"].as_f64(), p["timestamp"].as_f64()) {
-            self.clock_offset_ms = wall * 1000.0 - ts * 1000.0;
+            let offset = wall * 1000.0 - ts * 1000.0;
+            // Re-based only when the wall clock was stepped (not by a read's jitter).
+            if self
+                .clock_offset_ms
+                .is_none_or(|held| (held - offset).abs() > CLOCK_STEP_MS)
+            {
+                self.clock_offset_ms = Some(offset);
+            }
         }
         let start = self.wall(p["timestamp"].as_f64()).unwrap_or_else(now_ms);
         if let Some(redirect) = p.get("redirectResponse") {
@@ -522,4 +534,44 @@ fn header_list(h: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sent(id: &str, ts: f64, wall: f64) -> Value {
+        json!({"requestId": id, "loaderId": "L", "type": "XHR", "timestamp": ts, "wallTime": wall,
+               "request": {"url": format!("http://127.0.0.1/{id}"), "method": "GET", "headers": {}},
+               "initiator": {"type": "script"}})
+    }
+
+    #[test]
+    fn a_wall_time_read_late_does_not_put_a_request_before_the_answer_it_followed() {
+        let mut live = Live::new(Capture::default());
+        live.on_event("Network.requestWillBeSent", &sent("a", 100.000, 5000.000));
+        live.on_event(
+            "Network.loadingFinished",
+            &json!({"requestId": "a", "timestamp": 100.050, "encodedDataLength": 10}),
+        );
+        // Sent 1 ms after the answer ended; its wall clock was read 6 ms early (jitter).
+        live.on_event("Network.requestWillBeSent", &sent("b", 100.051, 5000.045));
+        let (a, b) = (&live.cap.requests[0], &live.cap.requests[1]);
+        assert!(
+            b.start_ms >= a.end_ms.unwrap(),
+            "{} < {:?}",
+            b.start_ms,
+            a.end_ms
+        );
+        assert_eq!(a.end_ms, Some(5_000_050.0));
+    }
+
+    #[test]
+    fn a_stepped_wall_clock_rebases_the_offset() {
+        let mut live = Live::new(Capture::default());
+        live.on_event("Network.requestWillBeSent", &sent("a", 100.0, 5000.0));
+        live.on_event("Network.requestWillBeSent", &sent("b", 101.0, 7001.0));
+        assert_eq!(live.cap.requests[1].start_ms, 7_001_000.0);
+    }
 }
