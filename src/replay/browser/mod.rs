@@ -85,6 +85,8 @@ pub struct BrowserOptions {
     pub cpu_slowdown: Option<f64>,
     /// `--network`: every page's network conditions (CDP's network emulation).
     pub network: Option<crate::replay::conditions::Conditions>,
+    /// A browser that answers no CDP command this long is hung: killed, its sessions lost.
+    pub hung_after: Duration,
 }
 
 impl Default for BrowserOptions {
@@ -104,6 +106,7 @@ impl Default for BrowserOptions {
             drain: crate::plan::DEFAULT_DRAIN,
             cpu_slowdown: None,
             network: None,
+            hung_after: process::HUNG_AFTER,
         }
     }
 }

@@ -73,6 +73,7 @@ impl BrowserPool {
             trusted_spki: opts.trusted_spki.clone(),
             request_timeout: opts.step_timeout.max(Duration::from_secs(30))
                 + Duration::from_secs(10),
+            hung_after: opts.hung_after,
         };
         let launcher = Launcher::new().map_err(|e| BrowserError::Launch {
             path: path.display().to_string(),

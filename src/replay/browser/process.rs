@@ -27,7 +27,7 @@ const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
 const WATCHDOG_EVERY: Duration = Duration::from_secs(5);
 /// A browser that does not answer `Browser.getVersion` this long is hung (it is generous:
 /// a saturated 2-core machine can be slow without being stuck).
-const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const HUNG_AFTER: Duration = Duration::from_secs(20);
 
 const PROFILE_PREFIX: &str = "throng-chrome-";
 
@@ -48,6 +48,8 @@ pub(crate) struct LaunchSpec {
     pub trusted_spki: Vec<String>,
     /// CDP command timeout inside chromiumoxide (a safety net; steps have their own).
     pub request_timeout: Duration,
+    /// The watchdog's verdict: a browser silent this long is hung and killed.
+    pub hung_after: Duration,
 }
 
 /// State shared with the handler task and the watchdog.
@@ -149,7 +151,7 @@ impl ChromeProcess {
             profile: Mutex::new(Some(profile)),
         });
         proc.close_default_tabs().await;
-        spawn_watchdog(Arc::downgrade(&proc), sink.clone());
+        spawn_watchdog(Arc::downgrade(&proc), spec.hung_after, sink.clone());
         Ok(proc)
     }
 
@@ -369,7 +371,7 @@ fn method_of(text: &str) -> String {
 }
 
 /// Kills a browser that stops answering CDP (its sessions then end as lost).
-fn spawn_watchdog(proc: Weak<ChromeProcess>, sink: Sink) {
+fn spawn_watchdog(proc: Weak<ChromeProcess>, hung_after: Duration, sink: Sink) {
     tokio::spawn(async move {
         loop {
             let Some(dead) = proc.upgrade().map(|p| p.dead().clone()) else {
@@ -380,7 +382,7 @@ fn spawn_watchdog(proc: Weak<ChromeProcess>, sink: Sink) {
                 _ = tokio::time::sleep(WATCHDOG_EVERY) => {}
             }
             let Some(p) = proc.upgrade() else { return };
-            let answered = tokio::time::timeout(WATCHDOG_TIMEOUT, p.browser.version()).await;
+            let answered = tokio::time::timeout(hung_after, p.browser.version()).await;
             if !matches!(answered, Ok(Ok(_))) && !p.is_dead() {
                 tracing::warn!(browser = p.seq, pid = p.pid(), "browser hung: killing it");
                 sink.count("browsers.hung", 1);
@@ -436,6 +438,7 @@ mod tests {
             insecure,
             trusted_spki,
             request_timeout: Duration::from_secs(30),
+            hung_after: HUNG_AFTER,
         }
     }
 }
