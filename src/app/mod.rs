@@ -9,13 +9,14 @@ pub mod compare;
 mod k8s;
 pub mod lifecycle;
 mod record;
+mod redact;
 mod reports;
 pub mod verify;
 
 pub use lifecycle::{EXIT_BAD_INPUT, EXIT_RUN_ERROR, EXIT_THRESHOLD};
 
 use crate::cli::args::Command;
-use crate::cli::{config, redact, Cli};
+use crate::cli::{config, Cli};
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -4,7 +4,6 @@
 pub mod args;
 pub mod config;
 pub mod flows;
-pub mod redact;
 
 pub use args::Cli;
 pub use config::InputError;
