@@ -1,8 +1,9 @@
 //! Real web applications nobody here wrote (tests/fixtures/real-apps): each is installed by
 //! .ci/setup, served on loopback, recorded with `throng record --headless` driven by
 //! playwright-core, then replayed in both modes with the server's own log as the count. The
-//! harness (harness.mjs) checks everything issues 12 and 20 ask; CI runs Django (about 2 min);
-//! the rest runs with tests/fixtures/real-apps/run.sh.
+//! harness (harness.mjs) checks everything issues 12 and 20 ask; CI runs Django (a
+//! server-rendered admin, about 2 min) and Node-RED (a single-page app with a live socket, about
+//! 3 min); the rest runs with tests/fixtures/real-apps/run.sh.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -81,14 +82,8 @@ fn datasette_records_and_replays_in_both_modes() {
 /// (Node-RED: POST /auth/token with a password holding `& + % =` and spaces, then /comms
 /// authenticated by its first message), a pasted node (a page-made id, dropped where the
 /// pointer is: the recorder writes that click at its spot of the canvas), a deploy as the
-/// save, and the app's own audit log as the effects.
-// Not in CI yet: in about 1 of 8 recordings on a loaded machine the login's token is not
-// correlated (the recorder did not get the `/auth/token` answer's body), so the flow keeps
-// `Bearer ${authorization}` as a secret, which the harness fills with the password: every HTTP
-// user's `GET /settings` then answers 400 (docs/real-apps.md, Phase 6).
-// `cargo nextest run --run-ignored all real_apps` runs it.
+/// save, and the app's own audit log as the effects. In CI (about 3 minutes).
 #[test]
-#[ignore]
 fn node_red_spa_with_socket_records_and_replays_in_both_modes() {
     check_app_with(
         "node-red",
