@@ -9,6 +9,8 @@
 // It also types a `change` into a code editor (CodeMirror, Ace, Monaco) as throng does: a click
 // into the editor, Control+A, the new text over the selection.
 // A mask whose variable is unset fails the step with its name, rather than typing the mask.
+// A step waits as long as throng's browser replay waits (30 s) unless the step or the flow
+// gives its own `timeout`; the library's own default (5 s) fails pages on a busy machine.
 
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -64,7 +66,14 @@ export function fillSecrets(step) {
 /// Recorder's `change` cannot fill (CodeMirror, Ace, Monaco).
 const EDITORS = '.CodeMirror, .cm-editor, .monaco-editor, .ace_editor';
 
+/// throng's default step timeout in browser mode (`--timeout`), in ms.
+const STEP_TIMEOUT_MS = 30000;
+
 export default class ThrongSecrets extends PuppeteerRunnerOwningBrowserExtension {
+  constructor(browser, page, opts) {
+    super(browser, page, { ...opts, timeout: opts?.timeout ?? STEP_TIMEOUT_MS });
+  }
+
   async runStep(step, flow) {
     const filled = fillSecrets(step);
     if (filled.type === 'change' && await this.#typeIntoEditor(filled)) return;
