@@ -39,6 +39,10 @@ const CLOCK_SLACK_MS: f64 = 3.0;
 /// A shorter pause after the last step is the time it took to close the window, not reading.
 const MIN_DWELL_MS: f64 = 500.0;
 
+/// A step's network quiet this long has settled (Puppeteer's `networkidle0` window): a request
+/// starting later is background, not part of what the step waited for.
+const QUIET_MS: f64 = 500.0;
+
 /// A built flow with what the recorder decided on the user's behalf.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -149,7 +153,13 @@ pub fn build_report(cap: &Capture) -> Built {
             continue;
         }
         if let Some(end) = r.end_ms {
-            activity_end[step] = activity_end[step].max(end);
+            // What the step waited for: its first request and every one that started before
+            // its network had been quiet for QUIET_MS. A later one (a timer's poll, a beacon)
+            // is the page's background, not a reason to shorten the pause that follows.
+            let first = activity_end[step] == f64::MIN;
+            if first || r.start_ms <= activity_end[step] + QUIET_MS {
+                activity_end[step] = activity_end[step].max(end);
+            }
         }
         let net = steps[step].network.get_or_insert_with(Network::default);
         net.requests.push(RecordedRequest {
@@ -388,6 +398,30 @@ mod tests {
         assert!(flow.steps[2].network.is_none());
         // The pause before the key press counts from when the home page finished loading.
         assert_eq!(flow.steps[1].think_time_ms, Some(4700));
+    }
+
+    #[test]
+    fn a_request_after_the_page_settled_does_not_shorten_the_next_pause() {
+        let cap = Capture {
+            title: "t".into(),
+            origin: "http://h".into(),
+            steps: vec![
+                RawStep::new(0.0, Action::navigate("http://h/")),
+                RawStep::new(3000.0, Action::navigate("http://h/b")),
+            ],
+            requests: vec![
+                req("http://h/", "Document", "d1", 1.0, 100.0),
+                // Started while the page still loaded: part of the step.
+                req("http://h/app.js", "Script", "d1", 400.0, 500.0),
+                // A one-off timer's fetch 2.4 s after the page settled, just before the next step.
+                req("http://h/api/poll", "Fetch", "d1", 2900.0, 2990.0),
+                req("http://h/b", "Document", "d2", 3001.0, 3100.0),
+            ],
+            ..Default::default()
+        };
+        let flow = build(&cap);
+        assert_eq!(flow.steps[1].think_time_ms, Some(2500));
+        assert_eq!(flow.steps[0].network.as_ref().unwrap().requests.len(), 3);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Real web applications nobody here wrote (tests/fixtures/real-apps): each is installed by
 //! .ci/setup, served on loopback, recorded with `throng record --headless` driven by
 //! playwright-core, then replayed in both modes with the server's own log as the count. The
-//! harness (harness.mjs) checks everything issues 12 and 20 ask; CI runs Django (a
-//! server-rendered admin, about 2 min) and Node-RED (a single-page app with a live socket, about
-//! 3 min); the rest runs with tests/fixtures/real-apps/run.sh.
+//! harness (harness.mjs) checks everything issues 12 and 20 ask; CI runs Node-RED (a
+//! single-page app with a token login and a live socket, about 3 min); the rest runs with
+//! tests/fixtures/real-apps/run.sh.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -58,7 +58,11 @@ fn check_app_with(app: &str, extra: &[&str]) {
     }
 }
 
+/// Outside CI's subset since Node-RED joined it (both in one lane made it the test phase's
+/// longest, past its 400 s budget); the demo shop's tests cover CSRF forms in CI.
+/// `tests/fixtures/real-apps/run.sh` and `cargo nextest run --run-ignored all real_apps` run it.
 #[test]
+#[ignore]
 fn django_admin_records_and_replays_in_both_modes() {
     check_app_with(
         "django",
