@@ -52,6 +52,12 @@ pub struct PreparedFlow {
 }
 
 impl PreparedFlow {
+    /// The longest timeout a step of the flow sets, its own or the flow's.
+    pub fn longest_step_timeout(&self) -> Option<std::time::Duration> {
+        let steps = self.flow.steps.iter().filter_map(|s| s.timeout);
+        (steps.chain(self.flow.timeout).max()).map(std::time::Duration::from_millis)
+    }
+
     /// Collects the flow's pollers; `origin` must already be the replay target.
     pub fn new(name: &str, flow: Flow, origin: Url, sources: Arc<VarSources>) -> Self {
         let flow = answered_elsewhere(flow);

@@ -129,6 +129,10 @@ pub async fn execute_with(
     let mut browser = spec.browser.clone();
     browser.deadline = deadline.clone();
     browser.drain = spec.plan.drain;
+    let login_flows = spec.logins.iter().map(|l| &l.flow);
+    browser.longest_step = (spec.flows.iter().map(|c| &c.flow).chain(login_flows))
+        .filter_map(|f| f.longest_step_timeout())
+        .max();
     // A hybrid plan runs both modes: one runner each, one sink.
     let lanes = Lanes::new(spec.mode, &spec.plan);
     let lanes_modes: Vec<Mode> = lanes.lanes.iter().map(|l| l.mode).collect();

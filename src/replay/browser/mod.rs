@@ -87,6 +87,9 @@ pub struct BrowserOptions {
     pub network: Option<crate::replay::conditions::Conditions>,
     /// A browser that answers no CDP command this long is hung: killed, its sessions lost.
     pub hung_after: Duration,
+    /// The longest timeout a step of the run's flows sets (its own or its flow's): a CDP
+    /// command such as a navigation may take that long before its step gives up.
+    pub longest_step: Option<Duration>,
 }
 
 impl Default for BrowserOptions {
@@ -107,6 +110,7 @@ impl Default for BrowserOptions {
             cpu_slowdown: None,
             network: None,
             hung_after: process::HUNG_AFTER,
+            longest_step: None,
         }
     }
 }

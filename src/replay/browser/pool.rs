@@ -71,8 +71,7 @@ impl BrowserPool {
             headed: opts.headed,
             insecure: opts.insecure,
             trusted_spki: opts.trusted_spki.clone(),
-            request_timeout: opts.step_timeout.max(Duration::from_secs(30))
-                + Duration::from_secs(10),
+            request_timeout: command_timeout(&opts),
             hung_after: opts.hung_after,
         };
         let launcher = Launcher::new().map_err(|e| BrowserError::Launch {
@@ -287,4 +286,33 @@ fn available_mb() -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(4096, |kb| kb / 1024)
+}
+/// chromiumoxide's timeout for any CDP command: a safety net under the steps' own timeouts,
+/// never shorter than one of them (a navigation's command waits for the answer's head).
+fn command_timeout(opts: &BrowserOptions) -> Duration {
+    (opts.step_timeout)
+        .max(opts.longest_step.unwrap_or_default())
+        .max(Duration::from_secs(30))
+        + Duration::from_secs(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steps_own_long_timeout_outlasts_the_cdp_commands_timeout() {
+        let opts = |step: u64, longest: Option<u64>| BrowserOptions {
+            step_timeout: Duration::from_secs(step),
+            longest_step: longest.map(Duration::from_secs),
+            ..BrowserOptions::default()
+        };
+        assert_eq!(command_timeout(&opts(5, None)), Duration::from_secs(40));
+        assert_eq!(command_timeout(&opts(60, None)), Duration::from_secs(70));
+        // A flow's step that waits 90 s navigates for up to 90 s.
+        assert_eq!(
+            command_timeout(&opts(30, Some(90))),
+            Duration::from_secs(100)
+        );
+    }
 }
