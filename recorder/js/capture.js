@@ -153,14 +153,14 @@
   }
   function localCandidates(el) {
     var tag = el.localName, out = [];
-    if (el.id && /^[A-Za-z][\w-]*$/.test(el.id) && !/\d{3,}/.test(el.id)) { out.push('#' + el.id); }
+    if (stableId(el)) { out.push('#' + el.id); }
     var name = el.getAttribute('name');
     if (name) { out.push(tag + '[name=' + cssString(name) + ']'); }
     // Attributes a page keeps stable: labels, roles, its own data-* (not generated ids).
     for (var i = 0; i < el.attributes.length; i++) {
       var at = el.attributes[i].name, v = el.attributes[i].value;
       var wanted = STABLE_ATTRS.indexOf(at) >= 0 || (/^data-[a-z][\w-]*$/.test(at) && CFG.attrs.indexOf(at) < 0);
-      if (wanted && v && v.length <= 60 && !/\d{3,}/.test(v) && !/^data-v-/.test(at)) {
+      if (wanted && v && v.length <= 60 && !madeUp(v) && !/^data-v-/.test(at)) {
         out.push(tag + '[' + at + '=' + cssString(v) + ']');
       }
     }
@@ -184,7 +184,13 @@
     return out;
   }
   var STABLE_ATTRS = ['aria-label', 'title', 'placeholder', 'alt', 'role', 'for', 'aria-controls'];
-  function stableId(e) { return e.id && /^[A-Za-z][\w-]*$/.test(e.id) && !/\d{3,}/.test(e.id); }
+  function stableId(e) { return e.id && /^[A-Za-z][\w-]*$/.test(e.id) && !madeUp(e.id); }
+  // A value a script made up (a counter, a random or hashed id: another user, another id):
+  // three digits in a row, or eight hex characters in a row mixing digits and letters.
+  function madeUp(s) {
+    if (/\d{3,}/.test(s)) { return true; }
+    return (s.match(/[0-9a-f]{8,}/gi) || []).some(function (run) { return /\d/.test(run) && /[a-f]/i.test(run); });
+  }
   function cssSelector(el) {
     var cands = localCandidates(el);
     for (var i = 0; i < cands.length; i++) { if (unique(cands[i], el)) { return cands[i]; } }

@@ -106,12 +106,14 @@ fn flow(base: &str) -> serde_json::Value {
     })
 }
 
-/// Clicks the button that does a fixed amount of work.
+/// Clicks the button that does a fixed amount of work, once the banner has moved it (a click
+/// aimed just before the shift lands on the text above: no work, no `data-worked`).
 fn work_flow(base: &str) -> serde_json::Value {
     serde_json::json!({
         "title": "work",
         "steps": [
             {"type": "navigate", "url": format!("{base}/page")},
+            {"type": "waitForElement", "selectors": [["body[data-shifted='1']"]]},
             {"type": "click", "selectors": [["#work"]], "offsetX": 5, "offsetY": 5},
             {"type": "waitForElement", "selectors": [["body[data-worked='1']"]]}
         ]

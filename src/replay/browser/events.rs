@@ -108,6 +108,10 @@ pub(crate) async fn listen(
     Ok(all)
 }
 
+/// How long a session's end waits for the handshake answers of sockets whose close was read
+/// first (CDP's event types arrive on separate channels).
+const ANSWER_LAG: std::time::Duration = std::time::Duration::from_millis(300);
+
 pub(crate) async fn collect(
     mut events: SelectAll<BoxStream<'static, Ev>>,
     (mut log, mut sockets): (NetLog, Sockets),
@@ -141,6 +145,15 @@ pub(crate) async fn collect(
     // Whatever already arrived still counts.
     while let Some(Some(ev)) = events.next().now_or_never() {
         handle(&mut log, &mut sockets, &mut timings, &state, ev);
+    }
+    // A socket's close read before its handshake's answer: the answer is on another channel
+    // and may still be on its way (a socket is refused only if none comes).
+    let lag = tokio::time::Instant::now() + ANSWER_LAG;
+    while sockets.awaiting_answers() {
+        match tokio::time::timeout_at(lag, events.next()).await {
+            Ok(Some(ev)) => handle(&mut log, &mut sockets, &mut timings, &state, ev),
+            _ => break,
+        }
     }
     sockets.finish();
     log.settle(Instant::now(), true);

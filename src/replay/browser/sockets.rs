@@ -140,6 +140,11 @@ impl Sockets {
         }
     }
 
+    /// Some socket's close was read before its handshake's answer.
+    pub fn awaiting_answers(&self) -> bool {
+        !self.closed_early.is_empty()
+    }
+
     /// The session ended with these sockets open: the page closed them.
     pub fn finish(&mut self) {
         for (_, s) in self.closed_early.drain() {

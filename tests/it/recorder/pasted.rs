@@ -19,7 +19,9 @@ let moving = null;
 document.getElementById('paste').onclick = () => {
   moving = document.createElement('div');
   moving.className = 'shape';
-  moving.id = 's' + Math.floor(1e8 + Math.random() * 8e8);
+  // A random hex id as Node-RED makes them, never three digits in a row (a3f9c1e0...).
+  moving.id = 'n' + Array.from({ length: 16 }, (_, i) =>
+    i % 2 ? String(Math.floor(Math.random() * 10)) : 'abcdef'[Math.floor(Math.random() * 6)]).join('');
   board.appendChild(moving);
 };
 board.addEventListener('mousemove', (e) => {
