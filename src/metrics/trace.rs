@@ -199,7 +199,8 @@ pub struct SpanRecord {
     pub step: Option<u32>,
     pub kind: Option<SampleKind>,
     pub status: Option<u16>,
-    /// The sample's outcome label, or the session's (completed, failed, lost, abandoned).
+    /// The sample's outcome label, the session's (completed, failed, lost, abandoned), or
+    /// `canceled` for a request the page left before its answer (no sample).
     pub outcome: SpanOutcome,
 }
 
@@ -208,6 +209,9 @@ pub struct SpanRecord {
 pub enum SpanOutcome {
     Sample(Outcome),
     Session(&'static str),
+    /// A request the page left before its answer: not a sample, but the target may have
+    /// served it, and its span is the parent the target's own span names.
+    Canceled,
 }
 
 impl SpanOutcome {
@@ -215,6 +219,7 @@ impl SpanOutcome {
         match self {
             SpanOutcome::Sample(o) => o.label(),
             SpanOutcome::Session(s) => (*s).to_string(),
+            SpanOutcome::Canceled => "canceled".to_string(),
         }
     }
 
@@ -222,6 +227,7 @@ impl SpanOutcome {
         match self {
             SpanOutcome::Sample(o) => o.is_failure(),
             SpanOutcome::Session(s) => matches!(*s, "failed" | "lost"),
+            SpanOutcome::Canceled => false,
         }
     }
 }

@@ -234,9 +234,36 @@ impl SessionTrace {
     }
 
     /// Browser mode: the next hop of `network_id` ended without a sample (served from the
-    /// cache, cancelled by the page).
+    /// cache, blocked).
     pub fn browser_request_dropped(&self, network_id: &str) {
         self.take_request(network_id);
+    }
+
+    /// Browser mode: the page left the next hop of `network_id` before its answer. No sample
+    /// and no exemplar, but its span is exported: the target may have served it, and its own
+    /// span names this one as parent.
+    pub fn browser_request_canceled(&self, network_id: &str, key: &MetricKey, took: Duration) {
+        let Some(span) = self.take_request(network_id) else {
+            return;
+        };
+        if span.ctx.sampled && self.keep_spans {
+            self.recorder.push_span(SpanRecord {
+                role: SpanRole::Request,
+                trace_id: span.ctx.trace_id,
+                span_id: span.ctx.span_id,
+                parent: Some(span.parent),
+                link: None,
+                name: key.name.clone(),
+                start_unix_ns: span.start_ns,
+                end_unix_ns: span.start_ns + nanos(took),
+                mode: self.mode,
+                flow: self.flow.clone(),
+                step: key.step,
+                kind: Some(key.kind),
+                status: None,
+                outcome: SpanOutcome::Canceled,
+            });
+        }
     }
 
     fn take_request(&self, network_id: &str) -> Option<RequestSpan> {

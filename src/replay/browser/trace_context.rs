@@ -104,7 +104,19 @@ pub(crate) fn request_done(
     }
 }
 
-/// A request (hop) of the page ended without a sample (cached, cancelled, blocked).
+/// The page left a request (hop) before its answer: its span, no sample.
+pub(crate) fn request_canceled(
+    recorder: &Recorder,
+    network_id: &str,
+    key: &MetricKey,
+    took: Duration,
+) {
+    if let Some(t) = recorder.trace() {
+        t.browser_request_canceled(network_id, key, took);
+    }
+}
+
+/// A request (hop) of the page ended without a sample (cached, blocked).
 pub(crate) fn request_dropped(recorder: &Recorder, network_id: &str) {
     if let Some(t) = recorder.trace() {
         t.browser_request_dropped(network_id);

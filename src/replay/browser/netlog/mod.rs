@@ -516,9 +516,17 @@ impl NetLog {
             (End::Abandoned(open), Some(status)) => {
                 (open.as_secs_f64(), 0.0, Outcome::from_status(status))
             }
-            (End::Failed { outcome: None, .. }, None) => {
+            (End::Failed { ts, outcome: None }, None) => {
                 self.sink.count("requests.canceled", 1);
-                trace::request_dropped(&self.recorder, &start.id);
+                let key = MetricKey::new(
+                    Mode::Browser,
+                    self.flow.clone(),
+                    Some(start.step),
+                    start.kind,
+                    request_name(&start.method, &start.url),
+                );
+                let took = Duration::from_secs_f64((ts - start.ts).max(0.0));
+                trace::request_canceled(&self.recorder, &start.id, &key, took);
                 return;
             }
             (
