@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 const LOST_AFTER: Duration = Duration::from_secs(5);
 /// Time between the start order and the start itself, so every worker has it in hand.
 const START_LEAD: Duration = Duration::from_millis(1500);
+/// Once every worker joined, how long their readiness (clock measured) is waited for at most.
+const READY_WAIT: Duration = Duration::from_secs(5);
 /// After the plan (its grace and drain), how long workers get to send their final reports.
 const FINAL_WAIT: Duration = Duration::from_secs(60);
 
@@ -212,11 +214,26 @@ struct Watch<'a> {
     board: Option<&'a MergedBoard>,
 }
 
+/// Waits until the workers asked for have joined and every one is ready for its assignment
+/// (its clock measured), or the wait is over; returns how many joined.
 async fn wait_for_workers(hub: &Hub, c: &Coordination, control: &RunControl) -> usize {
     let deadline = Instant::now() + c.wait_workers;
+    // Readiness is waited for a little beyond the joins (a worker that never asks goes without).
+    let mut ready_by = None;
     loop {
-        let joined = hub.lock().live().count();
-        if joined >= c.workers as usize || Instant::now() >= deadline || control.is_stopped() {
+        let (joined, ready) = {
+            let run = hub.lock();
+            (
+                run.live().count(),
+                run.live().filter(|(_, w)| w.ready).count(),
+            )
+        };
+        let all_joined = joined >= c.workers as usize;
+        if all_joined && ready_by.is_none() {
+            ready_by = Some(Instant::now() + READY_WAIT);
+        }
+        let settled = ready >= joined || ready_by.is_some_and(|t| Instant::now() >= t);
+        if (all_joined && settled) || Instant::now() >= deadline || control.is_stopped() {
             return joined;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -49,6 +49,9 @@ pub struct Worker {
     /// Its session's keys, and the number of its last message (each must be higher).
     pub keys: Arc<Keys>,
     pub last_seq: u64,
+    /// It asks for its assignment: joined and its clock measured, so a start instant given
+    /// now finds it ready (a worker still measuring under load started late).
+    pub ready: bool,
 }
 
 /// The state of the whole distributed run.
@@ -281,6 +284,7 @@ impl Hub {
                 memory_bytes,
                 keys,
                 last_seq: 0,
+                ready: false,
             },
         );
         if status == Status::Running {

@@ -182,6 +182,9 @@ async fn assignment(State(hub): St, headers: HeaderMap, body: Bytes) -> Response
         Ok(o) => o,
         Err((status, why)) => return plain(status, &why),
     };
+    if let Some(w) = hub.lock().workers.get_mut(&o.worker) {
+        w.ready = true;
+    }
     let deadline = tokio::time::Instant::now() + LONG_POLL;
     loop {
         let changed = hub.changed.notified();
