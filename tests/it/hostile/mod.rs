@@ -5,6 +5,7 @@
 //! reaching the attacker, honest exit codes.
 
 mod coordinator;
+mod page_numbers;
 mod peers;
 mod remote_write;
 mod secrets;
