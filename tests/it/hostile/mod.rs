@@ -5,6 +5,8 @@
 //! reaching the attacker, honest exit codes.
 
 mod coordinator;
+
+mod otlp;
 mod page_numbers;
 mod peers;
 mod remote_write;
