@@ -64,7 +64,12 @@ pub fn worker_lines(hub: &Hub) -> Vec<WorkerLine> {
     run.workers
         .values()
         .map(|w| {
-            let t = w.summary.total(None, None);
+            // Sums of counts, no histogram decoded: this runs every second under the hub's lock.
+            let (requests, errors) = (w.summary.entries.iter())
+                .filter(|e| e.kind.is_request())
+                .fold((0u64, 0u64), |(n, f), e| {
+                    (n.saturating_add(e.count), f.saturating_add(e.failures))
+                });
             WorkerLine {
                 name: w.name.clone(),
                 role: w.role.as_str().into(),
@@ -74,8 +79,8 @@ pub fn worker_lines(hub: &Hub) -> Vec<WorkerLine> {
                 } else {
                     0
                 },
-                requests: t.count,
-                errors: t.failures,
+                requests,
+                errors,
             }
         })
         .collect()
