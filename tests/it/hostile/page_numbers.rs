@@ -42,8 +42,7 @@ async fn a_page_posting_impossible_timings_gets_none_of_them_kept() {
     std::fs::write(&flow_file, flow.to_string()).unwrap();
     let out = dir.path().join("out");
     let began = Instant::now();
-    let run = crate::support::throng_async()
-        .args(["run", flow_file.to_str().unwrap(), "--mode", "browser"])
+    let run = super::throng_uncapped(&["run", flow_file.to_str().unwrap(), "--mode", "browser"])
         .args(["--users", "1", "--iterations", "1", "--quiet"])
         .args(["--out", out.to_str().unwrap()])
         .output();
@@ -53,6 +52,7 @@ async fn a_page_posting_impossible_timings_gets_none_of_them_kept() {
         .unwrap();
     let took = began.elapsed();
     let stderr = String::from_utf8_lossy(&run.stderr);
+    eprintln!("page numbers: exit {:?} after {took:?}", run.status.code());
     assert_eq!(run.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let results = super::results(&out);
