@@ -14,6 +14,8 @@ mod peers;
 mod remote_write;
 mod secrets;
 mod servers;
+mod shaping;
+mod ui;
 
 use std::path::Path;
 use std::process::Stdio;
