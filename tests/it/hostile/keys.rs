@@ -42,8 +42,8 @@ fn histogram(us: u64) -> String {
 
 /// `HOSTILE_KEYS_BENCH=1` (bench/hostile-peers-3.sh): 40,000 keys with histograms spanning
 /// the 1 h range, raw and corrected, and only the measurements (the binary may be one
-/// without the names rule); else 2,000 keys of 1 ms (merging and reporting each key costs a debug build
-/// milliseconds).
+/// without the names rule); else 2,000 keys of 1 ms (merging and reporting each key costs
+/// a debug build milliseconds).
 fn bench() -> bool {
     std::env::var_os("HOSTILE_KEYS_BENCH").is_some()
 }
