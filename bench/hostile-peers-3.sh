@@ -16,9 +16,7 @@ run() {
   CARGO_PROFILE_DEV_DEBUG=0 cargo nextest run -p throng --test it --no-capture "$@" 2>&1
 }
 echo "binary: $THRONG"
-start=$(date +%s.%N)
 HOSTILE_KEYS_BENCH=1 THRONG=$THRONG run hostile::keys | grep -E "^coordinator: peak"
-echo "keys: test wall $(echo "$(date +%s.%N) - $start" | bc) s"
 THRONG=$THRONG run hostile::har | grep -E "^kept HARs|past the 4 MiB cap" | head -2
 THRONG=$THRONG run hostile::page_numbers | grep -E "^page numbers:|page_timing"
 THRONG=$THRONG run hostile::otlp | grep -E "^(echo|endless|silent):|header's value was shown" |

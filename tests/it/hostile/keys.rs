@@ -133,20 +133,31 @@ async fn a_worker_inventing_names_cannot_bloat_the_coordinator() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
+    if bench() {
+        // Its end within 3 minutes (killed past them), and its peak until then.
+        let mut coord = coord;
+        let ended = tokio::time::timeout(Duration::from_secs(180), coord.child.wait()).await;
+        let how = match ended {
+            Ok(Ok(status)) => format!("exit {:?}", status.code()),
+            _ => {
+                let _ = coord.child.kill().await;
+                "still running (killed)".into()
+            }
+        };
+        let peak = sampler.await.unwrap();
+        eprintln!(
+            "coordinator: peak RSS {peak:.0} MB; {how} {:.1} s after the attack",
+            attacked.elapsed().as_secs_f64()
+        );
+        return;
+    }
     let (wcode, _, werr) = super::ended(real, Duration::from_secs(90)).await;
-    let (code, stderr) = coord.end(Duration::from_secs(300)).await;
+    let (code, stderr) = coord.end(Duration::from_secs(120)).await;
     let peak = sampler.await.unwrap();
     eprintln!(
         "coordinator: peak RSS {peak:.0} MB; exit {code} {:.1} s after the attack",
         attacked.elapsed().as_secs_f64()
     );
-    eprintln!(
-        "{}",
-        stderr.lines().rev().take(12).collect::<Vec<_>>().join("\n")
-    );
-    if bench() {
-        return;
-    }
     assert!(peak < 300.0, "the coordinator grew to {peak} MB");
     assert_eq!(wcode, 0, "{werr}");
     assert_eq!(code, 0, "{stderr}");
