@@ -162,6 +162,6 @@ async fn a_worker_inventing_names_cannot_bloat_the_coordinator() {
     assert_eq!(wcode, 0, "{werr}");
     assert_eq!(code, 0, "{stderr}");
     let results = super::results(&out);
-    assert!(results["summary"]["entries"].as_array().unwrap().len() > 0);
+    assert!(!results["summary"]["entries"].as_array().unwrap().is_empty());
     site.shutdown().await;
 }
