@@ -312,11 +312,31 @@ async fn follow(
     // The merged view for the progress line, dashboard and exporters is made off this loop:
     // merging many keys takes long, and the loop's work (lost workers, the plan's end, the
     // stop order) must keep its second.
-    let mut live_view: Option<tokio::task::JoinHandle<(RunSummary, Totals)>> = None;
+    // At most half of the coordinator's time goes to it: a view that took T waits T before
+    // the next one starts.
+    let mut live_view: Option<tokio::task::JoinHandle<(RunSummary, Totals, Duration)>> = None;
+    let mut next_view = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let tick = last_tick.elapsed();
         last_tick = Instant::now();
+        // The view made since the last tick (shown a tick late), before the next is due.
+        if live_view.as_ref().is_some_and(|v| v.is_finished()) {
+            let done = live_view.take().and_then(|v| v.now_or_never());
+            if let Some(Ok((merged, totals, took))) = done {
+                next_view = Instant::now() + took;
+                let live_stats = live_stats(&merged, &totals, hub, started);
+                if let Some(bar) = &bar {
+                    bar.tick(&live_stats);
+                }
+                if let Some(b) = watch.board {
+                    b.update(live_stats.clone(), merged.clone(), worker_lines(hub));
+                }
+                if let Some(v) = watch.view {
+                    v.update(merged, live_stats.users, false);
+                }
+            }
+        }
         let planned = planned_users(hub, started);
         let (parts, live, all_done) = {
             let mut run = hub.lock();
@@ -333,29 +353,17 @@ async fn follow(
                     .values()
                     .all(|w| matches!(w.status, Status::Done | Status::Lost));
             // The previous view still merging (many keys): this tick shows nothing new.
-            let parts = live_view.is_none().then(|| run.parts());
+            let due = live_view.is_none() && Instant::now() >= next_view;
+            let parts = due.then(|| run.parts());
             (parts, live, all_done)
         };
         if let Some(parts) = parts {
             live_view = Some(tokio::task::spawn_blocking(move || {
+                let began = Instant::now();
                 let merged = merged(&parts);
                 let totals = merged.total(None, None);
-                (merged, totals)
+                (merged, totals, began.elapsed())
             }));
-        }
-        if live_view.as_ref().is_some_and(|v| v.is_finished()) {
-            if let Some(Ok((merged, totals))) = live_view.take().and_then(|v| v.now_or_never()) {
-                let live_stats = live_stats(&merged, &totals, hub, started);
-                if let Some(bar) = &bar {
-                    bar.tick(&live_stats);
-                }
-                if let Some(b) = watch.board {
-                    b.update(live_stats.clone(), merged.clone(), worker_lines(hub));
-                }
-                if let Some(v) = watch.view {
-                    v.update(merged, live_stats.users, false);
-                }
-            }
         }
         let past_plan = Instant::now() > end_by;
         if live == 0 {
@@ -473,14 +481,14 @@ fn worker_rows(hub: &Arc<Hub>) -> Vec<WorkerRow> {
     run.workers
         .values()
         .map(|w| {
-            let t = w.summary.total(None, None);
+            let (requests, failures) = super::ui::request_counts(&w.summary);
             WorkerRow {
                 name: w.name.clone(),
                 role: w.role.as_str().into(),
                 status: format!("{:?}", w.status).to_ascii_lowercase(),
                 peak_users: w.summary.peak_users,
-                requests: t.count,
-                failures: t.failures,
+                requests,
+                failures,
                 cpu_s: w.cpu_s,
                 mem_mb: w.mem_mb,
             }

@@ -64,12 +64,7 @@ pub fn worker_lines(hub: &Hub) -> Vec<WorkerLine> {
     run.workers
         .values()
         .map(|w| {
-            // Sums of counts, no histogram decoded: this runs every second under the hub's lock.
-            let (requests, errors) = (w.summary.entries.iter())
-                .filter(|e| e.kind.is_request())
-                .fold((0u64, 0u64), |(n, f), e| {
-                    (n.saturating_add(e.count), f.saturating_add(e.failures))
-                });
+            let (requests, errors) = request_counts(&w.summary);
             WorkerLine {
                 name: w.name.clone(),
                 role: w.role.as_str().into(),
@@ -84,4 +79,14 @@ pub fn worker_lines(hub: &Hub) -> Vec<WorkerLine> {
             }
         })
         .collect()
+}
+
+/// Requests and failed ones of a worker's summary: sums of counts, no histogram decoded (this
+/// runs every second under the hub's lock, over however many keys a worker sent).
+pub fn request_counts(s: &crate::metrics::RunSummary) -> (u64, u64) {
+    (s.entries.iter())
+        .filter(|e| e.kind.is_request())
+        .fold((0, 0), |(n, f), e| {
+            (n.saturating_add(e.count), f.saturating_add(e.failures))
+        })
 }
