@@ -1,7 +1,9 @@
 //! Hostile peers (issue 21, items 4 and 7-18): real throng processes, their address space
 //! capped with `prlimit --as` so a failure aborts instead of filling the machine, against fake
 //! coordinators, hostile workers, slowloris clients and hostile remote-write receivers on
-//! loopback. Each test checks the rule: memory bounded, deadlines kept, no token or secret
+//! loopback; and (hostile peers III) the surfaces added since: session handoff, kept sessions,
+//! changed-keys-only reports, `--network`, the coordinator's `--ui`, OTLP collectors and page
+//! timings. Each test checks the rule: memory bounded, deadlines kept, no token or secret
 //! reaching the attacker, honest exit codes.
 
 mod coordinator;
