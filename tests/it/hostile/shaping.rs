@@ -61,7 +61,7 @@ async fn target(kind: Target) -> String {
     format!("http://{addr}/")
 }
 
-/// `throng run URL -u 4 -d 3s [--network N]`: exit code, wall time, peak RSS (MB).
+/// `throng run URL -u 4 -d 3s --drain 2s [--network N]`: exit code, wall time, peak RSS (MB).
 async fn run(url: &str, network: Option<&str>) -> (i32, Duration, f64, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -72,6 +72,8 @@ async fn run(url: &str, network: Option<&str>) -> (i32, Duration, f64, String) {
         "4",
         "-d",
         "3s",
+        "--drain",
+        "2s",
         "-q",
         "--out",
         out.to_str().unwrap(),
@@ -116,7 +118,7 @@ async fn a_shaped_link_buffers_nothing_a_flood_or_a_trickle_sends() {
             "{what}: shaped {peak} MB against {plain_peak} MB unshaped"
         );
         assert!(
-            took < plain_took + Duration::from_secs(15),
+            took < plain_took + Duration::from_secs(10),
             "{what}: shaped {took:?} against {plain_took:?}"
         );
     }
