@@ -84,7 +84,16 @@ impl Answer {
 
     /// The body as text for a message: at most `chars` characters, control characters escaped.
     pub fn text(&self, chars: usize) -> String {
-        let text = String::from_utf8_lossy(&self.body);
+        self.text_masked(chars, &[])
+    }
+
+    /// As [`Answer::text`], with every one of `secrets` in the body shown as `***` (a peer
+    /// that echoes the request, as debugging endpoints do, would show its credentials).
+    pub fn text_masked(&self, chars: usize, secrets: &[String]) -> String {
+        let mut text = String::from_utf8_lossy(&self.body).into_owned();
+        for secret in secrets {
+            text = text.replace(secret.as_str(), "***");
+        }
         let mut out = String::new();
         for c in text.chars().take(chars) {
             if c.is_control() {
@@ -162,13 +171,14 @@ impl Outbound {
     /// POSTs `request` and wants a 2xx answer; any other is [`Refused::Status`] with the
     /// first 200 characters of its body.
     pub async fn post_accepted(&self, request: Request<'_>) -> Result<(), Refused> {
+        let secrets = sent_secrets(&request);
         let answer = self.post(request).await?;
         if answer.is_success() {
             return Ok(());
         }
         Err(Refused::Status {
             status: answer.status,
-            body: answer.text(200),
+            body: answer.text_masked(200, &secrets),
         })
     }
 
@@ -257,6 +267,31 @@ async fn read_capped(
 }
 
 /// The URL without its userinfo, and the (decoded) user and password it held.
+/// What a request carries that its answer must not show: its headers' values (a scheme's
+/// token alone too: `Bearer t0ken` echoed as `t0ken`) and the URL's credentials, as given and
+/// as sent (Basic), longest first so a part never leaves the rest of a longer one visible.
+fn sent_secrets(request: &Request<'_>) -> Vec<String> {
+    use base64::Engine as _;
+    let plain = ["content-type", "content-encoding"];
+    let mut out: Vec<String> = Vec::new();
+    for (name, value) in &request.headers {
+        if plain.iter().any(|p| name.eq_ignore_ascii_case(p)) {
+            continue;
+        }
+        out.push(value.clone());
+        out.extend(value.split_whitespace().last().map(String::from));
+    }
+    if let (_, Some((user, password))) = split_credentials(request.url) {
+        let pair = format!("{user}:{password}");
+        out.push(base64::engine::general_purpose::STANDARD.encode(&pair));
+        out.extend([pair, password]);
+    }
+    out.retain(|s| s.len() >= 4);
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
 pub fn split_credentials(url: &Url) -> (Url, Option<(String, String)>) {
     if url.username().is_empty() && url.password().is_none() {
         return (url.clone(), None);

@@ -10,7 +10,7 @@ use super::ui::{worker_lines, CoordinatorUi};
 use crate::cli::config::{InputError, Output};
 use crate::live::dashboard::{Dashboard, MergedBoard, Numbers};
 use crate::live::prometheus::MergedView;
-use crate::metrics::{LiveStats, Mode, RunSummary};
+use crate::metrics::{LiveStats, Mode, RunSummary, Totals};
 use crate::report::{self, RunMeta, WorkerRow};
 use crate::run::capacity;
 use crate::run::signals::{stop_signal, StopOnSignal};
@@ -18,6 +18,7 @@ use crate::run::RunControl;
 use crate::serve::{Limits, Served};
 use crate::sync::Locked;
 use anyhow::Context;
+use futures::FutureExt as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -308,10 +309,34 @@ async fn follow(
     let mut ordered_stop_at: Option<Instant> = None;
     let mut uncovered = Duration::ZERO;
     let mut last_tick = Instant::now();
+    // The merged view for the progress line, dashboard and exporters is made off this loop:
+    // merging many keys takes long, and the loop's work (lost workers, the plan's end, the
+    // stop order) must keep its second.
+    // At most half of the coordinator's time goes to it: a view that took T waits T before
+    // the next one starts.
+    let mut live_view: Option<tokio::task::JoinHandle<(RunSummary, Totals, Duration)>> = None;
+    let mut next_view = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let tick = last_tick.elapsed();
         last_tick = Instant::now();
+        // The view made since the last tick (shown a tick late), before the next is due.
+        if live_view.as_ref().is_some_and(|v| v.is_finished()) {
+            let done = live_view.take().and_then(|v| v.now_or_never());
+            if let Some(Ok((merged, totals, took))) = done {
+                next_view = Instant::now() + took;
+                let live_stats = live_stats(&merged, &totals, hub, started);
+                if let Some(bar) = &bar {
+                    bar.tick(&live_stats);
+                }
+                if let Some(b) = watch.board {
+                    b.update(live_stats.clone(), merged.clone(), worker_lines(hub));
+                }
+                if let Some(v) = watch.view {
+                    v.update(merged, live_stats.users, false);
+                }
+            }
+        }
         let planned = planned_users(hub, started);
         let (parts, live, all_done) = {
             let mut run = hub.lock();
@@ -327,18 +352,18 @@ async fn follow(
                     .workers
                     .values()
                     .all(|w| matches!(w.status, Status::Done | Status::Lost));
-            (run.parts(), live, all_done)
+            // The previous view still merging (many keys): this tick shows nothing new.
+            let due = live_view.is_none() && Instant::now() >= next_view;
+            let parts = due.then(|| run.parts());
+            (parts, live, all_done)
         };
-        let merged = merged(&parts);
-        let live_stats = live_stats(&merged, hub, started);
-        if let Some(bar) = &bar {
-            bar.tick(&live_stats);
-        }
-        if let Some(b) = watch.board {
-            b.update(live_stats.clone(), merged.clone(), worker_lines(hub));
-        }
-        if let Some(v) = watch.view {
-            v.update(merged, live_stats.users, false);
+        if let Some(parts) = parts {
+            live_view = Some(tokio::task::spawn_blocking(move || {
+                let began = Instant::now();
+                let merged = merged(&parts);
+                let totals = merged.total(None, None);
+                (merged, totals, began.elapsed())
+            }));
         }
         let past_plan = Instant::now() > end_by;
         if live == 0 {
@@ -378,8 +403,14 @@ async fn follow(
     if let Some(bar) = bar {
         bar.finish();
     }
+    if let Some(v) = live_view {
+        v.abort();
+    }
     let parts = hub.lock().parts();
-    (merged(&parts), uncovered)
+    let summary = tokio::task::spawn_blocking(move || merged(&parts))
+        .await
+        .expect("the merge does not panic");
+    (summary, uncovered)
 }
 
 /// Workers silent past [`LOST_AFTER`] are lost: counted, with their running sessions, and
@@ -427,10 +458,9 @@ fn planned_users(hub: &Hub, started: Instant) -> usize {
 }
 
 /// The progress line's numbers from the merged view.
-fn live_stats(merged: &RunSummary, hub: &Hub, started: Instant) -> LiveStats {
+fn live_stats(merged: &RunSummary, totals: &Totals, hub: &Hub, started: Instant) -> LiveStats {
     let users = hub.lock().live().map(|(_, w)| w.users).sum();
     let last = merged.series.last();
-    let totals = merged.total(None, None);
     LiveStats {
         elapsed: started.elapsed(),
         users,
@@ -451,14 +481,14 @@ fn worker_rows(hub: &Arc<Hub>) -> Vec<WorkerRow> {
     run.workers
         .values()
         .map(|w| {
-            let t = w.summary.total(None, None);
+            let (requests, failures) = super::ui::request_counts(&w.summary);
             WorkerRow {
                 name: w.name.clone(),
                 role: w.role.as_str().into(),
                 status: format!("{:?}", w.status).to_ascii_lowercase(),
                 peak_users: w.summary.peak_users,
-                requests: t.count,
-                failures: t.failures,
+                requests,
+                failures,
                 cpu_s: w.cpu_s,
                 mem_mb: w.mem_mb,
             }

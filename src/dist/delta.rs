@@ -3,7 +3,7 @@
 //! sessions only when there are new ones) (a lost report's keys go again), and the
 //! coordinator replaces those keys in the worker's stored summary, keeping the others.
 
-use crate::metrics::{EntrySummary, MetricKey, RunSummary};
+use crate::metrics::{EntrySummary, MetricKey, Mode, RunSummary, SampleKind, NAMES_PER_GROUP};
 use std::collections::{BTreeMap, HashMap};
 
 /// Keys a worker's stored summary may hold: far beyond any flow's (names are folded past a
@@ -64,6 +64,30 @@ pub fn replace_keys(
         all.insert(e.key(), e);
     }
     Ok(all.into_values().collect())
+}
+
+/// `Ok` when `entries` hold no more names per (mode, flow, step, kind) than a real worker
+/// keeps (its [`NAMES_PER_GROUP`] and `other`): a worker inventing names is refused before
+/// the coordinator stores or merges them.
+pub fn names_per_group(entries: &[EntrySummary]) -> Result<(), String> {
+    let mut groups: HashMap<(Mode, &str, Option<u32>, SampleKind), usize> = HashMap::new();
+    for e in entries {
+        let n = groups
+            .entry((e.mode, e.flow.as_str(), e.step, e.kind))
+            .or_default();
+        *n += 1;
+        if *n > NAMES_PER_GROUP + 1 {
+            return Err(format!(
+                "more than {} names in one group ({} {} step {:?} {})",
+                NAMES_PER_GROUP + 1,
+                e.mode,
+                e.flow,
+                e.step,
+                e.kind
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -132,6 +156,16 @@ mod tests {
         let mut idle = snapshot(2, 4);
         acked.changed(&mut idle);
         assert!(idle.entries.is_empty());
+    }
+
+    #[test]
+    fn a_group_holds_no_more_names_than_a_worker_keeps() {
+        let names = |n: usize| -> Vec<EntrySummary> {
+            (0..n).map(|i| entry(&format!("/{i}"), 1)).collect()
+        };
+        assert!(names_per_group(&names(NAMES_PER_GROUP + 1)).is_ok());
+        let err = names_per_group(&names(NAMES_PER_GROUP + 2)).unwrap_err();
+        assert!(err.contains("names in one group"), "{err}");
     }
 
     #[test]

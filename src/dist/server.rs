@@ -239,11 +239,13 @@ async fn report(State(hub): St, headers: HeaderMap, body: Bytes) -> Response {
     let mut r = r;
     let checked = validate::check(&r, &expected).and_then(|()| {
         let entries = std::mem::take(&mut r.summary.entries);
-        if r.partial {
-            super::delta::replace_keys(&w.summary.entries, entries)
+        let all = if r.partial {
+            super::delta::replace_keys(&w.summary.entries, entries)?
         } else {
-            Ok(entries)
-        }
+            entries
+        };
+        super::delta::names_per_group(&all)?;
+        Ok(all)
     });
     let entries = match checked {
         Ok(entries) => entries,

@@ -253,12 +253,15 @@ impl Unit {
     }
 
     /// A value in this unit as it is recorded.
+    /// Any number converts (a page's report is a peer's word): NaN and negatives as 0, values
+    /// past what a Duration holds as its largest.
     pub fn to_duration(self, v: f64) -> std::time::Duration {
         let v = if v.is_finite() { v.max(0.0) } else { 0.0 };
-        match self {
-            Unit::Ms => std::time::Duration::from_secs_f64(v / 1000.0),
-            _ => std::time::Duration::from_secs_f64(v),
-        }
+        let secs = match self {
+            Unit::Ms => v / 1000.0,
+            _ => v,
+        };
+        std::time::Duration::try_from_secs_f64(secs).unwrap_or(std::time::Duration::MAX)
     }
 
     /// A value in this unit for people: `734.2ms`, `0.083`, `12`, `8.4MB`.

@@ -493,20 +493,29 @@ impl RunSummary {
         let end = self.ended_unix_ms().max(other.ended_unix_ms());
         let duration = Duration::from_millis(end.saturating_sub(start));
 
-        let mut by_key: BTreeMap<MetricKey, EntryParts> = BTreeMap::new();
+        // One key at a time: its histograms decoded, added and encoded again before the
+        // next key's are, so merging holds one key's decoded histograms, not every key's (a
+        // summary of many keys with wide histograms would decode to gigabytes).
+        let mut by_key: BTreeMap<MetricKey, Vec<&EntrySummary>> = BTreeMap::new();
         for e in self.entries.iter().chain(&other.entries) {
-            match e.parts() {
-                Ok(p) => by_key
-                    .entry(e.key())
-                    .or_insert_with(EntryParts::empty)
-                    .add(&p),
-                Err(err) => tracing::warn!("merge: skipping entry {} {}: {err}", e.kind, e.name),
-            }
+            by_key.entry(e.key()).or_default().push(e);
         }
-        self.entries = by_key
-            .iter()
-            .map(|(k, p)| EntrySummary::from_parts(k, p, duration))
+        let entries = by_key
+            .into_iter()
+            .map(|(k, es)| {
+                let mut parts = EntryParts::empty();
+                for e in es {
+                    match e.parts() {
+                        Ok(p) => parts.add(&p),
+                        Err(err) => {
+                            tracing::warn!("merge: skipping entry {} {}: {err}", e.kind, e.name)
+                        }
+                    }
+                }
+                EntrySummary::from_parts(&k, &parts, duration)
+            })
             .collect();
+        self.entries = entries;
 
         let mut seconds: BTreeMap<u64, SecondStats> = BTreeMap::new();
         for (run_start, s) in self

@@ -4,6 +4,7 @@
 //! that header on their requests to the same origin, the values as `${storage.NAME}`.
 
 use super::Vars;
+use std::sync::Arc;
 use url::Url;
 
 /// The prefix of the variables a handoff sets: `${storage.token}`.
@@ -13,7 +14,30 @@ pub const STORAGE_REF: &str = "${storage.";
 /// Most storage values handed over (a page may keep hundreds; the flows use a few).
 const MAX_VALUES: usize = 256;
 /// Longest storage value handed over (a cached bundle in localStorage is not a credential).
-const MAX_VALUE_BYTES: usize = 16 << 10;
+pub const MAX_VALUE_BYTES: usize = 16 << 10;
+
+/// Where a login session sends its handoff, and the storage names the run's flows use
+/// (`${storage.NAME}`): only those are read from the page, so a page keeping thousands of
+/// entries can neither crowd them out nor make the read large.
+pub struct HandoffTo {
+    pub names: Arc<[String]>,
+    pub to: tokio::sync::oneshot::Sender<Handoff>,
+}
+
+/// The `NAME`s of every `${storage.NAME}` in `text` (a flow's JSON), each once.
+pub fn storage_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, _) in text.match_indices(STORAGE_REF) {
+        let rest = &text[i + STORAGE_REF.len()..];
+        if let Some(end) = rest.find('}') {
+            let name = &rest[..end];
+            if !name.is_empty() && !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
 
 /// A cookie the login's browser held.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +163,12 @@ mod tests {
         assert!(cookie(".shop.example", true).applies_to("shop.example"));
         assert!(!cookie(".shop.example", true).applies_to("evilshop.example"));
         assert!(!cookie("shop.example", true).applies_to("api.shop.example"));
+    }
+
+    #[test]
+    fn the_storage_names_a_flow_uses_are_found() {
+        let text = r#"{"h": "Bearer ${storage.token}", "b": "${storage.cart_id}/${storage.token}", "x": "${user}"}"#;
+        assert_eq!(storage_names(text), ["token", "cart_id"]);
     }
 
     #[test]

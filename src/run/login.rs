@@ -8,7 +8,7 @@ use crate::metrics::{MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
 use crate::plan::ThinkPolicy;
 use crate::replay::browser::BrowserPool;
 use crate::replay::fake::{Drawer, FakeOptions};
-use crate::replay::handoff::Handoff;
+use crate::replay::handoff::{Handoff, HandoffTo};
 use crate::replay::{PreparedFlow, Session, SessionOutcome, Vars};
 use crate::sync::Locked;
 use std::collections::HashMap;
@@ -52,14 +52,26 @@ pub(super) async fn start(
             true,
         ),
     };
-    Ok(Some(Logins::new(
+    // The storage values the run's flows use: all a login reads from its page.
+    let mut names = Vec::new();
+    for f in &spec.flows {
+        let text = serde_json::to_string(&f.flow.flow).unwrap_or_default();
+        for name in crate::replay::handoff::storage_names(&text) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    let mut logins = Logins::new(
         spec.logins.clone(),
         pool,
         own,
         sink.clone(),
         spec.plan.think.clone(),
         spec.fake,
-    )))
+    );
+    logins.storage_names = names.into();
+    Ok(Some(logins))
 }
 
 /// Logins running at once, per login flow (the pool's sessions bound them all too).
@@ -96,6 +108,8 @@ pub(super) struct Logins {
     sink: Sink,
     think: ThinkPolicy,
     fake: FakeOptions,
+    /// `${storage.NAME}` names the run's flows use (see [`HandoffTo`]).
+    storage_names: Arc<[String]>,
 }
 
 impl Logins {
@@ -117,6 +131,7 @@ impl Logins {
             sink,
             think,
             fake,
+            storage_names: Arc::from(Vec::new()),
         }
     }
 
@@ -208,6 +223,10 @@ impl Logins {
         let fake = self.fake;
         let cancel = cancel.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = HandoffTo {
+            names: self.storage_names.clone(),
+            to: tx,
+        };
         let task = self.main.spawn(async move {
             let mut vars = Vars::new();
             let drawer = Drawer {

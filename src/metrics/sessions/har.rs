@@ -186,8 +186,14 @@ impl OwnedEntry {
             + owned.texts.iter().map(String::len).sum::<usize>()
             + headers(&owned.request_headers)
             + headers(&owned.response_headers)
-            + owned.request_body.as_ref().map_or(0, |b| b.bytes.len())
-            + owned.response_body.as_ref().map_or(0, |b| b.bytes.len());
+            + owned
+                .request_body
+                .as_ref()
+                .map_or(0, |b| written_len(&b.bytes))
+            + owned
+                .response_body
+                .as_ref()
+                .map_or(0, |b| written_len(&b.bytes));
         (owned, size)
     }
 
@@ -323,6 +329,19 @@ fn body_text(b: &[u8]) -> (String, bool) {
     (text.to_string(), cut)
 }
 
+/// Bytes a body takes in the HAR as written (its text JSON-escaped): what the caps count, so
+/// a body of control bytes (6 bytes each as `\u0001`) cannot write six times its cap.
+fn written_len(b: &[u8]) -> usize {
+    let (text, _) = body_text(b);
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum()
+}
+
 /// The HAR page of a step (`page_3` for the third step).
 pub fn page_id(step: Option<u32>) -> String {
     format!("page_{}", step.map_or(0, |s| s + 1))
@@ -435,5 +454,14 @@ mod tests {
         let har = log_json(vec![], vec![v], "", &["hunter!2x".to_string()]);
         let s = har.to_string();
         assert!(!s.contains("hunter%212x") && s.contains("pw=***"), "{s}");
+    }
+
+    #[test]
+    fn a_body_is_counted_as_written() {
+        let mut b: Vec<u8> = (0u8..=255).collect();
+        b.extend_from_slice("é\"\\ok".as_bytes());
+        let json = serde_json::to_string(&body_text(&b).0).unwrap();
+        assert_eq!(written_len(&b), json.len() - 2);
+        assert_eq!(written_len(&[1u8; 100]), 600);
     }
 }

@@ -16,20 +16,21 @@ use url::Url;
 /// Origins whose last `Authorization` a page's requests carried: a few are plenty.
 const MAX_ORIGINS: usize = 16;
 
-/// Reads both storages of the page's document as `[[name, value], ...]` (localStorage first).
-const READ_STORAGE: &str = r#"(() => {
+/// Reads the named values of both storages of the page's document as `[[name, value], ...]`
+/// (localStorage first), each at most `MAX` characters: `NAMES` and `MAX` are filled in.
+const READ_STORAGE: &str = r#"((names, max) => {
   const out = [];
   for (const s of [() => localStorage, () => sessionStorage]) {
     try {
       const store = s();
-      for (let i = 0; i < store.length; i++) {
-        const k = store.key(i);
-        out.push([k, store.getItem(k)]);
+      for (const k of names) {
+        const v = store.getItem(k);
+        if (v !== null && v.length <= max) out.push([k, v]);
       }
     } catch (e) {}
   }
   return out;
-})()"#;
+})(NAMES, MAX)"#;
 
 /// Notes the `Authorization` a request carries, by the origin it goes to.
 pub(crate) fn note_authorization(state: &PageState, e: &EventRequestWillBeSent) {
@@ -62,6 +63,7 @@ pub(crate) async fn capture(
     page: &Page,
     state: &PageState,
     origin: &Url,
+    names: &[String],
 ) -> Result<Handoff, StepError> {
     let params = GetCookiesParams::builder()
         .browser_context_id(ctx.clone())
@@ -91,7 +93,13 @@ pub(crate) async fn capture(
         })
         .filter(|c| hosts.iter().any(|h| c.applies_to(h)))
         .collect();
-    let storage = super::extract::evaluate(page, READ_STORAGE)
+    let read = READ_STORAGE
+        .replace(
+            "NAMES",
+            &serde_json::to_string(names).unwrap_or_else(|_| "[]".into()),
+        )
+        .replace("MAX", &crate::replay::handoff::MAX_VALUE_BYTES.to_string());
+    let storage = super::extract::evaluate(page, &read)
         .await
         .map_err(|e| StepError::Failed(format!("read the login's storage: {e}")))?;
     let values = storage.as_array().into_iter().flatten().filter_map(|pair| {

@@ -16,6 +16,7 @@ mod find;
 mod handoff;
 mod keys;
 mod netlog;
+mod plausible;
 mod pool;
 mod process;
 mod session;

@@ -7,7 +7,7 @@ use super::session::{self, SessionEnv};
 use super::{BrowserError, BrowserKind, BrowserOptions, Session, SessionOutcome};
 use crate::metrics::Sink;
 use crate::replay::conditions::Conditions;
-use crate::replay::handoff::Handoff;
+use crate::replay::handoff::HandoffTo;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -145,19 +145,11 @@ impl BrowserPool {
     /// all passed, what its browser ended with goes to `handoff` (before the page is left).
     /// It waits for a free session like the others: logins never run more browsers than the
     /// pool holds.
-    pub async fn run_login(
-        &self,
-        s: Session<'_>,
-        handoff: tokio::sync::oneshot::Sender<Handoff>,
-    ) -> SessionOutcome {
+    pub async fn run_login(&self, s: Session<'_>, handoff: HandoffTo) -> SessionOutcome {
         self.session(s, Some(handoff)).await
     }
 
-    async fn session(
-        &self,
-        s: Session<'_>,
-        handoff: Option<tokio::sync::oneshot::Sender<Handoff>>,
-    ) -> SessionOutcome {
+    async fn session(&self, s: Session<'_>, handoff: Option<HandoffTo>) -> SessionOutcome {
         if self.closed.is_cancelled() || s.cancel.is_cancelled() {
             return SessionOutcome::Cancelled;
         }

@@ -16,7 +16,7 @@ use crate::metrics::sessions::BODY_CAP;
 use crate::metrics::{request_name, Sink};
 use crate::replay::conditions::Conditions;
 use crate::replay::fill::{fill, Place};
-use crate::replay::handoff::Handoff;
+use crate::replay::handoff::HandoffTo;
 use crate::replay::hosts::HostPolicy;
 use crate::sync::Locked;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
@@ -45,7 +45,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -126,7 +126,7 @@ impl PageState {
 pub(crate) async fn run(
     env: SessionEnv<'_>,
     s: Session<'_>,
-    handoff: Option<oneshot::Sender<Handoff>>,
+    handoff: Option<HandoffTo>,
 ) -> SessionOutcome {
     let cdp_timeout = Duration::from_secs(30);
     let ctx = tokio::time::timeout(
@@ -177,7 +177,7 @@ async fn in_context(
     env: &SessionEnv<'_>,
     ctx: &BrowserContextId,
     s: Session<'_>,
-    handoff: Option<oneshot::Sender<Handoff>>,
+    handoff: Option<HandoffTo>,
 ) -> Result<(), StepError> {
     let origin = s.flow.origin.clone();
     // The page's own requests stay on its hosts (the block list) and so do its navigations
@@ -325,9 +325,11 @@ async fn in_context(
     .run()
     .await;
     let result = match (result, handoff) {
-        (Ok(()), Some(out)) => super::handoff::capture(env, ctx, &page, &state, &origin)
-            .await
-            .map(|h| drop(out.send(h))),
+        (Ok(()), Some(out)) => {
+            super::handoff::capture(env, ctx, &page, &state, &origin, &out.names)
+                .await
+                .map(|h| drop(out.to.send(h)))
+        }
         (result, _) => result,
     };
     if !matches!(result, Err(StepError::Lost)) && !env.proc.is_dead() {

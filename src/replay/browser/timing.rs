@@ -11,7 +11,7 @@ use super::vitals::{PageVitals, Recorded};
 use crate::metrics::{MetricKey, Mode, Outcome, Recorder, SampleKind, Sink};
 use crate::replay::page_name;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The binding the page calls (Runtime.addBinding).
 pub(crate) const BINDING: &str = "__throngPageTiming";
@@ -201,6 +201,8 @@ pub(crate) struct PageTimings {
     left: Option<String>,
     /// Documents started and not reported yet, oldest first.
     docs: Vec<Doc>,
+    /// When the session began: no page time it reports can be longer than its age.
+    born: Instant,
 }
 
 impl PageTimings {
@@ -212,6 +214,7 @@ impl PageTimings {
             page: None,
             left: None,
             docs: Vec::new(),
+            born: Instant::now(),
         }
     }
 
@@ -277,8 +280,7 @@ impl PageTimings {
                     page_name(&d.url),
                 );
                 let secs = (load - d.start_ts).max(0.0);
-                self.recorder
-                    .record(&key, Duration::from_secs_f64(secs), Outcome::Ok);
+                self.recorder.record(&key, ms(secs * 1000.0), Outcome::Ok);
                 self.sink.count("page_loads.timed_by_cdp", 1);
             }
             None => self.sink.count("page_loads.unfinished", 1),
@@ -288,6 +290,11 @@ impl PageTimings {
     /// A report from the page; `step` is the step running now, `step_at` the one running at
     /// a wall time (ms since the epoch): an interaction belongs to the step it happened in.
     pub fn on_report(&mut self, r: Report, step: u32, step_at: &dyn Fn(f64) -> Option<u32>) {
+        let age_ms = self.born.elapsed().as_secs_f64() * 1000.0;
+        if !super::plausible::report(&r, age_ms) {
+            self.sink.count(IMPLAUSIBLE, 1);
+            return;
+        }
         if r.url().starts_with("about:") || is_error_page(r.url()) {
             // The blank page a session leaves to is no page load; an error page's load is
             // recorded failed, and it has no vitals.
@@ -337,7 +344,11 @@ impl PageTimings {
             }
             Report::Lcp { v, .. } => page.lcp(v),
             Report::Cls { v, .. } => page.cls(v),
-            Report::Lt { v, .. } => page.long_tasks(&v),
+            Report::Lt { v, .. } => {
+                if !page.long_tasks(&v, age_ms) {
+                    self.sink.count(IMPLAUSIBLE, 1);
+                }
+            }
             Report::Heap { v, .. } => page.heap(v),
             Report::Int { id, v, .. } => {
                 let origin: f64 = id.parse().unwrap_or(f64::NAN);
@@ -346,7 +357,9 @@ impl PageTimings {
                     recorder: &self.recorder,
                 };
                 let step_of = |start: f64| step_at(origin + start).unwrap_or(step);
-                page.interactions(&v, &step_of, &mut out);
+                if !page.interactions(&v, &step_of, &mut out, age_ms) {
+                    self.sink.count(IMPLAUSIBLE, 1);
+                }
             }
         }
     }
@@ -387,8 +400,11 @@ fn is_error_page(url: &str) -> bool {
     url.starts_with("chrome-error:")
 }
 
+/// Counts the page's reports refused: numbers no page of the session could have measured.
+const IMPLAUSIBLE: &str = "page_timing.implausible";
+
 fn ms(v: f64) -> Duration {
-    Duration::from_secs_f64(v.max(0.0) / 1000.0)
+    crate::metrics::Unit::Ms.to_duration(v)
 }
 
 #[cfg(test)]

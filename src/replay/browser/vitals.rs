@@ -33,6 +33,8 @@ pub(crate) struct PageVitals {
     tbt_ms: f64,
     heap_bytes: Option<f64>,
     interactions: Vec<Interaction>,
+    /// Distinct interactions the page reported (held or recorded).
+    seen: usize,
 }
 
 impl PageVitals {
@@ -47,6 +49,7 @@ impl PageVitals {
             tbt_ms: 0.0,
             heap_bytes: None,
             interactions: Vec::new(),
+            seen: 0,
         }
     }
 
@@ -64,11 +67,17 @@ impl PageVitals {
         self.cls = self.cls.max(score);
     }
 
-    pub fn long_tasks(&mut self, durations: &[f64]) {
+    /// False (and nothing kept) when the page cannot have run these too in `age_ms`.
+    pub fn long_tasks(&mut self, durations: &[f64], age_ms: f64) -> bool {
+        let so_far = self.tbt_ms + BLOCKING_OVER_MS * f64::from(self.long_tasks);
+        if !super::plausible::long_tasks(so_far, durations, age_ms) {
+            return false;
+        }
         for d in durations {
             self.long_tasks += 1;
             self.tbt_ms += (d - BLOCKING_OVER_MS).max(0.0);
         }
+        true
     }
 
     pub fn heap(&mut self, bytes: f64) {
@@ -83,14 +92,20 @@ impl PageVitals {
         events: &[(u64, f64, f64)],
         step_of: &dyn Fn(f64) -> u32,
         out: &mut Recorded<'_>,
-    ) {
+        age_ms: f64,
+    ) -> bool {
+        let mut plausible = true;
         for &(id, ms, start) in events {
             if id == 0 {
                 continue;
             }
             match self.interactions.iter_mut().find(|i| i.id == id) {
                 Some(i) => i.ms = i.ms.max(ms),
+                None if !super::plausible::one_more_interaction(self.seen, age_ms) => {
+                    plausible = false;
+                }
                 None => {
+                    self.seen += 1;
                     if self.interactions.len() >= INTERACTIONS_HELD {
                         let oldest = self.interactions.remove(0);
                         out.inp(&self.url, &oldest);
@@ -100,6 +115,7 @@ impl PageVitals {
                 }
             }
         }
+        plausible
     }
 
     /// The page is left (or the session ends): every vital is recorded.
@@ -166,12 +182,17 @@ mod tests {
         p.cls(0.05);
         p.cls(0.125);
         p.cls(0.1);
-        p.long_tasks(&[120.0, 40.0, 70.0]);
+        assert!(p.long_tasks(&[120.0, 40.0, 70.0], 1e6));
         // Steps 1 and 2 started at 1000 and 2000 ms into the page.
         let step_of = |start: f64| if start < 2000.0 { 1 } else { 2 };
         let events = [(7, 40.0, 1500.0), (7, 104.0, 1500.0), (0, 500.0, 1600.0)];
-        p.interactions(&events, &step_of, &mut out);
-        p.interactions(&[(9, 24.0, 2100.0), (7, 90.0, 1500.0)], &step_of, &mut out);
+        p.interactions(&events, &step_of, &mut out, 1e6);
+        p.interactions(
+            &[(9, 24.0, 2100.0), (7, 90.0, 1500.0)],
+            &step_of,
+            &mut out,
+            1e6,
+        );
         p.heap(8_400_000.0);
         p.record(&mut out);
         drop(recorder);

@@ -286,17 +286,17 @@ async fn a_worker_whose_final_report_is_not_delivered_exits_1() {
 
 /// The test's side of a worker that holds the token: the real handshake, then whatever it
 /// chooses to send.
-struct Peer {
+pub(super) struct Peer {
     http: reqwest::Client,
     base: String,
     run: String,
-    id: u64,
+    pub(super) id: u64,
     keys: Keys,
-    seq: u64,
+    pub(super) seq: u64,
 }
 
 impl Peer {
-    async fn join(base: &str, name: &str) -> Peer {
+    pub(super) async fn join(base: &str, name: &str) -> Peer {
         let http = reqwest::Client::new();
         let (side, hello) = WorkerSide::hello(name, now_ms(), Some(8 << 30));
         let c: Challenge = http
@@ -338,7 +338,7 @@ impl Peer {
 
     /// Sends `body` sealed as message `seq` of worker `as_id` (this peer's keys); returns the
     /// status and the opened answer.
-    async fn send_as(&mut self, as_id: u64, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    pub(super) async fn send_as(&mut self, as_id: u64, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         self.seq += 1;
         self.resend(as_id, path, body, self.seq).await
     }
