@@ -24,6 +24,13 @@ pub enum Followup {
     PostData(String),
     /// An event stream read by `fetch()`: have its data reported (to count its events).
     StreamContent(String),
+    /// A script's request paused (Fetch domain) with its answer's head: read the body first
+    /// when `read` (Chromium drops it once the page moves on), then let it continue.
+    PausedAnswer {
+        id: String,
+        network_id: String,
+        read: bool,
+    },
 }
 
 /// The recording under way.
@@ -58,6 +65,8 @@ pub struct Live {
     budget: Budget,
     /// Event streams read by `fetch()` whose data is reported: CDP request id -> counter.
     streams: HashMap<String, EventCounter>,
+    /// Script requests whose body is read while their answer is paused (not asked again).
+    read_paused: HashSet<String>,
 }
 
 /// Wall-clock time now, in ms since the Unix epoch.
@@ -131,6 +140,7 @@ impl Live {
                 self.on_stream_data(&id, data);
                 None
             }
+            "Fetch.requestPaused" => self.on_paused(p),
             "Network.loadingFinished" => {
                 let i = self.index(p)?;
                 let end = self.wall(p["timestamp"].as_f64());
@@ -139,7 +149,7 @@ impl Live {
                 self.dirty = true;
                 let id = p["requestId"].as_str().unwrap_or_default().to_string();
                 self.streams.remove(&id);
-                if !wants_body(r) {
+                if self.read_paused.contains(&id) || !wants_body(r) {
                     return None;
                 }
                 // Not even asked for when it is known to be too long.
@@ -208,6 +218,55 @@ impl Live {
             }
             _ => None,
         }
+    }
+
+    /// A script's request paused at its answer (`Fetch.requestPaused`, response stage): its
+    /// body is read before the page goes on when it is one the capture keeps (a page that
+    /// navigates as soon as it has read an answer takes the body with it: Chromium drops an old
+    /// document's bodies when the next one commits). Streams and long answers go on at once.
+    fn on_paused(&mut self, p: &Value) -> Option<Followup> {
+        let id = p["requestId"].as_str()?.to_string();
+        let network_id = p["networkId"].as_str().unwrap_or_default().to_string();
+        let status = p["responseStatusCode"].as_u64();
+        let headers: Vec<(String, String)> = p["responseHeaders"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| {
+                        Some((
+                            h["name"].as_str()?.to_ascii_lowercase(),
+                            h["value"].as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let header = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        let mime = header("content-type").unwrap_or("").to_ascii_lowercase();
+        let textual = mime.contains("json") || mime.contains("html") || mime.contains("xml");
+        let short = header("content-length")
+            .and_then(|l| l.trim().parse::<usize>().ok())
+            .is_none_or(|l| l <= BODY_BYTES);
+        let status_ok = status.is_some_and(|s| !(300..400).contains(&s) && s != 204);
+        let read = !network_id.is_empty()
+            && textual
+            && short
+            && status_ok
+            && !mime.contains("event-stream")
+            && self.by_id.contains_key(&network_id);
+        if read {
+            self.read_paused.insert(network_id.clone());
+        }
+        Some(Followup::PausedAnswer {
+            id,
+            network_id,
+            read,
+        })
     }
 
     /// Chromium did not give the body of `request_id`'s answer.

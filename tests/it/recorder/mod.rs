@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod closing;
+mod created;
 mod encoding;
 mod ending;
 mod examples;
