@@ -163,19 +163,6 @@ pub fn diagnose(rec: &Recording, flow: &Flow, observed: &[Observed]) -> Verdict 
         if obs.error.is_none() {
             verdict.compared += 1;
         }
-            eprintln!(
-                "DBG obs step {step} index {index} last {} {} {} raw {:?} body {:?} replay {:?}",
-                obs.last,
-                obs.method,
-                obs.url,
-                raw.map(|r| r.url.clone()),
-                raw.and_then(|r| r
-                    .response_body
-                    .as_deref()
-                    .map(|b| b.chars().take(150).collect::<String>())),
-                obs.body.chars().take(150).collect::<String>()
-            );
-        }
         if let Some(raw) = raw {
             verdict
                 .fixes
