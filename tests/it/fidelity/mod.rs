@@ -5,6 +5,7 @@
 mod browser_targets;
 mod end;
 mod failures;
+mod fonts;
 mod har;
 pub(crate) mod site;
 
