@@ -221,52 +221,19 @@ impl Live {
     }
 
     /// A script's request paused at its answer (`Fetch.requestPaused`, response stage): its
-    /// body is read before the page goes on when it is one the capture keeps (a page that
-    /// navigates as soon as it has read an answer takes the body with it: Chromium drops an old
-    /// document's bodies when the next one commits). Streams and long answers go on at once.
+    /// body is read first when it is one the capture keeps (see [`crate::paused`]).
     fn on_paused(&mut self, p: &Value) -> Option<Followup> {
-        let id = p["requestId"].as_str()?.to_string();
-        let network_id = p["networkId"].as_str().unwrap_or_default().to_string();
-        let status = p["responseStatusCode"].as_u64();
-        let headers: Vec<(String, String)> = p["responseHeaders"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|h| {
-                        Some((
-                            h["name"].as_str()?.to_ascii_lowercase(),
-                            h["value"].as_str()?.to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let header = |n: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.as_str())
-        };
-        let mime = header("content-type").unwrap_or("").to_ascii_lowercase();
-        let textual = mime.contains("json") || mime.contains("html") || mime.contains("xml");
-        let short = header("content-length")
-            .and_then(|l| l.trim().parse::<usize>().ok())
-            .is_none_or(|l| l <= BODY_BYTES);
-        let status_ok = status.is_some_and(|s| !(300..400).contains(&s) && s != 204);
-        let read = !network_id.is_empty()
-            && textual
-            && short
-            && status_ok
-            && !mime.contains("event-stream")
-            && self.by_id.contains_key(&network_id);
-        if read {
-            self.read_paused.insert(network_id.clone());
+        let mut f = crate::paused::followup(p)?;
+        if let Followup::PausedAnswer {
+            network_id, read, ..
+        } = &mut f
+        {
+            *read = *read && self.by_id.contains_key(network_id.as_str());
+            if *read {
+                self.read_paused.insert(network_id.clone());
+            }
         }
-        Some(Followup::PausedAnswer {
-            id,
-            network_id,
-            read,
-        })
+        Some(f)
     }
 
     /// Chromium did not give the body of `request_id`'s answer.
