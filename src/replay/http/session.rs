@@ -63,6 +63,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 outcome = SessionOutcome::Cancelled;
                 break;
             }
+            if let Some(page) = self.page.as_mut() {
+                page.sockets_opened().await;
+            }
             let started = Instant::now();
             let label = self.label(index, step);
             if let Some(c) = self.s.recorder.capture() {

@@ -8,6 +8,7 @@ mod failures;
 mod fonts;
 mod har;
 pub(crate) mod site;
+mod slow_socket;
 
 use std::sync::Arc;
 use std::time::Duration;
