@@ -514,8 +514,9 @@
 
   // ---- scrolls caused by a person (wheel, keys, scrollbar, touch), debounced ----
   var lastPress = { t: 0, target: null };
+  var lastWheel = 0;
   ['wheel', 'touchmove'].forEach(function (t) {
-    window.addEventListener(t, function (e) { if (e.isTrusted) { lastUserInput = Date.now(); } }, { capture: true, passive: true });
+    window.addEventListener(t, function (e) { if (e.isTrusted) { lastUserInput = lastWheel = Date.now(); } }, { capture: true, passive: true });
   });
   // A press scrolls only the element it lands on (dragging its scrollbar).
   ['mousedown', 'pointerdown'].forEach(function (t) {
@@ -536,6 +537,11 @@
     var pressed = Date.now() - lastPress.t <= 700 && (!target || lastPress.target === target);
     if (Date.now() - lastUserInput > 700 && !pressed) { return; }
     if (target && target.nodeType === 1 && !visibleBox(target)) { return; }
+    // A text field scrolls itself to keep its caret in view while a person types or clicks in it
+    // (and back to its start when it loses focus): only a wheel, or a textarea's scrollbar, is a
+    // person's scroll there.
+    if (target && target.nodeType === 1 && isTextField(target) && Date.now() - lastWheel > 700 &&
+        !(pressed && target.localName === 'textarea')) { return; }
     var key = target || document;
     clearTimeout(scrollTimers.get(key));
     scrollTimers.set(key, setTimeout(function () {

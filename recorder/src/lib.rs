@@ -3,7 +3,8 @@
 //!
 //! Crate map:
 //! - [`record`]: one recording session (`session`): the browser process (`browser`), a raw CDP
-//!   client ([`cdp`]), the in-page capture script (`js/capture.js`), live bookkeeping (`live`).
+//!   client ([`cdp`]), the in-page capture script (`js/capture.js`), live bookkeeping (`live`),
+//!   scripts' answers read while paused at their head (`paused`).
 //! - `capture` -> `build`: the raw recording (timed steps and requests) becomes a [`flow::Flow`]:
 //!   request kinds and pollers (`network`), correlation (`correlate`), secrets (`secrets`).
 //! - [`import_file`]: Recorder JSON and HAR 1.2 (`import`).
@@ -24,6 +25,7 @@ mod limits;
 mod live;
 mod made;
 mod network;
+mod paused;
 mod secrets;
 mod session;
 mod sse;

@@ -24,6 +24,13 @@ pub enum Followup {
     PostData(String),
     /// An event stream read by `fetch()`: have its data reported (to count its events).
     StreamContent(String),
+    /// A script's request paused (Fetch domain) with its answer's head: read the body first
+    /// when `read` (Chromium drops it once the page moves on), then let it continue.
+    PausedAnswer {
+        id: String,
+        network_id: String,
+        read: bool,
+    },
 }
 
 /// The recording under way.
@@ -58,6 +65,8 @@ pub struct Live {
     budget: Budget,
     /// Event streams read by `fetch()` whose data is reported: CDP request id -> counter.
     streams: HashMap<String, EventCounter>,
+    /// Script requests whose body is read while their answer is paused (not asked again).
+    read_paused: HashSet<String>,
 }
 
 /// Wall-clock time now, in ms since the Unix epoch.
@@ -131,6 +140,7 @@ impl Live {
                 self.on_stream_data(&id, data);
                 None
             }
+            "Fetch.requestPaused" => self.on_paused(p),
             "Network.loadingFinished" => {
                 let i = self.index(p)?;
                 let end = self.wall(p["timestamp"].as_f64());
@@ -139,7 +149,7 @@ impl Live {
                 self.dirty = true;
                 let id = p["requestId"].as_str().unwrap_or_default().to_string();
                 self.streams.remove(&id);
-                if !wants_body(r) {
+                if self.read_paused.contains(&id) || !wants_body(r) {
                     return None;
                 }
                 // Not even asked for when it is known to be too long.
@@ -208,6 +218,22 @@ impl Live {
             }
             _ => None,
         }
+    }
+
+    /// A script's request paused at its answer (`Fetch.requestPaused`, response stage): its
+    /// body is read first when it is one the capture keeps (see [`crate::paused`]).
+    fn on_paused(&mut self, p: &Value) -> Option<Followup> {
+        let mut f = crate::paused::followup(p)?;
+        if let Followup::PausedAnswer {
+            network_id, read, ..
+        } = &mut f
+        {
+            *read = *read && self.by_id.contains_key(network_id.as_str());
+            if *read {
+                self.read_paused.insert(network_id.clone());
+            }
+        }
+        Some(f)
     }
 
     /// Chromium did not give the body of `request_id`'s answer.

@@ -26,6 +26,8 @@ const CHECKPOINT: Duration = Duration::from_secs(2);
 
 enum Answer {
     Body(String, Option<String>),
+    /// A paused answer went on without its body being read.
+    Continued,
     PostData(String, Option<String>),
     StreamData(String, Option<String>),
 }
@@ -224,10 +226,19 @@ async fn setup(cdp: &Cdp, opts: &RecordOptions, live: &mut Live) -> Result<Strin
     let session = cdp.attach(&target).await.map_err(|e| e.to_string())?;
     let source = capture_script(&opts.selector_attributes, &opts.secrets);
     let s = Some(session.as_str());
-    let calls: [(&str, Value); 11] = [
+    let calls: [(&str, Value); 12] = [
         ("Page.enable", json!({})),
         ("Runtime.enable", json!({})),
         ("Network.enable", json!({"maxPostDataSize": 1 << 20})),
+        // Scripts' answers pause at their head so their bodies are read before the page can
+        // move on (Live::on_paused).
+        (
+            "Fetch.enable",
+            json!({"patterns": [
+                {"resourceType": "XHR", "requestStage": "Response"},
+                {"resourceType": "Fetch", "requestStage": "Response"},
+            ]}),
+        ),
         // Every step lists all it needs; a replay decides what its users would have cached.
         ("Network.setCacheDisabled", json!({"cacheDisabled": true})),
         // Async stacks show which requests a timer started (pollers).
@@ -322,6 +333,36 @@ fn spawn_followup(cdp: &Arc<Cdp>, session: &str, f: Followup, tx: mpsc::Unbounde
                 });
                 Answer::Body(id, body)
             }
+            Followup::PausedAnswer {
+                id,
+                network_id,
+                read,
+            } => {
+                let body = if read {
+                    let r = cdp
+                        .call(
+                            "Fetch.getResponseBody",
+                            json!({"requestId": id}),
+                            Some(&session),
+                        )
+                        .await;
+                    Some(r.ok().and_then(|v| text_body(&v)))
+                } else {
+                    None
+                };
+                // Whatever happened, the page's request goes on.
+                let _ = cdp
+                    .call(
+                        "Fetch.continueRequest",
+                        json!({"requestId": id}),
+                        Some(&session),
+                    )
+                    .await;
+                match body {
+                    Some(body) => Answer::Body(network_id, body),
+                    None => Answer::Continued,
+                }
+            }
             Followup::StreamContent(id) => {
                 let r = cdp
                     .call(
@@ -352,6 +393,19 @@ fn spawn_followup(cdp: &Arc<Cdp>, session: &str, f: Followup, tx: mpsc::Unbounde
         };
         let _ = tx.send(a);
     });
+}
+
+/// The text of a `getResponseBody` answer (base64 when Chromium says so), if it is UTF-8.
+fn text_body(v: &Value) -> Option<String> {
+    let body = v["body"].as_str()?;
+    if v["base64Encoded"] != true {
+        return Some(body.to_string());
+    }
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 fn answer(live: &mut Live, a: Answer) {

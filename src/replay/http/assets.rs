@@ -86,8 +86,11 @@ pub struct AssetFetch {
     pub blocked: usize,
 }
 
-/// Fetches `urls` (and fonts their stylesheets declare) with at most `parallel` in flight,
-/// skipping what the cache holds fresh and hosts that are not allowed.
+/// Fetches `urls` (and, with `fonts`, the fonts their stylesheets declare) with at most
+/// `parallel` in flight, skipping what the cache holds fresh and hosts that are not allowed.
+/// Assets a recording listed come without `fonts`: it lists the fonts the browser used, where a
+/// stylesheet may declare many more that no page of the flow shows (a browser fetches a font
+/// only for text drawn with it).
 pub async fn fetch_all(
     client: &UserClient,
     urls: Vec<Url>,
@@ -95,6 +98,7 @@ pub async fn fetch_all(
     parallel: usize,
     allowed: &(dyn Fn(&Url) -> bool + Sync),
     expected: &[(Url, u16)],
+    fonts: bool,
 ) -> AssetFetch {
     let mut result = AssetFetch::default();
     let mut queue = urls;
@@ -121,7 +125,7 @@ pub async fn fetch_all(
                     break;
                 };
                 let expect = expected.iter().find(|(u, _)| *u == url).map(|(_, s)| *s);
-                in_flight.push(fetch_one(client, url, tag, conditional, expect));
+                in_flight.push(fetch_one(client, url, tag, conditional, expect, fonts));
             }
             // Each response is used and dropped as it arrives: a page's assets are not all
             // held at once (thousands of users loading pages together would hold them all).
@@ -155,6 +159,7 @@ async fn fetch_one(
     tag: &Tag,
     conditional: Vec<(&'static str, String)>,
     expect: Option<u16>,
+    follow_fonts: bool,
 ) -> (Url, Result<Response, Outcome>, Vec<Url>) {
     let req = Request {
         expect,
@@ -164,7 +169,7 @@ async fn fetch_one(
     // The fonts a stylesheet declares, found off the runtime (a stylesheet may be megabytes)
     // while the page's other assets keep loading.
     let fonts = match &response {
-        Ok(r) if is_css(&r.headers) && r.status == 200 && !r.body.is_empty() => {
+        Ok(r) if follow_fonts && is_css(&r.headers) && r.status == 200 && !r.body.is_empty() => {
             let (css, base) = (r.body.clone(), r.final_url.clone());
             client
                 .off_runtime(move |_| discover_fonts_in_css(&String::from_utf8_lossy(&css), &base))

@@ -34,6 +34,12 @@ pub enum Held {
     },
 }
 
+impl Held {
+    pub fn is_web_socket(&self) -> bool {
+        matches!(self, Held::WebSocket { .. })
+    }
+}
+
 /// What `network` holds open, filled in (`fill` for text written for its place, `fill_url` for
 /// URLs, `header` for a header's value on a request to a URL), each with the moment to open
 /// it: its `afterMs` after the step (`step`, which started at `started`).
@@ -106,7 +112,10 @@ pub fn hold(
     at: Option<Instant>,
     held: Held,
 ) {
+    // Fired once the socket's opening attempt ended (see `OpenPage::sockets_opened`).
+    let settled = held.is_web_socket().then(|| page.socket_opening(at));
     page.hold(cancel, move |stop| async move {
+        let settled = settled.map(|s| s.drop_guard());
         if let Some(at) = at.filter(|at| *at > Instant::now()) {
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -125,6 +134,7 @@ pub fn hold(
                 let plan = Exchange {
                     outgoing,
                     closed_after,
+                    opened: settled,
                 };
                 run_web_socket(&client, url, &origin, plan, &tag, stop).await;
             }

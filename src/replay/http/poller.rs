@@ -17,6 +17,9 @@ use url::Url;
 #[derive(Default)]
 pub struct OpenPage {
     timers: Option<(CancellationToken, JoinSet<()>)>,
+    /// WebSockets of the page with when each is due to open; each token fires once its
+    /// opening attempt ended (open, refused, timed out or stopped).
+    opening: Vec<(Option<Instant>, CancellationToken)>,
 }
 
 impl OpenPage {
@@ -64,6 +67,33 @@ impl OpenPage {
             .timers
             .get_or_insert_with(|| (cancel.child_token(), JoinSet::new()));
         tasks.spawn(task(stop.clone()));
+    }
+
+    /// Notes a WebSocket due to open `at` (at once when None); returns the token its run fires
+    /// when its opening attempt ended.
+    pub fn socket_opening(&mut self, at: Option<Instant>) -> CancellationToken {
+        let settled = CancellationToken::new();
+        self.opening.push((at, settled.clone()));
+        settled
+    }
+
+    /// Waits until every WebSocket due to be open by now has ended its opening handshake. A
+    /// browser's page sends what the next action makes once it is connected; HTTP mode sends
+    /// a socket's messages at their recorded offsets after it opened, so a slow handshake
+    /// (a kernel starting) would otherwise push them past the steps that made them, or past
+    /// the page's end. Bounded: the socket's own opening has the request timeout.
+    pub async fn sockets_opened(&mut self) {
+        let now = Instant::now();
+        let due: Vec<CancellationToken> = self
+            .opening
+            .iter()
+            .filter(|(at, _)| at.is_none_or(|at| at <= now))
+            .map(|(_, t)| t.clone())
+            .collect();
+        for settled in due {
+            settled.cancelled().await;
+        }
+        self.opening.retain(|(_, t)| !t.is_cancelled());
     }
 
     /// Stops every timer of the page and waits for them to end.

@@ -63,6 +63,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 outcome = SessionOutcome::Cancelled;
                 break;
             }
+            if let Some(page) = self.page.as_mut() {
+                page.sockets_opened().await;
+            }
             let started = Instant::now();
             let label = self.label(index, step);
             if let Some(c) = self.s.recorder.capture() {
@@ -251,7 +254,9 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                     .into_iter()
                     .collect();
                 let allowed = |u: &Url| self.runner.host_allowed(u);
-                assets::fetch_all(&self.client, vec![url], &tag, 1, &allowed, &expected).await;
+                let fonts = false;
+                assets::fetch_all(&self.client, vec![url], &tag, 1, &allowed, &expected, fonts)
+                    .await;
             } else {
                 let kind = SampleKind::from_request_kind(recorded.kind);
                 self.at = (index, i - 1, i - 1);
@@ -355,7 +360,8 @@ impl<'s, 'a> HttpSession<'s, 'a> {
         if let Some(page) = self.page.take() {
             page.close().await;
         }
-        let assets = if !recorded_assets.is_empty() {
+        let discovered = recorded_assets.is_empty();
+        let assets = if !discovered {
             recorded_assets
         } else if self.s.flow.discover_assets && is_html(&response.headers) {
             let (body, base) = (response.body.clone(), response.final_url.clone());
@@ -382,6 +388,7 @@ impl<'s, 'a> HttpSession<'s, 'a> {
                 self.client.parallel_requests(&response.final_url),
                 &allowed,
                 &expected_assets,
+                discovered,
             )
             .await;
             if fetched.blocked > 0 {

@@ -5,8 +5,10 @@
 mod browser_targets;
 mod end;
 mod failures;
+mod fonts;
 mod har;
 pub(crate) mod site;
+mod slow_socket;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,9 @@
 //! events, a HAR built from a real browser's network events and imported, and bad input.
 
 mod bad_input;
+mod caret;
 mod closing;
+mod created;
 mod encoding;
 mod ending;
 mod examples;

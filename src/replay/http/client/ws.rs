@@ -55,6 +55,9 @@ pub struct Outgoing {
 pub struct Exchange {
     pub outgoing: Vec<Outgoing>,
     pub closed_after: Option<Duration>,
+    /// Dropped once the opening handshake failed, or once the socket is open and has sent
+    /// what was due by then: the page's next action goes on from there.
+    pub opened: Option<tokio_util::sync::DropGuard>,
 }
 
 /// Opens the WebSocket at `url` (ws or wss) for a page of `page_origin`, sends `outgoing` on
@@ -189,6 +192,7 @@ async fn exchange(
     stop: &CancellationToken,
 ) -> &'static str {
     let opened = tokio::time::Instant::now();
+    let mut settled = plan.opened;
     let mut outgoing = plan.outgoing.into_iter().peekable();
     let closing = async {
         match plan.closed_after {
@@ -200,6 +204,13 @@ async fn exchange(
     // Since when a pong has been owed to a server that does not read.
     let mut pong_owed: Option<Instant> = None;
     loop {
+        if settled.is_some()
+            && outgoing
+                .peek()
+                .is_none_or(|o| opened + o.at > tokio::time::Instant::now())
+        {
+            drop(settled.take());
+        }
         let next_send = async {
             match outgoing.peek() {
                 Some(o) => tokio::time::sleep_until(opened + o.at).await,
