@@ -243,26 +243,10 @@ impl SessionTrace {
     /// and no exemplar, but its span is exported: the target may have served it, and its own
     /// span names this one as parent.
     pub fn browser_request_canceled(&self, network_id: &str, key: &MetricKey, took: Duration) {
-        let Some(span) = self.take_request(network_id) else {
-            return;
-        };
-        if span.ctx.sampled && self.keep_spans {
-            self.recorder.push_span(SpanRecord {
-                role: SpanRole::Request,
-                trace_id: span.ctx.trace_id,
-                span_id: span.ctx.span_id,
-                parent: Some(span.parent),
-                link: None,
-                name: key.name.clone(),
-                start_unix_ns: span.start_ns,
-                end_unix_ns: span.start_ns + nanos(took),
-                mode: self.mode,
-                flow: self.flow.clone(),
-                step: key.step,
-                kind: Some(key.kind),
-                status: None,
-                outcome: SpanOutcome::Canceled,
-            });
+        if let Some(span) = self.take_request(network_id) {
+            if span.ctx.sampled {
+                self.push_request_span(&span, key, took, None, SpanOutcome::Canceled);
+            }
         }
     }
 
@@ -294,24 +278,37 @@ impl SessionTrace {
         let end_ns = span.start_ns + nanos(latency);
         self.recorder
             .exemplar(key, exemplar(span.ctx, latency, end_ns));
-        if self.keep_spans {
-            self.recorder.push_span(SpanRecord {
-                role: SpanRole::Request,
-                trace_id: span.ctx.trace_id,
-                span_id: span.ctx.span_id,
-                parent: Some(span.parent),
-                link: None,
-                name: key.name.clone(),
-                start_unix_ns: span.start_ns,
-                end_unix_ns: end_ns,
-                mode: self.mode,
-                flow: self.flow.clone(),
-                step: key.step,
-                kind: Some(key.kind),
-                status,
-                outcome: SpanOutcome::Sample(outcome),
-            });
+        self.push_request_span(span, key, latency, status, SpanOutcome::Sample(outcome));
+    }
+
+    /// A sampled request's span, when spans are kept (`--otlp`).
+    fn push_request_span(
+        &self,
+        span: &RequestSpan,
+        key: &MetricKey,
+        took: Duration,
+        status: Option<u16>,
+        outcome: SpanOutcome,
+    ) {
+        if !self.keep_spans {
+            return;
         }
+        self.recorder.push_span(SpanRecord {
+            role: SpanRole::Request,
+            trace_id: span.ctx.trace_id,
+            span_id: span.ctx.span_id,
+            parent: Some(span.parent),
+            link: None,
+            name: key.name.clone(),
+            start_unix_ns: span.start_ns,
+            end_unix_ns: span.start_ns + nanos(took),
+            mode: self.mode,
+            flow: self.flow.clone(),
+            step: key.step,
+            kind: Some(key.kind),
+            status,
+            outcome,
+        });
     }
 
     /// A step or page-load sample was recorded: its span (and a page load's exemplar).
